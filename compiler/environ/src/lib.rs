@@ -1,0 +1,28 @@
+//! The kiln artifact contract, shared by the compiler and the runtime.
+//!
+//! Everything both sides of a kiln shared object must agree on lives here and only here:
+//!
+//! - [`descriptor`]: the one exported symbol of a `.so` and the static descriptor it points at;
+//! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
+//! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
+//! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
+//! - [`trap`]: trap kinds and their messages.
+//!
+//! This crate knows nothing of Cranelift and nothing of the runtime's implementation: the compiler
+//! writes what is described here and the runtime reads it.
+#![deny(missing_docs)]
+
+pub mod builtins;
+pub mod descriptor;
+pub mod metadata;
+pub mod trap;
+pub mod vmoffsets;
+
+pub use builtins::BuiltinFunctionIndex;
+pub use descriptor::{Descriptor, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL};
+pub use metadata::*;
+pub use trap::TrapKind;
+pub use vmoffsets::VMOffsets;
+
+/// The version of kiln that wrote (or reads) an artifact.
+pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");
