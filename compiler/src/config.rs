@@ -1,0 +1,72 @@
+//! Compiler configuration: target, optimisation level, parallelism, bounds-check strategy.
+
+use kiln_environ::BoundsChecks;
+
+/// Optimisation level.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    /// No optimisation (fastest compile).
+    O0,
+    /// Cranelift's `speed` level.
+    O1,
+    /// Cranelift's `speed_and_size`... mapped to `speed` with more passes enabled.
+    O2,
+}
+
+impl OptLevel {
+    /// The level as a number (0, 1, 2).
+    pub fn as_u8(self) -> u8 {
+        match self {
+            OptLevel::O0 => 0,
+            OptLevel::O1 => 1,
+            OptLevel::O2 => 2,
+        }
+    }
+}
+
+/// What code generation must do for the sandbox, passed to the translator.
+#[derive(Copy, Clone, Debug)]
+pub struct Tunables {
+    /// How linear-memory accesses are bounds-checked.
+    pub bounds_checks: BoundsChecks,
+    /// Whether loop headers and function entries check the epoch deadline.
+    pub epoch_interruption: bool,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            bounds_checks: BoundsChecks::Guard,
+            epoch_interruption: true,
+        }
+    }
+}
+
+/// Progress callback: `(functions compiled, total functions)`.
+pub type Progress = dyn Fn(usize, usize) + Send + Sync;
+
+/// Compiler configuration.
+pub struct Config {
+    /// Target triple; `None` means the host, with the host's CPU features.
+    pub target: Option<String>,
+    /// Optimisation level.
+    pub opt_level: OptLevel,
+    /// Number of compile threads; `None` uses every core.
+    pub jobs: Option<usize>,
+    /// Sandbox code-generation settings.
+    pub tunables: Tunables,
+    /// Called as functions finish compiling.
+    pub progress: Option<Box<Progress>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            target: None,
+            opt_level: OptLevel::O2,
+            jobs: None,
+            tunables: Tunables::default(),
+            progress: None,
+        }
+    }
+}
