@@ -122,3 +122,386 @@ pub fn supported_features() -> WasmFeatures {
         | WasmFeatures::TAIL_CALL
         | WasmFeatures::EXTENDED_CONST
 }
+
+fn val_type(offset: usize, ty: wasmparser::ValType) -> Result<ValType> {
+    Ok(match ty {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(r) => ref_type(offset, r)?,
+    })
+}
+
+fn ref_type(offset: usize, r: wasmparser::RefType) -> Result<ValType> {
+    if r.is_func_ref() {
+        Ok(ValType::FuncRef)
+    } else if r.is_extern_ref() {
+        Ok(ValType::ExternRef)
+    } else {
+        Err(CompileError::at(offset, format!("unsupported reference type {r:?}")))
+    }
+}
+
+fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
+    if t.table64 || t.shared {
+        return Err(CompileError::at(offset, "64-bit and shared tables are not supported"));
+    }
+    Ok(TableType {
+        element: ref_type(offset, t.element_type)?,
+        min: t.initial,
+        max: t.maximum,
+    })
+}
+
+fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<MemoryType> {
+    if m.memory64 || m.shared {
+        return Err(CompileError::at(offset, "64-bit and shared memories are not supported"));
+    }
+    Ok(MemoryType {
+        min: m.initial,
+        max: m.maximum,
+        memory64: m.memory64,
+        shared: m.shared,
+        page_size_log2: m.page_size_log2.unwrap_or(16) as u8,
+    })
+}
+
+fn global_type(offset: usize, g: &wasmparser::GlobalType) -> Result<GlobalType> {
+    Ok(GlobalType {
+        ty: val_type(offset, g.content_type)?,
+        mutable: g.mutable,
+    })
+}
+
+/// Converts a (validated) constant expression.
+pub fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr> {
+    let mut ops = Vec::new();
+    let mut reader = expr.get_operators_reader();
+    while !reader.eof() {
+        let offset = reader.original_position();
+        let op = reader.read()?;
+        use wasmparser::Operator as O;
+        ops.push(match op {
+            O::I32Const { value } => ConstOp::I32Const(value),
+            O::I64Const { value } => ConstOp::I64Const(value),
+            O::F32Const { value } => ConstOp::F32Const(value.bits()),
+            O::F64Const { value } => ConstOp::F64Const(value.bits()),
+            O::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
+            O::RefNull { .. } => ConstOp::RefNull,
+            O::RefFunc { function_index } => ConstOp::RefFunc(function_index),
+            O::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
+            O::I32Add => ConstOp::I32Add,
+            O::I32Sub => ConstOp::I32Sub,
+            O::I32Mul => ConstOp::I32Mul,
+            O::I64Add => ConstOp::I64Add,
+            O::I64Sub => ConstOp::I64Sub,
+            O::I64Mul => ConstOp::I64Mul,
+            O::End => continue,
+            other => {
+                return Err(CompileError::at(
+                    offset,
+                    format!("unsupported operator in constant expression: {other:?}"),
+                ))
+            }
+        });
+    }
+    Ok(ops_expr(ops))
+}
+
+fn ops_expr(ops: Vec<ConstOp>) -> ConstExpr {
+    ConstExpr { ops }
+}
+
+fn mark_refs(expr: &ConstExpr, escaping: &mut Vec<u32>) {
+    for op in &expr.ops {
+        if let ConstOp::RefFunc(f) = op {
+            escaping.push(*f);
+        }
+    }
+}
+
+/// Validates `wasm` and collects its [`ModuleTranslation`]. Function bodies are validated
+/// later, while they are translated.
+pub fn parse(wasm: &[u8]) -> Result<ModuleTranslation<'_>> {
+    let mut validator = Validator::new_with_features(supported_features());
+    let mut m = ModuleTranslation {
+        types: Vec::new(),
+        imports: Vec::new(),
+        functions: Vec::new(),
+        num_imported_funcs: 0,
+        tables: Vec::new(),
+        num_imported_tables: 0,
+        memories: Vec::new(),
+        num_imported_memories: 0,
+        globals: Vec::new(),
+        num_imported_globals: 0,
+        global_inits: Vec::new(),
+        exports: Vec::new(),
+        start: None,
+        elems: Vec::new(),
+        data: Vec::new(),
+        bodies: Vec::new(),
+        func_names: Vec::new(),
+        module_name: None,
+        escaping: Vec::new(),
+        offsets: VMOffsets::new(Default::default(), 0, 0, 0, 0, 0),
+    };
+    let mut escaping = Vec::new();
+    let mut names: Vec<(u32, String)> = Vec::new();
+    let mut seen_end = false;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        if let wasmparser::ValidPayload::Func(validator, body) = validator.payload(&payload)? {
+            m.bodies.push(FunctionBodyData { body, validator });
+            continue;
+        }
+        match payload {
+            Payload::Version { encoding, range, .. } => {
+                if encoding != wasmparser::Encoding::Module {
+                    return Err(CompileError::at(
+                        range.start,
+                        "this is a component; kiln compiles core modules here",
+                    ));
+                }
+            }
+            Payload::TypeSection(reader) => {
+                for group in reader.into_iter_with_offsets() {
+                    let (offset, group) = group?;
+                    for sub in group.into_types() {
+                        let f = match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => f,
+                            _ => return Err(CompileError::at(offset, "unsupported type kind")),
+                        };
+                        m.types.push(FuncType {
+                            params: f
+                                .params()
+                                .iter()
+                                .map(|t| val_type(offset, *t))
+                                .collect::<Result<_>>()?,
+                            results: f
+                                .results()
+                                .iter()
+                                .map(|t| val_type(offset, *t))
+                                .collect::<Result<_>>()?,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports_with_offsets() {
+                    let (offset, import) = import?;
+                    let kind = match import.ty {
+                        wasmparser::TypeRef::Func(t) | wasmparser::TypeRef::FuncExact(t) => {
+                            m.functions.push(t);
+                            m.num_imported_funcs += 1;
+                            ImportKind::Func(t)
+                        }
+                        wasmparser::TypeRef::Table(t) => {
+                            let t = table_type(offset, &t)?;
+                            m.tables.push(t.clone());
+                            m.num_imported_tables += 1;
+                            ImportKind::Table(t)
+                        }
+                        wasmparser::TypeRef::Memory(t) => {
+                            let t = memory_type(offset, &t)?;
+                            m.memories.push(t.clone());
+                            m.num_imported_memories += 1;
+                            ImportKind::Memory(t)
+                        }
+                        wasmparser::TypeRef::Global(t) => {
+                            let t = global_type(offset, &t)?;
+                            m.globals.push(t.clone());
+                            m.num_imported_globals += 1;
+                            ImportKind::Global(t)
+                        }
+                        wasmparser::TypeRef::Tag(_) => {
+                            return Err(CompileError::at(offset, "tags are not supported"))
+                        }
+                    };
+                    m.imports.push(Import {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                        kind,
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for t in reader {
+                    m.functions.push(t?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader.into_iter_with_offsets() {
+                    let (offset, table) = table?;
+                    if let wasmparser::TableInit::Expr(_) = table.init {
+                        return Err(CompileError::at(offset, "table initializers are not supported"));
+                    }
+                    m.tables.push(table_type(offset, &table.ty)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for mem in reader.into_iter_with_offsets() {
+                    let (offset, mem) = mem?;
+                    m.memories.push(memory_type(offset, &mem)?);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for g in reader.into_iter_with_offsets() {
+                    let (offset, g) = g?;
+                    m.globals.push(global_type(offset, &g.ty)?);
+                    let init = const_expr(&g.init_expr)?;
+                    mark_refs(&init, &mut escaping);
+                    m.global_inits.push(init);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for e in reader {
+                    let e = e?;
+                    let kind = match e.kind {
+                        wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                            escaping.push(e.index);
+                            ExportKind::Func
+                        }
+                        wasmparser::ExternalKind::Table => ExportKind::Table,
+                        wasmparser::ExternalKind::Memory => ExportKind::Memory,
+                        wasmparser::ExternalKind::Global => ExportKind::Global,
+                        wasmparser::ExternalKind::Tag => {
+                            return Err(CompileError::msg("tags are not supported"))
+                        }
+                    };
+                    m.exports.push(Export {
+                        name: e.name.to_string(),
+                        kind,
+                        index: e.index,
+                    });
+                }
+            }
+            Payload::StartSection { func, .. } => m.start = Some(func),
+            Payload::ElementSection(reader) => {
+                for elem in reader {
+                    let elem = elem?;
+                    let offset = elem.range.start;
+                    let mode = match elem.kind {
+                        wasmparser::ElementKind::Passive => ElemMode::Passive,
+                        wasmparser::ElementKind::Declared => ElemMode::Declared,
+                        wasmparser::ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => ElemMode::Active {
+                            table: table_index.unwrap_or(0),
+                            offset: const_expr(&offset_expr)?,
+                        },
+                    };
+                    let (element, items) = match elem.items {
+                        wasmparser::ElementItems::Functions(r) => {
+                            let mut items = Vec::new();
+                            for f in r {
+                                let f = f?;
+                                escaping.push(f);
+                                items.push(ops_expr(vec![ConstOp::RefFunc(f)]));
+                            }
+                            (ValType::FuncRef, items)
+                        }
+                        wasmparser::ElementItems::Expressions(ty, r) => {
+                            let mut items = Vec::new();
+                            for e in r {
+                                let e = const_expr(&e?)?;
+                                mark_refs(&e, &mut escaping);
+                                items.push(e);
+                            }
+                            (ref_type(offset, ty)?, items)
+                        }
+                    };
+                    m.elems.push(ParsedElem {
+                        mode,
+                        element,
+                        items,
+                    });
+                }
+            }
+            Payload::DataSection(reader) => {
+                for d in reader {
+                    let d = d?;
+                    let mode = match d.kind {
+                        wasmparser::DataKind::Passive => DataMode::Passive,
+                        wasmparser::DataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } => DataMode::Active {
+                            memory: memory_index,
+                            offset: const_expr(&offset_expr)?,
+                        },
+                    };
+                    m.data.push(ParsedData {
+                        mode,
+                        bytes: d.data,
+                    });
+                }
+            }
+            Payload::CustomSection(reader) => {
+                if let wasmparser::KnownCustom::Name(names_reader) = reader.as_known() {
+                    // The name section is advisory: a malformed one is ignored, as engines do.
+                    let _ = collect_names(names_reader, &mut names, &mut m.module_name);
+                }
+            }
+            Payload::End(_) => seen_end = true,
+            _ => {}
+        }
+    }
+    if !seen_end {
+        return Err(CompileError::msg("unexpected end of module"));
+    }
+    let num_funcs = m.functions.len();
+    m.func_names = vec![None; num_funcs];
+    for (i, name) in names {
+        if let Some(slot) = m.func_names.get_mut(i as usize) {
+            *slot = Some(name);
+        }
+    }
+    m.escaping = vec![false; num_funcs];
+    for f in escaping {
+        if let Some(e) = m.escaping.get_mut(f as usize) {
+            *e = true;
+        }
+    }
+    if let Some(s) = m.start {
+        m.escaping[s as usize] = true;
+    }
+    let counts = kiln_environ::ImportCounts {
+        funcs: m.num_imported_funcs,
+        tables: m.num_imported_tables,
+        memories: m.num_imported_memories,
+        globals: m.num_imported_globals,
+    };
+    m.offsets = VMOffsets::new(
+        counts,
+        m.types.len() as u32,
+        num_funcs as u32,
+        m.tables.len() as u32,
+        m.memories.len() as u32,
+        m.globals.len() as u32,
+    );
+    Ok(m)
+}
+
+fn collect_names(
+    reader: wasmparser::NameSectionReader<'_>,
+    names: &mut Vec<(u32, String)>,
+    module_name: &mut Option<String>,
+) -> Result<()> {
+    for name in reader {
+        match name? {
+            wasmparser::Name::Module { name, .. } => *module_name = Some(name.to_string()),
+            wasmparser::Name::Function(map) => {
+                for n in map {
+                    let n = n?;
+                    names.push((n.index, n.name.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
