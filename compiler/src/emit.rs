@@ -1,0 +1,301 @@
+//! Stage 5 — emit: compiled functions + module facts → one relocatable object.
+//!
+//! The object (written with cranelift-object) holds:
+//! - `.text`: every wasm function body and trampoline, as local symbols named from the name
+//!   section (`wasm[3]::fac`, `array_call[3]`, `host_call[0]`);
+//! - `.kiln.data`: the data blob — page-aligned copy-on-write memory images first, then the
+//!   bytes of every segment not covered by an image;
+//! - `.kiln.meta`: the serialized [`ModuleMetadata`];
+//! - the descriptor, the object's only global symbol ([`kiln_environ::DESCRIPTOR_SYMBOL`]), whose
+//!   pointer fields are relocations to the three sections above.
+
+use crate::codegen::{CompiledFunction, FunctionKind, RelocTarget};
+use crate::error::{CompileError, Result};
+use crate::module::ModuleTranslation;
+use cranelift_codegen::ir;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
+use cranelift_object::{ObjectBuilder, ObjectModule};
+use kiln_environ::descriptor::DATA_ALIGN;
+use kiln_environ::{
+    BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo,
+    MemoryImage, ModuleMetadata, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+};
+use object::write::{Relocation, StandardSection, Symbol, SymbolSection};
+use object::{RelocationEncoding, RelocationFlags, RelocationKind, SectionKind, SymbolFlags};
+use object::{SymbolKind, SymbolScope};
+use std::collections::HashMap;
+
+/// A relocatable object and the metadata it carries.
+pub struct ObjectFile {
+    /// The object file bytes (ELF, Mach-O or COFF, per target).
+    pub bytes: Vec<u8>,
+    /// The metadata serialized into it.
+    pub metadata: ModuleMetadata,
+}
+
+/// Largest memory image kiln lays out: beyond this, sparse data is copied at instantiation.
+const MAX_IMAGE_SPAN: u64 = 64 << 20;
+
+/// The data blob and the segment/image tables that describe it.
+struct DataLayout {
+    blob: Vec<u8>,
+    segments: Vec<DataSegment>,
+    images: Vec<MemoryImage>,
+}
+
+fn const_i32_offset(expr: &kiln_environ::ConstExpr) -> Option<u32> {
+    match expr.ops.as_slice() {
+        [ConstOp::I32Const(v)] => Some(*v as u32),
+        _ => None,
+    }
+}
+
+fn layout_data(module: &ModuleTranslation<'_>) -> DataLayout {
+    let mut blob = Vec::new();
+    let mut images = Vec::new();
+    let mut in_image = vec![false; module.data.len()];
+    for mem in module.num_imported_memories..module.memories.len() as u32 {
+        let ty = &module.memories[mem as usize];
+        let min_bytes = ty.min << ty.page_size_log2;
+        let mut ranges = Vec::new();
+        let mut eligible = true;
+        let mut total = 0u64;
+        for (i, d) in module.data.iter().enumerate() {
+            if let DataMode::Active { memory, offset } = &d.mode {
+                if *memory != mem {
+                    continue;
+                }
+                match const_i32_offset(offset) {
+                    Some(o) if u64::from(o) + d.bytes.len() as u64 <= min_bytes => {
+                        ranges.push((i, u64::from(o)));
+                        total += d.bytes.len() as u64;
+                    }
+                    _ => eligible = false,
+                }
+            }
+        }
+        if !eligible || ranges.is_empty() || total == 0 {
+            continue;
+        }
+        let start = ranges.iter().map(|(_, o)| *o).min().unwrap_or(0) / DATA_ALIGN * DATA_ALIGN;
+        let end = ranges
+            .iter()
+            .map(|(i, o)| o + module.data[*i].bytes.len() as u64)
+            .max()
+            .unwrap_or(0)
+            .div_ceil(DATA_ALIGN)
+            * DATA_ALIGN;
+        if end - start > MAX_IMAGE_SPAN && end - start > 4 * total {
+            continue;
+        }
+        let data_offset = (blob.len() as u64).div_ceil(DATA_ALIGN) * DATA_ALIGN;
+        blob.resize((data_offset + (end - start)) as usize, 0);
+        for (i, o) in &ranges {
+            let bytes = module.data[*i].bytes;
+            let at = (data_offset + o - start) as usize;
+            blob[at..at + bytes.len()].copy_from_slice(bytes);
+            in_image[*i] = true;
+        }
+        images.push(MemoryImage {
+            memory: mem,
+            memory_offset: start,
+            data_offset,
+            len: end - start,
+        });
+    }
+    let mut segments = Vec::new();
+    for (i, d) in module.data.iter().enumerate() {
+        let (data_offset, len) = if in_image[i] {
+            (0, d.bytes.len() as u64)
+        } else {
+            let at = blob.len() as u64;
+            blob.extend_from_slice(d.bytes);
+            (at, d.bytes.len() as u64)
+        };
+        segments.push(DataSegment {
+            mode: d.mode.clone(),
+            data_offset,
+            len,
+            in_image: in_image[i],
+        });
+    }
+    DataLayout {
+        blob,
+        segments,
+        images,
+    }
+}
+
+fn module_err(e: impl std::fmt::Display) -> CompileError {
+    CompileError::msg(format!("object emission failed: {e}"))
+}
+
+/// Writes the relocatable object for a compiled module.
+pub fn emit(
+    module: &ModuleTranslation<'_>,
+    isa: OwnedTargetIsa,
+    functions: Vec<CompiledFunction>,
+    build: BuildInfo,
+) -> Result<ObjectFile> {
+    let builder = ObjectBuilder::new(isa.clone(), "kiln", cranelift_module::default_libcall_names())
+        .map_err(module_err)?;
+    let mut obj = ObjectModule::new(builder);
+    let dummy_sig = ir::Signature::new(isa.default_call_conv());
+
+    // Declare every function first so relocations can name any of them.
+    let mut ids = Vec::with_capacity(functions.len());
+    let mut wasm_ids: HashMap<u32, FuncId> = HashMap::new();
+    for f in &functions {
+        let id = obj
+            .declare_function(&f.name, Linkage::Local, &dummy_sig)
+            .map_err(module_err)?;
+        if let FunctionKind::Wasm(i) = f.kind {
+            wasm_ids.insert(i, id);
+        }
+        ids.push(id);
+    }
+    for (f, id) in functions.iter().zip(&ids) {
+        let relocs = f
+            .relocs
+            .iter()
+            .map(|r| {
+                let name = match r.target {
+                    RelocTarget::WasmFunction(i) => {
+                        let target = wasm_ids.get(&i).ok_or_else(|| {
+                            CompileError::msg(format!(
+                                "internal error: `{}` refers to wasm function {i}, which has no body",
+                                f.name
+                            ))
+                        })?;
+                        ModuleRelocTarget::user(0, target.as_u32())
+                    }
+                    RelocTarget::SelfOffset(o) => ModuleRelocTarget::FunctionOffset(*id, o),
+                };
+                Ok(ModuleReloc {
+                    offset: r.offset,
+                    kind: r.kind,
+                    name,
+                    addend: r.addend,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        obj.define_function_bytes(*id, f.alignment, &f.code, &relocs)
+            .map_err(module_err)?;
+    }
+    let mut product = obj.finish();
+    let object = &mut product.object;
+    let text = object.section_id(StandardSection::Text);
+    let text_len = object.section(text).data().len() as u64;
+
+    // Function metadata, from the symbol offsets the object writer chose.
+    let mut infos: Vec<FunctionInfo> = (0..module.functions.len() as u32)
+        .map(|i| FunctionInfo {
+            type_index: module.functions[i as usize],
+            name: module.func_names[i as usize].clone(),
+            body: None,
+            array_trampoline: None,
+            host_trampoline: None,
+        })
+        .collect();
+    let mut trap_sites = Vec::new();
+    let mut address_map = Vec::new();
+    for (f, id) in functions.iter().zip(&ids) {
+        let (sym, _) = product.functions[*id].ok_or_else(|| module_err("function not defined"))?;
+        let start = u32::try_from(object.symbol(sym).value)
+            .map_err(|_| CompileError::msg("code larger than 4 GiB"))?;
+        match f.kind {
+            FunctionKind::Wasm(i) => infos[i as usize].body = Some((start, f.code.len() as u32)),
+            FunctionKind::ArrayTrampoline(i) => infos[i as usize].array_trampoline = Some(start),
+            FunctionKind::HostTrampoline(i) => infos[i as usize].host_trampoline = Some(start),
+        }
+        trap_sites.extend(f.traps.iter().map(|(o, k)| (start + o, *k)));
+        address_map.extend(f.srclocs.iter().map(|(o, w)| (start + o, *w)));
+    }
+    trap_sites.sort_by_key(|(o, _)| *o);
+    address_map.sort_by_key(|(o, _)| *o);
+
+    let data = layout_data(module);
+    let metadata = ModuleMetadata {
+        build,
+        types: module.types.clone(),
+        imports: module.imports.clone(),
+        functions: infos,
+        tables: module.tables.clone(),
+        memories: module.memories.clone(),
+        globals: module.globals.clone(),
+        global_inits: module.global_inits.clone(),
+        exports: module.exports.clone(),
+        start: module.start,
+        elems: module
+            .elems
+            .iter()
+            .map(|e| ElemSegment {
+                mode: e.mode.clone(),
+                element: e.element,
+                items: e.items.clone(),
+            })
+            .collect(),
+        data: data.segments,
+        memory_images: data.images,
+        trap_sites,
+        address_map,
+        name: module.module_name.clone(),
+    };
+    let meta_bytes = metadata.to_bytes();
+
+    let meta_section = object.add_section(Vec::new(), b".kiln.meta".to_vec(), SectionKind::ReadOnlyData);
+    object.append_section_data(meta_section, &meta_bytes, 8);
+    let data_align = if metadata.memory_images.is_empty() { 16 } else { DATA_ALIGN };
+    let data_section = object.add_section(Vec::new(), b".kiln.data".to_vec(), SectionKind::ReadOnlyData);
+    // Never empty, so the section (and its symbol) exists.
+    let blob = if data.blob.is_empty() { vec![0u8] } else { data.blob };
+    object.append_section_data(data_section, &blob, data_align);
+
+    let mut desc = vec![0u8; Descriptor::SIZE as usize];
+    desc[0..8].copy_from_slice(&DESCRIPTOR_MAGIC);
+    desc[8..12].copy_from_slice(&ABI_VERSION.to_le_bytes());
+    desc[12..16].copy_from_slice(&Descriptor::SIZE.to_le_bytes());
+    let put = |d: &mut Vec<u8>, at: u32, v: u64| {
+        d[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes())
+    };
+    put(&mut desc, Descriptor::OFFSET_METADATA_LEN, meta_bytes.len() as u64);
+    put(&mut desc, Descriptor::OFFSET_TEXT_LEN, text_len);
+    put(&mut desc, Descriptor::OFFSET_DATA_LEN, blob.len() as u64);
+    let desc_section = object.section_id(StandardSection::ReadOnlyDataWithRel);
+    let desc_offset = object.append_section_data(desc_section, &desc, 16);
+    for (field, target) in [
+        (Descriptor::OFFSET_METADATA, meta_section),
+        (Descriptor::OFFSET_TEXT, text),
+        (Descriptor::OFFSET_DATA, data_section),
+    ] {
+        let symbol = object.section_symbol(target);
+        object
+            .add_relocation(
+                desc_section,
+                Relocation {
+                    offset: desc_offset + u64::from(field),
+                    symbol,
+                    addend: 0,
+                    flags: RelocationFlags::Generic {
+                        kind: RelocationKind::Absolute,
+                        encoding: RelocationEncoding::Generic,
+                        size: 64,
+                    },
+                },
+            )
+            .map_err(module_err)?;
+    }
+    object.add_symbol(Symbol {
+        name: DESCRIPTOR_SYMBOL.as_bytes().to_vec(),
+        value: desc_offset,
+        size: u64::from(Descriptor::SIZE),
+        kind: SymbolKind::Data,
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Section(desc_section),
+        flags: SymbolFlags::None,
+    });
+    let bytes = product.emit().map_err(module_err)?;
+    Ok(ObjectFile { bytes, metadata })
+}
