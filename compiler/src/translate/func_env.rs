@@ -197,12 +197,10 @@ impl<'a> FuncEnvironment<'a> {
                     builder.ins().trapnz(oob, TrapCode::HEAP_OUT_OF_BOUNDS);
                 }
                 _ => {
-                    // The offset alone is beyond any possible memory.
-                    builder.ins().trap(TrapCode::HEAP_OUT_OF_BOUNDS);
-                    // Keep emitting valid (dead) code after the trap in a fresh block.
-                    let dead = builder.create_block();
-                    builder.switch_to_block(dead);
-                    builder.seal_block(dead);
+                    // The offset alone is beyond any possible memory: always trap, but keep
+                    // the block open so the (dead) access can still be emitted.
+                    let one = builder.ins().iconst(types::I8, 1);
+                    builder.ins().trapnz(one, TrapCode::HEAP_OUT_OF_BOUNDS);
                 }
             }
         }

@@ -1,0 +1,1 @@
+//! Unit tests of the translator: translate small modules, verify the IR and lower it.
