@@ -79,7 +79,9 @@ pub(crate) fn args(vals: &[Value]) -> Vec<BlockArg> {
 impl TranslationState {
     /// Pops one operand.
     pub(crate) fn pop(&mut self) -> Result<Value> {
-        self.stack.pop().ok_or_else(|| internal("operand stack underflow"))
+        self.stack
+            .pop()
+            .ok_or_else(|| internal("operand stack underflow"))
     }
 
     /// Pops two operands (`(a, b)` with `b` the top).
@@ -261,7 +263,9 @@ impl TranslationState {
             if n > len {
                 return Err(internal("operand stack underflow"));
             }
-            builder.ins().jump(frame.next, &args(&self.stack[len - n..]));
+            builder
+                .ins()
+                .jump(frame.next, &args(&self.stack[len - n..]));
             frame.next_reached = true;
         }
         self.stack.truncate(frame.stack_height);
@@ -287,7 +291,9 @@ impl TranslationState {
             if n > len {
                 return Err(internal("operand stack underflow"));
             }
-            builder.ins().jump(frame.next, &args(&self.stack[len - n..]));
+            builder
+                .ins()
+                .jump(frame.next, &args(&self.stack[len - n..]));
             reached = true;
         }
         match &frame.kind {
@@ -308,7 +314,8 @@ impl TranslationState {
         if reached {
             builder.switch_to_block(frame.next);
             builder.seal_block(frame.next);
-            self.stack.extend_from_slice(builder.block_params(frame.next));
+            self.stack
+                .extend_from_slice(builder.block_params(frame.next));
             self.reachable = true;
         } else {
             self.reachable = false;

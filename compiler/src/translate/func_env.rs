@@ -106,14 +106,16 @@ impl<'a> FuncEnvironment<'a> {
     fn memory_definition(&mut self, builder: &mut FunctionBuilder, index: u32) -> (Value, i32) {
         if self.module.is_imported_memory(index) {
             let off = self.offsets.vmctx_imported_memory(index);
-            let ptr =
-                builder
-                    .ins()
-                    .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
+            let ptr = builder
+                .ins()
+                .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
             (ptr, 0)
         } else {
             let def = index - self.module.num_imported_memories;
-            (self.vmctx, Self::off(self.offsets.vmctx_defined_memory(def)))
+            (
+                self.vmctx,
+                Self::off(self.offsets.vmctx_defined_memory(def)),
+            )
         }
     }
 
@@ -128,12 +130,9 @@ impl<'a> FuncEnvironment<'a> {
         } else {
             MemFlagsData::trusted()
         };
-        builder.ins().load(
-            self.pointer_type,
-            flags,
-            def,
-            off + Self::off(MEMORY_BASE),
-        )
+        builder
+            .ins()
+            .load(self.pointer_type, flags, def, off + Self::off(MEMORY_BASE))
     }
 
     /// Loads memory `index`'s current length in bytes (`i64`).
@@ -217,19 +216,25 @@ impl<'a> FuncEnvironment<'a> {
     fn global_address(&mut self, builder: &mut FunctionBuilder, index: u32) -> (Value, i32) {
         if self.module.is_imported_global(index) {
             let off = self.offsets.vmctx_imported_global(index);
-            let ptr =
-                builder
-                    .ins()
-                    .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
+            let ptr = builder
+                .ins()
+                .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
             (ptr, 0)
         } else {
             let def = index - self.module.num_imported_globals;
-            (self.vmctx, Self::off(self.offsets.vmctx_defined_global(def)))
+            (
+                self.vmctx,
+                Self::off(self.offsets.vmctx_defined_global(def)),
+            )
         }
     }
 
     /// `global.get`.
-    pub(crate) fn global_get(&mut self, builder: &mut FunctionBuilder, index: u32) -> Result<Value> {
+    pub(crate) fn global_get(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        index: u32,
+    ) -> Result<Value> {
         let g = self
             .module
             .globals
@@ -248,9 +253,7 @@ impl<'a> FuncEnvironment<'a> {
     /// `global.set`.
     pub(crate) fn global_set(&mut self, builder: &mut FunctionBuilder, index: u32, val: Value) {
         let (base, off) = self.global_address(builder, index);
-        builder
-            .ins()
-            .store(MemFlagsData::trusted(), val, base, off);
+        builder.ins().store(MemFlagsData::trusted(), val, base, off);
     }
 
     // ---------------------------------------------------------------- tables
@@ -259,10 +262,9 @@ impl<'a> FuncEnvironment<'a> {
     fn table_definition(&mut self, builder: &mut FunctionBuilder, index: u32) -> (Value, i32) {
         if self.module.is_imported_table(index) {
             let off = self.offsets.vmctx_imported_table(index);
-            let ptr =
-                builder
-                    .ins()
-                    .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
+            let ptr = builder
+                .ins()
+                .load(self.pointer_type, readonly(), self.vmctx, Self::off(off));
             (ptr, 0)
         } else {
             let def = index - self.module.num_imported_tables;
@@ -303,15 +305,24 @@ impl<'a> FuncEnvironment<'a> {
             def,
             off + Self::off(TABLE_BASE),
         );
-        let scaled = builder.ins().imul_imm_u(elem, i64::from(TABLE_ELEMENT_SIZE));
+        let scaled = builder
+            .ins()
+            .imul_imm_u(elem, i64::from(TABLE_ELEMENT_SIZE));
         builder.ins().iadd(base, scaled)
     }
 
     /// `table.get`.
-    pub(crate) fn table_get(&mut self, builder: &mut FunctionBuilder, table: u32, elem: Value) -> Value {
+    pub(crate) fn table_get(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table: u32,
+        elem: Value,
+    ) -> Value {
         let addr =
             self.table_element_address(builder, table, elem, trap_code(TrapKind::TableOutOfBounds));
-        builder.ins().load(types::I64, MemFlagsData::trusted(), addr, 0)
+        builder
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), addr, 0)
     }
 
     /// `table.set`.
@@ -445,7 +456,11 @@ impl<'a> FuncEnvironment<'a> {
     }
 
     /// Resolves how to call function `index`.
-    fn callee(&mut self, builder: &mut FunctionBuilder, index: u32) -> Result<(ir::SigRef, Callee)> {
+    fn callee(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        index: u32,
+    ) -> Result<(ir::SigRef, Callee)> {
         let ty = self.func_type_index(index)?;
         let sig = self.wasm_sig(builder, ty)?;
         if self.module.is_imported_func(index) {

@@ -21,13 +21,13 @@ use crate::error::{CompileError, Result};
 use crate::module::{FunctionBodyData, ModuleTranslation};
 use control::{Frame, TranslationState};
 use cranelift_codegen::ir::{
-    self, types, AbiParam, ArgumentPurpose, GlobalValueData, InstBuilder, MemFlagsData,
-    Signature, SourceLoc, TrapCode, UserFuncName,
+    self, types, AbiParam, ArgumentPurpose, GlobalValueData, InstBuilder, MemFlagsData, Signature,
+    SourceLoc, TrapCode, UserFuncName,
 };
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use kiln_environ::builtins::BuiltinFunctionIndex;
-use kiln_environ::{FuncType, TrapKind, ValType, VMOffsets};
+use kiln_environ::{FuncType, TrapKind, VMOffsets, ValType};
 use wasmparser::{BlockType, Operator};
 
 /// Cranelift signature of a wasm function: CallConv::Tail, params (callee_vmctx: pointer,
@@ -249,7 +249,10 @@ pub fn translate_function(
     // itself rejects operators after it).
     reader.finish()?;
     if !state.control.is_empty() {
-        return Err(CompileError::at(end, "control frames remain at end of function"));
+        return Err(CompileError::at(
+            end,
+            "control frames remain at end of function",
+        ));
     }
     builder.seal_all_blocks();
     builder.finalize(isa.frontend_config());
@@ -337,9 +340,7 @@ impl Translator<'_, '_, '_> {
             Operator::Call { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
-                let res = self
-                    .env
-                    .call(self.builder, *function_index, &args, false)?;
+                let res = self.env.call(self.builder, *function_index, &args, false)?;
                 self.state.stack.extend(res);
             }
             Operator::ReturnCall { function_index } => {
@@ -531,9 +532,7 @@ impl Translator<'_, '_, '_> {
             }
             op => {
                 if !ops::translate(op, self.builder, self.state, self.env)? {
-                    return Err(CompileError::msg(format!(
-                        "unsupported operator {op:?}"
-                    )));
+                    return Err(CompileError::msg(format!("unsupported operator {op:?}")));
                 }
             }
         }
