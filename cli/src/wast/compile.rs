@@ -1,0 +1,104 @@
+//! Compiling wast modules through the real path, once per distinct binary.
+//!
+//! Every module a script defines is compiled to a `.so` in the run's temporary directory, named
+//! by the SHA-256 of its bytes, and loaded with `kiln_runtime::Module::load`. The result (or the
+//! error) is kept, so a module that appears many times in a testsuite is compiled once per run,
+//! even when several threads ask for it at once.
+
+use crate::backend::{self, Emit};
+use crate::tempdir::TempDir;
+use kiln_compiler::{Config, OptLevel, Tunables};
+use kiln_environ::BoundsChecks;
+use kiln_runtime::{Engine, Module};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// How the wast engine compiles modules.
+#[derive(Copy, Clone, Debug)]
+pub struct CompileOptions {
+    /// Optimisation level.
+    pub opt_level: OptLevel,
+    /// Bounds-check strategy.
+    pub bounds_checks: BoundsChecks,
+    /// Compile threads per module (`None`: every core).
+    pub jobs: Option<usize>,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            opt_level: OptLevel::O2,
+            bounds_checks: BoundsChecks::Guard,
+            jobs: None,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// The compiler configuration these options stand for.
+    pub fn config(&self) -> Config {
+        Config {
+            opt_level: self.opt_level,
+            jobs: self.jobs,
+            tunables: Tunables {
+                bounds_checks: self.bounds_checks,
+                ..Tunables::default()
+            },
+            ..Config::default()
+        }
+    }
+}
+
+type Slot = Arc<OnceLock<Result<Module, String>>>;
+
+/// Compiled and loaded modules of one run, keyed by the SHA-256 of their bytes.
+pub struct ModuleCache {
+    engine: Engine,
+    options: CompileOptions,
+    dir: TempDir,
+    slots: Mutex<HashMap<[u8; 32], Slot>>,
+    compiled: AtomicUsize,
+}
+
+impl ModuleCache {
+    /// A cache writing into a fresh temporary directory.
+    pub fn new(engine: &Engine, options: CompileOptions) -> std::io::Result<ModuleCache> {
+        Ok(ModuleCache {
+            engine: engine.clone(),
+            options,
+            dir: TempDir::new("kiln-wast")?,
+            slots: Mutex::new(HashMap::new()),
+            compiled: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many distinct binaries were compiled so far.
+    pub fn compiled_count(&self) -> usize {
+        self.compiled.load(Ordering::Relaxed)
+    }
+
+    /// Compiles (once) and loads `wasm`; the error is a readable message.
+    pub fn get(&self, wasm: &[u8]) -> Result<Module, String> {
+        let hash: [u8; 32] = Sha256::digest(wasm).into();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry(hash).or_default().clone()
+        };
+        slot.get_or_init(|| self.compile(wasm, &hash)).clone()
+    }
+
+    fn compile(&self, wasm: &[u8], hash: &[u8; 32]) -> Result<Module, String> {
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("{}.so", hex(hash)));
+        backend::compile_to_file(wasm, &self.options.config(), Emit::So, &path)
+            .map_err(|e| format!("compile error: {e}"))?;
+        Module::load(&self.engine, &path).map_err(|e| format!("load error: {e}"))
+    }
+}
+
+/// Lower-case hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

