@@ -1,1 +1,92 @@
-//! placeholder
+//! The kiln runtime: loads kiln-compiled shared objects with `dlopen` and runs them sandboxed.
+//!
+//! This crate is the last stage of the pipeline described in `ARCHITECTURE.md`: the compiler
+//! writes a `.so` following the artifact contract in `kiln-environ`, and the runtime
+//!
+//! 1. loads it and checks its descriptor and build facts ([`Module::load`], `module.rs`);
+//! 2. allocates and fills a VM context per instance, links imports, applies segments and runs
+//!    the start function ([`Instance::new`], `instance.rs`; memories, tables and globals in
+//!    `memory.rs`, `table.rs`, `global.rs`; constant expressions in `constexpr.rs`);
+//! 3. calls guest functions through their array-call trampolines and host functions through
+//!    host contexts ([`Func`], `func.rs`; values in `values.rs`);
+//! 4. serves compiled code's runtime calls through the builtin table (`builtins.rs`);
+//! 5. turns faults, failed builtins and host errors into [`Trap`]s with backtraces (`traps.rs`
+//!    with `traps.c`: signal handlers on an alternate stack and `sigsetjmp`/`siglongjmp`).
+//!
+//! ```no_run
+//! use kiln_runtime::{Engine, Linker, Module, Val};
+//! let engine = Engine::default();
+//! let module = Module::load(&engine, std::path::Path::new("add.so"))?;
+//! let instance = Linker::new(&engine).instantiate(&module)?;
+//! let add = instance.get_func("add").expect("export `add`");
+//! let results = add.call(&[Val::I32(1), Val::I32(2)])?;
+//! # Ok::<(), kiln_runtime::Error>(())
+//! ```
+//!
+//! Only x86_64 Linux is supported.
+#![deny(missing_docs)]
+
+mod builtins;
+mod constexpr;
+mod engine;
+mod error;
+mod func;
+mod global;
+mod instance;
+mod linker;
+mod memory;
+mod module;
+mod table;
+mod traps;
+mod values;
+pub mod vm;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::{Error, FrameInfo, Trap};
+pub use func::{Caller, Func, HostFn};
+pub use global::Global;
+pub use instance::Instance;
+pub use kiln_environ::{FuncType, GlobalType, MemoryType, TableType, TrapKind, ValType};
+pub use linker::Linker;
+pub use memory::{Memory, WASM_PAGE_SIZE};
+pub use module::{has_cpu_feature, Module};
+pub use table::Table;
+pub use traps::is_guest_pc;
+pub use values::Val;
+
+/// An importable or exportable item.
+#[derive(Clone, Debug)]
+pub enum Extern {
+    /// A function.
+    Func(Func),
+    /// A table.
+    Table(Table),
+    /// A memory.
+    Memory(Memory),
+    /// A global.
+    Global(Global),
+}
+
+impl From<Func> for Extern {
+    fn from(f: Func) -> Extern {
+        Extern::Func(f)
+    }
+}
+
+impl From<Table> for Extern {
+    fn from(t: Table) -> Extern {
+        Extern::Table(t)
+    }
+}
+
+impl From<Memory> for Extern {
+    fn from(m: Memory) -> Extern {
+        Extern::Memory(m)
+    }
+}
+
+impl From<Global> for Extern {
+    fn from(g: Global) -> Extern {
+        Extern::Global(g)
+    }
+}

@@ -1,0 +1,160 @@
+//! The engine: process-wide runtime state shared by every module and instance created from it.
+//!
+//! Holds the epoch counter whose address every VM context carries (`vmctx.epoch_ptr`), the
+//! signature interner that gives each distinct `FuncType` an engine-wide id (compared by
+//! `call_indirect`), and the configuration. Creating an engine installs the trap signal handlers
+//! (once per process).
+
+use kiln_environ::FuncType;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Engine configuration.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Bytes of native stack guest code may use below the outermost entry (default 512 KiB).
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            max_wasm_stack: 512 * 1024,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<FuncType, u32>,
+    types: Vec<FuncType>,
+}
+
+pub(crate) struct EngineInner {
+    /// The epoch counter; its address is stored in every VM context.
+    pub(crate) epoch: AtomicU64,
+    pub(crate) config: EngineConfig,
+    interner: Mutex<Interner>,
+}
+
+/// Process-wide state: epoch counter, signature interning, signal handlers (installed once).
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    /// Creates an engine (and installs the trap handlers if this is the first engine).
+    pub fn new(config: EngineConfig) -> Engine {
+        crate::traps::init_traps();
+        Engine {
+            inner: Arc::new(EngineInner {
+                epoch: AtomicU64::new(0),
+                config,
+                interner: Mutex::new(Interner::default()),
+            }),
+        }
+    }
+
+    /// Advances the epoch counter by one (any thread).
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The engine-wide id of a function type (interned on first use).
+    pub fn intern(&self, ty: &FuncType) -> u32 {
+        let mut i = self
+            .inner
+            .interner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = i.ids.get(ty) {
+            return *id;
+        }
+        let id = i.types.len() as u32;
+        i.types.push(ty.clone());
+        i.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The function type of an interned id.
+    pub fn func_type(&self, id: u32) -> Option<FuncType> {
+        let i = self
+            .inner
+            .interner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        i.types.get(id as usize).cloned()
+    }
+
+    /// The address of the epoch counter (stored in every VM context).
+    pub(crate) fn epoch_ptr(&self) -> *const u64 {
+        self.inner.epoch.as_ptr().cast_const()
+    }
+
+    /// Whether two handles refer to the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new(EngineConfig::default())
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("epoch", &self.epoch())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_environ::ValType;
+
+    #[test]
+    fn interner_gives_equal_types_equal_ids() {
+        let e = Engine::default();
+        let a = FuncType {
+            params: vec![ValType::I32],
+            results: vec![],
+        };
+        let b = FuncType {
+            params: vec![ValType::I64],
+            results: vec![],
+        };
+        let ia = e.intern(&a);
+        let ib = e.intern(&b);
+        assert_ne!(ia, ib);
+        assert_eq!(e.intern(&a.clone()), ia);
+        assert_eq!(e.func_type(ib), Some(b));
+        assert_eq!(e.func_type(999), None);
+    }
+
+    #[test]
+    fn epoch_counts() {
+        let e = Engine::default();
+        assert_eq!(e.epoch(), 0);
+        e.increment_epoch();
+        e.increment_epoch();
+        assert_eq!(e.epoch(), 2);
+        // SAFETY: the pointer is the live counter of `e`.
+        assert_eq!(unsafe { *e.epoch_ptr() }, 2);
+    }
+}

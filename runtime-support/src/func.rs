@@ -1,0 +1,471 @@
+//! Functions: guest exports, host functions, and calls in both directions.
+//!
+//! A [`Func`] is a stable `VMFuncRef` plus whatever keeps its code and context alive (the owning
+//! instance, or the host closure). Host-to-guest calls go through the callee's array-call
+//! trampoline inside [`crate::traps::catch_traps`]; guest-to-host calls arrive in
+//! [`host_call_entry`] (through the importing module's host trampoline), which runs the closure
+//! and turns an `Err(Trap)` into an unwind after dropping every Rust value.
+
+use crate::engine::Engine;
+use crate::error::{Error, Trap};
+use crate::instance::{Instance, InstanceInner};
+use crate::memory::Memory;
+use crate::module::ModuleInner;
+use crate::traps;
+use crate::values::{check_types, Val};
+use crate::vm::{self, VMFuncRef, ValRaw};
+use crate::Extern;
+use kiln_environ::vmoffsets::HOST_CTX_MAGIC;
+use kiln_environ::{FuncType, TrapKind, VMOffsets};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+
+/// The closure type of host functions.
+pub type HostFn = dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
+
+/// A host function and its host function context (the "vmctx" compiled code passes to it).
+///
+/// The first 48 bytes are the context layout the contract fixes: `HOST_CTX_MAGIC` at 0, the
+/// array-call pointer at `HOST_CTX_ARRAY_CALL` (8), and zeros up to 48 so the context is never
+/// mistaken for an instance VM context (whose magic is at 40).
+#[repr(C)]
+pub(crate) struct HostFunc {
+    magic: u32,
+    _pad: u32,
+    array_call: usize,
+    _reserved: [usize; 4],
+    ty: FuncType,
+    type_id: u32,
+    engine: Engine,
+    f: Box<HostFn>,
+}
+
+const _: () = {
+    assert!(
+        std::mem::offset_of!(HostFunc, array_call)
+            == kiln_environ::vmoffsets::HOST_CTX_ARRAY_CALL as usize
+    );
+    assert!(std::mem::offset_of!(HostFunc, _reserved) + 32 >= 48);
+};
+
+/// What keeps a function's code and context alive.
+#[derive(Clone)]
+pub(crate) enum FuncOwner {
+    /// A function of an instance (its code, its VM context).
+    Instance(Arc<InstanceInner>),
+    /// A host function; `code` is the module whose host trampoline `wasm_call` points at.
+    Host(Arc<HostFunc>, #[allow(dead_code)] Option<Arc<ModuleInner>>),
+}
+
+pub(crate) struct FuncInner {
+    funcref: *const VMFuncRef,
+    _own_ref: Option<Box<VMFuncRef>>,
+    owner: FuncOwner,
+    ty: FuncType,
+    /// For host functions without a trampoline: a copy whose `wasm_call` is usable by guests.
+    guest_ref: OnceLock<(Box<VMFuncRef>, Option<Arc<ModuleInner>>)>,
+}
+
+// SAFETY: the funcref points at immutable data kept alive by `owner` (or owned); host closures
+// are `Send + Sync`.
+unsafe impl Send for FuncInner {}
+// SAFETY: as above.
+unsafe impl Sync for FuncInner {}
+
+/// A function: a guest export or a host function. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Func {
+    pub(crate) inner: Arc<FuncInner>,
+}
+
+/// The caller of a host function: gives access to the calling instance's memories and exports.
+pub struct Caller<'a> {
+    instance: Option<Instance>,
+    engine: &'a Engine,
+}
+
+impl Caller<'_> {
+    /// The calling instance (None when the host called the function directly).
+    pub fn instance(&self) -> Option<&Instance> {
+        self.instance.as_ref()
+    }
+
+    /// Memory `index` (in the caller's memory index space).
+    pub fn memory(&self, index: u32) -> Option<Memory> {
+        self.instance.as_ref()?.memory(index)
+    }
+
+    /// An export of the calling instance.
+    pub fn get_export(&self, name: &str) -> Option<Extern> {
+        self.instance.as_ref()?.get_export(name)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+}
+
+impl Func {
+    /// A host function. The closure gets the caller, the arguments, and writes the results.
+    pub fn new(
+        engine: &Engine,
+        ty: FuncType,
+        f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> Func {
+        let type_id = engine.intern(&ty);
+        let host = Arc::new(HostFunc {
+            magic: HOST_CTX_MAGIC,
+            _pad: 0,
+            array_call: host_call_entry as *const () as usize,
+            _reserved: [0; 4],
+            ty: ty.clone(),
+            type_id,
+            engine: engine.clone(),
+            f: Box::new(f),
+        });
+        let r = Box::new(VMFuncRef {
+            wasm_call: 0,
+            array_call: host_call_entry as *const () as usize,
+            vmctx: Arc::as_ptr(&host) as *mut u8,
+            type_id,
+        });
+        Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
+    }
+
+    fn from_parts(
+        funcref: *const VMFuncRef,
+        own: Option<Box<VMFuncRef>>,
+        owner: FuncOwner,
+        ty: FuncType,
+    ) -> Func {
+        Func {
+            inner: Arc::new(FuncInner {
+                funcref,
+                _own_ref: own,
+                owner,
+                ty,
+                guest_ref: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// A function of `instance` whose reference lives in its VM context.
+    pub(crate) fn for_instance(instance: Arc<InstanceInner>, funcref: *const VMFuncRef) -> Func {
+        // SAFETY: `funcref` points into `instance`'s VM context, which `instance` keeps alive.
+        let r = unsafe { *funcref };
+        let ty = instance
+            .module
+            .engine()
+            .func_type(r.type_id)
+            .unwrap_or_default();
+        Func::from_raw_with_instance(instance, funcref, ty)
+    }
+
+    fn from_raw_with_instance(inst: Arc<InstanceInner>, p: *const VMFuncRef, ty: FuncType) -> Func {
+        if inst.owns_funcref(p) {
+            Func::from_parts(p, None, FuncOwner::Instance(inst), ty)
+        } else {
+            // SAFETY: the caller guarantees `p` is a live funcref; we copy it.
+            let copy = Box::new(unsafe { *p });
+            Func::from_parts(&*copy, Some(copy), FuncOwner::Instance(inst), ty)
+        }
+    }
+
+    /// Rebuilds a handle from a raw `funcref` produced by guest code.
+    ///
+    /// # Safety
+    /// `p` must point at a live `VMFuncRef` whose context is an instance VM context or a host
+    /// function context.
+    pub(crate) unsafe fn from_raw(engine: &Engine, p: *const VMFuncRef) -> Option<Func> {
+        // SAFETY: caller contract.
+        let r = unsafe { *p };
+        let ty = engine.func_type(r.type_id)?;
+        // SAFETY: caller contract: `r.vmctx` is one of the two context kinds.
+        if unsafe { vm::is_instance_vmctx(r.vmctx) } {
+            let off = VMOffsets::vmctx_instance() as usize;
+            // SAFETY: an instance VM context holds `Arc::as_ptr` of its live `InstanceInner`;
+            // we take a new strong reference to it.
+            let inst = unsafe {
+                let ptr = r.vmctx.add(off).cast::<*const InstanceInner>().read();
+                Arc::increment_strong_count(ptr);
+                Arc::from_raw(ptr)
+            };
+            Some(Func::from_raw_with_instance(inst, p, ty))
+        // SAFETY: as above.
+        } else if unsafe { vm::is_host_ctx(r.vmctx) } {
+            let ptr = r.vmctx as *const HostFunc;
+            // SAFETY: a host context is `Arc::as_ptr` of a live `HostFunc`.
+            let host = unsafe {
+                Arc::increment_strong_count(ptr);
+                Arc::from_raw(ptr)
+            };
+            let code = traps::module_at(r.wasm_call);
+            let copy = Box::new(r);
+            Some(Func::from_parts(
+                &*copy,
+                Some(copy),
+                FuncOwner::Host(host, code),
+                ty,
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// A host function imported by a module, with `wasm_call` set to that module's trampoline.
+    pub(crate) fn host_with_trampoline(&self, wasm_call: usize, code: Arc<ModuleInner>) -> Func {
+        let FuncOwner::Host(host, _) = &self.inner.owner else {
+            return self.clone();
+        };
+        let mut r = self.raw();
+        r.wasm_call = wasm_call;
+        let copy = Box::new(r);
+        Func::from_parts(
+            &*copy,
+            Some(copy),
+            FuncOwner::Host(host.clone(), Some(code)),
+            self.ty(),
+        )
+    }
+
+    /// The function's type.
+    pub fn ty(&self) -> FuncType {
+        self.inner.ty.clone()
+    }
+
+    /// Whether two handles refer to the same function reference.
+    pub fn same(a: &Func, b: &Func) -> bool {
+        let (ra, rb) = (a.raw(), b.raw());
+        ra.vmctx == rb.vmctx && ra.array_call == rb.array_call && ra.wasm_call == rb.wasm_call
+            || Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// The function's reference (a copy).
+    pub(crate) fn raw(&self) -> VMFuncRef {
+        // SAFETY: `funcref` is kept alive by `self.inner`.
+        unsafe { *self.inner.funcref }
+    }
+
+    /// Whether this is a host function.
+    pub fn is_host(&self) -> bool {
+        matches!(self.inner.owner, FuncOwner::Host(..))
+    }
+
+    /// The owner instance, for guest functions.
+    pub(crate) fn instance(&self) -> Option<&Arc<InstanceInner>> {
+        match &self.inner.owner {
+            FuncOwner::Instance(i) => Some(i),
+            FuncOwner::Host(..) => None,
+        }
+    }
+
+    /// A `*const VMFuncRef` guest code may call through (its `wasm_call` is always callable).
+    pub(crate) fn guest_funcref(&self) -> *const VMFuncRef {
+        let r = self.raw();
+        if r.wasm_call != 0 {
+            return self.inner.funcref;
+        }
+        let (b, _) = self.inner.guest_ref.get_or_init(|| {
+            let mut r = r;
+            r.wasm_call = missing_trampoline as *const () as usize;
+            (Box::new(r), None)
+        });
+        &**b
+    }
+
+    /// Calls the function; arguments are type-checked. A guest trap is `Err(Error::Trap(..))`.
+    pub fn call(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
+        let ty = &self.inner.ty;
+        check_types("arguments", args, &ty.params)?;
+        match &self.inner.owner {
+            FuncOwner::Host(host, _) => {
+                let mut results: Vec<Val> =
+                    ty.results.iter().map(|t| Val::default_for(*t)).collect();
+                let mut caller = Caller {
+                    instance: None,
+                    engine: &host.engine,
+                };
+                (host.f)(&mut caller, args, &mut results)?;
+                check_types("results", &results, &ty.results)
+                    .map_err(|e| Error::Trap(Trap::host(format!("host function: {e}"))))?;
+                Ok(results)
+            }
+            FuncOwner::Instance(inst) => {
+                let r = self.raw();
+                if r.array_call == 0 {
+                    return Err(Error::Other(
+                        "function cannot be called from the host (no array-call trampoline)".into(),
+                    ));
+                }
+                let n = ty.params.len().max(ty.results.len()).max(1);
+                let mut values = vec![ValRaw::default(); n];
+                for (slot, a) in values.iter_mut().zip(args) {
+                    *slot = ValRaw::from_u128(a.to_raw(&mut |f| inst.keep_alive(f)));
+                }
+                // SAFETY: `array_call` is the array-call trampoline of a function whose code and
+                // context `inst` keeps alive; `values` holds `n >= max(params, results)` slots.
+                let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
+                    unsafe { std::mem::transmute(r.array_call) };
+                let vals = values.as_mut_ptr();
+                let engine = inst.module.engine();
+                let mut body = || {
+                    // SAFETY: see above; this closure owns nothing that needs dropping.
+                    unsafe { f(r.vmctx, r.vmctx, vals, n) }
+                };
+                // SAFETY: the body holds only raw pointers; the limit targets are live contexts.
+                unsafe {
+                    traps::catch_traps(
+                        engine.config().max_wasm_stack,
+                        inst.stack_targets(),
+                        &mut body,
+                    )?
+                };
+                let mut results = Vec::with_capacity(ty.results.len());
+                for (t, raw) in ty.results.iter().zip(&values) {
+                    // SAFETY: the guest wrote values of the declared result types.
+                    results.push(unsafe { Val::from_raw(engine, *t, raw.get_u128()) });
+                }
+                Ok(results)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Func {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Func({})", self.inner.ty)
+    }
+}
+
+/// Guest-to-host entry: the array-call pointer of every host function context.
+///
+/// A naked wrapper records the guest's frame pointer and return address (for trap backtraces)
+/// and tail-jumps to [`host_call`].
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn host_call_entry(
+    host_ctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    len: usize,
+) {
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "push rdi",
+        "push rsi",
+        "push rdx",
+        "push rcx",
+        "push r8",
+        "push r9",
+        "mov rdi, [rbp]",
+        "mov rsi, [rbp + 8]",
+        "call {record}",
+        "pop r9",
+        "pop r8",
+        "pop rcx",
+        "pop rdx",
+        "pop rsi",
+        "pop rdi",
+        "pop rbp",
+        "jmp {target}",
+        record = sym traps::record_exit,
+        target = sym host_call,
+    )
+}
+
+unsafe extern "C" fn host_call(
+    ctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    len: usize,
+) {
+    let exit = traps::last_exit();
+    // SAFETY: called by a host trampoline with our own host context and a value array of `len`.
+    let result = unsafe { host_call_inner(ctx, caller_vmctx, values, len) };
+    if let Err(trap) = result {
+        traps::set_exit(exit);
+        // SAFETY: every Rust value of this call was dropped by `host_call_inner`; `trap` moves.
+        unsafe { traps::raise_user_trap(trap) }
+    }
+}
+
+unsafe fn host_call_inner(
+    ctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    len: usize,
+) -> Result<(), Trap> {
+    // SAFETY: `ctx` is a host context: `Arc::as_ptr` of a `HostFunc` kept alive by the caller.
+    let host = unsafe { &*(ctx as *const HostFunc) };
+    let ty = &host.ty;
+    if len < ty.params.len().max(ty.results.len()) {
+        return Err(Trap::host("host call value array too short"));
+    }
+    // SAFETY: the trampoline passes `len` slots.
+    let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
+    // SAFETY: the caller is compiled code passing its own VM context (checked by magic).
+    let instance = if !caller_vmctx.is_null() && unsafe { vm::is_instance_vmctx(caller_vmctx) } {
+        // SAFETY: instance VM contexts hold a live `Arc<InstanceInner>` pointer.
+        Some(unsafe { Instance::from_vmctx(caller_vmctx) })
+    } else {
+        None
+    };
+    let mut args = Vec::with_capacity(ty.params.len());
+    for (t, raw) in ty.params.iter().zip(values.iter()) {
+        // SAFETY: guest code passed values of the declared parameter types.
+        args.push(unsafe { Val::from_raw(&host.engine, *t, raw.get_u128()) });
+    }
+    let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+    let mut caller = Caller {
+        instance,
+        engine: &host.engine,
+    };
+    let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        (host.f)(&mut caller, &args, &mut results)
+    }));
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(t)) => return Err(t),
+        Err(_) => return Err(Trap::host("host function panicked")),
+    }
+    check_types("results", &results, &ty.results)
+        .map_err(|e| Trap::host(format!("host function: {e}")))?;
+    for (slot, v) in values.iter_mut().zip(&results) {
+        let raw = v.to_raw(&mut |f| {
+            if let Some(i) = &caller.instance {
+                i.inner.keep_alive(f)
+            }
+        });
+        *slot = ValRaw::from_u128(raw);
+    }
+    Ok(())
+}
+
+/// The `wasm_call` of host functions that no loaded module has a trampoline for: raises a trap
+/// instead of jumping to address 0.
+#[unsafe(naked)]
+unsafe extern "C" fn missing_trampoline() {
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "mov rdi, [rbp]",
+        "mov rsi, [rbp + 8]",
+        "call {record}",
+        "call {raise}",
+        "ud2",
+        record = sym traps::record_exit,
+        raise = sym raise_missing_trampoline,
+    )
+}
+
+unsafe extern "C" fn raise_missing_trampoline() {
+    // SAFETY: reached only from guest code inside an activation; nothing to drop here.
+    unsafe {
+        traps::raise_user_trap(Trap {
+            kind: TrapKind::HostError,
+            message: "host function called from wasm without a host trampoline for its type".into(),
+            backtrace: Vec::new(),
+        })
+    }
+}

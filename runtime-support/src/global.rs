@@ -1,0 +1,170 @@
+//! Globals: 16-byte storage compiled code reads and writes, and the host-facing [`Global`].
+//!
+//! A defined global's storage lives in its instance's VM context; host globals own a boxed
+//! `VMGlobalDefinition`. Importing instances get a pointer to the storage.
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::func::Func;
+use crate::instance::InstanceInner;
+use crate::values::Val;
+use crate::vm::VMGlobalDefinition;
+use kiln_environ::GlobalType;
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct GlobalInner {
+    ty: GlobalType,
+    def: *mut VMGlobalDefinition,
+    own_def: Option<Box<VMGlobalDefinition>>,
+    keep_funcs: Mutex<Vec<Func>>,
+    keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
+    engine: Engine,
+}
+
+// SAFETY: the storage is kept alive by the handle's owner; concurrent guest accesses are racy
+// like any wasm global.
+unsafe impl Send for GlobalInner {}
+// SAFETY: as above.
+unsafe impl Sync for GlobalInner {}
+
+impl GlobalInner {
+    /// Creates a global with raw initial value `raw`, stored at `def` (when given) or in a box.
+    ///
+    /// # Safety
+    /// `def`, when given, must stay valid while the returned value is used.
+    pub(crate) unsafe fn new(
+        engine: &Engine,
+        ty: &GlobalType,
+        raw: u128,
+        def: Option<*mut VMGlobalDefinition>,
+    ) -> GlobalInner {
+        let (def, own_def) = match def {
+            Some(p) => (p, None),
+            None => {
+                let mut b = Box::new(VMGlobalDefinition::default());
+                (&mut *b as *mut VMGlobalDefinition, Some(b))
+            }
+        };
+        let g = GlobalInner {
+            ty: ty.clone(),
+            def,
+            own_def,
+            keep_funcs: Mutex::new(Vec::new()),
+            keep_instances: Mutex::new(Vec::new()),
+            engine: engine.clone(),
+        };
+        g.set_raw(raw);
+        g
+    }
+
+    /// The storage compiled code reads.
+    pub(crate) fn definition(&self) -> *mut VMGlobalDefinition {
+        let _ = &self.own_def;
+        self.def
+    }
+
+    /// The raw value.
+    pub(crate) fn get_raw(&self) -> u128 {
+        // SAFETY: `def` is valid while `self` is.
+        u128::from_le_bytes(unsafe { (*self.def).bytes })
+    }
+
+    fn set_raw(&self, raw: u128) {
+        // SAFETY: as above.
+        unsafe { (*self.def).bytes = raw.to_le_bytes() };
+    }
+
+    /// The type.
+    pub(crate) fn ty(&self) -> &GlobalType {
+        &self.ty
+    }
+
+    /// Keeps an importing instance alive as long as the global (see `TableInner::keep_instance`).
+    pub(crate) fn keep_instance(&self, i: Arc<InstanceInner>) {
+        self.keep_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(i);
+    }
+}
+
+/// A global: exported by an instance or created by the host. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Global {
+    pub(crate) inner: Arc<GlobalInner>,
+    pub(crate) _instance: Option<Arc<InstanceInner>>,
+}
+
+impl Global {
+    /// Creates a host global of type `ty` holding `v`.
+    pub fn new(engine: &Engine, ty: GlobalType, v: Val) -> Result<Global, Error> {
+        if v.ty() != ty.ty {
+            return Err(Error::Other(format!(
+                "global of type {} cannot hold a value of type {}",
+                ty.ty,
+                v.ty()
+            )));
+        }
+        let mut keep = Vec::new();
+        let raw = v.to_raw(&mut |f| keep.push(f.clone()));
+        // SAFETY: no external storage.
+        let inner = unsafe { GlobalInner::new(engine, &ty, raw, None) };
+        inner
+            .keep_funcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keep);
+        Ok(Global {
+            inner: Arc::new(inner),
+            _instance: None,
+        })
+    }
+
+    /// The type.
+    pub fn ty(&self) -> GlobalType {
+        self.inner.ty.clone()
+    }
+
+    /// The current value.
+    pub fn get(&self) -> Val {
+        // SAFETY: the storage holds a value of the global's type.
+        unsafe { Val::from_raw(&self.inner.engine, self.inner.ty.ty, self.inner.get_raw()) }
+    }
+
+    /// Sets the value (mutable globals only; the type must match).
+    pub fn set(&self, v: Val) -> Result<(), Error> {
+        if !self.inner.ty.mutable {
+            return Err(Error::Other("cannot set an immutable global".into()));
+        }
+        if v.ty() != self.inner.ty.ty {
+            return Err(Error::Other(format!(
+                "global of type {} cannot hold a value of type {}",
+                self.inner.ty.ty,
+                v.ty()
+            )));
+        }
+        let mut keep = Vec::new();
+        let raw = v.to_raw(&mut |f| keep.push(f.clone()));
+        self.inner
+            .keep_funcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keep);
+        self.inner.set_raw(raw);
+        Ok(())
+    }
+
+    /// Whether two handles refer to the same global.
+    pub fn same(a: &Global, b: &Global) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("ty", &self.inner.ty)
+            .field("value", &self.get())
+            .finish()
+    }
+}

@@ -1,0 +1,621 @@
+//! Instantiation: VM context allocation, import checking, segment initialization, exports.
+//!
+//! [`Instance::new`] follows the artifact contract: it allocates the VM context with the layout
+//! of `VMOffsets` (16-aligned, zeroed), fills the header, signature ids, imports, defined
+//! memories/tables/globals and function references, then applies element and data segments in
+//! order (spec semantics: a trap stops instantiation, earlier writes to imported memories and
+//! tables stay visible) and runs the start function.
+
+use crate::constexpr::{eval, ConstEnv};
+use crate::error::{Error, Trap};
+use crate::func::Func;
+use crate::global::{Global, GlobalInner};
+use crate::memory::{Memory, MemoryInner};
+use crate::module::{Module, ModuleInner};
+use crate::table::{Table, TableInner};
+use crate::vm::{VMFuncRef, VMFunctionImport};
+use crate::Extern;
+use kiln_environ::vmoffsets::{FUNC_REF_SIZE, VMCTX_MAGIC};
+use kiln_environ::{
+    DataMode, ElemMode, ExportKind, ImportKind, ModuleMetadata, TrapKind, VMOffsets, ValType,
+};
+use std::alloc::Layout;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The VM context allocation, freed on drop.
+struct VmCtxAlloc {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl Drop for VmCtxAlloc {
+    fn drop(&mut self) {
+        // SAFETY: allocated with this layout by `Instance::new`; nothing uses it any more.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) };
+    }
+}
+
+/// The state of one instance. Its address is stored in the VM context (`vmctx_instance`).
+pub(crate) struct InstanceInner {
+    pub(crate) module: Arc<ModuleInner>,
+    pub(crate) offsets: VMOffsets,
+    /// Imported functions, as given (kept alive).
+    funcs: Vec<Func>,
+    /// Every table, imports first (defined ones without an instance keep-alive).
+    pub(crate) tables: Vec<Table>,
+    /// Every memory, imports first.
+    pub(crate) memories: Vec<Memory>,
+    /// Every global, imports first.
+    pub(crate) globals: Vec<Global>,
+    /// Element segments' raw items; `None` once dropped.
+    pub(crate) elems: Mutex<Vec<Option<Arc<[u64]>>>>,
+    /// Whether each data segment was dropped.
+    pub(crate) data_dropped: Vec<AtomicBool>,
+    /// VM contexts whose stack limit an entry into this instance must set (own first).
+    stack_targets: Vec<*mut u8>,
+    /// Functions handed to guest code by the host (their references must stay alive).
+    keepalive: Mutex<Vec<Func>>,
+    vmctx: VmCtxAlloc,
+}
+
+// SAFETY: the VM context is plain memory owned by this value; mutable runtime state is behind
+// mutexes or atomics; guest accesses are racy like any wasm state.
+unsafe impl Send for InstanceInner {}
+// SAFETY: as above.
+unsafe impl Sync for InstanceInner {}
+
+/// An instance of a module. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Instance {
+    pub(crate) inner: Arc<InstanceInner>,
+}
+
+unsafe fn write<T>(vmctx: *mut u8, off: u32, v: T) {
+    // SAFETY: caller passes an offset inside the VM context with proper alignment for T.
+    unsafe { vmctx.add(off as usize).cast::<T>().write(v) }
+}
+
+fn limits_match(amin: u64, amax: Option<u64>, emin: u64, emax: Option<u64>) -> bool {
+    amin >= emin
+        && match emax {
+            None => true,
+            Some(em) => amax.is_some_and(|am| am <= em),
+        }
+}
+
+struct Env<'a> {
+    globals: &'a [Global],
+    vmctx: *mut u8,
+    offsets: &'a VMOffsets,
+}
+
+impl ConstEnv for Env<'_> {
+    fn global(&self, index: u32) -> Option<u128> {
+        Some(self.globals.get(index as usize)?.inner.get_raw())
+    }
+    fn func_ref(&self, index: u32) -> Option<u64> {
+        if index >= self.offsets.num_funcs {
+            return None;
+        }
+        // SAFETY: an in-range function reference slot of the VM context.
+        Some(unsafe { self.vmctx.add(self.offsets.vmctx_func_ref(index) as usize) } as u64)
+    }
+}
+
+fn check_import(
+    md: &ModuleMetadata,
+    imp: &kiln_environ::Import,
+    ext: &Extern,
+) -> Result<(), Error> {
+    let ok = match (&imp.kind, ext) {
+        (ImportKind::Func(ti), Extern::Func(f)) => md.types.get(*ti as usize) == Some(&f.ty()),
+        (ImportKind::Table(tt), Extern::Table(t)) => {
+            let at = t.ty();
+            at.element == tt.element && limits_match(at.min, at.max, tt.min, tt.max)
+        }
+        (ImportKind::Memory(mt), Extern::Memory(m)) => {
+            let am = m.ty();
+            am.memory64 == mt.memory64
+                && am.shared == mt.shared
+                && am.page_size_log2 == mt.page_size_log2
+                && limits_match(am.min, am.max, mt.min, mt.max)
+        }
+        (ImportKind::Global(gt), Extern::Global(g)) => g.ty() == *gt,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Link(format!(
+            "incompatible import type for `{}::{}`",
+            imp.module, imp.name
+        )))
+    }
+}
+
+impl Instance {
+    /// Instantiates with imports given in the module's import order. Runs segment
+    /// initialization and the start function. Import type mismatch → `Error::Link`; a trap during
+    /// instantiation → `Error::Trap` (with everything done before the trap kept, as the spec says).
+    pub fn new(module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
+        let m = &module.inner;
+        let md = &m.metadata;
+        let engine = m.engine();
+        if imports.len() != md.imports.len() {
+            return Err(Error::Link(format!(
+                "expected {} imports, got {}",
+                md.imports.len(),
+                imports.len()
+            )));
+        }
+        let (mut funcs, mut tables, mut memories, mut globals) = (vec![], vec![], vec![], vec![]);
+        for (imp, ext) in md.imports.iter().zip(imports) {
+            check_import(md, imp, ext)?;
+            match ext {
+                Extern::Func(f) => funcs.push(f.clone()),
+                Extern::Table(t) => tables.push(t.clone()),
+                Extern::Memory(x) => memories.push(x.clone()),
+                Extern::Global(g) => globals.push(g.clone()),
+            }
+        }
+
+        let offsets = md.vmoffsets();
+        let layout = Layout::from_size_align(offsets.size() as usize, 16)
+            .map_err(|_| Error::Other("VM context too large".into()))?;
+        // SAFETY: the layout has a nonzero size (the header alone is 64 bytes).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(Error::Other("cannot allocate the VM context".into()));
+        }
+        let alloc = VmCtxAlloc { ptr, layout };
+        let vmctx = alloc.ptr;
+
+        // SAFETY (whole block): every offset comes from `offsets`, the layout of this
+        // allocation, and each written type matches the contract's field at that offset.
+        unsafe {
+            write(
+                vmctx,
+                VMOffsets::vmctx_builtins(),
+                crate::builtins::table_ptr(),
+            );
+            write(vmctx, VMOffsets::vmctx_stack_limit(), 0usize);
+            write(vmctx, VMOffsets::vmctx_epoch_ptr(), engine.epoch_ptr());
+            write(vmctx, VMOffsets::vmctx_epoch_deadline(), u64::MAX);
+            write(vmctx, VMOffsets::vmctx_magic(), VMCTX_MAGIC);
+            for (i, id) in m.type_ids.iter().enumerate() {
+                write(vmctx, offsets.vmctx_type_id(i as u32), *id);
+            }
+            let text = m.text as usize;
+            // Imported functions and their references.
+            for (i, f) in funcs.iter_mut().enumerate() {
+                let info = &md.functions[i];
+                let mut r = f.raw();
+                if f.is_host() {
+                    if let Some(off) = info.host_trampoline {
+                        *f = f.host_with_trampoline(text + off as usize, m.clone());
+                        r = f.raw();
+                    } else if r.wasm_call == 0 {
+                        r = *f.guest_funcref();
+                    }
+                }
+                write(
+                    vmctx,
+                    offsets.vmctx_imported_function(i as u32),
+                    VMFunctionImport {
+                        wasm_call: r.wasm_call,
+                        vmctx: r.vmctx,
+                    },
+                );
+                write(vmctx, offsets.vmctx_func_ref(i as u32), r);
+            }
+            for (i, t) in tables.iter().enumerate() {
+                write(
+                    vmctx,
+                    offsets.vmctx_imported_table(i as u32),
+                    t.inner.definition(),
+                );
+            }
+            for (i, x) in memories.iter().enumerate() {
+                write(
+                    vmctx,
+                    offsets.vmctx_imported_memory(i as u32),
+                    x.inner.definition(),
+                );
+            }
+            for (i, g) in globals.iter().enumerate() {
+                write(
+                    vmctx,
+                    offsets.vmctx_imported_global(i as u32),
+                    g.inner.definition(),
+                );
+            }
+            // Defined functions' references.
+            for (i, info) in md.functions.iter().enumerate().skip(funcs.len()) {
+                let Some((body, _)) = info.body else { continue };
+                let r = VMFuncRef {
+                    wasm_call: text + body as usize,
+                    array_call: info.array_trampoline.map_or(0, |o| text + o as usize),
+                    vmctx,
+                    type_id: m.type_ids[info.type_index as usize],
+                };
+                write(vmctx, offsets.vmctx_func_ref(i as u32), r);
+            }
+        }
+
+        // Defined memories (with their copy-on-write images).
+        let nmem = memories.len();
+        for (k, ty) in md.memories.iter().enumerate().skip(nmem) {
+            let d = k - nmem;
+            // SAFETY: the definition slot lives in the VM context, which outlives the memory's
+            // use by this instance (both are owned by `InstanceInner`).
+            let def = unsafe { vmctx.add(offsets.vmctx_defined_memory(d as u32) as usize) };
+            // SAFETY: as above.
+            let inner = unsafe { MemoryInner::new(ty, Some(def.cast()))? };
+            for img in md.memory_images.iter().filter(|i| i.memory as usize == k) {
+                apply_image(m, &inner, img)?;
+            }
+            memories.push(Memory {
+                inner: Arc::new(inner),
+                _instance: None,
+            });
+        }
+        let ntab = tables.len();
+        for (k, ty) in md.tables.iter().enumerate().skip(ntab) {
+            // SAFETY: as for memories.
+            let def = unsafe { vmctx.add(offsets.vmctx_defined_table((k - ntab) as u32) as usize) };
+            // SAFETY: as above.
+            let inner = unsafe { TableInner::new(engine, ty, 0, Some(def.cast()))? };
+            tables.push(Table {
+                inner: Arc::new(inner),
+                _instance: None,
+            });
+        }
+        let nglob = globals.len();
+        for (k, ty) in md.globals.iter().enumerate().skip(nglob) {
+            let env = Env {
+                globals: &globals,
+                vmctx,
+                offsets: &offsets,
+            };
+            let raw = eval(&md.global_inits[k - nglob], &env)?;
+            // SAFETY: as for memories.
+            let def =
+                unsafe { vmctx.add(offsets.vmctx_defined_global((k - nglob) as u32) as usize) };
+            // SAFETY: as above.
+            let inner = unsafe { GlobalInner::new(engine, ty, raw, Some(def.cast())) };
+            globals.push(Global {
+                inner: Arc::new(inner),
+                _instance: None,
+            });
+        }
+
+        let mut stack_targets = vec![vmctx];
+        for f in &funcs {
+            if let Some(i) = f.instance() {
+                for t in &i.stack_targets {
+                    if !stack_targets.contains(t) {
+                        stack_targets.push(*t);
+                    }
+                }
+            }
+        }
+        let inner = Arc::new(InstanceInner {
+            module: m.clone(),
+            offsets: offsets.clone(),
+            funcs,
+            tables,
+            memories,
+            globals,
+            elems: Mutex::new(vec![None; md.elems.len()]),
+            data_dropped: md.data.iter().map(|_| AtomicBool::new(false)).collect(),
+            stack_targets,
+            keepalive: Mutex::new(Vec::new()),
+            vmctx: alloc,
+        });
+        // SAFETY: the instance slot of the header; the Arc outlives the VM context it owns.
+        unsafe { write(vmctx, VMOffsets::vmctx_instance(), Arc::as_ptr(&inner)) };
+        let instance = Instance { inner };
+        instance.register_with_imports();
+        instance.initialize()?;
+        Ok(instance)
+    }
+
+    /// Imported reference-typed tables and mutable globals may receive this instance's function
+    /// references from guest code: they keep the instance alive.
+    fn register_with_imports(&self) {
+        let c = self.inner.module.metadata.import_counts();
+        for t in &self.inner.tables[..c.tables as usize] {
+            if t.inner.element() == ValType::FuncRef {
+                t.inner.keep_instance(self.inner.clone());
+            }
+        }
+        for g in &self.inner.globals[..c.globals as usize] {
+            if g.inner.ty().mutable && g.inner.ty().ty == ValType::FuncRef {
+                g.inner.keep_instance(self.inner.clone());
+            }
+        }
+    }
+
+    /// Element segments, data segments and the start function, in spec order.
+    fn initialize(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let md = &inner.module.metadata;
+        let env = Env {
+            globals: &inner.globals,
+            vmctx: inner.vmctx.ptr,
+            offsets: &inner.offsets,
+        };
+        for (i, seg) in md.elems.iter().enumerate() {
+            let mut items = Vec::with_capacity(seg.items.len());
+            for e in &seg.items {
+                items.push(eval(e, &env)? as u64);
+            }
+            match &seg.mode {
+                ElemMode::Active { table, offset } => {
+                    let off = eval(offset, &env)? as u64;
+                    let t = inner
+                        .tables
+                        .get(*table as usize)
+                        .ok_or_else(|| Error::Other("element segment table index".into()))?;
+                    t.inner
+                        .write_raw(off, &items)
+                        .map_err(|k| Error::Trap(Trap::new(k)))?;
+                }
+                ElemMode::Passive => {
+                    inner.elems.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(items.into())
+                }
+                ElemMode::Declared => {}
+            }
+        }
+        for (i, seg) in md.data.iter().enumerate() {
+            let DataMode::Active { memory, offset } = &seg.mode else {
+                continue;
+            };
+            inner.data_dropped[i].store(true, Ordering::Relaxed);
+            if seg.in_image {
+                continue;
+            }
+            let off = eval(offset, &env)? as u64;
+            let mem = inner
+                .memories
+                .get(*memory as usize)
+                .ok_or_else(|| Error::Other("data segment memory index".into()))?;
+            let dst = mem
+                .inner
+                .range(off, seg.len)
+                .ok_or(Error::Trap(Trap::new(TrapKind::MemoryOutOfBounds)))?;
+            // SAFETY: the source lies in the data blob (checked at load), the destination in
+            // accessible memory (checked by `range`).
+            unsafe {
+                std::ptr::copy(
+                    inner.module.data.add(seg.data_offset as usize),
+                    dst,
+                    seg.len as usize,
+                )
+            };
+        }
+        if let Some(s) = md.start {
+            let f = self
+                .func(s)
+                .ok_or_else(|| Error::Other("start function index".into()))?;
+            f.call(&[])?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a handle from a VM context pointer.
+    ///
+    /// # Safety
+    /// `vmctx` must be the VM context of a live instance.
+    pub(crate) unsafe fn from_vmctx(vmctx: *mut u8) -> Instance {
+        // SAFETY: caller contract; the header holds `Arc::as_ptr` of the instance.
+        let inner = unsafe {
+            let p = vmctx
+                .add(VMOffsets::vmctx_instance() as usize)
+                .cast::<*const InstanceInner>()
+                .read();
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        };
+        Instance { inner }
+    }
+
+    /// Function `index` (imports first).
+    pub fn func(&self, index: u32) -> Option<Func> {
+        if let Some(f) = self.inner.funcs.get(index as usize) {
+            return Some(f.clone());
+        }
+        if index >= self.inner.offsets.num_funcs {
+            return None;
+        }
+        let p = self.inner.func_ref_ptr(index);
+        Some(Func::for_instance(self.inner.clone(), p))
+    }
+
+    /// Memory `index` (imports first).
+    pub fn memory(&self, index: u32) -> Option<Memory> {
+        let mut m = self.inner.memories.get(index as usize)?.clone();
+        if m._instance.is_none() && index >= self.inner.offsets.imports.memories {
+            m._instance = Some(self.inner.clone());
+        }
+        Some(m)
+    }
+
+    /// Table `index` (imports first).
+    pub fn table(&self, index: u32) -> Option<Table> {
+        let mut t = self.inner.tables.get(index as usize)?.clone();
+        if t._instance.is_none() && index >= self.inner.offsets.imports.tables {
+            t._instance = Some(self.inner.clone());
+        }
+        Some(t)
+    }
+
+    /// Global `index` (imports first).
+    pub fn global(&self, index: u32) -> Option<Global> {
+        let mut g = self.inner.globals.get(index as usize)?.clone();
+        if g._instance.is_none() && index >= self.inner.offsets.imports.globals {
+            g._instance = Some(self.inner.clone());
+        }
+        Some(g)
+    }
+
+    fn export(&self, kind: ExportKind, index: u32) -> Option<Extern> {
+        Some(match kind {
+            ExportKind::Func => Extern::Func(self.func(index)?),
+            ExportKind::Table => Extern::Table(self.table(index)?),
+            ExportKind::Memory => Extern::Memory(self.memory(index)?),
+            ExportKind::Global => Extern::Global(self.global(index)?),
+        })
+    }
+
+    /// The export named `name`.
+    pub fn get_export(&self, name: &str) -> Option<Extern> {
+        let e = self
+            .inner
+            .module
+            .metadata
+            .exports
+            .iter()
+            .find(|e| e.name == name)?;
+        self.export(e.kind, e.index)
+    }
+
+    /// The function export named `name`.
+    pub fn get_func(&self, name: &str) -> Option<Func> {
+        match self.get_export(name)? {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Every export, in order.
+    pub fn exports(&self) -> Vec<(String, Extern)> {
+        let md = &self.inner.module.metadata;
+        md.exports
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), self.export(e.kind, e.index)?)))
+            .collect()
+    }
+
+    /// Sets the epoch deadline to `engine.epoch() + ticks`.
+    pub fn set_epoch_deadline(&self, ticks: u64) {
+        let deadline = self.inner.module.engine().epoch().saturating_add(ticks);
+        let p = self.inner.vmctx.ptr;
+        // SAFETY: the deadline slot of our VM context; compiled code only reads it.
+        unsafe {
+            std::ptr::write_volatile(
+                p.add(VMOffsets::vmctx_epoch_deadline() as usize)
+                    .cast::<u64>(),
+                deadline,
+            )
+        };
+    }
+
+    /// The module this is an instance of.
+    pub fn module(&self) -> Module {
+        Module {
+            inner: self.inner.module.clone(),
+        }
+    }
+
+    /// The VM context (for debugging and tests).
+    pub fn vmctx_ptr(&self) -> *mut u8 {
+        self.inner.vmctx.ptr
+    }
+}
+
+impl InstanceInner {
+    /// Address of function `index`'s reference in the VM context.
+    pub(crate) fn func_ref_ptr(&self, index: u32) -> *const VMFuncRef {
+        // SAFETY: callers pass `index < num_funcs`; the slot lies in the VM context.
+        unsafe {
+            self.vmctx
+                .ptr
+                .add(self.offsets.vmctx_func_ref(index) as usize)
+        }
+        .cast()
+    }
+
+    /// Whether `p` points at one of this instance's function reference slots.
+    pub(crate) fn owns_funcref(&self, p: *const VMFuncRef) -> bool {
+        let start = self.vmctx.ptr as usize + self.offsets.size() as usize
+            - (FUNC_REF_SIZE * self.offsets.num_funcs) as usize;
+        let end = self.vmctx.ptr as usize + self.offsets.size() as usize;
+        let p = p as usize;
+        p >= start && p < end && (p - start) % FUNC_REF_SIZE as usize == 0
+    }
+
+    /// The VM contexts an entry into this instance sets the stack limit of.
+    pub(crate) fn stack_targets(&self) -> &[*mut u8] {
+        &self.stack_targets
+    }
+
+    /// Keeps `f` alive as long as this instance (its reference was handed to guest code).
+    pub(crate) fn keep_alive(&self, f: &Func) {
+        if f.instance().is_some_and(|i| std::ptr::eq(&**i, self)) {
+            return;
+        }
+        let mut k = self.keepalive.lock().unwrap_or_else(|e| e.into_inner());
+        if !k.iter().any(|g| Arc::ptr_eq(&g.inner, &f.inner)) {
+            k.push(f.clone());
+        }
+    }
+
+    /// The bytes of data segment `index`, or None once dropped.
+    pub(crate) fn data_segment(&self, index: u32) -> Option<&[u8]> {
+        let seg = self.module.metadata.data.get(index as usize)?;
+        if self.data_dropped[index as usize].load(Ordering::Relaxed) {
+            return Some(&[]);
+        }
+        // SAFETY: the segment lies in the data blob (checked at load), alive with the module.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                self.module.data.add(seg.data_offset as usize),
+                seg.len as usize,
+            )
+        })
+    }
+}
+
+/// Maps (or copies) a memory image into a fresh memory.
+fn apply_image(
+    m: &ModuleInner,
+    mem: &MemoryInner,
+    img: &kiln_environ::MemoryImage,
+) -> Result<(), Error> {
+    let dst = mem
+        .range(img.memory_offset, img.len)
+        .ok_or_else(|| Error::Other("memory image beyond the memory's initial size".into()))?;
+    if img.len == 0 {
+        return Ok(());
+    }
+    if let Some((file, off)) = &m.image_source {
+        use std::os::fd::AsRawFd;
+        let page = crate::traps::page_size() as u64;
+        let foff = off + img.data_offset;
+        if foff % page == 0 && (dst as u64) % page == 0 && img.len % page == 0 {
+            // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
+            // own reservation (replacing the read-write anonymous pages there).
+            let p = unsafe {
+                libc::mmap(
+                    dst.cast(),
+                    img.len as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    file.as_raw_fd(),
+                    foff as libc::off_t,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Ok(());
+            }
+        }
+    }
+    // SAFETY: the image lies in the data blob (checked at load), the destination in accessible
+    // memory (checked by `range`).
+    unsafe {
+        std::ptr::copy_nonoverlapping(m.data.add(img.data_offset as usize), dst, img.len as usize)
+    };
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The linker: resolves a module's imports by `(module, name)` and instantiates it.
+
+use crate::engine::Engine;
+use crate::error::{Error, Trap};
+use crate::func::{Caller, Func};
+use crate::instance::Instance;
+use crate::module::Module;
+use crate::values::Val;
+use crate::Extern;
+use kiln_environ::FuncType;
+use std::collections::HashMap;
+
+/// Resolves imports by (module, name).
+#[derive(Clone)]
+pub struct Linker {
+    engine: Engine,
+    items: HashMap<(String, String), Extern>,
+}
+
+impl Linker {
+    /// An empty linker.
+    pub fn new(engine: &Engine) -> Linker {
+        Linker {
+            engine: engine.clone(),
+            items: HashMap::new(),
+        }
+    }
+
+    /// Defines `module::name` (replacing any previous definition).
+    pub fn define(&mut self, module: &str, name: &str, item: Extern) -> &mut Self {
+        self.items
+            .insert((module.to_string(), name.to_string()), item);
+        self
+    }
+
+    /// Defines every export of `instance` under `module`.
+    pub fn instance(&mut self, module: &str, instance: &Instance) -> &mut Self {
+        for (name, item) in instance.exports() {
+            self.define(module, &name, item);
+        }
+        self
+    }
+
+    /// Defines a host function.
+    pub fn func_new(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let func = Func::new(&self.engine, ty, f);
+        self.define(module, name, Extern::Func(func))
+    }
+
+    /// The definition of `module::name`, if any.
+    pub fn get(&self, module: &str, name: &str) -> Option<&Extern> {
+        self.items.get(&(module.to_string(), name.to_string()))
+    }
+
+    /// Instantiates `module` with imports resolved from this linker.
+    pub fn instantiate(&self, module: &Module) -> Result<Instance, Error> {
+        let mut imports = Vec::with_capacity(module.imports().len());
+        for imp in module.imports() {
+            let item = self.get(&imp.module, &imp.name).ok_or_else(|| {
+                Error::Link(format!("unknown import `{}::{}`", imp.module, imp.name))
+            })?;
+            imports.push(item.clone());
+        }
+        Instance::new(module, &imports)
+    }
+}

@@ -1,0 +1,351 @@
+//! Linear memories: reservations, growth, and the host-facing [`Memory`] handle.
+//!
+//! A 32-bit memory reserves `GUARD_RESERVATION` bytes of address space (`PROT_NONE`) and makes the
+//! accessible prefix read-write, so guard-page compiled code needs no bounds checks and any
+//! out-of-bounds access faults (the fault becomes a trap in `traps.rs`). The definition that
+//! compiled code reads (`VMMemoryDefinition`) lives in the defining instance's VM context, or in
+//! a heap box for host-created memories; `grow` updates it in place.
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::instance::InstanceInner;
+use crate::vm::VMMemoryDefinition;
+use kiln_environ::vmoffsets::GUARD_RESERVATION;
+use kiln_environ::MemoryType;
+use std::sync::{Arc, Mutex};
+
+/// Bytes in a wasm page (64 KiB pages only).
+pub const WASM_PAGE_SIZE: u64 = 65536;
+/// Maximum pages of a 32-bit memory.
+pub const MAX_PAGES_32: u64 = 65536;
+/// Largest reservation for a 64-bit memory (it cannot move, so it cannot grow beyond this).
+const MAX_RESERVATION_64: u64 = 1 << 33;
+
+/// An anonymous mapping, unmapped on drop.
+pub(crate) struct Mmap {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; access is coordinated by its owners.
+unsafe impl Send for Mmap {}
+// SAFETY: as above.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Reserves `len` bytes of inaccessible address space.
+    pub(crate) fn reserve(len: usize) -> Result<Mmap, Error> {
+        if len == 0 {
+            return Ok(Mmap {
+                base: std::ptr::NonNull::dangling().as_ptr(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Other(format!(
+                "cannot reserve {len} bytes of address space for a linear memory: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(Mmap {
+            base: p.cast(),
+            len,
+        })
+    }
+
+    /// Makes `[start, start + len)` readable and writable.
+    pub(crate) fn make_accessible(&self, start: usize, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        assert!(
+            start + len <= self.len,
+            "make_accessible beyond the reservation"
+        );
+        // SAFETY: the range lies inside our own mapping (asserted above).
+        let r = unsafe {
+            libc::mprotect(
+                self.base.add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if r != 0 {
+            return Err(Error::Other(format!(
+                "cannot commit linear memory: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Start of the mapping.
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Length of the mapping.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: unmapping our own mapping, which nothing uses any more.
+            unsafe { libc::munmap(self.base.cast(), self.len) };
+        }
+    }
+}
+
+/// The storage behind a [`Memory`]: reservation, type and the definition compiled code reads.
+pub(crate) struct MemoryInner {
+    mmap: Mmap,
+    ty: MemoryType,
+    /// Largest size in pages this memory may reach.
+    max_pages: u64,
+    /// The definition: in a VM context (instance memories) or in `own_def` (host memories).
+    def: *mut VMMemoryDefinition,
+    own_def: Option<Box<VMMemoryDefinition>>,
+    grow_lock: Mutex<()>,
+}
+
+// SAFETY: the raw pointers refer to memory kept alive by the owners of the handle; growth is
+// serialized by `grow_lock`; guest accesses are the guest's own business (racy like wasm threads).
+unsafe impl Send for MemoryInner {}
+// SAFETY: as above.
+unsafe impl Sync for MemoryInner {}
+
+impl MemoryInner {
+    /// Creates a memory of type `ty` whose definition lives at `def` (when given) or in a box.
+    ///
+    /// # Safety
+    /// `def`, when given, must stay valid for as long as the returned value is used.
+    pub(crate) unsafe fn new(
+        ty: &MemoryType,
+        def: Option<*mut VMMemoryDefinition>,
+    ) -> Result<MemoryInner, Error> {
+        if ty.page_size_log2 != 16 {
+            return Err(Error::Other("only 64 KiB pages are supported".into()));
+        }
+        let limit = if ty.memory64 {
+            u64::MAX / WASM_PAGE_SIZE
+        } else {
+            MAX_PAGES_32
+        };
+        let max_pages = ty.max.unwrap_or(limit).min(limit);
+        if ty.min > max_pages {
+            return Err(Error::Other(format!(
+                "memory minimum of {} pages exceeds the maximum of {max_pages}",
+                ty.min
+            )));
+        }
+        let reservation = if ty.memory64 {
+            let want = max_pages
+                .saturating_mul(WASM_PAGE_SIZE)
+                .min(MAX_RESERVATION_64);
+            want.max(ty.min.saturating_mul(WASM_PAGE_SIZE)) + WASM_PAGE_SIZE
+        } else {
+            GUARD_RESERVATION
+        };
+        let reservation = usize::try_from(reservation)
+            .map_err(|_| Error::Other("memory too large for this host".into()))?;
+        let mmap = Mmap::reserve(reservation)?;
+        let min_bytes = (ty.min * WASM_PAGE_SIZE) as usize;
+        if min_bytes > mmap.len() {
+            return Err(Error::Other(
+                "memory minimum exceeds the reservation".into(),
+            ));
+        }
+        mmap.make_accessible(0, min_bytes)?;
+        let (def, own_def) = match def {
+            Some(p) => (p, None),
+            None => {
+                let mut b = Box::new(VMMemoryDefinition {
+                    base: std::ptr::null_mut(),
+                    current_length: 0,
+                });
+                (&mut *b as *mut VMMemoryDefinition, Some(b))
+            }
+        };
+        // SAFETY: `def` is valid (caller contract or our own box).
+        unsafe {
+            (*def).base = mmap.base();
+            (*def).current_length = min_bytes as u64;
+        }
+        Ok(MemoryInner {
+            mmap,
+            ty: ty.clone(),
+            max_pages,
+            def,
+            own_def,
+            grow_lock: Mutex::new(()),
+        })
+    }
+
+    /// The definition compiled code reads.
+    pub(crate) fn definition(&self) -> *mut VMMemoryDefinition {
+        let _ = &self.own_def;
+        self.def
+    }
+
+    /// Current accessible length in bytes.
+    pub(crate) fn byte_len(&self) -> u64 {
+        // SAFETY: `def` is valid while `self` is (constructor contract).
+        unsafe { (*self.def).current_length }
+    }
+
+    /// Whether the memory is 64-bit indexed.
+    pub(crate) fn is_64(&self) -> bool {
+        self.ty.memory64
+    }
+
+    /// Base address.
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.mmap.base()
+    }
+
+    /// Grows by `delta` pages; returns the old size in pages, or `None` when it cannot grow.
+    pub(crate) fn grow(&self, delta: u64) -> Option<u64> {
+        let _g = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old_bytes = self.byte_len();
+        let old = old_bytes / WASM_PAGE_SIZE;
+        let new = old.checked_add(delta)?;
+        if new > self.max_pages {
+            return None;
+        }
+        let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
+        // Keep at least one guard page inside the reservation for 64-bit memories.
+        if new_bytes
+            > (self.mmap.len() as u64).saturating_sub(if self.ty.memory64 {
+                WASM_PAGE_SIZE
+            } else {
+                0
+            })
+        {
+            return None;
+        }
+        self.mmap
+            .make_accessible(old_bytes as usize, (new_bytes - old_bytes) as usize)
+            .ok()?;
+        // SAFETY: `def` is valid while `self` is; growth is serialized by `grow_lock`.
+        unsafe { (*self.def).current_length = new_bytes };
+        Some(old)
+    }
+
+    /// The memory's type with the current size as minimum.
+    pub(crate) fn ty(&self) -> MemoryType {
+        MemoryType {
+            min: self.byte_len() / WASM_PAGE_SIZE,
+            ..self.ty.clone()
+        }
+    }
+
+    /// Checks that `[offset, offset + len)` is accessible; returns the start address.
+    pub(crate) fn range(&self, offset: u64, len: u64) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        if end > self.byte_len() {
+            return None;
+        }
+        // SAFETY: the range was just checked to lie inside the accessible memory.
+        Some(unsafe { self.base().add(offset as usize) })
+    }
+}
+
+/// A linear memory: exported by an instance or created by the host. Cloning gives another handle
+/// to the same memory.
+#[derive(Clone)]
+pub struct Memory {
+    pub(crate) inner: Arc<MemoryInner>,
+    /// Keeps alive the VM context holding the definition, for instance memories.
+    pub(crate) _instance: Option<Arc<InstanceInner>>,
+}
+
+impl Memory {
+    /// Creates a host memory of type `ty` (64 KiB pages, max ≤ 65536 pages for 32-bit memories).
+    pub fn new(engine: &Engine, ty: MemoryType) -> Result<Memory, Error> {
+        let _ = engine;
+        // SAFETY: no external definition: the memory owns its own.
+        let inner = unsafe { MemoryInner::new(&ty, None)? };
+        Ok(Memory {
+            inner: Arc::new(inner),
+            _instance: None,
+        })
+    }
+
+    /// The type, with the current size as minimum.
+    pub fn ty(&self) -> MemoryType {
+        self.inner.ty()
+    }
+
+    /// Current size in pages.
+    pub fn size_pages(&self) -> u64 {
+        self.inner.byte_len() / WASM_PAGE_SIZE
+    }
+
+    /// Current size in bytes.
+    pub fn data_size(&self) -> u64 {
+        self.inner.byte_len()
+    }
+
+    /// Grows by `delta` pages; returns the old size in pages.
+    pub fn grow(&self, delta: u64) -> Result<u64, Error> {
+        self.inner
+            .grow(delta)
+            .ok_or_else(|| Error::Other(format!("failed to grow memory by {delta} pages")))
+    }
+
+    /// Copies bytes out of the memory.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let p = self.inner.range(offset, buf.len() as u64).ok_or_else(oob)?;
+        // SAFETY: `p..p+len` is accessible memory (checked by `range`); guest memory may be
+        // written concurrently by guest code, as with any wasm memory.
+        unsafe { std::ptr::copy(p, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies bytes into the memory.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        let p = self
+            .inner
+            .range(offset, data.len() as u64)
+            .ok_or_else(oob)?;
+        // SAFETY: as in `read`.
+        unsafe { std::ptr::copy(data.as_ptr(), p, data.len()) };
+        Ok(())
+    }
+
+    /// Base address of the memory (valid until the memory is dropped; it never moves).
+    pub fn data_ptr(&self) -> *mut u8 {
+        self.inner.base()
+    }
+
+    /// Whether two handles refer to the same memory.
+    pub fn same(a: &Memory, b: &Memory) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+fn oob() -> Error {
+    Error::Other("out of bounds memory access".into())
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("pages", &self.size_pages())
+            .finish()
+    }
+}

@@ -1,0 +1,289 @@
+//! Tables: element storage, growth, and the host-facing [`Table`] handle.
+//!
+//! Elements are 8-byte words (a `*const VMFuncRef` or a raw externref, 0 is null) in a heap
+//! vector. The `VMTableDefinition` compiled code reads lives in the defining instance's VM
+//! context (or in a box for host tables); growth may move the vector, so `grow` rewrites both
+//! `base` and `current_elements` (compiled code reloads the base on every access).
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::func::Func;
+use crate::instance::InstanceInner;
+use crate::values::Val;
+use crate::vm::VMTableDefinition;
+use kiln_environ::{TableType, TrapKind, ValType};
+use std::sync::{Arc, Mutex};
+
+/// The most elements a table may have, whatever its declared maximum.
+pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+
+pub(crate) struct TableInner {
+    elements: Mutex<Vec<u64>>,
+    ty: TableType,
+    max: u64,
+    def: *mut VMTableDefinition,
+    own_def: Option<Box<VMTableDefinition>>,
+    /// Functions stored by the host (their references must outlive the table).
+    keep_funcs: Mutex<Vec<Func>>,
+    /// Instances that imported the table (guest code may store their references into it).
+    keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
+    pub(crate) engine: Engine,
+}
+
+// SAFETY: element storage is guarded by `elements` for the runtime's own accesses; the raw
+// definition pointer is kept alive by the handle's owner.
+unsafe impl Send for TableInner {}
+// SAFETY: as above.
+unsafe impl Sync for TableInner {}
+
+impl TableInner {
+    /// Creates a table whose definition lives at `def` (when given) or in a box.
+    ///
+    /// # Safety
+    /// `def`, when given, must stay valid while the returned value is used.
+    pub(crate) unsafe fn new(
+        engine: &Engine,
+        ty: &TableType,
+        init: u64,
+        def: Option<*mut VMTableDefinition>,
+    ) -> Result<TableInner, Error> {
+        if !matches!(ty.element, ValType::FuncRef | ValType::ExternRef) {
+            return Err(Error::Other(format!(
+                "invalid table element type {}",
+                ty.element
+            )));
+        }
+        let max = ty.max.unwrap_or(u64::MAX).min(MAX_TABLE_ELEMENTS);
+        if ty.min > max {
+            return Err(Error::Other(format!(
+                "table minimum of {} elements exceeds the limit of {max}",
+                ty.min
+            )));
+        }
+        let mut v = vec![init; ty.min as usize];
+        let (def, own_def) = match def {
+            Some(p) => (p, None),
+            None => {
+                let mut b = Box::new(VMTableDefinition {
+                    base: std::ptr::null_mut(),
+                    current_elements: 0,
+                });
+                (&mut *b as *mut VMTableDefinition, Some(b))
+            }
+        };
+        // SAFETY: `def` is valid (caller contract or our box).
+        unsafe {
+            (*def).base = v.as_mut_ptr();
+            (*def).current_elements = v.len() as u64;
+        }
+        Ok(TableInner {
+            elements: Mutex::new(v),
+            ty: ty.clone(),
+            max,
+            def,
+            own_def,
+            keep_funcs: Mutex::new(Vec::new()),
+            keep_instances: Mutex::new(Vec::new()),
+            engine: engine.clone(),
+        })
+    }
+
+    /// The definition compiled code reads.
+    pub(crate) fn definition(&self) -> *mut VMTableDefinition {
+        let _ = &self.own_def;
+        self.def
+    }
+
+    /// The element type.
+    pub(crate) fn element(&self) -> ValType {
+        self.ty.element
+    }
+
+    /// Current number of elements.
+    pub(crate) fn size(&self) -> u64 {
+        // SAFETY: `def` is valid while `self` is.
+        unsafe { (*self.def).current_elements }
+    }
+
+    fn base(&self) -> *mut u64 {
+        // SAFETY: as above.
+        unsafe { (*self.def).base }
+    }
+
+    /// Raw element `i`.
+    pub(crate) fn get_raw(&self, i: u64) -> Option<u64> {
+        if i >= self.size() {
+            return None;
+        }
+        // SAFETY: `i` is in bounds of the element array.
+        Some(unsafe { self.base().add(i as usize).read() })
+    }
+
+    /// Fills `[dst, dst + len)` with `val`; traps when out of bounds.
+    pub(crate) fn fill_raw(&self, dst: u64, val: u64, len: u64) -> Result<(), TrapKind> {
+        let end = dst.checked_add(len).ok_or(TrapKind::TableOutOfBounds)?;
+        if end > self.size() {
+            return Err(TrapKind::TableOutOfBounds);
+        }
+        for i in dst..end {
+            // SAFETY: `i < size`.
+            unsafe { self.base().add(i as usize).write(val) };
+        }
+        Ok(())
+    }
+
+    /// Writes `vals` at `dst`; traps when out of bounds.
+    pub(crate) fn write_raw(&self, dst: u64, vals: &[u64]) -> Result<(), TrapKind> {
+        let end = dst
+            .checked_add(vals.len() as u64)
+            .ok_or(TrapKind::TableOutOfBounds)?;
+        if end > self.size() {
+            return Err(TrapKind::TableOutOfBounds);
+        }
+        // SAFETY: the destination range is in bounds; `vals` is a separate allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(vals.as_ptr(), self.base().add(dst as usize), vals.len())
+        };
+        Ok(())
+    }
+
+    /// Copies `len` elements from `src` (possibly the same table) at `s` to `self` at `d`.
+    pub(crate) fn copy_from(
+        &self,
+        src: &TableInner,
+        d: u64,
+        s: u64,
+        len: u64,
+    ) -> Result<(), TrapKind> {
+        let dend = d.checked_add(len).ok_or(TrapKind::TableOutOfBounds)?;
+        let send = s.checked_add(len).ok_or(TrapKind::TableOutOfBounds)?;
+        if dend > self.size() || send > src.size() {
+            return Err(TrapKind::TableOutOfBounds);
+        }
+        // SAFETY: both ranges are in bounds; `copy` handles overlap within one table.
+        unsafe {
+            std::ptr::copy(
+                src.base().add(s as usize),
+                self.base().add(d as usize),
+                len as usize,
+            )
+        };
+        Ok(())
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the old size, or None.
+    pub(crate) fn grow_raw(&self, delta: u64, init: u64) -> Option<u64> {
+        let mut v = self.elements.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.size();
+        let new = old.checked_add(delta)?;
+        if new > self.max {
+            return None;
+        }
+        if v.try_reserve(delta as usize).is_err() {
+            return None;
+        }
+        v.resize(new as usize, init);
+        // SAFETY: `def` is valid; the vector now holds `new` elements (possibly moved).
+        unsafe {
+            (*self.def).base = v.as_mut_ptr();
+            (*self.def).current_elements = new;
+        }
+        Some(old)
+    }
+
+    /// Keeps `f` alive as long as the table (it was stored into it by the host).
+    pub(crate) fn keep_func(&self, f: &Func) {
+        self.keep_funcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f.clone());
+    }
+
+    /// Keeps an importing instance alive as long as the table (its function references may be
+    /// stored into the table by guest code). This forms a cycle: such instances live as long as
+    /// the process keeps the table reachable from anywhere, and are leaked afterwards.
+    pub(crate) fn keep_instance(&self, i: Arc<InstanceInner>) {
+        self.keep_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(i);
+    }
+
+    /// Encodes a value for this table, keeping functions alive.
+    pub(crate) fn encode(&self, v: &Val) -> Result<u64, Error> {
+        if v.ty() != self.ty.element {
+            return Err(Error::Other(format!(
+                "value of type {} does not fit a table of {}",
+                v.ty(),
+                self.ty.element
+            )));
+        }
+        Ok(v.to_raw(&mut |f| self.keep_func(f)) as u64)
+    }
+}
+
+/// A table: exported by an instance or created by the host. Cloning gives another handle.
+#[derive(Clone)]
+pub struct Table {
+    pub(crate) inner: Arc<TableInner>,
+    pub(crate) _instance: Option<Arc<InstanceInner>>,
+}
+
+impl Table {
+    /// Creates a host table of type `ty` with every element set to `init`.
+    pub fn new(engine: &Engine, ty: TableType, init: Val) -> Result<Table, Error> {
+        // SAFETY: no external definition.
+        let inner = unsafe { TableInner::new(engine, &ty, 0, None)? };
+        let raw = inner.encode(&init)?;
+        inner.fill_raw(0, raw, inner.size()).map_err(Error::from)?;
+        Ok(Table {
+            inner: Arc::new(inner),
+            _instance: None,
+        })
+    }
+
+    /// The type, with the current size as minimum.
+    pub fn ty(&self) -> TableType {
+        TableType {
+            min: self.size(),
+            ..self.inner.ty.clone()
+        }
+    }
+
+    /// Current number of elements.
+    pub fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    /// Element `i`, or None when out of bounds.
+    pub fn get(&self, i: u64) -> Option<Val> {
+        let raw = self.inner.get_raw(i)?;
+        // SAFETY: table elements are null or live references of the table's element type.
+        Some(unsafe { Val::from_raw(&self.inner.engine, self.inner.element(), u128::from(raw)) })
+    }
+
+    /// Sets element `i`.
+    pub fn set(&self, i: u64, v: Val) -> Result<(), Error> {
+        let raw = self.inner.encode(&v)?;
+        self.inner.write_raw(i, &[raw]).map_err(Error::from)
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the old size.
+    pub fn grow(&self, delta: u64, init: Val) -> Result<u64, Error> {
+        let raw = self.inner.encode(&init)?;
+        self.inner
+            .grow_raw(delta, raw)
+            .ok_or_else(|| Error::Other(format!("failed to grow table by {delta}")))
+    }
+
+    /// Whether two handles refer to the same table.
+    pub fn same(a: &Table, b: &Table) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("ty", &self.ty()).finish()
+    }
+}
