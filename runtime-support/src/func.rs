@@ -469,3 +469,90 @@ unsafe extern "C" fn raise_missing_trampoline() {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_environ::ValType;
+
+    #[test]
+    fn host_functions_called_from_the_host() {
+        let e = Engine::default();
+        let ty = FuncType {
+            params: vec![ValType::I32, ValType::I64],
+            results: vec![ValType::I64],
+        };
+        let f = Func::new(&e, ty.clone(), |caller, args, results| {
+            assert!(caller.instance().is_none());
+            match (&args[0], &args[1]) {
+                (Val::I32(a), Val::I64(b)) if *a >= 0 => {
+                    results[0] = Val::I64(i64::from(*a) + b);
+                    Ok(())
+                }
+                _ => Err(Trap::host("negative")),
+            }
+        });
+        assert_eq!(f.ty(), ty);
+        assert!(matches!(
+            f.call(&[Val::I32(2), Val::I64(40)]).unwrap()[..],
+            [Val::I64(42)]
+        ));
+        match f.call(&[Val::I32(-1), Val::I64(0)]) {
+            Err(Error::Trap(t)) => {
+                assert_eq!(t.kind, TrapKind::HostError);
+                assert_eq!(t.message, "negative");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(f.call(&[Val::I32(1)]), Err(Error::Other(_))));
+        assert!(matches!(
+            f.call(&[Val::I64(1), Val::I64(1)]),
+            Err(Error::Other(_))
+        ));
+        // Results of the wrong type are reported, not trusted.
+        let bad = Func::new(&e, ty, |_, _, r| {
+            r[0] = Val::I32(0);
+            Ok(())
+        });
+        assert!(matches!(
+            bad.call(&[Val::I32(0), Val::I64(0)]),
+            Err(Error::Trap(_))
+        ));
+    }
+
+    #[test]
+    fn host_functions_through_the_array_call_entry() {
+        // What a host trampoline in a compiled module does: call the context's array-call pointer.
+        let e = Engine::default();
+        let f = Func::new(
+            &e,
+            FuncType {
+                params: vec![ValType::I32],
+                results: vec![ValType::I32, ValType::ExternRef],
+            },
+            |_, args, results| {
+                let Val::I32(x) = args[0] else { unreachable!() };
+                results[0] = Val::I32(x + 1);
+                results[1] = Val::ExternRef(Some(x as u64));
+                Ok(())
+            },
+        );
+        let r = f.raw();
+        let mut values = [ValRaw::from_u64(41), ValRaw::default()];
+        let mut body = || {
+            // SAFETY: the host context and its array-call entry; two slots as the type needs.
+            unsafe {
+                let call: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
+                    std::mem::transmute(*(r.vmctx.add(8) as *const usize));
+                call(r.vmctx, std::ptr::null_mut(), values.as_mut_ptr(), 2)
+            }
+        };
+        // SAFETY: the body holds only raw pointers.
+        unsafe { traps::catch_traps(1 << 20, &[], &mut body).unwrap() };
+        assert_eq!(values[0].get_u32(), 42);
+        assert_eq!(values[1].get_u64(), 42, "externref 41 travels as 42");
+        assert_eq!(r.array_call, host_call_entry as *const () as usize);
+        // SAFETY: a host context.
+        assert!(unsafe { vm::is_host_ctx(r.vmctx) });
+    }
+}

@@ -168,3 +168,90 @@ impl std::fmt::Debug for Global {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_environ::{FuncType, ValType};
+
+    #[test]
+    fn get_set_and_types() {
+        let e = Engine::default();
+        let g = Global::new(
+            &e,
+            GlobalType {
+                ty: ValType::I64,
+                mutable: true,
+            },
+            Val::I64(-3),
+        )
+        .unwrap();
+        assert!(matches!(g.get(), Val::I64(-3)));
+        g.set(Val::I64(9)).unwrap();
+        assert!(matches!(g.get(), Val::I64(9)));
+        assert!(g.set(Val::I32(1)).is_err());
+        // SAFETY: the storage is owned by the global.
+        assert_eq!(unsafe { (*g.inner.definition()).bytes[0] }, 9);
+        let c = Global::new(
+            &e,
+            GlobalType {
+                ty: ValType::F32,
+                mutable: false,
+            },
+            Val::F32(0x3f80_0000),
+        )
+        .unwrap();
+        assert!(c.set(Val::F32(0)).is_err());
+        assert!(matches!(c.get(), Val::F32(0x3f80_0000)));
+        assert!(Global::new(
+            &e,
+            GlobalType {
+                ty: ValType::I32,
+                mutable: false
+            },
+            Val::I64(0)
+        )
+        .is_err());
+        let v = Global::new(
+            &e,
+            GlobalType {
+                ty: ValType::V128,
+                mutable: false,
+            },
+            Val::V128(u128::MAX),
+        )
+        .unwrap();
+        assert!(matches!(v.get(), Val::V128(u128::MAX)));
+    }
+
+    #[test]
+    fn funcref_globals_keep_functions_alive() {
+        let e = Engine::default();
+        let f = Func::new(
+            &e,
+            FuncType {
+                params: vec![],
+                results: vec![ValType::I32],
+            },
+            |_, _, r| {
+                r[0] = Val::I32(11);
+                Ok(())
+            },
+        );
+        let g = Global::new(
+            &e,
+            GlobalType {
+                ty: ValType::FuncRef,
+                mutable: true,
+            },
+            Val::FuncRef(Some(f)),
+        )
+        .unwrap();
+        let Val::FuncRef(Some(h)) = g.get() else {
+            panic!("funcref")
+        };
+        assert!(matches!(h.call(&[]).unwrap()[..], [Val::I32(11)]));
+        g.set(Val::FuncRef(None)).unwrap();
+        assert!(matches!(g.get(), Val::FuncRef(None)));
+    }
+}

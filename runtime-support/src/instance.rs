@@ -543,7 +543,7 @@ impl InstanceInner {
             - (FUNC_REF_SIZE * self.offsets.num_funcs) as usize;
         let end = self.vmctx.ptr as usize + self.offsets.size() as usize;
         let p = p as usize;
-        p >= start && p < end && (p - start) % FUNC_REF_SIZE as usize == 0
+        p >= start && p < end && (p - start).is_multiple_of(FUNC_REF_SIZE as usize)
     }
 
     /// The VM contexts an entry into this instance sets the stack limit of.
@@ -594,7 +594,10 @@ fn apply_image(
         use std::os::fd::AsRawFd;
         let page = crate::traps::page_size() as u64;
         let foff = off + img.data_offset;
-        if foff % page == 0 && (dst as u64) % page == 0 && img.len % page == 0 {
+        if foff.is_multiple_of(page)
+            && (dst as u64).is_multiple_of(page)
+            && img.len.is_multiple_of(page)
+        {
             // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
             // own reservation (replacing the read-write anonymous pages there).
             let p = unsafe {

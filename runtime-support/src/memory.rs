@@ -349,3 +349,117 @@ impl std::fmt::Debug for Memory {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Trap;
+    use kiln_environ::TrapKind;
+
+    fn ty(min: u64, max: Option<u64>) -> MemoryType {
+        MemoryType {
+            min,
+            max,
+            memory64: false,
+            shared: false,
+            page_size_log2: 16,
+        }
+    }
+
+    #[test]
+    fn grow_read_write() {
+        let e = Engine::default();
+        let m = Memory::new(&e, ty(1, Some(3))).unwrap();
+        assert_eq!(m.size_pages(), 1);
+        assert_eq!(m.data_size(), 65536);
+        m.write(65532, &[1, 2, 3, 4]).unwrap();
+        let mut b = [0; 4];
+        m.read(65532, &mut b).unwrap();
+        assert_eq!(b, [1, 2, 3, 4]);
+        assert!(m.write(65533, &[0; 4]).is_err());
+        assert!(m.read(u64::MAX, &mut b).is_err());
+        m.read(65536, &mut []).unwrap();
+        assert_eq!(m.grow(2).unwrap(), 1);
+        assert!(m.grow(1).is_err());
+        assert_eq!(m.grow(0).unwrap(), 3);
+        m.write(3 * 65536 - 1, &[9]).unwrap();
+        assert_eq!(m.ty().min, 3);
+        // Fresh pages are zero.
+        m.read(65536, &mut b).unwrap();
+        assert_eq!(b, [0; 4]);
+    }
+
+    #[test]
+    fn limits() {
+        let e = Engine::default();
+        assert!(Memory::new(&e, ty(2, Some(1))).is_err());
+        assert!(Memory::new(&e, ty(65537, None)).is_err());
+        assert!(Memory::new(
+            &e,
+            MemoryType {
+                page_size_log2: 0,
+                ..ty(1, None)
+            }
+        )
+        .is_err());
+        let m = Memory::new(&e, ty(0, None)).unwrap();
+        assert_eq!(m.data_size(), 0);
+        assert_eq!(m.grow(1).unwrap(), 0);
+        assert!(m.grow(65536).is_err());
+        let m64 = Memory::new(
+            &e,
+            MemoryType {
+                memory64: true,
+                ..ty(1, Some(4))
+            },
+        )
+        .unwrap();
+        assert_eq!(m64.grow(3).unwrap(), 1);
+        assert!(m64.grow(1).is_err());
+    }
+
+    /// A stand-in for compiled code: loads a byte from `rdi`.
+    #[unsafe(naked)]
+    unsafe extern "C" fn guest_load(_p: *const u8) -> u8 {
+        core::arch::naked_asm!(
+            "push rbp",
+            "mov rbp, rsp",
+            "mov al, [rdi]",
+            "pop rbp",
+            "ret"
+        )
+    }
+
+    #[test]
+    fn guard_region_faults_become_traps() {
+        let e = Engine::default();
+        let m = Memory::new(&e, ty(1, None)).unwrap();
+        let start = guest_load as *const () as usize;
+        crate::traps::register_code(start, 16, std::sync::Weak::new());
+        let run = |offset: usize| -> Result<u8, Trap> {
+            let p = m.data_ptr().wrapping_add(offset);
+            let mut out = 0u8;
+            let out_p: *mut u8 = &mut out;
+            let mut body = || {
+                // SAFETY: `guest_load` is registered guest code; a fault in it unwinds.
+                unsafe { *out_p = guest_load(p) }
+            };
+            // SAFETY: the body holds only raw pointers.
+            unsafe { crate::traps::catch_traps(1 << 20, &[], &mut body)? };
+            Ok(out)
+        };
+        m.write(10, &[77]).unwrap();
+        assert_eq!(run(10).unwrap(), 77);
+        for off in [65536, 1 << 20, (1 << 32) + 5] {
+            let t = run(off).unwrap_err();
+            assert_eq!(t.kind, TrapKind::MemoryOutOfBounds);
+        }
+        // After a grow the same address is fine.
+        m.grow(1).unwrap();
+        assert_eq!(run(65536).unwrap(), 0);
+        crate::traps::unregister_code(
+            start,
+            std::sync::Weak::<crate::module::ModuleInner>::new().as_ptr(),
+        );
+    }
+}

@@ -414,7 +414,7 @@ fn image_source(path: &Path, data: usize, data_len: usize) -> Option<(File, u64)
     // SAFETY: the callback only reads the loader's program headers and writes `s`.
     unsafe { libc::dl_iterate_phdr(Some(phdr_callback), (&mut s as *mut PhdrSearch).cast()) };
     let off = s.file_offset?;
-    if off % traps::page_size() as u64 != 0 {
+    if !off.is_multiple_of(traps::page_size() as u64) {
         return None;
     }
     Some((File::open(path).ok()?, off))

@@ -287,3 +287,85 @@ impl std::fmt::Debug for Table {
         f.debug_struct("Table").field("ty", &self.ty()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_environ::FuncType;
+
+    fn ty(element: ValType, min: u64, max: Option<u64>) -> TableType {
+        TableType { element, min, max }
+    }
+
+    #[test]
+    fn externref_table_ops() {
+        let e = Engine::default();
+        let t = Table::new(
+            &e,
+            ty(ValType::ExternRef, 2, Some(4)),
+            Val::ExternRef(Some(5)),
+        )
+        .unwrap();
+        assert_eq!(t.size(), 2);
+        assert!(matches!(t.get(1), Some(Val::ExternRef(Some(5)))));
+        t.set(0, Val::ExternRef(None)).unwrap();
+        assert!(matches!(t.get(0), Some(Val::ExternRef(None))));
+        assert!(t.set(2, Val::ExternRef(None)).is_err());
+        assert!(t.set(0, Val::FuncRef(None)).is_err());
+        assert_eq!(t.grow(2, Val::ExternRef(Some(0))).unwrap(), 2);
+        assert!(matches!(t.get(3), Some(Val::ExternRef(Some(0)))));
+        assert!(t.grow(1, Val::ExternRef(None)).is_err());
+        assert_eq!(t.grow(0, Val::ExternRef(None)).unwrap(), 4);
+        assert_eq!(t.ty().min, 4);
+    }
+
+    #[test]
+    fn raw_bulk_operations() {
+        let e = Engine::default();
+        let t = Table::new(&e, ty(ValType::ExternRef, 5, None), Val::ExternRef(None)).unwrap();
+        let i = &t.inner;
+        i.write_raw(1, &[10, 11, 12]).unwrap();
+        assert_eq!(i.write_raw(4, &[1, 2]), Err(TrapKind::TableOutOfBounds));
+        i.write_raw(5, &[]).unwrap();
+        // Overlapping copy within one table.
+        i.copy_from(i, 2, 1, 3).unwrap();
+        assert_eq!(
+            (0..5).map(|k| i.get_raw(k).unwrap()).collect::<Vec<_>>(),
+            [0, 10, 10, 11, 12]
+        );
+        assert_eq!(i.copy_from(i, 3, 0, 3), Err(TrapKind::TableOutOfBounds));
+        i.copy_from(i, 5, 5, 0).unwrap();
+        i.fill_raw(0, 7, 2).unwrap();
+        assert_eq!(i.fill_raw(4, 7, 2), Err(TrapKind::TableOutOfBounds));
+        assert_eq!(i.fill_raw(u64::MAX, 7, 2), Err(TrapKind::TableOutOfBounds));
+        // Growth moves the storage and updates the definition compiled code reads.
+        let old = i.size();
+        assert_eq!(i.grow_raw(1000, 3), Some(old));
+        // SAFETY: the definition is owned by the table.
+        let def = unsafe { &*i.definition() };
+        assert_eq!(def.current_elements, 1005);
+        // SAFETY: in bounds of the element array.
+        assert_eq!(unsafe { *def.base.add(1004) }, 3);
+        assert_eq!(i.get_raw(0), Some(7));
+    }
+
+    #[test]
+    fn funcref_tables_hold_host_functions() {
+        let e = Engine::default();
+        let f = Func::new(&e, FuncType::default(), |_, _, _| Ok(()));
+        let t = Table::new(
+            &e,
+            ty(ValType::FuncRef, 1, None),
+            Val::FuncRef(Some(f.clone())),
+        )
+        .unwrap();
+        drop(f);
+        let Some(Val::FuncRef(Some(g))) = t.get(0) else {
+            panic!("element 0")
+        };
+        assert!(g.is_host());
+        assert!(g.call(&[]).unwrap().is_empty());
+        assert!(Table::new(&e, ty(ValType::I32, 1, None), Val::I32(0)).is_err());
+        assert!(Table::new(&e, ty(ValType::FuncRef, 3, Some(2)), Val::FuncRef(None)).is_err());
+    }
+}

@@ -282,7 +282,7 @@ impl CallThreadState {
             n = 1;
         }
         let mut fp = fp;
-        while n < MAX_FRAMES && fp >= low && fp % 8 == 0 && fp + 16 <= self.entry_sp {
+        while n < MAX_FRAMES && fp >= low && fp.is_multiple_of(8) && fp + 16 <= self.entry_sp {
             // SAFETY: `fp` and `fp + 8` lie in the live stack range checked above.
             let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
             if !in_code(map, ret) {
