@@ -8,7 +8,9 @@
 use kiln_environ::FuncType;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::module::ModuleInner;
 
 /// Engine configuration.
 #[derive(Clone, Debug)]
@@ -31,11 +33,17 @@ struct Interner {
     types: Vec<FuncType>,
 }
 
+/// A wasm-to-host trampoline address and the module whose code holds it.
+type TrampolineEntry = (usize, Weak<ModuleInner>);
+
 pub(crate) struct EngineInner {
     /// The epoch counter; its address is stored in every VM context.
     pub(crate) epoch: AtomicU64,
     pub(crate) config: EngineConfig,
     interner: Mutex<Interner>,
+    /// Wasm-to-host trampolines of loaded modules, by signature id: how guest code calls a host
+    /// function that reached it without being imported (through a table or a funcref value).
+    host_trampolines: Mutex<HashMap<u32, Vec<TrampolineEntry>>>,
 }
 
 /// Process-wide state: epoch counter, signature interning, signal handlers (installed once).
@@ -53,6 +61,7 @@ impl Engine {
                 epoch: AtomicU64::new(0),
                 config,
                 interner: Mutex::new(Interner::default()),
+                host_trampolines: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -96,6 +105,36 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         i.types.get(id as usize).cloned()
+    }
+
+    /// Records a module's wasm-to-host trampoline for signature `type_id`.
+    pub(crate) fn register_host_trampoline(
+        &self,
+        type_id: u32,
+        addr: usize,
+        module: Weak<ModuleInner>,
+    ) {
+        let mut t = self
+            .inner
+            .host_trampolines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let v = t.entry(type_id).or_default();
+        v.retain(|(_, m)| m.strong_count() > 0);
+        v.push((addr, module));
+    }
+
+    /// A live wasm-to-host trampoline for signature `type_id`, with the module holding it.
+    pub(crate) fn host_trampoline(&self, type_id: u32) -> Option<(usize, Arc<ModuleInner>)> {
+        let t = self
+            .inner
+            .host_trampolines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        t.get(&type_id)?
+            .iter()
+            .rev()
+            .find_map(|(a, m)| Some((*a, m.upgrade()?)))
     }
 
     /// The address of the epoch counter (stored in every VM context).

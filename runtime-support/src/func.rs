@@ -18,7 +18,7 @@ use crate::Extern;
 use kiln_environ::vmoffsets::HOST_CTX_MAGIC;
 use kiln_environ::{FuncType, TrapKind, VMOffsets};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// The closure type of host functions.
 pub type HostFn = dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
@@ -57,13 +57,17 @@ pub(crate) enum FuncOwner {
     Host(Arc<HostFunc>, #[allow(dead_code)] Option<Arc<ModuleInner>>),
 }
 
+/// A guest-callable copy of a host function's reference and the module whose trampoline it uses.
+type GuestRef = (Box<VMFuncRef>, Option<Arc<ModuleInner>>);
+
 pub(crate) struct FuncInner {
     funcref: *const VMFuncRef,
     _own_ref: Option<Box<VMFuncRef>>,
     owner: FuncOwner,
     ty: FuncType,
-    /// For host functions without a trampoline: a copy whose `wasm_call` is usable by guests.
-    guest_ref: OnceLock<(Box<VMFuncRef>, Option<Arc<ModuleInner>>)>,
+    /// For host functions without a trampoline: copies whose `wasm_call` is usable by guests
+    /// (the last one is current; earlier ones stay alive because guests may still hold them).
+    guest_refs: Mutex<Vec<GuestRef>>,
 }
 
 // SAFETY: the funcref points at immutable data kept alive by `owner` (or owned); host closures
@@ -145,7 +149,7 @@ impl Func {
                 _own_ref: own,
                 owner,
                 ty,
-                guest_ref: OnceLock::new(),
+                guest_refs: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -260,17 +264,36 @@ impl Func {
         }
     }
 
-    /// A `*const VMFuncRef` guest code may call through (its `wasm_call` is always callable).
+    /// A `*const VMFuncRef` guest code may call through (its `wasm_call` is always callable):
+    /// a host function that was never imported borrows the wasm-to-host trampoline of any loaded
+    /// module with the same signature, or traps when called if there is none.
     pub(crate) fn guest_funcref(&self) -> *const VMFuncRef {
         let r = self.raw();
         if r.wasm_call != 0 {
             return self.inner.funcref;
         }
-        let (b, _) = self.inner.guest_ref.get_or_init(|| {
-            let mut r = r;
-            r.wasm_call = missing_trampoline as *const () as usize;
-            (Box::new(r), None)
-        });
+        let stub = missing_trampoline as *const () as usize;
+        let mut refs = self
+            .inner
+            .guest_refs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((b, _)) = refs.last() {
+            if b.wasm_call != stub {
+                return &**b;
+            }
+        }
+        let found = match &self.inner.owner {
+            FuncOwner::Host(h, _) => h.engine.host_trampoline(r.type_id),
+            FuncOwner::Instance(_) => None,
+        };
+        if found.is_none() && !refs.is_empty() {
+            let (b, _) = refs.last().expect("checked non-empty");
+            return &**b;
+        }
+        let (wasm_call, module) = found.map_or((stub, None), |(a, m)| (a, Some(m)));
+        refs.push((Box::new(VMFuncRef { wasm_call, ..r }), module));
+        let (b, _) = refs.last().expect("just pushed");
         &**b
     }
 

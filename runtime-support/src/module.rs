@@ -167,6 +167,17 @@ impl Module {
             image_source,
         });
         traps::register_code(d.text as usize, d.text_len, Arc::downgrade(&inner));
+        let c = inner.metadata.import_counts();
+        for f in &inner.metadata.functions[..c.funcs as usize] {
+            if let Some(off) = f.host_trampoline {
+                let id = inner.type_ids[f.type_index as usize];
+                engine.register_host_trampoline(
+                    id,
+                    d.text as usize + off as usize,
+                    Arc::downgrade(&inner),
+                );
+            }
+        }
         Ok(Module { inner })
     }
 

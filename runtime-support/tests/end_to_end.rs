@@ -508,3 +508,53 @@ fn unrelated_segfaults_are_not_swallowed() {
     drop(module);
     assert!(!is_guest_pc(start));
 }
+
+#[test]
+fn host_functions_in_tables_borrow_a_trampoline() {
+    let (engine, module) = setup("hosttable");
+    let i = instantiate(&engine, &module);
+    let Some(Extern::Table(table)) = i.get_export("table") else {
+        panic!("table")
+    };
+    // Never imported anywhere: guest calls borrow the module's trampoline for (i32) -> (i32).
+    let f = Func::new(
+        &engine,
+        FuncType {
+            params: vec![ValType::I32],
+            results: vec![ValType::I32],
+        },
+        |_, args, results| {
+            let Val::I32(x) = args[0] else { unreachable!() };
+            results[0] = Val::I32(x * 10);
+            Ok(())
+        },
+    );
+    table.set(1, Val::FuncRef(Some(f))).unwrap();
+    assert_eq!(
+        i32_of(call(&i, "call_table", &[Val::I32(1), Val::I32(4)])),
+        40
+    );
+    // A guest function through the same path.
+    assert_eq!(
+        i32_of(call(&i, "call_table", &[Val::I32(0), Val::I32(100)])),
+        i32::from_le_bytes(*b"hell")
+    );
+    // A signature no module has a trampoline for: calling it traps instead of crashing.
+    let g = Func::new(
+        &engine,
+        FuncType {
+            params: vec![ValType::F64],
+            results: vec![],
+        },
+        |_, _, _| Ok(()),
+    );
+    table.set(1, Val::FuncRef(Some(g))).unwrap();
+    let t = trap_of(call(&i, "call_table", &[Val::I32(1), Val::I32(4)]));
+    assert_eq!(t.kind, TrapKind::HostError);
+    assert!(t.message.contains("without a host trampoline"), "{t}");
+    assert_eq!(
+        t.backtrace.first().and_then(|f| f.func_name.as_deref()),
+        Some("call_table"),
+        "{t}"
+    );
+}

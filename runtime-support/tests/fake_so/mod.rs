@@ -29,7 +29,8 @@ pub mod f {
     pub const DIV: u32 = 9;
     pub const FUNCREF: u32 = 10;
     pub const STORE: u32 = 11;
-    pub const COUNT: u32 = 12;
+    pub const CALL_TABLE: u32 = 12;
+    pub const COUNT: u32 = 13;
 }
 
 /// Offset of the trapping instruction inside its slot.
@@ -54,7 +55,7 @@ pub fn metadata() -> ModuleMetadata {
         ft(&[], &[FuncRef]),       // 5
         ft(&[I32, I32], &[]),      // 6
     ];
-    let fty = [0, 0, 1, 0, 2, 3, 1, 1, 1, 4, 5, 6];
+    let fty = [0, 0, 1, 0, 2, 3, 1, 1, 1, 4, 5, 6, 4];
     let names = [
         "cb",
         "load",
@@ -68,6 +69,7 @@ pub fn metadata() -> ModuleMetadata {
         "div",
         "funcref",
         "store",
+        "call_table",
     ];
     let mut functions = Vec::new();
     for i in 0..f::COUNT {
@@ -217,6 +219,7 @@ pub fn assembly(md: &ModuleMetadata) -> String {
     s += &format!(".set MEM0, {}\n", o.vmctx_defined_memory(0));
     s += &format!(".set IMP0, {}\n", o.vmctx_imported_function(0));
     s += &format!(".set REF_LOAD, {}\n", o.vmctx_func_ref(f::LOAD));
+    s += &format!(".set TABLE0, {}\n", o.vmctx_defined_table(0));
     s += &format!(".set STACK_LIMIT, {}\n", VMOffsets::vmctx_stack_limit());
     s += &format!(".set EPOCH_PTR, {}\n", VMOffsets::vmctx_epoch_ptr());
     s += &format!(
@@ -360,7 +363,21 @@ text_start:
     mov [rax + r8], ecx
     pop rbp
     ret
+# 12: call_table(index i32, x i32) -> i32: calls table 0's element `index` with `x`
     .org text_start + 12*SLOT, 0xcc
+    push rbp
+    mov rbp, rsp
+    mov rax, [rdi + TABLE0]
+    mov r8d, [rdx]
+    mov rax, [rax + r8*8]
+    mov r9, [rdx + 16]
+    mov [rdx], r9
+    mov rsi, rdi
+    mov rdi, [rax + 16]
+    call [rax]
+    pop rbp
+    ret
+    .org text_start + 13*SLOT, 0xcc
 text_end:
 
     .section .rodata
