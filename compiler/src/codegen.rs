@@ -13,7 +13,7 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName};
 use cranelift_codegen::isa::{self, OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::{FinalizedRelocTarget, Context};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
 use kiln_environ::TrapKind;
 use rayon::prelude::*;
 use std::str::FromStr;
@@ -91,9 +91,21 @@ pub fn build_isa(config: &Config) -> Result<OwnedTargetIsa> {
     set(&mut flags, "preserve_frame_pointers", "true")?;
     set(&mut flags, "enable_probestack", "false")?;
     set(&mut flags, "unwind_info", "true")?;
-    set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
     set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
-    set(&mut flags, "enable_table_access_spectre_mitigation", "false")?;
+    set(
+        &mut flags,
+        "enable_table_access_spectre_mitigation",
+        "false",
+    )?;
     let flags = settings::Flags::new(flags);
     let builder = match &config.target {
         None => cranelift_native::builder()
@@ -105,7 +117,13 @@ pub fn build_isa(config: &Config) -> Result<OwnedTargetIsa> {
                 .map_err(|e| CompileError::msg(format!("unsupported target `{t}`: {e}")))?;
             if t.starts_with("x86_64") {
                 // x86-64-v2: what WebAssembly SIMD lowering needs, on every x86-64 CPU since 2009.
-                for f in ["has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt"] {
+                for f in [
+                    "has_sse3",
+                    "has_ssse3",
+                    "has_sse41",
+                    "has_sse42",
+                    "has_popcnt",
+                ] {
                     b.enable(f)
                         .map_err(|e| CompileError::msg(format!("cpu feature {f}: {e}")))?;
                 }
@@ -152,17 +170,23 @@ pub fn compile_ir(
     name: String,
     func: ir::Function,
 ) -> Result<CompiledFunction> {
+    let names = func.params.user_named_funcs().clone();
     let mut ctx = Context::for_function(func);
     let code = ctx
         .compile(isa, &mut ControlPlane::default())
-        .map_err(|e| CompileError::msg(format!("code generation failed for `{name}`: {:?}", e.inner)))?;
+        .map_err(|e| {
+            CompileError::msg(format!(
+                "code generation failed for `{name}`: {:?}",
+                e.inner
+            ))
+        })?;
     let buffer = &code.buffer;
     let mut relocs = Vec::new();
     for r in buffer.relocs() {
         let target = match &r.target {
             FinalizedRelocTarget::Func(off) => RelocTarget::SelfOffset(*off),
             FinalizedRelocTarget::ExternalName(ExternalName::User(reff)) => {
-                let n = &ctx.func.params.user_named_funcs()[*reff];
+                let n = &names[*reff];
                 if n.namespace != 0 {
                     return Err(CompileError::msg(format!(
                         "internal error: unexpected external name {n:?} in `{name}`"
@@ -187,7 +211,10 @@ pub fn compile_ir(
     let mut traps = Vec::new();
     for t in buffer.traps() {
         let kind = crate::translate::trap_kind(t.code).ok_or_else(|| {
-            CompileError::msg(format!("internal error: unknown trap code {} in `{name}`", t.code))
+            CompileError::msg(format!(
+                "internal error: unknown trap code {} in `{name}`",
+                t.code
+            ))
         })?;
         traps.push((t.offset, kind));
     }
@@ -210,7 +237,11 @@ pub fn compile_ir(
 
 /// A symbol-safe rendering of a name-section name.
 pub fn symbol_name(module: &ModuleTranslation<'_>, index: u32) -> String {
-    match module.func_names.get(index as usize).and_then(|n| n.as_deref()) {
+    match module
+        .func_names
+        .get(index as usize)
+        .and_then(|n| n.as_deref())
+    {
         Some(n) => format!("wasm[{index}]::{n}"),
         None => format!("wasm[{index}]"),
     }
@@ -222,7 +253,10 @@ pub fn compile_functions(
     isa: &dyn TargetIsa,
     config: &Config,
 ) -> Result<Vec<CompiledFunction>> {
-    let bodies: Vec<_> = std::mem::take(&mut module.bodies).into_iter().enumerate().collect();
+    let bodies: Vec<_> = std::mem::take(&mut module.bodies)
+        .into_iter()
+        .enumerate()
+        .collect();
     let total = bodies.len();
     let done = AtomicUsize::new(0);
     let module = &*module;

@@ -18,8 +18,8 @@ use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use kiln_environ::descriptor::DATA_ALIGN;
 use kiln_environ::{
-    BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo,
-    MemoryImage, ModuleMetadata, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+    BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo, MemoryImage,
+    ModuleMetadata, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
 };
 use object::write::{Relocation, StandardSection, Symbol, SymbolSection};
 use object::{RelocationEncoding, RelocationFlags, RelocationKind, SectionKind, SymbolFlags};
@@ -138,8 +138,12 @@ pub fn emit(
     functions: Vec<CompiledFunction>,
     build: BuildInfo,
 ) -> Result<ObjectFile> {
-    let builder = ObjectBuilder::new(isa.clone(), "kiln", cranelift_module::default_libcall_names())
-        .map_err(module_err)?;
+    let builder = ObjectBuilder::new(
+        isa.clone(),
+        "kiln",
+        cranelift_module::default_libcall_names(),
+    )
+    .map_err(module_err)?;
     let mut obj = ObjectModule::new(builder);
     let dummy_sig = ir::Signature::new(isa.default_call_conv());
 
@@ -244,12 +248,28 @@ pub fn emit(
     };
     let meta_bytes = metadata.to_bytes();
 
-    let meta_section = object.add_section(Vec::new(), b".kiln.meta".to_vec(), SectionKind::ReadOnlyData);
+    let meta_section = object.add_section(
+        Vec::new(),
+        b".kiln.meta".to_vec(),
+        SectionKind::ReadOnlyData,
+    );
     object.append_section_data(meta_section, &meta_bytes, 8);
-    let data_align = if metadata.memory_images.is_empty() { 16 } else { DATA_ALIGN };
-    let data_section = object.add_section(Vec::new(), b".kiln.data".to_vec(), SectionKind::ReadOnlyData);
+    let data_align = if metadata.memory_images.is_empty() {
+        16
+    } else {
+        DATA_ALIGN
+    };
+    let data_section = object.add_section(
+        Vec::new(),
+        b".kiln.data".to_vec(),
+        SectionKind::ReadOnlyData,
+    );
     // Never empty, so the section (and its symbol) exists.
-    let blob = if data.blob.is_empty() { vec![0u8] } else { data.blob };
+    let blob = if data.blob.is_empty() {
+        vec![0u8]
+    } else {
+        data.blob
+    };
     object.append_section_data(data_section, &blob, data_align);
 
     let mut desc = vec![0u8; Descriptor::SIZE as usize];
@@ -259,7 +279,11 @@ pub fn emit(
     let put = |d: &mut Vec<u8>, at: u32, v: u64| {
         d[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes())
     };
-    put(&mut desc, Descriptor::OFFSET_METADATA_LEN, meta_bytes.len() as u64);
+    put(
+        &mut desc,
+        Descriptor::OFFSET_METADATA_LEN,
+        meta_bytes.len() as u64,
+    );
     put(&mut desc, Descriptor::OFFSET_TEXT_LEN, text_len);
     put(&mut desc, Descriptor::OFFSET_DATA_LEN, blob.len() as u64);
     let desc_section = object.section_id(StandardSection::ReadOnlyDataWithRel);

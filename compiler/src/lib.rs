@@ -19,21 +19,21 @@
 //! ```
 #![deny(missing_docs)]
 
-// Enabled once translate/ provides its interface (in progress):
-// pub mod codegen;
+pub mod codegen;
 pub mod config;
-// pub mod emit;
+pub mod emit;
 pub mod error;
 pub mod link;
 pub mod module;
-// pub mod trampolines;
+pub mod trampolines;
 pub mod translate;
 
 pub use config::{Config, OptLevel, Tunables};
 pub use error::CompileError;
 pub use link::link_shared_object;
 
-use kiln_environ::ModuleMetadata;
+use kiln_environ::{BuildInfo, ModuleMetadata, ABI_VERSION, KILN_VERSION};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// What `compile_to_file` writes.
@@ -64,8 +64,25 @@ pub fn validate(wasm: &[u8]) -> Result<(), CompileError> {
 }
 
 /// Compiles `wasm` (binary) into a relocatable object.
-pub fn compile(_wasm: &[u8], _config: &Config) -> Result<CompiledModule, CompileError> {
-    Err(CompileError::msg("backend being wired up"))
+pub fn compile(wasm: &[u8], config: &Config) -> Result<CompiledModule, CompileError> {
+    let mut module = module::parse(wasm)?;
+    let isa = codegen::build_isa(config)?;
+    let build = BuildInfo {
+        kiln_version: KILN_VERSION.to_string(),
+        abi_version: ABI_VERSION,
+        target: isa.triple().to_string(),
+        cpu_features: codegen::cpu_features(&*isa),
+        input_sha256: Sha256::digest(wasm).into(),
+        opt_level: config.opt_level.as_u8(),
+        bounds_checks: config.tunables.bounds_checks,
+    };
+    let mut functions = codegen::compile_functions(&mut module, &*isa, config)?;
+    functions.extend(trampolines::compile_trampolines(&module, &*isa)?);
+    let object = emit::emit(&module, isa, functions, build)?;
+    Ok(CompiledModule {
+        object: object.bytes,
+        metadata: object.metadata,
+    })
 }
 
 /// Compiles `wasm` and writes a shared object or relocatable object to `out`.

@@ -37,11 +37,7 @@ fn flags() -> MemFlagsData {
 }
 
 /// Builds the array-call trampoline for wasm function `func_index`.
-pub fn array_trampoline(
-    isa: &dyn TargetIsa,
-    func_index: u32,
-    ty: &FuncType,
-) -> ir::Function {
+pub fn array_trampoline(isa: &dyn TargetIsa, func_index: u32, ty: &FuncType) -> ir::Function {
     let mut func = ir::Function::with_name_signature(
         UserFuncName::user(TRAMPOLINE_NAMESPACE, func_index * 2),
         array_signature(isa),
@@ -56,9 +52,12 @@ pub fn array_trampoline(
     let (callee_vmctx, caller_vmctx, values) = (params[0], params[1], params[2]);
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, t) in ty.params.iter().enumerate() {
-        let v = b
-            .ins()
-            .load(ir_type(*t), flags(), values, (i as u32 * VAL_RAW_SIZE) as i32);
+        let v = b.ins().load(
+            ir_type(*t),
+            flags(),
+            values,
+            (i as u32 * VAL_RAW_SIZE) as i32,
+        );
         args.push(v);
     }
     let sig = b.import_signature(wasm_signature(isa, ty));
@@ -117,10 +116,12 @@ pub fn host_trampoline(isa: &dyn TargetIsa, func_index: u32, ty: &FuncType) -> i
         .call_indirect(sig, callee, &[host_ctx, caller_vmctx, values, len]);
     let mut results = Vec::new();
     for (i, t) in ty.results.iter().enumerate() {
-        results.push(
-            b.ins()
-                .load(ir_type(*t), flags(), values, (i as u32 * VAL_RAW_SIZE) as i32),
-        );
+        results.push(b.ins().load(
+            ir_type(*t),
+            flags(),
+            values,
+            (i as u32 * VAL_RAW_SIZE) as i32,
+        ));
     }
     b.ins().return_(&results);
     b.finalize(isa.frontend_config());
