@@ -383,6 +383,12 @@ pub fn has_cpu_feature(name: &str) -> Option<bool> {
         "avx512vbmi" => is_x86_feature_detected!("avx512vbmi"),
         "avx512bitalg" => is_x86_feature_detected!("avx512bitalg"),
         "avx512vpopcntdq" => is_x86_feature_detected!("avx512vpopcntdq"),
+        "avx512vnni" => is_x86_feature_detected!("avx512vnni"),
+        // Cranelift's `has_avx_vnni` flag, and the `is_x86_feature_detected!` spelling.
+        "avx_vnni" | "avxvnni" => is_x86_feature_detected!("avxvnni"),
+        // Cranelift's spellings of the SSE4 flags (`has_sse41`, `has_sse42`).
+        "sse41" => is_x86_feature_detected!("sse4.1"),
+        "sse42" => is_x86_feature_detected!("sse4.2"),
         _ => return None,
     })
 }
