@@ -10,6 +10,7 @@ use std::process::Command;
 
 /// Links `object` into the shared object `out`.
 pub fn link_shared_object(object: &[u8], out: &Path) -> Result<()> {
+    check_linkable(object)?;
     let dir = tempdir()?;
     let obj_path = dir.join("module.o");
     std::fs::write(&obj_path, object)
@@ -42,6 +43,42 @@ pub fn link_shared_object(object: &[u8], out: &Path) -> Result<()> {
         return Err(CompileError::msg(format!(
             "linker `{linker}` failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The system linker links objects for this machine only: say so clearly for anything else.
+fn check_linkable(object: &[u8]) -> Result<()> {
+    use object::Object;
+    let file = object::File::parse(object).map_err(|e| {
+        CompileError::msg(format!("internal error: emitted object unreadable: {e}"))
+    })?;
+    let host = if cfg!(target_arch = "x86_64") {
+        object::Architecture::X86_64
+    } else if cfg!(target_arch = "aarch64") {
+        object::Architecture::Aarch64
+    } else {
+        object::Architecture::Unknown
+    };
+    let host_format = if cfg!(target_os = "linux") {
+        object::BinaryFormat::Elf
+    } else if cfg!(target_os = "macos") {
+        object::BinaryFormat::MachO
+    } else {
+        object::BinaryFormat::Coff
+    };
+    if (file.architecture() != host || file.format() != host_format)
+        && std::env::var_os("KILN_LINKER").is_none()
+    {
+        return Err(CompileError::msg(format!(
+            "cannot link a {:?} {:?} object on this machine: the system linker targets {:?} {:?}; \
+             use `--emit obj` and link it where it will run, or set KILN_LINKER to a linker for \
+             that target",
+            file.format(),
+            file.architecture(),
+            host_format,
+            host
         )));
     }
     Ok(())

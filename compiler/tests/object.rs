@@ -70,3 +70,46 @@ fn invalid_input_is_an_error_with_offset() {
         .expect("garbage is rejected");
     assert!(err.to_string().contains("offset"), "{err}");
 }
+
+#[test]
+fn output_is_deterministic() {
+    let config = kiln_compiler::Config::default();
+    let a = kiln_compiler::compile(&sample(), &config).unwrap();
+    let b = kiln_compiler::compile(&sample(), &config).unwrap();
+    assert!(
+        a.object == b.object,
+        "two compiles of the same input differ"
+    );
+}
+
+#[test]
+fn cross_targets_emit_objects() {
+    for (triple, arch) in [
+        ("x86_64-unknown-linux-gnu", object::Architecture::X86_64),
+        ("aarch64-unknown-linux-gnu", object::Architecture::Aarch64),
+        ("riscv64gc-unknown-linux-gnu", object::Architecture::Riscv64),
+    ] {
+        let config = kiln_compiler::Config {
+            target: Some(triple.to_string()),
+            ..Default::default()
+        };
+        let compiled =
+            kiln_compiler::compile(&sample(), &config).unwrap_or_else(|e| panic!("{triple}: {e}"));
+        let file = object::File::parse(&*compiled.object).unwrap();
+        assert_eq!(file.architecture(), arch, "{triple}");
+        assert_eq!(compiled.metadata.build.target, triple);
+    }
+    let config = kiln_compiler::Config {
+        target: Some("aarch64-unknown-linux-gnu".to_string()),
+        ..Default::default()
+    };
+    if cfg!(target_arch = "x86_64") && std::env::var_os("KILN_LINKER").is_none() {
+        let compiled = kiln_compiler::compile(&sample(), &config).unwrap();
+        let err = kiln_compiler::link_shared_object(
+            &compiled.object,
+            std::path::Path::new("/nonexistent/x.so"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--emit obj"), "{err}");
+    }
+}
