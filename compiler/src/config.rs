@@ -57,6 +57,10 @@ pub struct Config {
     pub tunables: Tunables,
     /// Called as functions finish compiling.
     pub progress: Option<Box<Progress>>,
+    /// WebAssembly features to accept; must be a subset of
+    /// [`crate::module::supported_features`] (the default). Narrower sets make the validator
+    /// reject modules using the other features, as the spec testsuite of an older version expects.
+    pub features: wasmparser::WasmFeatures,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             jobs: None,
             tunables: Tunables::default(),
             progress: None,
+            features: crate::module::supported_features(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod translate;
 pub use config::{Config, OptLevel, Tunables};
 pub use error::CompileError;
 pub use link::link_shared_object;
+pub use wasmparser::WasmFeatures;
 
 use kiln_environ::{BuildInfo, ModuleMetadata, ABI_VERSION, KILN_VERSION};
 use sha2::{Digest, Sha256};
@@ -55,7 +56,15 @@ pub struct CompiledModule {
 
 /// Parses and validates `wasm` completely, function bodies included, without compiling.
 pub fn validate(wasm: &[u8]) -> Result<(), CompileError> {
-    let module = module::parse(wasm)?;
+    validate_with_features(wasm, module::supported_features())
+}
+
+/// Like [`validate`], accepting only `features`.
+pub fn validate_with_features(
+    wasm: &[u8],
+    features: wasmparser::WasmFeatures,
+) -> Result<(), CompileError> {
+    let module = module::parse_with_features(wasm, features)?;
     for body in module.bodies {
         let mut v = body.validator.into_validator(Default::default());
         v.validate(&body.body)?;
@@ -65,7 +74,7 @@ pub fn validate(wasm: &[u8]) -> Result<(), CompileError> {
 
 /// Compiles `wasm` (binary) into a relocatable object.
 pub fn compile(wasm: &[u8], config: &Config) -> Result<CompiledModule, CompileError> {
-    let mut module = module::parse(wasm)?;
+    let mut module = module::parse_with_features(wasm, config.features)?;
     let isa = codegen::build_isa(config)?;
     let build = BuildInfo {
         kiln_version: KILN_VERSION.to_string(),

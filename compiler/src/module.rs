@@ -140,13 +140,19 @@ fn ref_type(offset: usize, r: wasmparser::RefType) -> Result<ValType> {
     } else if r.is_extern_ref() {
         Ok(ValType::ExternRef)
     } else {
-        Err(CompileError::at(offset, format!("unsupported reference type {r:?}")))
+        Err(CompileError::at(
+            offset,
+            format!("unsupported reference type {r:?}"),
+        ))
     }
 }
 
 fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
     if t.table64 || t.shared {
-        return Err(CompileError::at(offset, "64-bit and shared tables are not supported"));
+        return Err(CompileError::at(
+            offset,
+            "64-bit and shared tables are not supported",
+        ));
     }
     Ok(TableType {
         element: ref_type(offset, t.element_type)?,
@@ -157,7 +163,10 @@ fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
 
 fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<MemoryType> {
     if m.memory64 || m.shared {
-        return Err(CompileError::at(offset, "64-bit and shared memories are not supported"));
+        return Err(CompileError::at(
+            offset,
+            "64-bit and shared memories are not supported",
+        ));
     }
     Ok(MemoryType {
         min: m.initial,
@@ -222,10 +231,21 @@ fn mark_refs(expr: &ConstExpr, escaping: &mut Vec<u32>) {
     }
 }
 
-/// Validates `wasm` and collects its [`ModuleTranslation`]. Function bodies are validated
-/// later, while they are translated.
+/// Validates `wasm` with every supported feature and collects its [`ModuleTranslation`].
+/// Function bodies are validated later, while they are translated.
 pub fn parse(wasm: &[u8]) -> Result<ModuleTranslation<'_>> {
-    let mut validator = Validator::new_with_features(supported_features());
+    parse_with_features(wasm, supported_features())
+}
+
+/// Like [`parse`], accepting only `features` (which must be supported).
+pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>> {
+    let unsupported = features.difference(supported_features());
+    if !unsupported.is_empty() {
+        return Err(CompileError::msg(format!(
+            "unsupported WebAssembly features requested: {unsupported:?}"
+        )));
+    }
+    let mut validator = Validator::new_with_features(features);
     let mut m = ModuleTranslation {
         types: Vec::new(),
         imports: Vec::new(),
@@ -258,7 +278,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleTranslation<'_>> {
             continue;
         }
         match payload {
-            Payload::Version { encoding, range, .. } => {
+            Payload::Version {
+                encoding, range, ..
+            } => {
                 if encoding != wasmparser::Encoding::Module {
                     return Err(CompileError::at(
                         range.start,
@@ -336,7 +358,10 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleTranslation<'_>> {
                 for table in reader.into_iter_with_offsets() {
                     let (offset, table) = table?;
                     if let wasmparser::TableInit::Expr(_) = table.init {
-                        return Err(CompileError::at(offset, "table initializers are not supported"));
+                        return Err(CompileError::at(
+                            offset,
+                            "table initializers are not supported",
+                        ));
                     }
                     m.tables.push(table_type(offset, &table.ty)?);
                 }

@@ -375,3 +375,92 @@ fn invalid_bodies_are_errors() {
         assert!(err.offset.is_some(), "{wat}: {err}");
     }
 }
+
+/// Every instruction of `f` with opcode `name`.
+fn count_opcode(f: &ir::Function, name: &str) -> usize {
+    f.layout
+        .blocks()
+        .flat_map(|b| f.layout.block_insts(b))
+        .filter(|i| f.dfg.insts[*i].opcode().to_string() == name)
+        .count()
+}
+
+/// Every trap code `f` can raise through `trap`/`trapz`/`trapnz`.
+fn trap_codes(f: &ir::Function) -> Vec<TrapCode> {
+    f.layout
+        .blocks()
+        .flat_map(|b| f.layout.block_insts(b))
+        .filter_map(|i| f.dfg.insts[i].trap_code())
+        .collect()
+}
+
+#[test]
+fn epoch_checks_at_entry_and_loop_headers() {
+    let wat = "(module (func (loop (br 0))))";
+    let on = Tunables {
+        bounds_checks: BoundsChecks::Guard,
+        epoch_interruption: true,
+    };
+    let off = Tunables {
+        epoch_interruption: false,
+        ..on
+    };
+    let f = &translate_with(wat, on).unwrap()[0];
+    assert_eq!(count_opcode(f, "atomic_load"), 2, "{}", f.display());
+    assert_eq!(count_opcode(f, "call_indirect"), 2, "{}", f.display());
+    let f = &translate_with(wat, off).unwrap()[0];
+    assert_eq!(count_opcode(f, "atomic_load"), 0, "{}", f.display());
+}
+
+#[test]
+fn bounds_check_modes() {
+    let wat =
+        "(module (memory 1) (func (param i32) (result i32) (i32.load offset=8 (local.get 0))))";
+    let guard = Tunables {
+        bounds_checks: BoundsChecks::Guard,
+        epoch_interruption: false,
+    };
+    let explicit = Tunables {
+        bounds_checks: BoundsChecks::Explicit,
+        ..guard
+    };
+    let f = &translate_with(wat, guard).unwrap()[0];
+    assert!(!trap_codes(f).contains(&TrapCode::HEAP_OUT_OF_BOUNDS));
+    let f = &translate_with(wat, explicit).unwrap()[0];
+    assert!(
+        trap_codes(f).contains(&TrapCode::HEAP_OUT_OF_BOUNDS),
+        "{}",
+        f.display()
+    );
+}
+
+#[test]
+fn trapping_operators_use_the_right_codes() {
+    let f = &translate(
+        r#"(module
+        (type $t (func))
+        (table 1 funcref)
+        (func (param i32 i64)
+          (drop (i32.div_s (local.get 0) (local.get 0)))
+          (drop (i64.rem_u (local.get 1) (local.get 1)))
+          (call_indirect (type $t) (local.get 0))
+          (drop (table.get 0 (local.get 0)))
+          (unreachable)))"#,
+    )[0];
+    let codes = trap_codes(f);
+    for kind in [
+        TrapKind::IntegerDivisionByZero,
+        TrapKind::IntegerOverflow,
+        TrapKind::TableIndexOutOfBounds,
+        TrapKind::IndirectCallToNull,
+        TrapKind::BadSignature,
+        TrapKind::TableOutOfBounds,
+        TrapKind::UnreachableCodeReached,
+    ] {
+        assert!(
+            codes.contains(&trap_code(kind)),
+            "{kind:?}\n{}",
+            f.display()
+        );
+    }
+}
