@@ -416,8 +416,7 @@ unsafe extern "C" fn handler(signum: i32, info: *mut libc::siginfo_t, uc: *mut c
         let pc = gregs[libc::REG_RIP as usize] as usize;
         let fp = gregs[libc::REG_RBP as usize] as usize;
         let sp = gregs[libc::REG_RSP as usize] as usize;
-        // `try_read`: never block in a signal handler (a writer on this thread would deadlock).
-        if let Ok(map) = CODE.try_read() {
+        if let Some(map) = read_code_in_handler() {
             if in_code(&map, pc) {
                 // SAFETY: `state` is this thread's innermost activation; the fault happened in
                 // guest code it called, so it is alive.
@@ -444,6 +443,28 @@ unsafe extern "C" fn handler(signum: i32, info: *mut libc::siginfo_t, uc: *mut c
     }
     // SAFETY: forwarding the kernel's own arguments to the previous handler.
     unsafe { chain(signum, info, uc) }
+}
+
+/// Read access to the code registry from the signal handler, without blocking in the kernel.
+///
+/// The faulting thread never holds the registry lock while guest code runs (the lock is only
+/// taken for short lookups and for registering or unregistering a module), so a failed
+/// `try_read` means another thread is about to release it: yield and retry. The retries are
+/// bounded so a fault *inside* the registry code itself (this thread holding the write lock)
+/// still reaches the previous handler.
+fn read_code_in_handler() -> Option<std::sync::RwLockReadGuard<'static, BTreeMap<usize, CodeRange>>>
+{
+    for _ in 0..1_000_000 {
+        match CODE.try_read() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // SAFETY: sched_yield is async-signal-safe and has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+    None
 }
 
 unsafe fn chain(signum: i32, info: *mut libc::siginfo_t, uc: *mut c_void) {
