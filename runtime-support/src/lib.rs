@@ -27,6 +27,8 @@
 #![deny(missing_docs)]
 
 mod builtins;
+/// The C API (`include/kiln.h`).
+pub mod capi;
 mod constexpr;
 mod engine;
 mod error;

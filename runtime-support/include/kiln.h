@@ -1,0 +1,483 @@
+/*
+ * kiln.h: the C API of the kiln runtime (libkiln_runtime.so / libkiln_runtime.a).
+ *
+ * Loads WebAssembly modules compiled ahead of time by kiln into shared objects, instantiates
+ * them and calls them. Wraps the Rust API of the `kiln-runtime` crate (docs/runtime-api.md)
+ * one to one.
+ *
+ * Conventions
+ * - Every object is an opaque handle created by a `*_new`/`*_load`/getter function and freed
+ *   by its `*_delete` function (which accepts NULL). Handles are reference counted internally:
+ *   deleting a handle never invalidates other handles (e.g. a function obtained from an instance
+ *   stays callable after the instance handle is deleted).
+ * - Fallible functions return a `kiln_error_t*`: NULL on success, otherwise an error the caller
+ *   owns and frees with kiln_error_delete(). Their results go to out-parameters, which are set
+ *   to NULL/zero first. A NULL required pointer gives an error (kind KILN_ERROR_OTHER), never
+ *   a crash. Simple accessors return 0/NULL/false for a NULL handle.
+ * - Strings passed in are NUL-terminated UTF-8. Strings returned are owned by the object they
+ *   come from and live as long as it.
+ * - No function unwinds into C: an internal panic becomes an error of kind KILN_ERROR_OTHER.
+ * - Guest traps (out-of-bounds access, division by zero, unreachable, stack overflow, epoch
+ *   interrupt...) are caught by the runtime's signal handlers and come back as errors of kind
+ *   KILN_ERROR_TRAP; the process keeps running.
+ * - Handles may be used from several threads (the runtime is Send + Sync); host callbacks may
+ *   be called from any thread that calls into wasm.
+ *
+ * Linking: `cc host.c -I runtime-support/include -L $TARGET/debug -lkiln_runtime
+ *           -Wl,-rpath,$TARGET/debug` (shared), or
+ *          `cc host.c -I runtime-support/include $TARGET/debug/libkiln_runtime.a
+ *           -lpthread -ldl -lm` (static).
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Handles                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Process-wide runtime state: epoch counter, signature interning, configuration. */
+typedef struct kiln_engine kiln_engine_t;
+/** A loaded kiln `.so` (a compiled WebAssembly module). */
+typedef struct kiln_module kiln_module_t;
+/** An instance of a module. */
+typedef struct kiln_instance kiln_instance_t;
+/** Resolves imports by (module, name) and instantiates modules. */
+typedef struct kiln_linker kiln_linker_t;
+/** A function: a guest export or a host function. */
+typedef struct kiln_func kiln_func_t;
+/** A linear memory. */
+typedef struct kiln_memory kiln_memory_t;
+/** A global. */
+typedef struct kiln_global kiln_global_t;
+/** A table. */
+typedef struct kiln_table kiln_table_t;
+/** Any importable/exportable item: a function, table, memory or global. */
+typedef struct kiln_extern kiln_extern_t;
+/** An error: load, link, trap or other. */
+typedef struct kiln_error kiln_error_t;
+/** A guest trap: kind, message and backtrace. */
+typedef struct kiln_trap kiln_trap_t;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Enumerations                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+/** A value type (the tag of kiln_val_t). */
+typedef uint8_t kiln_valkind_t;
+enum kiln_valkind_enum {
+  KILN_I32 = 0,       /**< i32 */
+  KILN_I64 = 1,       /**< i64 */
+  KILN_F32 = 2,       /**< f32 */
+  KILN_F64 = 3,       /**< f64 */
+  KILN_V128 = 4,      /**< v128 */
+  KILN_FUNCREF = 5,   /**< funcref (nullable) */
+  KILN_EXTERNREF = 6, /**< externref (nullable) */
+};
+/** Returned by type accessors for an invalid handle or index. */
+#define KILN_VALKIND_INVALID ((kiln_valkind_t)0xFF)
+
+/** The kind of an import, export or kiln_extern_t. */
+typedef uint8_t kiln_externkind_t;
+enum kiln_externkind_enum {
+  KILN_EXTERN_FUNC = 0,   /**< a function */
+  KILN_EXTERN_TABLE = 1,  /**< a table */
+  KILN_EXTERN_MEMORY = 2, /**< a memory */
+  KILN_EXTERN_GLOBAL = 3, /**< a global */
+};
+
+/** The kind of an error. */
+typedef uint8_t kiln_error_kind_t;
+enum kiln_error_kind_enum {
+  KILN_ERROR_LOAD = 0,  /**< not a kiln .so, wrong version/target/CPU features, dlopen failure */
+  KILN_ERROR_LINK = 1,  /**< unknown import or incompatible import type ("unlinkable") */
+  KILN_ERROR_TRAP = 2,  /**< a guest trap: see kiln_error_trap() */
+  KILN_ERROR_OTHER = 3, /**< anything else: argument type mismatch, NULL argument, ... */
+};
+
+/** Why the guest trapped (same order as kiln_environ::TrapKind). */
+typedef uint8_t kiln_trap_kind_t;
+enum kiln_trap_kind_enum {
+  KILN_TRAP_STACK_OVERFLOW = 0,            /**< "call stack exhausted" */
+  KILN_TRAP_MEMORY_OUT_OF_BOUNDS = 1,      /**< "out of bounds memory access" */
+  KILN_TRAP_TABLE_INDEX_OUT_OF_BOUNDS = 2, /**< "undefined element" */
+  KILN_TRAP_TABLE_OUT_OF_BOUNDS = 3,       /**< "out of bounds table access" */
+  KILN_TRAP_INDIRECT_CALL_TO_NULL = 4,     /**< "uninitialized element" */
+  KILN_TRAP_BAD_SIGNATURE = 5,             /**< "indirect call type mismatch" */
+  KILN_TRAP_INTEGER_OVERFLOW = 6,          /**< "integer overflow" */
+  KILN_TRAP_INTEGER_DIVISION_BY_ZERO = 7,  /**< "integer divide by zero" */
+  KILN_TRAP_BAD_CONVERSION_TO_INTEGER = 8, /**< "invalid conversion to integer" */
+  KILN_TRAP_UNREACHABLE = 9,               /**< "unreachable" */
+  KILN_TRAP_INTERRUPT = 10,                /**< "interrupted" (epoch deadline) */
+  KILN_TRAP_HOST_ERROR = 11,               /**< "host function error" */
+  KILN_TRAP_NULL_REFERENCE = 12,           /**< "null reference" */
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/**
+ * A WebAssembly value: a tag and a payload.
+ *
+ * - f32/f64 are carried bit-exactly (NaN payloads are preserved).
+ * - v128 is 16 bytes, little-endian (byte 0 is lane 0 of i8x16).
+ * - funcref: a function handle, NULL for the null reference. Ownership: values passed *into*
+ *   kiln are borrowed; values kiln writes *out* (call results, global/table reads, host
+ *   callback arguments) hold a new handle the receiver owns and frees with kiln_val_delete()
+ *   (host callback arguments are the exception: they are borrowed for the callback's duration).
+ * - externref: 0 is the null reference; any other value n is a host handle (the Rust API's
+ *   `Val::ExternRef(Some(n - 1))`, i.e. the raw encoding guests see).
+ */
+typedef struct kiln_val {
+  kiln_valkind_t kind; /**< which member of `of` is valid */
+  union {
+    int32_t i32;          /**< KILN_I32 */
+    int64_t i64;          /**< KILN_I64 */
+    float f32;            /**< KILN_F32 */
+    double f64;           /**< KILN_F64 */
+    uint8_t v128[16];     /**< KILN_V128 */
+    kiln_func_t *funcref; /**< KILN_FUNCREF (NULL = null reference) */
+    uint64_t externref;   /**< KILN_EXTERNREF (0 = null reference) */
+  } of;
+} kiln_val_t;
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(kiln_val_t) == 24, "kiln_val_t layout");
+#endif
+
+/** Frees the function handle a KILN_FUNCREF value owns (and sets it to NULL); no-op otherwise. */
+void kiln_val_delete(kiln_val_t *val);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors and traps                                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+/**
+ * Creates an error (for host callbacks to return). KILN_ERROR_TRAP gives a trap of kind
+ * KILN_TRAP_HOST_ERROR with `message`. NULL `message` means "". Never returns NULL.
+ */
+kiln_error_t *kiln_error_new(kiln_error_kind_t kind, const char *message);
+/** Frees an error (NULL is a no-op). */
+void kiln_error_delete(kiln_error_t *error);
+/** The error's kind (KILN_ERROR_OTHER for NULL). */
+kiln_error_kind_t kiln_error_kind(const kiln_error_t *error);
+/** The bare message (for traps, the trap message, e.g. "integer divide by zero"). */
+const char *kiln_error_message(const kiln_error_t *error);
+/**
+ * The full text as the Rust API displays it: "cannot load module: ...", "cannot link module:
+ * ...", or for traps the message followed by "\nwasm backtrace:" and one line per frame.
+ */
+const char *kiln_error_display(const kiln_error_t *error);
+/** The trap inside a KILN_ERROR_TRAP error (borrowed: lives as long as `error`), else NULL. */
+const kiln_trap_t *kiln_error_trap(const kiln_error_t *error);
+
+/** One frame of a trap backtrace (strings borrowed from the trap). */
+typedef struct kiln_frame {
+  uint32_t func_index;     /**< index in the module's function index space (imports first) */
+  const char *func_name;   /**< name from the name section, or NULL */
+  const char *module_name; /**< module name from the name section, or NULL */
+  bool has_wasm_offset;    /**< whether wasm_offset is known */
+  uint32_t wasm_offset;    /**< byte offset of the trapping instruction in the wasm binary */
+} kiln_frame_t;
+
+/** Copies a trap (to keep it after its error is deleted); NULL for NULL. */
+kiln_trap_t *kiln_trap_clone(const kiln_trap_t *trap);
+/** Frees a trap obtained from kiln_trap_clone() (NULL is a no-op). */
+void kiln_trap_delete(kiln_trap_t *trap);
+/** The trap's kind (KILN_TRAP_HOST_ERROR for NULL). */
+kiln_trap_kind_t kiln_trap_kind(const kiln_trap_t *trap);
+/** The trap's message ("" for NULL). */
+const char *kiln_trap_message(const kiln_trap_t *trap);
+/** Number of backtrace frames (innermost first). */
+size_t kiln_trap_frame_count(const kiln_trap_t *trap);
+/** Fills `*out` with frame `index`; false if out of range or NULL arguments. */
+bool kiln_trap_frame(const kiln_trap_t *trap, size_t index, kiln_frame_t *out);
+/** The standard message of a trap kind ("unreachable", ...), or NULL for an unknown kind. */
+const char *kiln_trap_kind_message(kiln_trap_kind_t kind);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Engine                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Engine configuration. */
+typedef struct kiln_engine_config {
+  /** Bytes of native stack guest code may use below the outermost entry (0: default 512 KiB). */
+  size_t max_wasm_stack;
+} kiln_engine_config_t;
+
+/** Fills `*config` with the defaults. */
+void kiln_engine_config_default(kiln_engine_config_t *config);
+/**
+ * Creates an engine (installing the runtime's signal handlers on first use). NULL `config`
+ * means defaults. Returns NULL only on an internal failure.
+ */
+kiln_engine_t *kiln_engine_new(const kiln_engine_config_t *config);
+/** Frees an engine handle (modules and instances keep the engine alive). */
+void kiln_engine_delete(kiln_engine_t *engine);
+/** Advances the engine's epoch by one; safe from any thread (e.g. a timer). */
+void kiln_engine_increment_epoch(const kiln_engine_t *engine);
+/** The engine's current epoch (0 for NULL). */
+uint64_t kiln_engine_epoch(const kiln_engine_t *engine);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Modules                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/** An import of a module (strings borrowed from the module handle). */
+typedef struct kiln_import {
+  const char *module;     /**< module name */
+  const char *name;       /**< field name */
+  kiln_externkind_t kind; /**< what is imported */
+} kiln_import_t;
+
+/** An export of a module (name borrowed from the module handle). */
+typedef struct kiln_export {
+  const char *name;       /**< export name */
+  kiln_externkind_t kind; /**< what is exported */
+  uint32_t index;         /**< index in the module's index space of that kind */
+} kiln_export_t;
+
+/**
+ * Loads a kiln-compiled `.so` (dlopen) and checks its descriptor, version, target and CPU
+ * features. A file that is not a kiln module gives a KILN_ERROR_LOAD error.
+ */
+kiln_error_t *kiln_module_load(const kiln_engine_t *engine, const char *path,
+                               kiln_module_t **out);
+/** Frees a module handle (instances keep their module loaded). */
+void kiln_module_delete(kiln_module_t *module);
+/** Number of imports. */
+size_t kiln_module_import_count(const kiln_module_t *module);
+/** Fills `*out` with import `index` (in import order); false if out of range or NULL. */
+bool kiln_module_import(const kiln_module_t *module, size_t index, kiln_import_t *out);
+/** Number of exports. */
+size_t kiln_module_export_count(const kiln_module_t *module);
+/** Fills `*out` with export `index`; false if out of range or NULL. */
+bool kiln_module_export(const kiln_module_t *module, size_t index, kiln_export_t *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Functions                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/**
+ * A host function implemented in C. `args` has the declared parameter types; `results` has
+ * `nresults` slots pre-filled with zero/null values of the declared result types, which the
+ * callback overwrites (keeping each slot's kind). Funcref arguments are borrowed for the call
+ * (kiln_func_clone() to keep one); funcref handles written to `results` pass to the runtime.
+ * Returning NULL is success. Returning an error makes the calling guest trap: a trap error
+ * (e.g. one returned by a nested kiln_func_call()) propagates unchanged; any other error
+ * becomes a trap of kind KILN_TRAP_HOST_ERROR with the error's message. The runtime frees the
+ * returned error.
+ */
+typedef kiln_error_t *(*kiln_host_callback_t)(void *env, const kiln_val_t *args, size_t nargs,
+                                              kiln_val_t *results, size_t nresults);
+/** Called once with `env` when the host function is freed (after its last reference). */
+typedef void (*kiln_finalizer_t)(void *env);
+
+/**
+ * Creates a host function of type (params) -> (results). `env` is passed to every call of
+ * `callback`; `finalizer` (may be NULL) is called on `env` when the function is freed, or
+ * right away if this call fails.
+ */
+kiln_error_t *kiln_func_new(const kiln_engine_t *engine, const kiln_valkind_t *params,
+                            size_t nparams, const kiln_valkind_t *results, size_t nresults,
+                            kiln_host_callback_t callback, void *env, kiln_finalizer_t finalizer,
+                            kiln_func_t **out);
+/** Another handle to the same function; NULL for NULL. */
+kiln_func_t *kiln_func_clone(const kiln_func_t *func);
+/** Frees a function handle (NULL is a no-op). */
+void kiln_func_delete(kiln_func_t *func);
+/** Number of parameters. */
+size_t kiln_func_param_count(const kiln_func_t *func);
+/** Number of results. */
+size_t kiln_func_result_count(const kiln_func_t *func);
+/** Type of parameter `index`, or KILN_VALKIND_INVALID. */
+kiln_valkind_t kiln_func_param_type(const kiln_func_t *func, size_t index);
+/** Type of result `index`, or KILN_VALKIND_INVALID. */
+kiln_valkind_t kiln_func_result_type(const kiln_func_t *func, size_t index);
+/**
+ * Calls a function. `args` must match the parameter types exactly and `nresults` must equal
+ * the result count (else KILN_ERROR_OTHER). On success `results` receives the results (funcref
+ * results are new handles: kiln_val_delete()). A guest trap gives a KILN_ERROR_TRAP error.
+ */
+kiln_error_t *kiln_func_call(const kiln_func_t *func, const kiln_val_t *args, size_t nargs,
+                             kiln_val_t *results, size_t nresults);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Linker and instances                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Creates an empty linker. */
+kiln_error_t *kiln_linker_new(const kiln_engine_t *engine, kiln_linker_t **out);
+/** Frees a linker (definitions stay alive in the instances that use them). */
+void kiln_linker_delete(kiln_linker_t *linker);
+/** Defines `module::name` as `item` (replacing any previous definition). */
+kiln_error_t *kiln_linker_define(kiln_linker_t *linker, const char *module, const char *name,
+                                 const kiln_extern_t *item);
+/** Defines `module::name` as a host function: see kiln_func_new() for the other arguments. */
+kiln_error_t *kiln_linker_define_func(kiln_linker_t *linker, const char *module,
+                                      const char *name, const kiln_valkind_t *params,
+                                      size_t nparams, const kiln_valkind_t *results,
+                                      size_t nresults, kiln_host_callback_t callback, void *env,
+                                      kiln_finalizer_t finalizer);
+/** Defines every export of `instance` under `module`. */
+kiln_error_t *kiln_linker_define_instance(kiln_linker_t *linker, const char *module,
+                                          const kiln_instance_t *instance);
+/**
+ * Instantiates `module` with imports resolved from the linker: segments are applied and the
+ * start function runs. Unknown or mistyped imports give KILN_ERROR_LINK; a trap in the start
+ * function or a segment gives KILN_ERROR_TRAP.
+ */
+kiln_error_t *kiln_linker_instantiate(const kiln_linker_t *linker, const kiln_module_t *module,
+                                      kiln_instance_t **out);
+
+/** Instantiates `module` with `imports[i]` for its i-th import (in import order). */
+kiln_error_t *kiln_instance_new(const kiln_module_t *module,
+                                const kiln_extern_t *const *imports, size_t nimports,
+                                kiln_instance_t **out);
+/** Frees an instance handle (exported items obtained from it keep it alive). */
+void kiln_instance_delete(kiln_instance_t *instance);
+/** The export named `name` (KILN_ERROR_OTHER if there is none). */
+kiln_error_t *kiln_instance_get_export(const kiln_instance_t *instance, const char *name,
+                                       kiln_extern_t **out);
+/** The function export named `name` (error if missing or not a function). */
+kiln_error_t *kiln_instance_get_func(const kiln_instance_t *instance, const char *name,
+                                     kiln_func_t **out);
+/** The memory export named `name` (error if missing or not a memory). */
+kiln_error_t *kiln_instance_get_memory(const kiln_instance_t *instance, const char *name,
+                                       kiln_memory_t **out);
+/** The global export named `name` (error if missing or not a global). */
+kiln_error_t *kiln_instance_get_global(const kiln_instance_t *instance, const char *name,
+                                       kiln_global_t **out);
+/** The table export named `name` (error if missing or not a table). */
+kiln_error_t *kiln_instance_get_table(const kiln_instance_t *instance, const char *name,
+                                      kiln_table_t **out);
+/**
+ * Sets the instance's epoch deadline to the engine's current epoch + `ticks`: guest code
+ * running when the epoch passes it traps with KILN_TRAP_INTERRUPT.
+ */
+kiln_error_t *kiln_instance_set_epoch_deadline(const kiln_instance_t *instance, uint64_t ticks);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Externs                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/** The item's kind (0xFF for NULL). */
+kiln_externkind_t kiln_extern_kind(const kiln_extern_t *item);
+/** Frees an extern handle (NULL is a no-op). */
+void kiln_extern_delete(kiln_extern_t *item);
+/** A new function handle if `item` is a function, else NULL. */
+kiln_func_t *kiln_extern_to_func(const kiln_extern_t *item);
+/** A new memory handle if `item` is a memory, else NULL. */
+kiln_memory_t *kiln_extern_to_memory(const kiln_extern_t *item);
+/** A new global handle if `item` is a global, else NULL. */
+kiln_global_t *kiln_extern_to_global(const kiln_extern_t *item);
+/** A new table handle if `item` is a table, else NULL. */
+kiln_table_t *kiln_extern_to_table(const kiln_extern_t *item);
+/** A new extern handle for a function (NULL for NULL). */
+kiln_extern_t *kiln_func_as_extern(const kiln_func_t *func);
+/** A new extern handle for a memory (NULL for NULL). */
+kiln_extern_t *kiln_memory_as_extern(const kiln_memory_t *memory);
+/** A new extern handle for a global (NULL for NULL). */
+kiln_extern_t *kiln_global_as_extern(const kiln_global_t *global);
+/** A new extern handle for a table (NULL for NULL). */
+kiln_extern_t *kiln_table_as_extern(const kiln_table_t *table);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memories                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/** A memory type. */
+typedef struct kiln_memorytype {
+  uint64_t min;          /**< minimum size in pages */
+  uint64_t max;          /**< maximum size in pages, if has_max */
+  bool has_max;          /**< whether there is a maximum */
+  bool memory64;         /**< 64-bit indexed */
+  bool shared;           /**< shared memory */
+  uint8_t page_size_log2; /**< log2 of the page size; 0 means 16 (64 KiB pages) */
+} kiln_memorytype_t;
+
+/** Creates a host memory (to import into instances). */
+kiln_error_t *kiln_memory_new(const kiln_engine_t *engine, const kiln_memorytype_t *type,
+                              kiln_memory_t **out);
+/** Frees a memory handle (NULL is a no-op). */
+void kiln_memory_delete(kiln_memory_t *memory);
+/**
+ * Base address of the memory's bytes (NULL for NULL). The base never moves while the memory
+ * lives (growing maps more pages in place); access only the first kiln_memory_data_size()
+ * bytes.
+ */
+uint8_t *kiln_memory_data(const kiln_memory_t *memory);
+/** Current size in bytes. */
+size_t kiln_memory_data_size(const kiln_memory_t *memory);
+/** Current size in pages. */
+uint64_t kiln_memory_size_pages(const kiln_memory_t *memory);
+/** Grows by `delta` pages; the old size in pages goes to `*old_pages` (may be NULL). */
+kiln_error_t *kiln_memory_grow(const kiln_memory_t *memory, uint64_t delta,
+                               uint64_t *old_pages);
+/** Copies `len` bytes at `offset` into `buf` (bounds-checked). */
+kiln_error_t *kiln_memory_read(const kiln_memory_t *memory, uint64_t offset, void *buf,
+                               size_t len);
+/** Copies `len` bytes from `data` to `offset` (bounds-checked). */
+kiln_error_t *kiln_memory_write(const kiln_memory_t *memory, uint64_t offset, const void *data,
+                                size_t len);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Globals                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Creates a host global of type `kind` (mutable or not) holding `*init`. */
+kiln_error_t *kiln_global_new(const kiln_engine_t *engine, kiln_valkind_t kind, bool mutable_,
+                              const kiln_val_t *init, kiln_global_t **out);
+/** Frees a global handle (NULL is a no-op). */
+void kiln_global_delete(kiln_global_t *global);
+/** The global's value type (KILN_VALKIND_INVALID for NULL). */
+kiln_valkind_t kiln_global_kind(const kiln_global_t *global);
+/** Whether the global is mutable. */
+bool kiln_global_is_mutable(const kiln_global_t *global);
+/** Reads the value into `*out` (a funcref is a new handle: kiln_val_delete()). */
+kiln_error_t *kiln_global_get(const kiln_global_t *global, kiln_val_t *out);
+/** Sets the value (mutable globals only; the kind must match). */
+kiln_error_t *kiln_global_set(const kiln_global_t *global, const kiln_val_t *val);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tables                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/** A table type. */
+typedef struct kiln_tabletype {
+  kiln_valkind_t element; /**< KILN_FUNCREF or KILN_EXTERNREF */
+  uint64_t min;           /**< minimum number of elements */
+  uint64_t max;           /**< maximum number of elements, if has_max */
+  bool has_max;           /**< whether there is a maximum */
+} kiln_tabletype_t;
+
+/** Creates a host table with every element set to `*init`. */
+kiln_error_t *kiln_table_new(const kiln_engine_t *engine, const kiln_tabletype_t *type,
+                             const kiln_val_t *init, kiln_table_t **out);
+/** Frees a table handle (NULL is a no-op). */
+void kiln_table_delete(kiln_table_t *table);
+/** The element type (KILN_VALKIND_INVALID for NULL). */
+kiln_valkind_t kiln_table_element(const kiln_table_t *table);
+/** Current number of elements. */
+uint64_t kiln_table_size(const kiln_table_t *table);
+/** Reads element `index` (error if out of bounds; a funcref is a new handle). */
+kiln_error_t *kiln_table_get(const kiln_table_t *table, uint64_t index, kiln_val_t *out);
+/** Sets element `index`. */
+kiln_error_t *kiln_table_set(const kiln_table_t *table, uint64_t index, const kiln_val_t *val);
+/** Grows by `delta` elements set to `*init`; the old size goes to `*old_size` (may be NULL). */
+kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const kiln_val_t *init,
+                              uint64_t *old_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_H */
