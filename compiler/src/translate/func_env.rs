@@ -376,14 +376,17 @@ impl<'a> FuncEnvironment<'a> {
                 s
             }
         };
+        // Readonly but not `can_move`: builtins are mostly called on cold paths (epoch
+        // deadline), and hoisting these loads out of loops would only tie up registers.
+        let flags = MemFlagsData::trusted().with_readonly();
         let table = builder.ins().load(
             ptr,
-            readonly(),
+            flags,
             self.vmctx,
             Self::off(VMOffsets::vmctx_builtins()),
         );
         let slot = which.index() * ptr.bytes();
-        let fnptr = builder.ins().load(ptr, readonly(), table, Self::off(slot));
+        let fnptr = builder.ins().load(ptr, flags, table, Self::off(slot));
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(self.vmctx);
         all.extend_from_slice(args);
