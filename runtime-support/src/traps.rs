@@ -213,6 +213,16 @@ pub(crate) unsafe fn catch_traps(
     };
     STATE.with(|s| s.set(state.prev));
     set_exit(saved_exit);
+    if prev.is_null() {
+        // Leaving the outermost activation: clear the limits so a stale limit from this thread's
+        // stack never applies to another thread entering the same instances through a table
+        // (0 disables the prologue check; the guard page still catches runaway recursion).
+        for vmctx in limit_targets {
+            let off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
+            // SAFETY: as above.
+            unsafe { vmctx.add(off).cast::<usize>().write(0) };
+        }
+    }
     if ret == 0 {
         return Ok(());
     }

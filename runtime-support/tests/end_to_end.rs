@@ -558,3 +558,47 @@ fn host_functions_in_tables_borrow_a_trampoline() {
         "{t}"
     );
 }
+
+#[test]
+fn traps_while_other_threads_load_and_drop_modules() {
+    // Regression: a trap on one thread while another thread held the code-registry lock used to
+    // reach the default signal action and kill the process.
+    let engine = Engine::default();
+    let path = fake_so::fake_module("concurrent");
+    let module = Module::load(&engine, &path).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let (engine, path, stop) = (engine.clone(), path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 50 {
+                drop(Module::load(&engine, &path).unwrap());
+                n += 1;
+            }
+        })
+    };
+    let i = instantiate(&engine, &module);
+    for _ in 0..2000 {
+        assert_eq!(
+            trap_of(call(&i, "load", &[Val::I32(-1)])).kind,
+            TrapKind::MemoryOutOfBounds
+        );
+        assert_eq!(
+            trap_of(call(&i, "unreachable", &[])).kind,
+            TrapKind::UnreachableCodeReached
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+}
+
+#[test]
+fn stack_limit_is_cleared_after_the_outermost_call() {
+    let (engine, module) = setup("limit");
+    let i = instantiate(&engine, &module);
+    call(&i, "div", &[Val::I32(4), Val::I32(2)]).unwrap();
+    let limit_off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
+    // SAFETY: reads the stack-limit word of a live VM context.
+    let limit = unsafe { *(i.vmctx_ptr().add(limit_off) as *const usize) };
+    assert_eq!(limit, 0);
+}
