@@ -6,6 +6,7 @@
 use kiln_compiler::{CompileError, Config};
 use kiln_environ::ModuleMetadata;
 use std::path::Path;
+use wasmparser::WasmFeatures;
 
 pub use kiln_compiler::Emit;
 
@@ -19,7 +20,12 @@ pub fn compile_to_file(
     kiln_compiler::compile_to_file(wasm, config, emit, out)
 }
 
-/// Parses and validates `wasm` completely (function bodies included).
-pub fn validate(wasm: &[u8]) -> Result<(), CompileError> {
-    kiln_compiler::validate(wasm)
+/// Parses and validates `wasm` completely (function bodies included), accepting `features`.
+pub fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), CompileError> {
+    kiln_compiler::validate_with_features(wasm, features)
+}
+
+/// Every WebAssembly feature kiln supports (the compiler's default).
+pub fn supported_features() -> WasmFeatures {
+    kiln_compiler::module::supported_features()
 }

@@ -16,6 +16,7 @@ use kiln_tests::{known_failures_path, parse_known_failures, spec_scripts, SpecSc
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use wasmparser::WasmFeatures;
 
 /// Native stack of each script thread: deep guest recursion (`assert_exhaustion`) runs on it.
 const THREAD_STACK: usize = 16 << 20;
@@ -37,7 +38,11 @@ fn run_all(scripts: &[SpecScript], threads: usize) -> Vec<FileReport> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(script) = scripts.get(i) else { break };
                     let start = std::time::Instant::now();
-                    let report = runner.run_script(&script.name, script.text);
+                    let report = runner.run_script_with_features(
+                        &script.name,
+                        script.text,
+                        features(&script.name),
+                    );
                     println!(
                         "  {}: {} passed, {} failed ({:.1}s)",
                         report.file,
@@ -57,6 +62,21 @@ fn run_all(scripts: &[SpecScript], threads: usize) -> Vec<FileReport> {
     let mut reports = reports.into_inner().unwrap();
     reports.sort_by(|a, b| a.file.cmp(&b.file));
     reports
+}
+
+/// The features each set's scripts are run with: the 2.0 scripts expect modules using later
+/// proposals (multiple memories, for one) to be rejected.
+fn features(script: &str) -> WasmFeatures {
+    let base = WasmFeatures::WASM2;
+    if script == "simd/simd_memory-multi.wast" {
+        return base | WasmFeatures::MULTI_MEMORY;
+    }
+    match script.split('/').next() {
+        Some("multi-memory") => base | WasmFeatures::MULTI_MEMORY,
+        Some("tail-call") => base | WasmFeatures::TAIL_CALL,
+        Some("extended-const") => base | WasmFeatures::EXTENDED_CONST,
+        _ => base,
+    }
 }
 
 #[test]

@@ -70,6 +70,7 @@ impl CompileCommand {
                 ..Tunables::default()
             },
             progress: progress.as_ref().map(|p| p.callback()),
+            ..Config::default()
         };
         let result = backend::compile_to_file(&wasm, &config, emit, &output);
         if let Some(p) = &progress {

@@ -29,7 +29,7 @@ impl WastCommand {
         let runner = WastRunner::new(CompileOptions {
             opt_level: self.opt_level.into(),
             bounds_checks: self.bounds_checks.into(),
-            jobs: None,
+            ..CompileOptions::default()
         })
         .context("failed to set up the wast runner")?;
         let (mut passed, mut failed) = (0, 0);

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use wasmparser::WasmFeatures;
 
 /// How the wast engine compiles modules.
 #[derive(Copy, Clone, Debug)]
@@ -24,6 +25,9 @@ pub struct CompileOptions {
     pub bounds_checks: BoundsChecks,
     /// Compile threads per module (`None`: every core).
     pub jobs: Option<usize>,
+    /// WebAssembly features modules may use (default: all kiln supports); scripts of an older
+    /// spec version expect modules using newer features to be rejected.
+    pub features: WasmFeatures,
 }
 
 impl Default for CompileOptions {
@@ -32,6 +36,7 @@ impl Default for CompileOptions {
             opt_level: OptLevel::O2,
             bounds_checks: BoundsChecks::Guard,
             jobs: None,
+            features: backend::supported_features(),
         }
     }
 }
@@ -46,6 +51,7 @@ impl CompileOptions {
                 bounds_checks: self.bounds_checks,
                 ..Tunables::default()
             },
+            features: self.features,
             ..Config::default()
         }
     }
@@ -79,20 +85,39 @@ impl ModuleCache {
         self.compiled.load(Ordering::Relaxed)
     }
 
-    /// Compiles (once) and loads `wasm`; the error is a readable message.
-    pub fn get(&self, wasm: &[u8]) -> Result<Module, String> {
-        let hash: [u8; 32] = Sha256::digest(wasm).into();
+    /// The options modules are compiled with.
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
+
+    /// Compiles (once) and loads `wasm`, accepting only `features`; the error is a readable
+    /// message.
+    pub fn get(&self, wasm: &[u8], features: WasmFeatures) -> Result<Module, String> {
+        let mut h = Sha256::new();
+        h.update(features.bits().to_le_bytes());
+        h.update(wasm);
+        let hash: [u8; 32] = h.finalize().into();
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.entry(hash).or_default().clone()
         };
-        slot.get_or_init(|| self.compile(wasm, &hash)).clone()
+        slot.get_or_init(|| self.compile(wasm, features, &hash))
+            .clone()
     }
 
-    fn compile(&self, wasm: &[u8], hash: &[u8; 32]) -> Result<Module, String> {
+    fn compile(
+        &self,
+        wasm: &[u8],
+        features: WasmFeatures,
+        hash: &[u8; 32],
+    ) -> Result<Module, String> {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.path().join(format!("{}.so", hex(hash)));
-        backend::compile_to_file(wasm, &self.options.config(), Emit::So, &path)
+        let config = Config {
+            features,
+            ..self.options.config()
+        };
+        backend::compile_to_file(wasm, &config, Emit::So, &path)
             .map_err(|e| format!("compile error: {e}"))?;
         Module::load(&self.engine, &path).map_err(|e| format!("load error: {e}"))
     }

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use wasmparser::WasmFeatures;
 
 /// The outcome of one directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,9 +154,20 @@ impl WastRunner {
         }
     }
 
-    /// Runs the script `text`, named `name` in the results.
+    /// Runs the script `text`, named `name` in the results, with the runner's features.
     pub fn run_script(&self, name: &str, text: &str) -> FileReport {
-        script::run(self, name, text)
+        script::run(self, name, text, self.cache.options().features)
+    }
+
+    /// Runs the script `text` accepting only `features` (e.g. `WasmFeatures::WASM2` for the
+    /// 2.0 testsuite, which expects multi-memory modules to be rejected).
+    pub fn run_script_with_features(
+        &self,
+        name: &str,
+        text: &str,
+        features: WasmFeatures,
+    ) -> FileReport {
+        script::run(self, name, text, features)
     }
 }
 

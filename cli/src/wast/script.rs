@@ -8,6 +8,7 @@ use kiln_environ::TrapKind;
 use kiln_runtime::{Error, Extern, Instance, Module, Trap, Val};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use wasmparser::WasmFeatures;
 use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
@@ -16,7 +17,12 @@ use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
 pub(super) const DIRECTIVE_DEADLINE_TICKS: u64 = 60;
 
 /// Runs a whole script and collects one result per directive.
-pub(super) fn run(runner: &WastRunner, name: &str, text: &str) -> FileReport {
+pub(super) fn run(
+    runner: &WastRunner,
+    name: &str,
+    text: &str,
+    features: WasmFeatures,
+) -> FileReport {
     let lines = LineIndex::new(text);
     let mut report = FileReport {
         file: name.to_string(),
@@ -51,7 +57,7 @@ pub(super) fn run(runner: &WastRunner, name: &str, text: &str) -> FileReport {
             return report;
         }
     };
-    let mut state = ScriptState::new(runner);
+    let mut state = ScriptState::new(runner, features);
     for directive in wast.directives {
         let (line, col) = lines.line_col(directive.span().offset());
         let kind = kind_name(&directive);
@@ -163,6 +169,7 @@ fn trap_matches(trap: &Trap, expected: &str) -> bool {
 /// The state one script builds up as it runs.
 struct ScriptState<'r> {
     runner: &'r WastRunner,
+    features: WasmFeatures,
     spectest: Option<HashMap<&'static str, Extern>>,
     current: Option<Instance>,
     instances: HashMap<String, Instance>,
@@ -174,9 +181,10 @@ struct ScriptState<'r> {
 }
 
 impl<'r> ScriptState<'r> {
-    fn new(runner: &'r WastRunner) -> Self {
+    fn new(runner: &'r WastRunner, features: WasmFeatures) -> Self {
         ScriptState {
             runner,
+            features,
             spectest: None,
             current: None,
             instances: HashMap::new(),
@@ -275,7 +283,7 @@ impl<'r> ScriptState<'r> {
                 ..
             } => {
                 let bytes = encode(&mut module)?;
-                match backend::validate(&bytes) {
+                match backend::validate(&bytes, self.features) {
                     Err(_) => Ok(()),
                     Ok(()) => Err(format!("invalid module (\"{message}\") was accepted")),
                 }
@@ -292,7 +300,7 @@ impl<'r> ScriptState<'r> {
                 let Ok(bytes) = module.encode() else {
                     return Ok(());
                 };
-                match backend::validate(&bytes) {
+                match backend::validate(&bytes, self.features) {
                     Err(_) => Ok(()),
                     Ok(()) => Err(format!("malformed module (\"{message}\") was accepted")),
                 }
@@ -338,7 +346,7 @@ impl<'r> ScriptState<'r> {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Module, String> {
-        self.runner.cache.get(bytes)
+        self.runner.cache.get(bytes, self.features)
     }
 
     fn spectest_item(&mut self, name: &str) -> Result<Option<Extern>, Error> {
