@@ -171,7 +171,7 @@ impl Instance {
         let alloc = VmCtxAlloc { ptr, layout };
         let vmctx = alloc.ptr;
 
-        // SAFETY (whole block): every offset comes from `offsets`, the layout of this
+        // SAFETY: (whole block) every offset comes from `offsets`, the layout of this
         // allocation, and each written type matches the contract's field at that offset.
         unsafe {
             write(

@@ -106,10 +106,10 @@ impl Val {
             ValType::V128 => Val::V128(raw),
             ValType::FuncRef => {
                 let p = raw as u64 as usize as *const crate::vm::VMFuncRef;
-                // SAFETY: forwarded caller contract.
                 Val::FuncRef(if p.is_null() {
                     None
                 } else {
+                    // SAFETY: forwarded caller contract.
                     unsafe { Func::from_raw(engine, p) }
                 })
             }
