@@ -271,7 +271,11 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
     let mut escaping = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let mut seen_end = false;
-    for payload in Parser::new(0).parse_all(wasm) {
+    let mut parser = Parser::new(0);
+    // The parser's own feature set decides encodings (e.g. 64-bit memory limits); keep it
+    // identical to the validator's.
+    parser.set_features(features);
+    for payload in parser.parse_all(wasm) {
         let payload = payload?;
         if let wasmparser::ValidPayload::Func(validator, body) = validator.payload(&payload)? {
             m.bodies.push(FunctionBodyData { body, validator });
@@ -280,13 +284,11 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
         match payload {
             Payload::Version {
                 encoding, range, ..
-            } => {
-                if encoding != wasmparser::Encoding::Module {
-                    return Err(CompileError::at(
-                        range.start,
-                        "this is a component; kiln compiles core modules here",
-                    ));
-                }
+            } if encoding != wasmparser::Encoding::Module => {
+                return Err(CompileError::at(
+                    range.start,
+                    "this is a component; kiln compiles core modules here",
+                ));
             }
             Payload::TypeSection(reader) => {
                 for group in reader.into_iter_with_offsets() {
