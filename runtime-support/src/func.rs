@@ -82,6 +82,20 @@ pub struct Func {
     pub(crate) inner: Arc<FuncInner>,
 }
 
+/// A set of functions whose references were handed to guest code (or stored where guest code
+/// reads them), deduplicated by reference address so repeated hand-offs do not grow it.
+#[derive(Default)]
+pub(crate) struct KeepAlive(Mutex<std::collections::HashMap<usize, Func>>);
+
+impl KeepAlive {
+    /// Keeps `f` alive as long as this set.
+    pub(crate) fn keep(&self, f: &Func) {
+        let key = f.guest_funcref() as usize;
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key).or_insert_with(|| f.clone());
+    }
+}
+
 /// The caller of a host function: gives access to the calling instance's memories and exports.
 pub struct Caller<'a> {
     instance: Option<Instance>,

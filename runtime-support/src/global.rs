@@ -5,7 +5,7 @@
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::func::Func;
+use crate::func::KeepAlive;
 use crate::instance::InstanceInner;
 use crate::values::Val;
 use crate::vm::VMGlobalDefinition;
@@ -16,7 +16,7 @@ pub(crate) struct GlobalInner {
     ty: GlobalType,
     def: *mut VMGlobalDefinition,
     own_def: Option<Box<VMGlobalDefinition>>,
-    keep_funcs: Mutex<Vec<Func>>,
+    keep_funcs: KeepAlive,
     keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
     engine: Engine,
 }
@@ -49,7 +49,7 @@ impl GlobalInner {
             ty: ty.clone(),
             def,
             own_def,
-            keep_funcs: Mutex::new(Vec::new()),
+            keep_funcs: KeepAlive::default(),
             keep_instances: Mutex::new(Vec::new()),
             engine: engine.clone(),
         };
@@ -105,15 +105,10 @@ impl Global {
                 v.ty()
             )));
         }
-        let mut keep = Vec::new();
-        let raw = v.to_raw(&mut |f| keep.push(f.clone()));
         // SAFETY: no external storage.
-        let inner = unsafe { GlobalInner::new(engine, &ty, raw, None) };
-        inner
-            .keep_funcs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(keep);
+        let inner = unsafe { GlobalInner::new(engine, &ty, 0, None) };
+        let raw = v.to_raw(&mut |f| inner.keep_funcs.keep(f));
+        inner.set_raw(raw);
         Ok(Global {
             inner: Arc::new(inner),
             _instance: None,
@@ -143,13 +138,7 @@ impl Global {
                 v.ty()
             )));
         }
-        let mut keep = Vec::new();
-        let raw = v.to_raw(&mut |f| keep.push(f.clone()));
-        self.inner
-            .keep_funcs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(keep);
+        let raw = v.to_raw(&mut |f| self.inner.keep_funcs.keep(f));
         self.inner.set_raw(raw);
         Ok(())
     }
@@ -172,6 +161,7 @@ impl std::fmt::Debug for Global {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::func::Func;
     use kiln_environ::{FuncType, ValType};
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::constexpr::{eval, ConstEnv};
 use crate::error::{Error, Trap};
-use crate::func::Func;
+use crate::func::{Func, KeepAlive};
 use crate::global::{Global, GlobalInner};
 use crate::memory::{Memory, MemoryInner};
 use crate::module::{Module, ModuleInner};
@@ -55,7 +55,7 @@ pub(crate) struct InstanceInner {
     /// VM contexts whose stack limit an entry into this instance must set (own first).
     stack_targets: Vec<*mut u8>,
     /// Functions handed to guest code by the host (their references must stay alive).
-    keepalive: Mutex<Vec<Func>>,
+    keepalive: KeepAlive,
     vmctx: VmCtxAlloc,
 }
 
@@ -310,7 +310,7 @@ impl Instance {
             elems: Mutex::new(vec![None; md.elems.len()]),
             data_dropped: md.data.iter().map(|_| AtomicBool::new(false)).collect(),
             stack_targets,
-            keepalive: Mutex::new(Vec::new()),
+            keepalive: KeepAlive::default(),
             vmctx: alloc,
         });
         // SAFETY: the instance slot of the header; the Arc outlives the VM context it owns.
@@ -556,10 +556,7 @@ impl InstanceInner {
         if f.instance().is_some_and(|i| std::ptr::eq(&**i, self)) {
             return;
         }
-        let mut k = self.keepalive.lock().unwrap_or_else(|e| e.into_inner());
-        if !k.iter().any(|g| Arc::ptr_eq(&g.inner, &f.inner)) {
-            k.push(f.clone());
-        }
+        self.keepalive.keep(f);
     }
 
     /// The bytes of data segment `index`, or None once dropped.

@@ -7,7 +7,7 @@
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::func::Func;
+use crate::func::{Func, KeepAlive};
 use crate::instance::InstanceInner;
 use crate::values::Val;
 use crate::vm::VMTableDefinition;
@@ -24,7 +24,7 @@ pub(crate) struct TableInner {
     def: *mut VMTableDefinition,
     own_def: Option<Box<VMTableDefinition>>,
     /// Functions stored by the host (their references must outlive the table).
-    keep_funcs: Mutex<Vec<Func>>,
+    keep_funcs: KeepAlive,
     /// Instances that imported the table (guest code may store their references into it).
     keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
     pub(crate) engine: Engine,
@@ -82,7 +82,7 @@ impl TableInner {
             max,
             def,
             own_def,
-            keep_funcs: Mutex::new(Vec::new()),
+            keep_funcs: KeepAlive::default(),
             keep_instances: Mutex::new(Vec::new()),
             engine: engine.clone(),
         })
@@ -193,10 +193,7 @@ impl TableInner {
 
     /// Keeps `f` alive as long as the table (it was stored into it by the host).
     pub(crate) fn keep_func(&self, f: &Func) {
-        self.keep_funcs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(f.clone());
+        self.keep_funcs.keep(f);
     }
 
     /// Keeps an importing instance alive as long as the table (its function references may be
