@@ -173,6 +173,7 @@ pub(crate) unsafe fn catch_traps(
     limit_targets: &[*mut u8],
     mut body: &mut dyn FnMut(),
 ) -> Result<(), Trap> {
+    init_traps();
     ensure_alt_stack();
     let prev = STATE.with(|s| s.get());
     let sp = current_sp();
