@@ -8,7 +8,8 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kiln_environ::{
-    Descriptor, ExportKind, ImportKind, ModuleMetadata, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+    BoundsChecks, Descriptor, ExportKind, ImportKind, ModuleMetadata, DESCRIPTOR_MAGIC,
+    DESCRIPTOR_SYMBOL,
 };
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
@@ -128,7 +129,11 @@ pub fn inspect(data: &[u8]) -> Result<String> {
     );
     let _ = writeln!(w, "input sha256:   {hash}");
     let _ = writeln!(w, "opt level:      {}", b.opt_level);
-    let _ = writeln!(w, "bounds checks:  {:?}", b.bounds_checks);
+    let bounds = match b.bounds_checks {
+        BoundsChecks::Guard => "guard pages",
+        BoundsChecks::Explicit => "explicit",
+    };
+    let _ = writeln!(w, "bounds checks:  {bounds}");
     if let Some(name) = &m.name {
         let _ = writeln!(w, "module name:    {name}");
     }

@@ -10,7 +10,7 @@ use crate::values::{format_result, parse_arg};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kiln_compiler::Config;
-use kiln_runtime::{Engine, Error, Instance, Module};
+use kiln_runtime::{Engine, Error, FrameInfo, Instance, Module, Trap};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,16 +121,54 @@ impl RunCommand {
 /// trap kind's text guaranteed to appear.
 fn runtime_error(e: Error, context: &str) -> anyhow::Error {
     match e {
-        Error::Trap(t) => {
-            let text = t.to_string();
-            if text.contains(t.kind.message()) {
-                anyhow!("{text}")
-            } else {
-                anyhow!("wasm trap: {}: {text}", t.kind.message())
-            }
-        }
+        Error::Trap(t) => anyhow!("{}", format_trap(&t)),
         other => anyhow!("{context}: {other}"),
     }
+}
+
+/// A trap's message (with the trap kind's text guaranteed to appear) and its backtrace, runs
+/// of identical frames (deep recursion) folded into one line.
+pub fn format_trap(t: &Trap) -> String {
+    let mut out = if t.message.contains(t.kind.message()) {
+        t.message.clone()
+    } else {
+        format!("{}: {}", t.kind.message(), t.message)
+    };
+    if t.backtrace.is_empty() {
+        return out;
+    }
+    out.push_str("\nwasm backtrace:");
+    let frame = |f: &FrameInfo| {
+        let mut s = String::new();
+        if let Some(m) = &f.module_name {
+            s.push_str(m);
+            s.push('!');
+        }
+        match &f.func_name {
+            Some(n) => s.push_str(n),
+            None => s.push_str(&format!("<wasm function {}>", f.func_index)),
+        }
+        if let Some(o) = f.wasm_offset {
+            s.push_str(&format!(" (offset {o:#x})"));
+        }
+        s
+    };
+    let mut i = 0;
+    while i < t.backtrace.len() {
+        let text = frame(&t.backtrace[i]);
+        let run = t.backtrace[i..]
+            .iter()
+            .take_while(|f| **f == t.backtrace[i])
+            .count();
+        out.push_str(&format!("\n    {i}: {text}"));
+        if run > 2 {
+            out.push_str(&format!("\n       ... {} more identical frames", run - 1));
+            i += run;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The cache directory for compiled modules.
@@ -192,8 +230,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{format_trap, parse_duration};
+    use kiln_runtime::{FrameInfo, Trap, TrapKind};
     use std::time::Duration;
+
+    #[test]
+    fn trap_backtraces_fold_recursion() {
+        let frame = |func_index, off| FrameInfo {
+            func_index,
+            func_name: None,
+            module_name: None,
+            wasm_offset: Some(off),
+        };
+        let mut backtrace = vec![frame(1, 0x10)];
+        backtrace.extend(std::iter::repeat_n(frame(2, 0x20), 100));
+        backtrace.push(frame(3, 0x30));
+        let t = Trap {
+            kind: TrapKind::StackOverflow,
+            message: "call stack exhausted".into(),
+            backtrace,
+        };
+        let text = format_trap(&t);
+        assert_eq!(
+            text,
+            "call stack exhausted\nwasm backtrace:\n    0: <wasm function 1> (offset 0x10)\n    \
+             1: <wasm function 2> (offset 0x20)\n       ... 99 more identical frames\n    \
+             101: <wasm function 3> (offset 0x30)"
+        );
+        let t = Trap {
+            kind: TrapKind::HostError,
+            message: "boom".into(),
+            backtrace: vec![],
+        };
+        assert_eq!(format_trap(&t), "host function error: boom");
+    }
 
     #[test]
     fn durations() {
