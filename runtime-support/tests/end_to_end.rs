@@ -649,3 +649,28 @@ fn stack_limit_is_cleared_after_the_outermost_call() {
     let limit = unsafe { *(i.vmctx_ptr().add(limit_off) as *const usize) };
     assert_eq!(limit, 0);
 }
+
+#[test]
+#[ignore = "timing report, run with --ignored --nocapture"]
+fn timing_report() {
+    let (engine, module) = setup("timing");
+    let cb = host_cb(&engine);
+    let n = 2000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        drop(Instance::new(&module, &[Extern::Func(cb.clone())]).unwrap());
+    }
+    println!("instantiate + drop: {:?} each", t.elapsed() / n);
+    let i = instantiate(&engine, &module);
+    let f = i.get_func("div").unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..100 * n {
+        f.call(&[Val::I32(9), Val::I32(3)]).unwrap();
+    }
+    println!("call: {:?} each", t.elapsed() / (100 * n));
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = call(&i, "unreachable", &[]);
+    }
+    println!("trap: {:?} each", t.elapsed() / n);
+}
