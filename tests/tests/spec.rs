@@ -5,13 +5,19 @@
 //! listed in `tests/spec-known-failures.txt` (`set/file.wast:LINE reason`); the test fails on an
 //! unlisted failure and on a listed entry that now passes, so the list stays honest.
 //!
+//! Two configurations: the default one (`-O2`, guard pages) over every script, and `-O0` with
+//! explicit bounds checks over the scripts that touch linear memory.
+//!
 //! Environment:
 //! - `KILN_SPEC_THREADS`: scripts run in parallel on this many threads (default 2);
 //! - `KILN_SPEC_FILTER`: only scripts whose name contains this string (the known-failures
 //!   check then covers only those scripts);
-//! - `KILN_SPEC_BLESS=1`: rewrite the known-failures list from this run's failures.
+//! - `KILN_SPEC_BLESS=1`: rewrite the known-failures list from the default configuration's
+//!   failures.
 
-use kiln_cli::wast::{CompileOptions, FileReport, WastRunner};
+use kiln_cli::wast::{CompileOptions, FileReport, Outcome, WastRunner};
+use kiln_compiler::OptLevel;
+use kiln_environ::BoundsChecks;
 use kiln_tests::{known_failures_path, parse_known_failures, spec_scripts, SpecScript};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,12 +27,24 @@ use wasmparser::WasmFeatures;
 /// Native stack of each script thread: deep guest recursion (`assert_exhaustion`) runs on it.
 const THREAD_STACK: usize = 16 << 20;
 
-fn run_all(scripts: &[SpecScript], threads: usize) -> Vec<FileReport> {
-    let runner = WastRunner::new(CompileOptions {
-        jobs: Some(1),
-        ..CompileOptions::default()
-    })
-    .expect("wast runner");
+/// The features each set's scripts are run with: the 2.0 scripts expect modules using later
+/// proposals (multiple memories, for one) to be rejected.
+fn features(script: &str) -> WasmFeatures {
+    let base = WasmFeatures::WASM2;
+    if script == "simd/simd_memory-multi.wast" {
+        return base | WasmFeatures::MULTI_MEMORY;
+    }
+    match script.split('/').next() {
+        Some("multi-memory") => base | WasmFeatures::MULTI_MEMORY,
+        Some("tail-call") => base | WasmFeatures::TAIL_CALL,
+        Some("extended-const") => base | WasmFeatures::EXTENDED_CONST,
+        _ => base,
+    }
+}
+
+/// Runs `scripts` on `threads` threads with one runner (one compile cache).
+fn run_all(scripts: &[&SpecScript], threads: usize, options: CompileOptions) -> Vec<FileReport> {
+    let runner = WastRunner::new(options).expect("wast runner");
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -64,47 +82,31 @@ fn run_all(scripts: &[SpecScript], threads: usize) -> Vec<FileReport> {
     reports
 }
 
-/// The features each set's scripts are run with: the 2.0 scripts expect modules using later
-/// proposals (multiple memories, for one) to be rejected.
-fn features(script: &str) -> WasmFeatures {
-    let base = WasmFeatures::WASM2;
-    if script == "simd/simd_memory-multi.wast" {
-        return base | WasmFeatures::MULTI_MEMORY;
-    }
-    match script.split('/').next() {
-        Some("multi-memory") => base | WasmFeatures::MULTI_MEMORY,
-        Some("tail-call") => base | WasmFeatures::TAIL_CALL,
-        Some("extended-const") => base | WasmFeatures::EXTENDED_CONST,
-        _ => base,
-    }
-}
-
-#[test]
-fn spec_testsuite() {
+/// Runs the selected scripts with `options` and checks the failures against the list.
+fn check(options: CompileOptions, select: impl Fn(&str) -> bool, bless: bool) {
     let filter = std::env::var("KILN_SPEC_FILTER").unwrap_or_default();
     let threads = std::env::var("KILN_SPEC_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(2usize)
         .max(1);
-    let scripts: Vec<SpecScript> = spec_scripts()
-        .into_iter()
-        .filter(|s| s.name.contains(&filter))
+    let all = spec_scripts();
+    let scripts: Vec<&SpecScript> = all
+        .iter()
+        .filter(|s| s.name.contains(&filter) && select(&s.name))
         .collect();
     assert!(
         !scripts.is_empty(),
         "no script matches KILN_SPEC_FILTER={filter:?}"
     );
-    let reports = run_all(&scripts, threads);
+    let reports = run_all(&scripts, threads, options);
 
-    // Per-file and total counts.
+    // Per-set and total counts.
     let (mut passed, mut failed) = (0, 0);
+    let mut per_set: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for r in &reports {
         passed += r.passed();
         failed += r.failed();
-    }
-    let mut per_set: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for r in &reports {
         let set = r.file.split('/').next().unwrap_or("");
         let e = per_set.entry(set).or_default();
         e.0 += r.passed();
@@ -120,17 +122,15 @@ fn spec_testsuite() {
         .flat_map(|r| r.failures())
         .map(|d| {
             let reason = match &d.outcome {
-                kiln_cli::wast::Outcome::Fail(r) => r.clone(),
-                kiln_cli::wast::Outcome::Pass => String::new(),
+                Outcome::Fail(r) => r.clone(),
+                Outcome::Pass => String::new(),
             };
-            (
-                format!("{}:{}", d.file, d.line),
-                one_line(&format!("{}: {reason}", d.kind)),
-            )
+            let key = format!("{}:{}", d.file, d.line);
+            (key, one_line(&format!("{}: {reason}", d.kind)))
         })
         .collect();
     let path = known_failures_path();
-    if std::env::var("KILN_SPEC_BLESS").is_ok_and(|v| v == "1") {
+    if bless {
         let mut text = String::from(
             "# Spec testsuite directives kiln is known to fail: `set/file.wast:LINE reason`.\n\
              # Regenerate with KILN_SPEC_BLESS=1 cargo test -p kiln-tests --test spec.\n",
@@ -161,8 +161,10 @@ fn spec_testsuite() {
         .keys()
         .filter(|k| in_scope(k) && !failures.contains_key(*k))
         .collect();
-    let counted_known = failures.len() - unexpected.len();
-    println!("{counted_known} known failures counted");
+    println!(
+        "{} known failures counted",
+        failures.len() - unexpected.len()
+    );
     for (k, reason) in &unexpected {
         println!("UNEXPECTED FAILURE {k} {reason}");
     }
@@ -177,6 +179,44 @@ fn spec_testsuite() {
         unexpected.len(),
         now_passing.len()
     );
+}
+
+/// Every script, default compile options (`-O2`, guard pages).
+#[test]
+fn spec_testsuite() {
+    let bless = std::env::var("KILN_SPEC_BLESS").is_ok_and(|v| v == "1");
+    let options = CompileOptions {
+        jobs: Some(1),
+        ..CompileOptions::default()
+    };
+    check(options, |_| true, bless);
+}
+
+/// The scripts that access linear memory, compiled at `-O0` with explicit bounds checks.
+#[test]
+fn spec_testsuite_explicit_bounds_checks_o0() {
+    let options = CompileOptions {
+        jobs: Some(1),
+        opt_level: OptLevel::O0,
+        bounds_checks: BoundsChecks::Explicit,
+        ..CompileOptions::default()
+    };
+    let memory_related = |name: &str| {
+        [
+            "address",
+            "align",
+            "load",
+            "store",
+            "memory",
+            "bulk",
+            "data",
+            "endianness",
+            "traps",
+        ]
+        .iter()
+        .any(|k| name.contains(k))
+    };
+    check(options, memory_related, false);
 }
 
 /// A reason on one line, shortened for the list.

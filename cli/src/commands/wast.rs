@@ -1,10 +1,12 @@
 //! `kiln wast`: run spec-format scripts and report per-file and total counts.
 
 use super::{BoundsArg, OptArg};
+use crate::backend;
 use crate::wast::{CompileOptions, WastRunner};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
+use wasmparser::WasmFeatures;
 
 /// Arguments of `kiln wast`.
 #[derive(Args, Debug)]
@@ -18,9 +20,35 @@ pub struct WastCommand {
     /// How memory accesses are bounds-checked.
     #[arg(long, value_enum, default_value = "guard")]
     pub bounds_checks: BoundsArg,
+    /// WebAssembly features modules may use: `all` (default), or `2.0` plus any of
+    /// `multi-memory`, `tail-call`, `extended-const`, comma-separated (the 2.0 scripts expect
+    /// modules using later proposals to be rejected: run them with `--features 2.0`).
+    #[arg(long, value_name = "LIST", value_parser = parse_features)]
+    pub features: Option<WasmFeatures>,
     /// Print every directive's result, not only failures.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// Parses a `--features` list.
+pub fn parse_features(list: &str) -> Result<WasmFeatures, String> {
+    let mut features = WasmFeatures::WASM2;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        features |= match name {
+            "all" => backend::supported_features(),
+            "2.0" => WasmFeatures::WASM2,
+            "multi-memory" => WasmFeatures::MULTI_MEMORY,
+            "tail-call" => WasmFeatures::TAIL_CALL,
+            "extended-const" => WasmFeatures::EXTENDED_CONST,
+            other => {
+                return Err(format!(
+                    "unknown feature `{other}` (expected all, 2.0, multi-memory, tail-call, \
+                     extended-const)"
+                ))
+            }
+        };
+    }
+    Ok(features)
 }
 
 impl WastCommand {
@@ -29,7 +57,8 @@ impl WastCommand {
         let runner = WastRunner::new(CompileOptions {
             opt_level: self.opt_level.into(),
             bounds_checks: self.bounds_checks.into(),
-            ..CompileOptions::default()
+            features: self.features.unwrap_or_else(backend::supported_features),
+            jobs: None,
         })
         .context("failed to set up the wast runner")?;
         let (mut passed, mut failed) = (0, 0);
