@@ -20,8 +20,9 @@
  * - Guest traps (out-of-bounds access, division by zero, unreachable, stack overflow, epoch
  *   interrupt...) are caught by the runtime's signal handlers and come back as errors of kind
  *   KILN_ERROR_TRAP; the process keeps running.
- * - Handles may be used from several threads (the runtime is Send + Sync); host callbacks may
- *   be called from any thread that calls into wasm.
+ * - Handles may be shared between threads (the runtime is Send + Sync), except that a linker
+ *   must not be modified while it is used elsewhere; host callbacks run on whichever thread
+ *   called into wasm, so their `env` must tolerate that.
  *
  * Linking: `cc host.c -I runtime-support/include -L $TARGET/debug -lkiln_runtime
  *           -Wl,-rpath,$TARGET/debug` (shared), or
@@ -65,6 +66,8 @@ typedef struct kiln_extern kiln_extern_t;
 typedef struct kiln_error kiln_error_t;
 /** A guest trap: kind, message and backtrace. */
 typedef struct kiln_trap kiln_trap_t;
+/** The instance calling a host function (valid only during that callback). */
+typedef struct kiln_caller kiln_caller_t;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Enumerations                                                                              */
@@ -278,6 +281,14 @@ bool kiln_module_export(const kiln_module_t *module, size_t index, kiln_export_t
  */
 typedef kiln_error_t *(*kiln_host_callback_t)(void *env, const kiln_val_t *args, size_t nargs,
                                               kiln_val_t *results, size_t nresults);
+/**
+ * A host function that also receives its caller: the instance whose guest code called it (for
+ * its memories and exports: kiln_caller_get_memory(), kiln_caller_get_export()). `caller` is
+ * valid only until the callback returns. Everything else is as for kiln_host_callback_t.
+ */
+typedef kiln_error_t *(*kiln_host_callback_with_caller_t)(void *env, kiln_caller_t *caller,
+                                                          const kiln_val_t *args, size_t nargs,
+                                                          kiln_val_t *results, size_t nresults);
 /** Called once with `env` when the host function is freed (after its last reference). */
 typedef void (*kiln_finalizer_t)(void *env);
 
@@ -290,6 +301,22 @@ kiln_error_t *kiln_func_new(const kiln_engine_t *engine, const kiln_valkind_t *p
                             size_t nparams, const kiln_valkind_t *results, size_t nresults,
                             kiln_host_callback_t callback, void *env, kiln_finalizer_t finalizer,
                             kiln_func_t **out);
+/** Like kiln_func_new(), with a callback that receives its caller. */
+kiln_error_t *kiln_func_new_with_caller(const kiln_engine_t *engine, const kiln_valkind_t *params,
+                                        size_t nparams, const kiln_valkind_t *results,
+                                        size_t nresults,
+                                        kiln_host_callback_with_caller_t callback, void *env,
+                                        kiln_finalizer_t finalizer, kiln_func_t **out);
+/**
+ * Memory `index` (in the calling instance's memory index space, imports first) of a host
+ * function's caller. Error if the function was called directly from C (no calling instance)
+ * or there is no such memory.
+ */
+kiln_error_t *kiln_caller_get_memory(const kiln_caller_t *caller, uint32_t index,
+                                     kiln_memory_t **out);
+/** The export named `name` of a host function's calling instance. */
+kiln_error_t *kiln_caller_get_export(const kiln_caller_t *caller, const char *name,
+                                     kiln_extern_t **out);
 /** Another handle to the same function; NULL for NULL. */
 kiln_func_t *kiln_func_clone(const kiln_func_t *func);
 /** Frees a function handle (NULL is a no-op). */
@@ -327,6 +354,13 @@ kiln_error_t *kiln_linker_define_func(kiln_linker_t *linker, const char *module,
                                       size_t nparams, const kiln_valkind_t *results,
                                       size_t nresults, kiln_host_callback_t callback, void *env,
                                       kiln_finalizer_t finalizer);
+/** Like kiln_linker_define_func(), with a callback that receives its caller. */
+kiln_error_t *kiln_linker_define_func_with_caller(kiln_linker_t *linker, const char *module,
+                                                  const char *name, const kiln_valkind_t *params,
+                                                  size_t nparams, const kiln_valkind_t *results,
+                                                  size_t nresults,
+                                                  kiln_host_callback_with_caller_t callback,
+                                                  void *env, kiln_finalizer_t finalizer);
 /** Defines every export of `instance` under `module`. */
 kiln_error_t *kiln_linker_define_instance(kiln_linker_t *linker, const char *module,
                                           const kiln_instance_t *instance);

@@ -7,8 +7,8 @@
 //! NULL pointers from C are reported as errors by the checked accessors below.
 //!
 //! Submodules: `error` (errors and traps), `val` (`kiln_val_t`), `engine` (engines, modules),
-//! `func` (functions, host callbacks, linkers, instances), `items` (externs, memories, globals,
-//! tables).
+//! `func` (functions, linkers, instances), `host` (host functions backed by C callbacks, the
+//! caller handle), `items` (externs, memories, globals, tables).
 //!
 //! Safety contract for callers (stated once here rather than on each function): every pointer
 //! argument is NULL or valid for its documented use in `kiln.h`; handles are ones this API
@@ -23,6 +23,7 @@ use std::panic::AssertUnwindSafe;
 mod engine;
 mod error;
 mod func;
+mod host;
 mod items;
 mod val;
 
@@ -30,8 +31,9 @@ pub use engine::{
     kiln_engine_config_t, kiln_engine_t, kiln_export_t, kiln_import_t, kiln_module_t,
 };
 pub use error::{kiln_error_t, kiln_frame_t, kiln_trap_t};
-pub use func::{
-    kiln_finalizer_t, kiln_func_t, kiln_host_callback_t, kiln_instance_t, kiln_linker_t,
+pub use func::{kiln_func_t, kiln_instance_t, kiln_linker_t};
+pub use host::{
+    kiln_caller_t, kiln_finalizer_t, kiln_host_callback_t, kiln_host_callback_with_caller_t,
 };
 pub use items::{
     kiln_extern_t, kiln_global_t, kiln_memory_t, kiln_memorytype_t, kiln_table_t, kiln_tabletype_t,

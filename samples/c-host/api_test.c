@@ -2,8 +2,8 @@
  * api_test.c: exercises the kiln C API end to end (built and run by tests/tests/capi.rs).
  *
  * Usage: api_test MAIN.so CLIENT.so NOT_A_MODULE
- *   MAIN.so   compiled from the `MAIN` module in tests/tests/capi.rs (imports env.add_host and
- *             env.log, exports functions, a memory and a global)
+ *   MAIN.so   compiled from the `MAIN` module in tests/tests/capi.rs (imports env.add_host,
+ *             env.log, env.peek and env.reenter; exports functions, a memory and a global)
  *   CLIENT.so imports lib.add and lib.memory (satisfied by an instance of MAIN.so)
  * Prints one line per check ("name: value"); any failed expectation prints "FAIL ..." and the
  * program exits with status 1 at the end.
@@ -77,6 +77,36 @@ static kiln_error_t *log_host(void *env, const kiln_val_t *args, size_t nargs,
   return NULL;
 }
 
+/* env.peek(addr): the byte at `addr` of the calling instance's memory 0 (through the caller). */
+static kiln_error_t *peek_host(void *env, kiln_caller_t *caller, const kiln_val_t *args,
+                               size_t nargs, kiln_val_t *results, size_t nresults) {
+  (void)env;
+  (void)nargs;
+  (void)nresults;
+  kiln_memory_t *m = NULL;
+  kiln_error_t *e = kiln_caller_get_memory(caller, 0, &m);
+  if (e) return e;
+  uint32_t addr = (uint32_t)args[0].of.i32;
+  if (addr >= kiln_memory_data_size(m)) e = kiln_error_new(KILN_ERROR_OTHER, "peek: out of range");
+  else results[0].of.i32 = kiln_memory_data(m)[addr];
+  kiln_memory_delete(m);
+  return e;
+}
+
+/* env.reenter(a, b): calls the caller's own export `div` (a / b) and returns its error. */
+static kiln_error_t *reenter_host(void *env, kiln_caller_t *caller, const kiln_val_t *args,
+                                  size_t nargs, kiln_val_t *results, size_t nresults) {
+  (void)env;
+  kiln_extern_t *ext = NULL;
+  kiln_error_t *e = kiln_caller_get_export(caller, "div", &ext);
+  if (e) return e;
+  kiln_func_t *div = kiln_extern_to_func(ext);
+  kiln_extern_delete(ext);
+  e = kiln_func_call(div, args, nargs, results, nresults);
+  kiln_func_delete(div);
+  return e;
+}
+
 static kiln_val_t i32(int32_t v) {
   kiln_val_t r;
   memset(&r, 0, sizeof r);
@@ -129,6 +159,10 @@ static kiln_instance_t *instantiate_main(kiln_engine_t *engine, kiln_module_t *m
   OK(kiln_linker_new(engine, &linker));
   OK(kiln_linker_define_func(linker, "env", "add_host", ii, 2, i, 1, add_host, env, finalize));
   OK(kiln_linker_define_func(linker, "env", "log", ii, 2, NULL, 0, log_host, env, NULL));
+  OK(kiln_linker_define_func_with_caller(linker, "env", "peek", i, 1, i, 1, peek_host, NULL,
+                                         NULL));
+  OK(kiln_linker_define_func_with_caller(linker, "env", "reenter", ii, 2, i, 1, reenter_host,
+                                         NULL, NULL));
   OK(kiln_linker_instantiate(linker, module, &inst));
   kiln_linker_delete(linker);
   return inst;
@@ -223,6 +257,15 @@ int main(int argc, char **argv) {
   printf("call_host(7) = %d (host calls: %d)\n", r, env.calls);
   OK(call0(inst, "greet"));
   printf("log: %s\n", env.logged);
+
+  /* Host functions that use their caller, and re-enter the guest. */
+  OK(call2(inst, "peek_via_host", 17, 0, &r));
+  printf("peek(17) via caller = %d (%c)\n", r, (char)r);
+  OK(call2(inst, "reenter", 6, 3, &r));
+  printf("reenter(6, 3) = %d\n", r);
+  e = call2(inst, "reenter", 1, 0, &r);
+  print_trap("reenter trap", e);
+  kiln_error_delete(e);
 
   /* Guest memory. */
   OK(call2(inst, "store", 100, 0x01020304, &r));
@@ -328,6 +371,17 @@ int main(int argc, char **argv) {
   OK(kiln_func_call(hf, hargs, 2, hres, 1));
   printf("direct host call: %d\n", hres[0].of.i32);
   kiln_func_delete(hf);
+  kiln_func_t *hc = NULL;
+  OK(kiln_func_new_with_caller(engine, i1, 1, i1, 1, peek_host, NULL, finalize, &hc));
+  e = kiln_func_call(hc, hargs, 1, hres, 1);
+  printf("caller-less: error kind %d, trap kind %d, message \"%s\"\n", (int)kiln_error_kind(e),
+         (int)kiln_trap_kind(kiln_error_trap(e)), kiln_error_message(e));
+  kiln_error_delete(e);
+  kiln_func_delete(hc);
+  /* Creation errors finalize the environment too. */
+  e = kiln_func_new(engine, ii, 2, i1, 1, NULL, NULL, finalize, &hf);
+  CHECK(e != NULL && hf == NULL);
+  kiln_error_delete(e);
   kiln_global_t *hg = NULL;
   kiln_val_t seven = i32(7);
   OK(kiln_global_new(engine, KILN_I32, false, &seven, &hg));

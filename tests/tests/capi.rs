@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The module `api_test.c` drives (imports `env.add_host` and `env.log`).
+/// The module `api_test.c` drives (imports `env.add_host`, `env.log`, `env.peek`,
+/// `env.reenter`).
 const MAIN: &str = r#"
 (module
   (import "env" "add_host" (func $add_host (param i32 i32) (result i32)))
   (import "env" "log" (func $log (param i32 i32)))
+  (import "env" "peek" (func $peek (param i32) (result i32)))
+  (import "env" "reenter" (func $reenter (param i32 i32) (result i32)))
   (memory (export "memory") 1 4)
   (data (i32.const 16) "hello from wasm")
   (global $counter (export "counter") (mut i32) (i32.const 0))
@@ -26,6 +29,9 @@ const MAIN: &str = r#"
   (func (export "call_host") (param i32 i32) (result i32)
     (call $add_host (local.get 0) (i32.const 100)))
   (func (export "greet") (call $log (i32.const 16) (i32.const 15)))
+  (func (export "peek_via_host") (param i32 i32) (result i32) (call $peek (local.get 0)))
+  (func (export "reenter") (param i32 i32) (result i32)
+    (call $reenter (local.get 0) (local.get 1)))
   (func (export "store") (param i32 i32) (result i32)
     (i32.store (local.get 0) (local.get 1)) (local.get 1))
   (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
@@ -183,6 +189,12 @@ fn c_program_drives_the_whole_api() {
         // a host import implemented in C, called from the guest (and reading guest memory)
         "call_host(7) = 107 (host calls: 1)",
         "log: hello from wasm",
+        // caller-aware host functions reach the calling instance; re-entering the guest
+        "peek(17) via caller = 101 (e)",
+        "reenter(6, 3) = 2",
+        "reenter trap: error kind 2, trap kind 7, message \"integer divide by zero\"",
+        "caller-less: error kind 2, trap kind 11, \
+         message \"the host function was not called from wasm\"",
         // guest memory
         "memory[100..104] = 4 3 2 1, pages 1, bytes 65536",
         "memory read: hello from wasm",
@@ -194,7 +206,7 @@ fn c_program_drives_the_whole_api() {
         "div: error kind 2, trap kind 7, message \"integer divide by zero\"",
         "kept trap: integer divide by zero",
         "boom: error kind 2, trap kind 9, message \"unreachable\"",
-        "boom frame 0: func 9 inner (has offset)",
+        "boom frame 0: func 13 inner (has offset)",
         "boom display: has backtrace",
         "host error: error kind 2, trap kind 11, message \"add_host refuses -1\"",
         "kind message 7: integer divide by zero",
@@ -211,7 +223,7 @@ fn c_program_drives_the_whole_api() {
         "direct host call: 11",
         "host memory: xyz",
         "table: size 2, call via element = 17",
-        "finalized: 3",
+        "finalized: 5",
         "failures: 0",
     ] {
         assert!(

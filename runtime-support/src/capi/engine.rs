@@ -122,8 +122,9 @@ pub unsafe extern "C" fn kiln_module_load(
     out: *mut *mut kiln_module_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (all three): pointers are NULL or valid per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let engine = unsafe { handle(engine, "engine") }?;
         if path.is_null() {
             return Err(null("path"));

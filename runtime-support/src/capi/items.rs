@@ -196,9 +196,11 @@ pub unsafe extern "C" fn kiln_memory_new(
     out: *mut *mut kiln_memory_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (all): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let engine = unsafe { handle(engine, "engine") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let ty = unsafe { handle(ty, "type") }?;
         let ty = MemoryType {
             min: ty.min,
@@ -296,8 +298,9 @@ pub unsafe extern "C" fn kiln_memory_write(
     len: usize,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (both): pointers and length per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let m = unsafe { handle(memory, "memory") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let data = unsafe { slice_arg(data.cast::<u8>(), len, "data") }?;
         m.memory.write(offset, data)
     })
@@ -313,9 +316,11 @@ pub unsafe extern "C" fn kiln_global_new(
     out: *mut *mut kiln_global_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (all): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let engine = unsafe { handle(engine, "engine") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let init = unsafe { val::read_arg(init, "init") }?;
         let ty = GlobalType {
             ty: val::type_of(kind)?,
@@ -355,8 +360,9 @@ pub unsafe extern "C" fn kiln_global_get(
     out: *mut kiln_val_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (both): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let g = unsafe { handle(global, "global") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         unsafe { val::write_out(out, g.global.get()) }
     })
 }
@@ -368,8 +374,9 @@ pub unsafe extern "C" fn kiln_global_set(
     v: *const kiln_val_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (both): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let g = unsafe { handle(global, "global") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let v = unsafe { val::read_arg(v, "val") }?;
         g.global.set(v)
     })
@@ -384,10 +391,13 @@ pub unsafe extern "C" fn kiln_table_new(
     out: *mut *mut kiln_table_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (all): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let engine = unsafe { handle(engine, "engine") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let ty = unsafe { handle(ty, "type") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let init = unsafe { val::read_arg(init, "init") }?;
         let ty = TableType {
             element: val::type_of(ty.element)?,
@@ -448,8 +458,9 @@ pub unsafe extern "C" fn kiln_table_set(
     v: *const kiln_val_t,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (both): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let t = unsafe { handle(table, "table") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let v = unsafe { val::read_arg(v, "val") }?;
         t.table.set(index, v)
     })
@@ -464,8 +475,9 @@ pub unsafe extern "C" fn kiln_table_grow(
     old_size: *mut u64,
 ) -> *mut kiln_error_t {
     wrap(|| {
-        // SAFETY (both): pointers per the contract.
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let t = unsafe { handle(table, "table") }?;
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
         let init = unsafe { val::read_arg(init, "init") }?;
         let old = t.table.grow(delta, init)?;
         // SAFETY: NULL or valid for writes.

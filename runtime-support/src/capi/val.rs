@@ -69,13 +69,16 @@ pub(super) fn type_of(k: kiln_valkind_t) -> Result<ValType, Error> {
 /// # Safety
 /// The payload member selected by `kind` is initialized; a non-null funcref is a live handle.
 pub(super) unsafe fn from_c(v: &kiln_val_t) -> Result<Val, Error> {
-    // SAFETY (all union reads): the caller initialized the member `kind` selects; every member
-    // is plain data valid for any bit pattern.
     Ok(match v.kind {
+        // SAFETY: `kind` selects an initialized plain-data member (caller contract).
         KILN_I32 => Val::I32(unsafe { v.of.i32 }),
+        // SAFETY: `kind` selects an initialized plain-data member (caller contract).
         KILN_I64 => Val::I64(unsafe { v.of.i64 }),
+        // SAFETY: `kind` selects an initialized plain-data member (caller contract).
         KILN_F32 => Val::F32(unsafe { v.of.f32 }),
+        // SAFETY: `kind` selects an initialized plain-data member (caller contract).
         KILN_F64 => Val::F64(unsafe { v.of.f64 }),
+        // SAFETY: `kind` selects an initialized plain-data member (caller contract).
         KILN_V128 => Val::V128(u128::from_le_bytes(unsafe { v.of.v128 })),
         KILN_FUNCREF => {
             // SAFETY: as above; a non-null handle is live per the caller contract.
