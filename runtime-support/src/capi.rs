@@ -188,3 +188,275 @@ unsafe fn free<T>(p: *mut T) {
 fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::engine::*;
+    use super::error::*;
+    use super::func::*;
+    use super::host::*;
+    use super::items::*;
+    use super::val::*;
+    use super::*;
+    use crate::values::Val;
+    use kiln_environ::TrapKind;
+    use std::ptr::{null, null_mut};
+
+    /// The message of an error (then freed), or None for success.
+    fn take(e: *mut kiln_error_t) -> Option<(kiln_error_kind_t, String)> {
+        if e.is_null() {
+            return None;
+        }
+        // SAFETY: a live error from the API; the message lives until the delete below.
+        unsafe {
+            let msg = CStr::from_ptr(kiln_error_message(e))
+                .to_string_lossy()
+                .into_owned();
+            let kind = kiln_error_kind(e);
+            kiln_error_delete(e);
+            Some((kind, msg))
+        }
+    }
+
+    #[test]
+    fn null_arguments_are_errors() {
+        // SAFETY: NULL pointers are part of the contract; out-parameters point at locals.
+        unsafe {
+            let mut m = null_mut();
+            let e = take(kiln_module_load(null(), c"x.so".as_ptr(), &mut m));
+            assert_eq!(e, Some((KILN_ERROR_OTHER, "engine is NULL".into())));
+            assert!(m.is_null());
+            assert!(take(kiln_module_load(null(), null(), null_mut())).is_some());
+            assert!(take(kiln_func_call(null(), null(), 0, null_mut(), 0)).is_some());
+            let mut l = null_mut();
+            assert!(take(kiln_linker_new(null(), &mut l)).is_some());
+            assert!(take(kiln_linker_instantiate(null(), null(), null_mut())).is_some());
+            assert!(take(kiln_instance_get_func(null(), null(), null_mut())).is_some());
+            assert!(take(kiln_instance_set_epoch_deadline(null(), 1)).is_some());
+            assert!(take(kiln_memory_grow(null(), 1, null_mut())).is_some());
+            assert!(take(kiln_global_get(null(), null_mut())).is_some());
+            assert!(take(kiln_table_get(null(), 0, null_mut())).is_some());
+            assert!(take(kiln_caller_get_memory(null(), 0, null_mut())).is_some());
+            assert_eq!(kiln_func_param_count(null()), 0);
+            assert_eq!(kiln_func_param_type(null(), 0), KILN_VALKIND_INVALID);
+            assert!(kiln_memory_data(null()).is_null());
+            assert!(kiln_error_trap(null()).is_null());
+            assert_eq!(kiln_engine_epoch(null()), 0);
+            assert!(!kiln_module_export(null(), 0, null_mut()));
+            kiln_engine_increment_epoch(null());
+            kiln_engine_delete(null_mut());
+            kiln_val_delete(null_mut());
+        }
+    }
+
+    #[test]
+    fn errors_and_traps() {
+        // SAFETY: pointers come from the API and are used before being freed.
+        unsafe {
+            let e = kiln_error_new(KILN_ERROR_TRAP, c"boom".as_ptr());
+            assert_eq!(kiln_error_kind(e), KILN_ERROR_TRAP);
+            let t = kiln_error_trap(e);
+            assert_eq!(kiln_trap_kind(t), TrapKind::HostError as u8);
+            assert_eq!(CStr::from_ptr(kiln_trap_message(t)), c"boom");
+            assert_eq!(kiln_trap_frame_count(t), 0);
+            let copy = kiln_trap_clone(t);
+            kiln_error_delete(e);
+            assert_eq!(CStr::from_ptr(kiln_trap_message(copy)), c"boom");
+            kiln_trap_delete(copy);
+            let e = kiln_error_new(KILN_ERROR_LOAD, null());
+            assert_eq!(kiln_error_kind(e), KILN_ERROR_LOAD);
+            assert!(kiln_error_trap(e).is_null());
+            assert_eq!(
+                CStr::from_ptr(kiln_error_display(e)),
+                c"cannot load module: "
+            );
+            kiln_error_delete(e);
+            for k in TrapKind::ALL {
+                let m = CStr::from_ptr(kiln_trap_kind_message(k as u8));
+                assert_eq!(m.to_str().unwrap(), k.message());
+            }
+            assert!(kiln_trap_kind_message(200).is_null());
+        }
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let engine = crate::Engine::default();
+        let f = crate::Func::new(&engine, Default::default(), |_, _, _| Ok(()));
+        for v in [
+            Val::I32(-7),
+            Val::I64(i64::MIN),
+            Val::F32(0x7fc0_0001),
+            Val::F64(0x7ff8_0000_0000_0001),
+            Val::V128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+            Val::ExternRef(None),
+            Val::ExternRef(Some(0)),
+            Val::FuncRef(None),
+            Val::FuncRef(Some(f)),
+        ] {
+            let mut c = to_c(v.clone());
+            // SAFETY: `c` was produced by `to_c`; its funcref (if any) is owned and live.
+            let back = unsafe { from_c(&c) }.unwrap();
+            assert!(back.same(&v), "{v:?} -> {back:?}");
+            // SAFETY: as above; frees the owned funcref.
+            unsafe { kiln_val_delete(&mut c) };
+        }
+        let bad = kiln_val_t {
+            kind: 42,
+            of: kiln_val_union { i64: 0 },
+        };
+        // SAFETY: an initialized value with an invalid tag.
+        assert!(unsafe { from_c(&bad) }.is_err());
+    }
+
+    unsafe extern "C" fn bump(env: *mut std::ffi::c_void) {
+        // SAFETY: `env` is the counter the tests pass.
+        unsafe { *env.cast::<u32>() += 1 };
+    }
+
+    unsafe extern "C" fn double(
+        _env: *mut std::ffi::c_void,
+        args: *const kiln_val_t,
+        _nargs: usize,
+        results: *mut kiln_val_t,
+        _nresults: usize,
+    ) -> *mut kiln_error_t {
+        // SAFETY: one i32 argument and one i32 result slot, per the declared type.
+        unsafe {
+            let x = (*args).of.i32;
+            if x < 0 {
+                return kiln_error_new(KILN_ERROR_OTHER, c"negative".as_ptr());
+            }
+            (*results).of.i32 = x * 2;
+        }
+        null_mut()
+    }
+
+    #[test]
+    fn host_functions_from_c() {
+        let mut finalized = 0u32;
+        let env = (&mut finalized as *mut u32).cast();
+        let i = [KILN_I32];
+        // SAFETY: pointers to locals and the API's own handles.
+        unsafe {
+            let engine = kiln_engine_new(null());
+            let mut f = null_mut();
+            let e = kiln_func_new(
+                engine,
+                i.as_ptr(),
+                1,
+                i.as_ptr(),
+                1,
+                Some(double),
+                env,
+                Some(bump),
+                &mut f,
+            );
+            assert!(take(e).is_none());
+            let args = [to_c(Val::I32(21))];
+            let mut res = [to_c(Val::I32(0))];
+            assert!(take(kiln_func_call(f, args.as_ptr(), 1, res.as_mut_ptr(), 1)).is_none());
+            assert_eq!(res[0].of.i32, 42);
+            let args = [to_c(Val::I32(-1))];
+            let e = kiln_func_call(f, args.as_ptr(), 1, res.as_mut_ptr(), 1);
+            let t = kiln_error_trap(e);
+            assert_eq!(kiln_trap_kind(t), TrapKind::HostError as u8);
+            assert_eq!(CStr::from_ptr(kiln_trap_message(t)), c"negative");
+            kiln_error_delete(e);
+            let wrong = [to_c(Val::I64(1))];
+            let e = take(kiln_func_call(f, wrong.as_ptr(), 1, res.as_mut_ptr(), 1));
+            assert_eq!(e.map(|e| e.0), Some(KILN_ERROR_OTHER));
+            let e = take(kiln_func_call(f, args.as_ptr(), 1, res.as_mut_ptr(), 2));
+            assert_eq!(e.map(|e| e.0), Some(KILN_ERROR_OTHER));
+            kiln_func_delete(f);
+            assert_eq!(finalized, 1);
+            // A NULL callback is an error, and the environment is still finalized.
+            let mut f = null_mut();
+            let e = kiln_func_new(
+                engine,
+                i.as_ptr(),
+                1,
+                null(),
+                0,
+                None,
+                env,
+                Some(bump),
+                &mut f,
+            );
+            assert!(take(e).is_some() && f.is_null());
+            assert_eq!(finalized, 2);
+            let bad = [9u8];
+            let e = kiln_func_new(
+                engine,
+                bad.as_ptr(),
+                1,
+                null(),
+                0,
+                Some(double),
+                env,
+                Some(bump),
+                &mut f,
+            );
+            assert!(take(e).is_some());
+            assert_eq!(finalized, 3);
+            kiln_engine_delete(engine);
+        }
+    }
+
+    #[test]
+    fn host_items() {
+        // SAFETY: pointers to locals and the API's own handles.
+        unsafe {
+            let engine = kiln_engine_new(null());
+            let ty = kiln_memorytype_t {
+                min: 1,
+                max: 1,
+                has_max: true,
+                memory64: false,
+                shared: false,
+                page_size_log2: 0,
+            };
+            let mut m = null_mut();
+            assert!(take(kiln_memory_new(engine, &ty, &mut m)).is_none());
+            assert_eq!(kiln_memory_data_size(m), 65536);
+            assert!(take(kiln_memory_write(m, 65535, c"ab".as_ptr().cast(), 2)).is_some());
+            assert!(take(kiln_memory_grow(m, 1, null_mut())).is_some());
+            let ext = kiln_memory_as_extern(m);
+            assert_eq!(kiln_extern_kind(ext), 2);
+            assert!(kiln_extern_to_func(ext).is_null());
+            let m2 = kiln_extern_to_memory(ext);
+            assert_eq!(kiln_memory_data(m2), kiln_memory_data(m));
+            kiln_memory_delete(m2);
+            kiln_extern_delete(ext);
+            kiln_memory_delete(m);
+            let init = to_c(Val::I64(5));
+            let mut g = null_mut();
+            assert!(take(kiln_global_new(engine, KILN_I32, true, &init, &mut g)).is_some());
+            assert!(take(kiln_global_new(engine, KILN_I64, true, &init, &mut g)).is_none());
+            let six = to_c(Val::I64(6));
+            assert!(take(kiln_global_set(g, &six)).is_none());
+            let mut out = to_c(Val::I32(0));
+            assert!(take(kiln_global_get(g, &mut out)).is_none());
+            assert_eq!((out.kind, out.of.i64), (KILN_I64, 6));
+            kiln_global_delete(g);
+            let tt = kiln_tabletype_t {
+                element: KILN_EXTERNREF,
+                min: 1,
+                max: 0,
+                has_max: false,
+            };
+            let null_ext = to_c(Val::ExternRef(None));
+            let mut t = null_mut();
+            assert!(take(kiln_table_new(engine, &tt, &null_ext, &mut t)).is_none());
+            let h = to_c(Val::ExternRef(Some(41)));
+            let mut old = 0;
+            assert!(take(kiln_table_grow(t, 2, &h, &mut old)).is_none());
+            assert_eq!((old, kiln_table_size(t)), (1, 3));
+            assert!(take(kiln_table_get(t, 2, &mut out)).is_none());
+            assert_eq!((out.kind, out.of.externref), (KILN_EXTERNREF, 42));
+            assert!(take(kiln_table_get(t, 3, &mut out)).is_some());
+            kiln_table_delete(t);
+            kiln_engine_delete(engine);
+        }
+    }
+}
