@@ -183,10 +183,25 @@ pub(crate) unsafe fn catch_traps(
         // SAFETY: `prev` is the enclosing activation, alive further up this thread's stack.
         unsafe { (*prev).stack_limit }
     };
-    for vmctx in limit_targets {
-        let off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
-        // SAFETY: caller contract: a live VM context; the stack limit is a usize at `off`.
-        unsafe { vmctx.add(off).cast::<usize>().write(stack_limit) };
+    let limit_off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
+    // The previous limits, restored on exit: a limit from this thread's stack must not outlive
+    // the call (another thread may later enter these instances through a table, where no entry
+    // sets the limit; 0 disables the prologue check and the guard page catches runaway recursion).
+    let mut saved_inline = [0usize; 4];
+    let mut saved_heap = Vec::new();
+    let saved: &mut [usize] = if limit_targets.len() <= saved_inline.len() {
+        &mut saved_inline[..limit_targets.len()]
+    } else {
+        saved_heap.resize(limit_targets.len(), 0);
+        &mut saved_heap
+    };
+    for (vmctx, old) in limit_targets.iter().zip(saved.iter_mut()) {
+        // SAFETY: caller contract: a live VM context; the stack limit is a usize at `limit_off`.
+        unsafe {
+            let p = vmctx.add(limit_off).cast::<usize>();
+            *old = p.read();
+            p.write(stack_limit);
+        }
     }
     let state = CallThreadState {
         jmp_buf: Cell::new(std::ptr::null_mut()),
@@ -214,15 +229,9 @@ pub(crate) unsafe fn catch_traps(
     };
     STATE.with(|s| s.set(state.prev));
     set_exit(saved_exit);
-    if prev.is_null() {
-        // Leaving the outermost activation: clear the limits so a stale limit from this thread's
-        // stack never applies to another thread entering the same instances through a table
-        // (0 disables the prologue check; the guard page still catches runaway recursion).
-        for vmctx in limit_targets {
-            let off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
-            // SAFETY: as above.
-            unsafe { vmctx.add(off).cast::<usize>().write(0) };
-        }
+    for (vmctx, old) in limit_targets.iter().zip(saved.iter()).rev() {
+        // SAFETY: as above.
+        unsafe { vmctx.add(limit_off).cast::<usize>().write(*old) };
     }
     if ret == 0 {
         return Ok(());

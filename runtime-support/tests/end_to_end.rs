@@ -209,6 +209,13 @@ fn nested_entry_through_host_function() {
         100 + "unreachable".len() as i32
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Both the outer and the nested call restored the stack limits they set.
+    let limit_off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
+    for inst in [&i, &other] {
+        // SAFETY: reads the stack-limit word of a live VM context.
+        let limit = unsafe { *(inst.vmctx_ptr().add(limit_off) as *const usize) };
+        assert_eq!(limit, 0);
+    }
 }
 
 #[test]
