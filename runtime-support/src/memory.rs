@@ -156,7 +156,8 @@ impl MemoryInner {
             let want = max_pages
                 .saturating_mul(WASM_PAGE_SIZE)
                 .min(MAX_RESERVATION_64);
-            want.max(ty.min.saturating_mul(WASM_PAGE_SIZE)) + WASM_PAGE_SIZE
+            want.max(ty.min.saturating_mul(WASM_PAGE_SIZE))
+                .saturating_add(WASM_PAGE_SIZE)
         } else {
             GUARD_RESERVATION
         };

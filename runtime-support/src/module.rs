@@ -287,6 +287,14 @@ fn check_shape(
     {
         return bad("more imports than entities".into());
     }
+    // The VM context layout is computed in u32: keep it far from overflowing.
+    let vmctx_size = 64
+        + 4 * m.types.len() as u64
+        + 48 * m.functions.len() as u64
+        + 24 * (m.tables.len() + m.memories.len() + m.globals.len()) as u64;
+    if vmctx_size > u64::from(u32::MAX / 2) {
+        return bad("too many types, functions, tables, memories or globals".into());
+    }
     if m.global_inits.len() != m.globals.len() - c.globals as usize {
         return bad("global initializer count".into());
     }
