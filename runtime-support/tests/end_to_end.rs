@@ -479,6 +479,29 @@ fn load_checks() {
         |s| s.replace("metadata_end - metadata_start", "3"),
     );
     assert!(m.contains("corrupt kiln metadata"), "{m}");
+    let m = load_err(
+        "body",
+        |md| md.functions[1].body = Some((1 << 30, 4)),
+        |s| s,
+    );
+    assert!(
+        m.contains("corrupt kiln metadata: function 1 body outside the text"),
+        "{m}"
+    );
+    let m = load_err("count", |md| md.global_inits.clear(), |s| s);
+    assert!(m.contains("corrupt kiln metadata"), "{m}");
+    let m = load_err(
+        "export",
+        |md| {
+            md.exports.push(kiln_environ::Export {
+                name: "x".into(),
+                kind: kiln_environ::ExportKind::Memory,
+                index: 5,
+            })
+        },
+        |s| s,
+    );
+    assert!(m.contains("corrupt kiln metadata: export `x` index"), "{m}");
     match Module::load(
         &Engine::default(),
         std::path::Path::new("/nonexistent/x.so"),
