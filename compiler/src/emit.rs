@@ -131,12 +131,43 @@ fn module_err(e: impl std::fmt::Display) -> CompileError {
     CompileError::msg(format!("object emission failed: {e}"))
 }
 
+/// How the module's descriptor symbol is named and seen.
+#[derive(Clone, Debug)]
+pub struct DescriptorSymbol {
+    /// Symbol name.
+    pub name: String,
+    /// Exported from the shared object (a standalone module), or local to the link (a core
+    /// module inside a component, reached through the component's descriptor).
+    pub exported: bool,
+}
+
+impl Default for DescriptorSymbol {
+    fn default() -> Self {
+        DescriptorSymbol {
+            name: DESCRIPTOR_SYMBOL.to_string(),
+            exported: true,
+        }
+    }
+}
+
 /// Writes the relocatable object for a compiled module.
 pub fn emit(
     module: &ModuleTranslation<'_>,
     isa: OwnedTargetIsa,
     functions: Vec<CompiledFunction>,
     build: BuildInfo,
+) -> Result<ObjectFile> {
+    emit_with_descriptor(module, isa, functions, build, &DescriptorSymbol::default())
+}
+
+/// Like [`emit`], naming the descriptor symbol. A non-exported descriptor is a global symbol
+/// with hidden visibility, so other objects of the same link can refer to it.
+pub fn emit_with_descriptor(
+    module: &ModuleTranslation<'_>,
+    isa: OwnedTargetIsa,
+    functions: Vec<CompiledFunction>,
+    build: BuildInfo,
+    descriptor: &DescriptorSymbol,
 ) -> Result<ObjectFile> {
     let builder = ObjectBuilder::new(
         isa.clone(),
@@ -311,11 +342,15 @@ pub fn emit(
             .map_err(module_err)?;
     }
     object.add_symbol(Symbol {
-        name: DESCRIPTOR_SYMBOL.as_bytes().to_vec(),
+        name: descriptor.name.as_bytes().to_vec(),
         value: desc_offset,
         size: u64::from(Descriptor::SIZE),
         kind: SymbolKind::Data,
-        scope: SymbolScope::Dynamic,
+        scope: if descriptor.exported {
+            SymbolScope::Dynamic
+        } else {
+            SymbolScope::Linkage
+        },
         weak: false,
         section: SymbolSection::Section(desc_section),
         flags: SymbolFlags::None,

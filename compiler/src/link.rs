@@ -10,11 +10,23 @@ use std::process::Command;
 
 /// Links `object` into the shared object `out`.
 pub fn link_shared_object(object: &[u8], out: &Path) -> Result<()> {
-    check_linkable(object)?;
+    link_objects(&[object], out)
+}
+
+/// Links several relocatable objects (e.g. the core modules of a component and its glue) into
+/// one shared object `out`. Symbols with hidden visibility resolve between them and stay local.
+pub fn link_objects(objects: &[&[u8]], out: &Path) -> Result<()> {
+    for object in objects {
+        check_linkable(object)?;
+    }
     let dir = tempdir()?;
-    let obj_path = dir.join("module.o");
-    std::fs::write(&obj_path, object)
-        .map_err(|e| CompileError::msg(format!("cannot write {}: {e}", obj_path.display())))?;
+    let mut paths = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        let obj_path = dir.join(format!("object{i}.o"));
+        std::fs::write(&obj_path, object)
+            .map_err(|e| CompileError::msg(format!("cannot write {}: {e}", obj_path.display())))?;
+        paths.push(obj_path);
+    }
     let linker = std::env::var("KILN_LINKER").unwrap_or_else(|_| "ld".to_string());
     let result = Command::new(&linker)
         .arg("-shared")
@@ -31,7 +43,7 @@ pub fn link_shared_object(object: &[u8], out: &Path) -> Result<()> {
         .arg("--no-undefined")
         .arg("-o")
         .arg(out)
-        .arg(&obj_path)
+        .args(&paths)
         .output();
     let _ = std::fs::remove_dir_all(&dir);
     let output = result.map_err(|e| {
