@@ -6,13 +6,15 @@
 //! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
 //! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
-//! - [`trap`]: trap kinds and their messages.
+//! - [`trap`]: trap kinds and their messages;
+//! - [`component`]: the component artifact: types, canonical-ABI layout, instantiation plan.
 //!
 //! This crate knows nothing of Cranelift and nothing of the runtime's implementation: the compiler
 //! writes what is described here and the runtime reads it.
 #![deny(missing_docs)]
 
 pub mod builtins;
+pub mod component;
 pub mod descriptor;
 pub mod metadata;
 pub mod trap;

@@ -1,0 +1,334 @@
+//! The component instantiation plan: what the front end computes statically and the runtime
+//! executes once per instantiation.
+//!
+//! A component is instantiated once as a whole, so the compiler unrolls nested components,
+//! instances, aliases, imports and exports at compile time into a flat, ordered list of
+//! [`Initializer`]s over a few flat index spaces:
+//!
+//! | index | counts | created by |
+//! |---|---|---|
+//! | [`StaticModuleIndex`] | [`ComponentMetadata::modules`] | the compiler (each distinct core module once) |
+//! | [`RuntimeInstanceIndex`] | [`ComponentMetadata::num_runtime_instances`] | each [`Initializer::InstantiateModule`], in order |
+//! | [`ComponentInstanceIndex`] | [`ComponentMetadata::num_component_instances`] | each (nested) component instantiation; 0 is the root |
+//! | [`LoweredIndex`] | [`ComponentMetadata::num_lowered`] | each [`Initializer::Lower`] |
+//! | [`LiftedIndex`] | [`ComponentMetadata::num_lifted`] | each [`Initializer::Lift`] |
+//! | [`RuntimeMemoryIndex`] / [`ReallocIndex`] / [`PostReturnIndex`] | `num_memories` / ... | the `Extract*` initializers |
+//! | [`super::ResourceIndex`] | [`ComponentMetadata::resources`] | imports and [`Initializer::DefineResource`] |
+//! | [`ImportIndex`] | [`ComponentMetadata::imports`] | the root component's imports |
+//!
+//! Every index an initializer refers to is defined by an earlier initializer (checked by
+//! [`ComponentMetadata::check`], which the runtime runs before instantiating).
+
+use super::types::{ComponentFuncType, InterfaceType, ResourceIndex};
+use crate::BuildInfo;
+use serde::{Deserialize, Serialize};
+
+/// Index of a distinct core module in [`ComponentMetadata::modules`].
+pub type StaticModuleIndex = u32;
+/// Index of a core module instance, in the order the runtime creates them.
+pub type RuntimeInstanceIndex = u32;
+/// Index of a component instance (0 is the root component; nested instantiations follow).
+pub type ComponentInstanceIndex = u32;
+/// Index of a core function made by `canon lower`.
+pub type LoweredIndex = u32;
+/// Index of a component function made by `canon lift`.
+pub type LiftedIndex = u32;
+/// Index of a linear memory named by some canonical options.
+pub type RuntimeMemoryIndex = u32;
+/// Index of a `realloc` function named by some canonical options.
+pub type ReallocIndex = u32;
+/// Index of a `post-return` function named by some canonical options.
+pub type PostReturnIndex = u32;
+/// Index of an import in [`ComponentMetadata::imports`].
+pub type ImportIndex = u32;
+
+/// An export of a core instance: `(instance, name)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CoreExport {
+    /// The core instance.
+    pub instance: RuntimeInstanceIndex,
+    /// The export name.
+    pub name: String,
+}
+
+/// A canonical built-in that becomes a core function of the runtime's making.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IntrinsicKind {
+    /// `canon resource.new`: `(rep: i32) -> i32` (a new own handle).
+    ResourceNew,
+    /// `canon resource.rep`: `(handle: i32) -> i32`.
+    ResourceRep,
+    /// `canon resource.drop`: `(handle: i32) -> ()`.
+    ResourceDrop,
+}
+
+/// A core definition: anything a core module instance can import.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CoreDef {
+    /// An export (function, table, memory or global) of an earlier core instance.
+    Export(CoreExport),
+    /// A core function made by `canon lower` (defined by an earlier [`Initializer::Lower`]).
+    Lowered(LoweredIndex),
+    /// A resource intrinsic, for the handle table of component instance `instance`.
+    Intrinsic {
+        /// Which intrinsic.
+        kind: IntrinsicKind,
+        /// The resource type it works on.
+        resource: ResourceIndex,
+        /// The component instance whose handle table it uses.
+        instance: ComponentInstanceIndex,
+    },
+}
+
+/// The string encoding of a set of canonical options.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StringEncoding {
+    /// `string-encoding=utf8` (the default).
+    #[default]
+    Utf8,
+    /// `string-encoding=utf16`.
+    Utf16,
+    /// `string-encoding=latin1+utf16`.
+    Latin1Utf16,
+}
+
+/// The canonical options of a `canon lift` or `canon lower`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CanonicalOptions {
+    /// The component instance the function belongs to (its `may_enter`/`may_leave` flags and
+    /// handle table).
+    pub instance: ComponentInstanceIndex,
+    /// String encoding of the guest side.
+    pub string_encoding: StringEncoding,
+    /// `(memory ...)`: the guest memory values are read from and written to.
+    pub memory: Option<RuntimeMemoryIndex>,
+    /// `(realloc ...)`: `(old_ptr: i32, old_size: i32, align: i32, new_size: i32) -> i32`.
+    pub realloc: Option<ReallocIndex>,
+    /// `(post-return ...)`: called with the flat results after a lifted call's results are
+    /// read (lift only).
+    pub post_return: Option<PostReturnIndex>,
+}
+
+/// Where a component function comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FuncSource {
+    /// A function the host provides: import `import`, then the export names in `path` (empty
+    /// for a world-level function import, `["f"]` for function `f` of an imported instance).
+    Import {
+        /// The root import.
+        import: ImportIndex,
+        /// Names inside the imported instance(s).
+        path: Vec<String>,
+    },
+    /// A function lifted out of core code (component-to-component calls go through an adapter).
+    Lifted(LiftedIndex),
+}
+
+/// One step of instantiation, executed in order by the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Initializer {
+    /// Instantiates a core module: the next [`RuntimeInstanceIndex`]. `imports` has one core
+    /// definition per import of the module, in the module's import order.
+    InstantiateModule {
+        /// The module.
+        module: StaticModuleIndex,
+        /// What each import is bound to.
+        imports: Vec<CoreDef>,
+    },
+    /// Defines lowered core function `index`: a core function of type
+    /// `flatten_func(ty, AbiContext::Lower)` that lowers a call into `callee`.
+    Lower {
+        /// The new lowered index.
+        index: LoweredIndex,
+        /// The component function called.
+        callee: FuncSource,
+        /// Its component type.
+        ty: ComponentFuncType,
+        /// Options of the lowering (the caller's side).
+        options: CanonicalOptions,
+    },
+    /// Defines lifted component function `index` from core function `callee` (of type
+    /// `flatten_func(ty, AbiContext::Lift)`).
+    Lift {
+        /// The new lifted index.
+        index: LiftedIndex,
+        /// The core function (an export of a core instance).
+        callee: CoreDef,
+        /// Its component type.
+        ty: ComponentFuncType,
+        /// Options of the lifting (the callee's side).
+        options: CanonicalOptions,
+    },
+    /// Records the memory `export` as options memory `index`.
+    ExtractMemory {
+        /// The new memory index.
+        index: RuntimeMemoryIndex,
+        /// The memory.
+        export: CoreExport,
+    },
+    /// Records core function `def` as realloc `index`.
+    ExtractRealloc {
+        /// The new realloc index.
+        index: ReallocIndex,
+        /// The function.
+        def: CoreDef,
+    },
+    /// Records core function `def` as post-return `index`.
+    ExtractPostReturn {
+        /// The new post-return index.
+        index: PostReturnIndex,
+        /// The function.
+        def: CoreDef,
+    },
+    /// Gives defined resource type `resource` its destructor (`(rep: i32) -> ()`, if any).
+    DefineResource {
+        /// The resource type (its [`ResourceKind::Defined`] entry).
+        resource: ResourceIndex,
+        /// The destructor.
+        dtor: Option<CoreDef>,
+    },
+}
+
+/// Where a resource type comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResourceKind {
+    /// Imported from the host: import `import`, then `path` inside imported instances.
+    Imported {
+        /// The root import.
+        import: ImportIndex,
+        /// Names inside the imported instance(s).
+        path: Vec<String>,
+    },
+    /// Defined by component instance `instance` (`(type (resource (rep i32) ...))`).
+    Defined {
+        /// The defining component instance.
+        instance: ComponentInstanceIndex,
+    },
+}
+
+/// A resource type of the component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceType {
+    /// A name for messages and printing (the import/export name it was first seen under).
+    pub name: String,
+    /// Where it comes from.
+    pub kind: ResourceKind,
+}
+
+/// The type of an imported or exported item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemType {
+    /// A component function.
+    Func(ComponentFuncType),
+    /// An instance (an interface), with its items by name, in order.
+    Instance(Vec<(String, ItemType)>),
+    /// A resource type.
+    Resource(ResourceIndex),
+    /// A value type (named type exported or imported by an interface).
+    Type(InterfaceType),
+}
+
+/// An import of the root component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentImport {
+    /// Import name (`name`, or an interface name like `ns:pkg/iface@1.0.0`).
+    pub name: String,
+    /// Its type.
+    pub ty: ItemType,
+}
+
+/// An exported item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportItem {
+    /// A component function.
+    Func {
+        /// Where it comes from.
+        func: FuncSource,
+        /// Its type.
+        ty: ComponentFuncType,
+    },
+    /// An instance (an interface): its exports in order.
+    Instance(Vec<ComponentExport>),
+    /// A resource type.
+    Resource(ResourceIndex),
+    /// A value type.
+    Type(InterfaceType),
+}
+
+/// An export of the root component (or of an exported instance).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentExport {
+    /// Export name.
+    pub name: String,
+    /// The item.
+    pub item: ExportItem,
+}
+
+/// A distinct core module of the component, compiled into the same shared object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticModule {
+    /// Module name from its name section, if any.
+    pub name: Option<String>,
+    /// Byte offset of the module in the component binary (for messages).
+    pub offset: u32,
+    /// Its imports `(module, name)` in order (what [`Initializer::InstantiateModule`] binds).
+    pub imports: Vec<(String, String)>,
+}
+
+/// Everything the runtime needs to know about a compiled component.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentMetadata {
+    /// Build facts, checked first (the same facts as each core module's).
+    pub build: BuildInfo,
+    /// The distinct core modules, in the order of the component descriptor's module array.
+    pub modules: Vec<StaticModule>,
+    /// Number of component instances (root included).
+    pub num_component_instances: u32,
+    /// Number of core instances the initializers create.
+    pub num_runtime_instances: u32,
+    /// Number of lowered functions.
+    pub num_lowered: u32,
+    /// Number of lifted functions.
+    pub num_lifted: u32,
+    /// Number of option memories.
+    pub num_memories: u32,
+    /// Number of option reallocs.
+    pub num_reallocs: u32,
+    /// Number of option post-returns.
+    pub num_post_returns: u32,
+    /// Resource types, imported and defined.
+    pub resources: Vec<ResourceType>,
+    /// The root component's imports, in order.
+    pub imports: Vec<ComponentImport>,
+    /// The instantiation steps, in order.
+    pub initializers: Vec<Initializer>,
+    /// The root component's exports, in order.
+    pub exports: Vec<ComponentExport>,
+}
+
+impl ComponentMetadata {
+    /// Serializes the metadata (deterministic).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("metadata serialization cannot fail")
+    }
+
+    /// Deserializes metadata written by [`ComponentMetadata::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<ComponentMetadata, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("corrupt kiln component metadata: {e}"))
+    }
+
+    /// A printable name of resource type `r`.
+    pub fn resource_name(&self, r: ResourceIndex) -> &str {
+        self.resources
+            .get(r as usize)
+            .map(|t| t.name.as_str())
+            .unwrap_or("?")
+    }
+
+    /// Checks the plan's internal consistency: every index in range and defined before use,
+    /// each `Lower`/`Lift`/`Extract*` index defined exactly once in order. The runtime runs
+    /// this before instantiating, so a corrupt plan is an error, never undefined behaviour.
+    pub fn check(&self) -> Result<(), String> {
+        super::check::check_plan(self)
+    }
+}
