@@ -214,3 +214,63 @@ fn wast_command_counts() {
         stdout(&o)
     );
 }
+
+#[test]
+fn emit_obj_writes_a_relocatable_object() {
+    let dir = Dir::new();
+    let wat = dir.file("m.wat", MODULE);
+    let obj = dir.path().join("m.o");
+    let o = run(
+        kiln()
+            .arg("compile")
+            .arg(&wat)
+            .args(["--emit", "obj", "-o"])
+            .arg(&obj),
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&obj).unwrap();
+    assert!(bytes.starts_with(b"\x7fELF"));
+    assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 1, "ET_REL");
+}
+
+#[test]
+fn inspect_rejects_other_files() {
+    let dir = Dir::new();
+    let wat = dir.file("m.wat", MODULE);
+    let o = run(kiln().arg("inspect").arg(&wat), &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("failed to inspect"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_reports_unsatisfiable_imports() {
+    let dir = Dir::new();
+    let wat = dir.file(
+        "imp.wat",
+        r#"(module (import "env" "f" (func)) (func (export "g")))"#,
+    );
+    let o = run(kiln().args(["run", "--invoke", "g"]).arg(&wat), &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("env::f"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_calls_start_and_reuses_the_cache() {
+    let dir = Dir::new();
+    let wat = dir.file(
+        "start.wat",
+        r#"(module (func (export "_start")) (func (export "v") (result v128 funcref)
+             (v128.const i32x4 1 2 3 4) (ref.null func)))"#,
+    );
+    let o = run(kiln().arg("run").arg(&wat), &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let o = run(kiln().args(["run", "--invoke", "v"]).arg(&wat), &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0x00000004000000030000000200000001\nnull\n");
+    let cached = std::fs::read_dir(dir.path().join("cache/kiln"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "one cache entry for one module");
+}

@@ -180,3 +180,27 @@ fn shared_object_is_clean() {
         );
     }
 }
+
+#[test]
+fn traps_on_several_threads_at_once() {
+    let engine = Engine::default();
+    let (_so, module) = load_wat(&engine, TRAPPY).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let inst = Instance::new(&module, &[]).unwrap();
+                for i in 0..200 {
+                    let name = ["unreachable", "oob", "ok"][i % 3];
+                    let r = inst.get_func(name).unwrap().call(&[]);
+                    match name {
+                        "unreachable" => {
+                            assert_eq!(trap_kind(r), TrapKind::UnreachableCodeReached)
+                        }
+                        "oob" => assert_eq!(trap_kind(r), TrapKind::MemoryOutOfBounds),
+                        _ => assert!(matches!(r.unwrap()[..], [Val::I32(7)])),
+                    }
+                }
+            });
+        }
+    });
+}

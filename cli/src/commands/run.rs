@@ -1,11 +1,12 @@
 //! `kiln run`: load (or compile, cached) a module, instantiate it and call an export.
 //!
 //! A `.wasm`/`.wat` input is compiled into the user cache directory (`$XDG_CACHE_HOME/kiln` or
-//! `~/.cache/kiln`), in a file named by the SHA-256 of the module and the kiln version, so a
-//! second run skips the compiler.
+//! `~/.cache/kiln`), in a file named by the SHA-256 of the module, the kiln version and the
+//! `kiln` executable's identity, so a second run skips the compiler.
 
 use super::read_wasm;
 use crate::backend::{self, Emit};
+use crate::tempdir::TempDir;
 use crate::values::{format_result, parse_arg};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -100,20 +101,22 @@ impl RunCommand {
                 .with_context(|| format!("failed to load `{}`", self.file.display()));
         }
         let wasm = read_wasm(&self.file)?;
-        let path = cached_compile(&wasm, &self.file, false)?;
-        match Module::load(engine, &path) {
-            Ok(m) => Ok(m),
+        let compiled = cached_compile(&wasm, &self.file, false)?;
+        let module = match Module::load(engine, &compiled.path) {
+            Ok(m) => m,
             // A stale or damaged cache entry: compile again once.
             Err(Error::Load(_)) => {
-                let path = cached_compile(&wasm, &self.file, true)?;
-                Module::load(engine, &path)
+                let again = cached_compile(&wasm, &self.file, true)?;
+                Module::load(engine, &again.path)
                     .map_err(|e| anyhow!("{e}"))
-                    .with_context(|| format!("failed to load `{}`", path.display()))
+                    .with_context(|| format!("failed to load `{}`", again.path.display()))?
             }
             Err(e) => {
-                Err(anyhow!("{e}")).with_context(|| format!("failed to load `{}`", path.display()))
+                return Err(anyhow!("{e}"))
+                    .with_context(|| format!("failed to load `{}`", compiled.path.display()))
             }
-        }
+        };
+        Ok(module)
     }
 }
 
@@ -182,26 +185,61 @@ pub fn cache_dir() -> Result<PathBuf> {
     }
 }
 
-/// Compiles `wasm` into the cache unless it is there already (or `force`); returns its path.
-fn cached_compile(wasm: &[u8], source: &Path, force: bool) -> Result<PathBuf> {
-    let dir = cache_dir()?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create cache directory `{}`", dir.display()))?;
+/// The cache key of a module: the input, the kiln version and ABI, and the identity (size and
+/// modification time) of the running `kiln` executable, so a rebuilt compiler never reuses
+/// code an older build produced.
+fn cache_key(wasm: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(kiln_environ::KILN_VERSION.as_bytes());
     h.update([0]);
-    h.update(wasm);
-    let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let path = dir.join(format!("{name}.so"));
-    if path.exists() && !force {
-        return Ok(path);
+    h.update(kiln_environ::ABI_VERSION.to_le_bytes());
+    if let Ok(meta) = std::env::current_exe().and_then(std::fs::metadata) {
+        h.update(meta.len().to_le_bytes());
+        if let Ok(t) = meta.modified() {
+            let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            h.update(since.as_nanos().to_le_bytes());
+        }
     }
-    let tmp = dir.join(format!("{name}.{}.tmp.so", std::process::id()));
-    backend::compile_to_file(wasm, &Config::default(), Emit::So, &tmp)
-        .with_context(|| format!("failed to compile `{}`", source.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    Ok(path)
+    h.update(wasm);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a compiled module lives: the cache, or a temporary directory (kept alive with it)
+/// when the cache cannot be written.
+struct CompiledPath {
+    path: PathBuf,
+    _temp: Option<TempDir>,
+}
+
+/// Compiles `wasm` into the cache unless it is there already (or `force`); falls back to a
+/// temporary directory when the cache directory cannot be created.
+fn cached_compile(wasm: &[u8], source: &Path, force: bool) -> Result<CompiledPath> {
+    let compile = |out: &Path| {
+        backend::compile_to_file(wasm, &Config::default(), Emit::So, out)
+            .with_context(|| format!("failed to compile `{}`", source.display()))
+    };
+    let dir = match cache_dir().and_then(|d| Ok(std::fs::create_dir_all(&d).map(|()| d)?)) {
+        Ok(dir) => dir,
+        Err(_) => {
+            let temp =
+                TempDir::new("kiln-run").context("failed to create a temporary directory")?;
+            let path = temp.path().join("module.so");
+            compile(&path)?;
+            return Ok(CompiledPath {
+                path,
+                _temp: Some(temp),
+            });
+        }
+    };
+    let name = cache_key(wasm);
+    let path = dir.join(format!("{name}.so"));
+    if !path.exists() || force {
+        let tmp = dir.join(format!("{name}.{}.tmp.so", std::process::id()));
+        compile(&tmp)?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    Ok(CompiledPath { path, _temp: None })
 }
 
 /// Parses `1s`, `500ms`, `2m`, `1h`, `1.5s`, `100us` or a bare number of seconds.
