@@ -274,3 +274,19 @@ fn run_calls_start_and_reuses_the_cache() {
         .count();
     assert_eq!(cached, 1, "one cache entry for one module");
 }
+
+#[test]
+fn wast_features_narrow_validation() {
+    let dir = Dir::new();
+    let script = dir.file(
+        "mm.wast",
+        r#"(assert_invalid (module (memory 1) (memory 1)) "multiple memories")"#,
+    );
+    let o = run(
+        kiln().arg("wast").args(["--features", "2.0"]).arg(&script),
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = run(kiln().arg("wast").arg(&script), &dir);
+    assert_eq!(o.status.code(), Some(1), "multi-memory is on by default");
+}
