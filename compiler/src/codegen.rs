@@ -69,6 +69,11 @@ pub struct CompiledFunction {
     pub traps: Vec<(u32, TrapKind)>,
     /// Source map: (offset in function, wasm byte offset), sorted.
     pub srclocs: Vec<(u32, u32)>,
+    /// Call-frame information, for `.eh_frame` (written under `-g`).
+    pub unwind: Option<cranelift_codegen::isa::unwind::UnwindInfo>,
+    /// Where each labelled value (wasm local, vmctx) lives, by code range; empty unless the
+    /// function was translated with debug info (see [`crate::debug`]).
+    pub value_labels: cranelift_codegen::ValueLabelsRanges,
 }
 
 /// Builds the target ISA for `config`.
@@ -180,6 +185,10 @@ pub fn compile_ir(
                 e.inner
             ))
         })?;
+    let unwind = code
+        .create_unwind_info(isa)
+        .map_err(|e| CompileError::msg(format!("unwind information failed for `{name}`: {e:?}")))?;
+    let value_labels = code.value_labels_ranges.clone();
     let buffer = &code.buffer;
     let mut relocs = Vec::new();
     for r in buffer.relocs() {
@@ -232,17 +241,19 @@ pub fn compile_ir(
         relocs,
         traps,
         srclocs,
+        unwind,
+        value_labels,
     })
 }
 
-/// A symbol-safe rendering of a name-section name.
+/// A symbol-safe rendering of a name-section name (demangled where the producer mangled it).
 pub fn symbol_name(module: &ModuleTranslation<'_>, index: u32) -> String {
     match module
         .func_names
         .get(index as usize)
         .and_then(|n| n.as_deref())
     {
-        Some(n) => format!("wasm[{index}]::{n}"),
+        Some(n) => format!("wasm[{index}]::{}", crate::debug::demangle(n)),
         None => format!("wasm[{index}]"),
     }
 }
@@ -265,12 +276,13 @@ pub fn compile_functions(
             .into_par_iter()
             .map(|(def_index, body)| {
                 let func_index = module.num_imported_funcs + def_index as u32;
-                let func = crate::translate::translate_function(
+                let func = crate::translate::translate_function_with_debug(
                     module,
                     isa,
                     &config.tunables,
                     def_index as u32,
                     body,
+                    config.debug_info,
                 )?;
                 let compiled = compile_ir(
                     isa,

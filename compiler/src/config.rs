@@ -61,6 +61,12 @@ pub struct Config {
     /// [`crate::module::supported_features`] (the default). Narrower sets make the validator
     /// reject modules using the other features, as the spec testsuite of an older version expects.
     pub features: wasmparser::WasmFeatures,
+    /// Write DWARF debug info (`-g`): line tables, CFI, translated guest DWARF (see
+    /// [`crate::debug`]). Callers usually pair it with [`OptLevel::O0`].
+    pub debug_info: bool,
+    /// With `debug_info`, [`crate::compile_to_file`] moves the debug info into `<out>.debug`,
+    /// found by debuggers through `.gnu_debuglink` (and the build id).
+    pub split_debug: bool,
 }
 
 impl Default for Config {
@@ -72,6 +78,8 @@ impl Default for Config {
             tunables: Tunables::default(),
             progress: None,
             features: crate::module::supported_features(),
+            debug_info: false,
+            split_debug: false,
         }
     }
 }

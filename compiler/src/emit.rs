@@ -169,6 +169,18 @@ pub fn emit_with_descriptor(
     build: BuildInfo,
     descriptor: &DescriptorSymbol,
 ) -> Result<ObjectFile> {
+    emit_object(module, isa, functions, build, descriptor, None)
+}
+
+/// Like [`emit_with_descriptor`]; with `debug`, also writes CFI and DWARF ([`crate::debug`]).
+pub fn emit_object(
+    module: &ModuleTranslation<'_>,
+    isa: OwnedTargetIsa,
+    functions: Vec<CompiledFunction>,
+    build: BuildInfo,
+    descriptor: &DescriptorSymbol,
+    debug: Option<&crate::debug::DebugInput<'_>>,
+) -> Result<ObjectFile> {
     let builder = ObjectBuilder::new(
         isa.clone(),
         "kiln",
@@ -235,6 +247,7 @@ pub fn emit_with_descriptor(
         .collect();
     let mut trap_sites = Vec::new();
     let mut address_map = Vec::new();
+    let mut starts = Vec::with_capacity(functions.len());
     for (f, id) in functions.iter().zip(&ids) {
         let (sym, _) = product.functions[*id].ok_or_else(|| module_err("function not defined"))?;
         let start = u32::try_from(object.symbol(sym).value)
@@ -244,11 +257,18 @@ pub fn emit_with_descriptor(
             FunctionKind::ArrayTrampoline(i) => infos[i as usize].array_trampoline = Some(start),
             FunctionKind::HostTrampoline(i) => infos[i as usize].host_trampoline = Some(start),
         }
+        starts.push(start);
         trap_sites.extend(f.traps.iter().map(|(o, k)| (start + o, *k)));
         address_map.extend(f.srclocs.iter().map(|(o, w)| (start + o, *w)));
     }
     trap_sites.sort_by_key(|(o, _)| *o);
     address_map.sort_by_key(|(o, _)| *o);
+    let debug_lines = match debug {
+        Some(input) => {
+            crate::debug::emit_debug_info(object, text, &*isa, module, &functions, &starts, input)?
+        }
+        None => None,
+    };
 
     let data = layout_data(module);
     let metadata = ModuleMetadata {
@@ -276,6 +296,7 @@ pub fn emit_with_descriptor(
         trap_sites,
         address_map,
         name: module.module_name.clone(),
+        debug_lines,
     };
     let meta_bytes = metadata.to_bytes();
 

@@ -21,6 +21,7 @@
 
 pub mod codegen;
 pub mod config;
+pub mod debug;
 pub mod emit;
 pub mod error;
 pub mod link;
@@ -73,7 +74,47 @@ pub fn validate_with_features(
 }
 
 /// Compiles `wasm` (binary) into a relocatable object.
+///
+/// With [`Config::debug_info`] and an input without DWARF, the line tables point into a WAT
+/// listing (`module.wat` here; [`compile_to_file`] writes `<out>.wat` beside its output).
 pub fn compile(wasm: &[u8], config: &Config) -> Result<CompiledModule, CompileError> {
+    let listing = debug_listing(wasm, config, None)?;
+    compile_with_listing(wasm, config, listing.as_ref())
+}
+
+/// The WAT listing `-g` needs for an input without DWARF (`None` otherwise), to be written at
+/// `path` (or named `module.wat` without a path).
+fn debug_listing(
+    wasm: &[u8],
+    config: &Config,
+    path: Option<&Path>,
+) -> Result<Option<debug::Listing>, CompileError> {
+    if !config.debug_info || debug::has_guest_dwarf(wasm) {
+        return Ok(None);
+    }
+    let (name, dir) = match path {
+        Some(p) => {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "module.wat".to_string());
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = match dir {
+                Some(d) => std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()),
+                None => std::env::current_dir().unwrap_or_default(),
+            };
+            (name, dir.to_string_lossy().into_owned())
+        }
+        None => ("module.wat".to_string(), String::new()),
+    };
+    debug::Listing::new(wasm, name, dir).map(Some)
+}
+
+fn compile_with_listing(
+    wasm: &[u8],
+    config: &Config,
+    listing: Option<&debug::Listing>,
+) -> Result<CompiledModule, CompileError> {
     let mut module = module::parse_with_features(wasm, config.features)?;
     let isa = codegen::build_isa(config)?;
     let build = BuildInfo {
@@ -87,7 +128,17 @@ pub fn compile(wasm: &[u8], config: &Config) -> Result<CompiledModule, CompileEr
     };
     let mut functions = codegen::compile_functions(&mut module, &*isa, config)?;
     functions.extend(trampolines::compile_trampolines(&module, &*isa)?);
-    let object = emit::emit(&module, isa, functions, build)?;
+    let debug_input = config
+        .debug_info
+        .then_some(debug::DebugInput { wasm, listing });
+    let object = emit::emit_object(
+        &module,
+        isa,
+        functions,
+        build,
+        &emit::DescriptorSymbol::default(),
+        debug_input.as_ref(),
+    )?;
     Ok(CompiledModule {
         object: object.bytes,
         metadata: object.metadata,
@@ -101,11 +152,25 @@ pub fn compile_to_file(
     emit: Emit,
     out: &Path,
 ) -> Result<ModuleMetadata, CompileError> {
-    let compiled = compile(wasm, config)?;
+    // `<out>.wat` (e.g. `f.so.wat`): never the input's own `.wat`.
+    let mut listing_path = out.as_os_str().to_owned();
+    listing_path.push(".wat");
+    let listing_path = std::path::PathBuf::from(listing_path);
+    let listing = debug_listing(wasm, config, Some(&listing_path))?;
+    let compiled = compile_with_listing(wasm, config, listing.as_ref())?;
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes)
+            .map_err(|e| CompileError::msg(format!("cannot write {}: {e}", path.display())))
+    };
     match emit {
         Emit::So => link_shared_object(&compiled.object, out)?,
-        Emit::Obj => std::fs::write(out, &compiled.object)
-            .map_err(|e| CompileError::msg(format!("cannot write {}: {e}", out.display())))?,
+        Emit::Obj => write(out, &compiled.object)?,
+    }
+    if let Some(listing) = &listing {
+        write(&listing_path, listing.text.as_bytes())?;
+    }
+    if config.debug_info && config.split_debug && emit == Emit::So {
+        debug::split_debug_info(out)?;
     }
     Ok(compiled.metadata)
 }

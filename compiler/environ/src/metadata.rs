@@ -51,7 +51,12 @@ pub struct FuncType {
 
 impl std::fmt::Display for FuncType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+        let list = |v: &[ValType]| {
+            v.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         write!(f, "({}) -> ({})", list(&self.params), list(&self.results))
     }
 }
@@ -329,6 +334,35 @@ pub struct ModuleMetadata {
     pub address_map: Vec<(u32, u32)>,
     /// Module name from the name section.
     pub name: Option<String>,
+    /// Source lines of the code, for trap backtraces; present when compiled with `-g`.
+    pub debug_lines: Option<DebugLineTable>,
+}
+
+/// A compact line table (code offset → source file and line), so the runtime can print
+/// `file:line` in trap backtraces without reading DWARF.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebugLineTable {
+    /// Source file paths (as the producer named them).
+    pub files: Vec<String>,
+    /// Rows `(code offset, file index, line)`, sorted by code offset. A row holds until the next
+    /// one; line 0 means "no source line" (code between functions, trampolines).
+    pub rows: Vec<(u32, u32, u32)>,
+}
+
+impl DebugLineTable {
+    /// The source file and line of a code offset, if known.
+    pub fn lookup(&self, code_offset: u32) -> Option<(&str, u32)> {
+        let i = match self.rows.binary_search_by_key(&code_offset, |r| r.0) {
+            Ok(i) => i,
+            Err(0) => return None,
+            Err(i) => i - 1,
+        };
+        let (_, file, line) = self.rows[i];
+        if line == 0 {
+            return None;
+        }
+        Some((self.files.get(file as usize)?.as_str(), line))
+    }
 }
 
 /// The counts of each import kind.
@@ -392,15 +426,26 @@ impl ModuleMetadata {
 
     /// The function whose body contains a code offset.
     pub fn function_at(&self, code_offset: u32) -> Option<u32> {
-        self.functions.iter().position(|f| match f.body {
-            Some((start, len)) => code_offset >= start && code_offset < start + len,
-            None => false,
-        }).map(|i| i as u32)
+        self.functions
+            .iter()
+            .position(|f| match f.body {
+                Some((start, len)) => code_offset >= start && code_offset < start + len,
+                None => false,
+            })
+            .map(|i| i as u32)
+    }
+
+    /// The source file and line of a code offset, when the module has debug lines.
+    pub fn source_line_at(&self, code_offset: u32) -> Option<(&str, u32)> {
+        self.debug_lines.as_ref()?.lookup(code_offset)
     }
 
     /// The wasm byte offset for a code offset (the closest preceding mapping).
     pub fn wasm_offset_at(&self, code_offset: u32) -> Option<u32> {
-        let i = match self.address_map.binary_search_by_key(&code_offset, |(o, _)| *o) {
+        let i = match self
+            .address_map
+            .binary_search_by_key(&code_offset, |(o, _)| *o)
+        {
             Ok(i) => i,
             Err(0) => return None,
             Err(i) => i - 1,

@@ -148,6 +148,20 @@ pub fn translate_function(
     def_index: u32,
     body: FunctionBodyData<'_>,
 ) -> Result<ir::Function, CompileError> {
+    translate_function_with_debug(module, isa, tunables, def_index, body, false)
+}
+
+/// Like [`translate_function`]; with `debug_info`, every value a wasm local takes (and the
+/// vmctx) carries a Cranelift value label ([`crate::debug::local_label`],
+/// [`crate::debug::vmctx_label`]) so code generation reports where it lives.
+pub fn translate_function_with_debug(
+    module: &ModuleTranslation<'_>,
+    isa: &dyn TargetIsa,
+    tunables: &Tunables,
+    def_index: u32,
+    body: FunctionBodyData<'_>,
+    debug_info: bool,
+) -> Result<ir::Function, CompileError> {
     let func_index = module
         .num_imported_funcs
         .checked_add(def_index)
@@ -167,6 +181,9 @@ pub fn translate_function(
         UserFuncName::user(0, func_index),
         wasm_signature(isa, func_ty),
     );
+    if debug_info {
+        func.collect_debug_info();
+    }
     let mut fctx = FunctionBuilderContext::new();
     let mut builder = FunctionBuilder::new(&mut func, &mut fctx);
     let start = body.range().start;
@@ -178,6 +195,7 @@ pub fn translate_function(
     builder.seal_block(entry);
     let params = builder.block_params(entry).to_vec();
     let vmctx = params[0];
+    builder.set_val_label(vmctx, crate::debug::vmctx_label());
 
     // Prologue stack check: Cranelift compares the stack pointer with this limit.
     let vmctx_gv = builder.create_global_value(GlobalValueData::VMContext);
@@ -200,6 +218,7 @@ pub fn translate_function(
     for (p, t) in params[2..].iter().zip(&func_ty.params) {
         let var = builder.declare_var(ir_type(*t));
         builder.def_var(var, *p);
+        builder.set_val_label(*p, crate::debug::local_label(locals.len() as u32));
         locals.push(var);
     }
     let mut locals_reader = body.get_locals_reader()?;
@@ -212,6 +231,7 @@ pub fn translate_function(
             let var = builder.declare_var(ty);
             let zero = ops::zero(&mut builder, ty);
             builder.def_var(var, zero);
+            builder.set_val_label(zero, crate::debug::local_label(locals.len() as u32));
             locals.push(var);
         }
     }
@@ -255,6 +275,9 @@ pub fn translate_function(
         ));
     }
     builder.seal_all_blocks();
+    if debug_info {
+        crate::debug::move_labels_off_aliases(&mut builder.func.dfg);
+    }
     builder.finalize(isa.frontend_config());
     Ok(func)
 }
@@ -394,12 +417,16 @@ impl Translator<'_, '_, '_> {
             Operator::LocalGet { local_index } => {
                 let var = self.local(*local_index)?;
                 let v = self.builder.use_var(var);
+                self.builder
+                    .set_val_label(v, crate::debug::local_label(*local_index));
                 self.state.push(v);
             }
             Operator::LocalSet { local_index } => {
                 let var = self.local(*local_index)?;
                 let v = self.state.pop()?;
                 self.builder.def_var(var, v);
+                self.builder
+                    .set_val_label(v, crate::debug::local_label(*local_index));
             }
             Operator::LocalTee { local_index } => {
                 let var = self.local(*local_index)?;
@@ -409,6 +436,8 @@ impl Translator<'_, '_, '_> {
                     .first()
                     .ok_or_else(|| CompileError::msg("operand stack underflow"))?;
                 self.builder.def_var(var, v);
+                self.builder
+                    .set_val_label(v, crate::debug::local_label(*local_index));
             }
             Operator::GlobalGet { global_index } => {
                 let v = self.env.global_get(self.builder, *global_index)?;

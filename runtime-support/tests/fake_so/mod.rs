@@ -209,6 +209,7 @@ pub fn metadata() -> ModuleMetadata {
         trap_sites,
         address_map,
         name: Some("fake".into()),
+        debug_lines: None,
     }
 }
 

@@ -1,0 +1,281 @@
+//! Location expressions: wasm DWARF locations (wasm locals, frame-base offsets into linear
+//! memory) rewritten into native ones the debugger evaluates.
+//!
+//! Cranelift reports, per labelled value, where it lives over which code range (a register or
+//! a stack slot at a CFA offset). A wasm local `i` is label `i`; the VM context is
+//! [`super::vmctx_label`]. A variable in linear memory at `frame_base + N` becomes
+//! `membase + u32(local + N)`, with `membase` loaded through the vmctx. The result is a location
+//! list over the code ranges where every value the expression needs has a known home.
+
+use super::Placed;
+use cranelift_codegen::ir::ValueLabel;
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::LabelValueLoc;
+use gimli::read::{EndianSlice, Expression as ReadExpr, Operation};
+use gimli::write::Expression;
+use gimli::{Encoding, LittleEndian, Register};
+use kiln_environ::vmoffsets::MEMORY_BASE;
+
+/// A read expression over the wasm's DWARF sections.
+pub(crate) type WasmExpr<'a> = ReadExpr<EndianSlice<'a, LittleEndian>>;
+
+/// How compiled code reaches memory 0 and the globals, from the vmctx.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VmLayout {
+    /// Memory 0's definition: `(vmctx offset, imported)`; for an imported memory the offset
+    /// holds a pointer to the definition.
+    pub memory0: Option<(u32, bool)>,
+    /// Each global's storage: `(vmctx offset, imported)`.
+    pub globals: Vec<(u32, bool)>,
+}
+
+/// What a value-producing base is.
+#[derive(Clone, Copy, Debug)]
+enum Base {
+    Local(u32),
+    Global(u32),
+}
+
+/// The shapes of wasm locations kiln translates.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// The variable lives in wasm local `i`.
+    InLocal(u32),
+    /// The variable's value is wasm local `i`'s value.
+    LocalValue(u32),
+    /// The variable lives in linear memory at `base + offset`.
+    Memory(Base, i64),
+}
+
+fn ops(
+    expr: WasmExpr<'_>,
+    encoding: Encoding,
+) -> Option<Vec<Operation<EndianSlice<'_, LittleEndian>>>> {
+    let mut out = Vec::new();
+    let mut iter = expr.operations(encoding);
+    while let Ok(Some(op)) = iter.next() {
+        out.push(op);
+        if out.len() > 64 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn base_of(frame_base: Option<WasmExpr<'_>>, encoding: Encoding) -> Option<Base> {
+    match ops(frame_base?, encoding)?.as_slice() {
+        [Operation::WasmLocal { index }]
+        | [Operation::WasmLocal { index }, Operation::StackValue] => Some(Base::Local(*index)),
+        [Operation::WasmGlobal { index }]
+        | [Operation::WasmGlobal { index }, Operation::StackValue] => Some(Base::Global(*index)),
+        _ => None,
+    }
+}
+
+fn classify(
+    expr: WasmExpr<'_>,
+    frame_base: Option<WasmExpr<'_>>,
+    encoding: Encoding,
+) -> Option<Shape> {
+    match ops(expr, encoding)?.as_slice() {
+        [Operation::WasmLocal { index }] => Some(Shape::InLocal(*index)),
+        [Operation::WasmLocal { index }, Operation::StackValue] => Some(Shape::LocalValue(*index)),
+        [Operation::FrameOffset { offset }] => {
+            Some(Shape::Memory(base_of(frame_base, encoding)?, *offset))
+        }
+        _ => None,
+    }
+}
+
+/// Translates location expressions for one function.
+pub(crate) struct Translator<'a> {
+    /// The target (register numbering).
+    pub isa: &'a dyn TargetIsa,
+    /// How memory and globals are reached.
+    pub layout: &'a VmLayout,
+}
+
+/// A native location valid over `[start, start + len)` (function-relative).
+pub(crate) struct Piece {
+    /// Start offset in the function.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+    /// The native expression.
+    pub expr: Expression,
+}
+
+/// A label's homes, made non-overlapping (a later definition wins).
+fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
+    let mut v: Vec<(u32, u32, LabelValueLoc)> = f
+        .func
+        .value_labels
+        .get(&label)
+        .map(|r| r.iter().map(|r| (r.start, r.end, r.loc)).collect())
+        .unwrap_or_default();
+    v.sort_by_key(|r| r.0);
+    for i in 1..v.len() {
+        let next_start = v[i].0;
+        if v[i - 1].1 > next_start {
+            v[i - 1].1 = next_start;
+        }
+    }
+    v.retain(|r| r.1 > r.0);
+    v
+}
+
+/// Splits `ranges` by the homes of each label: `(start, end, home of each label)`.
+fn intersect(
+    ranges: &[(u32, u32)],
+    labels: &[Vec<(u32, u32, LabelValueLoc)>],
+) -> Vec<(u32, u32, Vec<LabelValueLoc>)> {
+    let mut cur: Vec<(u32, u32, Vec<LabelValueLoc>)> = ranges
+        .iter()
+        .map(|&(s, l)| (s, s + l, Vec::new()))
+        .collect();
+    for homes in labels {
+        let mut next = Vec::new();
+        for (s, e, locs) in &cur {
+            for &(hs, he, loc) in homes {
+                let (a, b) = ((*s).max(hs), (*e).min(he));
+                if a < b {
+                    let mut l = locs.clone();
+                    l.push(loc);
+                    next.push((a, b, l));
+                }
+            }
+        }
+        cur = next;
+    }
+    cur
+}
+
+impl Translator<'_> {
+    fn frame_register(&self) -> Option<Register> {
+        match self.isa.triple().architecture {
+            target_lexicon::Architecture::X86_64 => Some(Register(6)),
+            target_lexicon::Architecture::Aarch64(_) => Some(Register(29)),
+            _ => None,
+        }
+    }
+
+    /// Pushes the address of a CFA-relative stack slot.
+    fn slot_address(&self, e: &mut Expression, cfa_offset: i64) {
+        match self.frame_register() {
+            // Cranelift's frames keep the frame pointer at CFA - 16 once the prologue ran.
+            Some(fp) => e.op_breg(fp, cfa_offset + 16),
+            None => {
+                e.op(gimli::DW_OP_call_frame_cfa);
+                e.op_consts(cfa_offset);
+                e.op(gimli::DW_OP_plus);
+            }
+        }
+    }
+
+    fn dwarf_reg(&self, loc: LabelValueLoc) -> Option<Register> {
+        match loc {
+            LabelValueLoc::Reg(r) => self.isa.map_regalloc_reg_to_dwarf(r).ok().map(Register),
+            LabelValueLoc::CFAOffset(_) => None,
+        }
+    }
+
+    /// Pushes the value held at `loc`.
+    fn push_value(&self, e: &mut Expression, loc: LabelValueLoc) -> Option<()> {
+        match loc {
+            LabelValueLoc::Reg(_) => e.op_breg(self.dwarf_reg(loc)?, 0),
+            LabelValueLoc::CFAOffset(o) => {
+                self.slot_address(e, o);
+                e.op_deref();
+            }
+        }
+        Some(())
+    }
+
+    /// Pushes memory 0's base address, given the vmctx's home.
+    fn push_membase(&self, e: &mut Expression, vmctx: LabelValueLoc) -> Option<()> {
+        let (off, imported) = self.layout.memory0?;
+        self.push_value(e, vmctx)?;
+        e.op_plus_uconst(u64::from(off));
+        e.op_deref();
+        if imported {
+            e.op_plus_uconst(u64::from(MEMORY_BASE));
+            e.op_deref();
+        }
+        Some(())
+    }
+
+    /// Pushes global `g`'s 32-bit value, given the vmctx's home.
+    fn push_global(&self, e: &mut Expression, g: u32, vmctx: LabelValueLoc) -> Option<()> {
+        let (off, imported) = *self.layout.globals.get(g as usize)?;
+        self.push_value(e, vmctx)?;
+        e.op_plus_uconst(u64::from(off));
+        if imported {
+            e.op_deref();
+        }
+        e.op_deref_size(4);
+        Some(())
+    }
+
+    /// Translates `expr` (with the enclosing subprogram's `frame_base`) for placed function
+    /// `f` over its function-relative `ranges`. Empty when kiln cannot express it.
+    pub(crate) fn translate(
+        &self,
+        f: &Placed<'_>,
+        expr: WasmExpr<'_>,
+        frame_base: Option<WasmExpr<'_>>,
+        encoding: Encoding,
+        ranges: &[(u32, u32)],
+    ) -> Vec<Piece> {
+        let Some(shape) = classify(expr, frame_base, encoding) else {
+            return Vec::new();
+        };
+        let labels: Vec<ValueLabel> = match shape {
+            Shape::InLocal(i) | Shape::LocalValue(i) => vec![super::local_label(i)],
+            Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
+            Shape::Memory(Base::Global(_), _) => vec![super::vmctx_label()],
+        };
+        let homes: Vec<_> = labels.iter().map(|l| homes(f, *l)).collect();
+        let mut out = Vec::new();
+        for (start, end, locs) in intersect(ranges, &homes) {
+            let mut e = Expression::new();
+            let ok = match shape {
+                Shape::InLocal(_) => match locs[0] {
+                    LabelValueLoc::Reg(_) => self.dwarf_reg(locs[0]).map(|r| e.op_reg(r)),
+                    LabelValueLoc::CFAOffset(o) => {
+                        self.slot_address(&mut e, o);
+                        Some(())
+                    }
+                },
+                Shape::LocalValue(_) => self.push_value(&mut e, locs[0]).map(|()| {
+                    e.op(gimli::DW_OP_stack_value);
+                }),
+                Shape::Memory(base, offset) => (|| {
+                    let vmctx = *locs.last()?;
+                    match base {
+                        Base::Local(_) => self.push_value(&mut e, locs[0])?,
+                        Base::Global(g) => self.push_global(&mut e, g, vmctx)?,
+                    }
+                    if offset >= 0 {
+                        e.op_plus_uconst(offset as u64);
+                    } else {
+                        e.op_consts(offset);
+                        e.op(gimli::DW_OP_plus);
+                    }
+                    e.op_constu(0xffff_ffff);
+                    e.op(gimli::DW_OP_and);
+                    self.push_membase(&mut e, vmctx)?;
+                    e.op(gimli::DW_OP_plus);
+                    Some(())
+                })(),
+            };
+            if ok.is_some() {
+                out.push(Piece {
+                    start,
+                    len: end - start,
+                    expr: e,
+                });
+            }
+        }
+        out
+    }
+}

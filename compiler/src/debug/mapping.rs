@@ -1,0 +1,165 @@
+//! Facts about the wasm input that debug info needs (custom DWARF sections, code section and
+//! body offsets), and the mapping from wasm byte offsets to native code ranges.
+//!
+//! Wasm DWARF addresses are offsets from the start of the code section's contents; kiln's
+//! source maps hold absolute file offsets. [`AddrMap`] converts between the two and, from each
+//! function's source map, finds the native code produced for a range of wasm bytes.
+
+use super::Placed;
+use crate::codegen::FunctionKind;
+use crate::error::Result;
+use std::collections::HashMap;
+use wasmparser::{Parser, Payload};
+
+/// One function body of the input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Body {
+    /// Function index.
+    pub func_index: u32,
+    /// Absolute offset where the body's size prefix starts.
+    pub prefix_start: u64,
+    /// Absolute end offset of the body.
+    pub end: u64,
+}
+
+/// What the debug info needs from the wasm bytes.
+pub(crate) struct WasmFacts<'a> {
+    /// Absolute offset of the code section's contents (the base of DWARF addresses).
+    pub code_start: u64,
+    /// Custom sections named `.debug_*`, by name.
+    pub dwarf: HashMap<&'a str, &'a [u8]>,
+    /// Function bodies, in order.
+    pub bodies: Vec<Body>,
+}
+
+fn leb_len(mut v: u64) -> u64 {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Scans `wasm` (already validated) for the facts above.
+pub(crate) fn scan(wasm: &[u8], num_imported_funcs: u32) -> Result<WasmFacts<'_>> {
+    let mut facts = WasmFacts {
+        code_start: 0,
+        dwarf: HashMap::new(),
+        bodies: Vec::new(),
+    };
+    let mut next = num_imported_funcs;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::CustomSection(reader) if reader.name().starts_with(".debug_") => {
+                facts.dwarf.insert(reader.name(), reader.data());
+            }
+            Payload::CodeSectionStart { range, .. } => facts.code_start = range.start as u64,
+            Payload::CodeSectionEntry(body) => {
+                let r = body.range();
+                let prefix_start =
+                    (r.start as u64).saturating_sub(leb_len((r.end - r.start) as u64));
+                facts.bodies.push(Body {
+                    func_index: next,
+                    prefix_start,
+                    end: r.end as u64,
+                });
+                next += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(facts)
+}
+
+/// Maps wasm offsets to native code.
+pub(crate) struct AddrMap<'a> {
+    /// Every placed function (bodies and trampolines).
+    pub funcs: &'a [Placed<'a>],
+    /// The input's facts.
+    pub facts: &'a WasmFacts<'a>,
+    by_func_index: HashMap<u32, usize>,
+}
+
+impl<'a> AddrMap<'a> {
+    /// Builds the map.
+    pub(crate) fn new(funcs: &'a [Placed<'a>], facts: &'a WasmFacts<'a>) -> AddrMap<'a> {
+        let by_func_index = funcs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| match f.func.kind {
+                FunctionKind::Wasm(n) => Some((n, i)),
+                _ => None,
+            })
+            .collect();
+        AddrMap {
+            funcs,
+            facts,
+            by_func_index,
+        }
+    }
+
+    /// The absolute offset of a DWARF address.
+    pub(crate) fn abs(&self, dwarf_addr: u64) -> u64 {
+        dwarf_addr.wrapping_add(self.facts.code_start)
+    }
+
+    /// The body containing absolute offset `abs`.
+    pub(crate) fn body_at(&self, abs: u64) -> Option<Body> {
+        let i = self.facts.bodies.partition_point(|b| b.end <= abs);
+        let b = *self.facts.bodies.get(i)?;
+        (abs >= b.prefix_start).then_some(b)
+    }
+
+    /// The placed function compiled from the body containing absolute offset `abs`.
+    pub(crate) fn function_at(&self, abs: u64) -> Option<usize> {
+        let b = self.body_at(abs)?;
+        self.by_func_index.get(&b.func_index).copied()
+    }
+
+    /// Native `(start, len)` ranges (function-relative) of placed function `fi` whose source
+    /// lies in absolute wasm offsets `[lo, hi)`, merged and sorted.
+    pub(crate) fn native_ranges(&self, fi: usize, lo: u64, hi: u64) -> Vec<(u32, u32)> {
+        let f = self.funcs[fi].func;
+        let len = f.code.len() as u32;
+        if let Some(b) = self.body_at(lo) {
+            if lo <= b.prefix_start + 1 && hi >= b.end {
+                return vec![(0, len)];
+            }
+        }
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for (i, &(off, w)) in f.srclocs.iter().enumerate() {
+            let w = u64::from(w);
+            if w < lo || w >= hi {
+                continue;
+            }
+            let end = f.srclocs.get(i + 1).map(|s| s.0).unwrap_or(len);
+            if end <= off {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.0 + last.1 == off => last.1 = end - last.0,
+                _ => out.push((off, end - off)),
+            }
+        }
+        out
+    }
+
+    /// The native offset (in `.text`) of the first instruction compiled from absolute wasm
+    /// offset `abs` or later in the same function.
+    pub(crate) fn text_offset(&self, abs: u64) -> Option<u32> {
+        let fi = self.function_at(abs)?;
+        let p = &self.funcs[fi];
+        let b = self.body_at(abs)?;
+        if abs <= b.prefix_start + 1 {
+            return Some(p.start);
+        }
+        let best = p
+            .func
+            .srclocs
+            .iter()
+            .filter(|s| u64::from(s.1) >= abs)
+            .min_by_key(|s| (s.1, s.0));
+        Some(p.start + best.map(|s| s.0).unwrap_or(p.func.code.len() as u32))
+    }
+}

@@ -1,0 +1,313 @@
+//! Guest DWARF → native DWARF.
+//!
+//! Each compile unit of the input is converted with gimli's converter, with kiln deciding every
+//! attribute that depends on code addresses:
+//! - the line program is rebuilt in native address order from the source maps (see
+//!   [`super::lines`]);
+//! - subprograms get the native range of their compiled function; lexical blocks, inlined
+//!   subroutines and the unit itself get the native ranges of their wasm ranges;
+//! - `DW_AT_location` becomes a location list of native expressions ([`super::expr`]); the
+//!   frame base is folded into those expressions, so `DW_AT_frame_base` is dropped.
+//!
+//! Everything else (types, names, declarations) is copied as the producer wrote it.
+
+use super::expr::{Translator, WasmExpr};
+use super::lines::{function_lines, RowTable, SrcPos};
+use super::mapping::AddrMap;
+use super::TrapRow;
+use crate::error::{CompileError, Result};
+use gimli::read::{AttributeValue as ReadValue, EndianSlice};
+use gimli::write::{
+    Address, AttributeValue, ConvertLineSequenceEnd, ConvertUnitEntry, Dwarf, FileId, Location,
+    LocationList, Range, RangeList, UnitEntryId,
+};
+use gimli::{constants, Encoding, LittleEndian};
+use std::collections::{BTreeSet, HashMap};
+
+type R<'a> = EndianSlice<'a, LittleEndian>;
+
+/// The function and frame base a DIE's code belongs to.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    fi: usize,
+    frame_base: Option<WasmExpr<'a>>,
+}
+
+fn err(e: impl std::fmt::Display) -> CompileError {
+    CompileError::msg(format!("cannot translate the input's DWARF: {e}"))
+}
+
+fn text(map: &AddrMap<'_>, fi: usize, off: u32) -> Address {
+    Address::Symbol {
+        symbol: 0,
+        addend: i64::from(map.funcs[fi].start + off),
+    }
+}
+
+/// Translates the input's DWARF; `None` if it has none.
+pub(crate) fn transform(
+    map: &AddrMap<'_>,
+    translator: &Translator<'_>,
+) -> Result<Option<(Dwarf, Vec<TrapRow>)>> {
+    let sections = &map.facts.dwarf;
+    if !sections.contains_key(".debug_info") {
+        return Ok(None);
+    }
+    let read = gimli::read::Dwarf::load(|id| -> gimli::Result<R<'_>> {
+        Ok(EndianSlice::new(
+            sections.get(id.name()).copied().unwrap_or(&[]),
+            LittleEndian,
+        ))
+    })
+    .map_err(err)?;
+    let mut out = Dwarf::new();
+    let mut trap_rows = Vec::new();
+    let mut convert = out.convert(&read).map_err(err)?;
+    while let Some((mut unit, root)) = convert.read_unit().map_err(err)? {
+        let encoding = Encoding {
+            address_size: 8,
+            ..unit.unit.encoding()
+        };
+        let read_encoding = unit.read_unit.encoding();
+        unit.unit.set_encoding(encoding);
+
+        // The line program, rebuilt in native order.
+        let mut unit_funcs: BTreeSet<usize> = BTreeSet::new();
+        if let Some(mut lp) = unit.read_line_program(Some(encoding), None).map_err(err)? {
+            let mut rows = Vec::new();
+            while let Some(seq) = lp.read_sequence().map_err(err)? {
+                let Some(start) = seq.start else { continue };
+                for r in &seq.rows {
+                    rows.push((
+                        map.abs(start.wrapping_add(r.address_offset)),
+                        Some(SrcPos {
+                            file: r.file,
+                            line: r.line,
+                            column: r.column,
+                            is_stmt: r.is_statement,
+                            prologue_end: r.prologue_end,
+                        }),
+                    ));
+                }
+                let end = match seq.end {
+                    ConvertLineSequenceEnd::Length(l) => start.wrapping_add(l),
+                    ConvertLineSequenceEnd::Address(a) => a,
+                };
+                rows.push((map.abs(end), None));
+            }
+            let table = RowTable::new(rows);
+            for abs in table.offsets() {
+                if let Some(fi) = map.function_at(abs) {
+                    unit_funcs.insert(fi);
+                }
+            }
+            let mut unit_rows: Vec<(u32, Option<FileId>, u64)> = Vec::new();
+            for &fi in &unit_funcs {
+                let lines = function_lines(map, fi, &table);
+                if lines.rows.is_empty() {
+                    continue;
+                }
+                let start = map.funcs[fi].start;
+                lp.begin_sequence(Some(text(map, fi, 0)));
+                for row in lines.rows {
+                    unit_rows.push((start + row.address_offset as u32, Some(row.file), row.line));
+                    lp.generate_row(row);
+                }
+                let len = map.funcs[fi].func.code.len() as u32;
+                unit_rows.push((start + len, None, 0));
+                lp.end_sequence(u64::from(len));
+            }
+            let (program, files) = lp.program();
+            let mut names: HashMap<FileId, String> = HashMap::new();
+            for (id, name, dir) in program.files() {
+                let name = name.get(unit.strings, unit.line_strings);
+                let dir = program
+                    .get_directory(dir)
+                    .get(unit.strings, unit.line_strings);
+                let name = String::from_utf8_lossy(name).into_owned();
+                let full = if name.starts_with('/') || dir.is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", String::from_utf8_lossy(dir))
+                };
+                names.insert(id, full);
+            }
+            for (off, file, line) in unit_rows {
+                let name = file
+                    .and_then(|f| names.get(&f).cloned())
+                    .unwrap_or_default();
+                trap_rows.push((off, name, u32::try_from(line).unwrap_or(0)));
+            }
+            unit.set_line_program(program, files);
+        }
+
+        // The unit's own ranges: every function it covers.
+        let root_id = unit.unit.root();
+        convert_attrs(&mut unit, root_id, &root, map)?;
+        let mut cu_ranges = Vec::new();
+        for &fi in &unit_funcs {
+            cu_ranges.push(Range::StartLength {
+                begin: text(map, fi, 0),
+                length: map.funcs[fi].func.code.len() as u64,
+            });
+        }
+        let cu_ranges = unit.unit.ranges.add(RangeList(cu_ranges));
+        let die = unit.unit.get_mut(root_id);
+        die.set(
+            constants::DW_AT_low_pc,
+            AttributeValue::Address(Address::Constant(0)),
+        );
+        die.set(
+            constants::DW_AT_ranges,
+            AttributeValue::RangeListRef(cu_ranges),
+        );
+
+        let mut scopes: HashMap<UnitEntryId, Scope<'_>> = HashMap::new();
+        let mut entry = root;
+        while let Some(id) = unit.read_entry(&mut entry).map_err(err)? {
+            let Some(id) = id else { continue };
+            let id = unit.add_entry(Some(id), &entry);
+            convert_attrs(&mut unit, id, &entry, map)?;
+            let mut scope = entry.parent.and_then(|p| scopes.get(&p).copied());
+
+            // Code ranges.
+            let mut wasm_ranges = Vec::new();
+            if let Ok(mut iter) = entry.read_unit.die_ranges(&entry.read_entry) {
+                while let Ok(Some(r)) = iter.next() {
+                    if r.begin < r.end {
+                        wasm_ranges.push((map.abs(r.begin), map.abs(r.end)));
+                    }
+                }
+            }
+            if let Some(&(lo, _)) = wasm_ranges.first() {
+                if entry.tag == constants::DW_TAG_subprogram {
+                    if let Some(fi) = map.function_at(lo) {
+                        let len = map.funcs[fi].func.code.len() as u64;
+                        let die = unit.unit.get_mut(id);
+                        die.set(
+                            constants::DW_AT_low_pc,
+                            AttributeValue::Address(text(map, fi, 0)),
+                        );
+                        die.set(constants::DW_AT_high_pc, AttributeValue::Udata(len));
+                        let frame_base = match entry.attr_value(constants::DW_AT_frame_base) {
+                            Some(ReadValue::Exprloc(e)) => Some(e),
+                            _ => None,
+                        };
+                        scope = Some(Scope { fi, frame_base });
+                    }
+                } else if let Some(s) = scope {
+                    let mut list = Vec::new();
+                    for &(lo, hi) in &wasm_ranges {
+                        for (start, len) in map.native_ranges(s.fi, lo, hi) {
+                            list.push((start, len));
+                        }
+                    }
+                    let die = unit.unit.get_mut(id);
+                    match list.as_slice() {
+                        [] => {}
+                        [(start, len)] => {
+                            die.set(
+                                constants::DW_AT_low_pc,
+                                AttributeValue::Address(text(map, s.fi, *start)),
+                            );
+                            die.set(
+                                constants::DW_AT_high_pc,
+                                AttributeValue::Udata(u64::from(*len)),
+                            );
+                        }
+                        _ => {
+                            let ranges = list
+                                .iter()
+                                .map(|&(start, len)| Range::StartLength {
+                                    begin: text(map, s.fi, start),
+                                    length: u64::from(len),
+                                })
+                                .collect();
+                            let r = unit.unit.ranges.add(RangeList(ranges));
+                            unit.unit
+                                .get_mut(id)
+                                .set(constants::DW_AT_ranges, AttributeValue::RangeListRef(r));
+                        }
+                    }
+                }
+            }
+
+            // Locations.
+            if let (Some(s), Some(value)) = (scope, entry.attr_value(constants::DW_AT_location)) {
+                let f = &map.funcs[s.fi];
+                let whole = [(0u32, f.func.code.len() as u32)];
+                let mut locs = Vec::new();
+                let mut add = |expr: WasmExpr<'_>, ranges: &[(u32, u32)]| {
+                    for p in translator.translate(f, expr, s.frame_base, read_encoding, ranges) {
+                        locs.push(Location::StartLength {
+                            begin: text(map, s.fi, p.start),
+                            length: u64::from(p.len),
+                            data: p.expr,
+                        });
+                    }
+                };
+                match value {
+                    ReadValue::Exprloc(e) => add(e, &whole),
+                    other => {
+                        if let Ok(Some(mut iter)) = entry.read_unit.attr_locations(other) {
+                            while let Ok(Some(l)) = iter.next() {
+                                let ranges = map.native_ranges(
+                                    s.fi,
+                                    map.abs(l.range.begin),
+                                    map.abs(l.range.end),
+                                );
+                                add(l.data, &ranges);
+                            }
+                        }
+                    }
+                }
+                if !locs.is_empty() {
+                    let l = unit.unit.locations.add(LocationList(locs));
+                    unit.unit.get_mut(id).set(
+                        constants::DW_AT_location,
+                        AttributeValue::LocationListRef(l),
+                    );
+                }
+            }
+            if let Some(s) = scope {
+                scopes.insert(id, s);
+            }
+        }
+    }
+    Ok(Some((out, trap_rows)))
+}
+
+/// Converts the attributes kiln does not rewrite.
+fn convert_attrs<'a, 'b>(
+    unit: &mut gimli::write::ConvertUnit<'a, R<'b>>,
+    id: UnitEntryId,
+    entry: &ConvertUnitEntry<'a, R<'b>>,
+    map: &AddrMap<'_>,
+) -> Result<()> {
+    let convert_address = |a: u64| -> Option<Address> {
+        Some(match map.text_offset(map.abs(a)) {
+            Some(off) => Address::Symbol {
+                symbol: 0,
+                addend: i64::from(off),
+            },
+            None => Address::Constant(0),
+        })
+    };
+    for attr in &entry.attrs {
+        match attr.name() {
+            constants::DW_AT_low_pc
+            | constants::DW_AT_high_pc
+            | constants::DW_AT_ranges
+            | constants::DW_AT_location
+            | constants::DW_AT_frame_base
+            | constants::DW_AT_GNU_locviews
+            | constants::DW_AT_stmt_list => continue,
+            _ => {}
+        }
+        // An attribute kiln cannot convert is left out rather than failing the compile.
+        if let Ok(v) = unit.convert_attribute_value(entry.read_unit, attr, &convert_address) {
+            unit.unit.get_mut(id).set(attr.name(), v);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+/* A guest for the debugger tests (tests/tests/debugger.rs): see README.md for the build. */
+
+int square(int x) {
+    int result = x * x;
+    return result;
+}
+
+__attribute__((export_name("compute")))
+int compute(int n) {
+    int total = 0;
+    for (int i = 1; i <= n; i++) {
+        total += square(i);
+    }
+    return total;
+}
+
+__attribute__((export_name("divide")))
+int divide(int a, int b) {
+    return a / b;
+}
