@@ -47,7 +47,10 @@ const MODULE: &str = r#"
   (func (export "mix") (param i64 f32 f64) (result i64 f32 f64)
     (local.get 0) (local.get 1) (local.get 2))
   (func (export "boom") unreachable)
-  (func (export "spin") (loop (br 0))))
+  (func (export "spin") (loop (br 0)))
+  (func $rec (export "rec") (call $rec))
+  (func (export "oob") (result i32) (i32.load (i32.const 0x7fffffff)))
+  (memory 1))
 "#;
 
 #[test]
@@ -88,6 +91,17 @@ fn trap_exits_with_status_1_and_message() {
     let err = stderr(&o);
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains("unreachable"), "{err}");
+    // Traps raised by signals (guard-page fault, stack overflow) are errors too, never a
+    // signal death.
+    for (export, message) in [
+        ("oob", "out of bounds memory access"),
+        ("rec", "call stack exhausted"),
+    ] {
+        let o = run(kiln().args(["run", "--invoke", export]).arg(&wat), &dir);
+        assert_eq!(o.status.code(), Some(1), "{export}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{export}: {}", stderr(&o));
+        assert!(stderr(&o).contains("wasm backtrace:"), "{}", stderr(&o));
+    }
 }
 
 #[test]
