@@ -3,7 +3,9 @@
 //! [`Module::load`] opens the `.so` with `RTLD_NOW | RTLD_LOCAL`, finds the one exported
 //! descriptor (`kiln_environ::DESCRIPTOR_SYMBOL`), checks magic, ABI version and size, decodes
 //! the metadata, and checks the build facts (ABI version, target, CPU features) before anything
-//! runs. The module's text range is registered with the trap handler for as long as the module
+//! runs. [`Library`] owns the `dlopen` handle, so several modules can share one shared object
+//! (the core modules of a component, each with its own descriptor). The module's text range is
+//! registered with the trap handler for as long as the module
 //! (and therefore every instance of it) is alive.
 
 use crate::engine::Engine;
@@ -18,8 +20,8 @@ use std::sync::Arc;
 /// A loaded kiln module: the shared object, its metadata and its interned signature ids.
 pub(crate) struct ModuleInner {
     engine: Engine,
-    handle: *mut c_void,
-    pub(crate) path: PathBuf,
+    /// The shared object (several modules may share one: the core modules of a component).
+    library: Arc<Library>,
     pub(crate) metadata: ModuleMetadata,
     pub(crate) text: *const u8,
     pub(crate) text_len: usize,
@@ -31,8 +33,7 @@ pub(crate) struct ModuleInner {
     pub(crate) image_source: Option<(File, u64)>,
 }
 
-// SAFETY: the shared object's code and data are immutable once loaded; the handle is only used
-// by `dlclose` on drop.
+// SAFETY: the shared object's code and data are immutable once loaded.
 unsafe impl Send for ModuleInner {}
 // SAFETY: as above.
 unsafe impl Sync for ModuleInner {}
@@ -46,12 +47,59 @@ impl ModuleInner {
 
 impl Drop for ModuleInner {
     fn drop(&mut self) {
+        // The library (and its code) outlives this registration: it is dropped after this.
         traps::unregister_code(self.text as usize, self);
-        if !self.handle.is_null() {
-            // SAFETY: the handle came from `dlopen`; nothing of this module is in use any more
-            // (instances hold the module alive).
-            unsafe { libc::dlclose(self.handle) };
+    }
+}
+
+/// A `dlopen`ed shared object, closed when the last module using it is dropped.
+pub(crate) struct Library {
+    handle: *mut c_void,
+    path: PathBuf,
+}
+
+// SAFETY: the handle is only used for `dlsym` (thread-safe) and `dlclose` on drop.
+unsafe impl Send for Library {}
+// SAFETY: as above.
+unsafe impl Sync for Library {}
+
+impl Library {
+    /// Opens `path` with `RTLD_NOW | RTLD_LOCAL`.
+    pub(crate) fn open(path: &Path) -> Result<Arc<Library>, Error> {
+        let shown = path.display().to_string();
+        let path: PathBuf = if path.components().count() == 1 {
+            Path::new(".").join(path)
+        } else {
+            path.to_path_buf()
+        };
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::Load(format!("{shown}: path contains a NUL byte")))?;
+        // SAFETY: `cpath` is a valid C string. A kiln `.so` has no constructors.
+        let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            return Err(Error::Load(format!("{shown}: {}", dlerror())));
         }
+        Ok(Arc::new(Library { handle, path }))
+    }
+
+    /// The address of symbol `name`, if the object defines it.
+    pub(crate) fn symbol(&self, name: &str) -> Option<*const u8> {
+        let sym = CString::new(name).ok()?;
+        // SAFETY: a valid handle and symbol name.
+        let p = unsafe { libc::dlsym(self.handle, sym.as_ptr()) };
+        (!p.is_null()).then_some(p as *const u8)
+    }
+
+    /// The path the object was opened from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Library {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `dlopen`; no module of this object is alive any more.
+        unsafe { libc::dlclose(self.handle) };
     }
 }
 
@@ -72,44 +120,35 @@ fn dlerror() -> String {
     }
 }
 
-/// Closes a `dlopen` handle unless disarmed.
-struct HandleGuard(*mut c_void);
-impl Drop for HandleGuard {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: a handle from `dlopen` that nothing else uses.
-            unsafe { libc::dlclose(self.0) };
-        }
-    }
-}
-
 impl Module {
     /// Loads and checks a kiln shared object.
     pub fn load(engine: &Engine, path: &Path) -> Result<Module, Error> {
+        let library = Library::open(path)?;
         let shown = path.display().to_string();
-        let path: PathBuf = if path.components().count() == 1 {
-            Path::new(".").join(path)
-        } else {
-            path.to_path_buf()
-        };
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::Load(format!("{shown}: path contains a NUL byte")))?;
-        // SAFETY: `cpath` is a valid C string. Loading a kiln `.so` runs no constructors.
-        let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if handle.is_null() {
-            return Err(Error::Load(format!("{shown}: {}", dlerror())));
-        }
-        let guard = HandleGuard(handle);
-        let sym = CString::new(DESCRIPTOR_SYMBOL).expect("symbol name has no NUL");
-        // SAFETY: valid handle and symbol name.
-        let desc = unsafe { libc::dlsym(handle, sym.as_ptr()) } as *const Descriptor;
-        if desc.is_null() {
-            return Err(Error::Load(format!(
+        let desc = library.symbol(DESCRIPTOR_SYMBOL).ok_or_else(|| {
+            Error::Load(format!(
                 "not a kiln shared object: {shown} has no `{DESCRIPTOR_SYMBOL}` symbol"
-            )));
-        }
-        // SAFETY: the symbol points at least at the descriptor's fixed 16-byte head (magic,
-        // version, size); the rest is read only after `size` is checked.
+            ))
+        })?;
+        // SAFETY: a symbol of a kiln shared object named like the descriptor.
+        unsafe { Module::from_descriptor(engine, library, desc.cast(), &shown) }
+    }
+
+    /// Checks and loads the module described by `desc` inside `library` (a standalone module's
+    /// exported descriptor, or one core module of a component).
+    ///
+    /// # Safety
+    /// `desc` must point into `library` at least 16 readable bytes; when they start with the
+    /// descriptor magic, at the `size` bytes the descriptor announces and at the ranges it
+    /// describes.
+    pub(crate) unsafe fn from_descriptor(
+        engine: &Engine,
+        library: Arc<Library>,
+        desc: *const Descriptor,
+        shown: &str,
+    ) -> Result<Module, Error> {
+        // SAFETY: the first 16 bytes (magic, version, size) are readable (caller contract); the
+        // rest is read only after `size` is checked.
         let (magic, abi, size) = unsafe {
             (
                 desc.cast::<[u8; 8]>().read_unaligned(),
@@ -144,20 +183,17 @@ impl Module {
         let bytes = unsafe { std::slice::from_raw_parts(d.metadata, d.metadata_len) };
         let metadata =
             ModuleMetadata::from_bytes(bytes).map_err(|e| Error::Load(format!("{shown}: {e}")))?;
-        check_build(&shown, &metadata)?;
-        check_shape(&shown, &metadata, d.text_len, d.data_len)?;
+        check_build(shown, &metadata)?;
+        check_shape(shown, &metadata, d.text_len, d.data_len)?;
         let type_ids = metadata.types.iter().map(|t| engine.intern(t)).collect();
         let image_source = if metadata.memory_images.is_empty() {
             None
         } else {
-            image_source(&path, d.data as usize, d.data_len)
+            image_source(library.path(), d.data as usize, d.data_len)
         };
-        let handle = guard.0;
-        std::mem::forget(guard);
         let inner = Arc::new(ModuleInner {
             engine: engine.clone(),
-            handle,
-            path,
+            library,
             metadata,
             text: d.text,
             text_len: d.text_len,
@@ -213,14 +249,14 @@ impl Module {
 
     /// The path the module was loaded from.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.library.path()
     }
 }
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Module")
-            .field("path", &self.inner.path)
+            .field("path", &self.path())
             .finish()
     }
 }
