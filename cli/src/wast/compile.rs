@@ -4,6 +4,10 @@
 //! by the SHA-256 of its bytes, and loaded with `kiln_runtime::Module::load`. The result (or the
 //! error) is kept, so a module that appears many times in a testsuite is compiled once per run,
 //! even when several threads ask for it at once.
+//!
+//! With `KILN_WAST_KEEP=DIR` in the environment, the artifacts go to `DIR` instead and stay there,
+//! each `.so` beside its input `.wasm` (same name), so a failing module can be compiled and
+//! inspected again by hand; failure reasons then name the file.
 
 use crate::backend::{self, Emit};
 use crate::tempdir::TempDir;
@@ -12,6 +16,7 @@ use kiln_environ::BoundsChecks;
 use kiln_runtime::{Engine, Module};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::WasmFeatures;
@@ -59,22 +64,46 @@ impl CompileOptions {
 
 type Slot = Arc<OnceLock<Result<Module, String>>>;
 
+/// Where a run's artifacts go.
+enum OutDir {
+    /// A temporary directory, removed at the end of the run.
+    Temp(TempDir),
+    /// A directory the user asked to keep (`KILN_WAST_KEEP`).
+    Kept(PathBuf),
+}
+
+impl OutDir {
+    fn path(&self) -> &Path {
+        match self {
+            OutDir::Temp(t) => t.path(),
+            OutDir::Kept(p) => p,
+        }
+    }
+}
+
 /// Compiled and loaded modules of one run, keyed by the SHA-256 of their bytes.
 pub struct ModuleCache {
     engine: Engine,
     options: CompileOptions,
-    dir: TempDir,
+    dir: OutDir,
     slots: Mutex<HashMap<[u8; 32], Slot>>,
     compiled: AtomicUsize,
 }
 
 impl ModuleCache {
-    /// A cache writing into a fresh temporary directory.
+    /// A cache writing into a fresh temporary directory (or `$KILN_WAST_KEEP`).
     pub fn new(engine: &Engine, options: CompileOptions) -> std::io::Result<ModuleCache> {
+        let dir = match std::env::var_os("KILN_WAST_KEEP").filter(|d| !d.is_empty()) {
+            Some(d) => {
+                std::fs::create_dir_all(&d)?;
+                OutDir::Kept(PathBuf::from(d))
+            }
+            None => OutDir::Temp(TempDir::new("kiln-wast")?),
+        };
         Ok(ModuleCache {
             engine: engine.clone(),
             options,
-            dir: TempDir::new("kiln-wast")?,
+            dir,
             slots: Mutex::new(HashMap::new()),
             compiled: AtomicUsize::new(0),
         })
@@ -113,13 +142,20 @@ impl ModuleCache {
     ) -> Result<Module, String> {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.path().join(format!("{}.so", hex(hash)));
+        let mut kept = String::new();
+        if let OutDir::Kept(_) = self.dir {
+            let input = path.with_extension("wasm");
+            std::fs::write(&input, wasm)
+                .map_err(|e| format!("cannot write {}: {e}", input.display()))?;
+            kept = format!(" [{}]", input.display());
+        }
         let config = Config {
             features,
             ..self.options.config()
         };
         backend::compile_to_file(wasm, &config, Emit::So, &path)
-            .map_err(|e| format!("compile error: {e}"))?;
-        Module::load(&self.engine, &path).map_err(|e| format!("load error: {e}"))
+            .map_err(|e| format!("compile error{kept}: {e}"))?;
+        Module::load(&self.engine, &path).map_err(|e| format!("load error{kept}: {e}"))
     }
 }
 
