@@ -17,6 +17,8 @@ pub struct FrameInfo {
     pub module_name: Option<String>,
     /// Wasm byte offset of the instruction, if known.
     pub wasm_offset: Option<u32>,
+    /// Source file and line, from the module's debug line table (modules compiled with `-g`).
+    pub source: Option<(String, u32)>,
 }
 
 /// A guest trap: its kind, a message, and the guest backtrace (innermost first).
@@ -66,6 +68,9 @@ impl fmt::Display for Trap {
                 }
                 if let Some(o) = frame.wasm_offset {
                     write!(f, " (offset {o:#x})")?;
+                }
+                if let Some((file, line)) = &frame.source {
+                    write!(f, "\n           at {file}:{line}")?;
                 }
             }
         }

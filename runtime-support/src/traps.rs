@@ -344,6 +344,10 @@ fn symbolize(pcs: &[usize], fault: bool) -> Vec<FrameInfo> {
             func_name: m.metadata.functions[func as usize].name.clone(),
             module_name: m.metadata.name.clone(),
             wasm_offset: m.metadata.wasm_offset_at(off),
+            source: m
+                .metadata
+                .source_line_at(off)
+                .map(|(f, l)| (f.to_string(), l)),
         });
     }
     out

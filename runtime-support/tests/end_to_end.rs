@@ -109,6 +109,12 @@ fn out_of_bounds_load_is_a_trap_and_the_host_goes_on() {
     assert_eq!(t.backtrace[0].func_name.as_deref(), Some("load"));
     assert_eq!(t.backtrace[0].wasm_offset, Some(f::LOAD * 0x100 + 7));
     assert_eq!(t.backtrace[0].module_name.as_deref(), Some("fake"));
+    assert_eq!(t.backtrace[0].source, Some(("fake.c".to_string(), 12)));
+    assert!(
+        t.to_string()
+            .ends_with("fake!load (offset 0x107)\n           at fake.c:12"),
+        "{t}"
+    );
     // Far out of bounds: still within the guard reservation.
     let t = trap_of(call(&i, "load", &[Val::I32(-1)]));
     assert_eq!(t.kind, TrapKind::MemoryOutOfBounds);

@@ -209,7 +209,14 @@ pub fn metadata() -> ModuleMetadata {
         trap_sites,
         address_map,
         name: Some("fake".into()),
-        debug_lines: None,
+        debug_lines: Some(DebugLineTable {
+            files: vec!["fake.c".into()],
+            rows: vec![
+                (f::LOAD * SLOT, 0, 10),
+                (f::LOAD * SLOT + TRAP_AT, 0, 12),
+                (f::LOAD * SLOT + TRAP_AT + 4, 0, 0),
+            ],
+        }),
     }
 }
 
