@@ -11,6 +11,9 @@
 //!    metadata and the descriptor;
 //! 6. [`link`]: the system linker makes the shared object.
 //!
+//! Components go through [`component`]: their own front end flattens them into an instantiation
+//! plan, and each distinct core module goes through the stages above.
+//!
 //! ```no_run
 //! let wasm = wat::parse_str("(module (func (export \"f\") (result i32) i32.const 42))")?;
 //! kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So,
@@ -20,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod codegen;
+pub mod component;
 pub mod config;
 pub mod debug;
 pub mod emit;
@@ -29,6 +33,7 @@ pub mod module;
 pub mod trampolines;
 pub mod translate;
 
+pub use component::{compile_component, CompiledComponent};
 pub use config::{Config, OptLevel, Tunables};
 pub use error::CompileError;
 pub use link::link_shared_object;
@@ -146,12 +151,20 @@ fn compile_with_listing(
 }
 
 /// Compiles `wasm` and writes a shared object or relocatable object to `out`.
+///
+/// A component (recognised by its header) is compiled with
+/// [`component::compile_component_to_file`]; the metadata returned then carries only the
+/// build facts (the plan is in the file, and returned by that function).
 pub fn compile_to_file(
     wasm: &[u8],
     config: &Config,
     emit: Emit,
     out: &Path,
 ) -> Result<ModuleMetadata, CompileError> {
+    if component::is_component(wasm) {
+        let plan = component::compile_component_to_file(wasm, config, emit, out)?;
+        return Ok(component::summary(&plan));
+    }
     // `<out>.wat` (e.g. `f.so.wat`): never the input's own `.wat`.
     let mut listing_path = out.as_os_str().to_owned();
     listing_path.push(".wat");
