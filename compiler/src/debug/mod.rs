@@ -247,10 +247,14 @@ fn line_table(mut rows: Vec<TrapRow>) -> DebugLineTable {
     let mut index: HashMap<String, u32> = HashMap::new();
     let mut out: Vec<(u32, u32, u32)> = Vec::with_capacity(rows.len());
     for (off, file, line) in rows {
-        let f = *index.entry(file.clone()).or_insert_with(|| {
-            files.push(file);
-            files.len() as u32 - 1
-        });
+        let f = if line == 0 {
+            0
+        } else {
+            *index.entry(file.clone()).or_insert_with(|| {
+                files.push(file);
+                files.len() as u32 - 1
+            })
+        };
         match out.last_mut() {
             Some(last) if last.0 == off => *last = (off, f, line),
             Some(last) if (last.1, last.2) == (f, line) => {}
@@ -296,3 +300,6 @@ pub fn split_debug_info(so: &std::path::Path) -> Result<()> {
     run(&["--strip-debug".as_ref(), link.as_os_str(), so.as_os_str()])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

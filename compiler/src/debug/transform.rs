@@ -73,7 +73,10 @@ pub(crate) fn transform(
 
         // The line program, rebuilt in native order.
         let mut unit_funcs: BTreeSet<usize> = BTreeSet::new();
-        if let Some(mut lp) = unit.read_line_program(Some(encoding), None).map_err(err)? {
+        if let Some(mut lp) = unit
+            .read_line_program(Some(encoding), Some(gimli::LineEncoding::default()))
+            .map_err(err)?
+        {
             let mut rows = Vec::new();
             while let Some(seq) = lp.read_sequence().map_err(err)? {
                 let Some(start) = seq.start else { continue };

@@ -1,0 +1,120 @@
+//! Unit tests for debug info: what `-g` adds to objects, robustness against bad guest DWARF.
+
+use crate::{compile, Config, OptLevel};
+use object::{Object, ObjectSection};
+
+fn debug_config() -> Config {
+    Config {
+        debug_info: true,
+        opt_level: OptLevel::O0,
+        ..Config::default()
+    }
+}
+
+const WAT: &str = r#"(module
+  (memory 1)
+  (func $add (export "add") (param i32 i32) (result i32)
+    local.get 0
+    local.get 1
+    i32.add)
+  (func $load (export "load") (param i32) (result i32)
+    local.get 0
+    i32.load))"#;
+
+#[test]
+fn debug_objects_have_cfi_lines_and_a_trap_line_table() {
+    let wasm = wat::parse_str(WAT).unwrap();
+    let compiled = compile(&wasm, &debug_config()).unwrap();
+    let file = object::File::parse(&*compiled.object).unwrap();
+    for name in [".eh_frame", ".debug_info", ".debug_line", ".debug_abbrev"] {
+        let s = file.section_by_name(name);
+        assert!(s.is_some_and(|s| s.size() > 0), "missing {name}");
+    }
+    let lines = compiled.metadata.debug_lines.as_ref().expect("debug lines");
+    assert_eq!(lines.files, vec!["module.wat".to_string()]);
+    let (start, _) = compiled.metadata.functions[0].body.unwrap();
+    let (file, line) = compiled
+        .metadata
+        .source_line_at(start)
+        .expect("line of add");
+    assert_eq!(file, "module.wat");
+    assert!(line > 0);
+
+    // Without -g: none of it.
+    let plain = compile(&wasm, &Config::default()).unwrap();
+    let file = object::File::parse(&*plain.object).unwrap();
+    assert!(file.section_by_name(".debug_info").is_none());
+    assert!(file.section_by_name(".eh_frame").is_none());
+    assert!(plain.metadata.debug_lines.is_none());
+}
+
+#[test]
+fn listing_maps_instructions_to_lines() {
+    let wasm = wat::parse_str(WAT).unwrap();
+    let listing = super::Listing::new(&wasm, "m.wat".into(), String::new()).unwrap();
+    let lines: Vec<&str> = listing.text.lines().collect();
+    assert!(listing.rows.windows(2).all(|w| w[0].0 < w[1].0));
+    let add = listing
+        .rows
+        .iter()
+        .find(|(_, l)| lines[*l as usize - 1].trim() == "i32.add");
+    assert!(add.is_some(), "{}", listing.text);
+}
+
+/// Appends a custom section to a module.
+fn with_custom(mut wasm: Vec<u8>, name: &str, data: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    leb(&mut payload, name.len() as u64);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(data);
+    wasm.push(0);
+    leb(&mut wasm, payload.len() as u64);
+    wasm.extend_from_slice(&payload);
+    wasm
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[test]
+fn garbage_guest_dwarf_is_an_error_or_ignored_never_a_panic() {
+    let wasm = wat::parse_str(WAT).unwrap();
+    let mut seed = 0x1234_5678_u64;
+    for len in [0usize, 1, 7, 11, 40, 200] {
+        let mut junk = Vec::new();
+        for _ in 0..len {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            junk.push((seed >> 33) as u8);
+        }
+        // A plausible unit header with junk after it, and pure junk.
+        let mut header = vec![(len + 7) as u8, 0, 0, 0, 4, 0, 0, 0, 0, 0, 4];
+        header.extend_from_slice(&junk);
+        for info in [&junk, &header] {
+            let mut m = with_custom(wasm.clone(), ".debug_info", info);
+            m = with_custom(m, ".debug_abbrev", &junk);
+            m = with_custom(m, ".debug_line", &junk);
+            let _ = compile(&m, &debug_config());
+        }
+    }
+}
+
+#[test]
+fn names_are_demangled() {
+    assert_eq!(
+        super::demangle("_ZN4core3fmt5write17h0123456789abcdefE"),
+        "core::fmt::write"
+    );
+    assert_eq!(super::demangle("_Z3fooi"), "foo(int)");
+    assert_eq!(super::demangle("plain_c"), "plain_c");
+}
