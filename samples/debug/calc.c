@@ -1,7 +1,9 @@
 /* A guest for the debugger tests (tests/tests/debugger.rs): see README.md for the build. */
+int calls;
 
 int square(int x) {
     int result = x * x;
+    calls++;
     return result;
 }
 

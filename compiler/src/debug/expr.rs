@@ -45,6 +45,8 @@ enum Shape {
     LocalValue(u32),
     /// The variable lives in linear memory at `base + offset`.
     Memory(Base, i64),
+    /// The variable lives in linear memory at a fixed address (a C global).
+    Static(u64),
 }
 
 fn ops(
@@ -80,6 +82,7 @@ fn classify(
     match ops(expr, encoding)?.as_slice() {
         [Operation::WasmLocal { index }] => Some(Shape::InLocal(*index)),
         [Operation::WasmLocal { index }, Operation::StackValue] => Some(Shape::LocalValue(*index)),
+        [Operation::Address { address }] => Some(Shape::Static(*address)),
         [Operation::FrameOffset { offset }] => {
             Some(Shape::Memory(base_of(frame_base, encoding)?, *offset))
         }
@@ -232,7 +235,7 @@ impl Translator<'_> {
         let labels: Vec<ValueLabel> = match shape {
             Shape::InLocal(i) | Shape::LocalValue(i) => vec![super::local_label(i)],
             Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
-            Shape::Memory(Base::Global(_), _) => vec![super::vmctx_label()],
+            Shape::Memory(Base::Global(_), _) | Shape::Static(_) => vec![super::vmctx_label()],
         };
         let homes: Vec<_> = labels.iter().map(|l| homes(f, *l)).collect();
         let mut out = Vec::new();
@@ -249,6 +252,12 @@ impl Translator<'_> {
                 Shape::LocalValue(_) => self.push_value(&mut e, locs[0]).map(|()| {
                     e.op(gimli::DW_OP_stack_value);
                 }),
+                Shape::Static(address) => (|| {
+                    e.op_constu(address & 0xffff_ffff);
+                    self.push_membase(&mut e, locs[0])?;
+                    e.op(gimli::DW_OP_plus);
+                    Some(())
+                })(),
                 Shape::Memory(base, offset) => (|| {
                     let vmctx = *locs.last()?;
                     match base {

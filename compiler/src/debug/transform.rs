@@ -272,6 +272,31 @@ pub(crate) fn transform(
                     );
                 }
             }
+            // Variables at unit level (C globals in linear memory): valid in every function of
+            // the unit, where the vmctx is known.
+            if scope.is_none() && entry.tag == constants::DW_TAG_variable {
+                if let Some(ReadValue::Exprloc(e)) = entry.attr_value(constants::DW_AT_location) {
+                    let mut locs = Vec::new();
+                    for &fi in &unit_funcs {
+                        let f = &map.funcs[fi];
+                        let whole = [(0u32, f.func.code.len() as u32)];
+                        for p in translator.translate(f, e, None, read_encoding, &whole) {
+                            locs.push(Location::StartLength {
+                                begin: text(map, fi, p.start),
+                                length: u64::from(p.len),
+                                data: p.expr,
+                            });
+                        }
+                    }
+                    if !locs.is_empty() {
+                        let l = unit.unit.locations.add(LocationList(locs));
+                        unit.unit.get_mut(id).set(
+                            constants::DW_AT_location,
+                            AttributeValue::LocationListRef(l),
+                        );
+                    }
+                }
+            }
             if let Some(s) = scope {
                 scopes.insert(id, s);
             }
