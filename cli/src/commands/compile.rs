@@ -34,8 +34,8 @@ pub struct CompileCommand {
     /// Optimisation level.
     #[arg(short = 'O', value_enum, default_value = "2")]
     pub opt_level: OptArg,
-    /// Compile threads (default: every core).
-    #[arg(short = 'j', long)]
+    /// Compile threads, at least 1 (default: every core).
+    #[arg(short = 'j', long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// What to emit.
     #[arg(long, value_enum, default_value = "so")]
@@ -43,6 +43,14 @@ pub struct CompileCommand {
     /// How memory accesses are bounds-checked.
     #[arg(long, value_enum, default_value = "guard")]
     pub bounds_checks: BoundsArg,
+}
+
+/// Parses `-j`: a positive number of threads.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("`{s}` is not a positive number of threads")),
+        Ok(n) => Ok(n),
+    }
 }
 
 /// How long a compile runs before a progress bar appears.
