@@ -154,6 +154,9 @@ pub fn format_trap(t: &Trap) -> String {
         if let Some(o) = f.wasm_offset {
             s.push_str(&format!(" (offset {o:#x})"));
         }
+        if let Some((file, line)) = &f.source {
+            s.push_str(&format!("\n           at {file}:{line}"));
+        }
         s
     };
     let mut i = 0;
@@ -279,10 +282,14 @@ mod tests {
             func_name: None,
             module_name: None,
             wasm_offset: Some(off),
+            source: None,
         };
         let mut backtrace = vec![frame(1, 0x10)];
         backtrace.extend(std::iter::repeat_n(frame(2, 0x20), 100));
-        backtrace.push(frame(3, 0x30));
+        backtrace.push(FrameInfo {
+            source: Some(("calc.c".into(), 4)),
+            ..frame(3, 0x30)
+        });
         let t = Trap {
             kind: TrapKind::StackOverflow,
             message: "call stack exhausted".into(),
@@ -293,7 +300,7 @@ mod tests {
             text,
             "call stack exhausted\nwasm backtrace:\n    0: <wasm function 1> (offset 0x10)\n    \
              1: <wasm function 2> (offset 0x20)\n       ... 99 more identical frames\n    \
-             101: <wasm function 3> (offset 0x30)"
+             101: <wasm function 3> (offset 0x30)\n           at calc.c:4"
         );
         let t = Trap {
             kind: TrapKind::HostError,
