@@ -22,6 +22,9 @@ pub(crate) struct Body {
     pub end: u64,
 }
 
+/// Most declared locals per function that debug info describes.
+pub(crate) const MAX_DESCRIBED_LOCALS: usize = 1000;
+
 /// What the debug info needs from the wasm bytes.
 pub(crate) struct WasmFacts<'a> {
     /// Absolute offset of the code section's contents (the base of DWARF addresses).
@@ -30,6 +33,8 @@ pub(crate) struct WasmFacts<'a> {
     pub dwarf: HashMap<&'a str, &'a [u8]>,
     /// Function bodies, in order.
     pub bodies: Vec<Body>,
+    /// Declared local types of each body (at most [`MAX_DESCRIBED_LOCALS`]), in order.
+    pub locals: Vec<Vec<wasmparser::ValType>>,
 }
 
 fn leb_len(mut v: u64) -> u64 {
@@ -47,6 +52,7 @@ pub(crate) fn scan(wasm: &[u8], num_imported_funcs: u32) -> Result<WasmFacts<'_>
         code_start: 0,
         dwarf: HashMap::new(),
         bodies: Vec::new(),
+        locals: Vec::new(),
     };
     let mut next = num_imported_funcs;
     for payload in Parser::new(0).parse_all(wasm) {
@@ -59,6 +65,14 @@ pub(crate) fn scan(wasm: &[u8], num_imported_funcs: u32) -> Result<WasmFacts<'_>
                 let r = body.range();
                 let prefix_start =
                     (r.start as u64).saturating_sub(leb_len((r.end - r.start) as u64));
+                let mut locals = Vec::new();
+                let mut reader = body.get_locals_reader()?;
+                for _ in 0..reader.get_count() {
+                    let (count, ty) = reader.read()?;
+                    let room = MAX_DESCRIBED_LOCALS - locals.len();
+                    locals.extend(std::iter::repeat_n(ty, (count as usize).min(room)));
+                }
+                facts.locals.push(locals);
                 facts.bodies.push(Body {
                     func_index: next,
                     prefix_start,

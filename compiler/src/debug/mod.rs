@@ -217,7 +217,7 @@ pub fn emit_debug_info(
     let (mut dwarf, rows) = match transform::transform(&map, &translator)? {
         Some(d) => d,
         None => match input.listing {
-            Some(listing) => synthetic::synthesize(&map, listing),
+            Some(listing) => synthetic::synthesize(&map, listing, module, &translator),
             None => return Ok(None),
         },
     };
