@@ -27,6 +27,8 @@
 #![deny(missing_docs)]
 
 mod builtins;
+/// Components: loading, instantiating the plan, handle tables, the component VM context.
+pub mod component;
 /// The C API (`include/kiln.h`).
 pub mod capi;
 mod constexpr;
@@ -43,6 +45,7 @@ mod traps;
 mod values;
 pub mod vm;
 
+pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, FrameInfo, Trap};
 pub use func::{Caller, Func, HostFn};

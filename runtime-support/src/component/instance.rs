@@ -1,0 +1,666 @@
+//! Instantiating a component: the linker that provides its imports, and the instance that
+//! executes the plan's initializers in order (core instances wired as the plan says, lowered
+//! functions, lifted functions, option memories/reallocs/post-returns, resource types).
+
+use super::load::Component;
+use super::resources::{HandleEntry, HandleTable, HandleTables};
+use super::vmctx::VMComponentContext;
+use crate::error::{Error, Trap};
+use crate::func::{Caller, Func};
+use crate::instance::Instance;
+use crate::memory::Memory;
+use crate::values::Val;
+use crate::{Engine, Extern};
+use kiln_environ::component::abi::{flatten_func, AbiContext};
+use kiln_environ::component::vmctx::{VMComponentOffsets, FLAG_MAY_ENTER};
+use kiln_environ::component::*;
+use kiln_environ::{FuncType, ValType};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// A host function for a component import, at the raw level: it receives and returns the
+/// *flat core values* of the canonical ABI (as the lowering's core signature has them) and a
+/// [`RawCall`] giving the lowering's options, memory and realloc. The compiled glue replaces
+/// this level with typed C representations.
+pub type RawHostFn = dyn Fn(&mut RawCall<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
+
+/// What a [`RawHostFn`] is called with besides the values.
+pub struct RawCall<'a> {
+    /// The component function type of the import.
+    pub ty: &'a ComponentFuncType,
+    /// The lowering's canonical options.
+    pub options: &'a CanonicalOptions,
+    /// The lowering's memory (`(memory ...)` option), if any.
+    pub memory: Option<Memory>,
+    /// The lowering's `realloc`, if any.
+    pub realloc: Option<Func>,
+}
+
+/// Defines a component's imports and instantiates components.
+pub struct ComponentLinker {
+    engine: Engine,
+    funcs: HashMap<String, Arc<RawHostFn>>,
+}
+
+/// The name a function import is defined under: the import name, then `#` and each name
+/// inside imported instances (`log`, `wasi:clocks/monotonic@0.2.0#now`).
+pub fn import_path(meta: &ComponentMetadata, import: ImportIndex, path: &[String]) -> String {
+    let mut s = meta
+        .imports
+        .get(import as usize)
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
+    for p in path {
+        s.push('#');
+        s.push_str(p);
+    }
+    s
+}
+
+impl ComponentLinker {
+    /// A linker with no definitions.
+    pub fn new(engine: &Engine) -> ComponentLinker {
+        ComponentLinker {
+            engine: engine.clone(),
+            funcs: HashMap::new(),
+        }
+    }
+
+    /// Defines the function import `path` (see [`import_path`]) at the raw level.
+    pub fn func_raw(
+        &mut self,
+        path: &str,
+        f: impl Fn(&mut RawCall<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.funcs.insert(path.to_string(), Arc::new(f));
+        self
+    }
+
+    /// Instantiates `component`: executes its plan.
+    pub fn instantiate(&self, component: &Component) -> Result<ComponentInstance, Error> {
+        if !Engine::same(&self.engine, component.engine()) {
+            return Err(Error::Link("component loaded into another engine".into()));
+        }
+        Builder::new(self, component).run()
+    }
+}
+
+/// State the runtime-made core functions (lowerings, intrinsics) reach through a weak
+/// reference, so they do not keep the instance alive in a cycle.
+struct Shared {
+    handles: HandleTables,
+    memories: Mutex<Vec<Memory>>,
+    reallocs: Mutex<Vec<Func>>,
+    post_returns: Mutex<Vec<Func>>,
+    lifted: Mutex<Vec<Lifted>>,
+    dtors: Mutex<Vec<Option<Func>>>,
+    resources: Vec<ResourceType>,
+}
+
+#[derive(Clone)]
+struct Lifted {
+    callee: Func,
+    ty: ComponentFuncType,
+    options: CanonicalOptions,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct ComponentInstanceInner {
+    component: Component,
+    shared: Arc<Shared>,
+    core_instances: Vec<Instance>,
+    lowered: Vec<Func>,
+    vmctx: VMComponentContext,
+}
+
+/// An instantiated component.
+#[derive(Clone)]
+pub struct ComponentInstance {
+    inner: Arc<ComponentInstanceInner>,
+}
+
+/// A lifted component function of an instance.
+#[derive(Clone)]
+pub struct ComponentFunc {
+    instance: ComponentInstance,
+    index: LiftedIndex,
+    lifted: Lifted,
+}
+
+struct Builder<'l> {
+    linker: &'l ComponentLinker,
+    component: Component,
+    shared: Arc<Shared>,
+    core_instances: Vec<Instance>,
+    lowered: Vec<Func>,
+    intrinsics: HashMap<(IntrinsicKind, ResourceIndex, ComponentInstanceIndex), Func>,
+}
+
+fn link(msg: impl Into<String>) -> Error {
+    Error::Link(msg.into())
+}
+
+impl<'l> Builder<'l> {
+    fn new(linker: &'l ComponentLinker, component: &Component) -> Builder<'l> {
+        let m = component.metadata();
+        Builder {
+            linker,
+            component: component.clone(),
+            shared: Arc::new(Shared {
+                handles: HandleTables::new(m.num_component_instances),
+                memories: Mutex::new(Vec::new()),
+                reallocs: Mutex::new(Vec::new()),
+                post_returns: Mutex::new(Vec::new()),
+                lifted: Mutex::new(Vec::new()),
+                dtors: Mutex::new(vec![None; m.resources.len()]),
+                resources: m.resources.clone(),
+            }),
+            core_instances: Vec::new(),
+            lowered: Vec::new(),
+            intrinsics: HashMap::new(),
+        }
+    }
+
+    fn resolve(&mut self, def: &CoreDef) -> Result<Extern, Error> {
+        match def {
+            CoreDef::Export(e) => self
+                .core_instances
+                .get(e.instance as usize)
+                .and_then(|i| i.get_export(&e.name))
+                .ok_or_else(|| {
+                    link(format!(
+                        "core instance {} has no export `{}`",
+                        e.instance, e.name
+                    ))
+                }),
+            CoreDef::Lowered(i) => self
+                .lowered
+                .get(*i as usize)
+                .cloned()
+                .map(Extern::Func)
+                .ok_or_else(|| link(format!("lowered function {i} is not defined yet"))),
+            CoreDef::Intrinsic {
+                kind,
+                resource,
+                instance,
+            } => {
+                let key = (*kind, *resource, *instance);
+                if let Some(f) = self.intrinsics.get(&key) {
+                    return Ok(Extern::Func(f.clone()));
+                }
+                let f = intrinsic(
+                    self.component.engine(),
+                    Arc::downgrade(&self.shared),
+                    *kind,
+                    *resource,
+                    *instance,
+                );
+                self.intrinsics.insert(key, f.clone());
+                Ok(Extern::Func(f))
+            }
+        }
+    }
+
+    fn resolve_func(&mut self, def: &CoreDef, what: &str) -> Result<Func, Error> {
+        match self.resolve(def)? {
+            Extern::Func(f) => Ok(f),
+            _ => Err(link(format!("{what} is not a function"))),
+        }
+    }
+
+    fn run(mut self) -> Result<ComponentInstance, Error> {
+        let meta = self.component.metadata().clone();
+        for init in &meta.initializers {
+            self.step(&meta, init)?;
+        }
+        let offsets = VMComponentOffsets::new(&meta);
+        let vmctx = VMComponentContext::new(offsets);
+        {
+            let s = &self.shared;
+            for (i, m) in lock(&s.memories).iter().enumerate() {
+                vmctx.write_ptr(offsets.memory(i as u32), m.inner.definition() as usize);
+            }
+            for (i, f) in lock(&s.reallocs).iter().enumerate() {
+                vmctx.write_ptr(offsets.realloc(i as u32), f.guest_funcref() as usize);
+            }
+            for (i, f) in lock(&s.post_returns).iter().enumerate() {
+                vmctx.write_ptr(offsets.post_return(i as u32), f.guest_funcref() as usize);
+            }
+            for (i, l) in lock(&s.lifted).iter().enumerate() {
+                vmctx.write_ptr(
+                    offsets.lifted_callee(i as u32),
+                    l.callee.guest_funcref() as usize,
+                );
+            }
+            for (i, f) in self.lowered.iter().enumerate() {
+                vmctx.write_ptr(offsets.lowered(i as u32), f.guest_funcref() as usize);
+            }
+            for (i, f) in lock(&s.dtors).iter().enumerate() {
+                if let Some(f) = f {
+                    vmctx.write_ptr(offsets.resource_dtor(i as u32), f.guest_funcref() as usize);
+                }
+            }
+        }
+        let inner = Arc::new(ComponentInstanceInner {
+            component: self.component,
+            shared: self.shared,
+            core_instances: self.core_instances,
+            lowered: self.lowered,
+            vmctx,
+        });
+        inner
+            .vmctx
+            .write_ptr(VMComponentOffsets::INSTANCE, Arc::as_ptr(&inner) as usize);
+        Ok(ComponentInstance { inner })
+    }
+
+    fn step(&mut self, meta: &ComponentMetadata, init: &Initializer) -> Result<(), Error> {
+        match init {
+            Initializer::InstantiateModule { module, imports } => {
+                let module = self
+                    .component
+                    .core_modules()
+                    .get(*module as usize)
+                    .cloned()
+                    .ok_or_else(|| link(format!("no core module {module}")))?;
+                let mut externs = Vec::with_capacity(imports.len());
+                for d in imports {
+                    externs.push(self.resolve(d)?);
+                }
+                let instance = Instance::new(&module, &externs)?;
+                self.core_instances.push(instance);
+            }
+            Initializer::ExtractMemory { export, .. } => {
+                match self.resolve(&CoreDef::Export(export.clone()))? {
+                    Extern::Memory(m) => lock(&self.shared.memories).push(m),
+                    _ => {
+                        return Err(link(format!(
+                            "option memory `{}` is not a memory",
+                            export.name
+                        )))
+                    }
+                }
+            }
+            Initializer::ExtractRealloc { def, .. } => {
+                let f = self.resolve_func(def, "realloc")?;
+                let want = FuncType {
+                    params: vec![ValType::I32; 4],
+                    results: vec![ValType::I32],
+                };
+                if f.ty() != want {
+                    return Err(link(format!(
+                        "realloc has type {}, expected {want}",
+                        f.ty()
+                    )));
+                }
+                lock(&self.shared.reallocs).push(f);
+            }
+            Initializer::ExtractPostReturn { def, .. } => {
+                let f = self.resolve_func(def, "post-return")?;
+                lock(&self.shared.post_returns).push(f);
+            }
+            Initializer::Lift {
+                callee,
+                ty,
+                options,
+                ..
+            } => {
+                let f = self.resolve_func(callee, "lifted callee")?;
+                let want = flatten_func(ty, AbiContext::Lift);
+                if f.ty() != want {
+                    return Err(link(format!(
+                        "core function of type {} lifted as {ty} (needs {want})",
+                        f.ty()
+                    )));
+                }
+                lock(&self.shared.lifted).push(Lifted {
+                    callee: f,
+                    ty: ty.clone(),
+                    options: options.clone(),
+                });
+            }
+            Initializer::Lower {
+                callee,
+                ty,
+                options,
+                ..
+            } => {
+                let f = self.lower(meta, callee, ty, options)?;
+                self.lowered.push(f);
+            }
+            Initializer::DefineResource { resource, dtor } => {
+                let f = match dtor {
+                    Some(d) => Some(self.resolve_func(d, "resource destructor")?),
+                    None => None,
+                };
+                if let Some(slot) = lock(&self.shared.dtors).get_mut(*resource as usize) {
+                    *slot = f;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lower(
+        &mut self,
+        meta: &ComponentMetadata,
+        callee: &FuncSource,
+        ty: &ComponentFuncType,
+        options: &CanonicalOptions,
+    ) -> Result<Func, Error> {
+        let core_ty = flatten_func(ty, AbiContext::Lower);
+        let engine = self.component.engine().clone();
+        let weak = Arc::downgrade(&self.shared);
+        let (ty, options) = (ty.clone(), options.clone());
+        match callee {
+            FuncSource::Import { import, path } => {
+                let name = import_path(meta, *import, path);
+                let host = self
+                    .linker
+                    .funcs
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| link(format!("component import `{name}` is not defined")))?;
+                Ok(Func::new(
+                    &engine,
+                    core_ty,
+                    move |_: &mut Caller<'_>, args, results| {
+                        let shared = weak
+                            .upgrade()
+                            .ok_or_else(|| Trap::host("component instance is gone"))?;
+                        let mut call = RawCall {
+                            ty: &ty,
+                            options: &options,
+                            memory: options
+                                .memory
+                                .and_then(|i| lock(&shared.memories).get(i as usize).cloned()),
+                            realloc: options
+                                .realloc
+                                .and_then(|i| lock(&shared.reallocs).get(i as usize).cloned()),
+                        };
+                        host(&mut call, args, results)
+                    },
+                ))
+            }
+            FuncSource::Lifted(index) => {
+                let index = *index;
+                let direct = !ty.contains_pointers_or_handles_any();
+                Ok(Func::new(
+                    &engine,
+                    core_ty,
+                    move |_: &mut Caller<'_>, args, results| {
+                        if !direct {
+                            return Err(Trap::host(
+                                "component-to-component call with strings, lists or handles needs \
+                             the fused adapter, which this build does not have yet",
+                            ));
+                        }
+                        let shared = weak
+                            .upgrade()
+                            .ok_or_else(|| Trap::host("component instance is gone"))?;
+                        let lifted = lock(&shared.lifted)
+                            .get(index as usize)
+                            .cloned()
+                            .ok_or_else(|| Trap::host("lifted function missing"))?;
+                        let out = call_lifted(&shared, &lifted, args).map_err(|e| match e {
+                            Error::Trap(t) => t,
+                            other => Trap::host(other.to_string()),
+                        })?;
+                        for (r, v) in results.iter_mut().zip(out) {
+                            *r = v;
+                        }
+                        Ok(())
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Calls a lifted function's core callee with flat values and runs its post-return.
+fn call_lifted(shared: &Shared, lifted: &Lifted, args: &[Val]) -> Result<Vec<Val>, Error> {
+    let results = lifted.callee.call(args)?;
+    if let Some(p) = lifted.options.post_return {
+        let post = lock(&shared.post_returns).get(p as usize).cloned();
+        if let Some(post) = post {
+            post.call(&results)?;
+        }
+    }
+    Ok(results)
+}
+
+trait PointerFree {
+    fn contains_pointers_or_handles_any(&self) -> bool;
+}
+
+impl PointerFree for ComponentFuncType {
+    fn contains_pointers_or_handles_any(&self) -> bool {
+        self.params
+            .iter()
+            .any(|(_, t)| t.contains_pointers_or_handles())
+            || self
+                .result
+                .as_ref()
+                .is_some_and(|t| t.contains_pointers_or_handles())
+            || kiln_environ::component::abi::params_in_memory(self)
+            || kiln_environ::component::abi::result_in_memory(self)
+    }
+}
+
+/// A `resource.new/rep/drop` intrinsic as a core function.
+fn intrinsic(
+    engine: &Engine,
+    shared: Weak<Shared>,
+    kind: IntrinsicKind,
+    resource: ResourceIndex,
+    instance: ComponentInstanceIndex,
+) -> Func {
+    let ty = match kind {
+        IntrinsicKind::ResourceNew | IntrinsicKind::ResourceRep => FuncType {
+            params: vec![ValType::I32],
+            results: vec![ValType::I32],
+        },
+        IntrinsicKind::ResourceDrop => FuncType {
+            params: vec![ValType::I32],
+            results: vec![],
+        },
+    };
+    Func::new(engine, ty, move |_: &mut Caller<'_>, args, results| {
+        let shared = shared
+            .upgrade()
+            .ok_or_else(|| Trap::host("component instance is gone"))?;
+        let arg = match args.first() {
+            Some(Val::I32(v)) => *v as u32,
+            _ => return Err(Trap::host("resource intrinsic called with a bad argument")),
+        };
+        let in_table = |f: &mut dyn FnMut(&mut HandleTable) -> Result<u32, Trap>| {
+            shared
+                .handles
+                .with(instance, |t| f(t))
+                .unwrap_or_else(|| Err(Trap::host("no handle table for this instance")))
+        };
+        match kind {
+            IntrinsicKind::ResourceNew => {
+                let h = in_table(&mut |t| {
+                    t.insert(HandleEntry {
+                        resource,
+                        rep: arg,
+                        own: true,
+                        lend_count: 0,
+                    })
+                })?;
+                results[0] = Val::I32(h as i32);
+            }
+            IntrinsicKind::ResourceRep => {
+                let rep = in_table(&mut |t| t.get(arg, resource).map(|e| e.rep))?;
+                results[0] = Val::I32(rep as i32);
+            }
+            IntrinsicKind::ResourceDrop => {
+                let mut entry = None;
+                in_table(&mut |t| {
+                    entry = Some(t.remove(arg, resource)?);
+                    Ok(0)
+                })?;
+                let entry = entry.expect("set on success");
+                let defined = matches!(
+                    shared.resources.get(resource as usize).map(|r| &r.kind),
+                    Some(ResourceKind::Defined { .. })
+                );
+                if entry.own && defined {
+                    let dtor = lock(&shared.dtors)
+                        .get(resource as usize)
+                        .cloned()
+                        .flatten();
+                    if let Some(dtor) = dtor {
+                        dtor.call(&[Val::I32(entry.rep as i32)])
+                            .map_err(|e| match e {
+                                Error::Trap(t) => t,
+                                other => Trap::host(other.to_string()),
+                            })?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+impl ComponentInstance {
+    /// The component this is an instance of.
+    pub fn component(&self) -> &Component {
+        &self.inner.component
+    }
+
+    /// The root component's exports, with their types.
+    pub fn exports(&self) -> &[ComponentExport] {
+        self.inner.component.exports()
+    }
+
+    /// The export at `path` (`["f"]`, or `["ns:pkg/iface", "f"]` inside exported instances).
+    pub fn get_export(&self, path: &[&str]) -> Option<&ExportItem> {
+        let mut items = self.exports();
+        let mut found = None;
+        for name in path {
+            let e = items.iter().find(|e| e.name == *name)?;
+            found = Some(&e.item);
+            items = match &e.item {
+                ExportItem::Instance(inner) => inner,
+                _ => &[],
+            };
+        }
+        found
+    }
+
+    /// The lifted function exported at `name` (`f`, or `iface#f` inside an exported instance).
+    pub fn get_func(&self, name: &str) -> Option<ComponentFunc> {
+        let path: Vec<&str> = name.split('#').collect();
+        match self.get_export(&path)? {
+            ExportItem::Func {
+                func: FuncSource::Lifted(i),
+                ..
+            } => self.lifted(*i),
+            _ => None,
+        }
+    }
+
+    /// Lifted function `index` of the plan.
+    pub fn lifted(&self, index: LiftedIndex) -> Option<ComponentFunc> {
+        let lifted = lock(&self.inner.shared.lifted).get(index as usize)?.clone();
+        Some(ComponentFunc {
+            instance: self.clone(),
+            index,
+            lifted,
+        })
+    }
+
+    /// Lowered core function `index` of the plan.
+    pub fn lowered(&self, index: LoweredIndex) -> Option<Func> {
+        self.inner.lowered.get(index as usize).cloned()
+    }
+
+    /// The core instances, in plan order.
+    pub fn core_instances(&self) -> &[Instance] {
+        &self.inner.core_instances
+    }
+
+    /// Option memory `index`.
+    pub fn memory(&self, index: RuntimeMemoryIndex) -> Option<Memory> {
+        lock(&self.inner.shared.memories)
+            .get(index as usize)
+            .cloned()
+    }
+
+    /// Option realloc `index`.
+    pub fn realloc(&self, index: ReallocIndex) -> Option<Func> {
+        lock(&self.inner.shared.reallocs)
+            .get(index as usize)
+            .cloned()
+    }
+
+    /// Option post-return `index`.
+    pub fn post_return(&self, index: PostReturnIndex) -> Option<Func> {
+        lock(&self.inner.shared.post_returns)
+            .get(index as usize)
+            .cloned()
+    }
+
+    /// Runs `f` on the handle table of component instance `instance` (0 is the root).
+    pub fn with_handles<R>(
+        &self,
+        instance: ComponentInstanceIndex,
+        f: impl FnOnce(&mut HandleTable) -> R,
+    ) -> Option<R> {
+        self.inner.shared.handles.with(instance, f)
+    }
+
+    /// The component VM context (layout: `kiln_environ::component::VMComponentOffsets`).
+    pub fn vmctx_ptr(&self) -> *mut u8 {
+        self.inner.vmctx.ptr()
+    }
+}
+
+impl ComponentFunc {
+    /// The component function type.
+    pub fn ty(&self) -> &ComponentFuncType {
+        &self.lifted.ty
+    }
+
+    /// The lift's canonical options.
+    pub fn options(&self) -> &CanonicalOptions {
+        &self.lifted.options
+    }
+
+    /// The plan's lifted index.
+    pub fn index(&self) -> LiftedIndex {
+        self.index
+    }
+
+    /// The core function the lift wraps.
+    pub fn core_callee(&self) -> &Func {
+        &self.lifted.callee
+    }
+
+    /// Calls the core callee with flat core values (the canonical ABI's flattened parameters)
+    /// and runs the post-return, enforcing `may_enter`. Values crossing through memory
+    /// (strings, lists, more than the flat limits) need the compiled glue.
+    pub fn call_flat(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
+        let inner = &self.instance.inner;
+        let flags = inner
+            .vmctx
+            .offsets
+            .instance_flags(self.lifted.options.instance);
+        let old = inner.vmctx.read_u32(flags);
+        if old & FLAG_MAY_ENTER == 0 {
+            return Err(Error::Trap(Trap::host(
+                "cannot enter component instance: may_enter is false (reentrance)",
+            )));
+        }
+        inner.vmctx.write_u32(flags, old & !FLAG_MAY_ENTER);
+        let result = call_lifted(&inner.shared, &self.lifted, args);
+        inner.vmctx.write_u32(flags, old);
+        result
+    }
+}

@@ -1,0 +1,28 @@
+//! Components in the runtime: loading a component `.so`, instantiating it by executing its
+//! flattened plan, per-instance resource handle tables, and the component VM context the
+//! compiled canonical-ABI glue reads.
+//!
+//! - `load.rs`: [`Component::load`] opens the `.so`, checks the component descriptor and plan
+//!   (`kiln_environ::component`), and loads every core module through its own descriptor;
+//! - `instance.rs`: [`ComponentLinker`] (host functions for the component's imports) and
+//!   [`ComponentInstance`] (executes the [`Initializer`](kiln_environ::component::Initializer)s);
+//! - `resources.rs`: handle tables and the `resource.new/rep/drop` intrinsics;
+//! - `vmctx.rs`: the component VM context (layout in `kiln_environ::component::vmctx`).
+//!
+//! Calling lifted exports with component values needs the compiled glue (a later stage);
+//! until then [`ComponentFunc::call_flat`] calls the core callee with flat core values, and
+//! lowered imports reach host functions defined with [`ComponentLinker::func_raw`], which also
+//! receive flat core values.
+
+mod instance;
+mod load;
+mod resources;
+mod vmctx;
+
+pub use instance::{ComponentFunc, ComponentInstance, ComponentLinker, RawCall, RawHostFn};
+pub use kiln_environ::component::{
+    ComponentExport, ComponentFuncType, ComponentImport, ComponentMetadata, ExportItem,
+    InterfaceType, ItemType,
+};
+pub use load::Component;
+pub use resources::{HandleEntry, HandleTable};

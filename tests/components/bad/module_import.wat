@@ -1,0 +1,3 @@
+;; error: unsupported: core module import `m`
+(component
+  (import "m" (core module)))

@@ -1,0 +1,3 @@
+;; error: `value`s is not enabled
+(component
+  (import "v" (value u32)))
