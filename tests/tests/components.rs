@@ -337,3 +337,60 @@ fn bad_component_files() {
         );
     }
 }
+
+#[test]
+fn inspect_prints_the_world() {
+    let engine = Engine::default();
+    let loaded = load("imports.wat", &engine);
+    let data = std::fs::read(&loaded.path).unwrap();
+    let report = kiln_cli::commands::inspect::inspect(&data).unwrap();
+    for line in [
+        "kind:           component",
+        "core modules (2):",
+        "  import log: func(msg: string);",
+        "  import wasi:clocks/monotonic@0.2.0: interface {",
+        "    now: func() -> u64;",
+        "    resource pollable;",
+        "  export make: func(rep: u32) -> own<thing>;",
+        "  export ticks: func() -> u64;",
+    ] {
+        assert!(report.contains(line), "missing `{line}` in:\n{report}");
+    }
+    let nested = load("nested.wat", &engine);
+    let report = kiln_cli::commands::inspect::inspect(&std::fs::read(&nested.path).unwrap());
+    let report = report.unwrap();
+    assert!(
+        report.contains(
+            "  export ns:math/api@1.0.0: interface {\n    plus: func(a: u32, b: u32) -> u32;\n  }"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn emit_obj_combines_the_objects() {
+    let dir = TempDir::new("kiln-component-obj").unwrap();
+    let out = dir.path().join("c.o");
+    kiln_compiler::compile_to_file(
+        &wasm_of("shared_memory.wat"),
+        &Default::default(),
+        kiln_compiler::Emit::Obj,
+        &out,
+    )
+    .unwrap();
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(&out).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let names: Vec<String> = file
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .collect();
+    for want in [
+        "kiln_component_v1",
+        "kiln_component_module_0",
+        "kiln_component_module_1",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+}

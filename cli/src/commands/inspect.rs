@@ -3,7 +3,7 @@
 //! The descriptor symbol is found in the dynamic symbol table; its pointer fields are resolved
 //! through the file's relative dynamic relocations (or read in place), which leads to the
 //! serialized metadata. Nothing is loaded or run, so artifacts for other targets can be
-//! inspected too.
+//! inspected too. Component shared objects get their own report (`inspect/component.rs`).
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -15,6 +15,9 @@ use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+
+mod component;
+pub use component::{inspect_component, is_component, read_component};
 
 /// Arguments of `kiln inspect`.
 #[derive(Args, Debug)]
@@ -109,6 +112,9 @@ pub fn read_artifact(data: &[u8]) -> Result<Artifact> {
 
 /// The human-readable report `kiln inspect` prints.
 pub fn inspect(data: &[u8]) -> Result<String> {
+    if is_component(data) {
+        return inspect_component(data);
+    }
     let a = read_artifact(data)?;
     let m = &a.metadata;
     let b = &m.build;

@@ -6,7 +6,8 @@
 //! - [`abi`]: canonical-ABI layout in linear memory and flattening to core types;
 //! - [`host`]: the host C representation of component values;
 //! - [`plan`]: the flattened instantiation plan ([`ComponentMetadata`]);
-//! - [`vmctx`]: the component VM context the runtime fills and the glue reads.
+//! - [`vmctx`]: the component VM context the runtime fills and the glue reads;
+//! - [`wit`]: printing the component's world in WIT syntax.
 //!
 //! A component `.so` exports exactly one symbol, [`COMPONENT_DESCRIPTOR_SYMBOL`], pointing at a
 //! [`ComponentDescriptor`]; it does *not* export `kiln_module_v1`. Each distinct core module is
@@ -19,6 +20,7 @@ pub mod host;
 pub mod plan;
 pub mod types;
 pub mod vmctx;
+pub mod wit;
 
 pub use abi::{AbiContext, Layout, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
 pub use plan::*;

@@ -325,6 +325,11 @@ impl ComponentMetadata {
             .unwrap_or("?")
     }
 
+    /// The imports and exports as a WIT-like `world` (see [`super::wit`]).
+    pub fn wit_world(&self) -> String {
+        super::wit::world_to_wit(self)
+    }
+
     /// Checks the plan's internal consistency: every index in range and defined before use,
     /// each `Lower`/`Lift`/`Extract*` index defined exactly once in order. The runtime runs
     /// this before instantiating, so a corrupt plan is an error, never undefined behaviour.
