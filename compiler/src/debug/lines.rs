@@ -65,9 +65,18 @@ pub(crate) fn function_lines(map: &AddrMap<'_>, fi: usize, table: &RowTable) -> 
         .and_then(|s| map.body_at(u64::from(s.1)))
         .map(|b| b.prefix_start)
         .unwrap_or(0);
+    // Code placed out of line but attributed to the function entry (stack and epoch checks'
+    // slow paths) is not a statement: breakpoints on the first line stay at the entry.
+    let entry = f.srclocs.first().map(|s| s.1);
     for (k, &(off, w)) in f.srclocs.iter().enumerate() {
         let off = if k == 0 { 0 } else { off };
-        let pos = table.lookup(u64::from(w), floor);
+        let mut pos = table.lookup(u64::from(w), floor);
+        if k > 0 && Some(w) == entry {
+            if let Some(p) = pos.as_mut() {
+                p.is_stmt = false;
+                p.prologue_end = false;
+            }
+        }
         let key = pos.map(|p| (p.file, p.line));
         if key == last && !rows.is_empty() {
             continue;
