@@ -194,6 +194,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
             imports: self.imports,
             initializers: self.initializers,
             exports,
+            glue: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@
 
 pub mod abi;
 mod check;
+pub mod glue;
 pub mod host;
 pub mod plan;
 pub mod types;

@@ -304,6 +304,8 @@ pub struct ComponentMetadata {
     pub initializers: Vec<Initializer>,
     /// The root component's exports, in order.
     pub exports: Vec<ComponentExport>,
+    /// Code offsets of the compiled canonical-ABI glue (see [`super::glue`]).
+    pub glue: super::glue::GlueOffsets,
 }
 
 impl ComponentMetadata {

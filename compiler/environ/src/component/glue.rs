@@ -1,0 +1,229 @@
+//! The contract of the compiled canonical-ABI glue: entry-point signatures, where their code
+//! offsets live in the plan, the component builtin table the glue calls, and the traps it
+//! raises (each naming the Component Model rule it enforces).
+//!
+//! # Export entry points (one per `canon lift`)
+//!
+//! Platform C convention:
+//!
+//! ```text
+//! call(cvmctx: *mut u8, args: *const u8, results: *mut u8, core_ret: *mut u64)
+//! post_return(cvmctx: *mut u8, core_ret: *const u64)
+//! ```
+//!
+//! `args` is a C struct whose fields are the parameters in order, each in its host C
+//! representation ([`super::host`]); `results` receives the host C representation of the
+//! result (nothing for a function without result). `core_ret` receives the raw core result
+//! (the flat value or the return-area pointer), which `post_return` hands to the guest's
+//! post-return function. Between `call` and `post_return`, strings and lists of the result may
+//! point straight into guest memory (UTF-8 strings and lists of integers and floats are not
+//! copied) or into host buffers the glue got from [`ComponentBuiltin`] `host_alloc`; they stay
+//! valid until `post_return`, which the host must call after reading the result (it also
+//! re-enables `may_enter`). Both run inside the runtime's trap-catching entry.
+
+use serde::{Deserialize, Serialize};
+
+/// Code offsets (relative to the descriptor's `glue_text`) of one lifted function's entries.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExportGlue {
+    /// Offset of `call`.
+    pub call: u32,
+    /// Offset of `post_return`.
+    pub post_return: u32,
+}
+
+/// Where the compiled glue of a component is (additive part of the plan).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GlueOffsets {
+    /// Per lifted function (indexed by `LiftedIndex`): its export entries, `None` when the
+    /// compiler emitted none (the runtime then refuses typed calls).
+    pub exports: Vec<Option<ExportGlue>>,
+}
+
+/// Invokes `$mac!` with the list of component builtins, in table order:
+/// `name(param: type, ...) [-> type];` with types `vmctx` (the component VM context), `i32`
+/// and `i64`. The table's address is in the component VM context's `BUILTINS` slot; every
+/// builtin uses the platform C convention. Builtins that trap do not return.
+#[macro_export]
+macro_rules! foreach_component_builtin {
+    ($mac:ident) => {
+        $mac! {
+            /// Raises the glue trap `code` (a [`GlueTrap`](crate::component::glue::GlueTrap)).
+            trap(vmctx: vmctx, code: i32);
+            /// Allocates `size` bytes aligned to `align` in the instance's host arena (freed by
+            /// the next post-return); returns the address.
+            host_alloc(vmctx: vmctx, size: i64, align: i64) -> i64;
+            /// Lifts the string at `ptr`/`len` (the guest's tagged length word) of option memory
+            /// `memory` in `encoding` (0 utf8, 1 utf16, 2 latin1+utf16): checks alignment,
+            /// bounds and encoding, and writes the host `{ ptr, len }` (UTF-8) at `out`.
+            string_lift(vmctx: vmctx, memory: i32, encoding: i32, ptr: i32, len: i32, out: i64);
+            /// Checks the host UTF-8 string at `ptr`/`len` and returns the length word the guest
+            /// encoding needs (code units; for latin1+utf16 with the UTF-16 tag when needed).
+            string_lower_len(vmctx: vmctx, encoding: i32, ptr: i64, len: i64) -> i64;
+            /// Writes the host UTF-8 string at `src`/`len`, transcoded to `encoding`, at guest
+            /// address `dst` of option memory `memory` (`tagged` is what `string_lower_len`
+            /// returned); checks bounds.
+            string_lower_copy(vmctx: vmctx, memory: i32, encoding: i32, src: i64, len: i64, dst: i32, tagged: i32);
+            /// Copies `bytes` host bytes at `src` to guest address `dst` of option memory
+            /// `memory`; checks bounds.
+            copy_to_guest(vmctx: vmctx, memory: i32, dst: i32, src: i64, bytes: i64);
+        }
+    };
+}
+
+macro_rules! declare_component_builtins {
+    ($( $(#[$attr:meta])* $name:ident($($p:ident: $pt:ident),*) $(-> $rt:ident)?;)*) => {
+        /// A component builtin; its table slot is `index * 8`.
+        #[allow(non_camel_case_types)]
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum ComponentBuiltin {
+            $( $(#[$attr])* $name, )*
+        }
+
+        impl ComponentBuiltin {
+            /// Every component builtin, in table order.
+            pub const ALL: &'static [ComponentBuiltin] = &[$(ComponentBuiltin::$name,)*];
+
+            /// The builtin's signature.
+            pub fn signature(self) -> crate::builtins::BuiltinSignature {
+                use crate::builtins::BuiltinType;
+                #[allow(unused_macros)]
+                macro_rules! ty {
+                    (vmctx) => { BuiltinType::VMCtx };
+                    (i32) => { BuiltinType::I32 };
+                    (i64) => { BuiltinType::I64 };
+                }
+                match self {
+                    $(ComponentBuiltin::$name => crate::builtins::BuiltinSignature {
+                        params: &[$(ty!($pt)),*],
+                        result: None $(.or(Some(ty!($rt))))?,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+foreach_component_builtin!(declare_component_builtins);
+
+/// A trap raised by the glue or its builtins, named after the rule it enforces.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum GlueTrap {
+    /// `may_enter` is false.
+    CannotEnter = 0,
+    /// A realloc result is not aligned.
+    ReallocMisaligned = 1,
+    /// A realloc result range is outside memory.
+    ReallocOutOfBounds = 2,
+    /// A `char` is not a Unicode scalar value.
+    InvalidChar = 3,
+    /// A variant discriminant is out of range.
+    DiscriminantOutOfRange = 4,
+    /// A string or list pointer is not aligned.
+    PointerMisaligned = 5,
+    /// A string or list range is outside memory.
+    PointerOutOfBounds = 6,
+    /// Invalid UTF-8.
+    InvalidUtf8 = 7,
+    /// Invalid UTF-16 (an unpaired surrogate).
+    InvalidUtf16 = 8,
+    /// A string too long for the guest encoding.
+    StringTooLong = 9,
+    /// The return area pointer is not aligned.
+    ReturnMisaligned = 10,
+    /// The return area is outside memory.
+    ReturnOutOfBounds = 11,
+    /// `post_return` without a pending call.
+    NoPendingPostReturn = 12,
+    /// `may_leave` is false.
+    CannotLeave = 13,
+    /// A list length overflows the address space.
+    ListTooLong = 14,
+}
+
+impl GlueTrap {
+    /// Every glue trap, in code order.
+    pub const ALL: [GlueTrap; 15] = [
+        GlueTrap::CannotEnter,
+        GlueTrap::ReallocMisaligned,
+        GlueTrap::ReallocOutOfBounds,
+        GlueTrap::InvalidChar,
+        GlueTrap::DiscriminantOutOfRange,
+        GlueTrap::PointerMisaligned,
+        GlueTrap::PointerOutOfBounds,
+        GlueTrap::InvalidUtf8,
+        GlueTrap::InvalidUtf16,
+        GlueTrap::StringTooLong,
+        GlueTrap::ReturnMisaligned,
+        GlueTrap::ReturnOutOfBounds,
+        GlueTrap::NoPendingPostReturn,
+        GlueTrap::CannotLeave,
+        GlueTrap::ListTooLong,
+    ];
+
+    /// The trap of code `code`, if valid.
+    pub fn from_code(code: u32) -> Option<GlueTrap> {
+        Self::ALL.get(code as usize).copied()
+    }
+
+    /// The trap message, naming the canonical-ABI rule.
+    pub fn message(self) -> &'static str {
+        match self {
+            GlueTrap::CannotEnter => {
+                "canonical ABI: cannot enter component instance (may_enter is false: reentrance \
+                 or a pending post-return)"
+            }
+            GlueTrap::ReallocMisaligned => {
+                "canonical ABI: realloc return: pointer not aligned to the requested alignment"
+            }
+            GlueTrap::ReallocOutOfBounds => "canonical ABI: realloc return: beyond end of memory",
+            GlueTrap::InvalidChar => {
+                "canonical ABI: invalid char: not a Unicode scalar value (surrogate or >= 0x110000)"
+            }
+            GlueTrap::DiscriminantOutOfRange => {
+                "canonical ABI: invalid variant discriminant: case index out of range"
+            }
+            GlueTrap::PointerMisaligned => {
+                "canonical ABI: string/list pointer not aligned to its element alignment"
+            }
+            GlueTrap::PointerOutOfBounds => {
+                "canonical ABI: string/list content out of bounds of linear memory"
+            }
+            GlueTrap::InvalidUtf8 => "canonical ABI: invalid utf-8 in string",
+            GlueTrap::InvalidUtf16 => {
+                "canonical ABI: invalid utf-16 in string (unpaired surrogate)"
+            }
+            GlueTrap::StringTooLong => {
+                "canonical ABI: string byte length exceeds the maximum (2^31 - 1)"
+            }
+            GlueTrap::ReturnMisaligned => {
+                "canonical ABI: return area pointer not aligned to the result's alignment"
+            }
+            GlueTrap::ReturnOutOfBounds => {
+                "canonical ABI: return area out of bounds of linear memory"
+            }
+            GlueTrap::NoPendingPostReturn => "canonical ABI: post-return without a pending call",
+            GlueTrap::CannotLeave => {
+                "canonical ABI: cannot leave component instance (may_leave is false)"
+            }
+            GlueTrap::ListTooLong => "canonical ABI: list byte length overflows 32-bit memory",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_codes_round_trip() {
+        for (i, t) in GlueTrap::ALL.iter().enumerate() {
+            assert_eq!(*t as usize, i);
+            assert_eq!(GlueTrap::from_code(i as u32), Some(*t));
+            assert!(t.message().starts_with("canonical ABI"));
+        }
+        assert_eq!(ComponentBuiltin::host_alloc.signature().params.len(), 3);
+    }
+}
