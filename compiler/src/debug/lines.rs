@@ -68,6 +68,7 @@ pub(crate) fn function_lines(map: &AddrMap<'_>, fi: usize, table: &RowTable) -> 
     // Code placed out of line but attributed to the function entry (stack and epoch checks'
     // slow paths) is not a statement: breakpoints on the first line stay at the entry.
     let entry = f.srclocs.first().map(|s| s.1);
+    let mut seen_prologue_end = false;
     for (k, &(off, w)) in f.srclocs.iter().enumerate() {
         let off = if k == 0 { 0 } else { off };
         let mut pos = table.lookup(u64::from(w), floor);
@@ -78,9 +79,13 @@ pub(crate) fn function_lines(map: &AddrMap<'_>, fi: usize, table: &RowTable) -> 
             }
         }
         let key = pos.map(|p| (p.file, p.line));
-        if key == last && !rows.is_empty() {
+        // A new row per line change, and for the end of the prologue even on the same line
+        // (debuggers put function breakpoints there).
+        let prologue_end = pos.is_some_and(|p| p.prologue_end) && !seen_prologue_end;
+        if key == last && !rows.is_empty() && !prologue_end {
             continue;
         }
+        seen_prologue_end |= prologue_end;
         let row = match pos {
             Some(p) => LineRow {
                 address_offset: u64::from(off),

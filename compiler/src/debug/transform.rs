@@ -26,6 +26,9 @@ use std::collections::{BTreeSet, HashMap};
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
 
+/// Largest number of functions in a unit for which its globals get location lists.
+const MAX_GLOBAL_SCOPE_FUNCS: usize = 512;
+
 /// The function and frame base a DIE's code belongs to.
 #[derive(Clone, Copy)]
 struct Scope<'a> {
@@ -171,6 +174,20 @@ pub(crate) fn transform(
             let Some(id) = id else { continue };
             let id = unit.add_entry(Some(id), &entry);
             convert_attrs(&mut unit, id, &entry, map)?;
+            // Guest pointers are wasm32 addresses: keep their size although the unit's address
+            // size is now the host's.
+            if matches!(
+                entry.tag,
+                constants::DW_TAG_pointer_type
+                    | constants::DW_TAG_reference_type
+                    | constants::DW_TAG_rvalue_reference_type
+            ) && entry.attr_value(constants::DW_AT_byte_size).is_none()
+            {
+                unit.unit.get_mut(id).set(
+                    constants::DW_AT_byte_size,
+                    AttributeValue::Udata(u64::from(read_encoding.address_size)),
+                );
+            }
             let mut scope = entry.parent.and_then(|p| scopes.get(&p).copied());
 
             // Code ranges.
@@ -274,7 +291,11 @@ pub(crate) fn transform(
             }
             // Variables at unit level (C globals in linear memory): valid in every function of
             // the unit, where the vmctx is known.
-            if scope.is_none() && entry.tag == constants::DW_TAG_variable {
+            // (Bounded: each global costs one list entry per function of its unit.)
+            if scope.is_none()
+                && entry.tag == constants::DW_TAG_variable
+                && unit_funcs.len() <= MAX_GLOBAL_SCOPE_FUNCS
+            {
                 if let Some(ReadValue::Exprloc(e)) = entry.attr_value(constants::DW_AT_location) {
                     let mut locs = Vec::new();
                     for &fi in &unit_funcs {
