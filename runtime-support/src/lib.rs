@@ -27,10 +27,10 @@
 #![deny(missing_docs)]
 
 mod builtins;
-/// Components: loading, instantiating the plan, handle tables, the component VM context.
-pub mod component;
 /// The C API (`include/kiln.h`).
 pub mod capi;
+/// Components: loading, instantiating the plan, handle tables, the component VM context.
+pub mod component;
 mod constexpr;
 mod engine;
 mod error;
