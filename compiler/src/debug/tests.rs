@@ -118,3 +118,21 @@ fn names_are_demangled() {
     assert_eq!(super::demangle("_Z3fooi"), "foo(int)");
     assert_eq!(super::demangle("plain_c"), "plain_c");
 }
+
+#[test]
+fn symbols_of_mangled_functions_are_demangled() {
+    use object::ObjectSymbol;
+    let wasm =
+        wat::parse_str(r#"(module (func $_ZN4core3fmt5write17h0123456789abcdefE (export "w")))"#)
+            .unwrap();
+    let compiled = compile(&wasm, &Config::default()).unwrap();
+    let file = object::File::parse(&*compiled.object).unwrap();
+    assert!(
+        file.symbols()
+            .any(|s| s.name() == Ok("wasm[0]::core::fmt::write")),
+        "{:?}",
+        file.symbols()
+            .map(|s| s.name().unwrap_or("?").to_string())
+            .collect::<Vec<_>>()
+    );
+}
