@@ -38,8 +38,13 @@ fn abs64(symbol: SymbolId, offset: u64, addend: i64) -> Relocation {
     }
 }
 
-/// Writes the component object for `metadata`.
-pub fn emit_component(isa: OwnedTargetIsa, metadata: &ComponentMetadata) -> Result<Vec<u8>> {
+/// Writes the component object for `metadata`, with the compiled canonical-ABI glue code
+/// `glue` (see [`super::glue`]; may be empty).
+pub fn emit_component(
+    isa: OwnedTargetIsa,
+    metadata: &ComponentMetadata,
+    glue: &[u8],
+) -> Result<Vec<u8>> {
     let builder = ObjectBuilder::new(
         isa,
         "kiln-component",
@@ -93,6 +98,7 @@ pub fn emit_component(isa: OwnedTargetIsa, metadata: &ComponentMetadata) -> Resu
     };
     put(&mut desc, D::OFFSET_METADATA_LEN, meta_bytes.len() as u64);
     put(&mut desc, D::OFFSET_NUM_MODULES, n as u64);
+    put(&mut desc, D::OFFSET_GLUE_TEXT_LEN, glue.len() as u64);
     let desc_offset = object.append_section_data(rel, &desc, 16);
     object
         .add_relocation(
@@ -107,6 +113,31 @@ pub fn emit_component(isa: OwnedTargetIsa, metadata: &ComponentMetadata) -> Resu
                 abs64(
                     rel_symbol,
                     desc_offset + u64::from(D::OFFSET_MODULES),
+                    at as i64,
+                ),
+            )
+            .map_err(emit_err)?;
+    }
+    if !glue.is_empty() {
+        let text = object.section_id(StandardSection::Text);
+        let at = object.append_section_data(text, glue, 16);
+        object.add_symbol(Symbol {
+            name: b"kiln_component_glue".to_vec(),
+            value: at,
+            size: glue.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Compilation,
+            weak: false,
+            section: SymbolSection::Section(text),
+            flags: SymbolFlags::None,
+        });
+        let text_symbol = object.section_symbol(text);
+        object
+            .add_relocation(
+                rel,
+                abs64(
+                    text_symbol,
+                    desc_offset + u64::from(D::OFFSET_GLUE_TEXT),
                     at as i64,
                 ),
             )

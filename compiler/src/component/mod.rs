@@ -12,6 +12,7 @@
 //! 5. the system linker links all objects into one shared object.
 
 pub mod emit;
+pub mod glue;
 pub mod inline;
 pub mod parse;
 pub mod types;
@@ -153,7 +154,9 @@ pub fn compile_component(wasm: &[u8], config: &Config) -> Result<CompiledCompone
         .check()
         .map_err(|e| CompileError::msg(format!("internal error: {e}")))?;
     let isa = codegen::build_isa(config)?;
-    let component = emit::emit_component(isa, &metadata)?;
+    let glue = glue::compile_glue(&*isa, &metadata)?;
+    metadata.glue = glue.offsets;
+    let component = emit::emit_component(isa, &metadata, &glue.code)?;
     Ok(CompiledComponent {
         modules,
         component,

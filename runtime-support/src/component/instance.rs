@@ -218,6 +218,7 @@ impl<'l> Builder<'l> {
         }
         let offsets = VMComponentOffsets::new(&meta);
         let vmctx = VMComponentContext::new(offsets);
+        vmctx.write_ptr(VMComponentOffsets::BUILTINS, super::glue_builtins::table());
         {
             let s = &self.shared;
             for (i, m) in lock(&s.memories).iter().enumerate() {

@@ -15,6 +15,8 @@ pub(crate) struct ComponentInner {
     pub(crate) metadata: ComponentMetadata,
     pub(crate) modules: Vec<Module>,
     path: std::path::PathBuf,
+    /// Start and length of the compiled glue code (0, 0 when there is none).
+    pub(crate) glue_text: (usize, usize),
     _library: Arc<Library>,
 }
 
@@ -129,6 +131,7 @@ impl Component {
                 metadata,
                 modules,
                 path: path.to_path_buf(),
+                glue_text: (d.glue_text as usize, d.glue_text_len),
                 _library: library,
             }),
         })
@@ -152,6 +155,11 @@ impl Component {
     /// The distinct core modules, in plan order.
     pub fn core_modules(&self) -> &[Module] {
         &self.inner.modules
+    }
+
+    /// Start and length of the compiled canonical-ABI glue code.
+    pub(crate) fn glue_text(&self) -> (usize, usize) {
+        self.inner.glue_text
     }
 
     /// The engine.

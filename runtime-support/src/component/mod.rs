@@ -9,14 +9,19 @@
 //! - `resources.rs`: handle tables and the `resource.new/rep/drop` intrinsics;
 //! - `vmctx.rs`: the component VM context (layout in `kiln_environ::component::vmctx`).
 //!
-//! Calling lifted exports with component values needs the compiled glue (a later stage);
-//! until then [`ComponentFunc::call_flat`] calls the core callee with flat core values, and
-//! lowered imports reach host functions defined with [`ComponentLinker::func_raw`], which also
-//! receive flat core values.
+//! - `call.rs` and `values.rs`: [`ComponentInstance::call`] calls an export with dynamic
+//!   [`Val`]s through its compiled canonical-ABI glue; `glue_builtins.rs` is the component
+//!   builtin table the glue calls (string validation and transcoding, host arena).
+//!
+//! [`ComponentFunc::call_flat`] calls the core callee with flat core values; lowered imports
+//! reach host functions defined with [`ComponentLinker::func_raw`] (flat core values).
 
+mod call;
+mod glue_builtins;
 mod instance;
 mod load;
 mod resources;
+mod values;
 mod vmctx;
 
 pub use instance::{ComponentFunc, ComponentInstance, ComponentLinker, RawCall, RawHostFn};
@@ -26,3 +31,4 @@ pub use kiln_environ::component::{
 };
 pub use load::Component;
 pub use resources::{HandleEntry, HandleTable};
+pub use values::{decode, encode, HostBuffer, Val};

@@ -53,20 +53,21 @@ macro_rules! foreach_component_builtin {
             /// Allocates `size` bytes aligned to `align` in the instance's host arena (freed by
             /// the next post-return); returns the address.
             host_alloc(vmctx: vmctx, size: i64, align: i64) -> i64;
-            /// Lifts the string at `ptr`/`len` (the guest's tagged length word) of option memory
-            /// `memory` in `encoding` (0 utf8, 1 utf16, 2 latin1+utf16): checks alignment,
+            /// Lifts the string at `ptr`/`len` (the guest's tagged length word) of the memory
+            /// whose `VMMemoryDefinition` is at `memory`, in `encoding` (0 utf8, 1 utf16, 2 latin1+utf16): checks alignment,
             /// bounds and encoding, and writes the host `{ ptr, len }` (UTF-8) at `out`.
-            string_lift(vmctx: vmctx, memory: i32, encoding: i32, ptr: i32, len: i32, out: i64);
+            string_lift(vmctx: vmctx, memory: i64, encoding: i32, ptr: i32, len: i32, out: i64);
             /// Checks the host UTF-8 string at `ptr`/`len` and returns the length word the guest
-            /// encoding needs (code units; for latin1+utf16 with the UTF-16 tag when needed).
+            /// encoding needs (code units; for latin1+utf16 with the UTF-16 tag when needed) in
+            /// the low 32 bits, and the byte size to allocate in the high 32 bits.
             string_lower_len(vmctx: vmctx, encoding: i32, ptr: i64, len: i64) -> i64;
             /// Writes the host UTF-8 string at `src`/`len`, transcoded to `encoding`, at guest
-            /// address `dst` of option memory `memory` (`tagged` is what `string_lower_len`
+            /// address `dst` of the memory defined at `memory` (`tagged` is what `string_lower_len`
             /// returned); checks bounds.
-            string_lower_copy(vmctx: vmctx, memory: i32, encoding: i32, src: i64, len: i64, dst: i32, tagged: i32);
-            /// Copies `bytes` host bytes at `src` to guest address `dst` of option memory
-            /// `memory`; checks bounds.
-            copy_to_guest(vmctx: vmctx, memory: i32, dst: i32, src: i64, bytes: i64);
+            string_lower_copy(vmctx: vmctx, memory: i64, encoding: i32, src: i64, len: i64, dst: i32, tagged: i32);
+            /// Copies `bytes` host bytes at `src` to guest address `dst` of the memory defined
+            /// at `memory`; checks bounds.
+            copy_to_guest(vmctx: vmctx, memory: i64, dst: i32, src: i64, bytes: i64);
         }
     };
 }

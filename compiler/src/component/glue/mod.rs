@@ -1,0 +1,280 @@
+//! The host-facing canonical-ABI glue, compiled to native code (Cranelift IR, no
+//! interpretation of types at run time).
+//!
+//! For every `canon lift` of the plan ([`Initializer::Lift`]) this stage builds two functions
+//! with the contract of `kiln_environ::component::glue`:
+//!
+//! - `call(cvmctx, args, results, core_ret)`: checks and clears `may_enter`, lowers the host C
+//!   arguments into the callee's flat parameters (or, past `MAX_FLAT_PARAMS`, into guest memory
+//!   obtained through `realloc`, validated), calls the core callee through its `VMFuncRef`,
+//!   and lifts the result into the host C representation with every validation the canonical
+//!   ABI requires ([`lift`]); marks a post-return pending;
+//! - `post_return(cvmctx, core_ret)`: runs the guest's post-return function (with `may_leave`
+//!   cleared), then re-enables `may_enter`.
+//!
+//! All glue functions are concatenated into one code blob (they have no relocations: builtins
+//! and guest functions are reached through the component VM context), which [`super::emit`]
+//! places in the component object; [`GlueOffsets`] records each entry's offset.
+//!
+//! Not compiled yet (the runtime reports them): functions whose types contain resource
+//! handles, and the wasm-convention trampolines for `canon lower` (imports are lifted and
+//! lowered by the runtime for now).
+
+pub mod builder;
+pub mod lift;
+pub mod lower;
+
+use crate::error::{CompileError, Result};
+use crate::translate::ir_type;
+use builder::{mflags, Glue};
+use cranelift_codegen::ir::{self, types, AbiParam, InstBuilder, UserFuncName};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::{control::ControlPlane, Context};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use kiln_environ::component::abi::{
+    flatten_func, layout, params_in_memory, params_layout, record_layout, result_in_memory,
+    AbiContext,
+};
+use kiln_environ::component::glue::{ExportGlue, GlueOffsets, GlueTrap};
+use kiln_environ::component::host::{host_field_offsets, host_layout};
+use kiln_environ::component::vmctx::{FLAG_MAY_ENTER, FLAG_MAY_LEAVE, FLAG_NEEDS_POST_RETURN};
+use kiln_environ::component::{
+    CanonicalOptions, ComponentFuncType, ComponentMetadata, Initializer, InterfaceType,
+    VMComponentOffsets,
+};
+
+/// The compiled glue of a component: one code blob and the entry offsets.
+#[derive(Default)]
+pub struct CompiledGlue {
+    /// Machine code of every glue function, concatenated (16-byte aligned entries).
+    pub code: Vec<u8>,
+    /// Entry offsets, for the plan.
+    pub offsets: GlueOffsets,
+}
+
+/// The host `args` struct of a function type: its parameters as a C struct.
+pub fn host_params_type(ty: &ComponentFuncType) -> InterfaceType {
+    InterfaceType::Tuple(ty.params.iter().map(|(_, t)| t.clone()).collect())
+}
+
+/// Size and alignment of the host `args` struct.
+pub fn host_params_layout(ty: &ComponentFuncType) -> kiln_environ::component::Layout {
+    record_layout(ty.params.iter().map(|(_, t)| host_layout(t)))
+}
+
+fn entry_signature(isa: &dyn TargetIsa, n: usize) -> ir::Signature {
+    let mut sig = ir::Signature::new(isa.default_call_conv());
+    for _ in 0..n {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig
+}
+
+/// Whether the glue can handle `ty` (resource handles are not supported yet).
+fn supported(ty: &ComponentFuncType) -> bool {
+    !ty.params.iter().any(|(_, t)| lower::has_handles(t))
+        && !ty.result.as_ref().is_some_and(lower::has_handles)
+}
+
+/// Builds the `call` entry of a lift.
+fn export_call(
+    isa: &dyn TargetIsa,
+    offsets: VMComponentOffsets,
+    index: u32,
+    ty: &ComponentFuncType,
+    opts: &CanonicalOptions,
+) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(2, index * 2),
+        entry_signature(isa, 4),
+    );
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (cvmctx, args, results, core_ret) = (p[0], p[1], p[2], p[3]);
+    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+
+    // may_enter: trap when clear (reentrance or a pending post-return), then clear it.
+    let flags = g.load_flags();
+    let can = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_ENTER));
+    let cannot = g.b.ins().icmp_imm_s(ir::condcodes::IntCC::Equal, can, 0);
+    g.trap_if(cannot, GlueTrap::CannotEnter);
+    let cleared = g.b.ins().band_imm_s(flags, !i64::from(FLAG_MAY_ENTER));
+    g.store_flags(cleared);
+
+    // Arguments.
+    let hoffs = host_field_offsets(&host_params_type(ty));
+    let core_args = if params_in_memory(ty) {
+        let l = params_layout(ty);
+        let size = g.i64(i64::from(l.size));
+        let ptr = g.realloc(l.align, size);
+        let tuple = host_params_type(ty);
+        let goffs = kiln_environ::component::abi::field_offsets(&tuple);
+        for (((_, t), ho), go) in ty.params.iter().zip(&hoffs).zip(goffs) {
+            g.lower_mem(t, args, *ho as i32, ptr, go);
+        }
+        vec![ptr]
+    } else {
+        let mut v = Vec::new();
+        for ((_, t), ho) in ty.params.iter().zip(&hoffs) {
+            v.extend(g.lower_flat(t, args, *ho as i32));
+        }
+        v
+    };
+
+    // The call.
+    let core_ty = flatten_func(ty, AbiContext::Lift);
+    let slot = offsets.lifted_callee(index);
+    let rets = g.call_funcref(slot, &core_ty, &core_args);
+    let zero = g.i64(0);
+    g.b.ins().store(mflags(), zero, core_ret, 0);
+    if let Some(r) = rets.first() {
+        g.b.ins().store(mflags(), *r, core_ret, 0);
+    }
+
+    // The result.
+    if let Some(rt) = &ty.result {
+        if result_in_memory(ty) {
+            let ptr = rets[0];
+            let l = layout(rt);
+            g.check_align(ptr, l.align, GlueTrap::ReturnMisaligned);
+            let p64 = g.b.ins().uextend(types::I64, ptr);
+            let size = g.i64(i64::from(l.size));
+            g.check_range(p64, size, GlueTrap::ReturnOutOfBounds);
+            let src = g.guest_addr(ptr);
+            g.lift_mem(rt, src, 0, results, 0);
+        } else {
+            g.lift_flat(rt, &rets, results, 0);
+        }
+    }
+
+    let flags = g.load_flags();
+    let pending =
+        g.b.ins()
+            .bor_imm_s(flags, i64::from(FLAG_NEEDS_POST_RETURN));
+    g.store_flags(pending);
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
+
+/// Builds the `post_return` entry of a lift.
+fn export_post_return(
+    isa: &dyn TargetIsa,
+    offsets: VMComponentOffsets,
+    index: u32,
+    ty: &ComponentFuncType,
+    opts: &CanonicalOptions,
+) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(2, index * 2 + 1),
+        entry_signature(isa, 2),
+    );
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (cvmctx, core_ret) = (p[0], p[1]);
+    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+    let flags = g.load_flags();
+    let pending =
+        g.b.ins()
+            .band_imm_s(flags, i64::from(FLAG_NEEDS_POST_RETURN));
+    let none =
+        g.b.ins()
+            .icmp_imm_s(ir::condcodes::IntCC::Equal, pending, 0);
+    g.trap_if(none, GlueTrap::NoPendingPostReturn);
+    if let Some(pr) = opts.post_return {
+        let core_ty = flatten_func(ty, AbiContext::Lift);
+        let args: Vec<_> = core_ty
+            .results
+            .iter()
+            .map(|t| g.b.ins().load(ir_type(*t), mflags(), core_ret, 0))
+            .collect();
+        let no_leave = g.b.ins().band_imm_s(flags, !i64::from(FLAG_MAY_LEAVE));
+        g.store_flags(no_leave);
+        let post_ty = kiln_environ::FuncType {
+            params: core_ty.results.clone(),
+            results: Vec::new(),
+        };
+        g.call_funcref(offsets.post_return(pr), &post_ty, &args);
+    }
+    let flags = g.load_flags();
+    let done =
+        g.b.ins()
+            .band_imm_s(flags, !i64::from(FLAG_NEEDS_POST_RETURN));
+    let done =
+        g.b.ins()
+            .bor_imm_s(done, i64::from(FLAG_MAY_ENTER | FLAG_MAY_LEAVE));
+    g.store_flags(done);
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
+
+fn compile(isa: &dyn TargetIsa, func: ir::Function, what: &str) -> Result<Vec<u8>> {
+    let mut ctx = Context::for_function(func);
+    let code = ctx
+        .compile(isa, &mut ControlPlane::default())
+        .map_err(|e| {
+            CompileError::msg(format!(
+                "glue `{what}`: code generation failed: {:?}",
+                e.inner
+            ))
+        })?;
+    if !code.buffer.relocs().is_empty() {
+        return Err(CompileError::msg(format!(
+            "internal error: glue `{what}` needs relocations"
+        )));
+    }
+    Ok(code.code_buffer().to_vec())
+}
+
+/// Compiles the glue of every lift of `metadata`.
+pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result<CompiledGlue> {
+    let offsets = VMComponentOffsets::new(metadata);
+    let mut out = CompiledGlue::default();
+    out.offsets.exports = vec![None; metadata.num_lifted as usize];
+    let append = |code: &mut Vec<u8>, bytes: Vec<u8>| -> u32 {
+        while !code.len().is_multiple_of(16) {
+            code.push(0xcc);
+        }
+        let at = code.len() as u32;
+        code.extend(bytes);
+        at
+    };
+    for init in &metadata.initializers {
+        let Initializer::Lift {
+            index, ty, options, ..
+        } = init
+        else {
+            continue;
+        };
+        if !supported(ty) || (*index as usize) >= out.offsets.exports.len() {
+            continue;
+        }
+        let call = compile(
+            isa,
+            export_call(isa, offsets, *index, ty, options),
+            &format!("lift[{index}].call"),
+        )?;
+        let post = compile(
+            isa,
+            export_post_return(isa, offsets, *index, ty, options),
+            &format!("lift[{index}].post_return"),
+        )?;
+        let call = append(&mut out.code, call);
+        let post_return = append(&mut out.code, post);
+        out.offsets.exports[*index as usize] = Some(ExportGlue { call, post_return });
+    }
+    Ok(out)
+}

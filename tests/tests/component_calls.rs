@@ -1,0 +1,243 @@
+//! Calls into components through the compiled canonical-ABI glue, with dynamic component
+//! values: every primitive type, strings in all three guest encodings (transcoded from and to
+//! the host's UTF-8), lists, records, tuples, variants, enums, options, results, flags, more
+//! than 16 parameters (passed through memory), post-return, and invalid values returned by
+//! the guest trapping with a message naming the canonical-ABI rule.
+
+use kiln_cli::tempdir::TempDir;
+use kiln_runtime::component::Val;
+use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine, Error};
+use std::path::{Path, PathBuf};
+
+struct Loaded {
+    _dir: TempDir,
+    instance: ComponentInstance,
+}
+
+fn load(name: &str) -> Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("components")
+        .join(name);
+    let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let dir = TempDir::new("kiln-component-calls").expect("temp dir");
+    let so: PathBuf = dir.path().join("c.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let instance = ComponentLinker::new(&engine)
+        .instantiate(&component)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    Loaded {
+        _dir: dir,
+        instance,
+    }
+}
+
+fn call(l: &Loaded, name: &str, args: &[Val]) -> Option<Val> {
+    l.instance
+        .call(name, args)
+        .unwrap_or_else(|e| panic!("{name}({args:?}): {e}"))
+}
+
+fn echo(l: &Loaded, name: &str, v: Val) {
+    assert_eq!(call(l, name, std::slice::from_ref(&v)), Some(v), "{name}");
+}
+
+fn trap(l: &Loaded, name: &str, args: &[Val]) -> String {
+    match l.instance.call(name, args) {
+        Err(Error::Trap(t)) => t.message,
+        other => panic!("{name}: expected a trap, got {other:?}"),
+    }
+}
+
+fn s(x: &str) -> Val {
+    Val::String(x.to_string())
+}
+
+#[test]
+fn primitives_round_trip() {
+    let l = load("calls.wat");
+    echo(&l, "echo-bool", Val::Bool(true));
+    echo(&l, "echo-bool", Val::Bool(false));
+    echo(&l, "echo-s8", Val::S8(-128));
+    echo(&l, "echo-u8", Val::U8(255));
+    echo(&l, "echo-s16", Val::S16(-32768));
+    echo(&l, "echo-u16", Val::U16(65535));
+    echo(&l, "echo-s32", Val::S32(i32::MIN));
+    echo(&l, "echo-u32", Val::U32(u32::MAX));
+    echo(&l, "echo-s64", Val::S64(i64::MIN));
+    echo(&l, "echo-u64", Val::U64(u64::MAX));
+    echo(&l, "echo-f32", Val::Float32(-1.5));
+    echo(&l, "echo-f64", Val::Float64(1e300));
+    echo(&l, "echo-char", Val::Char('😀'));
+    echo(&l, "echo-enum", Val::Enum("z".into()));
+    echo(&l, "echo-flags", Val::Flags(vec!["r".into(), "x".into()]));
+    // NaN payloads are canonicalised when lifted.
+    match call(&l, "echo-f32", &[Val::Float32(f32::from_bits(0x7fc0_1234))]) {
+        Some(Val::Float32(x)) => assert_eq!(x.to_bits(), 0x7fc0_0000),
+        other => panic!("{other:?}"),
+    }
+    match call(
+        &l,
+        "echo-f64",
+        &[Val::Float64(f64::from_bits(0xfff0_0000_0000_0001))],
+    ) {
+        Some(Val::Float64(x)) => assert_eq!(x.to_bits(), 0x7ff8_0000_0000_0000),
+        other => panic!("{other:?}"),
+    }
+    // CanonicalABI.md lifts any non-zero i32 as `true` (`convert_int_to_bool`).
+    assert_eq!(call(&l, "bool-two", &[]), Some(Val::Bool(true)));
+}
+
+#[test]
+fn strings_in_every_encoding() {
+    let l = load("calls.wat");
+    for text in ["", "hello", "héllo wörld", "日本語 😀", "ÿ"] {
+        echo(&l, "echo-string", s(text));
+        echo(&l, "echo-string16", s(text));
+        echo(&l, "echo-string-latin1", s(text));
+    }
+    // The guest sees code units: UTF-16 length, latin1 length or tagged UTF-16 length.
+    assert_eq!(call(&l, "len16", &[s("a😀")]), Some(Val::U32(3)));
+    assert_eq!(call(&l, "len-latin1", &[s("héllo")]), Some(Val::U32(5)));
+    assert_eq!(
+        call(&l, "len-latin1", &[s("h€")]),
+        Some(Val::U32(2 | 1 << 31))
+    );
+}
+
+#[test]
+fn lists_records_variants() {
+    let l = load("calls.wat");
+    echo(&l, "echo-list", Val::List(vec![]));
+    echo(
+        &l,
+        "echo-list",
+        Val::List((0..1000).map(Val::U32).collect()),
+    );
+    echo(
+        &l,
+        "echo-strings",
+        Val::List(vec![s("a"), s(""), s("ünïcode 😀")]),
+    );
+    echo(
+        &l,
+        "echo-chars",
+        Val::List(vec![Val::Char('x'), Val::Char('€')]),
+    );
+    echo(
+        &l,
+        "echo-rec",
+        Val::Record(vec![
+            ("a".into(), Val::U8(7)),
+            ("b".into(), s("field")),
+            ("c".into(), Val::Char('ß')),
+        ]),
+    );
+    echo(
+        &l,
+        "echo-tuple",
+        Val::Tuple(vec![Val::U64(1 << 40), Val::Bool(true)]),
+    );
+    echo(&l, "echo-result", Val::Result(Ok(Some(Box::new(s("ok"))))));
+    echo(
+        &l,
+        "echo-result",
+        Val::Result(Err(Some(Box::new(Val::U32(42))))),
+    );
+    assert_eq!(
+        call(
+            &l,
+            "option-arg",
+            &[Val::Option(Some(Box::new(Val::U32(5))))]
+        ),
+        Some(Val::U32(1005))
+    );
+    assert_eq!(
+        call(&l, "option-arg", &[Val::Option(None)]),
+        Some(Val::U32(0))
+    );
+    let var = |case: &str, p: Option<Val>| Val::Variant(case.into(), p.map(Box::new));
+    assert_eq!(
+        call(&l, "variant-arg", &[var("a", Some(Val::U32(9)))]),
+        Some(Val::U64(9))
+    );
+    assert_eq!(
+        call(&l, "variant-arg", &[var("b", Some(Val::Float32(1.5)))]),
+        Some(Val::U64(1 << 56 | u64::from(1.5f32.to_bits())))
+    );
+    assert_eq!(
+        call(&l, "variant-arg", &[var("c", Some(Val::U64(1 << 50)))]),
+        Some(Val::U64(2 << 56 | 1 << 50))
+    );
+    assert_eq!(
+        call(&l, "variant-arg", &[var("d", None)]),
+        Some(Val::U64(3 << 56))
+    );
+}
+
+#[test]
+fn many_params_and_post_return() {
+    let l = load("calls.wat");
+    let args: Vec<Val> = (1..=17).map(Val::U32).collect();
+    assert_eq!(call(&l, "sum17", &args), Some(Val::U32(153)));
+    assert_eq!(call(&l, "post-count", &[]), Some(Val::U32(0)));
+    call(&l, "add-post", &[Val::U32(1)]);
+    call(&l, "add-post", &[Val::U32(2)]);
+    assert_eq!(call(&l, "post-count", &[]), Some(Val::U32(2)));
+}
+
+#[test]
+fn invalid_guest_values_trap_naming_the_rule() {
+    let cases = [
+        ("bad-surrogate", "invalid char"),
+        ("bad-big-char", "invalid char"),
+        ("bad-enum", "discriminant"),
+        ("bad-option", "discriminant"),
+        ("bad-string-bounds", "out of bounds"),
+        ("bad-utf8", "invalid utf-8"),
+        ("bad-utf16", "invalid utf-16"),
+        ("misaligned-list", "not aligned"),
+        ("misaligned-ret", "return area pointer not aligned"),
+        ("oob-ret", "return area out of bounds"),
+    ];
+    for (name, rule) in cases {
+        // A trap leaves the instance unusable (may_enter stays false), so each case gets its
+        // own instance.
+        let l = load("calls.wat");
+        let msg = trap(&l, name, &[]);
+        assert!(
+            msg.contains(rule),
+            "{name}: `{msg}` should mention `{rule}`"
+        );
+        let again = trap(&l, "echo-u32", &[Val::U32(1)]);
+        assert!(again.contains("may_enter"), "{again}");
+    }
+}
+
+#[test]
+fn invalid_realloc_results_trap() {
+    let l = load("bad_realloc.wat");
+    let msg = trap(&l, "misaligned", &[Val::List(vec![Val::U32(1)])]);
+    assert!(msg.contains("realloc return: pointer not aligned"), "{msg}");
+    let l = load("bad_realloc.wat");
+    let msg = trap(&l, "out-of-bounds", &[s("0123456789")]);
+    assert!(
+        msg.contains("realloc return: beyond end of memory"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn type_errors_are_errors() {
+    let l = load("calls.wat");
+    assert!(matches!(
+        l.instance.call("echo-u32", &[Val::S32(1)]),
+        Err(Error::Other(_))
+    ));
+    assert!(l.instance.call("echo-u32", &[]).is_err());
+    assert!(l.instance.call("no-such", &[]).is_err());
+    // The instance is still usable after argument errors.
+    echo(&l, "echo-u32", Val::U32(3));
+}
