@@ -151,6 +151,37 @@ impl Func {
         Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
     }
 
+    /// A host function whose guest-facing array-call entry is `array_call` (compiled code, such
+    /// as a component import's canonical-ABI glue) instead of the closure: guests calling it
+    /// reach `array_call` with this function's host context, whose words at byte offsets 16,
+    /// 24 and 32 are `words`. The closure serves direct calls from the host.
+    pub(crate) fn new_with_array_call(
+        engine: &Engine,
+        ty: FuncType,
+        array_call: usize,
+        words: [usize; 3],
+        f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> Func {
+        let type_id = engine.intern(&ty);
+        let host = Arc::new(HostFunc {
+            magic: HOST_CTX_MAGIC,
+            _pad: 0,
+            array_call,
+            _reserved: [words[0], words[1], words[2], 0],
+            ty: ty.clone(),
+            type_id,
+            engine: engine.clone(),
+            f: Box::new(f),
+        });
+        let r = Box::new(VMFuncRef {
+            wasm_call: 0,
+            array_call,
+            vmctx: Arc::as_ptr(&host) as *mut u8,
+            type_id,
+        });
+        Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
+    }
+
     fn from_parts(
         funcref: *const VMFuncRef,
         own: Option<Box<VMFuncRef>>,

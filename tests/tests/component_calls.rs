@@ -6,8 +6,9 @@
 
 use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::Val;
-use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine, Error};
+use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine, Error, Trap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 struct Loaded {
     _dir: TempDir,
@@ -15,6 +16,10 @@ struct Loaded {
 }
 
 fn load(name: &str) -> Loaded {
+    load_with(name, |_| {})
+}
+
+fn load_with(name: &str, define: impl FnOnce(&mut ComponentLinker)) -> Loaded {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("components")
         .join(name);
@@ -25,7 +30,9 @@ fn load(name: &str) -> Loaded {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let engine = Engine::default();
     let component = Component::load(&engine, &so).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let instance = ComponentLinker::new(&engine)
+    let mut linker = ComponentLinker::new(&engine);
+    define(&mut linker);
+    let instance = linker
         .instantiate(&component)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     Loaded {
@@ -240,4 +247,63 @@ fn type_errors_are_errors() {
     assert!(l.instance.call("no-such", &[]).is_err());
     // The instance is still usable after argument errors.
     echo(&l, "echo-u32", Val::U32(3));
+}
+
+#[test]
+fn host_imports_with_strings() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    let l = load_with("host_imports.wat", move |linker| {
+        linker.func("greet-host", |args| match args {
+            [Val::String(name)] if name == "fail" => Err(Trap::host("host says no")),
+            [Val::String(name)] => Ok(Some(Val::String(format!("Hello, {name}!")))),
+            other => panic!("bad arguments {other:?}"),
+        });
+        linker.interface_func("test:host/log", "log", move |args| {
+            if let [Val::String(m)] = args {
+                seen.lock().unwrap().push(m.clone());
+            }
+            Ok(None)
+        });
+    });
+    assert_eq!(call(&l, "greet", &[s("world")]), Some(s("Hello, world!")));
+    assert_eq!(
+        call(&l, "greet16", &[s("wörld 😀")]),
+        Some(s("Hello, wörld 😀!"))
+    );
+    assert_eq!(*log.lock().unwrap(), vec!["world".to_string()]);
+    let msg = trap(&l, "greet16", &[s("fail")]);
+    assert!(msg.contains("host says no"), "{msg}");
+    let l = load_with("host_imports.wat", |linker| {
+        linker.func("greet-host", |_| Ok(Some(Val::String("x".into()))));
+        linker.interface_func("test:host/log", "log", |_| Ok(None));
+    });
+    let msg = trap(&l, "bad-retptr", &[s("a")]);
+    assert!(msg.contains("return area pointer not aligned"), "{msg}");
+}
+
+#[test]
+fn missing_or_mistyped_imports() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("components/host_imports.wat");
+    let wasm = wat::parse_file(&path).unwrap();
+    let dir = TempDir::new("kiln-component-calls").expect("temp dir");
+    let so = dir.path().join("c.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap();
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so).unwrap();
+    let err = ComponentLinker::new(&engine)
+        .instantiate(&component)
+        .err()
+        .expect("imports missing");
+    assert!(err.to_string().contains("greet-host"), "{err}");
+    // A host function returning the wrong type traps instead of corrupting the guest.
+    let mut linker = ComponentLinker::new(&engine);
+    linker.func("greet-host", |_| Ok(Some(Val::U32(1))));
+    linker.interface_func("test:host/log", "log", |_| Ok(None));
+    let instance = linker.instantiate(&component).unwrap();
+    match instance.call("greet", &[s("x")]) {
+        Err(Error::Trap(t)) => assert!(t.message.contains("type mismatch"), "{}", t.message),
+        other => panic!("expected a trap, got {other:?}"),
+    }
 }

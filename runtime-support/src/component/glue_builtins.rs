@@ -42,6 +42,19 @@ fn alloc(size: usize) -> *mut u8 {
     p
 }
 
+/// Keeps `block` alive until the innermost arena frame closes.
+pub(crate) fn keep_in_arena(block: Vec<u64>) {
+    ARENAS.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.is_empty() {
+            a.push(Vec::new());
+        }
+        a.last_mut()
+            .expect("non-empty")
+            .push(block.into_boxed_slice());
+    });
+}
+
 /// Copies `bytes` into a new arena block and returns its address.
 fn alloc_copy(bytes: &[u8]) -> *mut u8 {
     let p = alloc(bytes.len());

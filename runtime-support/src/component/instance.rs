@@ -40,6 +40,8 @@ pub struct RawCall<'a> {
 pub struct ComponentLinker {
     engine: Engine,
     funcs: HashMap<String, Arc<RawHostFn>>,
+    /// Host functions taking and returning component values (`imports.rs`).
+    pub(super) typed: HashMap<String, Arc<super::imports::ValHostFn>>,
 }
 
 /// The name a function import is defined under: the import name, then `#` and each name
@@ -63,6 +65,7 @@ impl ComponentLinker {
         ComponentLinker {
             engine: engine.clone(),
             funcs: HashMap::new(),
+            typed: HashMap::new(),
         }
     }
 
@@ -137,6 +140,8 @@ struct Builder<'l> {
     core_instances: Vec<Instance>,
     lowered: Vec<Func>,
     intrinsics: HashMap<(IntrinsicKind, ResourceIndex, ComponentInstanceIndex), Func>,
+    /// Address of the component VM context (created before the plan runs).
+    cvmctx: usize,
 }
 
 fn link(msg: impl Into<String>) -> Error {
@@ -161,6 +166,7 @@ impl<'l> Builder<'l> {
             core_instances: Vec::new(),
             lowered: Vec::new(),
             intrinsics: HashMap::new(),
+            cvmctx: 0,
         }
     }
 
@@ -213,12 +219,13 @@ impl<'l> Builder<'l> {
 
     fn run(mut self) -> Result<ComponentInstance, Error> {
         let meta = self.component.metadata().clone();
-        for init in &meta.initializers {
-            self.step(&meta, init)?;
-        }
         let offsets = VMComponentOffsets::new(&meta);
         let vmctx = VMComponentContext::new(offsets);
         vmctx.write_ptr(VMComponentOffsets::BUILTINS, super::glue_builtins::table());
+        self.cvmctx = vmctx.ptr() as usize;
+        for init in &meta.initializers {
+            self.step(&meta, init)?;
+        }
         {
             let s = &self.shared;
             for (i, m) in lock(&s.memories).iter().enumerate() {
@@ -359,6 +366,17 @@ impl<'l> Builder<'l> {
         match callee {
             FuncSource::Import { import, path } => {
                 let name = import_path(meta, *import, path);
+                if let Some(h) = self.linker.typed.get(&name).cloned() {
+                    let index = self.lowered.len() as u32;
+                    return super::imports::lowered_func(
+                        &self.component,
+                        index,
+                        self.cvmctx,
+                        core_ty,
+                        &ty,
+                        h,
+                    );
+                }
                 let host = self
                     .linker
                     .funcs

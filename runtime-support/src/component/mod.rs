@@ -13,17 +13,22 @@
 //!   [`Val`]s through its compiled canonical-ABI glue; `glue_builtins.rs` is the component
 //!   builtin table the glue calls (string validation and transcoding, host arena).
 //!
+//! - `imports.rs`: [`ComponentLinker::func`] defines imports by WIT name with closures over
+//!   [`Val`]s, called through the compiled import trampolines.
+//!
 //! [`ComponentFunc::call_flat`] calls the core callee with flat core values; lowered imports
 //! reach host functions defined with [`ComponentLinker::func_raw`] (flat core values).
 
 mod call;
 mod glue_builtins;
+mod imports;
 mod instance;
 mod load;
 mod resources;
 mod values;
 mod vmctx;
 
+pub use imports::ValHostFn;
 pub use instance::{ComponentFunc, ComponentInstance, ComponentLinker, RawCall, RawHostFn};
 pub use kiln_environ::component::{
     ComponentExport, ComponentFuncType, ComponentImport, ComponentMetadata, ExportItem,

@@ -20,6 +20,16 @@
 //! copied) or into host buffers the glue got from [`ComponentBuiltin`] `host_alloc`; they stay
 //! valid until `post_return`, which the host must call after reading the result (it also
 //! re-enables `may_enter`). Both run inside the runtime's trap-catching entry.
+//!
+//! # Import trampolines (one per `canon lower` of a host import)
+//!
+//! Array-call convention (`fn(host_ctx, caller_vmctx, values: *mut ValRaw, len)`), installed
+//! as the array-call pointer of the lowered function's host context, so the importing module's
+//! ordinary host trampoline reaches it. It checks `may_leave`, lifts the guest's flat
+//! arguments (or the argument tuple in memory) into a host C `args` struct on its stack,
+//! calls the host callback at [`IMPORT_CTX_HOST_CALL`], and lowers the host C result into the
+//! guest: flat into `values[0]`, or through the caller's return pointer (strings and lists
+//! copied into guest memory through `realloc`, transcoded to the guest's encoding).
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +48,21 @@ pub struct GlueOffsets {
     /// Per lifted function (indexed by `LiftedIndex`): its export entries, `None` when the
     /// compiler emitted none (the runtime then refuses typed calls).
     pub exports: Vec<Option<ExportGlue>>,
+    /// Per lowered function (indexed by `LoweredIndex`): offset of its import trampoline,
+    /// `None` for lowerings of lifted functions or types the glue does not support.
+    pub imports: Vec<Option<u32>>,
 }
+
+/// Byte offset, in the host function context of a lowered import (`kiln-runtime`'s host
+/// context layout: magic, array-call pointer, then these words), of the component VM context.
+pub const IMPORT_CTX_CVMCTX: u32 = 16;
+/// Byte offset of the host callback: `extern "C" fn(data, args: *const u8, results: *mut u8)`,
+/// which reads the host C arguments, runs the host function and writes the host C result
+/// (keeping its out-of-line data alive until the trampoline returns); it raises host traps
+/// itself.
+pub const IMPORT_CTX_HOST_CALL: u32 = 24;
+/// Byte offset of the callback's `data` word.
+pub const IMPORT_CTX_DATA: u32 = 32;
 
 /// Invokes `$mac!` with the list of component builtins, in table order:
 /// `name(param: type, ...) [-> type];` with types `vmctx` (the component VM context), `i32`
@@ -142,11 +166,13 @@ pub enum GlueTrap {
     CannotLeave = 13,
     /// A list length overflows the address space.
     ListTooLong = 14,
+    /// The component instance is not fully instantiated yet.
+    NotInstantiated = 15,
 }
 
 impl GlueTrap {
     /// Every glue trap, in code order.
-    pub const ALL: [GlueTrap; 15] = [
+    pub const ALL: [GlueTrap; 16] = [
         GlueTrap::CannotEnter,
         GlueTrap::ReallocMisaligned,
         GlueTrap::ReallocOutOfBounds,
@@ -162,6 +188,7 @@ impl GlueTrap {
         GlueTrap::NoPendingPostReturn,
         GlueTrap::CannotLeave,
         GlueTrap::ListTooLong,
+        GlueTrap::NotInstantiated,
     ];
 
     /// The trap of code `code`, if valid.
@@ -210,6 +237,10 @@ impl GlueTrap {
                 "canonical ABI: cannot leave component instance (may_leave is false)"
             }
             GlueTrap::ListTooLong => "canonical ABI: list byte length overflows 32-bit memory",
+            GlueTrap::NotInstantiated => {
+                "canonical ABI: component function called before its instance finished \
+                 instantiating"
+            }
         }
     }
 }

@@ -16,11 +16,13 @@
 //! and guest functions are reached through the component VM context), which [`super::emit`]
 //! places in the component object; [`GlueOffsets`] records each entry's offset.
 //!
+//! For every `canon lower` of a host import it builds the import trampoline ([`import`]).
+//!
 //! Not compiled yet (the runtime reports them): functions whose types contain resource
-//! handles, and the wasm-convention trampolines for `canon lower` (imports are lifted and
-//! lowered by the runtime for now).
+//! handles, and fused adapters for component-to-component calls.
 
 pub mod builder;
+pub mod import;
 pub mod lift;
 pub mod lower;
 
@@ -39,7 +41,7 @@ use kiln_environ::component::glue::{ExportGlue, GlueOffsets, GlueTrap};
 use kiln_environ::component::host::{host_field_offsets, host_layout};
 use kiln_environ::component::vmctx::{FLAG_MAY_ENTER, FLAG_MAY_LEAVE, FLAG_NEEDS_POST_RETURN};
 use kiln_environ::component::{
-    CanonicalOptions, ComponentFuncType, ComponentMetadata, Initializer, InterfaceType,
+    CanonicalOptions, ComponentFuncType, ComponentMetadata, FuncSource, Initializer, InterfaceType,
     VMComponentOffsets,
 };
 
@@ -252,7 +254,25 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
         code.extend(bytes);
         at
     };
+    out.offsets.imports = vec![None; metadata.num_lowered as usize];
     for init in &metadata.initializers {
+        if let Initializer::Lower {
+            index,
+            callee: FuncSource::Import { .. },
+            ty,
+            options,
+        } = init
+        {
+            if supported(ty) && (*index as usize) < out.offsets.imports.len() {
+                let code = compile(
+                    isa,
+                    import::import_trampoline(isa, offsets, *index, ty, options),
+                    &format!("lower[{index}]"),
+                )?;
+                out.offsets.imports[*index as usize] = Some(append(&mut out.code, code));
+            }
+            continue;
+        }
         let Initializer::Lift {
             index, ty, options, ..
         } = init

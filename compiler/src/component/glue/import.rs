@@ -1,0 +1,157 @@
+//! Import trampolines: the compiled glue between a guest calling a lowered host import and
+//! the host function (contract in `kiln_environ::component::glue`).
+//!
+//! The trampoline has the array-call convention and sits behind the lowered function's host
+//! context: the guest's flat arguments arrive in `ValRaw` slots, are lifted (validated) into a
+//! host C `args` struct on the trampoline's stack, the host callback runs, and its host C result
+//! is lowered back into the guest, flat into slot 0 or through the caller's return pointer.
+
+use super::builder::{mflags, Glue};
+use super::{host_params_layout, host_params_type};
+use crate::translate::ir_type;
+use cranelift_codegen::ir::{
+    self, condcodes::IntCC, types, AbiParam, InstBuilder, StackSlotData, StackSlotKind,
+    UserFuncName,
+};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use kiln_environ::component::abi::{
+    field_offsets, flatten_func, flatten_type, layout, params_in_memory, params_layout,
+    result_in_memory, AbiContext,
+};
+use kiln_environ::component::glue::{
+    GlueTrap, IMPORT_CTX_CVMCTX, IMPORT_CTX_DATA, IMPORT_CTX_HOST_CALL,
+};
+use kiln_environ::component::host::{host_field_offsets, host_layout};
+use kiln_environ::component::vmctx::FLAG_MAY_LEAVE;
+use kiln_environ::component::{CanonicalOptions, ComponentFuncType, VMComponentOffsets};
+use kiln_environ::vmoffsets::VAL_RAW_SIZE;
+
+fn stack_buffer(b: &mut FunctionBuilder<'_>, size: u32) -> ir::Value {
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        size.max(8),
+        4,
+    ));
+    b.ins().stack_addr(types::I64, slot, 0)
+}
+
+/// Builds the import trampoline of lowered function `index`.
+pub fn import_trampoline(
+    isa: &dyn TargetIsa,
+    offsets: VMComponentOffsets,
+    index: u32,
+    ty: &ComponentFuncType,
+    opts: &CanonicalOptions,
+) -> ir::Function {
+    let mut sig = ir::Signature::new(isa.default_call_conv());
+    for _ in 0..4 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    let mut func = ir::Function::with_name_signature(UserFuncName::user(3, index), sig);
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (host_ctx, values) = (p[0], p[2]);
+    let cvmctx = b
+        .ins()
+        .load(types::I64, mflags(), host_ctx, IMPORT_CTX_CVMCTX as i32);
+    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+
+    // The instance must be complete (its slots filled) and allowed to call out.
+    let inst = g.b.ins().load(
+        types::I64,
+        mflags(),
+        cvmctx,
+        VMComponentOffsets::INSTANCE as i32,
+    );
+    let not_ready = g.b.ins().icmp_imm_s(IntCC::Equal, inst, 0);
+    g.trap_if(not_ready, GlueTrap::NotInstantiated);
+    let flags = g.load_flags();
+    let leave = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_LEAVE));
+    let cannot = g.b.ins().icmp_imm_s(IntCC::Equal, leave, 0);
+    g.trap_if(cannot, GlueTrap::CannotLeave);
+
+    // Flat core parameters from the value array.
+    let core_ty = flatten_func(ty, AbiContext::Lower);
+    let flat: Vec<ir::Value> = core_ty
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            g.b.ins().load(
+                ir_type(*t),
+                mflags(),
+                values,
+                (i as u32 * VAL_RAW_SIZE) as i32,
+            )
+        })
+        .collect();
+
+    // Lift the arguments into the host `args` struct.
+    let args = stack_buffer(g.b, host_params_layout(ty).size);
+    let hoffs = host_field_offsets(&host_params_type(ty));
+    if params_in_memory(ty) {
+        let ptr = flat[0];
+        let l = params_layout(ty);
+        g.check_align(ptr, l.align, GlueTrap::PointerMisaligned);
+        let p64 = g.b.ins().uextend(types::I64, ptr);
+        let size = g.i64(i64::from(l.size));
+        g.check_range(p64, size, GlueTrap::PointerOutOfBounds);
+        let src = g.guest_addr(ptr);
+        let goffs = field_offsets(&host_params_type(ty));
+        for (((_, t), ho), go) in ty.params.iter().zip(&hoffs).zip(goffs) {
+            g.lift_mem(t, src, go as i32, args, *ho as i32);
+        }
+    } else {
+        let mut at = 0;
+        for ((_, t), ho) in ty.params.iter().zip(&hoffs) {
+            let n = flatten_type(t).len();
+            g.lift_flat(t, &flat[at..at + n], args, *ho as i32);
+            at += n;
+        }
+    }
+
+    // Call the host.
+    let results = stack_buffer(g.b, ty.result.as_ref().map_or(8, |r| host_layout(r).size));
+    let host_call =
+        g.b.ins()
+            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_HOST_CALL as i32);
+    let data =
+        g.b.ins()
+            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_DATA as i32);
+    let mut hsig = ir::Signature::new(isa.default_call_conv());
+    for _ in 0..3 {
+        hsig.params.push(AbiParam::new(types::I64));
+    }
+    let hsig = g.b.import_signature(hsig);
+    g.b.ins()
+        .call_indirect(hsig, host_call, &[data, args, results]);
+
+    // Lower the result into the guest.
+    if let Some(rt) = &ty.result {
+        if result_in_memory(ty) {
+            let retptr = *flat.last().expect("return pointer parameter");
+            let l = layout(rt);
+            g.check_align(retptr, l.align, GlueTrap::ReturnMisaligned);
+            let p64 = g.b.ins().uextend(types::I64, retptr);
+            let size = g.i64(i64::from(l.size));
+            g.check_range(p64, size, GlueTrap::ReturnOutOfBounds);
+            g.lower_mem(rt, results, 0, retptr, 0);
+        } else {
+            let vals = g.lower_flat(rt, results, 0);
+            for (i, v) in vals.into_iter().enumerate() {
+                g.b.ins()
+                    .store(mflags(), v, values, (i as u32 * VAL_RAW_SIZE) as i32);
+            }
+        }
+    }
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
