@@ -394,3 +394,79 @@ fn emit_obj_combines_the_objects() {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
     }
 }
+
+#[test]
+fn resource_types_in_the_plan() {
+    let meta = kiln_compiler::component::plan(&wasm_of("resources.wat"), &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.resources.len(), 1, "{:?}", meta.resources);
+    assert_eq!(meta.resource_name(0), "counter");
+    let world = meta.wit_world();
+    assert!(world.contains("export resource counter;"), "{world}");
+    assert!(world.contains("export make: func(n: u32) -> own<counter>;"), "{world}");
+    assert!(world.contains("export make-counter: func(n: u32) -> own<counter>;"), "{world}");
+    // One destructor, defined by the nested instance that owns the type.
+    let dtors = meta
+        .initializers
+        .iter()
+        .filter(|i| matches!(i, Initializer::DefineResource { dtor: Some(_), .. }))
+        .count();
+    assert_eq!(dtors, 1);
+}
+
+#[test]
+fn resources_through_nested_components() {
+    let engine = Engine::default();
+    let loaded = load("resources.wat", &engine);
+    let meta = loaded.component.metadata();
+    assert_eq!(meta.resources.len(), 1, "{:?}", meta.resources);
+    assert_eq!(meta.resource_name(0), "counter");
+    let world = meta.wit_world();
+    assert!(
+        world.contains("export make: func(n: u32) -> own<counter>;"),
+        "{world}"
+    );
+    assert!(
+        world.contains("export make-counter: func(n: u32) -> own<counter>;"),
+        "{world}"
+    );
+    let instance = instantiate(&loaded, &ComponentLinker::new(&engine));
+    // The resource belongs to the nested `$impl` instance (component instance 1).
+    let h = i32_of(&call(&instance, "make", &[Val::I32(5)]));
+    let h2 = i32_of(&call(&instance, "make-counter", &[Val::I32(7)]));
+    assert_eq!((h, h2), (1, 2));
+    assert_eq!(i32_of(&call(&instance, "rep-of-handle", &[Val::I32(h)])), 5);
+    assert_eq!(
+        instance.with_handles(1, |t| t.len()),
+        Some(2),
+        "handles live in the defining instance's table"
+    );
+    assert_eq!(instance.with_handles(0, |t| t.len()), Some(0));
+    call(&instance, "drop-handle", &[Val::I32(h)]);
+    // The destructor ran with the representation.
+    assert_eq!(i32_of(&call(&instance, "dropped", &[])), 5);
+    // Using a dropped handle traps, naming the rule.
+    let rep = instance.get_func("rep-of-handle").unwrap();
+    let err = rep.call_flat(&[Val::I32(h)]).unwrap_err().to_string();
+    assert!(err.contains("unknown resource handle 1"), "{err}");
+    // The freed slot is reused.
+    assert_eq!(i32_of(&call(&instance, "make", &[Val::I32(9)])), 1);
+}
+
+#[test]
+fn may_enter_is_restored_and_checked() {
+    let engine = Engine::default();
+    let loaded = load("module_twice.wat", &engine);
+    let instance = instantiate(&loaded, &ComponentLinker::new(&engine));
+    let first = instance.get_func("first").unwrap();
+    assert_eq!(first.core_callee().ty().results.len(), 1);
+    for expected in 1..=3 {
+        assert_eq!(i32_of(&first.call_flat(&[]).unwrap()), expected);
+    }
+    // The VM context starts with the magic and every instance may enter and leave.
+    let ptr = instance.vmctx_ptr();
+    // SAFETY: the context is at least the header plus one flags word.
+    let (magic, flags) = unsafe { (ptr.cast::<u32>().read(), ptr.add(32).cast::<u32>().read()) };
+    assert_eq!(magic, u32::from_le_bytes(*b"vmcc"));
+    assert_eq!(flags & 3, 3);
+}
