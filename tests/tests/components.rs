@@ -403,8 +403,14 @@ fn resource_types_in_the_plan() {
     assert_eq!(meta.resource_name(0), "counter");
     let world = meta.wit_world();
     assert!(world.contains("export resource counter;"), "{world}");
-    assert!(world.contains("export make: func(n: u32) -> own<counter>;"), "{world}");
-    assert!(world.contains("export make-counter: func(n: u32) -> own<counter>;"), "{world}");
+    assert!(
+        world.contains("export make: func(n: u32) -> own<counter>;"),
+        "{world}"
+    );
+    assert!(
+        world.contains("export make-counter: func(n: u32) -> own<counter>;"),
+        "{world}"
+    );
     // One destructor, defined by the nested instance that owns the type.
     let dtors = meta
         .initializers
