@@ -67,12 +67,30 @@ mod tests {
 
     #[test]
     fn offsets_match_layout() {
-        assert_eq!(std::mem::offset_of!(Descriptor, metadata), Descriptor::OFFSET_METADATA as usize);
-        assert_eq!(std::mem::offset_of!(Descriptor, metadata_len), Descriptor::OFFSET_METADATA_LEN as usize);
-        assert_eq!(std::mem::offset_of!(Descriptor, text), Descriptor::OFFSET_TEXT as usize);
-        assert_eq!(std::mem::offset_of!(Descriptor, text_len), Descriptor::OFFSET_TEXT_LEN as usize);
-        assert_eq!(std::mem::offset_of!(Descriptor, data), Descriptor::OFFSET_DATA as usize);
-        assert_eq!(std::mem::offset_of!(Descriptor, data_len), Descriptor::OFFSET_DATA_LEN as usize);
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, metadata),
+            Descriptor::OFFSET_METADATA as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, metadata_len),
+            Descriptor::OFFSET_METADATA_LEN as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, text),
+            Descriptor::OFFSET_TEXT as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, text_len),
+            Descriptor::OFFSET_TEXT_LEN as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, data),
+            Descriptor::OFFSET_DATA as usize
+        );
+        assert_eq!(
+            std::mem::offset_of!(Descriptor, data_len),
+            Descriptor::OFFSET_DATA_LEN as usize
+        );
         assert_eq!(std::mem::size_of::<Descriptor>(), Descriptor::SIZE as usize);
     }
 }

@@ -117,7 +117,8 @@ fn main() {
     let engine = kiln_runtime::Engine::default();
     let tmp = std::env::temp_dir().join(format!("kiln-fuzz-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&tmp);
-    let (mut valid, mut rejected, mut mutants_ok, mut mutants_rejected, mut loaded) = (0, 0, 0, 0, 0);
+    let (mut valid, mut rejected, mut mutants_ok, mut mutants_rejected, mut loaded) =
+        (0, 0, 0, 0, 0);
     let mut failures = 0u64;
     for i in 0..args.iterations {
         let seed_bytes = rng.bytes(4096);
@@ -145,7 +146,10 @@ fn main() {
                             Err(e) => {
                                 failures += 1;
                                 let p = save_failure("load", i, &wasm);
-                                eprintln!("FAIL iteration {i}: valid module did not link/load: {e} ({})", p.display());
+                                eprintln!(
+                                    "FAIL iteration {i}: valid module did not link/load: {e} ({})",
+                                    p.display()
+                                );
                             }
                         }
                     }
@@ -157,7 +161,10 @@ fn main() {
                 rejected += 1;
                 failures += 1;
                 let p = save_failure("rejected", i, &wasm);
-                eprintln!("FAIL iteration {i}: valid module rejected: {e} ({})", p.display());
+                eprintln!(
+                    "FAIL iteration {i}: valid module rejected: {e} ({})",
+                    p.display()
+                );
             }
             Err(e) => {
                 failures += 1;
