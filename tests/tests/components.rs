@@ -476,3 +476,72 @@ fn may_enter_is_restored_and_checked() {
     assert_eq!(magic, u32::from_le_bytes(*b"vmcc"));
     assert_eq!(flags & 3, 3);
 }
+
+/// `depth` components nested inside each other, each instantiating the next `fanout` times.
+fn nested_text(depth: usize, fanout: usize) -> String {
+    let mut body = String::from(
+        r#"(core module $m (func (export "f") (result i32) i32.const 1))
+           (core instance $i (instantiate $m))
+           (func (export "f") (result u32) (canon lift (core func $i "f")))"#,
+    );
+    for _ in 0..depth {
+        let mut outer = format!("(component $c {body})");
+        for j in 0..fanout {
+            outer.push_str(&format!(" (instance $i{j} (instantiate $c))"));
+        }
+        outer.push_str(r#" (export "f" (func $i0 "f"))"#);
+        body = outer;
+    }
+    format!("(component {body})")
+}
+
+#[test]
+fn deep_and_exponential_nesting_is_bounded() {
+    // Deep but linear: flattens fine.
+    let wasm = wat::parse_str(nested_text(20, 1)).unwrap();
+    let meta = kiln_compiler::component::plan(&wasm, &Default::default()).unwrap();
+    assert_eq!(meta.num_runtime_instances, 1);
+    assert_eq!(meta.num_component_instances, 21);
+    // Doubling at every level: an error, not an explosion.
+    let wasm = wat::parse_str(nested_text(20, 2)).unwrap();
+    let e = kiln_compiler::component::plan(&wasm, &Default::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("too many nested component instances"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mutated_components_never_panic_the_front_end() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for name in [
+        "nested.wat",
+        "shared_memory.wat",
+        "module_twice.wat",
+        "imports.wat",
+        "resources.wat",
+    ] {
+        let wasm = wasm_of(name);
+        for _ in 0..300 {
+            let mut m = wasm.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % m.len() as u64) as usize;
+                m[at] = next() as u8;
+            }
+            let result = std::panic::catch_unwind(|| {
+                let _ = kiln_compiler::component::plan(&m, &Default::default());
+            });
+            assert!(
+                result.is_ok(),
+                "{name}: the front end panicked on a mutation"
+            );
+        }
+    }
+}
