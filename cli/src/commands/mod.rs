@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod inspect;
 pub mod run;
+pub mod run_component;
 pub mod wast;
 
 use anyhow::{Context, Result};

@@ -36,6 +36,16 @@ impl RunCommand {
     /// Runs; returns the exit status.
     pub fn execute(self) -> Result<i32> {
         let engine = Engine::default();
+        if let Some(component) = self.load_component(&engine)? {
+            if !self.args.is_empty() {
+                bail!("component arguments go inside --invoke, in WAVE: 'name(arg, ...)'");
+            }
+            return super::run_component::run_component(
+                &engine,
+                &component,
+                self.invoke.as_deref(),
+            );
+        }
         let module = self.load(&engine)?;
         if let Some(import) = module.imports().first() {
             bail!(
@@ -90,6 +100,31 @@ impl RunCommand {
         Ok(0)
     }
 
+    /// The component, when the input is one (a component `.wasm`/`.wat`, compiled and cached,
+    /// or a component `.so`).
+    fn load_component(&self, engine: &Engine) -> Result<Option<kiln_runtime::Component>> {
+        let is_so = self.file.extension().is_some_and(|e| e == "so")
+            || std::fs::read(&self.file)
+                .map(|b| b.starts_with(b"\x7fELF"))
+                .unwrap_or(false);
+        if is_so {
+            return Ok(kiln_runtime::Component::load(engine, &self.file).ok());
+        }
+        let wasm = read_wasm(&self.file)?;
+        if !kiln_compiler::component::is_component(&wasm) {
+            return Ok(None);
+        }
+        let compiled = cached_compile(&wasm, &self.file, false)?;
+        let component = match super::run_component::load_component(engine, &compiled.path) {
+            Ok(c) => c,
+            Err(_) => {
+                let again = cached_compile(&wasm, &self.file, true)?;
+                super::run_component::load_component(engine, &again.path)?
+            }
+        };
+        Ok(Some(component))
+    }
+
     fn load(&self, engine: &Engine) -> Result<Module> {
         let is_so = self.file.extension().is_some_and(|e| e == "so")
             || std::fs::read(&self.file)
@@ -122,7 +157,7 @@ impl RunCommand {
 
 /// A runtime error as an anyhow error; a trap is shown as is (message and backtrace), with the
 /// trap kind's text guaranteed to appear.
-fn runtime_error(e: Error, context: &str) -> anyhow::Error {
+pub(super) fn runtime_error(e: Error, context: &str) -> anyhow::Error {
     match e {
         Error::Trap(t) => anyhow!("{}", format_trap(&t)),
         other => anyhow!("{context}: {other}"),
