@@ -307,3 +307,12 @@ fn missing_or_mistyped_imports() {
         other => panic!("expected a trap, got {other:?}"),
     }
 }
+
+#[test]
+fn component_to_component_through_fused_adapter() {
+    let l = load("composed.wat");
+    assert_eq!(call(&l, "run", &[s("hey")]), Some(s("hey!")));
+    assert_eq!(call(&l, "run", &[s("wörld 😀")]), Some(s("wörld 😀!")));
+    // The inner component's post-return ran once per adapted call.
+    assert_eq!(call(&l, "posts", &[]), Some(Val::U32(2)));
+}

@@ -98,6 +98,38 @@ pub(super) fn lowered_func(
     ))
 }
 
+/// The core function for lowered function `index` when it is a compiled fused adapter to a
+/// function lifted by another component of the plan (`None` when the compiler emitted none).
+pub(super) fn adapter_func(
+    component: &Component,
+    index: u32,
+    cvmctx: usize,
+    core_ty: FuncType,
+) -> Option<Func> {
+    let offset = component
+        .metadata()
+        .glue
+        .imports
+        .get(index as usize)
+        .copied()
+        .flatten()?;
+    let (text, len) = component.glue_text();
+    if text == 0 || offset as usize >= len {
+        return None;
+    }
+    Some(Func::new_with_array_call(
+        component.engine(),
+        core_ty,
+        text + offset as usize,
+        [cvmctx, 0, 0],
+        |_: &mut Caller<'_>, _, _| {
+            Err(Trap::host(
+                "a lowered component function cannot be called directly from the host",
+            ))
+        },
+    ))
+}
+
 /// The host callback the import trampolines call (contract in
 /// `kiln_environ::component::glue::IMPORT_CTX_HOST_CALL`).
 unsafe extern "C" fn host_callback(data: *const u8, args: *const u8, results: *mut u8) {

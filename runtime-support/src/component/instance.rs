@@ -405,6 +405,15 @@ impl<'l> Builder<'l> {
                 ))
             }
             FuncSource::Lifted(index) => {
+                let lowered = self.lowered.len() as u32;
+                if let Some(f) = super::imports::adapter_func(
+                    &self.component,
+                    lowered,
+                    self.cvmctx,
+                    core_ty.clone(),
+                ) {
+                    return Ok(f);
+                }
                 let index = *index;
                 let direct = !ty.contains_pointers_or_handles_any();
                 Ok(Func::new(

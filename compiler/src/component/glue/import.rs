@@ -36,13 +36,20 @@ fn stack_buffer(b: &mut FunctionBuilder<'_>, size: u32) -> ir::Value {
     b.ins().stack_addr(types::I64, slot, 0)
 }
 
-/// Builds the import trampoline of lowered function `index`.
+/// The callee of a fused adapter: lift `index` with its type and options.
+pub type AdapterCallee<'a> = (u32, &'a ComponentFuncType, &'a CanonicalOptions);
+
+/// Builds the trampoline of lowered function `index`: an import trampoline calling the host
+/// callback, or, with `adapter`, a fused adapter calling lift `adapter.0` of the same plan (the
+/// callee's lowering, call, lifting and post-return inlined, the values crossing through the
+/// host C representation on the adapter's stack).
 pub fn import_trampoline(
     isa: &dyn TargetIsa,
     offsets: VMComponentOffsets,
     index: u32,
     ty: &ComponentFuncType,
     opts: &CanonicalOptions,
+    adapter: Option<AdapterCallee<'_>>,
 ) -> ir::Function {
     let mut sig = ir::Signature::new(isa.default_call_conv());
     for _ in 0..4 {
@@ -115,21 +122,16 @@ pub fn import_trampoline(
         }
     }
 
-    // Call the host.
     let results = stack_buffer(g.b, ty.result.as_ref().map_or(8, |r| host_layout(r).size));
-    let host_call =
-        g.b.ins()
-            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_HOST_CALL as i32);
-    let data =
-        g.b.ins()
-            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_DATA as i32);
-    let mut hsig = ir::Signature::new(isa.default_call_conv());
-    for _ in 0..3 {
-        hsig.params.push(AbiParam::new(types::I64));
+    let core_ret = stack_buffer(g.b, 8);
+    if let Some((callee, callee_ty, callee_opts)) = adapter {
+        // Call the lifted function of the callee component.
+        let caller_opts = std::mem::replace(&mut g.opts, callee_opts.clone());
+        super::emit_lifted_call(&mut g, callee, callee_ty, args, results, core_ret);
+        g.opts = caller_opts;
+    } else {
+        host_call(&mut g, host_ctx, args, results);
     }
-    let hsig = g.b.import_signature(hsig);
-    g.b.ins()
-        .call_indirect(hsig, host_call, &[data, args, results]);
 
     // Lower the result into the guest.
     if let Some(rt) = &ty.result {
@@ -149,9 +151,30 @@ pub fn import_trampoline(
             }
         }
     }
+    if let Some((_, callee_ty, callee_opts)) = adapter {
+        g.opts = callee_opts.clone();
+        super::emit_post_return(&mut g, callee_ty, core_ret);
+    }
     g.b.ins().return_(&[]);
     g.finish();
     b.seal_all_blocks();
     b.finalize(isa.frontend_config());
     func
+}
+
+/// Calls the host callback of the lowered function's host context.
+fn host_call(g: &mut Glue<'_, '_>, host_ctx: ir::Value, args: ir::Value, results: ir::Value) {
+    let host_call =
+        g.b.ins()
+            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_HOST_CALL as i32);
+    let data =
+        g.b.ins()
+            .load(types::I64, mflags(), host_ctx, IMPORT_CTX_DATA as i32);
+    let mut hsig = ir::Signature::new(g.isa.default_call_conv());
+    for _ in 0..3 {
+        hsig.params.push(AbiParam::new(types::I64));
+    }
+    let hsig = g.b.import_signature(hsig);
+    g.b.ins()
+        .call_indirect(hsig, host_call, &[data, args, results]);
 }

@@ -16,10 +16,14 @@
 //! and guest functions are reached through the component VM context), which [`super::emit`]
 //! places in the component object; [`GlueOffsets`] records each entry's offset.
 //!
-//! For every `canon lower` of a host import it builds the import trampoline ([`import`]).
+//! For every `canon lower` it builds a trampoline ([`import`]): of a host import, calling the
+//! host; of a function lifted by another component of the plan, a fused adapter that inlines
+//! the callee's lifted call (caller's lifting, callee's lowering, call, callee's lifting,
+//! caller's lowering, callee's post-return), the values crossing through the host C
+//! representation on the adapter's stack.
 //!
 //! Not compiled yet (the runtime reports them): functions whose types contain resource
-//! handles, and fused adapters for component-to-component calls.
+//! handles.
 
 pub mod builder;
 pub mod import;
@@ -72,6 +76,13 @@ fn entry_signature(isa: &dyn TargetIsa, n: usize) -> ir::Signature {
     sig
 }
 
+/// Whether two function types have the same parameter and result types (names aside).
+fn same_types(a: &ComponentFuncType, b: &ComponentFuncType) -> bool {
+    a.result == b.result
+        && a.params.len() == b.params.len()
+        && a.params.iter().zip(&b.params).all(|(x, y)| x.1 == y.1)
+}
+
 /// Whether the glue can handle `ty` (resource handles are not supported yet).
 fn supported(ty: &ComponentFuncType) -> bool {
     !ty.params.iter().any(|(_, t)| lower::has_handles(t))
@@ -98,7 +109,55 @@ fn export_call(
     let p = b.block_params(entry).to_vec();
     let (cvmctx, args, results, core_ret) = (p[0], p[1], p[2], p[3]);
     let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+    emit_lifted_call(&mut g, index, ty, args, results, core_ret);
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
 
+/// Builds the `post_return` entry of a lift.
+fn export_post_return(
+    isa: &dyn TargetIsa,
+    offsets: VMComponentOffsets,
+    index: u32,
+    ty: &ComponentFuncType,
+    opts: &CanonicalOptions,
+) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(2, index * 2 + 1),
+        entry_signature(isa, 2),
+    );
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (cvmctx, core_ret) = (p[0], p[1]);
+    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+    emit_post_return(&mut g, ty, core_ret);
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
+
+/// Emits the body of a lifted call (with `g.opts` the lift's options): `may_enter` checked and
+/// cleared, the host C arguments at `args` lowered into the callee, the core callee of lift
+/// `index` called (its raw result stored at `core_ret`), the result lifted into the host C
+/// representation at `results`, and a post-return marked pending.
+pub fn emit_lifted_call(
+    g: &mut Glue<'_, '_>,
+    index: u32,
+    ty: &ComponentFuncType,
+    args: ir::Value,
+    results: ir::Value,
+    core_ret: ir::Value,
+) {
+    let offsets = g.offsets;
     // may_enter: trap when clear (reentrance or a pending post-return), then clear it.
     let flags = g.load_flags();
     let can = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_ENTER));
@@ -158,33 +217,14 @@ fn export_call(
         g.b.ins()
             .bor_imm_s(flags, i64::from(FLAG_NEEDS_POST_RETURN));
     g.store_flags(pending);
-    g.b.ins().return_(&[]);
-    g.finish();
-    b.seal_all_blocks();
-    b.finalize(isa.frontend_config());
-    func
 }
 
-/// Builds the `post_return` entry of a lift.
-fn export_post_return(
-    isa: &dyn TargetIsa,
-    offsets: VMComponentOffsets,
-    index: u32,
-    ty: &ComponentFuncType,
-    opts: &CanonicalOptions,
-) -> ir::Function {
-    let mut func = ir::Function::with_name_signature(
-        UserFuncName::user(2, index * 2 + 1),
-        entry_signature(isa, 2),
-    );
-    let mut fctx = FunctionBuilderContext::new();
-    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let p = b.block_params(entry).to_vec();
-    let (cvmctx, core_ret) = (p[0], p[1]);
-    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+/// Emits a lift's post-return (with `g.opts` the lift's options): checks one is pending, runs
+/// the guest's post-return function on the raw result at `core_ret` with `may_leave` cleared,
+/// then re-enables `may_enter` and `may_leave`.
+pub fn emit_post_return(g: &mut Glue<'_, '_>, ty: &ComponentFuncType, core_ret: ir::Value) {
+    let offsets = g.offsets;
+    let opts = g.opts.clone();
     let flags = g.load_flags();
     let pending =
         g.b.ins()
@@ -216,11 +256,6 @@ fn export_post_return(
         g.b.ins()
             .bor_imm_s(done, i64::from(FLAG_MAY_ENTER | FLAG_MAY_LEAVE));
     g.store_flags(done);
-    g.b.ins().return_(&[]);
-    g.finish();
-    b.seal_all_blocks();
-    b.finalize(isa.frontend_config());
-    func
 }
 
 fn compile(isa: &dyn TargetIsa, func: ir::Function, what: &str) -> Result<Vec<u8>> {
@@ -255,18 +290,35 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
         at
     };
     out.offsets.imports = vec![None; metadata.num_lowered as usize];
+    let lifts: std::collections::HashMap<u32, (&ComponentFuncType, &CanonicalOptions)> = metadata
+        .initializers
+        .iter()
+        .filter_map(|i| match i {
+            Initializer::Lift {
+                index, ty, options, ..
+            } => Some((*index, (ty, options))),
+            _ => None,
+        })
+        .collect();
     for init in &metadata.initializers {
         if let Initializer::Lower {
             index,
-            callee: FuncSource::Import { .. },
+            callee,
             ty,
             options,
         } = init
         {
+            let adapter = match callee {
+                FuncSource::Import { .. } => None,
+                FuncSource::Lifted(l) => match lifts.get(l) {
+                    Some((lty, lopts)) if same_types(ty, lty) => Some((*l, *lty, *lopts)),
+                    _ => continue,
+                },
+            };
             if supported(ty) && (*index as usize) < out.offsets.imports.len() {
                 let code = compile(
                     isa,
-                    import::import_trampoline(isa, offsets, *index, ty, options),
+                    import::import_trampoline(isa, offsets, *index, ty, options, adapter),
                     &format!("lower[{index}]"),
                 )?;
                 out.offsets.imports[*index as usize] = Some(append(&mut out.code, code));
