@@ -316,3 +316,37 @@ fn component_to_component_through_fused_adapter() {
     // The inner component's post-return ran once per adapted call.
     assert_eq!(call(&l, "posts", &[]), Some(Val::U32(2)));
 }
+
+#[test]
+fn host_imports_through_memory() {
+    let l = load_with("host_imports2.wat", |linker| {
+        linker.func("sum-list", |args| match args {
+            [Val::List(xs)] => Ok(Some(Val::U32(
+                xs.iter()
+                    .map(|x| match x {
+                        Val::U32(v) => *v,
+                        _ => 0,
+                    })
+                    .sum(),
+            ))),
+            other => panic!("{other:?}"),
+        });
+        linker.func("many", |args| {
+            let mut sum = 0;
+            for (i, a) in args.iter().enumerate() {
+                assert_eq!(*a, Val::U32(i as u32 + 1));
+                sum += i as u32 + 1;
+            }
+            Ok(Some(Val::U32(sum)))
+        });
+        linker.func("make-rec", |_| {
+            Ok(Some(Val::Record(vec![
+                ("a".into(), Val::U8(9)),
+                ("b".into(), s("from the host ✓")),
+            ])))
+        });
+    });
+    assert_eq!(call(&l, "call-sum", &[]), Some(Val::U32(60)));
+    assert_eq!(call(&l, "call-many", &[]), Some(Val::U32(153)));
+    assert_eq!(call(&l, "call-make", &[]), Some(s("from the host ✓")));
+}
