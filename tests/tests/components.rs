@@ -545,3 +545,18 @@ fn mutated_components_never_panic_the_front_end() {
         }
     }
 }
+
+#[test]
+fn outer_aliases_and_nested_instances() {
+    let engine = Engine::default();
+    let loaded = load("outer_alias.wat", &engine);
+    let meta = loaded.component.metadata();
+    // The parent's module is compiled once and instantiated by both leaf instances.
+    assert_eq!(meta.modules.len(), 1);
+    assert_eq!(meta.num_runtime_instances, 2);
+    let instance = instantiate(&loaded, &ComponentLinker::new(&engine));
+    assert_eq!(i32_of(&call(&instance, "a-bump", &[])), 101);
+    assert_eq!(i32_of(&call(&instance, "a-bump", &[])), 102);
+    assert_eq!(i32_of(&call(&instance, "b-bump", &[])), 101);
+    assert!(meta.wit_world().contains("export b-bump: func() -> u32;"));
+}
