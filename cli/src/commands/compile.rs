@@ -31,9 +31,9 @@ pub struct CompileCommand {
     /// Target triple (default: the host, with its CPU features).
     #[arg(long)]
     pub target: Option<String>,
-    /// Optimisation level.
-    #[arg(short = 'O', value_enum, default_value = "2")]
-    pub opt_level: OptArg,
+    /// Optimisation level (default: 2, or 0 with `-g`).
+    #[arg(short = 'O', value_enum)]
+    pub opt_level: Option<OptArg>,
     /// Compile threads, at least 1 (default: every core).
     #[arg(short = 'j', long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
@@ -43,6 +43,12 @@ pub struct CompileCommand {
     /// How memory accesses are bounds-checked.
     #[arg(long, value_enum, default_value = "guard")]
     pub bounds_checks: BoundsArg,
+    /// Write DWARF debug info and unwind tables, so gdb and lldb debug the guest's source.
+    #[arg(short = 'g', long = "debug-info")]
+    pub debug_info: bool,
+    /// With `-g`: move the debug info to `<output>.debug`, found through `.gnu_debuglink`.
+    #[arg(long, requires = "debug_info")]
+    pub split_debug: bool,
 }
 
 /// Parses `-j`: a positive number of threads.
@@ -71,7 +77,16 @@ impl CompileCommand {
         let progress = std::io::stderr().is_terminal().then(LazyProgress::new);
         let config = Config {
             target: self.target.clone(),
-            opt_level: self.opt_level.into(),
+            opt_level: self
+                .opt_level
+                .unwrap_or(if self.debug_info {
+                    OptArg::O0
+                } else {
+                    OptArg::O2
+                })
+                .into(),
+            debug_info: self.debug_info,
+            split_debug: self.split_debug,
             jobs: self.jobs,
             tunables: Tunables {
                 bounds_checks: self.bounds_checks.into(),

@@ -108,6 +108,13 @@ impl RunCommand {
                 .map(|b| b.starts_with(b"\x7fELF"))
                 .unwrap_or(false);
         if is_so {
+            // Decide from the symbol table, without loading: a module `.so` opened and closed
+            // as a failed component, then opened again, loses lldb's breakpoints in it.
+            let bytes = std::fs::read(&self.file)
+                .with_context(|| format!("cannot read `{}`", self.file.display()))?;
+            if !super::inspect::is_component(&bytes) {
+                return Ok(None);
+            }
             return Ok(kiln_runtime::Component::load(engine, &self.file).ok());
         }
         let wasm = read_wasm(&self.file)?;
