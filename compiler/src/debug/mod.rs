@@ -204,9 +204,7 @@ pub fn emit_debug_info(
         .zip(starts)
         .map(|(func, &start)| Placed { func, start })
         .collect();
-    if let Some(eh) = unwind::write_eh_frame(isa, &placed)? {
-        writer::add_section(object, text, gimli::SectionId::EhFrame, &eh)?;
-    }
+    let eh_frame = unwind::write_eh_frame(isa, &placed)?;
     let facts = mapping::scan(input.wasm, module.num_imported_funcs)?;
     let map = mapping::AddrMap::new(&placed, &facts);
     let layout = vm_layout(module);
@@ -214,30 +212,37 @@ pub fn emit_debug_info(
         isa,
         layout: &layout,
     };
-    let (mut dwarf, rows) = match transform::transform(&map, &translator)? {
-        Some(d) => d,
-        None => match input.listing {
-            Some(listing) => synthetic::synthesize(&map, listing, module, &translator),
-            None => return Ok(None),
-        },
+    let dwarf = match transform::transform(&map, &translator)? {
+        Some(d) => Some(d),
+        None => input
+            .listing
+            .map(|listing| synthetic::synthesize(&map, listing, module, &translator)),
     };
     let mut sections = Sections::new(writer::RelocSection::new());
-    dwarf
-        .write(&mut sections)
-        .map_err(|e| CompileError::msg(format!("cannot write DWARF: {e}")))?;
-    let mut failed = None;
+    let rows = match dwarf {
+        Some((mut dwarf, rows)) => {
+            dwarf
+                .write(&mut sections)
+                .map_err(|e| CompileError::msg(format!("cannot write DWARF: {e}")))?;
+            Some(rows)
+        }
+        None => None,
+    };
+    let mut all: Vec<(gimli::SectionId, &writer::RelocSection)> = Vec::new();
+    if let Some(eh) = &eh_frame {
+        all.push((gimli::SectionId::EhFrame, eh));
+    }
     sections
         .for_each(|id, section| -> std::result::Result<(), ()> {
-            if let Err(e) = writer::add_section(object, text, id, section) {
-                failed = Some(e);
-            }
+            all.push((id, section));
             Ok(())
         })
         .ok();
-    if let Some(e) = failed {
-        return Err(e);
+    let created = writer::DebugSections::create(object, &all);
+    for (id, section) in all {
+        created.fill(object, text, id, section)?;
     }
-    Ok(Some(line_table(rows)))
+    Ok(rows.map(line_table))
 }
 
 fn line_table(mut rows: Vec<TrapRow>) -> DebugLineTable {
