@@ -61,6 +61,7 @@
       i32.store
       i32.const 1024)
     (func (export "second") (param i32 i32) (result i32) local.get 1)
+    (func (export "nothing"))
     (func (export "pair") (param $x i32) (result i32)
       i32.const 1040
       local.get $x
@@ -81,6 +82,7 @@
   (func $pair (param "x" u8) (result (tuple u8 string))
     (canon lift (core func $i "pair") (memory $mem)))
   (export "greet" (func $greet))
+  (func (export "nothing") (canon lift (core func $i "nothing")))
   (instance $api
     (export "greet" (func $greet))
     (export "count" (func $count))

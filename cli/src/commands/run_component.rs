@@ -1,6 +1,9 @@
 //! `kiln run --invoke` for components: the call is written in the WebAssembly Value Encoding
-//! (WAVE, crate `wasm-wave`), e.g. `greet("world")` or `ns:pkg/iface#greet("world")`, and each
-//! result is printed in WAVE on its own line, as `wasmtime run --invoke` does.
+//! (WAVE, crate `wasm-wave`), e.g. `greet("world")` or `ns:pkg/iface#greet("world")`, and the
+//! result is printed in WAVE as `wasmtime run --invoke` does (`()` for no result).
+//!
+//! Without an interface prefix the name is looked up at the world level first, then in the
+//! exported interfaces, where it must be unique (wasmtime requires uniqueness everywhere).
 //!
 //! Arguments are parsed against the export's parameter types, converted to
 //! `kiln_runtime::component::Val`s and passed through the compiled canonical-ABI glue.
@@ -14,7 +17,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use wasm_wave::untyped::UntypedFuncCall;
 use wasm_wave::value::{Type, Value};
-use wasm_wave::wasm::WasmValue;
+use wasm_wave::wasm::{DisplayFuncResults, WasmValue};
 
 /// Loads the component `.so` at `path`.
 pub fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
@@ -68,13 +71,12 @@ pub fn run_component(engine: &Engine, component: &Component, invoke: Option<&str
         }
         e => runtime_error(e, &format!("failed to invoke `{full}`")),
     })?;
-    if let (Some(rt), Some(v)) = (&ty.result, result) {
-        let w = to_wave(rt, &v)?;
-        println!(
-            "{}",
-            wasm_wave::to_string(&w).map_err(|e| anyhow!("cannot print the result: {e}"))?
-        );
-    }
+    // Printed as `wasmtime run --invoke` does: the value, or `()` without result.
+    let results = match (&ty.result, result) {
+        (Some(rt), Some(v)) => vec![to_wave(rt, &v)?],
+        _ => Vec::new(),
+    };
+    println!("{}", DisplayFuncResults(&results));
     Ok(0)
 }
 
