@@ -1,7 +1,7 @@
 ;; Component-to-component calls through a compiled fused adapter: the outer component (strings
 ;; in UTF-16) lowers `exclaim` lifted by the inner component (strings in UTF-8), so the adapter
 ;; transcodes both ways, allocates in each memory with its own realloc, and runs the inner
-;; component's post-return.
+;; component's post-return; `run-latin1` goes from UTF-16 to latin1+utf16 and back.
 (component
   (component $inner
     (core module $m
@@ -30,7 +30,8 @@
         call $alloc)
       (func (export "exclaim") (param $p i32) (param $n i32) (result i32)
         (local $out i32)
-        i32.const 1
+        ;; 2-aligned: latin1+utf16 strings must be (CanonicalABI.md)
+        i32.const 2
         local.get $n
         i32.const 1
         i32.add
@@ -64,10 +65,14 @@
     (func (export "exclaim") (param "s" string) (result string)
       (canon lift (core func $i "exclaim") (memory $mem) (realloc (core func $i "realloc"))
         (post-return (core func $i "post"))))
+    (func (export "exclaim-latin1") (param "s" string) (result string)
+      (canon lift (core func $i "exclaim") (memory $mem) (realloc (core func $i "realloc"))
+        string-encoding=latin1+utf16))
     (func (export "posts") (result u32) (canon lift (core func $i "posts"))))
   (instance $b (instantiate $inner))
   (alias export $b "exclaim" (func $exclaim))
   (alias export $b "posts" (func $posts))
+  (alias export $b "exclaim-latin1" (func $exclaim-latin1))
   (core module $libc
     (memory (export "mem") 1)
     (global $bump (mut i32) (i32.const 4096))
@@ -90,9 +95,17 @@
   (core instance $libc (instantiate $libc))
   (alias core export $libc "mem" (core memory $mem))
   (core func $exclaim16 (canon lower (func $exclaim) (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
+  (core func $exclaim-l1 (canon lower (func $exclaim-latin1) (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
   (core module $main
     (import "libc" "mem" (memory 1))
     (import "b" "exclaim" (func $ex (param i32 i32 i32)))
+    (import "b" "exclaim-latin1" (func $ex-l1 (param i32 i32 i32)))
+    (func (export "run-latin1") (param i32 i32) (result i32)
+      local.get 0
+      local.get 1
+      i32.const 1040
+      call $ex-l1
+      i32.const 1040)
     (func (export "run") (param i32 i32) (result i32)
       local.get 0
       local.get 1
@@ -101,7 +114,11 @@
       i32.const 1024))
   (core instance $main (instantiate $main
     (with "libc" (instance $libc))
-    (with "b" (instance (export "exclaim" (func $exclaim16))))))
+    (with "b" (instance
+      (export "exclaim" (func $exclaim16))
+      (export "exclaim-latin1" (func $exclaim-l1))))))
   (func (export "run") (param "s" string) (result string)
     (canon lift (core func $main "run") (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
+  (func (export "run-latin1") (param "s" string) (result string)
+    (canon lift (core func $main "run-latin1") (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
   (export "posts" (func $posts)))

@@ -313,7 +313,10 @@ fn component_to_component_through_fused_adapter() {
     let l = load("composed.wat");
     assert_eq!(call(&l, "run", &[s("hey")]), Some(s("hey!")));
     assert_eq!(call(&l, "run", &[s("wörld 😀")]), Some(s("wörld 😀!")));
-    // The inner component's post-return ran once per adapted call.
+    // UTF-16 caller, latin1+utf16 callee (these strings fit latin1).
+    assert_eq!(call(&l, "run-latin1", &[s("héllo ÿ")]), Some(s("héllo ÿ!")));
+    // The inner component's post-return ran once per adapted call of `exclaim` (the latin1
+    // lift has none).
     assert_eq!(call(&l, "posts", &[]), Some(Val::U32(2)));
 }
 
