@@ -29,6 +29,25 @@ pub(crate) fn pop_arena() {
     ARENAS.with(|a| drop(a.borrow_mut().pop()));
 }
 
+/// A zeroed arena block of at least `size` bytes (8-aligned), or `None` when the host is out of
+/// memory (the caller traps instead of aborting the process).
+fn try_alloc(size: usize) -> Option<*mut u8> {
+    let words = size.div_ceil(8).max(1);
+    let mut v: Vec<u64> = Vec::new();
+    v.try_reserve_exact(words).ok()?;
+    v.resize(words, 0);
+    let mut block = v.into_boxed_slice();
+    let p = block.as_mut_ptr().cast::<u8>();
+    ARENAS.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.is_empty() {
+            a.push(Vec::new());
+        }
+        a.last_mut().expect("non-empty").push(block);
+    });
+    Some(p)
+}
+
 fn alloc(size: usize) -> *mut u8 {
     let mut block = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
     let p = block.as_mut_ptr().cast::<u8>();
@@ -215,7 +234,10 @@ mod imp {
 
     pub unsafe extern "C" fn host_alloc(_vmctx: *mut u8, size: i64, _align: i64) -> i64 {
         // Arena blocks are 8-aligned, enough for every host representation.
-        alloc(size.max(0) as usize) as i64
+        match try_alloc(size.max(0) as usize) {
+            Some(p) => p as i64,
+            None => raise(GlueTrap::HostOutOfMemory),
+        }
     }
 
     pub unsafe extern "C" fn string_lift(

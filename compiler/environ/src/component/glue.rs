@@ -168,11 +168,13 @@ pub enum GlueTrap {
     ListTooLong = 14,
     /// The component instance is not fully instantiated yet.
     NotInstantiated = 15,
+    /// The host could not allocate memory for a lifted value.
+    HostOutOfMemory = 16,
 }
 
 impl GlueTrap {
     /// Every glue trap, in code order.
-    pub const ALL: [GlueTrap; 16] = [
+    pub const ALL: [GlueTrap; 17] = [
         GlueTrap::CannotEnter,
         GlueTrap::ReallocMisaligned,
         GlueTrap::ReallocOutOfBounds,
@@ -189,6 +191,7 @@ impl GlueTrap {
         GlueTrap::CannotLeave,
         GlueTrap::ListTooLong,
         GlueTrap::NotInstantiated,
+        GlueTrap::HostOutOfMemory,
     ];
 
     /// The trap of code `code`, if valid.
@@ -237,6 +240,9 @@ impl GlueTrap {
                 "canonical ABI: cannot leave component instance (may_leave is false)"
             }
             GlueTrap::ListTooLong => "canonical ABI: list byte length overflows 32-bit memory",
+            GlueTrap::HostOutOfMemory => {
+                "canonical ABI: out of host memory while lifting a value for the host"
+            }
             GlueTrap::NotInstantiated => {
                 "canonical ABI: component function called before its instance finished \
                  instantiating"
