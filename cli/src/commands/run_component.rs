@@ -10,7 +10,7 @@
 
 use super::run::runtime_error;
 use anyhow::{anyhow, bail, Context, Result};
-use kiln_environ::component::{ExportItem, FuncSource, InterfaceType as T};
+use kiln_environ::component::{ExportItem, FuncSource, InterfaceType as T, ItemType};
 use kiln_runtime::component::Val;
 use kiln_runtime::{Component, ComponentFunc, ComponentInstance, ComponentLinker, Engine};
 use std::borrow::Cow;
@@ -26,9 +26,20 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
         .with_context(|| format!("failed to load `{}`", path.display()))
 }
 
+/// Whether an import of type `ty` must be defined by the host (it has functions).
+fn needs_definition(ty: &ItemType) -> bool {
+    match ty {
+        ItemType::Func(_) => true,
+        ItemType::Instance(items) => items.iter().any(|(_, t)| needs_definition(t)),
+        ItemType::Resource(_) | ItemType::Type(_) => false,
+    }
+}
+
 /// Instantiates `component` and performs `invoke`.
 pub fn run_component(engine: &Engine, component: &Component, invoke: Option<&str>) -> Result<i32> {
-    if let Some(import) = component.imports().first() {
+    // Imports that only carry types (an interface of type definitions, as `use` in a WIT
+    // world produces) need no definition.
+    if let Some(import) = component.imports().iter().find(|i| needs_definition(&i.ty)) {
         bail!(
             "the component imports `{}`, which `kiln run` cannot provide",
             import.name
