@@ -90,6 +90,11 @@ fn classify(
     }
 }
 
+/// Whether `expr` places a variable at a fixed linear-memory address (a C global).
+pub(crate) fn is_static(expr: WasmExpr<'_>, encoding: Encoding) -> bool {
+    matches!(classify(expr, None, encoding), Some(Shape::Static(_)))
+}
+
 /// Translates location expressions for one function.
 pub(crate) struct Translator<'a> {
     /// The target (register numbering).
@@ -127,7 +132,8 @@ fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
     v
 }
 
-/// Splits `ranges` by the homes of each label: `(start, end, home of each label)`.
+/// Splits `ranges` by the homes of each label: `(start, end, home of each label)`. Both sides
+/// are sorted and non-overlapping, so each label is one linear merge.
 fn intersect(
     ranges: &[(u32, u32)],
     labels: &[Vec<(u32, u32, LabelValueLoc)>],
@@ -138,14 +144,20 @@ fn intersect(
         .collect();
     for homes in labels {
         let mut next = Vec::new();
-        for (s, e, locs) in &cur {
-            for &(hs, he, loc) in homes {
-                let (a, b) = ((*s).max(hs), (*e).min(he));
-                if a < b {
-                    let mut l = locs.clone();
-                    l.push(loc);
-                    next.push((a, b, l));
-                }
+        let (mut i, mut j) = (0, 0);
+        while i < cur.len() && j < homes.len() {
+            let (s, e, ref locs) = cur[i];
+            let (hs, he, loc) = homes[j];
+            let (a, b) = (s.max(hs), e.min(he));
+            if a < b {
+                let mut l = locs.clone();
+                l.push(loc);
+                next.push((a, b, l));
+            }
+            if e <= he {
+                i += 1;
+            } else {
+                j += 1;
             }
         }
         cur = next;

@@ -11,7 +11,7 @@
 //!
 //! Everything else (types, names, declarations) is copied as the producer wrote it.
 
-use super::expr::{Translator, WasmExpr};
+use super::expr::{is_static, Translator, WasmExpr};
 use super::lines::{function_lines, RowTable, SrcPos};
 use super::mapping::AddrMap;
 use super::TrapRow;
@@ -292,11 +292,14 @@ pub(crate) fn transform(
             // Variables at unit level (C globals in linear memory): valid in every function of
             // the unit, where the vmctx is known.
             // (Bounded: each global costs one list entry per function of its unit.)
-            if scope.is_none()
+            if entry.depth == 1
                 && entry.tag == constants::DW_TAG_variable
                 && unit_funcs.len() <= MAX_GLOBAL_SCOPE_FUNCS
             {
-                if let Some(ReadValue::Exprloc(e)) = entry.attr_value(constants::DW_AT_location) {
+                if let Some(ReadValue::Exprloc(e)) = entry
+                    .attr_value(constants::DW_AT_location)
+                    .filter(|v| matches!(v, ReadValue::Exprloc(e) if is_static(*e, read_encoding)))
+                {
                     let mut locs = Vec::new();
                     for &fi in &unit_funcs {
                         let f = &map.funcs[fi];
