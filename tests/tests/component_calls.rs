@@ -353,3 +353,81 @@ fn host_imports_through_memory() {
     assert_eq!(call(&l, "call-many", &[]), Some(Val::U32(153)));
     assert_eq!(call(&l, "call-make", &[]), Some(s("from the host ✓")));
 }
+
+#[test]
+fn resource_handles_cross_the_glue() {
+    let l = load("handles.wat");
+    let counter = l.instance.resource_type("counter").expect("resource type");
+    let own = |v: Option<Val>| match v {
+        Some(Val::Own(h)) => h,
+        other => panic!("expected an own handle, got {other:?}"),
+    };
+    let a = own(call(&l, "make", &[Val::U32(5)]));
+    let b = own(call(&l, "make", &[Val::U32(7)]));
+    assert_ne!(a, b);
+    assert_eq!(l.instance.resource_rep(counter, a).unwrap(), 5);
+    // Lent as a borrow: the guest sees the representation; the host keeps the handle.
+    assert_eq!(call(&l, "get", &[Val::Borrow(a)]), Some(Val::U32(5)));
+    assert_eq!(call(&l, "get", &[Val::Borrow(a)]), Some(Val::U32(5)));
+    // Moved to the guest and back.
+    let a = own(call(&l, "pass", &[Val::Own(a)]));
+    assert_eq!(l.instance.resource_rep(counter, a).unwrap(), 5);
+    // Moved to the guest, which drops it: the destructor runs.
+    assert_eq!(call(&l, "consume", &[Val::Own(a)]), Some(Val::U32(5)));
+    assert_eq!(call(&l, "drops", &[]), Some(Val::U32(1)));
+    // The handle moved away: using it again traps naming the rule.
+    let msg = trap(&l, "get", &[Val::Borrow(a)]);
+    assert!(msg.contains("unknown resource handle"), "{msg}");
+    // Dropping a host-held own handle runs the destructor too.
+    let l = load("handles.wat");
+    let counter = l.instance.resource_type("counter").expect("resource type");
+    let c = own(call(&l, "make", &[Val::U32(1)]));
+    l.instance.resource_drop(counter, c).unwrap();
+    assert_eq!(call(&l, "drops", &[]), Some(Val::U32(1)));
+    assert!(l.instance.resource_drop(counter, c).is_err());
+    let msg = trap(&l, "consume", &[Val::Own(c)]);
+    assert!(msg.contains("unknown resource handle"), "{msg}");
+}
+
+#[test]
+fn host_resources_and_borrow_scopes() {
+    let cell: Arc<std::sync::OnceLock<ComponentInstance>> = Arc::default();
+    let inner = cell.clone();
+    let l = load_with("handles_host.wat", move |linker| {
+        linker.func("inspect", move |args| {
+            let inst = inner.get().expect("instantiated");
+            let thing = inst.resource_type("thing").expect("type");
+            match args {
+                // A temporary host handle for the guest's borrow: its representation is the
+                // host's own.
+                [Val::Borrow(h)] => {
+                    let rep = inst
+                        .resource_rep(thing, *h)
+                        .map_err(|e| Trap::host(e.to_string()))?;
+                    Ok(Some(Val::U32(rep + 1000)))
+                }
+                other => panic!("{other:?}"),
+            }
+        });
+    });
+    let _ = cell.set(l.instance.clone());
+    let thing = l.instance.resource_type("thing").expect("resource type");
+    let h = l.instance.resource_new(thing, 42).unwrap();
+    // A borrow the guest drops: fine, and the host keeps its handle.
+    assert_eq!(call(&l, "drop-it", &[Val::Borrow(h)]), Some(Val::U32(1)));
+    // Guest -> host borrow inside an import call.
+    assert_eq!(
+        call(&l, "call-inspect", &[Val::Borrow(h)]),
+        Some(Val::U32(1042))
+    );
+    assert_eq!(l.instance.resource_rep(thing, h).unwrap(), 42);
+    // Own handles move through the guest and back.
+    let h = match call(&l, "pass", &[Val::Own(h)]) {
+        Some(Val::Own(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(l.instance.resource_rep(thing, h).unwrap(), 42);
+    // A borrow the guest keeps past the end of the call traps.
+    let msg = trap(&l, "keep", &[Val::Borrow(h)]);
+    assert!(msg.contains("borrow handles still remain"), "{msg}");
+}

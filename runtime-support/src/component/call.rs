@@ -6,6 +6,7 @@
 //! catcher, decodes the result while it still points into guest memory, then runs the compiled
 //! `post_return` entry and frees the call's host arena.
 
+use super::glue_builtins::handles_glue::{scope_depth, truncate_scopes};
 use super::glue_builtins::{pop_arena, push_arena};
 use super::instance::{ComponentFunc, ComponentInstance};
 use super::values::{decode, host_size, HostBuffer, Val};
@@ -73,6 +74,7 @@ impl ComponentInstance {
             &mut core_ret as *mut u64,
         );
         push_arena();
+        let depth = scope_depth();
         let mut body = || {
             // SAFETY: the entry is the glue compiled for this lift, `cvmctx` this instance's
             // context, the buffers are laid out as the glue expects and outlive the call.
@@ -81,6 +83,7 @@ impl ComponentInstance {
         // SAFETY: the body holds only raw pointers; the targets are live instance contexts.
         let r = unsafe { traps::catch_traps(max_stack, &targets, &mut body) };
         if let Err(t) = r {
+            truncate_scopes(depth);
             pop_arena();
             return Err(Error::Trap(t));
         }

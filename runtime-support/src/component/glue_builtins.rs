@@ -14,6 +14,9 @@ use kiln_environ::component::abi::{MAX_STRING_BYTE_LENGTH, UTF16_TAG};
 use kiln_environ::component::glue::GlueTrap;
 use std::cell::RefCell;
 
+#[path = "handles_glue.rs"]
+pub(super) mod handles_glue;
+
 thread_local! {
     /// One frame per active export call on this thread; each frame owns its allocations.
     static ARENAS: RefCell<Vec<Vec<Box<[u64]>>>> = const { RefCell::new(Vec::new()) };
@@ -226,6 +229,7 @@ fn string_lower_copy_inner(
 
 /// The builtin implementations.
 mod imp {
+    pub use super::handles_glue::imp::*;
     use super::*;
 
     pub unsafe extern "C" fn trap(_vmctx: *mut u8, code: i32) {

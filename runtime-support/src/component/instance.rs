@@ -119,6 +119,42 @@ struct ComponentInstanceInner {
     vmctx: VMComponentContext,
 }
 
+/// What the glue builtins reach through a component VM context.
+pub(super) struct VmctxView<'a> {
+    /// The handle tables: one per component instance, then the host's (index
+    /// [`VmctxView::host_table`]).
+    pub(super) handles: &'a HandleTables,
+    /// The resource types.
+    pub(super) resources: &'a [ResourceType],
+    /// The resource destructors.
+    pub(super) dtors: &'a Mutex<Vec<Option<Func>>>,
+    /// Index of the host's handle table.
+    pub(super) host_table: u32,
+}
+
+/// The view of the instance whose component VM context is `cvmctx`, `None` before its
+/// instantiation finished.
+///
+/// # Safety
+/// `cvmctx` is the context of a live instance (the view must not outlive it).
+pub(super) unsafe fn vmctx_view<'a>(cvmctx: *const u8) -> Option<VmctxView<'a>> {
+    // SAFETY: caller contract: the INSTANCE slot is 0 or `Arc::as_ptr` of the live instance.
+    let inner = unsafe {
+        let p = cvmctx
+            .add(VMComponentOffsets::INSTANCE as usize)
+            .cast::<*const ComponentInstanceInner>()
+            .read();
+        p.as_ref()?
+    };
+    let s = &*inner.shared;
+    Some(VmctxView {
+        handles: &s.handles,
+        resources: &s.resources,
+        dtors: &s.dtors,
+        host_table: inner.component.metadata().num_component_instances,
+    })
+}
+
 /// An instantiated component.
 #[derive(Clone)]
 pub struct ComponentInstance {
@@ -155,7 +191,8 @@ impl<'l> Builder<'l> {
             linker,
             component: component.clone(),
             shared: Arc::new(Shared {
-                handles: HandleTables::new(m.num_component_instances),
+                // One table per component instance, then the host's (`glue_builtins.rs`).
+                handles: HandleTables::new(m.num_component_instances + 1),
                 memories: Mutex::new(Vec::new()),
                 reallocs: Mutex::new(Vec::new()),
                 post_returns: Mutex::new(Vec::new()),

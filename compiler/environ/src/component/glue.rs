@@ -92,6 +92,25 @@ macro_rules! foreach_component_builtin {
             /// Copies `bytes` host bytes at `src` to guest address `dst` of the memory defined
             /// at `memory`; checks bounds.
             copy_to_guest(vmctx: vmctx, memory: i64, dst: i32, src: i64, bytes: i64);
+            /// Lifts an `own` handle: moves guest handle `handle` (of type `resource`) out of
+            /// component instance `instance`'s table into the host table; returns the host
+            /// handle.
+            resource_lift_own(vmctx: vmctx, instance: i32, resource: i32, handle: i32) -> i32;
+            /// Lifts a `borrow` handle: lends guest handle `handle` to the host until the
+            /// innermost borrow scope ends; returns a temporary host handle.
+            resource_lift_borrow(vmctx: vmctx, instance: i32, resource: i32, handle: i32) -> i32;
+            /// Lowers an `own` handle: moves host handle `handle` into component instance
+            /// `instance`'s table; returns the guest handle.
+            resource_lower_own(vmctx: vmctx, instance: i32, resource: i32, handle: i32) -> i32;
+            /// Lowers a `borrow` handle: lends host handle `handle` to component instance
+            /// `instance` until the innermost borrow scope ends; returns the representation when
+            /// `instance` defines the resource type, else a new borrow handle.
+            resource_lower_borrow(vmctx: vmctx, instance: i32, resource: i32, handle: i32) -> i32;
+            /// Opens a borrow scope (one per call whose parameters contain borrows).
+            borrow_scope_begin(vmctx: vmctx);
+            /// Closes the innermost borrow scope: returns what was lent to the host and traps
+            /// when a borrow handle lent to a guest was not dropped.
+            borrow_scope_end(vmctx: vmctx);
         }
     };
 }
@@ -170,11 +189,17 @@ pub enum GlueTrap {
     NotInstantiated = 15,
     /// The host could not allocate memory for a lifted value.
     HostOutOfMemory = 16,
+    /// An `own` handle was expected, a `borrow` handle given.
+    NotAnOwnHandle = 17,
+    /// A borrow handle lent for a call was not dropped by the time the call returned.
+    BorrowNotDropped = 18,
+    /// A handle given for a resource type is unknown or of another resource type.
+    BadHandle = 19,
 }
 
 impl GlueTrap {
     /// Every glue trap, in code order.
-    pub const ALL: [GlueTrap; 17] = [
+    pub const ALL: [GlueTrap; 20] = [
         GlueTrap::CannotEnter,
         GlueTrap::ReallocMisaligned,
         GlueTrap::ReallocOutOfBounds,
@@ -192,6 +217,9 @@ impl GlueTrap {
         GlueTrap::ListTooLong,
         GlueTrap::NotInstantiated,
         GlueTrap::HostOutOfMemory,
+        GlueTrap::NotAnOwnHandle,
+        GlueTrap::BorrowNotDropped,
+        GlueTrap::BadHandle,
     ];
 
     /// The trap of code `code`, if valid.
@@ -240,6 +268,15 @@ impl GlueTrap {
                 "canonical ABI: cannot leave component instance (may_leave is false)"
             }
             GlueTrap::ListTooLong => "canonical ABI: list byte length overflows 32-bit memory",
+            GlueTrap::NotAnOwnHandle => {
+                "canonical ABI: expected an own handle, got a borrow handle"
+            }
+            GlueTrap::BorrowNotDropped => {
+                "canonical ABI: borrow handles still remain at the end of the call"
+            }
+            GlueTrap::BadHandle => {
+                "canonical ABI: unknown resource handle or handle of another resource type"
+            }
             GlueTrap::HostOutOfMemory => {
                 "canonical ABI: out of host memory while lifting a value for the host"
             }

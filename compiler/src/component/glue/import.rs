@@ -20,7 +20,7 @@ use kiln_environ::component::abi::{
     result_in_memory, AbiContext,
 };
 use kiln_environ::component::glue::{
-    GlueTrap, IMPORT_CTX_CVMCTX, IMPORT_CTX_DATA, IMPORT_CTX_HOST_CALL,
+    ComponentBuiltin, GlueTrap, IMPORT_CTX_CVMCTX, IMPORT_CTX_DATA, IMPORT_CTX_HOST_CALL,
 };
 use kiln_environ::component::host::{host_field_offsets, host_layout};
 use kiln_environ::component::vmctx::FLAG_MAY_LEAVE;
@@ -82,6 +82,11 @@ pub fn import_trampoline(
     let cannot = g.b.ins().icmp_imm_s(IntCC::Equal, leave, 0);
     g.trap_if(cannot, GlueTrap::CannotLeave);
 
+    let scoped = super::lends_borrows(ty);
+    if scoped {
+        g.builtin(ComponentBuiltin::borrow_scope_begin, &[]);
+    }
+
     // Flat core parameters from the value array.
     let core_ty = flatten_func(ty, AbiContext::Lower);
     let flat: Vec<ir::Value> = core_ty
@@ -131,6 +136,9 @@ pub fn import_trampoline(
         g.opts = caller_opts;
     } else {
         host_call(&mut g, host_ctx, args, results);
+    }
+    if scoped {
+        g.builtin(ComponentBuiltin::borrow_scope_end, &[]);
     }
 
     // Lower the result into the guest.

@@ -1,7 +1,8 @@
 //! Lifting in compiled glue: the guest's flat core values, or canonical-ABI values in guest
 //! memory, become the host C representation, validated as `CanonicalABI.md` requires (char
 //! scalar values, discriminants in range, string/list alignment and bounds, string encoding;
-//! floats have their NaNs canonicalised, flags their unused bits cleared, bools are `!= 0`).
+//! floats have their NaNs canonicalised, flags their unused bits cleared, bools are `!= 0`);
+//! resource handles move into (own) or are lent to (borrow) the host's handle table.
 //!
 //! Nothing is copied that the host only reads: a list of integers or floats becomes a host
 //! slice pointing into guest memory, and a UTF-8 string (validated by the `string_lift`
@@ -58,6 +59,17 @@ impl Glue<'_, '_> {
             T::Char => {
                 self.check_char(v);
                 self.b.ins().store(mflags(), v, dst, off);
+            }
+            T::Own(r) | T::Borrow(r) => {
+                let which = if matches!(ty, T::Own(_)) {
+                    ComponentBuiltin::resource_lift_own
+                } else {
+                    ComponentBuiltin::resource_lift_borrow
+                };
+                let inst = self.i32(i64::from(self.opts.instance));
+                let res = self.i32(i64::from(*r));
+                let h = self.builtin(which, &[inst, res, v]).expect("returns");
+                self.b.ins().store(mflags(), h, dst, off);
             }
             T::F32 | T::F64 => {
                 let c = self.canon_nan(v, ty);

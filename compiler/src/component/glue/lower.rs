@@ -3,7 +3,8 @@
 //! guest memory in the canonical-ABI layout. Strings and lists are allocated with the
 //! options' `realloc` (results validated); strings are transcoded by the `string_lower_*`
 //! builtins, lists of integers and floats copied by `copy_to_guest`, other lists converted
-//! element by element in an IR loop. Values the host got wrong (a `char` that is not a scalar
+//! element by element in an IR loop; resource handles move from (own) or are lent by (borrow)
+//! the host's handle table through the `resource_lower_*` builtins. Values the host got wrong (a `char` that is not a scalar
 //! value, a tag out of range) trap like guest errors would.
 
 use super::builder::{gflags, mflags, widen, zero, Glue};
@@ -126,7 +127,17 @@ impl Glue<'_, '_> {
             T::S16 => vec![self.b.ins().sload16(types::I32, mflags(), src, off)],
             T::U16 => vec![self.b.ins().uload16(types::I32, mflags(), src, off)],
             T::S32 | T::U32 => vec![self.b.ins().load(types::I32, mflags(), src, off)],
-            T::Own(_) | T::Borrow(_) => vec![self.b.ins().load(types::I32, mflags(), src, off)],
+            T::Own(r) | T::Borrow(r) => {
+                let h = self.b.ins().load(types::I32, mflags(), src, off);
+                let which = if matches!(ty, T::Own(_)) {
+                    ComponentBuiltin::resource_lower_own
+                } else {
+                    ComponentBuiltin::resource_lower_borrow
+                };
+                let inst = self.i32(i64::from(self.opts.instance));
+                let res = self.i32(i64::from(*r));
+                vec![self.builtin(which, &[inst, res, h]).expect("returns")]
+            }
             T::Char => {
                 let c = self.b.ins().load(types::I32, mflags(), src, off);
                 self.check_char(c);
@@ -311,22 +322,22 @@ impl Glue<'_, '_> {
     }
 }
 
-/// Whether `ty` contains resource handles (not supported by the compiled glue yet).
-pub fn has_handles(ty: &T) -> bool {
+/// Whether `ty` contains `borrow` handles (a call with such parameters opens a borrow scope).
+pub fn has_borrows(ty: &T) -> bool {
     match ty {
-        T::Own(_) | T::Borrow(_) => true,
-        T::List(t) | T::Option(t) => has_handles(t),
+        T::Borrow(_) => true,
+        T::List(t) | T::Option(t) => has_borrows(t),
         T::Record(_) | T::Tuple(_) => ty
             .record_fields()
             .unwrap_or_default()
             .into_iter()
-            .any(has_handles),
+            .any(has_borrows),
         T::Variant(_) | T::Result { .. } => ty
             .variant_cases()
             .unwrap_or_default()
             .into_iter()
             .flatten()
-            .any(has_handles),
+            .any(has_borrows),
         _ => false,
     }
 }

@@ -22,8 +22,9 @@
 //! caller's lowering, callee's post-return), the values crossing through the host C
 //! representation on the adapter's stack.
 //!
-//! Not compiled yet (the runtime reports them): functions whose types contain resource
-//! handles.
+//! Resource handles cross through the host's handle table (`resource_lift_*` /
+//! `resource_lower_*` builtins); a call whose parameters contain borrows runs inside a borrow
+//! scope whose end checks the callee dropped them.
 
 pub mod builder;
 pub mod import;
@@ -41,7 +42,7 @@ use kiln_environ::component::abi::{
     flatten_func, layout, params_in_memory, params_layout, record_layout, result_in_memory,
     AbiContext,
 };
-use kiln_environ::component::glue::{ExportGlue, GlueOffsets, GlueTrap};
+use kiln_environ::component::glue::{ComponentBuiltin, ExportGlue, GlueOffsets, GlueTrap};
 use kiln_environ::component::host::{host_field_offsets, host_layout};
 use kiln_environ::component::vmctx::{FLAG_MAY_ENTER, FLAG_MAY_LEAVE, FLAG_NEEDS_POST_RETURN};
 use kiln_environ::component::{
@@ -83,10 +84,9 @@ fn same_types(a: &ComponentFuncType, b: &ComponentFuncType) -> bool {
         && a.params.iter().zip(&b.params).all(|(x, y)| x.1 == y.1)
 }
 
-/// Whether the glue can handle `ty` (resource handles are not supported yet).
-fn supported(ty: &ComponentFuncType) -> bool {
-    !ty.params.iter().any(|(_, t)| lower::has_handles(t))
-        && !ty.result.as_ref().is_some_and(lower::has_handles)
+/// Whether a call of `ty` lends borrow handles (and so needs a borrow scope).
+pub fn lends_borrows(ty: &ComponentFuncType) -> bool {
+    ty.params.iter().any(|(_, t)| lower::has_borrows(t))
 }
 
 /// Builds the `call` entry of a lift.
@@ -166,6 +166,11 @@ pub fn emit_lifted_call(
     let cleared = g.b.ins().band_imm_s(flags, !i64::from(FLAG_MAY_ENTER));
     g.store_flags(cleared);
 
+    let scoped = lends_borrows(ty);
+    if scoped {
+        g.builtin(ComponentBuiltin::borrow_scope_begin, &[]);
+    }
+
     // Arguments.
     let hoffs = host_field_offsets(&host_params_type(ty));
     let core_args = if params_in_memory(ty) {
@@ -190,6 +195,9 @@ pub fn emit_lifted_call(
     let core_ty = flatten_func(ty, AbiContext::Lift);
     let slot = offsets.lifted_callee(index);
     let rets = g.call_funcref(slot, &core_ty, &core_args);
+    if scoped {
+        g.builtin(ComponentBuiltin::borrow_scope_end, &[]);
+    }
     let zero = g.i64(0);
     g.b.ins().store(mflags(), zero, core_ret, 0);
     if let Some(r) = rets.first() {
@@ -315,7 +323,7 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
                     _ => continue,
                 },
             };
-            if supported(ty) && (*index as usize) < out.offsets.imports.len() {
+            if (*index as usize) < out.offsets.imports.len() {
                 let code = compile(
                     isa,
                     import::import_trampoline(isa, offsets, *index, ty, options, adapter),
@@ -331,7 +339,7 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
         else {
             continue;
         };
-        if !supported(ty) || (*index as usize) >= out.offsets.exports.len() {
+        if (*index as usize) >= out.offsets.exports.len() {
             continue;
         }
         let call = compile(
