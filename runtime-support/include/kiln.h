@@ -510,6 +510,249 @@ kiln_error_t *kiln_table_set(const kiln_table_t *table, uint64_t index, const ki
 kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const kiln_val_t *init,
                               uint64_t *old_size);
 
+/* ======================================================================================== */
+/* Components                                                                                */
+/* ======================================================================================== */
+/*
+ * WebAssembly components compiled by kiln into one `.so` (docs/component-abi.md). A component
+ * is loaded (kiln_component_load), its imports are defined by WIT name in a component linker
+ * with C callbacks, it is instantiated, and its exports are looked up by name (`f`, or
+ * `ns:pkg/iface#f` for a function of an exported interface) and called either
+ *
+ * - with dynamic values (kiln_cval_t trees, checked and converted against the function's
+ *   type): kiln_component_func_call(); or
+ * - raw, with the *host C representation* of the values passed straight to the compiled
+ *   canonical-ABI glue (no generic conversion): kiln_component_func_call_raw() followed by
+ *   kiln_component_func_post_return(). `kiln bindgen c FILE.so` writes a header with C types
+ *   for that representation and typed wrappers.
+ *
+ * Host C representation (64-bit): bool = uint8_t; s8..u64 = int8_t..uint64_t; f32/f64 =
+ * float/double; char = uint32_t; string = kiln_string_t (UTF-8); list<T> = { const T *ptr;
+ * size_t len; }; record/tuple = C struct of the fields in order; variant/result = { uint32_t
+ * tag; union { case payloads } payload; } (no union when no case has a payload); enum =
+ * uint32_t; option<T> = { uint8_t is_some; T value; }; flags = uint32_t[ceil(n/32)];
+ * own/borrow = uint32_t handle. A parameter list is passed as a C struct of the parameters.
+ *
+ * Errors and traps are the kiln_error_t / kiln_trap_t of the core API: a guest trap, an
+ * invalid value produced by the guest (message starting "canonical ABI:") and an error
+ * returned by a host callback come back as errors of kind KILN_ERROR_TRAP.
+ *
+ * Not supported yet: functions with resource handles in their type (the runtime compiles no
+ * glue for them: calls and raw calls give an error, defining such imports fails at
+ * instantiation).
+ */
+
+/** A loaded component `.so`. */
+typedef struct kiln_component kiln_component_t;
+/** Host definitions of a component's imports, by WIT name. */
+typedef struct kiln_component_linker kiln_component_linker_t;
+/** An instantiated component. */
+typedef struct kiln_component_instance kiln_component_instance_t;
+/** An exported component function of an instance. */
+typedef struct kiln_component_func kiln_component_func_t;
+
+/** A string in the host C representation: UTF-8, `len` in bytes, not NUL-terminated. */
+typedef struct kiln_string {
+  const char *ptr; /**< the bytes */
+  size_t len;      /**< length in bytes */
+} kiln_string_t;
+
+/** The tag of a kiln_cval_t: the component value type. */
+typedef uint8_t kiln_cval_kind_t;
+enum kiln_cval_kind_enum {
+  KILN_CVAL_BOOL = 0,     /**< of.boolean */
+  KILN_CVAL_S8 = 1,       /**< of.s8 */
+  KILN_CVAL_U8 = 2,       /**< of.u8 */
+  KILN_CVAL_S16 = 3,      /**< of.s16 */
+  KILN_CVAL_U16 = 4,      /**< of.u16 */
+  KILN_CVAL_S32 = 5,      /**< of.s32 */
+  KILN_CVAL_U32 = 6,      /**< of.u32 */
+  KILN_CVAL_S64 = 7,      /**< of.s64 */
+  KILN_CVAL_U64 = 8,      /**< of.u64 */
+  KILN_CVAL_F32 = 9,      /**< of.f32 */
+  KILN_CVAL_F64 = 10,     /**< of.f64 */
+  KILN_CVAL_CHAR = 11,    /**< of.character (a Unicode scalar value) */
+  KILN_CVAL_STRING = 12,  /**< of.string */
+  KILN_CVAL_LIST = 13,    /**< of.list: the elements */
+  KILN_CVAL_RECORD = 14,  /**< of.list: the field values in declaration order */
+  KILN_CVAL_TUPLE = 15,   /**< of.list: the members in order */
+  KILN_CVAL_VARIANT = 16, /**< of.variant: case index and payload */
+  KILN_CVAL_ENUM = 17,    /**< of.enumeration: the case index */
+  KILN_CVAL_OPTION = 18,  /**< of.variant: tag 0 none, 1 some (payload) */
+  KILN_CVAL_RESULT = 19,  /**< of.variant: tag 0 ok, 1 err; payload NULL if that side has no type */
+  KILN_CVAL_FLAGS = 20,   /**< of.flags */
+  KILN_CVAL_OWN = 21,     /**< of.handle */
+  KILN_CVAL_BORROW = 22,  /**< of.handle */
+};
+
+typedef struct kiln_cval kiln_cval_t;
+
+/**
+ * A dynamic component value: a tagged tree. Values are typed by position (record fields in
+ * declaration order, variant/enum cases by index, flags by label index), so the function's
+ * type (kiln_component_func_type(), the WIT world) gives them meaning.
+ *
+ * Ownership: values passed into kiln_component_func_call() are borrowed (any memory). Values
+ * kiln hands out (call results, host callback arguments) and values a host callback writes as
+ * its result are *owned*: every pointer inside comes from malloc() (kiln_cval_alloc() and
+ * kiln_cval_set_string() help) and kiln_cval_delete() frees them with free(). Owned strings
+ * are also NUL-terminated.
+ */
+struct kiln_cval {
+  kiln_cval_kind_t kind; /**< which member of `of` is valid */
+  union {
+    bool boolean;       /**< bool */
+    int8_t s8;          /**< s8 */
+    uint8_t u8;         /**< u8 */
+    int16_t s16;        /**< s16 */
+    uint16_t u16;       /**< u16 */
+    int32_t s32;        /**< s32 */
+    uint32_t u32;       /**< u32 */
+    int64_t s64;        /**< s64 */
+    uint64_t u64;       /**< u64 */
+    float f32;          /**< f32 */
+    double f64;         /**< f64 */
+    uint32_t character; /**< char */
+    struct {
+      char *ptr;  /**< UTF-8 bytes */
+      size_t len; /**< length in bytes (without a NUL) */
+    } string;     /**< string */
+    struct {
+      kiln_cval_t *ptr; /**< the values */
+      size_t len;       /**< how many */
+    } list;             /**< list, record, tuple */
+    struct {
+      uint32_t tag;         /**< case index */
+      kiln_cval_t *payload; /**< one value, or NULL when the case has no payload */
+    } variant;              /**< variant, option, result */
+    uint32_t enumeration;   /**< enum: case index */
+    struct {
+      uint32_t *words; /**< bit i % 32 of word i / 32 is label i */
+      size_t len;      /**< number of words (ceil(labels / 32)) */
+    } flags;           /**< flags */
+    uint32_t handle;   /**< own, borrow */
+  } of;                /**< the payload */
+};
+
+/** Frees an owned value's contents (free() on every pointer) and resets it to bool false. */
+void kiln_cval_delete(kiln_cval_t *value);
+/** Sets `*value` to an owned string: a malloc'ed, NUL-terminated copy of `len` bytes at `s`. */
+kiln_error_t *kiln_cval_set_string(kiln_cval_t *value, const char *s, size_t len);
+/**
+ * malloc()s an array of `n` values, each bool false (NULL when `n` is 0 or on failure): the
+ * elements of an owned list/record/tuple, or (n = 1) the payload of a variant/option/result.
+ */
+kiln_cval_t *kiln_cval_alloc(size_t n);
+
+/** Loads a component `.so` compiled by kiln (KILN_ERROR_LOAD if it is not one). */
+kiln_error_t *kiln_component_load(const kiln_engine_t *engine, const char *path,
+                                  kiln_component_t **out);
+/** Frees a component handle (instances keep what they need alive). */
+void kiln_component_delete(kiln_component_t *component);
+/** The component's imports and exports as a WIT world (owned by the component). */
+const char *kiln_component_world(const kiln_component_t *component);
+
+/**
+ * A component import implemented in C with dynamic values. `args` holds the `nargs` arguments
+ * (owned by kiln, borrowed for the call). `result` is NULL for a function without result;
+ * otherwise the callback writes an owned value of the result type there (kiln reads it and
+ * frees it with kiln_cval_delete()). Returning NULL is success; returning an error makes the
+ * calling guest trap (a trap error propagates unchanged, any other error becomes a trap of
+ * kind KILN_TRAP_HOST_ERROR with its message). The runtime frees the returned error.
+ */
+typedef kiln_error_t *(*kiln_component_callback_t)(void *env, const kiln_cval_t *args,
+                                                   size_t nargs, kiln_cval_t *result);
+/**
+ * A component import implemented in C over the host C representation (what `kiln bindgen c`
+ * headers register). `args` is the C struct of the parameters (strings and lists valid during
+ * the call); `result` is a zeroed buffer for the result (unused without one). Strings and
+ * lists written into the result must stay valid until the callback returns and kiln has
+ * copied them: static data, or memory from kiln_component_host_alloc(). Errors as for
+ * kiln_component_callback_t.
+ */
+typedef kiln_error_t *(*kiln_component_raw_callback_t)(void *env, const void *args,
+                                                       void *result);
+/**
+ * Allocates `size` zeroed bytes (8-byte aligned) that live until the running raw host
+ * callback's result has been copied into the guest; NULL outside a raw callback.
+ */
+void *kiln_component_host_alloc(size_t size);
+
+/** Creates an empty component linker. */
+kiln_error_t *kiln_component_linker_new(const kiln_engine_t *engine,
+                                        kiln_component_linker_t **out);
+/** Frees a component linker (instances keep their definitions alive). */
+void kiln_component_linker_delete(kiln_component_linker_t *linker);
+/**
+ * Defines the function import `name`: a world-level function (`log`), or a function of an
+ * imported interface written `ns:pkg/iface#f` (as in WIT, with any `@version`). Replaces an
+ * earlier definition of the name. `finalizer` (may be NULL) is called on `env` when the
+ * definition is freed, or right away if this call fails. Definitions the component does not
+ * import are ignored at instantiation.
+ */
+kiln_error_t *kiln_component_linker_define_func(kiln_component_linker_t *linker, const char *name,
+                                                kiln_component_callback_t callback, void *env,
+                                                kiln_finalizer_t finalizer);
+/** Defines function `name` of the imported interface `interface` (`ns:pkg/iface`). */
+kiln_error_t *kiln_component_linker_define_interface_func(kiln_component_linker_t *linker,
+                                                          const char *interface, const char *name,
+                                                          kiln_component_callback_t callback,
+                                                          void *env, kiln_finalizer_t finalizer);
+/** Like kiln_component_linker_define_func(), with a raw callback. */
+kiln_error_t *kiln_component_linker_define_func_raw(kiln_component_linker_t *linker,
+                                                    const char *name,
+                                                    kiln_component_raw_callback_t callback,
+                                                    void *env, kiln_finalizer_t finalizer);
+/**
+ * Instantiates `component`: every function import must be defined (else KILN_ERROR_LINK); a
+ * trap during instantiation gives KILN_ERROR_TRAP.
+ */
+kiln_error_t *kiln_component_linker_instantiate(const kiln_component_linker_t *linker,
+                                                const kiln_component_t *component,
+                                                kiln_component_instance_t **out);
+/** Frees an instance handle (functions obtained from it keep it alive). */
+void kiln_component_instance_delete(kiln_component_instance_t *instance);
+/** The exported function `name` (`f`, or `ns:pkg/iface#f`); KILN_ERROR_OTHER if missing. */
+kiln_error_t *kiln_component_instance_get_func(const kiln_component_instance_t *instance,
+                                               const char *name, kiln_component_func_t **out);
+
+/** Frees a function handle; runs the post-return of raw calls still waiting for one. */
+void kiln_component_func_delete(kiln_component_func_t *func);
+/** The function's type in WIT (`func(a: string) -> u32`), owned by the handle. */
+const char *kiln_component_func_type(const kiln_component_func_t *func);
+/** Number of parameters. */
+size_t kiln_component_func_param_count(const kiln_component_func_t *func);
+/** Whether the function has a result. */
+bool kiln_component_func_has_result(const kiln_component_func_t *func);
+/**
+ * Calls the function with dynamic values: `args` (borrowed) must have the parameter types.
+ * `*result` (may be NULL to discard) receives an owned value of the result type (free it with
+ * kiln_cval_delete()); it is set to bool false first and left so for a function without
+ * result. The post-return runs before this returns. A guest trap or an invalid value from the
+ * guest gives a KILN_ERROR_TRAP error; mistyped arguments give KILN_ERROR_OTHER.
+ */
+kiln_error_t *kiln_component_func_call(const kiln_component_func_t *func,
+                                       const kiln_cval_t *args, size_t nargs,
+                                       kiln_cval_t *result);
+/**
+ * Calls the function raw: `args` points at the C struct of the parameters in the host C
+ * representation (may be NULL without parameters) and is handed to the compiled glue as is;
+ * the host C representation of the result is written to `results` (room for it; may be NULL
+ * without result). Strings must be valid UTF-8 (the glue checks). On success the result's
+ * strings and lists may point into guest memory or a per-call buffer: read (or copy) them,
+ * then call kiln_component_func_post_return(func), which must come before the instance is
+ * entered again (else that call traps: may_enter) and, with several raw calls outstanding,
+ * innermost first on the same thread. On error nothing is pending.
+ */
+kiln_error_t *kiln_component_func_call_raw(const kiln_component_func_t *func, const void *args,
+                                           void *results);
+/**
+ * Runs the post-return of the last raw call of `func` (the guest's post-return function), then
+ * frees that call's result buffers; the result must no longer be used. Error if no raw call is
+ * pending; a trap in the guest's post-return gives KILN_ERROR_TRAP.
+ */
+kiln_error_t *kiln_component_func_post_return(const kiln_component_func_t *func);
+
 #ifdef __cplusplus
 }
 #endif

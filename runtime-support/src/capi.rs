@@ -8,7 +8,9 @@
 //!
 //! Submodules: `error` (errors and traps), `val` (`kiln_val_t`), `engine` (engines, modules),
 //! `func` (functions, linkers, instances), `host` (host functions backed by C callbacks, the
-//! caller handle), `items` (externs, memories, globals, tables).
+//! caller handle), `items` (externs, memories, globals, tables); for components: `component`
+//! (components, component linker, instances, calls), `component_host` (imports implemented
+//! in C), `component_val` (`kiln_cval_t`).
 //!
 //! Safety contract for callers (stated once here rather than on each function): every pointer
 //! argument is NULL or valid for its documented use in `kiln.h`; handles are ones this API
@@ -20,6 +22,9 @@ use crate::error::Error;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::AssertUnwindSafe;
 
+mod component;
+mod component_host;
+mod component_val;
 mod engine;
 mod error;
 mod func;
@@ -27,6 +32,11 @@ mod host;
 mod items;
 mod val;
 
+pub use component::{
+    kiln_component_func_t, kiln_component_instance_t, kiln_component_linker_t, kiln_component_t,
+};
+pub use component_host::{kiln_component_callback_t, kiln_component_raw_callback_t};
+pub use component_val::{kiln_cval_kind_t, kiln_cval_t, kiln_cval_union};
 pub use engine::{
     kiln_engine_config_t, kiln_engine_t, kiln_export_t, kiln_import_t, kiln_module_t,
 };

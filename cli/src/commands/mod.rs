@@ -1,6 +1,7 @@
 //! The `kiln` subcommands (clap derive) and what they share: reading inputs and parsing
 //! compile options.
 
+pub mod bindgen;
 pub mod compile;
 pub mod inspect;
 pub mod run;
@@ -33,6 +34,8 @@ pub enum Command {
     Inspect(inspect::InspectCommand),
     /// Run WebAssembly spec-format .wast scripts.
     Wast(wast::WastCommand),
+    /// Generate host bindings for a compiled component (`kiln bindgen c FILE.so`).
+    Bindgen(bindgen::BindgenCommand),
 }
 
 impl Command {
@@ -43,6 +46,7 @@ impl Command {
             Command::Run(c) => c.execute(),
             Command::Inspect(c) => c.execute(),
             Command::Wast(c) => c.execute(),
+            Command::Bindgen(c) => c.execute(),
         }
     }
 }

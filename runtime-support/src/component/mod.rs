@@ -13,6 +13,9 @@
 //!   [`Val`]s through its compiled canonical-ABI glue; `glue_builtins.rs` is the component
 //!   builtin table the glue calls (string validation and transcoding, host arena).
 //!
+//! - `raw.rs`: [`ComponentInstance::call_raw`] passes the host C representation straight to
+//!   the compiled entry (the C API's typed fast path).
+//!
 //! - `imports.rs`: [`ComponentLinker::func`] defines imports by WIT name with closures over
 //!   [`Val`]s, called through the compiled import trampolines.
 //!
@@ -24,6 +27,7 @@ mod glue_builtins;
 mod imports;
 mod instance;
 mod load;
+mod raw;
 mod resources;
 mod values;
 mod vmctx;
@@ -35,5 +39,6 @@ pub use kiln_environ::component::{
     InterfaceType, ItemType,
 };
 pub use load::Component;
+pub use raw::RawReturn;
 pub use resources::{HandleEntry, HandleTable};
 pub use values::{decode, encode, HostBuffer, Val};

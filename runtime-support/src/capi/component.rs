@@ -1,0 +1,414 @@
+//! C API: components (`kiln_component_t`), the component linker, instances and exported
+//! component functions, called with dynamic values (`kiln_cval_t`) or raw, with the host C
+//! representation passed straight to the compiled glue (`kiln_component_func_call_raw`).
+//!
+//! Wraps `crate::component` (`Component`, `ComponentLinker`, `ComponentInstance`); host
+//! callbacks are in `component_host.rs`, values in `component_val.rs`.
+
+use super::component_host::{
+    kiln_component_callback_t, kiln_component_raw_callback_t, Callback, ComponentHostEnv,
+};
+use super::component_val::{cval_to_val, kiln_cval_t, val_to_cval};
+use super::engine::kiln_engine_t;
+use super::host::kiln_finalizer_t;
+use super::*;
+use crate::component::{
+    Component, ComponentFunc, ComponentInstance, ComponentLinker, ItemType, RawReturn,
+};
+use crate::engine::Engine;
+use kiln_environ::component::wit::func_to_wit;
+use kiln_environ::component::ComponentFuncType;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
+
+/// `kiln_component_t`: a loaded component and its WIT world text.
+pub struct kiln_component_t {
+    component: Component,
+    world: CString,
+}
+
+/// `kiln_component_linker_t`: host definitions by WIT name.
+pub struct kiln_component_linker_t {
+    engine: Engine,
+    defs: Vec<(String, Arc<ComponentHostEnv>)>,
+}
+
+/// `kiln_component_instance_t`: an instantiated component.
+pub struct kiln_component_instance_t {
+    instance: ComponentInstance,
+}
+
+/// `kiln_component_func_t`: an exported component function, its WIT type text and the pending
+/// post-returns of its raw calls.
+pub struct kiln_component_func_t {
+    instance: ComponentInstance,
+    func: ComponentFunc,
+    wit: CString,
+    pending: Mutex<Vec<RawReturn>>,
+}
+
+impl Drop for kiln_component_func_t {
+    fn drop(&mut self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in pending.into_iter().rev() {
+            let _ = self.instance.post_return_raw(&self.func, r);
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_load(
+    engine: *const kiln_engine_t,
+    path: *const c_char,
+    out: *mut *mut kiln_component_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract (all three).
+        let out = unsafe { out_arg(out, "out") }?;
+        let engine = unsafe { handle(engine, "engine") }?;
+        let path = unsafe { str_arg(path, "path") }?;
+        let component = Component::load(&engine.engine, std::path::Path::new(path))?;
+        let world = c_string(&component.metadata().wit_world());
+        *out = boxed(kiln_component_t { component, world });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_delete(component: *mut kiln_component_t) {
+    // SAFETY: caller contract.
+    unsafe { free(component) }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_world(component: *const kiln_component_t) -> *const c_char {
+    // SAFETY: caller contract.
+    match unsafe { component.as_ref() } {
+        Some(c) => c.world.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_new(
+    engine: *const kiln_engine_t,
+    out: *mut *mut kiln_component_linker_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: caller contract.
+        let engine = unsafe { handle(engine, "engine") }?;
+        *out = boxed(kiln_component_linker_t {
+            engine: engine.engine.clone(),
+            defs: Vec::new(),
+        });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_delete(linker: *mut kiln_component_linker_t) {
+    // SAFETY: caller contract.
+    unsafe { free(linker) }
+}
+
+/// Records a definition (replacing an earlier one of the same name).
+///
+/// # Safety
+/// Pointers per the `kiln.h` contract.
+unsafe fn define(
+    linker: *mut kiln_component_linker_t,
+    name: String,
+    callback: Callback,
+    env: *mut c_void,
+    finalizer: kiln_finalizer_t,
+) -> Result<(), Error> {
+    // The environment is owned (and finalized on failure) from here on.
+    let host = ComponentHostEnv::new(callback, env, finalizer)?;
+    // SAFETY: caller contract.
+    let linker = unsafe { handle_mut(linker, "linker") }?;
+    linker.defs.retain(|(n, _)| *n != name);
+    linker.defs.push((name, host));
+    Ok(())
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_define_func(
+    linker: *mut kiln_component_linker_t,
+    name: *const c_char,
+    callback: kiln_component_callback_t,
+    env: *mut c_void,
+    finalizer: kiln_finalizer_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let name = match unsafe { str_arg(name, "name") } {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                drop(ComponentHostEnv::new(
+                    Callback::Dynamic(None),
+                    env,
+                    finalizer,
+                ));
+                return Err(e);
+            }
+        };
+        // SAFETY: caller contract.
+        unsafe { define(linker, name, Callback::Dynamic(callback), env, finalizer) }
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_define_interface_func(
+    linker: *mut kiln_component_linker_t,
+    interface: *const c_char,
+    name: *const c_char,
+    callback: kiln_component_callback_t,
+    env: *mut c_void,
+    finalizer: kiln_finalizer_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let path = match unsafe { (str_arg(interface, "interface"), str_arg(name, "name")) } {
+            (Ok(i), Ok(n)) => format!("{i}#{n}"),
+            (Err(e), _) | (_, Err(e)) => {
+                drop(ComponentHostEnv::new(
+                    Callback::Dynamic(None),
+                    env,
+                    finalizer,
+                ));
+                return Err(e);
+            }
+        };
+        // SAFETY: caller contract.
+        unsafe { define(linker, path, Callback::Dynamic(callback), env, finalizer) }
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_define_func_raw(
+    linker: *mut kiln_component_linker_t,
+    name: *const c_char,
+    callback: kiln_component_raw_callback_t,
+    env: *mut c_void,
+    finalizer: kiln_finalizer_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let name = match unsafe { str_arg(name, "name") } {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                drop(ComponentHostEnv::new(Callback::Raw(None), env, finalizer));
+                return Err(e);
+            }
+        };
+        // SAFETY: caller contract.
+        unsafe { define(linker, name, Callback::Raw(callback), env, finalizer) }
+    })
+}
+
+/// The function type of import `path` (`name` or `iface#name`) of `component`, if it has one.
+fn import_func_type(component: &Component, path: &str) -> Option<ComponentFuncType> {
+    let mut parts = path.split('#');
+    let first = parts.next()?;
+    let mut ty = &component.imports().iter().find(|i| i.name == first)?.ty;
+    for p in parts {
+        ty = match ty {
+            ItemType::Instance(items) => &items.iter().find(|(n, _)| n == p)?.1,
+            _ => return None,
+        };
+    }
+    match ty {
+        ItemType::Func(f) => Some(f.clone()),
+        _ => None,
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_instantiate(
+    linker: *const kiln_component_linker_t,
+    component: *const kiln_component_t,
+    out: *mut *mut kiln_component_instance_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract (all three).
+        let out = unsafe { out_arg(out, "out") }?;
+        let linker = unsafe { handle(linker, "linker") }?;
+        let component = &unsafe { handle(component, "component") }?.component;
+        let mut l = ComponentLinker::new(&linker.engine);
+        for (path, host) in &linker.defs {
+            let Some(ty) = import_func_type(component, path) else {
+                continue;
+            };
+            let host = host.clone();
+            l.func(path, move |args| host.call(&ty, args));
+        }
+        let instance = l.instantiate(component)?;
+        *out = boxed(kiln_component_instance_t { instance });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_delete(instance: *mut kiln_component_instance_t) {
+    // SAFETY: caller contract.
+    unsafe { free(instance) }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_get_func(
+    instance: *const kiln_component_instance_t,
+    name: *const c_char,
+    out: *mut *mut kiln_component_func_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract (all three).
+        let out = unsafe { out_arg(out, "out") }?;
+        let instance = &unsafe { handle(instance, "instance") }?.instance;
+        let name = unsafe { str_arg(name, "name") }?;
+        let func = instance
+            .get_func(name)
+            .ok_or_else(|| Error::Other(format!("no exported function `{name}`")))?;
+        let wit = c_string(&func_to_wit(func.ty(), instance.component().metadata()));
+        *out = boxed(kiln_component_func_t {
+            instance: instance.clone(),
+            func,
+            wit,
+            pending: Mutex::new(Vec::new()),
+        });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_delete(func: *mut kiln_component_func_t) {
+    // SAFETY: caller contract.
+    unsafe { free(func) }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_type(
+    func: *const kiln_component_func_t,
+) -> *const c_char {
+    // SAFETY: caller contract.
+    match unsafe { func.as_ref() } {
+        Some(f) => f.wit.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_param_count(
+    func: *const kiln_component_func_t,
+) -> usize {
+    // SAFETY: caller contract.
+    unsafe { func.as_ref() }.map_or(0, |f| f.func.ty().params.len())
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_has_result(
+    func: *const kiln_component_func_t,
+) -> bool {
+    // SAFETY: caller contract.
+    unsafe { func.as_ref() }.is_some_and(|f| f.func.ty().result.is_some())
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_call(
+    func: *const kiln_component_func_t,
+    args: *const kiln_cval_t,
+    nargs: usize,
+    result: *mut kiln_cval_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let f = unsafe { handle(func, "func") }?;
+        if let Some(r) = unsafe { result.as_mut() } {
+            *r = super::component_val::cval_zero();
+        }
+        let ty = f.func.ty();
+        if nargs != ty.params.len() {
+            return Err(Error::Other(format!(
+                "expected {} arguments, got {nargs}",
+                ty.params.len()
+            )));
+        }
+        // SAFETY: caller contract: `nargs` values.
+        let args = unsafe { slice_arg(args, nargs, "args") }?;
+        let mut vals = Vec::with_capacity(nargs);
+        for ((_, t), a) in ty.params.iter().zip(args) {
+            // SAFETY: borrowed values valid per the contract.
+            vals.push(unsafe { cval_to_val(t, a) }?);
+        }
+        let out = f.instance.call_func(&f.func, &vals)?;
+        // SAFETY: caller contract: NULL or writable.
+        if let (Some(r), Some(t), Some(v)) = (unsafe { result.as_mut() }, &ty.result, out) {
+            *r = val_to_cval(t, &v)?;
+        }
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_call_raw(
+    func: *const kiln_component_func_t,
+    args: *const c_void,
+    results: *mut c_void,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let f = unsafe { handle(func, "func") }?;
+        let ty = f.func.ty();
+        if args.is_null() && !ty.params.is_empty() {
+            return Err(null("args"));
+        }
+        if results.is_null() && ty.result.is_some() {
+            return Err(null("results"));
+        }
+        // SAFETY: caller contract: host C structs laid out for the function's type.
+        let ret = unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }?;
+        f.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ret);
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_post_return(
+    func: *const kiln_component_func_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let f = unsafe { handle(func, "func") }?;
+        let ret = f
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .ok_or_else(|| {
+                Error::Other("no raw call of this function awaits its post-return".into())
+            })?;
+        f.instance.post_return_raw(&f.func, ret)
+    })
+}

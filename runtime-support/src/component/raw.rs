@@ -1,0 +1,140 @@
+//! Raw calls of component exports: the caller passes the host C representation of the
+//! arguments (`kiln_environ::component::host`) straight to the export's compiled `call` entry
+//! and reads the host C representation of the result, with no generic conversion (the typed
+//! fast path of the C API and of `kiln bindgen c` headers).
+//!
+//! A raw call leaves the result readable (strings and lists may point into guest memory or
+//! into the call's host arena) until [`ComponentInstance::post_return_raw`], which runs the
+//! compiled `post_return` entry (the guest's post-return, re-enabling `may_enter`) and frees the
+//! arena. Arena frames are per thread and nest: post-returns must run on the calling thread,
+//! innermost call first.
+
+use super::glue_builtins::{pop_arena, push_arena};
+use super::instance::{ComponentFunc, ComponentInstance};
+use crate::error::Error;
+use crate::traps;
+use kiln_environ::component::glue::ExportGlue;
+
+type CallFn = unsafe extern "C" fn(*mut u8, *const u8, *mut u8, *mut u64);
+type PostFn = unsafe extern "C" fn(*mut u8, *const u64);
+
+/// The pending post-return of a successful raw call (pass it to
+/// [`ComponentInstance::post_return_raw`]).
+#[derive(Debug)]
+#[must_use = "a raw call's post-return must run (it re-enables entering the instance)"]
+pub struct RawReturn {
+    core_ret: u64,
+    func: u32,
+}
+
+impl ComponentInstance {
+    /// Calls lifted function `f` of this instance with the host C representation of its
+    /// arguments at `args` (a C struct of the parameters in order), writing the host C
+    /// representation of the result to `results`. On success the result stays valid until
+    /// [`ComponentInstance::post_return_raw`]; on a trap the call's arena is already freed.
+    ///
+    /// # Safety
+    /// `args` points at a valid host C struct of `f`'s parameters (strings valid UTF-8 and
+    /// every pointer valid for its length), or is unused when there are none; `results` has
+    /// room for the host C representation of `f`'s result (unused when it has none).
+    pub unsafe fn call_raw(
+        &self,
+        f: &ComponentFunc,
+        args: *const u8,
+        results: *mut u8,
+    ) -> Result<RawReturn, Error> {
+        let (call, _) = self.raw_entries(f)?;
+        let cvmctx = self.vmctx_ptr();
+        let mut core_ret = 0u64;
+        let retp = &mut core_ret as *mut u64;
+        push_arena();
+        let mut body = || {
+            // SAFETY: the glue compiled for this lift with this instance's context; the
+            // buffers are as the caller promised and outlive the call.
+            unsafe { call(cvmctx, args, results, retp) }
+        };
+        // SAFETY: the body holds only raw pointers; the targets are live instance contexts.
+        let r = unsafe { self.catching(&mut body) };
+        if let Err(e) = r {
+            pop_arena();
+            return Err(e);
+        }
+        Ok(RawReturn {
+            core_ret,
+            func: f.index(),
+        })
+    }
+
+    /// Runs the post-return of a raw call of `f` (after its result was read): the guest's
+    /// post-return function, then frees the call's host arena.
+    pub fn post_return_raw(&self, f: &ComponentFunc, ret: RawReturn) -> Result<(), Error> {
+        if ret.func != f.index() {
+            return Err(Error::Other(
+                "post-return of a raw call given to another function".into(),
+            ));
+        }
+        let r = self.raw_entries(f).and_then(|(_, post)| {
+            let cvmctx = self.vmctx_ptr();
+            let retp = &ret.core_ret as *const u64;
+            let mut body = || {
+                // SAFETY: as in `call_raw`; `core_ret` is what `call` stored.
+                unsafe { post(cvmctx, retp) }
+            };
+            // SAFETY: as in `call_raw`.
+            unsafe { self.catching(&mut body) }
+        });
+        pop_arena();
+        r
+    }
+
+    /// Runs `body` inside the runtime's trap catcher with this instance's stack limits.
+    ///
+    /// # Safety
+    /// `body` calls compiled code of this instance only with valid arguments.
+    unsafe fn catching(&self, body: &mut dyn FnMut()) -> Result<(), Error> {
+        let mut targets: Vec<*mut u8> = Vec::new();
+        for i in self.core_instances() {
+            for t in i.inner.stack_targets() {
+                if !targets.contains(t) {
+                    targets.push(*t);
+                }
+            }
+        }
+        let max_stack = self.component().engine().config().max_wasm_stack;
+        // SAFETY: forwarded contract; the targets are live instance contexts.
+        unsafe { traps::catch_traps(max_stack, &targets, body) }.map_err(Error::Trap)
+    }
+
+    /// The compiled `call` and `post_return` entries of `f`.
+    fn raw_entries(&self, f: &ComponentFunc) -> Result<(CallFn, PostFn), Error> {
+        let component = self.component();
+        let glue: ExportGlue = component
+            .metadata()
+            .glue
+            .exports
+            .get(f.index() as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "function of type {} has no compiled glue (resource handles are not \
+                     supported by the glue yet)",
+                    f.ty()
+                ))
+            })?;
+        let (base, len) = component.glue_text();
+        if base == 0 || glue.call as usize >= len || glue.post_return as usize >= len {
+            return Err(Error::Other(
+                "component glue entry outside the glue code (corrupt component)".into(),
+            ));
+        }
+        // SAFETY: offsets inside the glue text of a loaded component, compiled with these
+        // signatures (`kiln_environ::component::glue`).
+        unsafe {
+            Ok((
+                std::mem::transmute::<usize, CallFn>(base + glue.call as usize),
+                std::mem::transmute::<usize, PostFn>(base + glue.post_return as usize),
+            ))
+        }
+    }
+}
