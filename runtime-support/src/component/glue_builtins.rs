@@ -339,3 +339,39 @@ pub(crate) fn table() -> usize {
     static TABLE: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
     TABLE.get_or_init(build_table).as_ptr() as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_lengths() {
+        assert_eq!(encoded_len("abc", 0).unwrap(), (3, 3));
+        assert_eq!(encoded_len("a😀", 1).unwrap(), (6, 3));
+        // latin1 when every char fits in a byte, else tagged UTF-16.
+        assert_eq!(encoded_len("héllo", 2).unwrap(), (5, 5));
+        assert_eq!(encoded_len("h€", 2).unwrap(), (4, 2 | UTF16_TAG));
+        assert_eq!(encoded_len("", 2).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn utf16_decoding_rejects_unpaired_surrogates() {
+        assert_eq!(
+            decode_utf16(&[0x61, 0, 0x3d, 0xd8, 0x00, 0xde]).unwrap(),
+            "a😀"
+        );
+        assert_eq!(decode_utf16(&[0x00, 0xd8]), Err(GlueTrap::InvalidUtf16));
+        assert_eq!(
+            decode_utf16(&[0x00, 0xdc, 0x61, 0x00]),
+            Err(GlueTrap::InvalidUtf16)
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let mem = [0u8; 16];
+        assert_eq!(range(&mem, 8, 8).unwrap(), 8..16);
+        assert_eq!(range(&mem, 8, 9), Err(GlueTrap::PointerOutOfBounds));
+        assert_eq!(range(&mem, u32::MAX, 2), Err(GlueTrap::PointerOutOfBounds));
+    }
+}
