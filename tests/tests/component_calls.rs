@@ -431,3 +431,15 @@ fn host_resources_and_borrow_scopes() {
     let msg = trap(&l, "keep", &[Val::Borrow(h)]);
     assert!(msg.contains("borrow handles still remain"), "{msg}");
 }
+
+#[test]
+fn may_leave_is_false_while_lowering() {
+    let l = load_with("may_leave.wat", |linker| {
+        linker.func("ping", |_| Ok(Some(Val::U32(7))));
+    });
+    // Calling out is fine from ordinary guest code.
+    assert_eq!(call(&l, "call-ping", &[]), Some(Val::U32(7)));
+    // From the realloc the glue runs while lowering the string argument, it traps.
+    let msg = trap(&l, "len", &[s("abc")]);
+    assert!(msg.contains("may_leave"), "{msg}");
+}

@@ -277,6 +277,17 @@ impl<'a, 'b> Glue<'a, 'b> {
         self.b.ins().store(mflags(), v, self.cvmctx, at as i32);
     }
 
+    /// Sets (`on`) or clears flag bit `bit` of the options' component instance.
+    pub fn set_flag(&mut self, bit: u32, on: bool) {
+        let flags = self.load_flags();
+        let v = if on {
+            self.b.ins().bor_imm_s(flags, i64::from(bit))
+        } else {
+            self.b.ins().band_imm_s(flags, !i64::from(bit))
+        };
+        self.store_flags(v);
+    }
+
     /// The string encoding code the string builtins take.
     pub fn encoding_code(&self) -> i64 {
         match self.opts.string_encoding {

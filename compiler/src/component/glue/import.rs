@@ -141,7 +141,8 @@ pub fn import_trampoline(
         g.builtin(ComponentBuiltin::borrow_scope_end, &[]);
     }
 
-    // Lower the result into the guest.
+    // Lower the result into the guest (the caller's realloc may not leave meanwhile).
+    g.set_flag(FLAG_MAY_LEAVE, false);
     if let Some(rt) = &ty.result {
         if result_in_memory(ty) {
             let retptr = *flat.last().expect("return pointer parameter");
@@ -159,6 +160,7 @@ pub fn import_trampoline(
             }
         }
     }
+    g.set_flag(FLAG_MAY_LEAVE, true);
     if let Some((_, callee_ty, callee_opts)) = adapter {
         g.opts = callee_opts.clone();
         super::emit_post_return(&mut g, callee_ty, core_ret);

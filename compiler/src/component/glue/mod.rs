@@ -163,7 +163,10 @@ pub fn emit_lifted_call(
     let can = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_ENTER));
     let cannot = g.b.ins().icmp_imm_s(ir::condcodes::IntCC::Equal, can, 0);
     g.trap_if(cannot, GlueTrap::CannotEnter);
-    let cleared = g.b.ins().band_imm_s(flags, !i64::from(FLAG_MAY_ENTER));
+    // While the arguments are lowered (the callee's realloc runs), the callee may not leave.
+    let cleared =
+        g.b.ins()
+            .band_imm_s(flags, !i64::from(FLAG_MAY_ENTER | FLAG_MAY_LEAVE));
     g.store_flags(cleared);
 
     let scoped = lends_borrows(ty);
@@ -190,6 +193,8 @@ pub fn emit_lifted_call(
         }
         v
     };
+
+    g.set_flag(FLAG_MAY_LEAVE, true);
 
     // The call.
     let core_ty = flatten_func(ty, AbiContext::Lift);
