@@ -1,9 +1,11 @@
 /*
  * component_api_test.c: drives kiln.h's component API and `kiln bindgen c` headers from C.
  *
- * Usage: component_api_test CALLS.so HOST_IMPORTS.so
+ * Usage: component_api_test CALLS.so HOST_IMPORTS.so GREET.so
  *   CALLS.so        tests/components/calls.wat compiled by kiln (header: calls.h)
  *   HOST_IMPORTS.so tests/components/host_imports.wat compiled by kiln (header: hi.h)
+ *   GREET.so        tests/components/greet.wat compiled by kiln (header: greet.h), which
+ *                   exports functions of the interface `test:greet/api`
  *
  * Prints one line per check; tests/tests/component_capi.rs compares them. Exit status 1 if a
  * check failed.
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "calls.h"
+#include "greet.h"
 #include "hi.h"
 
 static int failures = 0;
@@ -402,18 +405,59 @@ static void imports(kiln_engine_t *engine, kiln_component_t *c) {
   printf("finalized after delete: %d\n", finalized);
 }
 
+/* ---- Functions of an exported interface (greet.h) ---- */
+
+static void interface_exports(kiln_engine_t *engine, kiln_component_t *c) {
+  kiln_component_instance_t *inst = instantiate(engine, c, NULL);
+  greet_exports_t e;
+  if (failed(greet_exports_init(&e, inst), "greet exports"))
+    exit(1);
+  kiln_string_t s;
+  if (!failed(greet_api_greet(&e, str("interface"), &s), "api greet")) {
+    printf("test:greet/api#greet: %.*s\n", (int)s.len, s.ptr);
+    failed(greet_api_greet_post_return(&e), "post-return");
+  }
+  uint32_t xs[] = {5, 6, 7};
+  greet_list_u32_t list = {xs, 3};
+  uint32_t n = 0;
+  if (!failed(greet_api_count(&e, list, &n), "api count"))
+    printf("test:greet/api#count: %u\n", n);
+  greet_tuple2_u8_string_t pair;
+  if (!failed(greet_api_pair(&e, 9, &pair), "api pair")) {
+    printf("test:greet/api#pair: %u \"%.*s\"\n", pair.f0, (int)pair.f1.len, pair.f1.ptr);
+    failed(greet_api_pair_post_return(&e), "post-return");
+  }
+  printf("nothing: %s\n", greet_nothing(&e) ? "error" : "ok");
+  greet_exports_delete(&e);
+  /* the dynamic path by interface name */
+  kiln_component_func_t *f;
+  if (!failed(kiln_component_instance_get_func(inst, "test:greet/api#greet", &f), "get")) {
+    kiln_cval_t arg, result;
+    arg.kind = KILN_CVAL_STRING;
+    arg.of.string.ptr = (char *)"dyn";
+    arg.of.string.len = 3;
+    if (!failed(kiln_component_func_call(f, &arg, 1, &result), "dynamic api greet")) {
+      printf("dynamic test:greet/api#greet: %s\n", result.of.string.ptr);
+      kiln_cval_delete(&result);
+    }
+    kiln_component_func_delete(f);
+  }
+  kiln_component_instance_delete(inst);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s CALLS.so HOST_IMPORTS.so\n", argv[0]);
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s CALLS.so HOST_IMPORTS.so GREET.so\n", argv[0]);
     return 2;
   }
   kiln_engine_t *engine = kiln_engine_new(NULL);
-  kiln_component_t *calls, *hi;
+  kiln_component_t *calls, *hi, *greet;
   kiln_error_t *err = kiln_component_load(engine, argv[0], &calls);
   printf("load non-component: error kind %d\n", err ? kiln_error_kind(err) : -1);
   kiln_error_delete(err);
   if (failed(kiln_component_load(engine, argv[1], &calls), "load calls") ||
-      failed(kiln_component_load(engine, argv[2], &hi), "load host imports"))
+      failed(kiln_component_load(engine, argv[2], &hi), "load host imports") ||
+      failed(kiln_component_load(engine, argv[3], &greet), "load greet"))
     return 1;
   printf("world has echo-rec: %d\n", strstr(kiln_component_world(calls), "echo-rec") != NULL);
 
@@ -432,9 +476,11 @@ int main(int argc, char **argv) {
   kiln_component_instance_delete(inst);
 
   imports(engine, hi);
+  interface_exports(engine, greet);
 
   kiln_component_delete(calls);
   kiln_component_delete(hi);
+  kiln_component_delete(greet);
   kiln_engine_delete(engine);
   printf("failures: %d\n", failures);
   return failures ? 1 : 0;

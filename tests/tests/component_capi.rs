@@ -126,10 +126,12 @@ fn c_program_drives_the_component_api() {
     let calls = compile(dir.path(), &components.join("calls.wat"), "calls.so");
     let hi = compile(dir.path(), &components.join("host_imports.wat"), "hi.so");
     bindgen(dir.path(), &calls, "calls");
+    let greet = compile(dir.path(), &components.join("greet.wat"), "greet.so");
     bindgen(dir.path(), &hi, "hi");
+    bindgen(dir.path(), &greet, "greet");
     let src = workspace().join("samples/c-host/component_api_test.c");
     let exe = build_c(dir.path(), &src, "component_api_test", &[]);
-    let (ok, out, err) = run(&exe, &[s(&calls), s(&hi)]);
+    let (ok, out, err) = run(&exe, &[s(&calls), s(&hi), s(&greet)]);
     let show = format!("stdout:\n{out}\nstderr:\n{err}");
     for line in [
         "load non-component: error kind 0",
@@ -175,6 +177,12 @@ fn c_program_drives_the_component_api() {
         "null callback: error kind 3, finalized 1",
         "dynamic greet: Hi C (dynamic) (log: dyn:C, calls 1)",
         "finalized after delete: 3",
+        // functions of an exported interface
+        "test:greet/api#greet: Hello, interface!",
+        "test:greet/api#count: 3",
+        "test:greet/api#pair: 9 \"Hello\"",
+        "nothing: ok",
+        "dynamic test:greet/api#greet: Hello, dyn!",
         "failures: 0",
     ] {
         assert!(

@@ -412,3 +412,92 @@ pub unsafe extern "C" fn kiln_component_func_post_return(
         f.instance.post_return_raw(&f.func, ret)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr::{null, null_mut};
+
+    unsafe extern "C" fn count(env: *mut c_void) {
+        // SAFETY: `env` is the counter the test passes.
+        unsafe { *env.cast::<u32>() += 1 };
+    }
+
+    fn is_err(e: *mut kiln_error_t) -> bool {
+        let failed = !e.is_null();
+        // SAFETY: NULL or an error from the API.
+        unsafe { error::kiln_error_delete(e) };
+        failed
+    }
+
+    #[test]
+    fn null_arguments_are_errors() {
+        let mut finalized = 0u32;
+        let env = (&mut finalized as *mut u32).cast::<c_void>();
+        // SAFETY: NULL pointers are part of the contract; out-parameters point at locals.
+        unsafe {
+            let mut c = null_mut();
+            assert!(is_err(kiln_component_load(
+                null(),
+                c"x.so".as_ptr(),
+                &mut c
+            )));
+            assert!(c.is_null());
+            assert!(is_err(kiln_component_load(null(), null(), null_mut())));
+            assert!(kiln_component_world(null()).is_null());
+            let mut l = null_mut();
+            assert!(is_err(kiln_component_linker_new(null(), &mut l)));
+            assert!(is_err(kiln_component_linker_instantiate(
+                null(),
+                null(),
+                null_mut()
+            )));
+            assert!(is_err(kiln_component_instance_get_func(
+                null(),
+                null(),
+                null_mut()
+            )));
+            assert!(is_err(kiln_component_func_call(
+                null(),
+                null(),
+                0,
+                null_mut()
+            )));
+            assert!(is_err(kiln_component_func_call_raw(
+                null(),
+                null(),
+                null_mut()
+            )));
+            assert!(is_err(kiln_component_func_post_return(null())));
+            assert!(kiln_component_func_type(null()).is_null());
+            assert_eq!(kiln_component_func_param_count(null()), 0);
+            assert!(!kiln_component_func_has_result(null()));
+            // A failed definition still finalizes its environment.
+            let cb: kiln_component_callback_t = None;
+            let e =
+                kiln_component_linker_define_func(null_mut(), c"f".as_ptr(), cb, env, Some(count));
+            assert!(is_err(e));
+            assert_eq!(finalized, 1);
+            let engine = super::super::engine::kiln_engine_new(null());
+            assert!(!is_err(kiln_component_linker_new(engine, &mut l)));
+            let e = kiln_component_linker_define_func_raw(l, null(), None, env, Some(count));
+            assert!(is_err(e));
+            assert_eq!(finalized, 2);
+            let e = kiln_component_linker_define_interface_func(
+                l,
+                c"a:b/c".as_ptr(),
+                null(),
+                None,
+                env,
+                Some(count),
+            );
+            assert!(is_err(e));
+            assert_eq!(finalized, 3);
+            kiln_component_linker_delete(l);
+            kiln_component_delete(null_mut());
+            kiln_component_instance_delete(null_mut());
+            kiln_component_func_delete(null_mut());
+            super::super::engine::kiln_engine_delete(engine);
+        }
+    }
+}

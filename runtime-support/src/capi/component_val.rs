@@ -514,3 +514,179 @@ pub unsafe extern "C" fn kiln_cval_alloc(n: usize) -> *mut kiln_cval_t {
         alloc_array(&vec![cval_zero(); n]).unwrap_or(std::ptr::null_mut())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_environ::component::{Case, Field};
+
+    fn record_type() -> T {
+        T::Record(vec![
+            Field {
+                name: "name".into(),
+                ty: T::String,
+            },
+            Field {
+                name: "tags".into(),
+                ty: T::List(Box::new(T::String)),
+            },
+            Field {
+                name: "v".into(),
+                ty: T::Variant(vec![
+                    Case {
+                        name: "a".into(),
+                        ty: Some(T::U32),
+                    },
+                    Case {
+                        name: "b".into(),
+                        ty: None,
+                    },
+                ]),
+            },
+            Field {
+                name: "o".into(),
+                ty: T::Option(Box::new(T::Result {
+                    ok: Some(Box::new(T::U8)),
+                    err: Some(Box::new(T::String)),
+                })),
+            },
+            Field {
+                name: "f".into(),
+                ty: T::Flags((0..40).map(|i| format!("f{i}")).collect()),
+            },
+            Field {
+                name: "e".into(),
+                ty: T::Enum(vec!["x".into(), "y".into()]),
+            },
+            Field {
+                name: "t".into(),
+                ty: T::Tuple(vec![T::Char, T::F64, T::S64]),
+            },
+        ])
+    }
+
+    #[test]
+    fn values_round_trip_through_c() {
+        let ty = record_type();
+        let v = Val::Record(vec![
+            ("name".into(), Val::String("kiln ✓".into())),
+            (
+                "tags".into(),
+                Val::List(vec![Val::String("a".into()), Val::String("".into())]),
+            ),
+            (
+                "v".into(),
+                Val::Variant("a".into(), Some(Box::new(Val::U32(7)))),
+            ),
+            (
+                "o".into(),
+                Val::Option(Some(Box::new(Val::Result(Err(Some(Box::new(
+                    Val::String("bad".into()),
+                ))))))),
+            ),
+            ("f".into(), Val::Flags(vec!["f1".into(), "f39".into()])),
+            ("e".into(), Val::Enum("y".into())),
+            (
+                "t".into(),
+                Val::Tuple(vec![
+                    Val::Char('🦀'),
+                    Val::Float64(-0.5),
+                    Val::S64(i64::MIN),
+                ]),
+            ),
+        ]);
+        let mut c = val_to_cval(&ty, &v).unwrap();
+        assert_eq!(c.kind, KILN_CVAL_RECORD);
+        // SAFETY: `c` is an owned value built just now.
+        unsafe {
+            let fields = std::slice::from_raw_parts(c.of.list.ptr, c.of.list.len);
+            assert_eq!(fields[0].of.string.len, "kiln ✓".len());
+            assert_eq!(*fields[0].of.string.ptr.add(fields[0].of.string.len), 0);
+            assert_eq!(fields[4].of.flags.len, 2);
+            assert_eq!(*fields[4].of.flags.words.add(1), 1 << 7);
+            assert_eq!(cval_to_val(&ty, &c).unwrap(), v);
+            cval_free(&mut c);
+        }
+        assert_eq!(c.kind, KILN_CVAL_BOOL);
+        let v = Val::Variant("b".into(), None);
+        let vt = match &ty {
+            T::Record(f) => f[2].ty.clone(),
+            _ => unreachable!(),
+        };
+        let mut c = val_to_cval(&vt, &v).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            assert!(c.of.variant.payload.is_null());
+            assert_eq!(cval_to_val(&vt, &c).unwrap(), v);
+            cval_free(&mut c);
+        }
+    }
+
+    #[test]
+    fn bad_c_values_are_errors() {
+        let bad = |ty: &T, c: kiln_cval_t| {
+            // SAFETY: every pointer in the values below is valid or NULL with length 0.
+            unsafe { cval_to_val(ty, &c) }.unwrap_err().to_string()
+        };
+        let mut c = cval_zero();
+        assert!(bad(&T::U32, c).contains("kind bool"));
+        c.kind = KILN_CVAL_CHAR;
+        c.of.character = 0xd800;
+        assert!(bad(&T::Char, c).contains("not a Unicode scalar value"));
+        c.kind = KILN_CVAL_ENUM;
+        c.of.enumeration = 2;
+        assert!(bad(&T::Enum(vec!["a".into(), "b".into()]), c).contains("out of range"));
+        let opt = T::Option(Box::new(T::U8));
+        c.kind = KILN_CVAL_OPTION;
+        c.of.variant = kiln_cval_variant_t {
+            tag: 1,
+            payload: std::ptr::null_mut(),
+        };
+        assert!(bad(&opt, c).contains("needs a payload"));
+        c.of.variant.tag = 2;
+        assert!(bad(&opt, c).contains("out of range"));
+        c.kind = KILN_CVAL_TUPLE;
+        c.of.list = kiln_cval_list_t {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        assert!(bad(&T::Tuple(vec![T::U8]), c).contains("needs 1 members"));
+        c.kind = KILN_CVAL_STRING;
+        c.of.string = kiln_cval_string_t {
+            ptr: std::ptr::null_mut(),
+            len: 3,
+        };
+        assert!(bad(&T::String, c).contains("NULL"));
+        let bytes = [0xffu8, 0xfe];
+        c.of.string = kiln_cval_string_t {
+            ptr: bytes.as_ptr() as *mut c_char,
+            len: 2,
+        };
+        assert!(bad(&T::String, c).contains("UTF-8"));
+        assert!(val_to_cval(&T::U8, &Val::U32(1)).is_err());
+        assert!(val_to_cval(&T::Enum(vec!["a".into()]), &Val::Enum("z".into())).is_err());
+    }
+
+    #[test]
+    fn c_helpers() {
+        // SAFETY: the helpers' own contract; NULL is allowed where documented.
+        unsafe {
+            assert!(kiln_cval_alloc(0).is_null());
+            assert!(kiln_cval_alloc(usize::MAX).is_null());
+            let mut v = cval_zero();
+            v.kind = KILN_CVAL_LIST;
+            v.of.list = kiln_cval_list_t {
+                ptr: kiln_cval_alloc(2),
+                len: 2,
+            };
+            let e = kiln_cval_set_string(v.of.list.ptr, c"hi".as_ptr(), 2);
+            assert!(e.is_null());
+            assert_eq!((*v.of.list.ptr.add(1)).kind, KILN_CVAL_BOOL);
+            kiln_cval_delete(&mut v);
+            kiln_cval_delete(std::ptr::null_mut());
+            let e = kiln_cval_set_string(std::ptr::null_mut(), c"x".as_ptr(), 1);
+            assert!(!e.is_null());
+            super::super::error::kiln_error_delete(e);
+        }
+    }
+}

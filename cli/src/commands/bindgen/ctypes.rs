@@ -420,3 +420,18 @@ fn collect_names(meta: &ComponentMetadata, out: &mut HashMap<T, String>) {
         item(&i.name, &i.ty, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ident;
+
+    #[test]
+    fn identifiers() {
+        assert_eq!(ident("my-field"), "my_field");
+        assert_eq!(ident("HTTP-Request"), "http_request");
+        assert_eq!(ident("default"), "default_");
+        assert_eq!(ident("9lives"), "x9lives");
+        assert_eq!(ident("wasi:io/streams@0.2.0"), "wasi_io_streams_0_2_0");
+        assert_eq!(ident("--"), "x");
+    }
+}
