@@ -1,0 +1,117 @@
+//! Compile rows: throughput (MB of wasm per second) and peak RSS at 1 and 2 threads. Each
+//! measurement is one child process (this binary with `--child-compile`) that compiles the
+//! input once and reports its time and `getrusage` peak RSS, so RSS is per compile.
+
+use crate::engines::{kiln_config, wasmtime_config, Kx};
+use crate::stats::{peak_rss_bytes, summarize, Summary};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// The result of one compile configuration.
+#[derive(Clone, Debug)]
+pub struct CompileRow {
+    /// Input name.
+    pub input: String,
+    /// Input size in bytes.
+    pub wasm_bytes: u64,
+    /// `kiln` or `wasmtime`.
+    pub engine: &'static str,
+    /// Compile threads.
+    pub threads: usize,
+    /// Seconds per compile.
+    pub secs: Summary,
+    /// Peak RSS of the compiling process in bytes (median over repetitions).
+    pub rss: Summary,
+    /// Peak RSS of its children (kiln: the system linker) in bytes.
+    pub child_rss: Summary,
+}
+
+impl CompileRow {
+    /// Megabytes of wasm per second (median).
+    pub fn mb_per_s(&self) -> f64 {
+        self.wasm_bytes as f64 / 1e6 / self.secs.median
+    }
+}
+
+/// Child side: compiles `wasm` once with `engine` on `threads` threads, writes the artifact to
+/// `out`, and prints `seconds rss_self rss_children`.
+pub fn child(engine: &str, threads: usize, wasm: &Path, out: &Path) -> Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("read {}", wasm.display()))?;
+    let secs = match engine {
+        "kiln" => {
+            let config = kiln_config(threads);
+            let t = Instant::now();
+            kiln_compiler::compile_to_file(&bytes, &config, kiln_compiler::Emit::So, out).kx()?;
+            t.elapsed().as_secs_f64()
+        }
+        "wasmtime" => {
+            let e = wasmtime::Engine::new(&wasmtime_config(threads, false))?;
+            let t = Instant::now();
+            let art = e.precompile_module(&bytes)?;
+            std::fs::write(out, art)?;
+            t.elapsed().as_secs_f64()
+        }
+        other => bail!("unknown engine {other}"),
+    };
+    let (own, children) = peak_rss_bytes();
+    println!("{secs} {own} {children}");
+    Ok(())
+}
+
+/// Parent side: `reps` child compiles of `wasm` for each engine and thread count; leaves the
+/// artifacts at `<work>/<name>.so` and `<work>/<name>.cwasm`.
+pub fn measure(name: &str, wasm: &Path, work: &Path, reps: usize) -> Result<Vec<CompileRow>> {
+    let exe = std::env::current_exe()?;
+    let size = std::fs::metadata(wasm)?.len();
+    let mut rows = Vec::new();
+    for engine in ["kiln", "wasmtime"] {
+        for threads in [1usize, 2] {
+            let ext = if engine == "kiln" { "so" } else { "cwasm" };
+            let out = work.join(format!("{name}.{ext}"));
+            let (mut t, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let o = Command::new(&exe)
+                    .arg("--child-compile")
+                    .arg(engine)
+                    .arg(threads.to_string())
+                    .arg(wasm)
+                    .arg(&out)
+                    .env("RAYON_NUM_THREADS", threads.to_string())
+                    .output()?;
+                if !o.status.success() {
+                    bail!(
+                        "{engine} compile of {name} failed: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                }
+                let s = String::from_utf8_lossy(&o.stdout);
+                let v: Vec<f64> = s
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                if v.len() != 3 {
+                    bail!("unexpected child output {s:?}");
+                }
+                t.push(v[0]);
+                r.push(v[1]);
+                c.push(v[2]);
+            }
+            eprintln!(
+                "  compile {name} {engine} {threads}T: {:.3} s",
+                summarize(t.clone()).median
+            );
+            rows.push(CompileRow {
+                input: name.to_string(),
+                wasm_bytes: size,
+                engine,
+                threads,
+                secs: summarize(t),
+                rss: summarize(r),
+                child_rss: summarize(c),
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,262 @@
+//! Core-module runtime rows: load (`.so` dlopen + checks vs `Module::deserialize_file` of a
+//! `.cwasm`), instantiate (empty, 2-page memory touched, 1 MiB data with and without touching;
+//! wasmtime with and without the pooling allocator) and calls (host→guest nop and add,
+//! guest→host nop).
+
+use crate::engines::{wasmtime_engine, wasmtime_store, Kx};
+use crate::report_types::Row;
+use crate::stats::{per_op_ns, Summary};
+use anyhow::{Context, Result};
+use kiln_runtime::{FuncType, Instance, Linker, Module, Val};
+use std::path::{Path, PathBuf};
+
+/// Iteration counts and repetitions for the runtime rows.
+#[derive(Clone, Copy)]
+pub struct Sizes {
+    /// Repetitions of every measurement (the median is reported).
+    pub reps: usize,
+    /// Operations per repetition for instantiate/load rows.
+    pub inst_iters: u64,
+    /// Operations per repetition for call rows.
+    pub call_iters: u64,
+}
+
+/// Compiles WAT text with kiln into `<work>/<name>.so` and with wasmtime into a module.
+pub fn compile_both(
+    wat_text: &str,
+    name: &str,
+    work: &Path,
+    engine: &wasmtime::Engine,
+) -> Result<(PathBuf, wasmtime::Module)> {
+    let wasm = wat::parse_str(wat_text).with_context(|| format!("parse {name}"))?;
+    let so = work.join(format!("{name}.so"));
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .kx()?;
+    let module = wasmtime::Module::new(engine, &wasm)?;
+    Ok((so, module))
+}
+
+fn med(s: Summary) -> Option<f64> {
+    Some(s.median)
+}
+
+/// Load rows for artifacts `(name, so, cwasm)`.
+pub fn load_rows(artifacts: &[(String, PathBuf, PathBuf)], sizes: Sizes) -> Result<Vec<Row>> {
+    let kengine = kiln_runtime::Engine::default();
+    let wengine = wasmtime_engine(false)?;
+    let mut rows = Vec::new();
+    for (name, so, cwasm) in artifacts {
+        let iters = (sizes.inst_iters / 20).max(5);
+        let k = per_op_ns(sizes.reps, iters, || {
+            let m = Module::load(&kengine, so).expect("kiln load");
+            drop(m);
+        });
+        let w = per_op_ns(sizes.reps, iters, || {
+            // SAFETY: the file was written by `Engine::precompile_module` of an engine with the
+            // same configuration in this run, and nothing modifies it meanwhile.
+            let m = unsafe { wasmtime::Module::deserialize_file(&wengine, cwasm) }
+                .expect("wasmtime deserialize");
+            drop(m);
+        });
+        eprintln!(
+            "  load {name}: kiln {:.0} ns, wasmtime {:.0} ns",
+            k.median, w.median
+        );
+        let (k, w) = (med(k).map(|v| v / 1e3), med(w).map(|v| v / 1e3));
+        rows.push(
+            Row::new(format!("load {name}"), "µs")
+                .col("kiln (.so)", k)
+                .col("wasmtime (.cwasm)", w)
+                .ratio_of(k, w)
+                .goal("≤ 1.0×"),
+        );
+    }
+    Ok(rows)
+}
+
+/// Instantiate rows.
+pub fn instantiate_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
+    let kengine = kiln_runtime::Engine::default();
+    let on_demand = wasmtime_engine(false)?;
+    let pooling = wasmtime_engine(true)?;
+    let data = crate::inputs::data_wat();
+    let cases: [(&str, &str, &str, bool, Option<f64>); 5] = [
+        (
+            "empty module",
+            "empty",
+            crate::inputs::EMPTY_WAT,
+            false,
+            Some(0.5),
+        ),
+        (
+            "2-page memory",
+            "mem",
+            crate::inputs::MEMORY_WAT,
+            false,
+            None,
+        ),
+        (
+            "2-page memory, 2 pages touched",
+            "mem",
+            crate::inputs::MEMORY_WAT,
+            true,
+            None,
+        ),
+        ("1 MiB data", "data", &data, false, Some(2.0)),
+        ("1 MiB data, 2 pages touched", "data", &data, true, None),
+    ];
+    let mut rows = Vec::new();
+    for (label, file, text, touch, goal) in cases {
+        let (so, wmod) = compile_both(text, file, work, &on_demand)?;
+        let wmod_pool = wasmtime::Module::new(&pooling, wat::parse_str(text)?)?;
+        let kmod = Module::load(&kengine, &so).kx()?;
+        let iters = sizes.inst_iters;
+        let k = per_op_ns(sizes.reps, iters, || {
+            let i = Instance::new(&kmod, &[]).expect("kiln instantiate");
+            if touch {
+                i.get_func("touch")
+                    .expect("touch")
+                    .call(&[])
+                    .expect("touch");
+            }
+            drop(i);
+        });
+        let wasmtime_case = |engine: &wasmtime::Engine, m: &wasmtime::Module| -> Result<Summary> {
+            let linker = wasmtime::Linker::<()>::new(engine);
+            let pre = linker.instantiate_pre(m)?;
+            Ok(per_op_ns(sizes.reps, iters, || {
+                let mut store = wasmtime_store(engine);
+                let i = pre.instantiate(&mut store).expect("wasmtime instantiate");
+                if touch {
+                    let f = i
+                        .get_typed_func::<(), ()>(&mut store, "touch")
+                        .expect("touch");
+                    f.call(&mut store, ()).expect("touch");
+                }
+                drop(store);
+            }))
+        };
+        let w = wasmtime_case(&on_demand, &wmod)?;
+        let p = wasmtime_case(&pooling, &wmod_pool)?;
+        eprintln!(
+            "  instantiate {label}: kiln {:.0} ns, wasmtime {:.0} ns, pooling {:.0} ns",
+            k.median, w.median, p.median
+        );
+        let (k, w, p) = (
+            med(k).map(|v| v / 1e3),
+            med(w).map(|v| v / 1e3),
+            med(p).map(|v| v / 1e3),
+        );
+        let goal = match goal {
+            None => String::new(),
+            Some(g) => {
+                let met = k.is_some_and(|k| k <= g);
+                format!("≤ {g} µs ({})", if met { "met" } else { "not met" })
+            }
+        };
+        rows.push(
+            Row::new(format!("instantiate: {label}"), "µs")
+                .col("kiln", k)
+                .col("wasmtime on-demand", w)
+                .col("wasmtime pooling", p)
+                .ratio_of(k, p)
+                .goal(goal),
+        );
+    }
+    Ok(rows)
+}
+
+/// Call rows (core modules).
+pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
+    let kengine = kiln_runtime::Engine::default();
+    let wengine = wasmtime_engine(false)?;
+    let (so, wmod) = compile_both(crate::inputs::CALLS_WAT, "calls", work, &wengine)?;
+    let kmod = Module::load(&kengine, &so).kx()?;
+    let mut linker = Linker::new(&kengine);
+    linker.func_new(
+        "host",
+        "nop",
+        FuncType {
+            params: vec![],
+            results: vec![],
+        },
+        |_, _, _| Ok(()),
+    );
+    let ki = linker.instantiate(&kmod).kx()?;
+    let knop = ki.get_func("nop").context("nop")?;
+    let kadd = ki.get_func("add").context("add")?;
+    let khost = ki.get_func("call_host").context("call_host")?;
+
+    let mut wl = wasmtime::Linker::<()>::new(&wengine);
+    wl.func_wrap("host", "nop", || {})?;
+    let mut store = wasmtime_store(&wengine);
+    let wi = wl.instantiate(&mut store, &wmod)?;
+    let wnop = wi.get_typed_func::<(), ()>(&mut store, "nop")?;
+    let wadd = wi.get_typed_func::<(i32, i32), i32>(&mut store, "add")?;
+    let whost = wi.get_typed_func::<i32, ()>(&mut store, "call_host")?;
+    let wnop_dyn = wi.get_func(&mut store, "nop").context("nop")?;
+    let wadd_dyn = wi.get_func(&mut store, "add").context("add")?;
+
+    let n = sizes.call_iters;
+    let r = sizes.reps;
+    let k_nop = per_op_ns(r, n, || {
+        knop.call(&[]).expect("nop");
+    });
+    let w_nop = per_op_ns(r, n, || wnop.call(&mut store, ()).expect("nop"));
+    let wd_nop = per_op_ns(r, n, || {
+        wnop_dyn.call(&mut store, &[], &mut []).expect("nop")
+    });
+    let args = [Val::I32(1), Val::I32(2)];
+    let k_add = per_op_ns(r, n, || {
+        let v = kadd.call(&args).expect("add");
+        std::hint::black_box(v);
+    });
+    let w_add = per_op_ns(r, n, || {
+        std::hint::black_box(wadd.call(&mut store, (1, 2)).expect("add"));
+    });
+    let wargs = [wasmtime::Val::I32(1), wasmtime::Val::I32(2)];
+    let mut wres = [wasmtime::Val::I32(0)];
+    let wd_add = per_op_ns(r, n, || {
+        wadd_dyn.call(&mut store, &wargs, &mut wres).expect("add")
+    });
+    // Guest→host: one call of `call_host(n)` per repetition, per-call time.
+    let hn = (n * 10).min(i32::MAX as u64) as i32;
+    let k_host = per_op_ns(r, 1, || {
+        khost.call(&[Val::I32(hn)]).expect("call_host");
+    });
+    let w_host = per_op_ns(r, 1, || whost.call(&mut store, hn).expect("call_host"));
+    let per = |s: Summary| Some(s.median / hn as f64);
+    let mut rows = Vec::new();
+    let mut push = |name: &str, k: Summary, w: Summary, wd: Option<Summary>, goal: &str| {
+        eprintln!(
+            "  call {name}: kiln {:.1} ns, wasmtime {:.1} ns",
+            k.median, w.median
+        );
+        rows.push(
+            Row::new(name, "ns")
+                .col("kiln (Func::call)", med(k))
+                .col("wasmtime TypedFunc", med(w))
+                .col("wasmtime Func::call", wd.and_then(med))
+                .ratio_of(med(k), med(w))
+                .goal(goal),
+        );
+    };
+    push("host→guest core nop", k_nop, w_nop, Some(wd_nop), "≤ 5 ns");
+    push(
+        "host→guest core add(i32, i32)",
+        k_add,
+        w_add,
+        Some(wd_add),
+        "",
+    );
+    let (kh, wh) = (per(k_host), per(w_host));
+    eprintln!("  call guest→host: kiln {kh:?} ns, wasmtime {wh:?} ns");
+    rows.push(
+        Row::new("guest→host nop (per call, in a guest loop)", "ns")
+            .col("kiln (Func::call)", kh)
+            .col("wasmtime TypedFunc", wh)
+            .col("wasmtime Func::call", None)
+            .ratio_of(kh, wh),
+    );
+    Ok(rows)
+}
