@@ -375,81 +375,74 @@ fn c_inventory_through_kiln_run() {
     }
 }
 
-/// The `counters` resource exported to the host. The compiled glue does not handle resource
-/// handles yet (docs/component-abi.md), so the constructor and methods are called at the flat
-/// level: the constructor's own handle lives in the root instance's table, and a method's
-/// `borrow<counter>` of the component's own resource is passed as its representation.
+/// The `counters` resource exported to the host: own handles from the constructor land in the
+/// host's table, methods borrow them, dropping one runs the guest's destructor, and a dropped
+/// handle cannot be used again.
 #[test]
 fn c_counters_resource_exported_to_the_host() {
-    use kiln_runtime::Val as Core;
     let instance = instantiate(c_inventory());
-    let flat = |name: &str, args: &[Core]| -> Vec<Core> {
-        let f = instance
-            .get_func(&format!("kiln:inventory/counters#{name}"))
-            .unwrap_or_else(|| panic!("no export {name}"));
-        f.call_flat(args)
-            .unwrap_or_else(|e| panic!("{name}({args:?}): {e}"))
-    };
-    let i32_of = |v: &[Core]| match v {
-        [Core::I32(x)] => *x,
-        other => panic!("expected one i32, got {other:?}"),
-    };
     let meta = instance.component().metadata();
     assert_eq!(meta.resources.len(), 1, "{:?}", meta.resources);
     assert_eq!(meta.resource_name(0), "counter");
-
-    let h1 = i32_of(&flat("[constructor]counter", &[Core::I32(3)])) as u32;
-    let h2 = i32_of(&flat("[constructor]counter", &[Core::I32(-10)])) as u32;
-    assert_ne!(h1, h2);
-    let rep = |h: u32| {
-        instance
-            .with_handles(0, |t| t.get(h, 0).map(|e| (e.rep, e.own)).ok())
-            .flatten()
-            .unwrap_or_else(|| panic!("handle {h} not in the root instance's table"))
+    let ty = instance.resource_type("counter").expect("resource type");
+    let f = |name: &str| format!("kiln:inventory/counters#{name}");
+    let own = |v: Val| match v {
+        Val::Own(h) => h,
+        other => panic!("expected an own handle, got {other:?}"),
     };
-    let ((r1, own1), (r2, _)) = (rep(h1), rep(h2));
-    assert!(own1, "the constructor returns an own handle");
+    let live = || call(&instance, &f("[static]counter.live"), &[]);
+
+    let h1 = own(call(&instance, &f("[constructor]counter"), &[Val::S32(3)]));
+    let h2 = own(call(
+        &instance,
+        &f("[constructor]counter"),
+        &[Val::S32(-10)],
+    ));
+    assert_ne!(h1, h2);
+    // The representation is the guest's pointer to its counter.
+    let (r1, r2) = (
+        instance.resource_rep(ty, h1).expect("rep"),
+        instance.resource_rep(ty, h2).expect("rep"),
+    );
+    assert!(r1 != 0 && r2 != 0 && r1 != r2, "{r1} {r2}");
+    let add = f("[method]counter.add");
     assert_eq!(
-        i32_of(&flat(
-            "[method]counter.add",
-            &[Core::I32(r1 as i32), Core::I32(4)]
-        )),
-        7
+        call(&instance, &add, &[Val::Borrow(h1), Val::S32(4)]),
+        Val::S32(7)
     );
     assert_eq!(
-        i32_of(&flat(
-            "[method]counter.add",
-            &[Core::I32(r1 as i32), Core::I32(-2)]
-        )),
-        5
+        call(&instance, &add, &[Val::Borrow(h1), Val::S32(-2)]),
+        Val::S32(5)
     );
     assert_eq!(
-        i32_of(&flat("[method]counter.get", &[Core::I32(r2 as i32)])),
-        -10
+        call(&instance, &f("[method]counter.get"), &[Val::Borrow(h2)]),
+        Val::S32(-10)
     );
-    // The static function has no handles, so it goes through the compiled glue.
-    assert_eq!(
-        call(
-            &instance,
-            "kiln:inventory/counters#[static]counter.live",
-            &[]
-        ),
-        Val::U32(2)
-    );
+    assert_eq!(live(), Val::U32(2));
+
     // The demo's counter is created and destroyed beside the two live ones.
     let steps = Val::List(vec![Val::S32(1)]);
     assert_eq!(
-        call(&instance, "counter-demo", &[Val::S32(1), steps]),
+        call(&instance, "counter-demo", &[Val::S32(1), steps.clone()]),
         Val::Tuple(vec![Val::S32(2), Val::U32(1)])
     );
+    assert_eq!(live(), Val::U32(2));
+
+    // Dropping the host's own handle runs the destructor.
+    instance.resource_drop(ty, h1).expect("drop h1");
+    assert_eq!(live(), Val::U32(1));
     assert_eq!(
-        call(
-            &instance,
-            "kiln:inventory/counters#[static]counter.live",
-            &[]
-        ),
-        Val::U32(2)
+        call(&instance, "counter-demo", &[Val::S32(1), steps]),
+        Val::Tuple(vec![Val::S32(2), Val::U32(3)])
     );
+    assert!(instance.resource_drop(ty, h1).is_err(), "double drop");
+    instance.resource_drop(ty, h2).expect("drop h2");
+    assert_eq!(live(), Val::U32(0));
+    // Lending a dropped handle traps (and, as every trap, leaves the instance unusable).
+    let e = instance
+        .call(&add, &[Val::Borrow(h1), Val::S32(1)])
+        .expect_err("borrowing a dropped handle must fail");
+    assert!(e.to_string().contains("handle"), "{e}");
 }
 
 /// The composed pair: `consumer` (imports `kiln:inventory/counters`) plugged into the
@@ -494,10 +487,10 @@ fn composed_pair_compiles_into_one_shared_object() {
     assert!(component.core_modules().len() >= 2);
 }
 
-/// Calls across the composition with own and borrow handles: needs resource handles in the
-/// fused adapters (component-to-component calls), which the glue does not have yet.
+/// Calls across the composition with own and borrow handles: the consumer constructs the
+/// provider's counter (own handle moved into the consumer's table), lends it to the methods
+/// (the provider sees its representation) and drops it (the provider's destructor runs).
 #[test]
-#[ignore = "component-to-component calls with resource handles need the fused adapter's handle support (docs/component-abi.md, not yet supported)"]
 fn composed_pair_uses_the_other_components_resource() {
     let so = composed();
     let instance = instantiate(so);
