@@ -419,3 +419,46 @@ fn emit_imports(
     let _ = writeln!(out, "  return NULL;\n}}\n");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn command_line() {
+        let cli = Cli::try_parse_from([
+            "kiln", "bindgen", "c", "x.so", "-o", "x.h", "--prefix", "app",
+        ])
+        .unwrap();
+        let Command::Bindgen(BindgenCommand {
+            lang: BindgenLang::C(c),
+        }) = cli.command
+        else {
+            panic!("not bindgen");
+        };
+        assert_eq!(c.file, PathBuf::from("x.so"));
+        assert_eq!(c.output, Some(PathBuf::from("x.h")));
+        assert_eq!(c.prefix.as_deref(), Some("app"));
+        assert!(Cli::try_parse_from(["kiln", "bindgen", "rust", "x.so"]).is_err());
+        let err = BindgenCommand {
+            lang: BindgenLang::C(BindgenC {
+                file: PathBuf::from("/nonexistent/x.so"),
+                output: None,
+                prefix: None,
+            }),
+        }
+        .execute()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("failed to read"));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(path_ident("wasi:io/streams@0.2.0#read"), "streams_read");
+        assert_eq!(path_ident("greet"), "greet");
+        assert_eq!(param_ident("result"), "result_");
+        assert_eq!(c_str("a\"b\\é"), "a\\\"b\\\\\\303\\251");
+    }
+}

@@ -401,14 +401,16 @@ pub unsafe extern "C" fn kiln_component_func_post_return(
     wrap(|| {
         // SAFETY: caller contract.
         let f = unsafe { handle(func, "func") }?;
-        let ret = f
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .ok_or_else(|| {
-                Error::Other("no raw call of this function awaits its post-return".into())
-            })?;
+        let mut pending = f.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.last().is_some_and(|r| !r.on_this_thread()) {
+            return Err(Error::Other(
+                "the post-return of a raw call must run on the thread that made the call".into(),
+            ));
+        }
+        let ret = pending.pop().ok_or_else(|| {
+            Error::Other("no raw call of this function awaits its post-return".into())
+        })?;
+        drop(pending);
         f.instance.post_return_raw(&f.func, ret)
     })
 }

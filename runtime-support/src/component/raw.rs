@@ -25,6 +25,14 @@ type PostFn = unsafe extern "C" fn(*mut u8, *const u64);
 pub struct RawReturn {
     core_ret: u64,
     func: u32,
+    thread: std::thread::ThreadId,
+}
+
+impl RawReturn {
+    /// Whether the current thread made the call (post-returns must run on it).
+    pub fn on_this_thread(&self) -> bool {
+        self.thread == std::thread::current().id()
+    }
 }
 
 impl ComponentInstance {
@@ -62,12 +70,18 @@ impl ComponentInstance {
         Ok(RawReturn {
             core_ret,
             func: f.index(),
+            thread: std::thread::current().id(),
         })
     }
 
     /// Runs the post-return of a raw call of `f` (after its result was read): the guest's
     /// post-return function, then frees the call's host arena.
     pub fn post_return_raw(&self, f: &ComponentFunc, ret: RawReturn) -> Result<(), Error> {
+        if !ret.on_this_thread() {
+            return Err(Error::Other(
+                "the post-return of a raw call must run on the thread that made the call".into(),
+            ));
+        }
         if ret.func != f.index() {
             return Err(Error::Other(
                 "post-return of a raw call given to another function".into(),
