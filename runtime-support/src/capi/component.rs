@@ -500,6 +500,8 @@ mod tests {
             kiln_component_instance_delete(null_mut());
             kiln_component_func_delete(null_mut());
             super::super::engine::kiln_engine_delete(engine);
+            // Host memory exists only inside a raw host callback.
+            assert!(super::super::component_host::kiln_component_host_alloc(8).is_null());
         }
     }
 }
