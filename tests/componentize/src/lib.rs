@@ -114,3 +114,41 @@ pub fn parse_encoding(name: &str) -> Result<StringEncoding> {
         other => bail!("unknown string encoding `{other}` (utf8, utf16 or latin1+utf16)"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wit() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/components/c/wit")
+    }
+
+    #[test]
+    fn encodings_by_name() {
+        assert_eq!(parse_encoding("utf8").unwrap(), StringEncoding::UTF8);
+        assert_eq!(parse_encoding("utf16").unwrap(), StringEncoding::UTF16);
+        assert_eq!(
+            parse_encoding("latin1+utf16").unwrap(),
+            StringEncoding::CompactUTF16
+        );
+        assert!(parse_encoding("ascii").is_err());
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        // Not wasm at all.
+        let e = componentize(b"nope", &wit(), Some("consumer"), StringEncoding::UTF8);
+        assert!(e.is_err());
+        // A component instead of a core module.
+        let component = [0, b'a', b's', b'm', 0x0d, 0, 1, 0];
+        let e =
+            componentize(&component, &wit(), Some("consumer"), StringEncoding::UTF8).unwrap_err();
+        assert!(format!("{e:#}").contains("already a component"), "{e:#}");
+        // A world that does not exist.
+        let empty = [0, b'a', b's', b'm', 1, 0, 0, 0];
+        assert!(componentize(&empty, &wit(), Some("nope"), StringEncoding::UTF8).is_err());
+        // A module missing the world's exports.
+        let e = componentize(&empty, &wit(), Some("consumer"), StringEncoding::UTF8).unwrap_err();
+        assert!(format!("{e:#}").contains("tally"), "{e:#}");
+    }
+}
