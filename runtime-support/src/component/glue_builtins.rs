@@ -201,6 +201,27 @@ fn string_lower_copy_inner(
     dst: i32,
     tagged: i32,
 ) -> Result<(), GlueTrap> {
+    if enc == 0 {
+        // UTF-8 to UTF-8: one bounds-checked memcpy (`string_lower_len` validated the bytes
+        // just before; the length word is the byte length).
+        if len as u64 != u64::from(tagged as u32) {
+            return Err(GlueTrap::StringTooLong);
+        }
+        // SAFETY: the glue passes the definition of its options memory.
+        let mem = unsafe { memory(def) };
+        let r = range(mem, dst as u32, len as u64)?;
+        if len > 0 {
+            // SAFETY: the host promised `len` readable bytes at `src`; `r` is in bounds.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src as usize as *const u8,
+                    mem[r].as_mut_ptr(),
+                    len as usize,
+                )
+            };
+        }
+        return Ok(());
+    }
     // SAFETY: the glue passes the host string it was given.
     let s = unsafe { host_str(src, len)? };
     let (bytes, want) = encoded_len(s, enc)?;
