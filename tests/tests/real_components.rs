@@ -373,6 +373,20 @@ fn c_inventory_through_kiln_run() {
     for (invoke, expected) in cases {
         assert_eq!(kiln_invoke(so, invoke), expected, "{invoke}");
     }
+    // `kiln inspect` prints the component's WIT world.
+    let out = output(Command::new(kiln()).arg("inspect").arg(so));
+    assert!(out.status.success(), "kiln inspect failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "export greet: func(name: string) -> string;",
+        "export classify: func(qty: u32) -> enum { low, mid, high };",
+        "export kiln:inventory/counters: interface {",
+        "[constructor]counter: func(start: s32) -> own<counter>;",
+        "[method]counter.add: func(self: borrow<counter>, n: s32) -> s32;",
+        "[static]counter.live: func() -> u32;",
+    ] {
+        assert!(text.contains(line), "`{line}` missing from:\n{text}");
+    }
 }
 
 /// The `counters` resource exported to the host: own handles from the constructor land in the
