@@ -537,9 +537,10 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
  * invalid value produced by the guest (message starting "canonical ABI:") and an error
  * returned by a host callback come back as errors of kind KILN_ERROR_TRAP.
  *
- * Not supported yet: functions with resource handles in their type (the runtime compiles no
- * glue for them: calls and raw calls give an error, defining such imports fails at
- * instantiation).
+ * Resource handles (own/borrow, in kiln_cval_t and in the host C representation) are indices
+ * in the instance's host handle table: an own handle passed to the guest moves out of it, one
+ * returned by the guest moves into it; a borrow is lent for the call (the guest must drop it
+ * before returning). kiln_component_instance_resource_*() create, read and drop them.
  */
 
 /** A loaded component `.so`. */
@@ -715,6 +716,27 @@ void kiln_component_instance_delete(kiln_component_instance_t *instance);
 /** The exported function `name` (`f`, or `ns:pkg/iface#f`); KILN_ERROR_OTHER if missing. */
 kiln_error_t *kiln_component_instance_get_func(const kiln_component_instance_t *instance,
                                                const char *name, kiln_component_func_t **out);
+
+/** The index of the resource type named `name` (its import or export name) in `*out`. */
+kiln_error_t *kiln_component_instance_resource_type(const kiln_component_instance_t *instance,
+                                                    const char *name, uint32_t *out);
+/**
+ * Creates an own handle in the host handle table for a resource type the host implements,
+ * with representation `rep` (e.g. an index into the host's own objects); `*out` receives it.
+ */
+kiln_error_t *kiln_component_instance_resource_new(const kiln_component_instance_t *instance,
+                                                   uint32_t resource, uint32_t rep,
+                                                   uint32_t *out);
+/** The representation of host handle `handle` of type `resource` (also for a lent borrow). */
+kiln_error_t *kiln_component_instance_resource_rep(const kiln_component_instance_t *instance,
+                                                   uint32_t resource, uint32_t handle,
+                                                   uint32_t *out);
+/**
+ * Drops host handle `handle` of type `resource`; dropping an own handle of a resource type
+ * the component defines runs its destructor (a trap there gives KILN_ERROR_TRAP).
+ */
+kiln_error_t *kiln_component_instance_resource_drop(const kiln_component_instance_t *instance,
+                                                    uint32_t resource, uint32_t handle);
 
 /** Frees a function handle; runs the post-return of raw calls still waiting for one. */
 void kiln_component_func_delete(kiln_component_func_t *func);

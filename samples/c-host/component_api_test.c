@@ -1,11 +1,13 @@
 /*
  * component_api_test.c: drives kiln.h's component API and `kiln bindgen c` headers from C.
  *
- * Usage: component_api_test CALLS.so HOST_IMPORTS.so GREET.so
+ * Usage: component_api_test CALLS.so HOST_IMPORTS.so GREET.so HANDLES.so
  *   CALLS.so        tests/components/calls.wat compiled by kiln (header: calls.h)
  *   HOST_IMPORTS.so tests/components/host_imports.wat compiled by kiln (header: hi.h)
  *   GREET.so        tests/components/greet.wat compiled by kiln (header: greet.h), which
  *                   exports functions of the interface `test:greet/api`
+ *   HANDLES.so      tests/components/handles_host.wat compiled by kiln (header: hh.h): a
+ *                   resource type `thing` the host implements
  *
  * Prints one line per check; tests/tests/component_capi.rs compares them. Exit status 1 if a
  * check failed.
@@ -17,6 +19,7 @@
 
 #include "calls.h"
 #include "greet.h"
+#include "hh.h"
 #include "hi.h"
 
 static int failures = 0;
@@ -445,19 +448,71 @@ static void interface_exports(kiln_engine_t *engine, kiln_component_t *c) {
   kiln_component_instance_delete(inst);
 }
 
+/* ---- Resource handles (hh.h): `thing` is implemented by the host ---- */
+
+static const kiln_component_instance_t *hh_instance;
+static uint32_t hh_thing;
+
+/* import inspect: func(t: borrow<thing>) -> u32: the representation + 1000 */
+kiln_error_t *hh_host_inspect(hh_borrow_thing_t t, uint32_t *ret) {
+  uint32_t rep = 0;
+  kiln_error_t *err = kiln_component_instance_resource_rep(hh_instance, hh_thing, t, &rep);
+  if (err)
+    return err;
+  *ret = rep + 1000;
+  return NULL;
+}
+
+static void resources(kiln_engine_t *engine, kiln_component_t *c) {
+  kiln_component_linker_t *linker;
+  if (failed(kiln_component_linker_new(engine, &linker), "linker") ||
+      failed(hh_link_imports(linker), "link"))
+    exit(1);
+  kiln_component_instance_t *inst = instantiate(engine, c, linker);
+  kiln_component_linker_delete(linker);
+  hh_instance = inst;
+  hh_exports_t e;
+  if (failed(kiln_component_instance_resource_type(inst, "thing", &hh_thing), "resource type") ||
+      failed(hh_exports_init(&e, inst), "hh exports"))
+    exit(1);
+  uint32_t h = 0, r = 0, rep = 0;
+  failed(kiln_component_instance_resource_new(inst, hh_thing, 42, &h), "resource new");
+  if (!failed(hh_drop_it(&e, h, &r), "drop-it"))
+    printf("drop-it: %u\n", r);
+  if (!failed(hh_call_inspect(&e, h, &r), "call-inspect"))
+    printf("call-inspect: %u\n", r);
+  hh_own_thing_t moved = 0;
+  if (!failed(hh_pass(&e, h, &moved), "pass")) {
+    failed(hh_pass_post_return(&e), "post-return");
+    failed(kiln_component_instance_resource_rep(inst, hh_thing, moved, &rep), "rep");
+    printf("pass: rep %u\n", rep);
+  }
+  kiln_error_t *err = kiln_component_instance_resource_rep(inst, hh_thing, 999, &rep);
+  printf("bad handle: error kind %d\n", err ? kiln_error_kind(err) : -1);
+  kiln_error_delete(err);
+  show_trap("keep", hh_keep(&e, moved, &r));
+  failed(kiln_component_instance_resource_drop(inst, hh_thing, moved), "resource drop");
+  err = kiln_component_instance_resource_rep(inst, hh_thing, moved, &rep);
+  printf("after drop: error kind %d\n", err ? kiln_error_kind(err) : -1);
+  kiln_error_delete(err);
+  hh_exports_delete(&e);
+  kiln_component_instance_delete(inst);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s CALLS.so HOST_IMPORTS.so GREET.so\n", argv[0]);
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s CALLS.so HOST_IMPORTS.so GREET.so HANDLES.so\n", argv[0]);
     return 2;
   }
   kiln_engine_t *engine = kiln_engine_new(NULL);
-  kiln_component_t *calls, *hi, *greet;
+  kiln_component_t *calls, *hi, *greet, *handles;
   kiln_error_t *err = kiln_component_load(engine, argv[0], &calls);
   printf("load non-component: error kind %d\n", err ? kiln_error_kind(err) : -1);
   kiln_error_delete(err);
   if (failed(kiln_component_load(engine, argv[1], &calls), "load calls") ||
       failed(kiln_component_load(engine, argv[2], &hi), "load host imports") ||
-      failed(kiln_component_load(engine, argv[3], &greet), "load greet"))
+      failed(kiln_component_load(engine, argv[3], &greet), "load greet") ||
+      failed(kiln_component_load(engine, argv[4], &handles), "load handles"))
     return 1;
   printf("world has echo-rec: %d\n", strstr(kiln_component_world(calls), "echo-rec") != NULL);
 
@@ -477,10 +532,12 @@ int main(int argc, char **argv) {
 
   imports(engine, hi);
   interface_exports(engine, greet);
+  resources(engine, handles);
 
   kiln_component_delete(calls);
   kiln_component_delete(hi);
   kiln_component_delete(greet);
+  kiln_component_delete(handles);
   kiln_engine_delete(engine);
   printf("failures: %d\n", failures);
   return failures ? 1 : 0;

@@ -129,9 +129,11 @@ fn c_program_drives_the_component_api() {
     let greet = compile(dir.path(), &components.join("greet.wat"), "greet.so");
     bindgen(dir.path(), &hi, "hi");
     bindgen(dir.path(), &greet, "greet");
+    let handles = compile(dir.path(), &components.join("handles_host.wat"), "hh.so");
+    bindgen(dir.path(), &handles, "hh");
     let src = workspace().join("samples/c-host/component_api_test.c");
     let exe = build_c(dir.path(), &src, "component_api_test", &[]);
-    let (ok, out, err) = run(&exe, &[s(&calls), s(&hi), s(&greet)]);
+    let (ok, out, err) = run(&exe, &[s(&calls), s(&hi), s(&greet), s(&handles)]);
     let show = format!("stdout:\n{out}\nstderr:\n{err}");
     for line in [
         "load non-component: error kind 0",
@@ -183,6 +185,14 @@ fn c_program_drives_the_component_api() {
         "test:greet/api#pair: 9 \"Hello\"",
         "nothing: ok",
         "dynamic test:greet/api#greet: Hello, dyn!",
+        // resource handles of a host-implemented type: borrows lent, own moved and back
+        "drop-it: 1",
+        "call-inspect: 1042",
+        "pass: rep 42",
+        "bad handle: error kind 2",
+        "keep: error kind 2, trap kind 11, \
+         message \"canonical ABI: borrow handles still remain at the end of the call\"",
+        "after drop: error kind 2",
         "failures: 0",
     ] {
         assert!(

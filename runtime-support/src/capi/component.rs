@@ -415,6 +415,75 @@ pub unsafe extern "C" fn kiln_component_func_post_return(
     })
 }
 
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_resource_type(
+    instance: *const kiln_component_instance_t,
+    name: *const c_char,
+    out: *mut u32,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract (all three).
+        let instance = &unsafe { handle(instance, "instance") }?.instance;
+        let name = unsafe { str_arg(name, "name") }?;
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        *out = instance
+            .resource_type(name)
+            .ok_or_else(|| Error::Other(format!("no resource type `{name}`")))?;
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_resource_new(
+    instance: *const kiln_component_instance_t,
+    resource: u32,
+    rep: u32,
+    out: *mut u32,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let instance = &unsafe { handle(instance, "instance") }?.instance;
+        // SAFETY: caller contract.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        *out = instance.resource_new(resource, rep)?;
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_resource_rep(
+    instance: *const kiln_component_instance_t,
+    resource: u32,
+    handle_index: u32,
+    out: *mut u32,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let instance = &unsafe { handle(instance, "instance") }?.instance;
+        // SAFETY: caller contract.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        *out = instance.resource_rep(resource, handle_index)?;
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_resource_drop(
+    instance: *const kiln_component_instance_t,
+    resource: u32,
+    handle_index: u32,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let instance = &unsafe { handle(instance, "instance") }?.instance;
+        instance.resource_drop(resource, handle_index)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,6 +543,25 @@ mod tests {
             assert!(kiln_component_func_type(null()).is_null());
             assert_eq!(kiln_component_func_param_count(null()), 0);
             assert!(!kiln_component_func_has_result(null()));
+            let mut r = 0u32;
+            assert!(is_err(kiln_component_instance_resource_type(
+                null(),
+                c"t".as_ptr(),
+                &mut r
+            )));
+            assert!(is_err(kiln_component_instance_resource_new(
+                null(),
+                0,
+                1,
+                &mut r
+            )));
+            assert!(is_err(kiln_component_instance_resource_rep(
+                null(),
+                0,
+                1,
+                &mut r
+            )));
+            assert!(is_err(kiln_component_instance_resource_drop(null(), 0, 1)));
             // A failed definition still finalizes its environment.
             let cb: kiln_component_callback_t = None;
             let e =

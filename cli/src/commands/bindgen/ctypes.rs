@@ -325,7 +325,7 @@ impl<'m> CTypes<'m> {
                 }
             }
             T::Own(_) | T::Borrow(_) => {
-                let _ = writeln!(out, "typedef uint32_t {name}; /**< a resource handle */");
+                let _ = writeln!(out, "typedef uint32_t {name}; /**< a handle (kiln_component_instance_resource_*) */");
             }
             _ => bail!("internal error: no C definition for {ty}"),
         }
