@@ -101,8 +101,21 @@ fn compile_core_module(
         name: module_descriptor_symbol(index),
         exported: false,
     };
-    let object = crate::emit::emit_with_descriptor(&module, isa, functions, build, &descriptor)
-        .map_err(locate)?;
+    // With -g, a core module carrying DWARF (clang/rustc -g) gets it translated like a
+    // standalone module; one without DWARF gets symbols and CFI only (no WAT listing yet).
+    let debug = crate::debug::DebugInput {
+        wasm: bytes,
+        listing: None,
+    };
+    let object = crate::emit::emit_object(
+        &module,
+        isa,
+        functions,
+        build,
+        &descriptor,
+        config.debug_info.then_some(&debug),
+    )
+    .map_err(locate)?;
     Ok((object.bytes, name))
 }
 
@@ -116,6 +129,7 @@ pub fn compile_component(wasm: &[u8], config: &Config) -> Result<CompiledCompone
         jobs: None,
         tunables: config.tunables,
         features: config.features,
+        debug_info: config.debug_info,
         ..Config::default()
     };
     let ranges: Vec<_> = inliner
