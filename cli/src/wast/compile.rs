@@ -8,12 +8,16 @@
 //! With `KILN_WAST_KEEP=DIR` in the environment, the artifacts go to `DIR` instead and stay there,
 //! each `.so` beside its input `.wasm` (same name), so a failing module can be compiled and
 //! inspected again by hand; failure reasons then name the file.
+//!
+//! Components (`(component ...)` in a script) go through the same path: `compile_to_file`
+//! detects them, and [`ModuleCache::get_component`] loads the `.so` with
+//! `kiln_runtime::Component::load`.
 
 use crate::backend::{self, Emit};
 use crate::tempdir::TempDir;
 use kiln_compiler::{Config, OptLevel, Tunables};
 use kiln_environ::BoundsChecks;
-use kiln_runtime::{Engine, Module};
+use kiln_runtime::{Component, Engine, Module};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,7 +66,7 @@ impl CompileOptions {
     }
 }
 
-type Slot = Arc<OnceLock<Result<Module, String>>>;
+type Slot<T> = Arc<OnceLock<Result<T, String>>>;
 
 /// Where a run's artifacts go.
 enum OutDir {
@@ -86,7 +90,8 @@ pub struct ModuleCache {
     engine: Engine,
     options: CompileOptions,
     dir: OutDir,
-    slots: Mutex<HashMap<[u8; 32], Slot>>,
+    slots: Mutex<HashMap<[u8; 32], Slot<Module>>>,
+    component_slots: Mutex<HashMap<[u8; 32], Slot<Component>>>,
     compiled: AtomicUsize,
 }
 
@@ -105,6 +110,7 @@ impl ModuleCache {
             options,
             dir,
             slots: Mutex::new(HashMap::new()),
+            component_slots: Mutex::new(HashMap::new()),
             compiled: AtomicUsize::new(0),
         })
     }
@@ -122,24 +128,35 @@ impl ModuleCache {
     /// Compiles (once) and loads `wasm`, accepting only `features`; the error is a readable
     /// message.
     pub fn get(&self, wasm: &[u8], features: WasmFeatures) -> Result<Module, String> {
-        let mut h = Sha256::new();
-        h.update(features.bits().to_le_bytes());
-        h.update(wasm);
-        let hash: [u8; 32] = h.finalize().into();
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots.entry(hash).or_default().clone()
-        };
-        slot.get_or_init(|| self.compile(wasm, features, &hash))
-            .clone()
+        let hash = key(wasm, features);
+        let slot = slot(&self.slots, hash);
+        slot.get_or_init(|| {
+            let path = self.compile(wasm, features, &hash)?;
+            Module::load(&self.engine, &path.0).map_err(|e| format!("load error{}: {e}", path.1))
+        })
+        .clone()
     }
 
+    /// Compiles (once) and loads the component `wasm`, accepting only `features` (plus the
+    /// component model); the error is a readable message.
+    pub fn get_component(&self, wasm: &[u8], features: WasmFeatures) -> Result<Component, String> {
+        let hash = key(wasm, features);
+        let slot = slot(&self.component_slots, hash);
+        slot.get_or_init(|| {
+            let path = self.compile(wasm, features, &hash)?;
+            Component::load(&self.engine, &path.0).map_err(|e| format!("load error{}: {e}", path.1))
+        })
+        .clone()
+    }
+
+    /// Compiles `wasm` to `<hash>.so`; returns the path and, for kept artifacts, a note naming
+    /// the input file (for error messages).
     fn compile(
         &self,
         wasm: &[u8],
         features: WasmFeatures,
         hash: &[u8; 32],
-    ) -> Result<Module, String> {
+    ) -> Result<(PathBuf, String), String> {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.path().join(format!("{}.so", hex(hash)));
         let mut kept = String::new();
@@ -155,8 +172,22 @@ impl ModuleCache {
         };
         backend::compile_to_file(wasm, &config, Emit::So, &path)
             .map_err(|e| format!("compile error{kept}: {e}"))?;
-        Module::load(&self.engine, &path).map_err(|e| format!("load error{kept}: {e}"))
+        Ok((path, kept))
     }
+}
+
+/// The cache key of `wasm` accepted with `features`.
+fn key(wasm: &[u8], features: WasmFeatures) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(features.bits().to_le_bytes());
+    h.update(wasm);
+    h.finalize().into()
+}
+
+/// The slot of `hash` in `slots` (created empty if new).
+fn slot<T>(slots: &Mutex<HashMap<[u8; 32], Slot<T>>>, hash: [u8; 32]) -> Slot<T> {
+    let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+    slots.entry(hash).or_default().clone()
 }
 
 /// Lower-case hexadecimal of `bytes`.

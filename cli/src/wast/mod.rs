@@ -2,10 +2,14 @@
 //!
 //! Every module of a script is encoded to binary, compiled to a `.so` in a temporary directory
 //! ([`compile`]), loaded with `kiln_runtime::Module::load` and instantiated; invocations go through
-//! the runtime's host-to-wasm entry points. A run reports, per directive, where it is in the
+//! the runtime's host-to-wasm entry points. Components (`(component ...)`) are compiled the
+//! same way, loaded with `kiln_runtime::Component::load` and called through their compiled
+//! canonical-ABI glue with component values (`str.const`, `record.const`, ...). A run reports, per directive, where it is in the
 //! script and whether it passed (with the reason when it did not).
 
 pub mod compile;
+mod component;
+pub mod component_values;
 mod script;
 pub mod spectest;
 pub mod values;

@@ -1,11 +1,18 @@
 //! Executing one wast script: the per-script state (instances, registrations, `spectest`) and
 //! the meaning of each directive.
+//!
+//! A script may mix core modules and components (`(component ...)`, component definitions
+//! and instances); the current instance is the last one made of either kind, and `invoke`
+//! calls a component export with component values ([`super::component_values`]).
 
+use super::component::{self, ComponentState};
+use super::component_values::{arg_to_component_val, check_component_results, format_cval};
 use super::values::{arg_to_val, check_results, list};
 use super::{DirectiveResult, FileReport, Outcome, WastRunner};
 use crate::backend;
 use kiln_environ::TrapKind;
-use kiln_runtime::{Error, Extern, Instance, Module, Trap, Val};
+use kiln_runtime::component::Val as CVal;
+use kiln_runtime::{Component, ComponentInstance, Error, Extern, Instance, Module, Trap, Val};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use wasmparser::WasmFeatures;
@@ -127,6 +134,23 @@ fn kind_name(d: &WastDirective<'_>) -> &'static str {
     }
 }
 
+/// What executing something produced.
+enum Results {
+    /// Core values.
+    Core(Vec<Val>),
+    /// A component function's result.
+    Component(Option<CVal>),
+}
+
+impl Results {
+    fn describe(&self) -> String {
+        match self {
+            Results::Core(vals) => list(vals),
+            Results::Component(v) => v.as_ref().map(format_cval).unwrap_or_default(),
+        }
+    }
+}
+
 /// Why executing something did not produce values.
 enum ExecError {
     /// The script or harness went wrong (unknown export, compile error...): always a failure.
@@ -178,6 +202,12 @@ struct ScriptState<'r> {
     registered: HashMap<String, Instance>,
     /// Every instance made, so their epoch deadlines can be renewed before each directive.
     all: Vec<Instance>,
+    /// Components, their instances and registrations.
+    components: ComponentState,
+    /// The current instance when it is a component instance (then `current` is `None`).
+    current_component: Option<ComponentInstance>,
+    /// Whether the last definition (`module definition`) was a component.
+    last_definition_is_component: bool,
 }
 
 impl<'r> ScriptState<'r> {
@@ -192,6 +222,9 @@ impl<'r> ScriptState<'r> {
             last_definition: None,
             registered: HashMap::new(),
             all: Vec::new(),
+            components: ComponentState::default(),
+            current_component: None,
+            last_definition_is_component: false,
         }
     }
 
@@ -204,9 +237,22 @@ impl<'r> ScriptState<'r> {
                 let name = module.name().map(|id| id.name().to_string());
                 if let Some(n) = &name {
                     self.instances.remove(n);
+                    self.components.instances.remove(n);
                 }
                 self.current = None;
+                self.current_component = None;
                 let bytes = encode(&mut module)?;
+                if is_component(&module) {
+                    let compiled = self.compile_component(&bytes)?;
+                    let inst = self
+                        .instantiate_component(&compiled)
+                        .map_err(|e| format!("instantiation failed: {}", describe_error(&e)))?;
+                    if let Some(n) = name {
+                        self.components.instances.insert(n, inst.clone());
+                    }
+                    self.current_component = Some(inst);
+                    return Ok(());
+                }
                 let compiled = self.compile(&bytes)?;
                 let inst = self
                     .instantiate(&compiled)
@@ -220,6 +266,15 @@ impl<'r> ScriptState<'r> {
             WastDirective::ModuleDefinition(mut module) => {
                 let name = module.name().map(|id| id.name().to_string());
                 let bytes = encode(&mut module)?;
+                self.last_definition_is_component = is_component(&module);
+                if self.last_definition_is_component {
+                    let compiled = self.compile_component(&bytes)?;
+                    if let Some(n) = name {
+                        self.components.definitions.insert(n, compiled.clone());
+                    }
+                    self.components.last_definition = Some(compiled);
+                    return Ok(());
+                }
                 let compiled = self.compile(&bytes)?;
                 if let Some(n) = name {
                     self.definitions.insert(n, compiled.clone());
@@ -230,6 +285,26 @@ impl<'r> ScriptState<'r> {
             WastDirective::ModuleInstance {
                 instance, module, ..
             } => {
+                let component_def = match module {
+                    Some(id) => self.components.definitions.get(id.name()).cloned(),
+                    None if self.last_definition_is_component => {
+                        self.components.last_definition.clone()
+                    }
+                    None => None,
+                };
+                if let Some(def) = component_def {
+                    let inst = self
+                        .instantiate_component(&def)
+                        .map_err(|e| format!("instantiation failed: {}", describe_error(&e)))?;
+                    if let Some(id) = instance {
+                        self.components
+                            .instances
+                            .insert(id.name().to_string(), inst.clone());
+                    }
+                    self.current = None;
+                    self.current_component = Some(inst);
+                    return Ok(());
+                }
                 let def = match module {
                     Some(id) => self.definitions.get(id.name()).cloned(),
                     None => self.last_definition.clone(),
@@ -242,9 +317,14 @@ impl<'r> ScriptState<'r> {
                     self.instances.insert(id.name().to_string(), inst.clone());
                 }
                 self.current = Some(inst);
+                self.current_component = None;
                 Ok(())
             }
             WastDirective::Register { name, module, .. } => {
+                if let Some(inst) = self.component_instance(module.map(|id| id.name())) {
+                    self.components.register(name, inst);
+                    return Ok(());
+                }
                 let inst = self.instance(module.map(|id| id.name()))?;
                 self.registered.insert(name.to_string(), inst);
                 Ok(())
@@ -254,13 +334,15 @@ impl<'r> ScriptState<'r> {
                 Ok(())
             }
             WastDirective::AssertReturn { exec, results, .. } => {
-                let got = self.execute(exec).map_err(|e| e.describe())?;
-                check_results(&got, &results)
+                match self.execute(exec).map_err(|e| e.describe())? {
+                    Results::Core(got) => check_results(&got, &results),
+                    Results::Component(got) => check_component_results(got.as_ref(), &results),
+                }
             }
             WastDirective::AssertTrap { exec, message, .. } => match self.execute(exec) {
                 Ok(vals) => Err(format!(
                     "expected trap \"{message}\", got results [{}]",
-                    list(&vals)
+                    vals.describe()
                 )),
                 Err(ExecError::Runtime(Error::Trap(t))) if trap_matches(&t, message) => Ok(()),
                 Err(e) => Err(format!("expected trap \"{message}\", got {}", e.describe())),
@@ -268,7 +350,7 @@ impl<'r> ScriptState<'r> {
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Ok(vals) => Err(format!(
                     "expected \"{message}\", got results [{}]",
-                    list(&vals)
+                    vals.describe()
                 )),
                 Err(ExecError::Runtime(Error::Trap(t)))
                     if t.kind == TrapKind::StackOverflow || trap_matches(&t, message) =>
@@ -283,9 +365,14 @@ impl<'r> ScriptState<'r> {
                 ..
             } => {
                 let bytes = encode(&mut module)?;
-                match backend::validate(&bytes, self.features) {
-                    Err(_) => Ok(()),
-                    Ok(()) => Err(format!("invalid module (\"{message}\") was accepted")),
+                let valid = if is_component(&module) {
+                    component::validate(&bytes, &self.config()).is_ok()
+                } else {
+                    backend::validate(&bytes, self.features).is_ok()
+                };
+                match valid {
+                    false => Ok(()),
+                    true => Err(format!("invalid module (\"{message}\") was accepted")),
                 }
             }
             WastDirective::AssertMalformed {
@@ -293,16 +380,18 @@ impl<'r> ScriptState<'r> {
                 message,
                 ..
             } => {
-                if let QuoteWat::QuoteComponent(..) = module {
-                    return Err("components are not supported".into());
-                }
                 // A text module that does not even parse is malformed: that is a pass.
                 let Ok(bytes) = module.encode() else {
                     return Ok(());
                 };
-                match backend::validate(&bytes, self.features) {
-                    Err(_) => Ok(()),
-                    Ok(()) => Err(format!("malformed module (\"{message}\") was accepted")),
+                let valid = if is_component(&module) {
+                    component::validate(&bytes, &self.config()).is_ok()
+                } else {
+                    backend::validate(&bytes, self.features).is_ok()
+                };
+                match valid {
+                    false => Ok(()),
+                    true => Err(format!("malformed module (\"{message}\") was accepted")),
                 }
             }
             WastDirective::AssertUnlinkable {
@@ -311,8 +400,14 @@ impl<'r> ScriptState<'r> {
                 ..
             } => {
                 let bytes = encode_wat(&mut module)?;
-                let compiled = self.compile(&bytes)?;
-                match self.instantiate(&compiled) {
+                let linked = if let Wat::Component(_) = module {
+                    let compiled = self.compile_component(&bytes)?;
+                    self.instantiate_component(&compiled).map(drop)
+                } else {
+                    let compiled = self.compile(&bytes)?;
+                    self.instantiate(&compiled).map(drop)
+                };
+                match linked {
                     Ok(_) => Err(format!("expected link error \"{message}\", but it linked")),
                     Err(Error::Link(_)) => Ok(()),
                     Err(e) => Err(format!(
@@ -345,8 +440,40 @@ impl<'r> ScriptState<'r> {
         }
     }
 
+    /// The named component instance, or the current one if it is a component instance.
+    fn component_instance(&self, name: Option<&str>) -> Option<ComponentInstance> {
+        match name {
+            Some(n) if self.instances.contains_key(n) => None,
+            Some(n) => self.components.instances.get(n).cloned(),
+            None => self.current_component.clone(),
+        }
+    }
+
     fn compile(&self, bytes: &[u8]) -> Result<Module, String> {
         self.runner.cache.get(bytes, self.features)
+    }
+
+    fn compile_component(&self, bytes: &[u8]) -> Result<Component, String> {
+        self.runner.cache.get_component(bytes, self.features)
+    }
+
+    /// The compiler configuration of this script.
+    fn config(&self) -> kiln_compiler::Config {
+        kiln_compiler::Config {
+            features: self.features,
+            ..self.runner.cache.options().config()
+        }
+    }
+
+    /// Instantiates a component (imports from registered component instances).
+    fn instantiate_component(&mut self, component: &Component) -> Result<ComponentInstance, Error> {
+        let inst =
+            component::instantiate(self.runner.engine(), component, &self.components.registry)?;
+        for core in inst.core_instances() {
+            core.set_epoch_deadline(DIRECTIVE_DEADLINE_TICKS);
+            self.all.push(core.clone());
+        }
+        Ok(inst)
     }
 
     fn spectest_item(&mut self, name: &str) -> Result<Option<Extern>, Error> {
@@ -383,7 +510,23 @@ impl<'r> ScriptState<'r> {
         Ok(inst)
     }
 
-    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Result<Vec<Val>, ExecError> {
+    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Result<Results, ExecError> {
+        if let Some(inst) = self.component_instance(invoke.module.map(|id| id.name())) {
+            let args = invoke
+                .args
+                .iter()
+                .map(arg_to_component_val)
+                .collect::<Result<Vec<_>, _>>()?;
+            if inst.get_func(invoke.name).is_none() {
+                return Err(
+                    format!("no component function export named \"{}\"", invoke.name).into(),
+                );
+            }
+            return inst
+                .call(invoke.name, &args)
+                .map(Results::Component)
+                .map_err(ExecError::Runtime);
+        }
         let inst = self.instance(invoke.module.map(|id| id.name()))?;
         let func = inst
             .get_func(invoke.name)
@@ -393,22 +536,30 @@ impl<'r> ScriptState<'r> {
             .iter()
             .map(arg_to_val)
             .collect::<Result<Vec<_>, _>>()?;
-        func.call(&args).map_err(ExecError::Runtime)
+        func.call(&args)
+            .map(Results::Core)
+            .map_err(ExecError::Runtime)
     }
 
-    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Vec<Val>, ExecError> {
+    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Results, ExecError> {
         match exec {
             WastExecute::Invoke(invoke) => self.invoke(&invoke),
             WastExecute::Wat(mut wat) => {
                 let bytes = encode_wat(&mut wat)?;
+                if let Wat::Component(_) = wat {
+                    let compiled = self.compile_component(&bytes)?;
+                    self.instantiate_component(&compiled)
+                        .map_err(ExecError::Runtime)?;
+                    return Ok(Results::Component(None));
+                }
                 let compiled = self.compile(&bytes)?;
                 self.instantiate(&compiled).map_err(ExecError::Runtime)?;
-                Ok(Vec::new())
+                Ok(Results::Core(Vec::new()))
             }
             WastExecute::Get { module, global, .. } => {
                 let inst = self.instance(module.map(|id| id.name()))?;
                 match inst.get_export(global) {
-                    Some(Extern::Global(g)) => Ok(vec![g.get()]),
+                    Some(Extern::Global(g)) => Ok(Results::Core(vec![g.get()])),
                     _ => Err(format!("no global export named \"{global}\"").into()),
                 }
             }
@@ -416,19 +567,21 @@ impl<'r> ScriptState<'r> {
     }
 }
 
+/// Whether a script module is a component.
+fn is_component(module: &QuoteWat<'_>) -> bool {
+    matches!(
+        module,
+        QuoteWat::Wat(Wat::Component(_)) | QuoteWat::QuoteComponent(..)
+    )
+}
+
 fn encode(module: &mut QuoteWat<'_>) -> Result<Vec<u8>, String> {
-    if let QuoteWat::QuoteComponent(..) = module {
-        return Err("components are not supported".into());
-    }
     module
         .encode()
         .map_err(|e| format!("cannot encode module: {}", e.message()))
 }
 
 fn encode_wat(wat: &mut Wat<'_>) -> Result<Vec<u8>, String> {
-    if let Wat::Component(_) = wat {
-        return Err("components are not supported".into());
-    }
     wat.encode()
         .map_err(|e| format!("cannot encode module: {}", e.message()))
 }
