@@ -3,7 +3,7 @@
 //! Debian clang + wasi-libc, then `kiln-componentize` = wit-component), the same world in Rust
 //! (wasm32-wasip2 + wit-bindgen, skipped with a printed reason when that target is not
 //! installed), and a composed pair (the C `consumer` using the inventory's `counters` resource,
-//! composed with wasm-compose). Each is compiled by kiln into one `.so` and its exports are
+//! composed with wasm-compose), and a C component with UTF-16 guest strings. Each is compiled by kiln into one `.so` and its exports are
 //! called through the runtime API and through `kiln run --invoke`; expected values follow from
 //! the guest sources' semantics.
 //!
@@ -38,8 +38,19 @@ fn output(cmd: &mut Command) -> std::process::Output {
 }
 
 /// Builds `samples/components/c/<name>.c` into a core module with clang (as the README says)
-/// and encodes it as a component of WIT world `world`; returns the component's path.
+/// and encodes it as a component of WIT world `world` (strings in UTF-8); returns the
+/// component's path.
 fn build_c(dir: &Path, name: &str, world: &str) -> PathBuf {
+    build_c_with(dir, name, world, kiln_componentize::StringEncoding::UTF8)
+}
+
+/// [`build_c`] with the guest's string encoding `encoding`.
+fn build_c_with(
+    dir: &Path,
+    name: &str,
+    world: &str,
+    encoding: kiln_componentize::StringEncoding,
+) -> PathBuf {
     let src = samples().join("c").join(format!("{name}.c"));
     let core = dir.join(format!("{name}.core.wasm"));
     let out = Command::new("clang")
@@ -67,13 +78,8 @@ fn build_c(dir: &Path, name: &str, world: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let bytes = std::fs::read(&core).expect("read core module");
-    let component = kiln_componentize::componentize(
-        &bytes,
-        &wit_dir(),
-        Some(world),
-        kiln_componentize::StringEncoding::UTF8,
-    )
-    .unwrap_or_else(|e| panic!("componentize {name}: {e:#}"));
+    let component = kiln_componentize::componentize(&bytes, &wit_dir(), Some(world), encoding)
+        .unwrap_or_else(|e| panic!("componentize {name}: {e:#}"));
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, component).expect("write component");
     path
@@ -457,6 +463,42 @@ fn c_counters_resource_exported_to_the_host() {
         .call(&add, &[Val::Borrow(h1), Val::S32(1)])
         .expect_err("borrowing a dropped handle must fail");
     assert!(e.to_string().contains("handle"), "{e}");
+}
+
+/// A component whose strings are UTF-16 in the guest (`shout.c`, `--encoding utf16`): the
+/// host's UTF-8 is transcoded on the way in and out, and the guest counts code units.
+#[test]
+fn c_utf16_strings() {
+    let dir = TempDir::new("kiln-real-utf16").expect("temp dir");
+    let wasm = build_c_with(
+        dir.path(),
+        "shout",
+        "shout",
+        kiln_componentize::StringEncoding::UTF16,
+    );
+    let so = compile(&wasm);
+    let instance = instantiate(&so);
+    for (input, expected) in [
+        ("hello", "HELLO!"),
+        ("", "!"),
+        ("héllo wörld 😀", "HéLLO WöRLD 😀!"),
+        ("日本語", "日本語!"),
+    ] {
+        assert_eq!(
+            call(&instance, "shout", &[s(input)]),
+            s(expected),
+            "{input}"
+        );
+    }
+    // UTF-16 code units: a supplementary-plane char is two.
+    for (input, units) in [("", 0), ("abc", 3), ("a😀", 3), ("é€", 2)] {
+        assert_eq!(
+            call(&instance, "count-units", &[s(input)]),
+            Val::U32(units),
+            "{input}"
+        );
+    }
+    assert_eq!(kiln_invoke(&so, r#"shout("wörld 😀")"#), r#""WöRLD 😀!""#);
 }
 
 /// The composed pair: `consumer` (imports `kiln:inventory/counters`) plugged into the
