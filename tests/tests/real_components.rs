@@ -2,10 +2,10 @@
 //! toolchain (issue 3, tests): the C `inventory` world (hand-written canonical-ABI exports,
 //! Debian clang + wasi-libc, then `kiln-componentize` = wit-component), the same world in Rust
 //! (wasm32-wasip2 + wit-bindgen, skipped with a printed reason when that target is not
-//! installed), and a composed pair (the C `consumer` using the inventory's `counters` resource,
-//! composed with wasm-compose), and a C component with UTF-16 guest strings. Each is compiled by kiln into one `.so` and its exports are
-//! called through the runtime API and through `kiln run --invoke`; expected values follow from
-//! the guest sources' semantics.
+//! installed), a composed pair (the C `consumer` using the inventory's `counters` resource,
+//! composed with wasm-compose) and a C component with UTF-16 guest strings. Each is compiled
+//! by kiln into one `.so` and its exports are called through the runtime API and through
+//! `kiln run --invoke`; expected values follow from the guest sources' semantics.
 //!
 //! `.ci/run` installs clang, lld, wasi-libc and libclang-rt-dev-wasm32, so the C tests fail
 //! (rather than skip) when the toolchain is missing.
