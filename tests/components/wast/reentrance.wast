@@ -48,3 +48,19 @@
   (core instance $b (instantiate $b (with "" (instance (export "seven" (func $seven'))))))
   (func (export "call") (result u32) (canon lift (core func $b "call"))))
 (assert_trap (invoke "call") "canonical ABI: cannot enter component instance")
+
+;; A core start function calling, through a lowered import, a function its own component
+;; instance lifts: the instance has not finished instantiating (and is the caller), so the
+;; call traps and instantiation fails.
+(assert_trap
+  (component
+    (core module $a (func (export "seven") (result i32) (i32.const 7)))
+    (core instance $a (instantiate $a))
+    (func $seven (result u32) (canon lift (core func $a "seven")))
+    (core func $seven' (canon lower (func $seven)))
+    (core module $b
+      (import "" "seven" (func $seven (result i32)))
+      (func $start (drop (call $seven)))
+      (start $start))
+    (core instance $b (instantiate $b (with "" (instance (export "seven" (func $seven')))))))
+  "canonical ABI: component function called before its instance finished instantiating")

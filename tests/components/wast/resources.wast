@@ -3,7 +3,8 @@
 ;; define; $User holds handles in its own table and passes them on. Checked: own and borrow
 ;; transfer, drops running the destructor, and the handle traps of CanonicalABI.md (use after
 ;; drop or move, a handle of another resource type, a borrow not dropped by the end of the
-;; call, moving an own while it is lent, dropping twice, an unknown handle index).
+;; call, moving an own while it is lent, a borrow passed as an own, dropping twice, an unknown
+;; handle index).
 ;; Every trap runs in a fresh instance of the definition.
 (component definition $Test
   (component $Res
@@ -68,14 +69,22 @@
 
   (component $Mid
     (import "r" (type $r (sub resource)))
+    (import "consume" (func $consume (param "h" (own $r)) (result u32)))
     (core func $drop (canon resource.drop $r))
+    (core func $consume (canon lower (func $consume)))
     (core module $m
       (import "" "drop" (func $drop (param i32)))
+      (import "" "consume" (func $consume (param i32) (result i32)))
+      ;; passes the borrow handle it was lent where an own is expected
+      (func (export "forward-as-own") (param i32) (result i32) (call $consume (local.get 0)))
       ;; returns without dropping the borrow it was lent
       (func (export "keep") (param i32) (result i32) (i32.const 1))
       (func (export "release") (param i32) (result i32) (call $drop (local.get 0)) (i32.const 2))
       (func (export "both") (param i32 i32) (result i32) (i32.const 3)))
-    (core instance $m (instantiate $m (with "" (instance (export "drop" (func $drop))))))
+    (core instance $m (instantiate $m
+      (with "" (instance (export "drop" (func $drop)) (export "consume" (func $consume))))))
+    (func (export "forward-as-own") (param "h" (borrow $r)) (result u32)
+      (canon lift (core func $m "forward-as-own")))
     (func (export "keep") (param "h" (borrow $r)) (result u32) (canon lift (core func $m "keep")))
     (func (export "release") (param "h" (borrow $r)) (result u32) (canon lift (core func $m "release")))
     (func (export "both") (param "b" (borrow $r)) (param "o" (own $r)) (result u32)
@@ -91,6 +100,8 @@
     (import "keep" (func $keep (param "h" (borrow $r)) (result u32)))
     (import "release" (func $release (param "h" (borrow $r)) (result u32)))
     (import "both" (func $both (param "b" (borrow $r)) (param "o" (own $r)) (result u32)))
+    (import "forward-as-own" (func $fwd (param "h" (borrow $r)) (result u32)))
+    (core func $fwd (canon lower (func $fwd)))
     (core func $make (canon lower (func $make)))
     (core func $make2 (canon lower (func $make2)))
     (core func $peek (canon lower (func $peek)))
@@ -108,6 +119,8 @@
       (import "" "release" (func $release (param i32) (result i32)))
       (import "" "both" (func $both (param i32 i32) (result i32)))
       (import "" "drop" (func $drop (param i32)))
+      (import "" "fwd" (func $fwd (param i32) (result i32)))
+      (func (export "borrow-as-own") (result i32) (call $fwd (call $make (i32.const 1))))
       ;; lend (5 via peek) then move (5 via consume): 10
       (func (export "transfer") (result i32)
         (local $h i32)
@@ -160,7 +173,9 @@
         (export "make" (func $make)) (export "make2" (func $make2))
         (export "peek" (func $peek)) (export "consume" (func $consume))
         (export "keep" (func $keep)) (export "release" (func $release))
-        (export "both" (func $both)) (export "drop" (func $drop))))))
+        (export "both" (func $both)) (export "drop" (func $drop))
+        (export "fwd" (func $fwd))))))
+    (func (export "borrow-as-own") (result u32) (canon lift (core func $m "borrow-as-own")))
     (func (export "transfer") (result u32) (canon lift (core func $m "transfer")))
     (func (export "drop-own") (result u32) (canon lift (core func $m "drop-own")))
     (func (export "two-handles") (result u32) (canon lift (core func $m "two-handles")))
@@ -174,7 +189,7 @@
     (func (export "drop-twice") (result u32) (canon lift (core func $m "drop-twice"))))
 
   (instance $res (instantiate $Res))
-  (instance $mid (instantiate $Mid (with "r" (type $res "r"))))
+  (instance $mid (instantiate $Mid (with "r" (type $res "r")) (with "consume" (func $res "consume"))))
   (instance $user (instantiate $User
     (with "r" (type $res "r"))
     (with "r2" (type $res "r2"))
@@ -184,7 +199,8 @@
     (with "consume" (func $res "consume"))
     (with "keep" (func $mid "keep"))
     (with "release" (func $mid "release"))
-    (with "both" (func $mid "both"))))
+    (with "both" (func $mid "both"))
+    (with "forward-as-own" (func $mid "forward-as-own"))))
   (export "dropped" (func $res "dropped"))
   (export "res-use-after-drop" (func $res "use-after-drop"))
   (export "res-double-drop" (func $res "double-drop"))
@@ -202,7 +218,8 @@
   (export "unknown-handle" (func $user "unknown-handle"))
   (export "borrow-kept" (func $user "borrow-kept"))
   (export "lent-and-moved" (func $user "lent-and-moved"))
-  (export "drop-twice" (func $user "drop-twice")))
+  (export "drop-twice" (func $user "drop-twice"))
+  (export "borrow-as-own" (func $user "borrow-as-own")))
 
 ;; inside the defining instance
 (component instance $t $Test)
@@ -243,3 +260,5 @@
 (assert_trap (invoke "lent-and-moved") "outstanding borrows")
 (component instance $t $Test)
 (assert_trap (invoke "drop-twice") "unknown resource handle")
+(component instance $t $Test)
+(assert_trap (invoke "borrow-as-own") "canonical ABI: expected an own handle, got a borrow handle")
