@@ -46,6 +46,17 @@ impl ComponentState {
     }
 }
 
+impl Drop for ComponentState {
+    /// Registered instances hold (through their forwarding imports) the registry itself:
+    /// emptying it at the end of the script breaks that cycle so they are freed.
+    fn drop(&mut self) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 /// Instantiates `component`, defining its instance imports by forwarding to the registry.
 pub(super) fn instantiate(
     engine: &Engine,
