@@ -38,6 +38,17 @@
     ;; result<u8, string> -> flat (disc, i32, i32): is-ok as u32 + first payload word
     (func (export "result-tag") (param i32 i32 i32) (result i32)
       (i32.add (i32.mul (local.get 0) (i32.const 100)) (local.get 1)))
+    ;; 17 u32 parameters arrive as a pointer to them in memory
+    (func (export "sum17") (param $p i32) (result i32)
+      (local $i i32) (local $s i32)
+      (block $done
+        (loop $l
+          (br_if $done (i32.eq (local.get $i) (i32.const 17)))
+          (local.set $s (i32.add (local.get $s)
+            (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l)))
+      (local.get $s))
     ;; a record { x: u32, y: u32 } result through the return area
     (func (export "make-point") (param i32 i32) (result i32)
       (i32.store (i32.const 32) (local.get 0))
@@ -134,6 +145,12 @@
   (func (export "variant-flat") (param "x" $var) (result u64) (canon lift (core func $i "combine64")))
   (func (export "result-flat") (param "x" (result u8 (error string))) (result u32)
     (canon lift (core func $i "result-tag") (memory $mem) (realloc $realloc)))
+  (func (export "sum17")
+    (param "a0" u32) (param "a1" u32) (param "a2" u32) (param "a3" u32) (param "a4" u32)
+    (param "a5" u32) (param "a6" u32) (param "a7" u32) (param "a8" u32) (param "a9" u32)
+    (param "a10" u32) (param "a11" u32) (param "a12" u32) (param "a13" u32) (param "a14" u32)
+    (param "a15" u32) (param "a16" u32) (result u32)
+    (canon lift (core func $i "sum17") (memory $mem) (realloc $realloc)))
   (func (export "make-point") (param "x" u32) (param "y" u32) (result $point)
     (canon lift (core func $i "make-point") (memory $mem)))
 )
@@ -246,3 +263,8 @@
 (assert_return (invoke "result-flat" (result.ok (u8.const 7))) (u32.const 7))
 (assert_return (invoke "make-point" (u32.const 3) (u32.const 4))
   (record.const (field "x" u32.const 3) (field "y" u32.const 4)))
+(assert_return
+  (invoke "sum17" (u32.const 1) (u32.const 2) (u32.const 3) (u32.const 4) (u32.const 5) (u32.const 6)
+    (u32.const 7) (u32.const 8) (u32.const 9) (u32.const 10) (u32.const 11) (u32.const 12)
+    (u32.const 13) (u32.const 14) (u32.const 15) (u32.const 16) (u32.const 1000))
+  (u32.const 1136))
