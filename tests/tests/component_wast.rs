@@ -7,9 +7,14 @@
 //! or missing feature causes it); the test fails on an unlisted failure and on a listed entry
 //! that now passes, so the list stays honest.
 //!
+//! A second test checks that every canonical-ABI trap of the compiled glue
+//! (`kiln_environ::component::glue::GlueTrap`) is expected by some `assert_trap` of the suite,
+//! except the few listed with the reason they cannot be provoked from a script.
+//!
 //! Environment: `KILN_COMPONENT_WAST_FILTER` runs only the scripts whose name contains it.
 
 use kiln_cli::wast::{CompileOptions, Outcome, WastRunner};
+use kiln_environ::component::glue::GlueTrap;
 use kiln_tests::parse_known_failures;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,16 +32,20 @@ fn known_failures_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("component-known-failures.txt")
 }
 
-/// The suite's scripts, sorted by name.
+/// The suite's scripts selected by `KILN_COMPONENT_WAST_FILTER`, sorted by name.
 fn scripts() -> Vec<(String, String)> {
-    let filter = std::env::var("KILN_COMPONENT_WAST_FILTER").unwrap_or_default();
+    scripts_matching(&std::env::var("KILN_COMPONENT_WAST_FILTER").unwrap_or_default())
+}
+
+/// The suite's scripts whose name contains `filter`, sorted by name.
+fn scripts_matching(filter: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(suite_dir()).expect("tests/components/wast") {
         let path = entry.expect("directory entry").path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !name.ends_with(".wast") || !name.contains(&filter) {
+        if !name.ends_with(".wast") || !name.contains(filter) {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read script");
@@ -132,4 +141,56 @@ fn one_line(s: &str) -> String {
     } else {
         flat
     }
+}
+
+/// Glue traps the suite cannot provoke, with the reason.
+const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
+    (
+        GlueTrap::StringTooLong,
+        "raised when storing a string of 2^31 bytes or more into a guest: needs a 2 GiB string",
+    ),
+    (
+        GlueTrap::ListTooLong,
+        "raised when lowering a list whose byte size passes 2^32: needs a 4 GiB list",
+    ),
+    (
+        GlueTrap::HostOutOfMemory,
+        "raised when the host cannot allocate a lifted value",
+    ),
+    (
+        GlueTrap::NoPendingPostReturn,
+        "raised by the raw C API's post-return entry; the script host always pairs calls with post-returns",
+    ),
+];
+
+/// Every canonical-ABI trap of the compiled glue is expected by some `assert_trap` of the
+/// suite (or listed above with the reason it cannot be).
+#[test]
+fn every_glue_trap_is_tested() {
+    let suite: String = scripts_matching("")
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    // Every string literal of the suite that starts like a glue trap message: those are the
+    // messages `assert_trap`s expect.
+    let expected: Vec<&str> = suite
+        .match_indices("\"canonical ABI: ")
+        .filter_map(|(i, _)| {
+            let rest = &suite[i + 1..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for t in GlueTrap::ALL {
+        if UNTESTABLE_GLUE_TRAPS.iter().any(|(u, _)| *u == t) {
+            continue;
+        }
+        if !expected.iter().any(|e| t.message().starts_with(e)) {
+            missing.push(t.message());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "glue traps no assert_trap expects: {missing:#?}"
+    );
 }
