@@ -24,8 +24,6 @@ pub struct CompileRow {
     pub secs: Summary,
     /// Peak RSS of the compiling process in bytes (median over repetitions).
     pub rss: Summary,
-    /// Peak RSS of its children (kiln: the system linker) in bytes.
-    pub child_rss: Summary,
 }
 
 impl CompileRow {
@@ -65,53 +63,57 @@ pub fn child(engine: &str, threads: usize, wasm: &Path, out: &Path) -> Result<()
 pub fn measure(name: &str, wasm: &Path, work: &Path, reps: usize) -> Result<Vec<CompileRow>> {
     let exe = std::env::current_exe()?;
     let size = std::fs::metadata(wasm)?.len();
-    let mut rows = Vec::new();
-    for engine in ["kiln", "wasmtime"] {
-        for threads in [1usize, 2] {
-            let ext = if engine == "kiln" { "so" } else { "cwasm" };
+    let configs: Vec<(&'static str, usize)> = ["kiln", "wasmtime"]
+        .into_iter()
+        .flat_map(|e| [(e, 1usize), (e, 2)])
+        .collect();
+    // Repetitions interleave the four configurations, so load changes on a shared machine
+    // hit them alike.
+    let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); configs.len()];
+    for _ in 0..reps {
+        for (i, (engine, threads)) in configs.iter().enumerate() {
+            let ext = if *engine == "kiln" { "so" } else { "cwasm" };
             let out = work.join(format!("{name}.{ext}"));
-            let (mut t, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..reps {
-                let o = Command::new(&exe)
-                    .arg("--child-compile")
-                    .arg(engine)
-                    .arg(threads.to_string())
-                    .arg(wasm)
-                    .arg(&out)
-                    .env("RAYON_NUM_THREADS", threads.to_string())
-                    .output()?;
-                if !o.status.success() {
-                    bail!(
-                        "{engine} compile of {name} failed: {}",
-                        String::from_utf8_lossy(&o.stderr)
-                    );
-                }
-                let s = String::from_utf8_lossy(&o.stdout);
-                let v: Vec<f64> = s
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                if v.len() != 3 {
-                    bail!("unexpected child output {s:?}");
-                }
-                t.push(v[0]);
-                r.push(v[1]);
-                c.push(v[2]);
+            let o = Command::new(&exe)
+                .arg("--child-compile")
+                .arg(engine)
+                .arg(threads.to_string())
+                .arg(wasm)
+                .arg(&out)
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .output()?;
+            if !o.status.success() {
+                bail!(
+                    "{engine} compile of {name} failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
-            eprintln!(
-                "  compile {name} {engine} {threads}T: {:.3} s",
-                summarize(t.clone()).median
-            );
-            rows.push(CompileRow {
-                input: name.to_string(),
-                wasm_bytes: size,
-                engine,
-                threads,
-                secs: summarize(t),
-                rss: summarize(r),
-                child_rss: summarize(c),
-            });
+            let s = String::from_utf8_lossy(&o.stdout);
+            let v: Vec<f64> = s
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            if v.len() != 3 {
+                bail!("unexpected child output {s:?}");
+            }
+            samples[i].0.push(v[0]);
+            samples[i].1.push(v[1]);
         }
+    }
+    let mut rows = Vec::new();
+    for ((engine, threads), (t, r)) in configs.into_iter().zip(samples) {
+        eprintln!(
+            "  compile {name} {engine} {threads}T: {:.3} s",
+            summarize(t.clone()).median
+        );
+        rows.push(CompileRow {
+            input: name.to_string(),
+            wasm_bytes: size,
+            engine,
+            threads,
+            secs: summarize(t),
+            rss: summarize(r),
+        });
     }
     Ok(rows)
 }

@@ -4,7 +4,7 @@
 
 use crate::engines::{wasmtime_engine, wasmtime_store, Kx};
 use crate::report_types::Row;
-use crate::stats::{geomean, once_s, timed, Summary};
+use crate::stats::{geomean, summarize, timed, Summary};
 use anyhow::{anyhow, bail, Context, Result};
 use kiln_runtime::{Linker, Module, Val};
 use std::ffi::CString;
@@ -116,18 +116,27 @@ pub fn exec_rows(workloads: &[Workload], reps: usize) -> Result<Vec<Row>> {
         let nf = native_fn(w.native, w.export)?;
         let mut sums = [0u32; 3];
         let arg = w.arg;
-        let k = once_s(reps, || {
-            timed(|| {
-                let r = kf.call(&[Val::I32(arg as i32)]).expect("kiln run");
-                if let Some(Val::I32(v)) = r.first() {
-                    sums[0] = *v as u32;
+        // Interleaved repetitions (after one warm-up call each), so load changes on a shared
+        // machine hit the three sides alike.
+        let mut times: [Vec<f64>; 3] = Default::default();
+        for rep in 0..=reps {
+            for side in 0..3 {
+                let d = timed(|| match side {
+                    0 => {
+                        let r = kf.call(&[Val::I32(arg as i32)]).expect("kiln run");
+                        if let Some(Val::I32(v)) = r.first() {
+                            sums[0] = *v as u32;
+                        }
+                    }
+                    1 => sums[1] = wf.call(&mut store, arg).expect("wasmtime run"),
+                    _ => sums[2] = nf(std::hint::black_box(arg)),
+                });
+                if rep > 0 {
+                    times[side].push(d.as_secs_f64());
                 }
-            })
-        });
-        let t = once_s(reps, || {
-            timed(|| sums[1] = wf.call(&mut store, arg).expect("wasmtime run"))
-        });
-        let n = once_s(reps, || timed(|| sums[2] = nf(std::hint::black_box(arg))));
+            }
+        }
+        let [k, t, n] = times.map(summarize);
         let check = if sums[0] == sums[1] && sums[1] == sums[2] {
             "checksums equal".to_string()
         } else {

@@ -12,6 +12,7 @@ mod engines;
 mod exec;
 mod font;
 mod inputs;
+mod profile;
 mod report;
 mod report_types;
 mod stats;
@@ -42,6 +43,9 @@ fn main() -> Result<()> {
             out.as_ref(),
         );
     }
+    if args.first().map(String::as_str) == Some("--profile") {
+        return profile::run(args.get(1).map_or("", String::as_str));
+    }
     let smoke = args.iter().any(|a| a == "--smoke");
     if let Some(a) = args.iter().find(|a| a.as_str() != "--smoke") {
         bail!("unknown argument {a} (usage: kiln-bench [--smoke])");
@@ -59,6 +63,7 @@ fn main() -> Result<()> {
             call_iters: 200_000,
         }
     };
+    let load_before = loadavg();
     let inputs = inputs::Inputs::prepare(!smoke)?;
     let work = inputs.work.clone();
 
@@ -169,7 +174,8 @@ fn main() -> Result<()> {
                     -nostdlib`; SQLite: `--target=wasm32-wasi -mexec-model=reactor`, WASI \
                     imports stubbed to fail), run as a kiln `.so` and under wasmtime, and the \
                     same C built natively with `cc -O2 -shared -fPIC`. One call of the \
-                    exported kernel per repetition (after a warm-up call); checksums compared."
+                    exported kernel per repetition, the three sides interleaved (after a \
+                    warm-up call each); checksums compared."
                 .into(),
             rows: exec_rows,
         },
@@ -219,8 +225,9 @@ fn main() -> Result<()> {
     let report = report::Report {
         date,
         settings: format!(
-            "mode: {}; {} repetitions (compile: 3 for SQLite, 5 for the kernels), {} ops per \
+            "load average (1 min) before/after the run: {load_before} / {}; mode: {}; {} repetitions (compile: 3 for SQLite, 5 for the kernels), {} ops per \
              instantiate repetition, {} per call repetition",
+            loadavg(),
             if smoke { "smoke" } else { "full" },
             sizes.reps,
             sizes.inst_iters,
@@ -235,4 +242,12 @@ fn main() -> Result<()> {
         .with_context(|| format!("write {}", md_path.display()))?;
     eprintln!("wrote {} and {}", md_path.display(), png_path.display());
     Ok(())
+}
+
+/// The 1-minute load average (other work on the machine skews the figures).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }

@@ -42,12 +42,6 @@ pub fn per_op_ns(reps: usize, iters: u64, mut op: impl FnMut()) -> Summary {
     summarize(samples)
 }
 
-/// Times `op` once per repetition (after one warm-up run) and returns the median in seconds.
-pub fn once_s(reps: usize, mut op: impl FnMut() -> Duration) -> Summary {
-    op();
-    summarize((0..reps).map(|_| op().as_secs_f64()).collect())
-}
-
 /// Runs `f` and returns how long it took.
 pub fn timed(f: impl FnOnce()) -> Duration {
     let t = Instant::now();
