@@ -12,7 +12,7 @@ use crate::memory::Memory;
 use crate::values::Val;
 use crate::{Engine, Extern};
 use kiln_environ::component::abi::{flatten_func, AbiContext};
-use kiln_environ::component::vmctx::{VMComponentOffsets, FLAG_MAY_ENTER};
+use kiln_environ::component::vmctx::{VMComponentOffsets, FLAG_MAY_ENTER, FLAG_MAY_LEAVE};
 use kiln_environ::component::*;
 use kiln_environ::{FuncType, ValType};
 use std::collections::HashMap;
@@ -84,7 +84,46 @@ impl ComponentLinker {
         if !Engine::same(&self.engine, component.engine()) {
             return Err(Error::Link("component loaded into another engine".into()));
         }
+        self.check_imports_defined(component.metadata())?;
         Builder::new(self, component).run()
+    }
+
+    /// Every function the component imports must be defined, whether or not core code lowers
+    /// it (an unused import is still part of the component's type).
+    fn check_imports_defined(&self, meta: &ComponentMetadata) -> Result<(), Error> {
+        fn walk(
+            linker: &ComponentLinker,
+            meta: &ComponentMetadata,
+            import: ImportIndex,
+            path: &mut Vec<String>,
+            ty: &ItemType,
+        ) -> Result<(), Error> {
+            match ty {
+                ItemType::Func(_) => {
+                    let name = import_path(meta, import, path);
+                    if linker.funcs.contains_key(&name) || linker.typed.contains_key(&name) {
+                        Ok(())
+                    } else {
+                        Err(Error::Link(format!(
+                            "component import `{name}` is not defined"
+                        )))
+                    }
+                }
+                ItemType::Instance(items) => {
+                    for (name, item) in items {
+                        path.push(name.clone());
+                        walk(linker, meta, import, path, item)?;
+                        path.pop();
+                    }
+                    Ok(())
+                }
+                ItemType::Resource(_) | ItemType::Type(_) => Ok(()),
+            }
+        }
+        for (i, import) in meta.imports.iter().enumerate() {
+            walk(self, meta, i as ImportIndex, &mut Vec::new(), &import.ty)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,6 +137,10 @@ struct Shared {
     lifted: Mutex<Vec<Lifted>>,
     dtors: Mutex<Vec<Option<Func>>>,
     resources: Vec<ResourceType>,
+    /// The component VM context. It lives here, not in the instance, because the resource
+    /// intrinsics (reachable from core instances that may outlive the component instance
+    /// handle) read its `may_leave` flags.
+    vmctx: VMComponentContext,
 }
 
 #[derive(Clone)]
@@ -116,7 +159,6 @@ struct ComponentInstanceInner {
     shared: Arc<Shared>,
     core_instances: Vec<Instance>,
     lowered: Vec<Func>,
-    vmctx: VMComponentContext,
 }
 
 /// What the glue builtins reach through a component VM context.
@@ -199,6 +241,7 @@ impl<'l> Builder<'l> {
                 lifted: Mutex::new(Vec::new()),
                 dtors: Mutex::new(vec![None; m.resources.len()]),
                 resources: m.resources.clone(),
+                vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
             }),
             core_instances: Vec::new(),
             lowered: Vec::new(),
@@ -256,8 +299,9 @@ impl<'l> Builder<'l> {
 
     fn run(mut self) -> Result<ComponentInstance, Error> {
         let meta = self.component.metadata().clone();
-        let offsets = VMComponentOffsets::new(&meta);
-        let vmctx = VMComponentContext::new(offsets);
+        let shared = self.shared.clone();
+        let vmctx = &shared.vmctx;
+        let offsets = vmctx.offsets;
         vmctx.write_ptr(VMComponentOffsets::BUILTINS, super::glue_builtins::table());
         self.cvmctx = vmctx.ptr() as usize;
         for init in &meta.initializers {
@@ -294,9 +338,9 @@ impl<'l> Builder<'l> {
             shared: self.shared,
             core_instances: self.core_instances,
             lowered: self.lowered,
-            vmctx,
         });
         inner
+            .shared
             .vmctx
             .write_ptr(VMComponentOffsets::INSTANCE, Arc::as_ptr(&inner) as usize);
         Ok(ComponentInstance { inner })
@@ -537,6 +581,15 @@ fn intrinsic(
         let shared = shared
             .upgrade()
             .ok_or_else(|| Trap::host("component instance is gone"))?;
+        // CanonicalABI.md: every resource intrinsic starts with `trap_if(not may_leave)`.
+        let flags = shared
+            .vmctx
+            .read_u32(shared.vmctx.offsets.instance_flags(instance));
+        if flags & FLAG_MAY_LEAVE == 0 {
+            return Err(Trap::host(
+                "canonical ABI: cannot leave component instance (may_leave is false)",
+            ));
+        }
         let arg = match args.first() {
             Some(Val::I32(v)) => *v as u32,
             _ => return Err(Trap::host("resource intrinsic called with a bad argument")),
@@ -683,7 +736,7 @@ impl ComponentInstance {
 
     /// The component VM context (layout: `kiln_environ::component::VMComponentOffsets`).
     pub fn vmctx_ptr(&self) -> *mut u8 {
-        self.inner.vmctx.ptr()
+        self.inner.shared.vmctx.ptr()
     }
 }
 
@@ -714,18 +767,19 @@ impl ComponentFunc {
     pub fn call_flat(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
         let inner = &self.instance.inner;
         let flags = inner
+            .shared
             .vmctx
             .offsets
             .instance_flags(self.lifted.options.instance);
-        let old = inner.vmctx.read_u32(flags);
+        let old = inner.shared.vmctx.read_u32(flags);
         if old & FLAG_MAY_ENTER == 0 {
             return Err(Error::Trap(Trap::host(
                 "cannot enter component instance: may_enter is false (reentrance)",
             )));
         }
-        inner.vmctx.write_u32(flags, old & !FLAG_MAY_ENTER);
+        inner.shared.vmctx.write_u32(flags, old & !FLAG_MAY_ENTER);
         let result = call_lifted(&inner.shared, &self.lifted, args);
-        inner.vmctx.write_u32(flags, old);
+        inner.shared.vmctx.write_u32(flags, old);
         result
     }
 }
