@@ -96,6 +96,9 @@ pub fn build_isa(config: &Config) -> Result<OwnedTargetIsa> {
     set(&mut flags, "preserve_frame_pointers", "true")?;
     set(&mut flags, "enable_probestack", "false")?;
     set(&mut flags, "unwind_info", "true")?;
+    // Functions with more results than return registers (multi-value) return the rest through
+    // an implicit return area; without this Cranelift rejects them ("Too many return values").
+    set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
     set(
         &mut flags,
         "enable_verifier",

@@ -187,6 +187,11 @@ pub fn encode(ty: &T, v: &Val, out: &mut [u8], keep: &mut Vec<Vec<u64>>) -> Resu
             put(out, &(i as u32).to_le_bytes())
         }
         (T::Flags(labels), Val::Flags(set)) => {
+            // The words are built by or-ing bits in: clear them first, `out` may be an
+            // uninitialised buffer (an import trampoline's result area on its stack).
+            for w in 0..labels.len().div_ceil(32) {
+                put(sub(out, 4 * w as u32)?, &[0; 4])?;
+            }
             for name in set {
                 let i = labels
                     .iter()

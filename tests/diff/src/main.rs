@@ -1,0 +1,207 @@
+//! `kiln-diff`: differential testing of kiln against wasmtime 48.0.8.
+//!
+//! Each iteration runs two cases from a deterministic seed:
+//! - a component case (`component.rs`): a generated component value type, a guest component
+//!   round-tripping values of it (`guest.rs`), generated values passed through it in both
+//!   runtimes, then values the guest damages on purpose (traps compared);
+//! - a core case (`core.rs`): a wasm-smith module, every export called in both runtimes.
+//!
+//! Before the iterations, `fixed.rs` runs hand-made invalid values and string transcoding
+//! through kiln's own test component in both runtimes.
+//!
+//! A mismatch matching an entry of `known-differences.txt` (a wasmtime-vs-spec difference
+//! rather than a kiln bug) is counted separately; any other mismatch is a failure, its input
+//! saved to `diff-failures/`, and the run exits non-zero.
+//!
+//! `cargo run --manifest-path tests/diff/Cargo.toml -- --iterations 100 [--seed S]`
+
+mod component;
+mod core;
+mod fixed;
+mod guest;
+mod rng;
+mod runners;
+mod stats;
+mod types;
+
+use clap::Parser;
+use rng::Rng;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(about = "Differential testing of kiln against wasmtime")]
+struct Args {
+    /// Number of iterations (each runs one component case and one core case).
+    #[arg(long, default_value_t = 100)]
+    iterations: u64,
+    /// Seed of the deterministic generator.
+    #[arg(long, default_value_t = 0x6b696c6e)]
+    seed: u64,
+    /// Which cases to run: `all`, `component` or `core`.
+    #[arg(long, default_value = "all")]
+    only: String,
+    /// Directory failing inputs are written to.
+    #[arg(long, default_value = "diff-failures")]
+    failures: PathBuf,
+    /// Print why cases were skipped.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// The known differences: `id | substring of the mismatch report | explanation`.
+const KNOWN: &str = include_str!("../known-differences.txt");
+
+fn known(report: &str) -> Option<&'static str> {
+    KNOWN
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '|');
+            Some((parts.next()?.trim(), parts.next()?.trim()))
+        })
+        .find(|(_, pat)| !pat.is_empty() && report.contains(pat))
+        .map(|(id, _)| id)
+}
+
+/// How a case ended.
+enum Verdict {
+    Pass,
+    Skip,
+    Mismatch(String),
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    known: u64,
+    skipped: u64,
+}
+
+fn save(dir: &Path, name: &str, input: &[u8], ext: &str, report: &str) {
+    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::write(dir.join(format!("{name}.{ext}")), input);
+    let _ = std::fs::write(dir.join(format!("{name}.txt")), report);
+}
+
+fn record(
+    tally: &mut Tally,
+    verdict: std::thread::Result<Verdict>,
+    dir: &Path,
+    name: &str,
+    input: &[u8],
+    ext: &str,
+) {
+    let verdict = verdict.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Verdict::Mismatch(format!("panic: {msg}"))
+    });
+    match verdict {
+        Verdict::Pass => tally.passed += 1,
+        Verdict::Skip => tally.skipped += 1,
+        Verdict::Mismatch(report) => {
+            if let Some(id) = known(&report) {
+                tally.known += 1;
+                println!("{name}: known difference {id}");
+            } else {
+                tally.failed += 1;
+                let first = report.lines().next().unwrap_or_default();
+                println!("{name}: MISMATCH: {first}");
+                save(dir, name, input, ext, &report);
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let kengine = kiln_runtime::Engine::default();
+    let wengine = match runners::wasmtime_engine() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot create the wasmtime engine: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let work = std::env::temp_dir().join(format!("kiln-diff-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        eprintln!("cannot create {}: {e}", work.display());
+        std::process::exit(2);
+    }
+    let mut tally = Tally::default();
+    if args.only != "core" {
+        match catch_unwind(AssertUnwindSafe(|| fixed::run(&kengine, &wengine, &work))) {
+            Ok(Ok((n, reports))) => {
+                if reports.is_empty() {
+                    tally.passed += 1;
+                }
+                for report in reports {
+                    let v = std::thread::Result::Ok(Verdict::Mismatch(report));
+                    record(&mut tally, v, &args.failures, "fixed-calls", b"", "none");
+                }
+                println!("fixed cases (tests/components/calls.wat): {n} compared");
+            }
+            Ok(Err(e)) => {
+                let v = std::thread::Result::Ok(Verdict::Mismatch(format!("fixed cases: {e:#}")));
+                record(&mut tally, v, &args.failures, "fixed-calls", b"", "none");
+            }
+            Err(p) => record(
+                &mut tally,
+                Err(p),
+                &args.failures,
+                "fixed-calls",
+                b"",
+                "none",
+            ),
+        }
+    }
+    for i in 0..args.iterations {
+        let case_seed = args.seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if args.only != "core" {
+            let mut r = Rng::new(case_seed);
+            let ty = types::gen_ty(&mut r, 3);
+            let text = guest::component(&ty);
+            let name = format!("component-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| {
+                component::run(&ty, &text, &mut r, &kengine, &wengine, &work)
+            }));
+            record(&mut tally, v, &args.failures, &name, text.as_bytes(), "wat");
+        }
+        if args.only != "component" {
+            let mut r = Rng::new(case_seed ^ 0xc0de);
+            let name = format!("core-{:x}-{i}", args.seed);
+            match core::generate(&mut r) {
+                None => tally.skipped += 1,
+                Some(wasm) => {
+                    let v = catch_unwind(AssertUnwindSafe(|| {
+                        match core::run(&wasm, &mut r, &kengine, &wengine, &work) {
+                            Ok(None) => Verdict::Pass,
+                            Ok(Some(why)) => Verdict::Mismatch(why),
+                            Err(e) => {
+                                if args.verbose {
+                                    println!("{name}: skipped: {e:#}");
+                                }
+                                Verdict::Skip
+                            }
+                        }
+                    }));
+                    record(&mut tally, v, &args.failures, &name, &wasm, "wasm");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    println!("{}", stats::summary());
+    println!(
+        "{} passed, {} failed, {} known differences, {} skipped",
+        tally.passed, tally.failed, tally.known, tally.skipped
+    );
+    if tally.failed > 0 {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,36 @@
+//! Counters of what the run compared, printed with the summary so a green run shows that it
+//! exercised something (values compared, traps both runtimes agreed on).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Component values passed through `roundtrip`/`via-import` and compared.
+pub static COMPONENT_VALUES: AtomicU64 = AtomicU64::new(0);
+/// Damaged results both runtimes trapped on.
+pub static DAMAGED_TRAPS: AtomicU64 = AtomicU64::new(0);
+/// Damaged results both runtimes lifted to the same value.
+pub static DAMAGED_VALUES: AtomicU64 = AtomicU64::new(0);
+/// Core export calls that returned values in both.
+pub static CORE_VALUES: AtomicU64 = AtomicU64::new(0);
+/// Core export calls (and instantiations) that trapped with the same kind in both.
+pub static CORE_TRAPS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds one to `c`.
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The counters as one line.
+pub fn summary() -> String {
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    format!(
+        "compared: {} component round-trips, {} damaged results (both trapped: {}, same value: {}), \
+         {} core calls (values: {}, same trap: {})",
+        g(&COMPONENT_VALUES),
+        g(&DAMAGED_TRAPS) + g(&DAMAGED_VALUES),
+        g(&DAMAGED_TRAPS),
+        g(&DAMAGED_VALUES),
+        g(&CORE_VALUES) + g(&CORE_TRAPS),
+        g(&CORE_VALUES),
+        g(&CORE_TRAPS),
+    )
+}
