@@ -9,8 +9,9 @@
 //! which makes the next `roundtrip` damage its result before returning it (mode 1: a byte of
 //! the return area, or the flat value itself; mode 2: a byte of what `realloc` handed out), so
 //! the runtimes' validation of guest-produced values is compared too. Memory and a bump
-//! `realloc` live in a separate core module so the import can be lowered with them; the
-//! post-return resets the bump pointer.
+//! `realloc` (resizing the last block in place, copying otherwise) live in a separate core
+//! module so the import can be lowered with them; the post-return resets the bump pointer.
+//! Lifts and lowers use one string encoding per component (UTF-8, UTF-16 or latin1+UTF-16).
 
 use crate::types::{Ct, Ty, TypeWriter};
 use std::fmt::Write;
@@ -25,8 +26,9 @@ const AREA_VI: u32 = 16384;
 /// The interface the host import `echo` lives in.
 pub const HOST_INTERFACE: &str = "kiln:diff/host";
 
-/// The component text of the round-trip component for `ty`.
-pub fn component(ty: &Ty) -> String {
+/// The component text of the round-trip component for `ty`, whose lifts and lowers use the
+/// string encoding `encoding` (`utf8`, `utf16` or `latin1+utf16`).
+pub fn component(ty: &Ty, encoding: &str) -> String {
     let flat = ty.flat();
     let mut host_types = TypeWriter::new("h", true);
     let href = host_types.reference(ty);
@@ -44,6 +46,28 @@ pub fn component(ty: &Ty) -> String {
     (global $bump (mut i32) (i32.const {HEAP}))
     (func (export "realloc") (param $old i32) (param $oldsz i32) (param $align i32) (param $size i32) (result i32)
       (local $p i32)
+      ;; The last block grows or shrinks in place (so wasmtime's worst-case-then-shrink string
+      ;; lowering leaves the same heap layout as kiln's exact allocation).
+      local.get $old
+      if
+        local.get $old
+        local.get $oldsz
+        i32.add
+        global.get $bump
+        i32.eq
+        if
+          local.get $old
+          local.get $size
+          i32.add
+          global.set $bump
+          global.get $bump
+          i32.const {limit}
+          i32.gt_u
+          if unreachable end
+          local.get $old
+          return
+        end
+      end
       global.get $bump
       local.get $align
       i32.add
@@ -61,7 +85,7 @@ pub fn component(ty: &Ty) -> String {
       i32.const {limit}
       i32.gt_u
       if unreachable end
-      ;; A conforming realloc keeps the old contents (wasmtime shrinks transcoded strings).
+      ;; Elsewhere: a new block with the old contents.
       local.get $p
       local.get $old
       local.get $size
@@ -79,15 +103,15 @@ pub fn component(ty: &Ty) -> String {
   (core instance $libc (instantiate $Libc))
   (alias core export $libc "mem" (core memory $mem))
   (alias core export $libc "realloc" (core func $realloc))
-  (core func $echo_lower (canon lower (func $echo) (memory $mem) (realloc $realloc)))
+  (core func $echo_lower (canon lower (func $echo) (memory $mem) (realloc $realloc) string-encoding={encoding}))
   (core instance $main (instantiate $Main
     (with "libc" (instance $libc))
     (with "host" (instance (export "echo" (func $echo_lower))))))
 {defs}  (func $rt (param "x" {r}) (result {r})
-    (canon lift (core func $main "roundtrip") (memory $mem) (realloc $realloc)
+    (canon lift (core func $main "roundtrip") (memory $mem) (realloc $realloc) string-encoding={encoding}
       (post-return (core func $main "post"))))
   (func $vi (param "x" {r}) (result {r})
-    (canon lift (core func $main "via-import") (memory $mem) (realloc $realloc)
+    (canon lift (core func $main "via-import") (memory $mem) (realloc $realloc) string-encoding={encoding}
       (post-return (core func $main "post"))))
   (func $sc (param "mode" u32) (param "off" u32) (param "xor" u32)
     (canon lift (core func $main "set-corrupt")))

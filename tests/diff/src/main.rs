@@ -165,7 +165,8 @@ fn main() {
         if args.only != "core" {
             let mut r = Rng::new(case_seed);
             let ty = types::gen_ty(&mut r, 3);
-            let text = guest::component(&ty);
+            let encoding = ["utf8", "utf16", "latin1+utf16"][r.below(3) as usize];
+            let text = guest::component(&ty, encoding);
             let name = format!("component-{:x}-{i}", args.seed);
             let v = catch_unwind(AssertUnwindSafe(|| {
                 component::run(&ty, &text, &mut r, &kengine, &wengine, &work)
