@@ -1,6 +1,7 @@
 //! `--profile WHAT`: runs one kiln operation in a loop for a few seconds so `perf record`
 //! can sample it (the work directory must hold the artifacts of a full run).
-//! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `string-64k`, `exec-float`.
+//! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `string-64k`, `exec-KERNEL` (`int`, `float`,
+//! `hash`, `lz`).
 
 use crate::engines::Kx;
 use anyhow::{bail, Context, Result};
@@ -62,10 +63,11 @@ pub fn run(what: &str) -> Result<()> {
                 i.post_return_raw(&f, r).expect("post-return");
             });
         }
-        "exec-float" => {
+        w if w.starts_with("exec-") => {
             let m = Module::load(&engine, &work.join("kernels.so")).kx()?;
             let i = kiln_runtime::Instance::new(&m, &[]).kx()?;
-            let f = i.get_func("float_kernel").context("float_kernel")?;
+            let name = format!("{}_kernel", &w[5..]);
+            let f = i.get_func(&name).context("no such kernel")?;
             let end = Instant::now() + Duration::from_secs(5);
             while Instant::now() < end {
                 f.call(&[Val::I32(4)]).kx()?;
