@@ -120,7 +120,7 @@ pub fn exec_rows(workloads: &[Workload], reps: usize) -> Result<Vec<Row>> {
         // machine hit the three sides alike.
         let mut times: [Vec<f64>; 3] = Default::default();
         for rep in 0..=reps {
-            for side in 0..3 {
+            for (side, samples) in times.iter_mut().enumerate() {
                 let d = timed(|| match side {
                     0 => {
                         let r = kf.call(&[Val::I32(arg as i32)]).expect("kiln run");
@@ -132,7 +132,7 @@ pub fn exec_rows(workloads: &[Workload], reps: usize) -> Result<Vec<Row>> {
                     _ => sums[2] = nf(std::hint::black_box(arg)),
                 });
                 if rep > 0 {
-                    times[side].push(d.as_secs_f64());
+                    samples.push(d.as_secs_f64());
                 }
             }
         }
