@@ -16,6 +16,9 @@
 //! - `raw.rs`: [`ComponentInstance::call_raw`] passes the host C representation straight to
 //!   the compiled entry (the C API's typed fast path).
 //!
+//! - `typed.rs`: [`ComponentInstance::typed_func`] and [`TypedFunc`]: typed Rust signatures
+//!   over the raw entry ([`ComponentType`] and [`component_record!`](crate::component_record)).
+//!
 //! - `imports.rs`: [`ComponentLinker::func`] defines imports by WIT name with closures over
 //!   [`Val`]s, called through the compiled import trampolines.
 //!
@@ -29,6 +32,7 @@ mod instance;
 mod load;
 mod raw;
 mod resources;
+mod typed;
 mod values;
 mod vmctx;
 
@@ -41,4 +45,8 @@ pub use kiln_environ::component::{
 pub use load::Component;
 pub use raw::RawReturn;
 pub use resources::{HandleEntry, HandleTable};
+pub use typed::{
+    align_up, max_usize, mismatch, struct_layout, struct_offsets, ComponentParams, ComponentType,
+    Lift, Lower, LowerCx, TypedFunc,
+};
 pub use values::{decode, encode, HostBuffer, Val};
