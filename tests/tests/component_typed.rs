@@ -7,7 +7,9 @@ use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::{
     mismatch, ComponentType, InterfaceType, Lift, Lower, LowerCx, TypedFunc, Val,
 };
-use kiln_runtime::{component_record, Component, ComponentInstance, ComponentLinker, Engine};
+use kiln_runtime::{
+    component_enum, component_record, Component, ComponentInstance, ComponentLinker, Engine,
+};
 use kiln_runtime::{Error, Trap};
 use std::path::Path;
 
@@ -224,6 +226,40 @@ impl Lift for En {
     }
 }
 
+component_enum!(
+    enum En2 {
+        X = "x",
+        Y = "y",
+        Z = "z",
+    }
+);
+component_enum!(
+    enum Wrong {
+        X = "x",
+        Z = "z",
+        Y = "y",
+    }
+);
+
+#[test]
+fn enum_macro() {
+    let l = load("calls.wat");
+    for e in [En2::X, En2::Y, En2::Z] {
+        echo(&l, "echo-enum", e);
+    }
+    let dynamic = l
+        .instance
+        .call("echo-enum", &[Val::Enum("z".into())])
+        .unwrap();
+    assert_eq!(dynamic, Some(Val::Enum("z".into())));
+    assert!(l
+        .instance
+        .typed_func::<(Wrong,), Wrong>("echo-enum")
+        .is_err());
+    let bad = typed::<(), En2>(&l, "bad-enum");
+    assert!(matches!(bad.call(()), Err(Error::Trap(_))));
+}
+
 #[test]
 fn manual_enum() {
     let l = load("calls.wat");
@@ -287,4 +323,122 @@ fn agrees_with_dynamic_path() {
         Some(Val::List(out.into_iter().map(Val::String).collect())),
         dynamic
     );
+}
+
+/// The `fl` flags of calls.wat (`r`, `w`, `x`), by hand: one `u32` word.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fl(u32);
+
+// SAFETY: flags with 3 labels are one `u32` word; `store` writes only the 3 label bits.
+unsafe impl ComponentType for Fl {
+    const SIZE: usize = 4;
+    const ALIGN: usize = 4;
+    fn typecheck(ty: &InterfaceType) -> Result<(), Error> {
+        match ty {
+            InterfaceType::Flags(labels) if labels == &["r", "w", "x"] => Ok(()),
+            _ => Err(mismatch::<Self>(Some(ty))),
+        }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl Lower for Fl {
+    fn store(&self, _cx: &mut LowerCx, dst: &mut [u8]) {
+        dst[..4].copy_from_slice(&(self.0 & 0b111).to_ne_bytes());
+    }
+}
+
+impl Lift for Fl {
+    unsafe fn load(src: *const u8) -> Result<Self, Error> {
+        // SAFETY: the caller guarantees 4 readable bytes.
+        Ok(Fl(unsafe { src.cast::<u32>().read_unaligned() }))
+    }
+}
+
+/// The `var` variant of calls.wat, by hand: `u32` tag at 0, payload union (8 bytes,
+/// alignment 8) at 8.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Var {
+    A(u32),
+    B(f32),
+    C(u64),
+    D,
+}
+
+// SAFETY: the host struct `{ uint32_t tag; union { u32; f32; u64 } payload; }`.
+unsafe impl ComponentType for Var {
+    const SIZE: usize = 16;
+    const ALIGN: usize = 8;
+    fn typecheck(ty: &InterfaceType) -> Result<(), Error> {
+        let ok = match ty {
+            InterfaceType::Variant(cases) => {
+                let shape: Vec<(&str, Option<&InterfaceType>)> = cases
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.ty.as_ref()))
+                    .collect();
+                shape
+                    == [
+                        ("a", Some(&InterfaceType::U32)),
+                        ("b", Some(&InterfaceType::F32)),
+                        ("c", Some(&InterfaceType::U64)),
+                        ("d", None),
+                    ]
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(mismatch::<Self>(Some(ty)))
+        }
+    }
+}
+
+// SAFETY: as above; the tag is one of the 4 cases.
+unsafe impl Lower for Var {
+    fn store(&self, cx: &mut LowerCx, dst: &mut [u8]) {
+        let tag: u32 = match self {
+            Var::A(x) => {
+                x.store(cx, &mut dst[8..]);
+                0
+            }
+            Var::B(x) => {
+                x.store(cx, &mut dst[8..]);
+                1
+            }
+            Var::C(x) => {
+                x.store(cx, &mut dst[8..]);
+                2
+            }
+            Var::D => 3,
+        };
+        dst[..4].copy_from_slice(&tag.to_ne_bytes());
+    }
+}
+
+#[test]
+fn manual_flags_and_variant() {
+    let l = load("calls.wat");
+    for bits in [0, 0b001, 0b101, 0b111] {
+        echo(&l, "echo-flags", Fl(bits));
+    }
+    let f = typed::<(Var,), u64>(&l, "variant-arg");
+    for (v, d) in [
+        (
+            Var::A(7),
+            Val::Variant("a".into(), Some(Box::new(Val::U32(7)))),
+        ),
+        (
+            Var::B(1.5),
+            Val::Variant("b".into(), Some(Box::new(Val::Float32(1.5)))),
+        ),
+        (
+            Var::C(u64::MAX - 1),
+            Val::Variant("c".into(), Some(Box::new(Val::U64(u64::MAX - 1)))),
+        ),
+        (Var::D, Val::Variant("d".into(), None)),
+    ] {
+        let dynamic = l.instance.call("variant-arg", &[d]).unwrap();
+        assert_eq!(Some(Val::U64(f.call((v,)).unwrap())), dynamic, "{v:?}");
+    }
 }

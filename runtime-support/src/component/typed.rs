@@ -8,8 +8,8 @@
 //! [`ComponentType`] is implemented for `bool`, the integers, `f32`, `f64`, `char`, `String`
 //! (and `&str`, `&[T]` for parameters only), `Vec<T>`, `Option<T>`, `Result<T, E>` (`()` is
 //! an absent payload: `Result<(), E>`, `Result<T, ()>`), and tuples of 1 to 8 elements.
-//! Records are generated with [`component_record!`]. Enums, flags and variants are implemented
-//! by hand: `typecheck` matches the [`InterfaceType`] (case names in order), `SIZE`/`ALIGN`
+//! Records are generated with [`component_record!`], enums with [`component_enum!`]. Flags and
+//! variants are implemented by hand (`unsafe impl`, as the glue trusts the bytes): `typecheck` matches the [`InterfaceType`] (case names in order), `SIZE`/`ALIGN`
 //! follow the host table (an enum is a `u32` case index, flags `u32` words, a variant a `u32`
 //! tag then the payload union), `store` writes the bytes at the start of `dst` and `load` reads
 //! them back, returning an error for an out-of-range value (see `tests/tests/component_typed.rs`
@@ -615,6 +615,59 @@ macro_rules! component_record {
                             src.add(*it.next().expect("one offset per field")))
                     }?,
                 )* })
+            }
+        }
+    };
+}
+
+/// Defines a Rust enum for a component `enum` (a `u32` case index in the host
+/// representation) with [`ComponentType`], [`Lower`] and [`Lift`] impls; each Rust variant
+/// names its WIT label, in the WIT order.
+///
+/// ```ignore
+/// component_enum!(pub enum Color { Red = "red", LightBlue = "light-blue" });
+/// ```
+#[macro_export]
+macro_rules! component_enum {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($case:ident = $label:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name { $($case),+ }
+        impl $name {
+            const CASES: &'static [$name] = &[$($name::$case),+];
+            const LABELS: &'static [&'static str] = &[$($label),+];
+        }
+        // SAFETY: a `u32` case index, checked against the labels; `store` writes a valid one.
+        unsafe impl $crate::component::ComponentType for $name {
+            const SIZE: usize = 4;
+            const ALIGN: usize = 4;
+            fn typecheck(
+                ty: &$crate::component::InterfaceType,
+            ) -> ::std::result::Result<(), $crate::Error> {
+                match ty {
+                    $crate::component::InterfaceType::Enum(labels)
+                        if labels.iter().map(|l| l.as_str()).eq(Self::LABELS.iter().copied()) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err($crate::component::mismatch::<Self>(Some(ty))),
+                }
+            }
+        }
+        // SAFETY: as above.
+        unsafe impl $crate::component::Lower for $name {
+            fn store(&self, _cx: &mut $crate::component::LowerCx, dst: &mut [u8]) {
+                let i = Self::CASES.iter().position(|c| c == self).unwrap_or(0) as u32;
+                dst[..4].copy_from_slice(&i.to_ne_bytes());
+            }
+        }
+        impl $crate::component::Lift for $name {
+            unsafe fn load(src: *const u8) -> ::std::result::Result<Self, $crate::Error> {
+                // SAFETY: forwarded contract (4 readable bytes).
+                let i = unsafe { src.cast::<u32>().read_unaligned() };
+                Self::CASES.get(i as usize).copied().ok_or_else(|| {
+                    $crate::Error::Other(format!("invalid enum case {i} in result"))
+                })
             }
         }
     };
