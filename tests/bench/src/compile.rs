@@ -47,7 +47,12 @@ pub fn child(engine: &str, threads: usize, wasm: &Path, out: &Path) -> Result<()
         "wasmtime" => {
             let e = wasmtime::Engine::new(&wasmtime_config(threads, false))?;
             let t = Instant::now();
-            let art = e.precompile_module(&bytes)?;
+            // A component's header has layer 1 (bytes 6..8); a core module's is 0.
+            let art = if bytes.get(6..8) == Some(&[1, 0]) {
+                e.precompile_component(&bytes)?
+            } else {
+                e.precompile_module(&bytes)?
+            };
             std::fs::write(out, art)?;
             t.elapsed().as_secs_f64()
         }

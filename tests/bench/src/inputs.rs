@@ -207,3 +207,43 @@ pub fn component_wat() -> Result<String> {
     let path = crate_dir().join("wat").join("component.wat");
     std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
 }
+
+/// The Rust sample component (`samples/components/rust`, wit-bindgen) built with
+/// `cargo build --locked --release --target wasm32-wasip2` into the work directory; `Err` says
+/// why it could not be built (e.g. the target is not installed).
+pub fn rust_component(work: &Path) -> std::result::Result<PathBuf, String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    if !Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-wasip2")
+        .exists()
+    {
+        return Err("the wasm32-wasip2 Rust target is not installed".into());
+    }
+    let target = work.join("samples-rust");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let dir = crate_dir().join("../../samples/components/rust");
+    eprintln!("building the Rust sample component (cargo, wasm32-wasip2)");
+    run(Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS"))
+    .map_err(|e| format!("cargo build of samples/components/rust failed: {e}"))?;
+    let wasm = target.join("wasm32-wasip2/release/inventory_rs.wasm");
+    if wasm.exists() {
+        Ok(wasm)
+    } else {
+        Err(format!("{} was not produced", wasm.display()))
+    }
+}
