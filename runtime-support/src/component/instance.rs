@@ -623,10 +623,24 @@ fn intrinsic(
                     Ok(0)
                 })?;
                 let entry = entry.expect("set on success");
-                let defined = matches!(
-                    shared.resources.get(resource as usize).map(|r| &r.kind),
-                    Some(ResourceKind::Defined { .. })
-                );
+                let definer = match shared.resources.get(resource as usize).map(|r| &r.kind) {
+                    Some(ResourceKind::Defined { instance }) => Some(*instance),
+                    _ => None,
+                };
+                let defined = definer.is_some();
+                // CanonicalABI.md `canon_resource_drop`: running the destructor of another
+                // instance's resource enters that instance, which must allow it.
+                if let Some(definer) = definer.filter(|d| entry.own && *d != instance) {
+                    let flags = shared
+                        .vmctx
+                        .read_u32(shared.vmctx.offsets.instance_flags(definer));
+                    if flags & FLAG_MAY_ENTER == 0 {
+                        return Err(Trap::host(
+                            "canonical ABI: cannot enter the resource's defining instance to run \
+                             its destructor (may_enter is false)",
+                        ));
+                    }
+                }
                 if entry.own && defined {
                     let dtor = lock(&shared.dtors)
                         .get(resource as usize)
