@@ -1,8 +1,8 @@
 //! Core-module differential cases: a wasm-smith module (kiln's supported features, NaNs
 //! canonicalised, bounded by wasm-smith's fuel global so every call terminates) is compiled
 //! and instantiated in kiln and in wasmtime; every exported function is called in export order
-//! with generated arguments; results (NaN-aware) and trap kinds are compared, and so are the
-//! exported globals and memories at the end.
+//! with generated arguments; results (NaN-aware) and trap kinds are compared, and after every
+//! call so are the exported globals, memories and table sizes.
 
 use crate::rng::Rng;
 use anyhow::{anyhow, Result};
@@ -73,6 +73,10 @@ fn smith_config() -> wasm_smith::Config {
         max_tables: 2,
         max_memory32_bytes: 1 << 24,
         max_table_elements: 1000,
+        // Declared maxima keep growth within limits both runtimes meet (growth past what a
+        // runtime can allocate is implementation-defined: -1, or an error in wasmtime).
+        table_max_size_required: true,
+        memory_max_size_required: true,
         ..wasm_smith::Config::default()
     }
 }
@@ -262,11 +266,18 @@ pub fn run(
                 log.join("\n")
             )));
         }
+        // Side effects (also those before a trap) must match after every call.
+        if let Some(why) = compare_state(&kinst, &winst, &mut store)? {
+            return Ok(Some(format!(
+                "after call {name}{args:?}: {why}\ncalls:\n{}",
+                log.join("\n")
+            )));
+        }
     }
-    compare_state(&kinst, &winst, &mut store)
+    Ok(None)
 }
 
-/// Compares exported globals and memories after the calls.
+/// Compares exported globals and memories.
 fn compare_state(
     kinst: &kiln_runtime::Instance,
     winst: &wasmtime::Instance,
@@ -303,6 +314,15 @@ fn compare_state(
                         "memory {name} differs at byte {i}: kiln {}, wasmtime {}",
                         kdata[i], wdata[i]
                     )));
+                }
+            }
+            kiln_runtime::Extern::Table(t) => {
+                let Some(wt) = winst.get_table(&mut *store, &name) else {
+                    return Ok(Some(format!("wasmtime lacks table {name}")));
+                };
+                let (k, w) = (t.size(), wt.size(&*store));
+                if k != w {
+                    return Ok(Some(format!("table {name}: kiln size {k}, wasmtime {w}")));
                 }
             }
             _ => {}

@@ -44,6 +44,13 @@ struct Args {
     /// Directory failing inputs are written to.
     #[arg(long, default_value = "diff-failures")]
     failures: PathBuf,
+    /// Print a saved failing core module (`diff-failures/*.wasm`) as text, then exit.
+    #[arg(long)]
+    print: Option<PathBuf>,
+    /// Run the core case on a saved module (`diff-failures/*.wasm`, arguments from `--seed`),
+    /// print the outcome, then exit.
+    #[arg(long)]
+    replay: Option<PathBuf>,
     /// Print why cases were skipped.
     #[arg(long)]
     verbose: bool,
@@ -120,6 +127,19 @@ fn record(
 
 fn main() {
     let args = Args::parse();
+    if let Some(path) = &args.print {
+        let text = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| wasmprinter::print_bytes(b).map_err(|e| e.to_string()));
+        match text {
+            Ok(t) => println!("{t}"),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let kengine = kiln_runtime::Engine::default();
     let wengine = match runners::wasmtime_engine() {
         Ok(e) => e,
@@ -132,6 +152,22 @@ fn main() {
     if let Err(e) = std::fs::create_dir_all(&work) {
         eprintln!("cannot create {}: {e}", work.display());
         std::process::exit(2);
+    }
+    if let Some(path) = &args.replay {
+        let wasm = std::fs::read(path).unwrap_or_else(|e| {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(2);
+        });
+        let mut r = Rng::new(args.seed);
+        match core::run(&wasm, &mut r, &kengine, &wengine, &work) {
+            Ok(None) => println!("agree"),
+            Ok(Some(why)) => {
+                println!("MISMATCH: {why}");
+                std::process::exit(1);
+            }
+            Err(e) => println!("not run: {e:#}"),
+        }
+        return;
     }
     let mut tally = Tally::default();
     if args.only != "core" {
