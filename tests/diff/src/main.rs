@@ -47,7 +47,7 @@ struct Args {
     /// Print a saved failing core module (`diff-failures/*.wasm`) as text, then exit.
     #[arg(long)]
     print: Option<PathBuf>,
-    /// Run the core case on a saved module (`diff-failures/*.wasm`, arguments from `--seed`),
+    /// Run the core case on a saved module (`diff-failures/*.wasm`, or text; arguments from `--seed`),
     /// print the outcome, then exit.
     #[arg(long)]
     replay: Option<PathBuf>,
@@ -154,7 +154,7 @@ fn main() {
         std::process::exit(2);
     }
     if let Some(path) = &args.replay {
-        let wasm = std::fs::read(path).unwrap_or_else(|e| {
+        let wasm = wat::parse_file(path).unwrap_or_else(|e| {
             eprintln!("{}: {e}", path.display());
             std::process::exit(2);
         });
