@@ -52,10 +52,21 @@ fn corruption(r: &mut Rng, ty: &Ty) -> Corrupt {
     (mode, r.next() as u32 & 0xffff, xor)
 }
 
-/// Runs the component case for `ty` (component text `text`).
+/// The arguments of a call taking `v`: its elements when the parameters are `spread` (the
+/// function takes the tuple's elements and returns the tuple).
+fn args_of(v: &V, spread: bool) -> Vec<V> {
+    match (v, spread) {
+        (V::Tuple(vs), true) => vs.clone(),
+        _ => vec![v.clone()],
+    }
+}
+
+/// Runs the component case for `ty` (component text `text`; `spread` as in
+/// [`crate::guest::component`]).
 pub fn run(
     ty: &Ty,
     text: &str,
+    spread: bool,
     r: &mut Rng,
     kengine: &kiln_runtime::Engine,
     wengine: &wasmtime::Engine,
@@ -78,7 +89,10 @@ pub fn run(
     let values: Vec<V> = (0..VALUES).map(|_| gen_val(r, ty, &mut budget)).collect();
     for v in &values {
         for f in ["roundtrip", "via-import"] {
-            let (ko, wo) = match (k.call(f, v, (0, 0, 0)), w.call(f, v, (0, 0, 0))) {
+            let (ko, wo) = match (
+                k.call(f, &args_of(v, spread), (0, 0, 0)),
+                w.call(f, &args_of(v, spread), (0, 0, 0)),
+            ) {
                 (Ok(ko), Ok(wo)) => (ko, wo),
                 (ko, wo) => {
                     let _ = writeln!(
@@ -102,7 +116,10 @@ pub fn run(
     for i in 0..CORRUPTIONS {
         let v = &values[i % values.len()];
         let c = corruption(r, ty);
-        let (ko, wo) = match (k.call("roundtrip", v, c), w.call("roundtrip", v, c)) {
+        let (ko, wo) = match (
+            k.call("roundtrip", &args_of(v, spread), c),
+            w.call("roundtrip", &args_of(v, spread), c),
+        ) {
             (Ok(ko), Ok(wo)) => (ko, wo),
             (ko, wo) => {
                 let _ = writeln!(

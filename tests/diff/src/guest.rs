@@ -27,18 +27,32 @@ const AREA_VI: u32 = 16384;
 pub const HOST_INTERFACE: &str = "kiln:diff/host";
 
 /// The component text of the round-trip component for `ty`, whose lifts and lowers use the
-/// string encoding `encoding` (`utf8`, `utf16` or `latin1+utf16`).
-pub fn component(ty: &Ty, encoding: &str) -> String {
+/// string encoding `encoding` (`utf8`, `utf16` or `latin1+utf16`). With `spread` (and `ty` a
+/// tuple), the functions take the tuple's elements as separate parameters and return the
+/// tuple: the core signatures are the same (the flat parameters, or past 16 a pointer to the
+/// parameters' tuple in memory).
+pub fn component(ty: &Ty, encoding: &str, spread: bool) -> String {
     let flat = ty.flat();
     let mut host_types = TypeWriter::new("h", true);
     let href = host_types.reference(ty);
     let mut types = TypeWriter::new("", false);
     let r = types.reference(ty);
+    let params = |w: &mut TypeWriter<'_>, whole: &str| match ty {
+        Ty::Tuple(ts) if spread => ts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("(param \"a{i}\" {})", w.reference(t)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => format!("(param \"x\" {whole})"),
+    };
+    let hparams = params(&mut host_types, &href);
+    let ps = params(&mut types, &r);
     let main = main_module(ty, &flat);
     format!(
         r#"(component
   (import "{HOST_INTERFACE}" (instance $host
-{hdefs}    (export "echo" (func (param "x" {href}) (result {href})))
+{hdefs}    (export "echo" (func {hparams} (result {href})))
   ))
   (alias export $host "echo" (func $echo))
   (core module $Libc
@@ -107,10 +121,10 @@ pub fn component(ty: &Ty, encoding: &str) -> String {
   (core instance $main (instantiate $Main
     (with "libc" (instance $libc))
     (with "host" (instance (export "echo" (func $echo_lower))))))
-{defs}  (func $rt (param "x" {r}) (result {r})
+{defs}  (func $rt {ps} (result {r})
     (canon lift (core func $main "roundtrip") (memory $mem) (realloc $realloc) string-encoding={encoding}
       (post-return (core func $main "post"))))
-  (func $vi (param "x" {r}) (result {r})
+  (func $vi {ps} (result {r})
     (canon lift (core func $main "via-import") (memory $mem) (realloc $realloc) string-encoding={encoding}
       (post-return (core func $main "post"))))
   (func $sc (param "mode" u32) (param "off" u32) (param "xor" u32)

@@ -14,6 +14,8 @@
 //! saved to `diff-failures/`, and the run exits non-zero.
 //!
 //! `cargo run --manifest-path tests/diff/Cargo.toml -- --iterations 100 [--seed S]`
+//! (`KILN_DIFF_DUMP=DIR` writes every generated component's text there;
+//! `KILN_DIFF_SAVE_KNOWN=1` also saves the inputs of known differences).
 
 mod component;
 mod core;
@@ -115,6 +117,9 @@ fn record(
             if let Some(id) = known(&report) {
                 tally.known += 1;
                 println!("{name}: known difference {id}");
+                if std::env::var_os("KILN_DIFF_SAVE_KNOWN").is_some() {
+                    save(dir, &format!("known-{name}"), input, ext, &report);
+                }
             } else {
                 tally.failed += 1;
                 let first = report.lines().next().unwrap_or_default();
@@ -200,12 +205,25 @@ fn main() {
         let case_seed = args.seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         if args.only != "core" {
             let mut r = Rng::new(case_seed);
-            let ty = types::gen_ty(&mut r, 3);
+            // A quarter of the functions take several parameters (2..=6).
+            let spread = r.below(4) == 0;
+            let ty = if spread {
+                types::Ty::Tuple(
+                    (0..2 + r.below(5))
+                        .map(|_| types::gen_ty(&mut r, 2))
+                        .collect(),
+                )
+            } else {
+                types::gen_ty(&mut r, 3)
+            };
             let encoding = ["utf8", "utf16", "latin1+utf16"][r.below(3) as usize];
-            let text = guest::component(&ty, encoding);
+            let text = guest::component(&ty, encoding, spread);
+            if let Some(dir) = std::env::var_os("KILN_DIFF_DUMP") {
+                let _ = std::fs::write(Path::new(&dir).join(format!("component-{i}.wat")), &text);
+            }
             let name = format!("component-{:x}-{i}", args.seed);
             let v = catch_unwind(AssertUnwindSafe(|| {
-                component::run(&ty, &text, &mut r, &kengine, &wengine, &work)
+                component::run(&ty, &text, spread, &mut r, &kengine, &wengine, &work)
             }));
             record(&mut tally, v, &args.failures, &name, text.as_bytes(), "wat");
         }

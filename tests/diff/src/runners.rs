@@ -137,18 +137,25 @@ impl KilnComponent {
         })
     }
 
-    /// Calls `name` with `arg` in a fresh instance, arming `corrupt` first.
-    pub fn call(&self, name: &str, arg: &V, corrupt: Corrupt) -> Result<Outcome> {
+    /// Calls `name` with `args` in a fresh instance, arming `corrupt` first.
+    pub fn call(&self, name: &str, args: &[V], corrupt: Corrupt) -> Result<Outcome> {
         use kiln_runtime::component::Val;
         let mut linker = kiln_runtime::ComponentLinker::new(&self.engine);
-        linker.interface_func(HOST_INTERFACE, "echo", |args| Ok(args.first().cloned()));
+        linker.interface_func(HOST_INTERFACE, "echo", |args| {
+            Ok(Some(if args.len() == 1 {
+                args[0].clone()
+            } else {
+                kiln_runtime::component::Val::Tuple(args.to_vec())
+            }))
+        });
         let inst = linker
             .instantiate(&self.component)
             .map_err(|e| anyhow!("kiln instantiate: {e}"))?;
         let (m, o, x) = corrupt;
         inst.call("set-corrupt", &[Val::U32(m), Val::U32(o), Val::U32(x)])
             .map_err(|e| anyhow!("kiln set-corrupt: {e}"))?;
-        match inst.call(name, &[to_kiln(arg)]) {
+        let args: Vec<_> = args.iter().map(to_kiln).collect();
+        match inst.call(name, &args) {
             Ok(Some(v)) => Ok(Outcome::Value(from_kiln(&v)?)),
             Ok(None) => Err(anyhow!("kiln: no result")),
             Err(kiln_runtime::Error::Trap(t)) => Ok(Outcome::Trap(t.message)),
@@ -189,7 +196,11 @@ impl WasmtimeComponent {
             .instance(HOST_INTERFACE)
             .and_then(|mut i| {
                 i.func_new("echo", |_, _, params, results| {
-                    results[0] = params[0].clone();
+                    results[0] = if params.len() == 1 {
+                        params[0].clone()
+                    } else {
+                        wasmtime::component::Val::Tuple(params.to_vec())
+                    };
                     Ok(())
                 })
             })
@@ -201,8 +212,8 @@ impl WasmtimeComponent {
         })
     }
 
-    /// Calls `name` with `arg` in a fresh store and instance, arming `corrupt` first.
-    pub fn call(&self, name: &str, arg: &V, corrupt: Corrupt) -> Result<Outcome> {
+    /// Calls `name` with `args` in a fresh store and instance, arming `corrupt` first.
+    pub fn call(&self, name: &str, args: &[V], corrupt: Corrupt) -> Result<Outcome> {
         use wasmtime::component::Val;
         let mut store = wasmtime::Store::new(&self.engine, ());
         let inst = self
@@ -223,7 +234,8 @@ impl WasmtimeComponent {
             .get_func(&mut store, name)
             .ok_or_else(|| anyhow!("no export {name}"))?;
         let mut results = [Val::Bool(false)];
-        match f.call(&mut store, &[to_wasmtime(arg)], &mut results) {
+        let args: Vec<_> = args.iter().map(to_wasmtime).collect();
+        match f.call(&mut store, &args, &mut results) {
             Ok(()) => Ok(Outcome::Value(from_wasmtime(&results[0])?)),
             Err(e) => Ok(Outcome::Trap(format!("{e:#}"))),
         }
