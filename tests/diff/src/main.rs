@@ -7,7 +7,8 @@
 //! - a core case (`core.rs`): a wasm-smith module, every export called in both runtimes.
 //!
 //! Before the iterations, `fixed.rs` runs hand-made invalid values and string transcoding
-//! through kiln's own test component in both runtimes.
+//! through kiln's own test component in both runtimes, and the core modules of `cases/`
+//! (regressions) run like generated ones.
 //!
 //! A mismatch matching an entry of `known-differences.txt` (a wasmtime-vs-spec difference
 //! rather than a kiln bug) is counted separately; any other mismatch is a failure, its input
@@ -130,6 +131,36 @@ fn record(
     }
 }
 
+/// Runs the hand-written core modules of `cases/` (regressions kiln-diff found).
+fn fixed_core_cases(
+    tally: &mut Tally,
+    failures: &Path,
+    kengine: &kiln_runtime::Engine,
+    wengine: &wasmtime::Engine,
+    work: &Path,
+) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.sort();
+    for path in paths {
+        let name = format!(
+            "case-{}",
+            path.file_stem().unwrap_or_default().to_string_lossy()
+        );
+        let v = catch_unwind(AssertUnwindSafe(|| match wat::parse_file(&path) {
+            Err(e) => Verdict::Mismatch(format!("{}: {e}", path.display())),
+            Ok(wasm) => match core::run(&wasm, &mut Rng::new(1), kengine, wengine, work) {
+                Ok(None) => Verdict::Pass,
+                Ok(Some(why)) => Verdict::Mismatch(why),
+                Err(e) => Verdict::Mismatch(format!("not run: {e:#}")),
+            },
+        }));
+        record(tally, v, failures, &name, b"", "none");
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(path) = &args.print {
@@ -175,6 +206,9 @@ fn main() {
         return;
     }
     let mut tally = Tally::default();
+    if args.only != "component" {
+        fixed_core_cases(&mut tally, &args.failures, &kengine, &wengine, &work);
+    }
     if args.only != "core" {
         match catch_unwind(AssertUnwindSafe(|| fixed::run(&kengine, &wengine, &work))) {
             Ok(Ok((n, reports))) => {
