@@ -26,29 +26,7 @@ macro_rules! define_builtins {
                 $(#[$attr])*
                 #[unsafe(naked)]
                 pub unsafe extern "C" fn $name($(_: builtin_ty!($pt)),*) $(-> builtin_ty!($rt))? {
-                    core::arch::naked_asm!(
-                        "push rbp",
-                        "mov rbp, rsp",
-                        "push rdi",
-                        "push rsi",
-                        "push rdx",
-                        "push rcx",
-                        "push r8",
-                        "push r9",
-                        "mov rdi, [rbp]",
-                        "mov rsi, [rbp + 8]",
-                        "call {record}",
-                        "pop r9",
-                        "pop r8",
-                        "pop rcx",
-                        "pop rdx",
-                        "pop rsi",
-                        "pop rdi",
-                        "pop rbp",
-                        "jmp {target}",
-                        record = sym crate::traps::record_exit,
-                        target = sym super::imp::$name,
-                    )
+                    crate::traps::exit_to_runtime!(super::imp::$name)
                 }
             )*
         }

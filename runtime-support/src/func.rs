@@ -417,29 +417,7 @@ pub(crate) unsafe extern "C" fn host_call_entry(
     values: *mut ValRaw,
     len: usize,
 ) {
-    core::arch::naked_asm!(
-        "push rbp",
-        "mov rbp, rsp",
-        "push rdi",
-        "push rsi",
-        "push rdx",
-        "push rcx",
-        "push r8",
-        "push r9",
-        "mov rdi, [rbp]",
-        "mov rsi, [rbp + 8]",
-        "call {record}",
-        "pop r9",
-        "pop r8",
-        "pop rcx",
-        "pop rdx",
-        "pop rsi",
-        "pop rdi",
-        "pop rbp",
-        "jmp {target}",
-        record = sym traps::record_exit,
-        target = sym host_call,
-    )
+    traps::exit_to_runtime!(host_call)
 }
 
 unsafe extern "C" fn host_call(

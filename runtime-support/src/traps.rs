@@ -23,6 +23,7 @@ use kiln_environ::TrapKind;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Once, RwLock, Weak};
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -117,7 +118,9 @@ pub(crate) struct CallThreadState {
     signum: Cell<i32>,
     fault_addr: Cell<usize>,
     fault_sp: Cell<usize>,
-    frames: UnsafeCell<[usize; MAX_FRAMES]>,
+    /// Backtrace addresses; only the first `num_frames` are initialised. Left uninitialised on
+    /// entry so a call does not pay for clearing 2 KiB it almost never uses.
+    frames: UnsafeCell<[MaybeUninit<usize>; MAX_FRAMES]>,
     num_frames: Cell<usize>,
     user_trap: UnsafeCell<Option<Trap>>,
 }
@@ -128,6 +131,38 @@ thread_local! {
     static ALT_READY: Cell<bool> = const { Cell::new(false) };
     static ALT_STACK: UnsafeCell<Option<AltStack>> = const { UnsafeCell::new(None) };
 }
+
+/// The body of a naked guest-to-runtime exit wrapper: records the guest's frame pointer and
+/// return address with [`record_exit`] (for trap backtraces), preserving the six argument
+/// registers, then tail-jumps to `$target`, which sees the original arguments.
+macro_rules! exit_to_runtime {
+    ($target:path) => {
+        core::arch::naked_asm!(
+            "push rbp",
+            "mov rbp, rsp",
+            "push rdi",
+            "push rsi",
+            "push rdx",
+            "push rcx",
+            "push r8",
+            "push r9",
+            "mov rdi, [rbp]",
+            "mov rsi, [rbp + 8]",
+            "call {record}",
+            "pop r9",
+            "pop r8",
+            "pop rcx",
+            "pop rdx",
+            "pop rsi",
+            "pop rdi",
+            "pop rbp",
+            "jmp {target}",
+            record = sym $crate::traps::record_exit,
+            target = sym $target,
+        )
+    };
+}
+pub(crate) use exit_to_runtime;
 
 /// Records the guest frame pointer and return address at a guest-to-runtime exit (called by
 /// the naked builtin and host-call wrappers).
@@ -212,7 +247,7 @@ pub(crate) unsafe fn catch_traps(
         signum: Cell::new(0),
         fault_addr: Cell::new(0),
         fault_sp: Cell::new(0),
-        frames: UnsafeCell::new([0; MAX_FRAMES]),
+        frames: UnsafeCell::new([const { MaybeUninit::uninit() }; MAX_FRAMES]),
         num_frames: Cell::new(0),
         user_trap: UnsafeCell::new(None),
     };
@@ -241,8 +276,13 @@ pub(crate) unsafe fn catch_traps(
 
 impl CallThreadState {
     fn into_trap(self) -> Trap {
-        let frames = self.frames.into_inner();
-        let frames = &frames[..self.num_frames.get()];
+        let buffer = self.frames.into_inner();
+        let frames: Vec<usize> = buffer[..self.num_frames.get()]
+            .iter()
+            // SAFETY: `record_frames` wrote every entry below `num_frames`.
+            .map(|f| unsafe { f.assume_init() })
+            .collect();
+        let frames = frames.as_slice();
         match self.reason.get() {
             Reason::Signal => {
                 let pc = frames.first().copied().unwrap_or(0);
@@ -298,7 +338,7 @@ impl CallThreadState {
         let frames = unsafe { &mut *self.frames.get() };
         let mut n = 0;
         if pc != 0 {
-            frames[0] = pc;
+            frames[0] = MaybeUninit::new(pc);
             n = 1;
         }
         let mut fp = fp;
@@ -308,7 +348,7 @@ impl CallThreadState {
             if !in_code(map, ret) {
                 break;
             }
-            frames[n] = ret;
+            frames[n] = MaybeUninit::new(ret);
             n += 1;
             if next <= fp {
                 break;
