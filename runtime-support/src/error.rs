@@ -30,6 +30,9 @@ pub struct Trap {
     pub message: String,
     /// Guest frames, innermost first.
     pub backtrace: Vec<FrameInfo>,
+    /// Set when the guest asked to exit (`wasi:cli/exit`): the status it exits with. Hosts
+    /// treat such a "trap" as the end of the program, not as a failure of the runtime.
+    pub exit_status: Option<i32>,
 }
 
 impl Trap {
@@ -39,6 +42,7 @@ impl Trap {
             kind,
             message: kind.message().to_string(),
             backtrace: Vec::new(),
+            exit_status: None,
         }
     }
 
@@ -48,6 +52,17 @@ impl Trap {
             kind: TrapKind::HostError,
             message: message.into(),
             backtrace: Vec::new(),
+            exit_status: None,
+        }
+    }
+
+    /// The guest's request to exit with `status` (unwinds the guest like a trap).
+    pub fn exit(status: i32) -> Trap {
+        Trap {
+            kind: TrapKind::HostError,
+            message: format!("guest exited with status {status}"),
+            backtrace: Vec::new(),
+            exit_status: Some(status),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::values::{check_types, Val};
 use crate::vm::{self, VMFuncRef, ValRaw};
 use crate::Extern;
 use kiln_environ::vmoffsets::HOST_CTX_MAGIC;
-use kiln_environ::{FuncType, TrapKind, VMOffsets};
+use kiln_environ::{FuncType, VMOffsets};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
@@ -508,17 +508,16 @@ unsafe extern "C" fn missing_trampoline() {
 unsafe extern "C" fn raise_missing_trampoline() {
     // SAFETY: reached only from guest code inside an activation; nothing to drop here.
     unsafe {
-        traps::raise_user_trap(Trap {
-            kind: TrapKind::HostError,
-            message: "host function called from wasm without a host trampoline for its type".into(),
-            backtrace: Vec::new(),
-        })
+        traps::raise_user_trap(Trap::host(
+            "host function called from wasm without a host trampoline for its type",
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_environ::TrapKind;
     use kiln_environ::ValType;
 
     #[test]

@@ -44,6 +44,7 @@ mod table;
 mod traps;
 mod values;
 pub mod vm;
+pub mod wasi;
 
 pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker};
 pub use engine::{Engine, EngineConfig};

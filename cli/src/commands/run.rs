@@ -336,6 +336,7 @@ mod tests {
             kind: TrapKind::StackOverflow,
             message: "call stack exhausted".into(),
             backtrace,
+            exit_status: None,
         };
         let text = format_trap(&t);
         assert_eq!(
@@ -348,6 +349,7 @@ mod tests {
             kind: TrapKind::HostError,
             message: "boom".into(),
             backtrace: vec![],
+            exit_status: None,
         };
         assert_eq!(format_trap(&t), "host function error: boom");
     }

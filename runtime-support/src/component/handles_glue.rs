@@ -350,6 +350,10 @@ impl ComponentInstance {
             v.resources.get(resource as usize).map(|r| &r.kind),
             Some(ResourceKind::Defined { .. })
         );
+        if e.own && !defined {
+            crate::component::imports::run_host_dtor(v.shared, resource, e.rep)
+                .map_err(Error::Trap)?;
+        }
         if e.own && defined {
             let dtor = v
                 .dtors

@@ -7,22 +7,219 @@
 //! lifts the guest's arguments into the host C representation; the callback decodes them into
 //! [`Val`]s, runs the closure, and encodes the result back (its out-of-line data lives in the
 //! current call's arena until the trampoline has copied it into the guest).
+//!
+//! Host functions that implement resources (WASI's streams, files, sockets) use the context
+//! form ([`ComponentLinker::func_cx`]): a [`HostCx`] gives them the calling instance's host
+//! state ([`ComponentLinker::instance_state`]) and its host handle table, and
+//! [`ComponentLinker::resource_dtor`] is called when a guest drops an own handle of a
+//! host-implemented resource. Names match across compatible versions: a definition of
+//! `wasi:io/streams@0.2.6#...` satisfies an import of `wasi:io/streams@0.2.0#...` (same major,
+//! and the same minor while the major is 0), as wasmtime's linker does.
 
 use super::glue_builtins::keep_in_arena;
-use super::instance::ComponentLinker;
+use super::instance::{vmctx_view, ComponentLinker, Shared};
 use super::load::Component;
+use super::resources::HandleEntry;
 use super::values::{decode, encode, Val};
 use crate::error::{Error, Trap};
 use crate::func::{Caller, Func};
 use crate::traps;
 use kiln_environ::component::host::{host_field_offsets, host_layout};
-use kiln_environ::component::{ComponentFuncType, InterfaceType};
+use kiln_environ::component::{
+    ComponentFuncType, ComponentMetadata, InterfaceType, ResourceIndex, ResourceKind,
+};
 use kiln_environ::FuncType;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// The closure type of component host functions: arguments in, optional result out.
 pub type ValHostFn = dyn Fn(&[Val]) -> Result<Option<Val>, Trap> + Send + Sync;
+
+/// The closure type of host functions that need their calling instance ([`HostCx`]).
+pub type CxHostFn = dyn Fn(&HostCx<'_>, &[Val]) -> Result<Option<Val>, Trap> + Send + Sync;
+
+/// The destructor of a host-implemented resource type: called with the representation of an
+/// own handle the guest (or host) dropped.
+pub type HostDtorFn = dyn Fn(&HostCx<'_>, u32) -> Result<(), Trap> + Send + Sync;
+
+/// Makes one instance's host state.
+pub(super) type StateMaker = dyn Fn() -> Result<Box<dyn Any + Send + Sync>, Error> + Send + Sync;
+
+/// Per-instance host states, by type.
+pub(super) type StateMap = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
+
+/// What a context host function ([`CxHostFn`]) can reach of the instance calling it.
+pub struct HostCx<'a> {
+    shared: &'a Shared,
+    host_table: u32,
+}
+
+impl<'a> HostCx<'a> {
+    /// The instance's host state of type `T` (made by [`ComponentLinker::instance_state`]).
+    pub fn state<T: Any + Send + Sync>(&self) -> Result<&'a T, Trap> {
+        self.shared
+            .states
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .ok_or_else(|| {
+                Trap::host(format!(
+                    "no host state of type {} in this instance",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+
+    /// The index of the imported resource type `path` (`ns:pkg/iface@x.y.z#name`; any
+    /// compatible version), if the component imports it.
+    pub fn resource(&self, path: &str) -> Option<ResourceIndex> {
+        self.shared.resource_names.get(&normalize(path)).copied()
+    }
+
+    /// Like [`HostCx::resource`], an error naming the resource when it is not imported.
+    pub fn resource_index(&self, path: &str) -> Result<ResourceIndex, Trap> {
+        self.resource(path).ok_or_else(|| {
+            Trap::host(format!(
+                "the component does not import the resource type `{path}`"
+            ))
+        })
+    }
+
+    /// A new own handle of resource type `resource` with representation `rep`, to return to
+    /// the guest.
+    pub fn new_own(&self, resource: ResourceIndex, rep: u32) -> Result<Val, Trap> {
+        let h = self
+            .shared
+            .handles
+            .with(self.host_table, |t| {
+                t.insert(HandleEntry {
+                    resource,
+                    rep,
+                    own: true,
+                    lend_count: 0,
+                })
+            })
+            .unwrap_or_else(|| Err(Trap::host("no host handle table")))?;
+        Ok(Val::Own(h))
+    }
+
+    /// The representation of the handle `v` (`own` or `borrow`) of type `resource` the guest
+    /// passed; the handle stays where it is.
+    pub fn rep(&self, resource: ResourceIndex, v: &Val) -> Result<u32, Trap> {
+        let h = match v {
+            Val::Own(h) | Val::Borrow(h) => *h,
+            other => {
+                return Err(Trap::host(format!(
+                    "expected a resource handle, got {other:?}"
+                )))
+            }
+        };
+        self.shared
+            .handles
+            .with(self.host_table, |t| t.get(h, resource).map(|e| e.rep))
+            .unwrap_or_else(|| Err(Trap::host("no host handle table")))
+    }
+
+    /// Takes the own handle `v` of type `resource` the guest passed (it leaves the host's
+    /// table: the host now owns the representation, returned).
+    pub fn take_own(&self, resource: ResourceIndex, v: &Val) -> Result<u32, Trap> {
+        let Val::Own(h) = v else {
+            return Err(Trap::host(format!("expected an own handle, got {v:?}")));
+        };
+        self.shared
+            .handles
+            .with(self.host_table, |t| t.remove(*h, resource).map(|e| e.rep))
+            .unwrap_or_else(|| Err(Trap::host("no host handle table")))
+    }
+}
+
+/// The semver-compatibility key of an import path: the version after `@` in each segment is
+/// cut to its major (or `0.minor` while the major is 0) and prerelease/build parts dropped.
+pub(super) fn normalize(path: &str) -> String {
+    path.split('#')
+        .map(|seg| match seg.split_once('@') {
+            None => seg.to_string(),
+            Some((name, ver)) => {
+                let core = ver.split(['-', '+']).next().unwrap_or(ver);
+                let mut parts = core.split('.');
+                let major = parts.next().unwrap_or("");
+                let minor = parts.next().unwrap_or("");
+                if major == "0" {
+                    format!("{name}@0.{minor}")
+                } else {
+                    format!("{name}@{major}")
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("#")
+}
+
+/// Looks `path` up: exactly, else any definition of a compatible version.
+pub(super) fn lookup<'m, V>(map: &'m HashMap<String, V>, path: &str) -> Option<&'m V> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    if !path.contains('@') {
+        return None;
+    }
+    let key = normalize(path);
+    // Prefer the newest compatible definition when several are given.
+    map.iter()
+        .filter(|(k, _)| normalize(k) == key)
+        .max_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, v)| v)
+}
+
+/// The imported resource types by normalised path, and their host destructors.
+pub(super) fn host_resources(
+    linker: &ComponentLinker,
+    meta: &ComponentMetadata,
+) -> (HashMap<String, ResourceIndex>, Vec<Option<Arc<HostDtorFn>>>) {
+    let mut names = HashMap::new();
+    let mut dtors = vec![None; meta.resources.len()];
+    for (i, r) in meta.resources.iter().enumerate() {
+        if let ResourceKind::Imported { import, path } = &r.kind {
+            let full = super::instance::import_path(meta, *import, path);
+            names.entry(normalize(&full)).or_insert(i as ResourceIndex);
+            dtors[i] = lookup(&linker.host_dtors, &full).cloned();
+        }
+    }
+    (names, dtors)
+}
+
+/// Makes the host states of a new instance.
+pub(super) fn make_states(linker: &ComponentLinker) -> Result<StateMap, Error> {
+    let mut map = StateMap::new();
+    for (t, m) in &linker.state_makers {
+        map.insert(*t, m()?);
+    }
+    Ok(map)
+}
+
+/// Runs the host destructor of imported resource `resource` for `rep` (an own handle was
+/// dropped); resource types without one need nothing.
+pub(super) fn run_host_dtor(
+    shared: &Shared,
+    resource: ResourceIndex,
+    rep: u32,
+) -> Result<(), Trap> {
+    let Some(Some(d)) = shared.host_dtors.get(resource as usize) else {
+        return Ok(());
+    };
+    let cx = HostCx {
+        shared,
+        host_table: host_table_of(shared),
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(|| d(&cx, rep)))
+        .map_err(|_| Trap::host("host resource destructor panicked"))?
+}
+
+fn host_table_of(shared: &Shared) -> u32 {
+    // The host's table is the last one (`instance.rs`).
+    shared.handles.len().saturating_sub(1)
+}
 
 impl ComponentLinker {
     /// Defines the function import `path` (`name` for a world-level function,
@@ -32,7 +229,46 @@ impl ComponentLinker {
         path: &str,
         f: impl Fn(&[Val]) -> Result<Option<Val>, Trap> + Send + Sync + 'static,
     ) -> &mut Self {
+        self.typed.insert(
+            path.to_string(),
+            Arc::new(move |_: &HostCx<'_>, a: &[Val]| f(a)),
+        );
+        self
+    }
+
+    /// Defines the function import `path` with a closure that also gets the calling instance
+    /// ([`HostCx`]: host state, host-implemented resources).
+    pub fn func_cx(
+        &mut self,
+        path: &str,
+        f: impl Fn(&HostCx<'_>, &[Val]) -> Result<Option<Val>, Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
         self.typed.insert(path.to_string(), Arc::new(f));
+        self
+    }
+
+    /// Sets the destructor of the host-implemented resource type imported as `path`
+    /// (`ns:pkg/iface@x.y.z#name`), run when an own handle of it is dropped.
+    pub fn resource_dtor(
+        &mut self,
+        path: &str,
+        f: impl Fn(&HostCx<'_>, u32) -> Result<(), Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.host_dtors.insert(path.to_string(), Arc::new(f));
+        self
+    }
+
+    /// Gives every instance made by this linker its own host state of type `T`, made by
+    /// `make` at instantiation (one per type: a later call replaces an earlier one).
+    pub fn instance_state<T: Any + Send + Sync>(
+        &mut self,
+        make: impl Fn() -> Result<T, Error> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.state_makers.retain(|(t, _)| *t != TypeId::of::<T>());
+        self.state_makers.push((
+            TypeId::of::<T>(),
+            Arc::new(move || make().map(|t| Box::new(t) as Box<dyn Any + Send + Sync>)),
+        ));
         self
     }
 
@@ -50,7 +286,8 @@ impl ComponentLinker {
 /// What the host callback of one lowered import needs.
 struct LoweredHost {
     ty: ComponentFuncType,
-    f: Arc<ValHostFn>,
+    f: Arc<CxHostFn>,
+    cvmctx: usize,
 }
 
 /// The core function for lowered import `index`, calling `f` through the compiled trampoline.
@@ -60,7 +297,7 @@ pub(super) fn lowered_func(
     cvmctx: usize,
     core_ty: FuncType,
     ty: &ComponentFuncType,
-    f: Arc<ValHostFn>,
+    f: Arc<CxHostFn>,
 ) -> Result<Func, Error> {
     let offset = component
         .metadata()
@@ -81,7 +318,11 @@ pub(super) fn lowered_func(
             "import trampoline outside the glue code (corrupt component)".into(),
         ));
     }
-    let host = Arc::new(LoweredHost { ty: ty.clone(), f });
+    let host = Arc::new(LoweredHost {
+        ty: ty.clone(),
+        f,
+        cvmctx,
+    });
     let data = Arc::as_ptr(&host) as usize;
     let keep = host.clone();
     Ok(Func::new_with_array_call(
@@ -161,7 +402,14 @@ unsafe fn callback(data: *const u8, args: *const u8, results: *mut u8) -> Result
             .map_err(|e| Trap::host(e.to_string()))?;
         vals.push(v);
     }
-    let out = std::panic::catch_unwind(AssertUnwindSafe(|| (host.f)(&vals)))
+    // SAFETY: the instance whose glue called us is alive for the call.
+    let view = unsafe { vmctx_view(host.cvmctx as *const u8) }
+        .ok_or_else(|| Trap::host("component instance called its imports before it existed"))?;
+    let cx = HostCx {
+        shared: view.shared,
+        host_table: view.host_table,
+    };
+    let out = std::panic::catch_unwind(AssertUnwindSafe(|| (host.f)(&cx, &vals)))
         .map_err(|_| Trap::host("host function panicked"))??;
     match (&ty.result, out) {
         (None, None) => Ok(()),

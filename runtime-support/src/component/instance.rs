@@ -41,7 +41,11 @@ pub struct ComponentLinker {
     engine: Engine,
     funcs: HashMap<String, Arc<RawHostFn>>,
     /// Host functions taking and returning component values (`imports.rs`).
-    pub(super) typed: HashMap<String, Arc<super::imports::ValHostFn>>,
+    pub(super) typed: HashMap<String, Arc<super::imports::CxHostFn>>,
+    /// Destructors of host-implemented resource types, by import path (`imports.rs`).
+    pub(super) host_dtors: HashMap<String, Arc<super::imports::HostDtorFn>>,
+    /// Makers of per-instance host state (`imports.rs`).
+    pub(super) state_makers: Vec<(std::any::TypeId, Arc<super::imports::StateMaker>)>,
 }
 
 /// The name a function import is defined under: the import name, then `#` and each name
@@ -66,6 +70,8 @@ impl ComponentLinker {
             engine: engine.clone(),
             funcs: HashMap::new(),
             typed: HashMap::new(),
+            host_dtors: HashMap::new(),
+            state_makers: Vec::new(),
         }
     }
 
@@ -85,7 +91,7 @@ impl ComponentLinker {
             return Err(Error::Link("component loaded into another engine".into()));
         }
         self.check_imports_defined(component.metadata())?;
-        Builder::new(self, component).run()
+        Builder::new(self, component)?.run()
     }
 
     /// Every function the component imports must be defined, whether or not core code lowers
@@ -101,7 +107,9 @@ impl ComponentLinker {
             match ty {
                 ItemType::Func(_) => {
                     let name = import_path(meta, import, path);
-                    if linker.funcs.contains_key(&name) || linker.typed.contains_key(&name) {
+                    if linker.funcs.contains_key(&name)
+                        || super::imports::lookup(&linker.typed, &name).is_some()
+                    {
                         Ok(())
                     } else {
                         Err(Error::Link(format!(
@@ -129,14 +137,20 @@ impl ComponentLinker {
 
 /// State the runtime-made core functions (lowerings, intrinsics) reach through a weak
 /// reference, so they do not keep the instance alive in a cycle.
-struct Shared {
-    handles: HandleTables,
+pub(super) struct Shared {
+    pub(super) handles: HandleTables,
     memories: Mutex<Vec<Memory>>,
     reallocs: Mutex<Vec<Func>>,
     post_returns: Mutex<Vec<Func>>,
     lifted: Mutex<Vec<Lifted>>,
     dtors: Mutex<Vec<Option<Func>>>,
     resources: Vec<ResourceType>,
+    /// Per-instance host state (`ComponentLinker::instance_state`), by type.
+    pub(super) states: super::imports::StateMap,
+    /// Host destructors of imported (host-implemented) resource types, by resource index.
+    pub(super) host_dtors: Vec<Option<Arc<super::imports::HostDtorFn>>>,
+    /// Imported resource types by version-normalised import path (`HostCx::resource`).
+    pub(super) resource_names: HashMap<String, ResourceIndex>,
     /// The component VM context. It lives here, not in the instance, because the resource
     /// intrinsics (reachable from core instances that may outlive the component instance
     /// handle) read its `may_leave` flags.
@@ -172,6 +186,8 @@ pub(super) struct VmctxView<'a> {
     pub(super) dtors: &'a Mutex<Vec<Option<Func>>>,
     /// Index of the host's handle table.
     pub(super) host_table: u32,
+    /// The instance's shared state (host state, host destructors).
+    pub(super) shared: &'a Shared,
 }
 
 /// The view of the instance whose component VM context is `cvmctx`, `None` before its
@@ -194,6 +210,7 @@ pub(super) unsafe fn vmctx_view<'a>(cvmctx: *const u8) -> Option<VmctxView<'a>> 
         resources: &s.resources,
         dtors: &s.dtors,
         host_table: inner.component.metadata().num_component_instances,
+        shared: s,
     })
 }
 
@@ -227,9 +244,11 @@ fn link(msg: impl Into<String>) -> Error {
 }
 
 impl<'l> Builder<'l> {
-    fn new(linker: &'l ComponentLinker, component: &Component) -> Builder<'l> {
+    fn new(linker: &'l ComponentLinker, component: &Component) -> Result<Builder<'l>, Error> {
         let m = component.metadata();
-        Builder {
+        let (resource_names, host_dtors) = super::imports::host_resources(linker, m);
+        let states = super::imports::make_states(linker)?;
+        Ok(Builder {
             linker,
             component: component.clone(),
             shared: Arc::new(Shared {
@@ -241,13 +260,16 @@ impl<'l> Builder<'l> {
                 lifted: Mutex::new(Vec::new()),
                 dtors: Mutex::new(vec![None; m.resources.len()]),
                 resources: m.resources.clone(),
+                states,
+                host_dtors,
+                resource_names,
                 vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
             }),
             core_instances: Vec::new(),
             lowered: Vec::new(),
             intrinsics: HashMap::new(),
             cvmctx: 0,
-        }
+        })
     }
 
     fn resolve(&mut self, def: &CoreDef) -> Result<Extern, Error> {
@@ -447,7 +469,7 @@ impl<'l> Builder<'l> {
         match callee {
             FuncSource::Import { import, path } => {
                 let name = import_path(meta, *import, path);
-                if let Some(h) = self.linker.typed.get(&name).cloned() {
+                if let Some(h) = super::imports::lookup(&self.linker.typed, &name).cloned() {
                     let index = self.lowered.len() as u32;
                     return super::imports::lowered_func(
                         &self.component,
@@ -640,6 +662,9 @@ fn intrinsic(
                              its destructor (may_enter is false)",
                         ));
                     }
+                }
+                if entry.own && !defined {
+                    super::imports::run_host_dtor(&shared, resource, entry.rep)?;
                 }
                 if entry.own && defined {
                     let dtor = lock(&shared.dtors)

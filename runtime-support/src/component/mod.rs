@@ -36,7 +36,7 @@ mod typed;
 mod values;
 mod vmctx;
 
-pub use imports::ValHostFn;
+pub use imports::{CxHostFn, HostCx, HostDtorFn, ValHostFn};
 pub use instance::{ComponentFunc, ComponentInstance, ComponentLinker, RawCall, RawHostFn};
 pub use kiln_environ::component::{
     ComponentExport, ComponentFuncType, ComponentImport, ComponentMetadata, ExportItem,

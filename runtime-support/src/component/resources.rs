@@ -115,6 +115,11 @@ impl HandleTables {
         }
     }
 
+    /// Number of tables (component instances, then the host's).
+    pub(crate) fn len(&self) -> u32 {
+        self.tables.len() as u32
+    }
+
     /// Runs `f` on the table of `instance`.
     pub(crate) fn with<R>(
         &self,
