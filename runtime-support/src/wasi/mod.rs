@@ -29,7 +29,7 @@ pub use streams::{
 pub use table::Table;
 pub use val::*;
 
-use crate::component::{ComponentLinker, HostCx, Val};
+use crate::component::{ComponentInstance, ComponentLinker, HostCx, Val};
 use crate::error::{Error, Trap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The WASI version the host defines its functions under (any `0.2.x` import matches).
-pub const VERSION: &str = "0.2.6";
+pub const VERSION: &str = "0.2.12";
 
 /// Where the guest's stdin comes from.
 #[derive(Debug, Default)]
@@ -216,7 +216,7 @@ pub fn add_to_linker(linker: &mut ComponentLinker, config: WasiConfig) -> &mut C
 }
 
 /// The full import path of function (or resource) `name` in WASI interface `iface`
-/// (`"io/streams"` → `wasi:io/streams@0.2.6#name`).
+/// (`"io/streams"` → `wasi:io/streams@0.2.12#name`).
 pub fn path(iface: &str, name: &str) -> String {
     format!("wasi:{iface}@{VERSION}#{name}")
 }
@@ -249,4 +249,38 @@ pub(crate) fn define_resource<T: Send + 'static>(
         drop(obj);
         Ok(())
     });
+}
+
+/// The `wasi:cli/run` interface name `instance` exports (any `0.2.x` version), if any.
+pub fn run_export(instance: &ComponentInstance) -> Option<String> {
+    instance
+        .exports()
+        .iter()
+        .map(|e| e.name.as_str())
+        .find(|n| n.starts_with("wasi:cli/run@0.2.") || *n == "wasi:cli/run")
+        .map(str::to_string)
+}
+
+/// Runs a command: calls `wasi:cli/run#run` of `instance` and returns the exit status the
+/// program chose: 0 for `ok`, 1 for `err`, or the status it passed to `wasi:cli/exit`.
+/// A trap is an error (the instance must not be used again).
+pub fn run_command(instance: &ComponentInstance) -> Result<i32, Error> {
+    let iface = run_export(instance).ok_or_else(|| {
+        Error::Link("the component does not export `wasi:cli/run` (it is not a command)".into())
+    })?;
+    let run = instance
+        .get_func(&format!("{iface}#run"))
+        .ok_or_else(|| Error::Link(format!("`{iface}` does not export a function `run`")))?;
+    match instance.call_func(&run, &[]) {
+        Ok(Some(Val::Result(Ok(_)))) => Ok(0),
+        Ok(Some(Val::Result(Err(_)))) => Ok(1),
+        Ok(other) => Err(Error::Other(format!(
+            "`{iface}#run` returned {other:?}, expected a result"
+        ))),
+        Err(Error::Trap(t)) => match t.exit_status {
+            Some(status) => Ok(status),
+            None => Err(Error::Trap(t)),
+        },
+        Err(e) => Err(e),
+    }
 }
