@@ -25,9 +25,22 @@ pub struct RunCommand {
     /// Interrupt the guest after this long (e.g. `1s`, `500ms`, `2m`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// The module: a kiln `.so`, or a `.wasm`/`.wat` to compile first.
+    /// Give a WASI component the host directory HOST as guest directory GUEST (`HOST` alone:
+    /// the same path in the guest). Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    pub dirs: Vec<String>,
+    /// Set an environment variable for a WASI component (`NAME` alone passes the host's
+    /// value). Repeatable.
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    pub envs: Vec<String>,
+    /// Let a WASI component use the host's network (`wasi:sockets`); without it every socket
+    /// operation fails with `access-denied`.
+    #[arg(long)]
+    pub inherit_network: bool,
+    /// The module or component: a kiln `.so`, or a `.wasm`/`.wat` to compile first.
     pub file: PathBuf,
-    /// Arguments for the invoked function, parsed by its parameter types.
+    /// Arguments: for a WASI command component, its program arguments; for a core module's
+    /// `--invoke`, the function's arguments, parsed by its parameter types.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
@@ -37,23 +50,34 @@ impl RunCommand {
     pub fn execute(self) -> Result<i32> {
         let engine = Engine::default();
         if let Some(component) = self.load_component(&engine)? {
-            if !self.args.is_empty() {
+            if self.invoke.is_some() && !self.args.is_empty() {
                 bail!("component arguments go inside --invoke, in WAVE: 'name(arg, ...)'");
             }
+            let wasi = self.wasi_config()?;
             return super::run_component::run_component(
                 &engine,
                 &component,
                 self.invoke.as_deref(),
+                wasi,
             );
         }
         let module = self.load(&engine)?;
         if let Some(import) = module.imports().first() {
+            let hint = if import.module.starts_with("wasi_snapshot_preview1") {
+                " (kiln runs WASI 0.2 components: turn a preview1 module into a component with \
+                 the preview1 command adapter, e.g. `wasm-tools component new --adapt`)"
+            } else {
+                ""
+            };
             bail!(
-                "`{}` imports `{}::{}`, which `kiln run` cannot provide",
+                "`{}` imports `{}::{}`, which `kiln run` cannot provide{hint}",
                 self.file.display(),
                 import.module,
                 import.name
             );
+        }
+        if !self.dirs.is_empty() || !self.envs.is_empty() || self.inherit_network {
+            bail!("--dir, --env and --inherit-network apply to WASI components only");
         }
         let instance =
             Instance::new(&module, &[]).map_err(|e| runtime_error(e, "failed to instantiate"))?;
@@ -98,6 +122,45 @@ impl RunCommand {
             println!("{}", format_result(r));
         }
         Ok(0)
+    }
+
+    /// The WASI configuration of a command run: stdio inherited, the program name and
+    /// arguments, `--env`, `--dir`, `--inherit-network`.
+    fn wasi_config(&self) -> Result<kiln_runtime::wasi::WasiConfig> {
+        let mut cfg = kiln_runtime::wasi::WasiConfig::new();
+        cfg.inherit_stdio();
+        let mut args = vec![self.file.to_string_lossy().into_owned()];
+        args.extend(self.args.iter().cloned());
+        cfg.args(&args);
+        for e in &self.envs {
+            match e.split_once('=') {
+                Some((name, value)) => {
+                    if name.is_empty() {
+                        bail!("--env `{e}`: the variable name is empty");
+                    }
+                    cfg.env(name, value);
+                }
+                None => {
+                    if let Ok(value) = std::env::var(e) {
+                        cfg.env(e, &value);
+                    }
+                }
+            }
+        }
+        for d in &self.dirs {
+            let (host, guest) = d.split_once("::").unwrap_or((d.as_str(), d.as_str()));
+            if host.is_empty() || guest.is_empty() {
+                bail!("--dir `{d}`: expected HOST or HOST::GUEST");
+            }
+            let meta = std::fs::metadata(host)
+                .with_context(|| format!("--dir `{d}`: cannot open `{host}`"))?;
+            if !meta.is_dir() {
+                bail!("--dir `{d}`: `{host}` is not a directory");
+            }
+            cfg.preopen_dir(host, guest, false);
+        }
+        cfg.inherit_network(self.inherit_network);
+        Ok(cfg)
     }
 
     /// The component, when the input is one (a component `.wasm`/`.wat`, compiled and cached,

@@ -12,6 +12,7 @@ use super::run::runtime_error;
 use anyhow::{anyhow, bail, Context, Result};
 use kiln_environ::component::{ExportItem, FuncSource, InterfaceType as T, ItemType};
 use kiln_runtime::component::Val;
+use kiln_runtime::wasi::WasiConfig;
 use kiln_runtime::{Component, ComponentFunc, ComponentInstance, ComponentLinker, Engine};
 use std::borrow::Cow;
 use std::path::Path;
@@ -35,21 +36,44 @@ fn needs_definition(ty: &ItemType) -> bool {
     }
 }
 
-/// Instantiates `component` and performs `invoke`.
-pub fn run_component(engine: &Engine, component: &Component, invoke: Option<&str>) -> Result<i32> {
+/// Instantiates `component` (with WASI 0.2 configured by `wasi` when it imports WASI) and
+/// performs `invoke`, or runs it as a command (`wasi:cli/run`) without one.
+pub fn run_component(
+    engine: &Engine,
+    component: &Component,
+    invoke: Option<&str>,
+    wasi: WasiConfig,
+) -> Result<i32> {
     // Imports that only carry types (an interface of type definitions, as `use` in a WIT
-    // world produces) need no definition.
-    if let Some(import) = component.imports().iter().find(|i| needs_definition(&i.ty)) {
+    // world produces) need no definition; WASI 0.2 interfaces are provided.
+    let needed: Vec<_> = component
+        .imports()
+        .iter()
+        .filter(|i| needs_definition(&i.ty))
+        .collect();
+    if let Some(import) = needed.iter().find(|i| !i.name.starts_with("wasi:")) {
         bail!(
-            "the component imports `{}`, which `kiln run` cannot provide",
+            "the component imports `{}`, which `kiln run` cannot provide (it provides WASI 0.2)",
             import.name
         );
     }
-    let instance = ComponentLinker::new(engine)
+    let mut linker = ComponentLinker::new(engine);
+    let uses_wasi = !needed.is_empty();
+    if uses_wasi {
+        kiln_runtime::wasi::add_to_linker(&mut linker, wasi);
+    }
+    let instance = linker
         .instantiate(component)
         .map_err(|e| runtime_error(e, "failed to instantiate"))?;
     let Some(invoke) = invoke else {
-        bail!("running a component needs --invoke 'name(args...)' (WAVE syntax)");
+        if kiln_runtime::wasi::run_export(&instance).is_none() {
+            bail!(
+                "the component is not a command (it exports no `wasi:cli/run`): name a \
+                 function with --invoke 'name(args...)' (WAVE syntax)"
+            );
+        }
+        return kiln_runtime::wasi::run_command(&instance)
+            .map_err(|e| runtime_error(e, "failed to run the command"));
     };
     // An interface prefix (`ns:pkg/iface#`) is split off before WAVE parses the call.
     let paren = invoke.find('(').unwrap_or(invoke.len());
