@@ -775,6 +775,72 @@ kiln_error_t *kiln_component_func_call_raw(const kiln_component_func_t *func, co
  */
 kiln_error_t *kiln_component_func_post_return(const kiln_component_func_t *func);
 
+/* ---- WASI 0.2 for components ---------------------------------------------------------- */
+
+/** A WASI configuration being built (consumed by kiln_component_linker_add_wasi()). */
+typedef struct kiln_wasi_config kiln_wasi_config_t;
+/** A buffer a guest's stdout or stderr goes to. */
+typedef struct kiln_wasi_buffer kiln_wasi_buffer_t;
+
+/**
+ * A configuration that grants nothing: no arguments, environment, directories or network;
+ * stdin empty, stdout and stderr discarded.
+ */
+kiln_wasi_config_t *kiln_wasi_config_new(void);
+/** Frees a configuration not handed to a linker. */
+void kiln_wasi_config_delete(kiln_wasi_config_t *config);
+/** Sets the program arguments (`wasi:cli/environment#get-arguments`), the program name first. */
+kiln_error_t *kiln_wasi_config_set_args(kiln_wasi_config_t *config, const char *const *argv,
+                                        size_t argc);
+/** Adds an environment variable. */
+kiln_error_t *kiln_wasi_config_add_env(kiln_wasi_config_t *config, const char *name,
+                                       const char *value);
+/**
+ * Gives the guest host directory `host_path` as `guest_path`. The guest cannot leave it
+ * (`..`, absolute paths and symlinks are confined). `read_only` refuses every write.
+ */
+kiln_error_t *kiln_wasi_config_preopen_dir(kiln_wasi_config_t *config, const char *host_path,
+                                           const char *guest_path, bool read_only);
+/** Allows (or forbids, the default) the guest's use of the network (`wasi:sockets`). */
+void kiln_wasi_config_inherit_network(kiln_wasi_config_t *config, bool allow);
+/** The guest's stdin, stdout and stderr are the host process's. */
+void kiln_wasi_config_inherit_stdio(kiln_wasi_config_t *config);
+/** The guest's stdin reads these bytes (copied), then ends. */
+kiln_error_t *kiln_wasi_config_set_stdin_bytes(kiln_wasi_config_t *config, const uint8_t *data,
+                                               size_t len);
+/**
+ * Stdio stream `which` (0 stdin, 1 stdout, 2 stderr) uses the open file descriptor `fd`,
+ * which kiln takes over (it is closed when the last instance using it is gone).
+ */
+kiln_error_t *kiln_wasi_config_set_stdio_fd(kiln_wasi_config_t *config, int which, int fd);
+/**
+ * Output stream `which` (1 stdout, 2 stderr) is collected in a buffer; `*out` receives a
+ * handle to read it (free it with kiln_wasi_buffer_delete()).
+ */
+kiln_error_t *kiln_wasi_config_set_output_buffer(kiln_wasi_config_t *config, int which,
+                                                 kiln_wasi_buffer_t **out);
+/**
+ * What was written to the buffer so far: a pointer valid until the next call on this buffer
+ * or its deletion, and its length in `*len`.
+ */
+const uint8_t *kiln_wasi_buffer_data(const kiln_wasi_buffer_t *buffer, size_t *len);
+/** Frees a buffer handle. */
+void kiln_wasi_buffer_delete(kiln_wasi_buffer_t *buffer);
+/**
+ * Adds WASI 0.2 (wasi:cli, io, clocks, random, filesystem, sockets; imports of any 0.2.x
+ * version) to the instances `linker` makes, each with its own open files and streams.
+ * Consumes `config` (also on error). Functions defined with kiln_component_linker_define_func()
+ * take precedence over WASI's of the same name.
+ */
+kiln_error_t *kiln_component_linker_add_wasi(kiln_component_linker_t *linker,
+                                             kiln_wasi_config_t *config);
+/**
+ * Runs a command: calls the instance's `wasi:cli/run#run`. `*status` (may be NULL) receives
+ * the exit status: 0 when it returned ok, 1 for err, or the code the guest passed to exit.
+ * A trap gives KILN_ERROR_TRAP (the instance must not be used again).
+ */
+kiln_error_t *kiln_wasi_run_command(const kiln_component_instance_t *instance, int *status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,7 +10,7 @@
 //! `func` (functions, linkers, instances), `host` (host functions backed by C callbacks, the
 //! caller handle), `items` (externs, memories, globals, tables); for components: `component`
 //! (components, component linker, instances, calls), `component_host` (imports implemented
-//! in C), `component_val` (`kiln_cval_t`).
+//! in C), `component_val` (`kiln_cval_t`), `wasi` (WASI 0.2 configuration and commands).
 //!
 //! Safety contract for callers (stated once here rather than on each function): every pointer
 //! argument is NULL or valid for its documented use in `kiln.h`; handles are ones this API
@@ -31,6 +31,7 @@ mod func;
 mod host;
 mod items;
 mod val;
+mod wasi;
 
 pub use component::{
     kiln_component_func_t, kiln_component_instance_t, kiln_component_linker_t, kiln_component_t,
@@ -49,6 +50,7 @@ pub use items::{
     kiln_extern_t, kiln_global_t, kiln_memory_t, kiln_memorytype_t, kiln_table_t, kiln_tabletype_t,
 };
 pub use val::{kiln_val_t, kiln_val_union};
+pub use wasi::{kiln_wasi_buffer_t, kiln_wasi_config_t};
 
 /// `kiln_valkind_t`: a value type tag.
 pub type kiln_valkind_t = u8;

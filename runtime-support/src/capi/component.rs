@@ -31,11 +31,26 @@ pub struct kiln_component_t {
 pub struct kiln_component_linker_t {
     engine: Engine,
     defs: Vec<(String, Arc<ComponentHostEnv>)>,
+    wasi: Option<Arc<crate::wasi::WasiConfig>>,
+}
+
+impl kiln_component_linker_t {
+    /// Adds WASI 0.2 with `config` to the instances this linker makes (`wasi.rs`).
+    pub(super) fn set_wasi(&mut self, config: Arc<crate::wasi::WasiConfig>) {
+        self.wasi = Some(config);
+    }
 }
 
 /// `kiln_component_instance_t`: an instantiated component.
 pub struct kiln_component_instance_t {
     instance: ComponentInstance,
+}
+
+impl kiln_component_instance_t {
+    /// The instance.
+    pub(super) fn instance(&self) -> &ComponentInstance {
+        &self.instance
+    }
 }
 
 /// `kiln_component_func_t`: an exported component function, its WIT type text and the pending
@@ -106,6 +121,7 @@ pub unsafe extern "C" fn kiln_component_linker_new(
         *out = boxed(kiln_component_linker_t {
             engine: engine.engine.clone(),
             defs: Vec::new(),
+            wasi: None,
         });
         Ok(())
     })
@@ -246,6 +262,9 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
         let linker = unsafe { handle(linker, "linker") }?;
         let component = &unsafe { handle(component, "component") }?.component;
         let mut l = ComponentLinker::new(&linker.engine);
+        if let Some(w) = &linker.wasi {
+            crate::wasi::add_to_linker_shared(&mut l, w.clone());
+        }
         for (path, host) in &linker.defs {
             let Some(ty) = import_func_type(component, path) else {
                 continue;

@@ -204,7 +204,14 @@ impl WasiState {
 /// The stdio of [`OutputConfig::Fd`]/[`StdinConfig::Fd`] and buffers are shared by all
 /// instances of the linker.
 pub fn add_to_linker(linker: &mut ComponentLinker, config: WasiConfig) -> &mut ComponentLinker {
-    let config = Arc::new(config);
+    add_to_linker_shared(linker, Arc::new(config))
+}
+
+/// [`add_to_linker`] with a configuration shared with other linkers.
+pub fn add_to_linker_shared(
+    linker: &mut ComponentLinker,
+    config: Arc<WasiConfig>,
+) -> &mut ComponentLinker {
     linker.instance_state(move || WasiState::new(config.clone()));
     io::add(linker);
     cli::add(linker);
