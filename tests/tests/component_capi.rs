@@ -238,6 +238,53 @@ fn sample_component_host_runs() {
     assert!(err.contains("load:"), "{err}");
 }
 
+/// `samples/c-host/wasi_host.c` runs a WASI command (tests/components/wasi-echo.wat) through
+/// the C API: arguments reach the guest, its stdout goes to the host's stdout or to a buffer,
+/// and its exit status becomes the host's.
+#[test]
+fn c_host_runs_a_wasi_command() {
+    let dir = TempDir::new("kiln-wasi-host").unwrap();
+    let so = compile(
+        dir.path(),
+        &workspace().join("tests/components/wasi-echo.wat"),
+        "echo.so",
+    );
+    let exe = build_c(
+        dir.path(),
+        &workspace().join("samples/c-host/wasi_host.c"),
+        "wasi_host",
+        &[],
+    );
+    let status = |args: &[&str]| {
+        let out = Command::new(&exe)
+            .args(args)
+            .output()
+            .expect("run wasi_host");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = status(&[s(&so), "hello", "wasi", "world"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(out, "hello wasi world\n");
+    let (code, out, err) = status(&[s(&so), "--capture", "in", "a buffer"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(out, "[captured 12 bytes]in a buffer\n[end]\n");
+    // No arguments: `run` returns err, which is exit status 1.
+    let (code, out, err) = status(&[s(&so)]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(out, "");
+    // A preopen that does not exist is an error from the C API, not a crash.
+    let (code, _, err) = status(&[s(&so), "--dir", "/nonexistent-kiln-dir::/d", "x"]);
+    assert_eq!(code, Some(70), "{err}");
+    assert!(
+        err.contains("preopen: cannot open `/nonexistent-kiln-dir`"),
+        "{err}"
+    );
+}
+
 /// The generated header compiles as C++ too, and its static assertions catch a layout that
 /// differs from the host C representation.
 #[test]
