@@ -1,6 +1,10 @@
 //! Source-level debugging of guest code in a kiln `.so` with the system's gdb, lldb and
 //! addr2line (issue 5): `samples/debug/calc.c` is built with `clang --target=wasm32-wasi -g -O0`,
-//! compiled with `kiln compile -g`, and run by `kiln run --invoke` under each debugger.
+//! compiled with `kiln compile -g`, and run by `kiln run --invoke` under each debugger. The same
+//! sessions run on components: `samples/debug/component/calc_component.c` encoded with the
+//! `calc` world of `calc.wit` (kiln-componentize, as tests/tests/real_components.rs does), and
+//! the Rust guest `samples/debug/rust` built by cargo for wasm32-wasip2 in the dev profile
+//! (skipped with a printed reason when that target is not installed).
 //!
 //! `.ci/run` installs clang, wasi-libc, gdb and lldb, so these tests fail (rather than skip)
 //! when a tool is missing.
@@ -147,40 +151,43 @@ fn section<'a>(out: &'a str, name: &str) -> &'a str {
     &rest[..rest.find(&end).unwrap_or(rest.len())]
 }
 
-#[test]
-fn gdb_breaks_steps_and_prints_guest_source() {
-    let g = guest();
-    let out = gdb(
-        &g.so,
-        "break calc.c:5\n\
-         run\n\
-         echo <bt>\\n\n\
-         bt\n\
-         echo </bt>\\n<print>\\n\n\
-         print x\n\
-         next\n\
-         print result\n\
-         echo </print>\\n<finish>\\n\n\
-         finish\n\
-         echo </finish>\\n<next>\\n\n\
-         next\n\
-         print total\n\
-         print i\n\
-         print calls\n\
-         echo </next>\\n<step>\\n\n\
-         delete 1\n\
-         next\n\
-         step\n\
-         echo </step>\\n\n\
-         kill\n",
+/// The gdb session of the C guests (`calc.c` and the component's `calc_component.c`, whose
+/// lines agree): `invoke` calls `compute(5)` in `so`; `file` is the source file's name.
+fn gdb_c_session(so: &Path, invoke: &[&str], file: &str) -> String {
+    let out = gdb_invoke(
+        so,
+        invoke,
+        &format!(
+            "break {file}:5\n\
+             run\n\
+             echo <bt>\\n\n\
+             bt\n\
+             echo </bt>\\n<print>\\n\n\
+             print x\n\
+             next\n\
+             print result\n\
+             echo </print>\\n<finish>\\n\n\
+             finish\n\
+             echo </finish>\\n<next>\\n\n\
+             next\n\
+             print total\n\
+             print i\n\
+             print calls\n\
+             echo </next>\\n<step>\\n\n\
+             delete 1\n\
+             next\n\
+             step\n\
+             echo </step>\\n\n\
+             kill\n"
+        ),
     );
     let bt = section(&out, "bt");
     assert!(
-        bt.contains("square (x=1) at ") && bt.contains("calc.c:5"),
+        bt.contains("square (x=1) at ") && bt.contains(&format!("{file}:5")),
         "{out}"
     );
     assert!(
-        bt.contains("compute (n=5) at ") && bt.contains("calc.c:14"),
+        bt.contains("compute (n=5) at ") && bt.contains(&format!("{file}:14")),
         "{out}"
     );
     // The walk continues from guest frames into the host (the runtime and the CLI).
@@ -205,52 +212,72 @@ fn gdb_breaks_steps_and_prints_guest_source() {
     assert!(next.contains("$6 = 1"), "print calls: {out}");
     let step = section(&out, "step");
     assert!(
-        step.contains("square (x=2) at ") && step.contains("calc.c:5"),
+        step.contains("square (x=2) at ") && step.contains(&format!("{file}:5")),
         "{out}"
     );
+    out
 }
 
 #[test]
-fn lldb_breaks_steps_and_prints_guest_source() {
+fn gdb_breaks_steps_and_prints_guest_source() {
+    gdb_c_session(&guest().so, &["compute", "5"], "calc.c");
+}
+
+/// Runs `kiln run --invoke <invoke...>` on `so` under lldb with the commands of `script`.
+fn lldb_invoke(so: &Path, invoke: &[&str], script: &str) -> String {
     require("lldb");
-    let g = guest();
-    let script = g.dir.path().join("session.lldb");
-    std::fs::write(
-        &script,
-        "breakpoint set --file calc.c --line 5\n\
-         run\n\
-         bt\n\
-         frame variable x\n\
-         next\n\
-         frame variable result\n\
-         finish\n\
-         next\n\
-         frame variable total i\n\
-         breakpoint delete --force 1\n\
-         next\n\
-         step\n\
-         bt 1\n\
-         kill\n",
-    )
-    .unwrap();
+    let path = so.with_extension("lldb");
+    std::fs::write(&path, script).unwrap();
     let out = Command::new("timeout")
         .arg("300")
         .args(["lldb", "--no-lldbinit", "--batch", "-s"])
-        .arg(&script)
+        .arg(&path)
         .arg("--")
         .arg(kiln())
-        .args(["run", "--invoke", "compute"])
-        .arg(&g.so)
-        .arg("5")
+        .args(["run", "--invoke", invoke[0]])
+        .arg(so)
+        .args(&invoke[1..])
         .output()
         .expect("run lldb");
-    let out = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The lldb session of the C guests (see [`gdb_c_session`]); `so_name` is the file name of
+/// `so` as lldb prefixes frames with it.
+fn lldb_c_session(so: &Path, invoke: &[&str], file: &str) -> String {
+    let so_name = so.file_name().unwrap().to_string_lossy();
+    let out = lldb_invoke(
+        so,
+        invoke,
+        &format!(
+            "breakpoint set --file {file} --line 5\n\
+             run\n\
+             bt\n\
+             frame variable x\n\
+             next\n\
+             frame variable result\n\
+             finish\n\
+             next\n\
+             frame variable total i\n\
+             breakpoint delete --force 1\n\
+             next\n\
+             step\n\
+             bt 1\n\
+             kill\n"
+        ),
     );
-    assert!(out.contains("calc.so`square(x=1) at calc.c:5"), "{out}");
-    assert!(out.contains("calc.so`compute(n=5) at calc.c:14"), "{out}");
+    assert!(
+        out.contains(&format!("{so_name}`square(x=1) at {file}:5")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{so_name}`compute(n=5) at {file}:14")),
+        "{out}"
+    );
     assert!(out.contains("kiln_runtime"), "{out}");
     assert!(out.contains("(int) x = 1"), "{out}");
     assert!(out.contains("(int) result = 1"), "{out}");
@@ -260,7 +287,13 @@ fn lldb_breaks_steps_and_prints_guest_source() {
         "{out}"
     );
     // (lldb 14 does not evaluate location lists of globals, so `calls` is gdb-only.)
-    assert!(out.contains("square(x=2) at calc.c:5"), "{out}");
+    assert!(out.contains(&format!("square(x=2) at {file}:5")), "{out}");
+    out
+}
+
+#[test]
+fn lldb_breaks_steps_and_prints_guest_source() {
+    lldb_c_session(&guest().so, &["compute", "5"], "calc.c");
 }
 
 /// The address of a local symbol of `so`.
@@ -379,4 +412,263 @@ fn modules_without_dwarf_step_through_a_wat_listing() {
     let bt = section(&out, "bt");
     assert!(bt.contains("twice (") && bt.contains("m.so.wat:"), "{out}");
     assert!(bt.contains("local0 = 21"), "{out}");
+}
+
+// ---- Components ----------------------------------------------------------------------------
+
+/// `samples/debug/component/calc_component.c` built with `clang -g -O0` (a reactor), encoded
+/// as a component of the `calc` world in `calc.wit` and compiled with `kiln compile -g` into
+/// `calc_component.so`.
+fn c_component() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        require("clang");
+        let dir = TempDir::new("kiln-debugger-component").expect("temp dir");
+        let samples = workspace().join("samples/debug/component");
+        let core = dir.path().join("calc_component.core.wasm");
+        run(Command::new("clang")
+            .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-g", "-O0"])
+            .arg(samples.join("calc_component.c"))
+            .arg("-o")
+            .arg(&core));
+        let bytes = std::fs::read(&core).expect("read core module");
+        let component = kiln_componentize::componentize(
+            &bytes,
+            &samples.join("calc.wit"),
+            Some("calc"),
+            kiln_componentize::StringEncoding::UTF8,
+        )
+        .unwrap_or_else(|e| panic!("componentize calc_component: {e:#}"));
+        let wasm = dir.path().join("calc_component.wasm");
+        std::fs::write(&wasm, component).expect("write component");
+        let so = dir.path().join("calc_component.so");
+        run(Command::new(kiln())
+            .args(["compile", "-g"])
+            .arg(&wasm)
+            .arg("-o")
+            .arg(&so));
+        Guest { dir, so }
+    })
+}
+
+#[test]
+fn gdb_debugs_a_c_component() {
+    let out = gdb_c_session(&c_component().so, &["compute(5)"], "calc_component.c");
+    // Below the guest frames: the component's export glue in the same `.so`, then the runtime.
+    assert!(section(&out, "bt").contains("kiln_component_glue"), "{out}");
+}
+
+#[test]
+fn lldb_debugs_a_c_component() {
+    let out = lldb_c_session(&c_component().so, &["compute(5)"], "calc_component.c");
+    assert!(
+        out.contains("calc_component.so`kiln_component_glue"),
+        "{out}"
+    );
+}
+
+/// The address of the local symbol of `so` whose name ends with `::name` (the function index
+/// in `wasm[N]::` depends on the producer).
+fn symbol_ending(so: &Path, name: &str) -> u64 {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(so).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let suffix = format!("::{name}");
+    file.symbols()
+        .find(|s| s.name().is_ok_and(|n| n.ends_with(&suffix)))
+        .unwrap_or_else(|| panic!("no symbol *{suffix} in {}", so.display()))
+        .address()
+}
+
+#[test]
+fn components_map_addresses_and_traps_to_source_lines() {
+    let g = c_component();
+    let square = symbol_ending(&g.so, "square");
+    let out = addr2line(&g.so, square + 0x40);
+    assert!(
+        out.starts_with("square\n") && out.contains("calc_component.c:"),
+        "{out}"
+    );
+    let out = Command::new(kiln())
+        .args(["run", "--invoke", "divide(1, 0)"])
+        .arg(&g.so)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("divide") && text.contains("calc_component.c:21"),
+        "{text}"
+    );
+}
+
+// ---- Rust ----------------------------------------------------------------------------------
+
+/// Why the Rust guest cannot be built here, if it cannot (the wasm32-wasip2 target is missing).
+fn rust_target_missing() -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
+    let sysroot = match out {
+        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
+        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
+        Err(e) => return Some(format!("cannot run rustc: {e}")),
+    };
+    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
+    (!lib.is_dir()).then(|| {
+        format!(
+            "the wasm32-wasip2 target is not installed ({} is missing; \
+             `rustup target add wasm32-wasip2` installs it)",
+            lib.display()
+        )
+    })
+}
+
+/// The Rust guest's source file.
+fn rust_source() -> PathBuf {
+    workspace().join("samples/debug/rust/src/lib.rs")
+}
+
+/// The 1-based line of `rust_source()` that contains `text`.
+fn rust_line(text: &str) -> usize {
+    let src = std::fs::read_to_string(rust_source()).expect("read the Rust guest");
+    src.lines()
+        .position(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no `{text}` in {}", rust_source().display()))
+        + 1
+}
+
+/// `samples/debug/rust` built by `cargo build --target wasm32-wasip2` (dev profile: debug info,
+/// opt-level 0; wasm-component-ld makes the component) into a target directory beside this
+/// build's, compiled with `kiln compile -g`; `None` (after printing why) without the target.
+fn rust_component() -> Option<&'static Guest> {
+    static GUEST: OnceLock<Option<Guest>> = OnceLock::new();
+    GUEST
+        .get_or_init(|| {
+            if let Some(why) = rust_target_missing() {
+                eprintln!("skipping the Rust debugger tests: {why}");
+                return None;
+            }
+            let exe = std::env::current_exe().expect("current_exe");
+            let target = exe
+                .ancestors()
+                .nth(3)
+                .expect("test executable in <target>/<profile>/deps")
+                .join("samples-debug-rust");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            run(Command::new(cargo)
+                .args(["build", "--locked", "--target", "wasm32-wasip2"])
+                .current_dir(workspace().join("samples/debug/rust"))
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS"));
+            let dir = TempDir::new("kiln-debugger-rust").expect("temp dir");
+            let so = dir.path().join("calc_rs.so");
+            run(Command::new(kiln())
+                .args(["compile", "-g"])
+                .arg(target.join("wasm32-wasip2/debug/calc_rs.wasm"))
+                .arg("-o")
+                .arg(&so));
+            Some(Guest { dir, so })
+        })
+        .as_ref()
+}
+
+#[test]
+fn gdb_debugs_a_rust_component() {
+    let Some(g) = rust_component() else { return };
+    // The absolute path: `lib.rs` alone also names files of kiln's own dependencies.
+    let src = rust_source();
+    let call = rust_line("total = total.wrapping_add(square(i));");
+    let body = rust_line("let result = x.wrapping_mul(x);");
+    let out = gdb_invoke(
+        &g.so,
+        &["compute(5)"],
+        &format!(
+            "break {}:{call}\n\
+             run\n\
+             echo <bt>\\n\n\
+             bt\n\
+             echo </bt>\\n<print>\\n\n\
+             print n\n\
+             print total\n\
+             print i\n\
+             echo </print>\\n<step>\\n\n\
+             step\n\
+             print x\n\
+             echo </step>\\n<finish>\\n\n\
+             finish\n\
+             echo </finish>\\n<next>\\n\n\
+             next\n\
+             next\n\
+             print total\n\
+             print i\n\
+             echo </next>\\n\n\
+             kill\n",
+            src.display()
+        ),
+    );
+    let bt = section(&out, "bt");
+    assert!(
+        bt.contains("calc_rs::{impl#0}::compute (n=5) at ")
+            && bt.contains(&format!("lib.rs:{call}")),
+        "{out}"
+    );
+    assert!(bt.contains("kiln_component_glue"), "{out}");
+    assert!(bt.contains("kiln_runtime"), "{out}");
+    let print = section(&out, "print");
+    assert!(
+        print.contains("$1 = 5") && print.contains("$2 = 0") && print.contains("$3 = 1"),
+        "print n, total, i: {out}"
+    );
+    let step = section(&out, "step");
+    assert!(
+        step.contains("calc_rs::square (x=1) at ") && step.contains(&format!("lib.rs:{body}")),
+        "{out}"
+    );
+    assert!(step.contains("$4 = 1"), "print x: {out}");
+    let finish = section(&out, "finish");
+    assert!(finish.contains("Value returned is $5 = 1"), "{out}");
+    // Back round the loop to the breakpoint: total = 1, i = 2.
+    let next = section(&out, "next");
+    assert!(
+        next.contains("$6 = 1") && next.contains("$7 = 2"),
+        "print total, i: {out}"
+    );
+}
+
+#[test]
+fn lldb_debugs_a_rust_component() {
+    let Some(g) = rust_component() else { return };
+    let call = rust_line("total = total.wrapping_add(square(i));");
+    let body = rust_line("let result = x.wrapping_mul(x);");
+    let out = lldb_invoke(
+        &g.so,
+        &["compute(5)"],
+        &format!(
+            "breakpoint set --file {} --line {call}\n\
+             run\n\
+             bt\n\
+             frame variable n total i\n\
+             step\n\
+             frame variable x\n\
+             finish\n\
+             kill\n",
+            rust_source().display()
+        ),
+    );
+    // lldb 14 prints the frame's linkage name, demangled by its C++ demangler.
+    assert!(out.contains("::compute"), "{out}");
+    assert!(out.contains(&format!("(n=5) at lib.rs:{call}")), "{out}");
+    assert!(out.contains("kiln_component_glue"), "{out}");
+    assert!(out.contains("kiln_runtime"), "{out}");
+    assert!(
+        out.contains("(int) n = 5")
+            && out.contains("(int) total = 0")
+            && out.contains("(int) i = 1"),
+        "{out}"
+    );
+    assert!(out.contains("calc_rs::square"), "{out}");
+    assert!(out.contains(&format!("(x=1) at lib.rs:{body}")), "{out}");
+    assert!(out.contains("(int) x = 1"), "{out}");
+    assert!(out.contains("Return value: (int) $0 = 1"), "{out}");
 }
