@@ -1,15 +1,349 @@
-//! `wasi:filesystem/*` (placeholder: being written).
-use super::{Table, WasiConfig};
-use crate::component::ComponentLinker;
-use crate::error::Error;
+//! `wasi:filesystem/{types,preopens}`: the guest's view of the preopened host directories.
+//! Each preopen is opened once per instance ([`open_preopens`]); everything the guest reaches
+//! is resolved beneath the directory descriptor it names, never through the host's path
+//! namespace, so `..`, absolute paths and symbolic links cannot lead outside (see
+//! `fs_path.rs`). This file turns component values into calls on `fs_desc::Desc` and back.
+//!
+//! - `fs_sys.rs`: system-call wrappers and the errno → `error-code` map;
+//! - `fs_path.rs`: sandboxed path resolution;
+//! - `fs_desc.rs`: the descriptor object and its operations;
+//! - `fs_stream.rs`: file streams and the directory-entry stream.
+
+#[path = "fs_desc.rs"]
+mod fs_desc;
+#[path = "fs_path.rs"]
+mod fs_path;
+#[path = "fs_stream.rs"]
+mod fs_stream;
+#[path = "fs_sys.rs"]
+mod fs_sys;
+
+use super::val::*;
+use super::{define, define_resource, ErrorObj, Table, WasiConfig, WasiState};
+use crate::component::{ComponentLinker, HostCx, Val};
+use crate::error::{Error, Trap};
+use fs_desc::{dflag, identity_hash, oflag, Desc, Stat};
+use fs_stream::{DirEntries, FileReader, FileWriter};
+use fs_sys::{Code, SetTime};
+use std::os::unix::fs::OpenOptionsExt;
+
+const TYPES: &str = "filesystem/types";
+/// `wasi:filesystem/types#descriptor`.
+const DESCRIPTOR: (&str, &str) = (TYPES, "descriptor");
+/// `wasi:filesystem/types#directory-entry-stream`.
+const DIR_STREAM: (&str, &str) = (TYPES, "directory-entry-stream");
 
 /// Opens the preopened directories: (representation, guest path) of each.
-pub fn open_preopens(
-    _config: &WasiConfig,
-    _table: &mut Table,
-) -> Result<Vec<(u32, String)>, Error> {
-    Ok(Vec::new())
+pub fn open_preopens(config: &WasiConfig, table: &mut Table) -> Result<Vec<(u32, String)>, Error> {
+    let mut out = Vec::with_capacity(config.preopens.len());
+    for p in &config.preopens {
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&p.host)
+            .map_err(|e| {
+                Error::Link(format!(
+                    "WASI: cannot preopen host directory `{}` (guest `{}`): {e}",
+                    p.host.display(),
+                    p.guest
+                ))
+            })?;
+        let rep = table.push(Desc::preopen(dir.into(), !p.read_only))?;
+        out.push((rep, p.guest.clone()));
+    }
+    Ok(out)
 }
 
-/// Adds `wasi:filesystem/*`.
-pub fn add(_linker: &mut ComponentLinker) {}
+/// The descriptor object behind handle `v` (a copy sharing the host descriptor, so that no
+/// table lock is held during the system calls).
+fn desc(cx: &HostCx<'_>, st: &WasiState, v: &Val) -> Result<Desc, Trap> {
+    with_obj(cx, st, DESCRIPTOR, v, |d: &mut Desc| d.clone())
+}
+
+/// `result<T, error-code>` from `r`.
+fn res(r: Result<Option<Val>, Code>) -> Result<Option<Val>, Trap> {
+    Ok(Some(match r {
+        Ok(v) => ok(v),
+        Err(c) => err(case(c)),
+    }))
+}
+
+/// The bits of a `flags` argument, by the names of `names`.
+fn flag_bits(args: &[Val], i: usize, names: &[(&str, u8)]) -> Result<u8, Trap> {
+    let mut bits = 0;
+    for f in arg_flags(args, i)? {
+        match names.iter().find(|(n, _)| n == f) {
+            Some((_, b)) => bits |= b,
+            None => return Err(Trap::host(format!("WASI: unknown flag `{f}`"))),
+        }
+    }
+    Ok(bits)
+}
+
+/// Whether the `path-flags` argument `i` has `symlink-follow`.
+fn follow(args: &[Val], i: usize) -> Result<bool, Trap> {
+    Ok(arg_flags(args, i)?.iter().any(|f| f == "symlink-follow"))
+}
+
+/// A `datetime` record.
+fn datetime(t: Option<(u64, u32)>) -> Val {
+    option(t.map(|(s, ns)| {
+        record(vec![
+            ("seconds", Val::U64(s)),
+            ("nanoseconds", Val::U32(ns)),
+        ])
+    }))
+}
+
+/// A `descriptor-stat` record.
+fn stat_val(st: &libc::stat) -> Val {
+    let s = Stat::from(st);
+    record(vec![
+        ("type", case(s.ty)),
+        ("link-count", Val::U64(s.nlink)),
+        ("size", Val::U64(s.size)),
+        ("data-access-timestamp", datetime(s.times[0])),
+        ("data-modification-timestamp", datetime(s.times[1])),
+        ("status-change-timestamp", datetime(s.times[2])),
+    ])
+}
+
+/// A `metadata-hash-value` record.
+fn hash_val(st: &libc::stat) -> Val {
+    let (lower, upper) = identity_hash(st);
+    record(vec![("lower", Val::U64(lower)), ("upper", Val::U64(upper))])
+}
+
+/// A `new-timestamp` argument.
+fn new_timestamp(args: &[Val], i: usize) -> Result<SetTime, Trap> {
+    let (c, payload) = arg_case(args, i)?;
+    Ok(match (c, payload) {
+        ("no-change", _) => None,
+        ("now", _) => Some(None),
+        ("timestamp", Some(Val::Record(fields))) => {
+            let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            match (field("seconds"), field("nanoseconds")) {
+                (Some(Val::U64(s)), Some(Val::U32(ns))) => Some(Some((*s, *ns))),
+                _ => return Err(Trap::host("WASI: malformed datetime")),
+            }
+        }
+        _ => return Err(Trap::host(format!("WASI: bad new-timestamp `{c}`"))),
+    })
+}
+
+fn method(name: &str) -> String {
+    format!("[method]descriptor.{name}")
+}
+
+/// Defines descriptor method `name` as `f(cx, state, descriptor, args)`.
+fn def_method(
+    linker: &mut ComponentLinker,
+    name: &str,
+    f: impl Fn(&HostCx<'_>, &WasiState, &Desc, &[Val]) -> Result<Option<Val>, Trap>
+        + Send
+        + Sync
+        + 'static,
+) {
+    define(linker, TYPES, &method(name), move |cx, st, args| {
+        let d = desc(cx, st, arg(args, 0)?)?;
+        f(cx, st, &d, args)
+    });
+}
+
+/// Adds `wasi:filesystem/types` and `wasi:filesystem/preopens`.
+pub fn add(linker: &mut ComponentLinker) {
+    define_resource::<Desc>(linker, TYPES, "descriptor");
+    define_resource::<DirEntries>(linker, TYPES, "directory-entry-stream");
+    add_streams(linker);
+    add_file_ops(linker);
+    add_path_ops(linker);
+
+    define(
+        linker,
+        TYPES,
+        "[method]directory-entry-stream.read-directory-entry",
+        |cx, st, args| {
+            let r = with_obj(cx, st, DIR_STREAM, arg(args, 0)?, |e: &mut DirEntries| {
+                e.next()
+            })?;
+            res(r.map(|e| {
+                Some(option(e.map(|(ty, name)| {
+                    record(vec![("type", case(ty)), ("name", string(name))])
+                })))
+            }))
+        },
+    );
+
+    define(linker, TYPES, "filesystem-error-code", |cx, st, args| {
+        let errno = with_obj(cx, st, IO_ERROR, arg(args, 0)?, |e: &mut ErrorObj| {
+            e.0.errno
+        })?;
+        Ok(Some(option(errno.map(|e| case(fs_sys::code(e))))))
+    });
+
+    define(
+        linker,
+        "filesystem/preopens",
+        "get-directories",
+        |cx, st, _| {
+            let res = resource(cx, DESCRIPTOR)?;
+            let mut list = Vec::with_capacity(st.preopens.len());
+            for (rep, name) in &st.preopens {
+                let d = st.table().get::<Desc>(*rep, "preopen")?.clone();
+                let new = st.table().push(d)?;
+                list.push(Val::Tuple(vec![
+                    cx.new_own(res, new)?,
+                    string(name.clone()),
+                ]));
+            }
+            Ok(Some(Val::List(list)))
+        },
+    );
+}
+
+/// The stream-making methods.
+fn add_streams(linker: &mut ComponentLinker) {
+    def_method(linker, "read-via-stream", |cx, st, d, args| {
+        let offset = arg_u64(args, 1)?;
+        if d.is_dir {
+            return res(Err("is-directory"));
+        }
+        match FileReader::new(&d.fd, offset) {
+            Ok(r) => res(Ok(Some(new_input_stream(cx, st, Box::new(r))?))),
+            Err(c) => res(Err(c)),
+        }
+    });
+    def_method(linker, "write-via-stream", |cx, st, d, args| {
+        let offset = arg_u64(args, 1)?;
+        let w = d
+            .file()
+            .and_then(|_| d.check_writable())
+            .and_then(|_| FileWriter::new(&d.fd, Some(offset)));
+        match w {
+            Ok(w) => res(Ok(Some(new_output_stream(cx, st, Box::new(w))?))),
+            Err(c) => res(Err(c)),
+        }
+    });
+    def_method(linker, "append-via-stream", |cx, st, d, _| {
+        let w = d
+            .file()
+            .and_then(|_| d.check_writable())
+            .and_then(|_| FileWriter::new(&d.fd, None));
+        match w {
+            Ok(w) => res(Ok(Some(new_output_stream(cx, st, Box::new(w))?))),
+            Err(c) => res(Err(c)),
+        }
+    });
+    def_method(linker, "read-directory", |cx, st, d, _| {
+        match d.dir().and_then(|_| DirEntries::new(&d.fd)) {
+            Ok(e) => res(Ok(Some(new_handle(cx, st, DIR_STREAM, e)?))),
+            Err(c) => res(Err(c)),
+        }
+    });
+}
+
+/// Methods on the descriptor itself.
+fn add_file_ops(linker: &mut ComponentLinker) {
+    def_method(linker, "advise", |_, _, d, args| {
+        let (offset, len) = (arg_u64(args, 1)?, arg_u64(args, 2)?);
+        let (advice, _) = arg_case(args, 3)?;
+        res(d.advise(offset, len, advice).map(|_| None))
+    });
+    def_method(linker, "sync-data", |_, _, d, _| {
+        res(d.sync(true).map(|_| None))
+    });
+    def_method(linker, "sync", |_, _, d, _| {
+        res(d.sync(false).map(|_| None))
+    });
+    def_method(linker, "get-flags", |_, _, d, _| {
+        res(d.get_flags().map(|bits| {
+            let names = dflag::NAMES
+                .iter()
+                .filter(|(_, b)| bits & b != 0)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            Some(Val::Flags(names))
+        }))
+    });
+    def_method(linker, "get-type", |_, _, d, _| {
+        res(d.get_type().map(|t| Some(case(t))))
+    });
+    def_method(linker, "set-size", |_, _, d, args| {
+        res(d.set_size(arg_u64(args, 1)?).map(|_| None))
+    });
+    def_method(linker, "set-times", |_, _, d, args| {
+        let (a, m) = (new_timestamp(args, 1)?, new_timestamp(args, 2)?);
+        res(d.set_times(a, m).map(|_| None))
+    });
+    def_method(linker, "read", |_, _, d, args| {
+        let r = d.read(arg_u64(args, 1)?, arg_u64(args, 2)?);
+        res(r.map(|(data, end)| Some(Val::Tuple(vec![bytes(&data), Val::Bool(end)]))))
+    });
+    def_method(linker, "write", |_, _, d, args| {
+        let data = arg_bytes(args, 1)?;
+        res(d.write(&data, arg_u64(args, 2)?).map(|n| Some(Val::U64(n))))
+    });
+    def_method(linker, "stat", |_, _, d, _| {
+        res(d.stat().map(|s| Some(stat_val(&s))))
+    });
+    def_method(linker, "is-same-object", |cx, st, d, args| {
+        let other = desc(cx, st, arg(args, 1)?)?;
+        Ok(Some(Val::Bool(d.is_same_object(&other))))
+    });
+    def_method(linker, "metadata-hash", |_, _, d, _| {
+        res(d.stat().map(|s| Some(hash_val(&s))))
+    });
+}
+
+/// Methods taking a path beneath a directory descriptor.
+fn add_path_ops(linker: &mut ComponentLinker) {
+    def_method(linker, "create-directory-at", |_, _, d, args| {
+        res(d.create_directory_at(arg_str(args, 1)?).map(|_| None))
+    });
+    def_method(linker, "stat-at", |_, _, d, args| {
+        let r = d.stat_at(follow(args, 1)?, arg_str(args, 2)?);
+        res(r.map(|s| Some(stat_val(&s))))
+    });
+    def_method(linker, "set-times-at", |_, _, d, args| {
+        let (a, m) = (new_timestamp(args, 3)?, new_timestamp(args, 4)?);
+        let r = d.set_times_at(follow(args, 1)?, arg_str(args, 2)?, a, m);
+        res(r.map(|_| None))
+    });
+    def_method(linker, "link-at", |cx, st, d, args| {
+        let new = desc(cx, st, arg(args, 3)?)?;
+        let r = d.link_at(follow(args, 1)?, arg_str(args, 2)?, &new, arg_str(args, 4)?);
+        res(r.map(|_| None))
+    });
+    def_method(linker, "open-at", |cx, st, d, args| {
+        let (fl, path) = (follow(args, 1)?, arg_str(args, 2)?);
+        let oflags = flag_bits(args, 3, &oflag::NAMES)?;
+        let flags = flag_bits(args, 4, &dflag::NAMES)?;
+        match d.open_at(fl, path, oflags, flags) {
+            Ok(new) => res(Ok(Some(new_handle(cx, st, DESCRIPTOR, new)?))),
+            Err(c) => res(Err(c)),
+        }
+    });
+    def_method(linker, "readlink-at", |_, _, d, args| {
+        res(d.readlink_at(arg_str(args, 1)?).map(|s| Some(string(s))))
+    });
+    def_method(linker, "remove-directory-at", |_, _, d, args| {
+        res(d.remove_directory_at(arg_str(args, 1)?).map(|_| None))
+    });
+    def_method(linker, "rename-at", |cx, st, d, args| {
+        let new = desc(cx, st, arg(args, 2)?)?;
+        let r = d.rename_at(arg_str(args, 1)?, &new, arg_str(args, 3)?);
+        res(r.map(|_| None))
+    });
+    def_method(linker, "symlink-at", |_, _, d, args| {
+        res(d
+            .symlink_at(arg_str(args, 1)?, arg_str(args, 2)?)
+            .map(|_| None))
+    });
+    def_method(linker, "unlink-file-at", |_, _, d, args| {
+        res(d.unlink_file_at(arg_str(args, 1)?).map(|_| None))
+    });
+    def_method(linker, "metadata-hash-at", |_, _, d, args| {
+        let r = d.stat_at(follow(args, 1)?, arg_str(args, 2)?);
+        res(r.map(|s| Some(hash_val(&s))))
+    });
+}
