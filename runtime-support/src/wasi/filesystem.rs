@@ -17,6 +17,9 @@ mod fs_path;
 mod fs_stream;
 #[path = "fs_sys.rs"]
 mod fs_sys;
+#[cfg(test)]
+#[path = "fs_tests.rs"]
+mod fs_tests;
 
 use super::val::*;
 use super::{define, define_resource, ErrorObj, Table, WasiConfig, WasiState};

@@ -9,6 +9,7 @@
 use super::fs_path::{self, resolve, Resolved, ESCAPE};
 use super::fs_sys::{self, code, cstr, Code, SetTime};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -162,6 +163,7 @@ fn strip_slashes(path: &str) -> (&str, bool) {
 }
 
 /// Whether `openat2` failed permanently (old kernel, seccomp filter): use the walk only.
+#[cfg(target_os = "linux")]
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 impl Desc {
@@ -497,8 +499,12 @@ impl Desc {
 /// Opens `path` beneath `dir` with `open` flags `os` (its last component followed when
 /// `follow`): Linux `openat2(RESOLVE_BENEATH)` when the kernel has it, else the component
 /// walk of `fs_path` and an `O_NOFOLLOW` open of the last component.
-fn open_beneath(dir: BorrowedFd<'_>, path: &str, follow: bool, os: i32) -> Result<OwnedFd, Code> {
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+pub(crate) fn open_beneath(
+    dir: BorrowedFd<'_>,
+    path: &str,
+    follow: bool,
+    os: i32,
+) -> Result<OwnedFd, Code> {
     #[cfg(target_os = "linux")]
     if !NO_OPENAT2.load(Ordering::Relaxed)
         && !path.is_empty()
@@ -506,6 +512,7 @@ fn open_beneath(dir: BorrowedFd<'_>, path: &str, follow: bool, os: i32) -> Resul
         && path.len() <= fs_path::MAX_PATH
     {
         if let Ok(p) = cstr(path.as_bytes()) {
+            let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
             for _ in 0..4 {
                 match fs_sys::openat2_beneath(dir, &p, os | nofollow, 0o666) {
                     Ok(fd) => return Ok(fd),
@@ -523,17 +530,11 @@ fn open_beneath(dir: BorrowedFd<'_>, path: &str, follow: bool, os: i32) -> Resul
             }
         }
     }
-    let _ = &NO_OPENAT2;
-    let r = resolve(dir, path, follow)?;
-    let mut os = os | libc::O_NOFOLLOW;
-    if r.must_dir {
-        os |= libc::O_DIRECTORY;
-    }
-    fs_sys::openat(r.dir(), &r.name, os, 0o666).map_err(code)
+    open_walk(dir, path, follow, os)
 }
 
-/// Opens the walk-only path of [`open_beneath`] (tests compare both).
-#[cfg(test)]
+/// The component walk of [`open_beneath`]: `fs_path` resolution, then an `O_NOFOLLOW` open
+/// of the last component.
 pub(crate) fn open_walk(
     dir: BorrowedFd<'_>,
     path: &str,
