@@ -4,8 +4,10 @@
 //! [`componentize`] embeds a WIT world into a core module (`wit-component`'s
 //! `embed_component_metadata`) and encodes the component with `ComponentEncoder`, adding the
 //! WASI preview1 adapter (`wasi-preview1-component-adapter-provider`) only when the module
-//! imports `wasi_snapshot_preview1`. [`compose`] plugs components into the imports of a root
-//! component with `wasm-compose`.
+//! imports `wasi_snapshot_preview1`. [`componentize_command`] turns a wasi-libc command (a
+//! core module exporting `_start`) into a `wasi:cli/run` command component with the preview1
+//! command adapter and no WIT world of its own. [`compose`] plugs components into the imports
+//! of a root component with `wasm-compose`.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -91,6 +93,30 @@ pub fn componentize(
     encoder.encode().context("encoding the component")
 }
 
+/// Encodes a wasi-libc command core module (it exports `_start` and imports
+/// `wasi_snapshot_preview1`) as a command component: the preview1 command adapter exports
+/// `wasi:cli/run` and calls `_start`; the module needs no embedded WIT world.
+pub fn componentize_command(core: &[u8]) -> Result<Vec<u8>> {
+    let (imports_wasi, command) = wasi_usage(core)?;
+    if !command {
+        bail!("the core module exports no `_start`: not a command (build it with main and libc's start files)");
+    }
+    if !imports_wasi {
+        bail!("the core module imports nothing from `{WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME}`: not a wasi-libc command");
+    }
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(core)
+        .context("reading the core module")?
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .context("adding the WASI preview1 command adapter")?
+        .encode()
+        .context("encoding the command component")
+}
+
 /// Composes `root` with `definitions` (components whose exports satisfy `root`'s imports,
 /// matched by name) into one component; imports nothing can satisfy are an error.
 pub fn compose(root: &Path, definitions: &[PathBuf]) -> Result<Vec<u8>> {
@@ -150,5 +176,13 @@ mod tests {
         // A module missing the world's exports.
         let e = componentize(&empty, &wit(), Some("consumer"), StringEncoding::UTF8).unwrap_err();
         assert!(format!("{e:#}").contains("tally"), "{e:#}");
+    }
+
+    #[test]
+    fn command_needs_start_and_wasi() {
+        assert!(componentize_command(b"nope").is_err());
+        let empty = [0, b'a', b's', b'm', 1, 0, 0, 0];
+        let e = componentize_command(&empty).unwrap_err();
+        assert!(format!("{e:#}").contains("_start"), "{e:#}");
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! kiln-componentize embed CORE.wasm --wit WIT [--world NAME] [--encoding utf8|utf16|latin1+utf16] -o OUT.wasm
+//! kiln-componentize command CORE.wasm -o OUT.wasm
 //! kiln-componentize compose ROOT.wasm --def DEP.wasm [--def ...] -o OUT.wasm
 //! ```
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 const USAGE: &str = "usage:
   kiln-componentize embed CORE.wasm --wit WIT [--world NAME] [--encoding utf8|utf16|latin1+utf16] -o OUT.wasm
+  kiln-componentize command CORE.wasm -o OUT.wasm   (a wasi-libc command + the preview1 command adapter)
   kiln-componentize compose ROOT.wasm --def DEP.wasm [--def DEP.wasm ...] -o OUT.wasm";
 
 fn run() -> Result<()> {
@@ -42,6 +44,11 @@ fn run() -> Result<()> {
                 std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
             let wit = wit.context(USAGE)?;
             kiln_componentize::componentize(&core, &wit, world.as_deref(), encoding)?
+        }
+        "command" => {
+            let core =
+                std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            kiln_componentize::componentize_command(&core)?
         }
         "compose" => kiln_componentize::compose(&input, &defs)?,
         _ => bail!("unknown command `{cmd}`\n{USAGE}"),
