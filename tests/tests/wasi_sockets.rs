@@ -35,8 +35,45 @@ fn target_missing() -> Option<String> {
     })
 }
 
-/// The guest built with cargo and compiled by kiln (once per test process); `None` after
-/// printing why when the wasm32-wasip2 target is missing.
+/// Builds guest crate `tests/wasi-guests/<dir>` (binary `<bin>`) with cargo for
+/// wasm32-wasip2 and compiles it with kiln; the `.so` stays in `keep`.
+fn build_guest(dir: &str, bin: &str, keep: &TempDir) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("wasi-guests")
+        .join(dir);
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    let target = Path::new(&home).join(".cache/kiln-wasi-guests");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--manifest-path")
+        .arg(src.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build of {dir} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = target.join(format!("wasm32-wasip2/release/{bin}.wasm"));
+    let bytes = std::fs::read(&wasm).expect("read the guest component");
+    let so = keep.path().join(format!("{bin}.so"));
+    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("kiln compile of {bin}: {e}"));
+    so
+}
+
+/// The std::net guest (once per test process); `None` after printing why when the
+/// wasm32-wasip2 target is missing.
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
@@ -44,36 +81,24 @@ fn guest() -> Option<&'static Path> {
             eprintln!("skipping the wasi:sockets guest tests: {why}");
             return None;
         }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/sockets");
-        let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-        let target = Path::new(&home).join(".cache/kiln-wasi-guests");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--locked",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .arg("--manifest-path")
-            .arg(src.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build of the sockets guest failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let wasm = target.join("wasm32-wasip2/release/sockets-guest.wasm");
-        let bytes = std::fs::read(&wasm).expect("read the guest component");
         let dir = TempDir::new("kiln-wasi-sockets").expect("temp dir");
-        let so = dir.path().join("sockets-guest.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the sockets guest: {e}"));
+        let so = build_guest("sockets", "sockets-guest", &dir);
+        Some((dir, so))
+    })
+    .as_ref()
+    .map(|(_, so)| so.as_path())
+}
+
+/// The guest calling `wasi:sockets` directly through wit-bindgen (once per test process).
+fn wit_guest() -> Option<&'static Path> {
+    static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
+    SO.get_or_init(|| {
+        if let Some(why) = target_missing() {
+            eprintln!("skipping the wasi:sockets WIT-level tests: {why}");
+            return None;
+        }
+        let dir = TempDir::new("kiln-wasi-sockets-wit").expect("temp dir");
+        let so = build_guest("sockets-wit", "sockets-wit-guest", &dir);
         Some((dir, so))
     })
     .as_ref()
@@ -236,4 +261,35 @@ fn without_network_permission_everything_is_denied() {
     let (status, stdout) = run(so, false, &["lookup"]);
     assert_eq!(status, 1, "guest stdout: {stdout}");
     assert!(stdout.contains("FAIL lookup:"), "{stdout}");
+}
+
+/// Runs the WIT-level guest in `mode` and checks it reported `want` passed checks and no
+/// failure.
+fn wit_checks(network: bool, mode: &str, want: usize) {
+    let Some(so) = wit_guest() else { return };
+    let (status, stdout) = run(so, network, &[mode]);
+    let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        fails.is_empty(),
+        "failed checks:\n{}\n\nall output:\n{stdout}",
+        fails.join("\n")
+    );
+    assert_eq!(status, 0, "guest stdout: {stdout}");
+    let oks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    eprintln!("{mode}: {oks} checks passed");
+    assert!(
+        oks >= want,
+        "only {oks} checks ran (want {want}):\n{stdout}"
+    );
+    assert!(stdout.contains("\ndone "), "{stdout}");
+}
+
+#[test]
+fn wit_level_state_machine_options_streams_udp_and_lookup() {
+    wit_checks(true, "granted", 100);
+}
+
+#[test]
+fn wit_level_access_denied_without_permission() {
+    wit_checks(false, "denied", 8);
 }
