@@ -255,13 +255,15 @@ impl TcpSocket {
         }
     }
 
+    /// What `subscribe` waits for: a connect's outcome, a pending connection on a listener;
+    /// otherwise (bind or listen awaiting `finish-*`, nothing under way) ready at once.
     fn readiness(&self) -> Readiness {
-        match self.state {
-            State::Connecting(None) => Readiness::Fd {
+        match (&self.state, self.in_progress) {
+            (State::Connecting(None), _) => Readiness::Fd {
                 fd: self.fd.clone(),
                 write: true,
             },
-            State::Listening => Readiness::Fd {
+            (State::Listening, None) => Readiness::Fd {
                 fd: self.fd.clone(),
                 write: false,
             },

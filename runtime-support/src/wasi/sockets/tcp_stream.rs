@@ -12,6 +12,7 @@ use crate::wasi::{InputStream, IoError, OutputStream, Readiness, StreamError};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Most bytes one `read` returns (the guest's length is capped to this).
 pub const MAX_READ: usize = 64 * 1024;
@@ -19,6 +20,8 @@ pub const MAX_READ: usize = 64 * 1024;
 pub const WRITE_PERMIT: u64 = 64 * 1024;
 /// Most bytes buffered for sending (a guest writing past its permits gets an error).
 const MAX_PENDING: usize = 1 << 20;
+/// How long closing the output side waits for buffered bytes to be taken by the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Output state shared between a connection's output stream and its socket (`shutdown`).
 #[derive(Default)]
@@ -73,21 +76,37 @@ impl Conn {
 
     /// Blocks until the pending output is sent (or the connection failed).
     pub fn blocking_drain(&self) -> Result<(), StreamError> {
+        self.drain_until(None)
+    }
+
+    /// Blocks until the pending output is sent, the connection failed, or `deadline`.
+    fn drain_until(&self, deadline: Option<Instant>) -> Result<(), StreamError> {
         let mut out = self.out();
         loop {
             self.drain(&mut out)?;
             if out.pending.is_empty() {
                 return Ok(());
             }
-            if let Err(e) = sys::poll(&self.fd, libc::POLLOUT, -1) {
+            let timeout = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(());
+                    }
+                    left.as_millis().clamp(1, i32::MAX as u128) as i32
+                }
+            };
+            if let Err(e) = sys::poll(&self.fd, libc::POLLOUT, timeout) {
                 return Err(stream_err(e));
             }
         }
     }
 
-    /// Closes the output side: sends what is pending, then shuts the socket's write side.
+    /// Closes the output side: sends what is pending (waiting at most [`CLOSE_WAIT`] for a
+    /// peer that does not read), then shuts the socket's write side.
     pub fn shutdown_send(&self) {
-        let _ = self.blocking_drain();
+        let _ = self.drain_until(Some(Instant::now() + CLOSE_WAIT));
         self.out().closed = true;
         let _ = sys::shutdown(&self.fd, libc::SHUT_WR);
     }

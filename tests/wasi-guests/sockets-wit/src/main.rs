@@ -223,6 +223,9 @@ fn tcp_states(c: &mut Checks, net: &Network) {
     c.eq("tcp backlog 10", s.set_listen_backlog_size(10), Ok(()));
     c.eq("tcp start-listen", s.start_listen(), Ok(()));
     c.eq("tcp is-listening", s.is_listening(), true);
+    // Nothing to wait for while listen awaits finish-listen: the pollable is ready.
+    s.subscribe().block();
+    c.that("tcp pollable ready before finish-listen", true, ());
     c.eq(
         "tcp start-listen while listening",
         s.start_listen(),
