@@ -88,7 +88,8 @@ impl Fnv {
     }
 }
 
-/// Every file under `dir` (recursively, sorted), skipping `expected/` directories.
+/// Every file under `dir` (recursively, sorted) that can change a build: not the expected
+/// outputs, run files or READMEs.
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -96,12 +97,12 @@ fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().unwrap_or_default();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
         if path.is_dir() {
-            if name != "expected" && name != "target" && name != "__pycache__" {
+            if !name.starts_with("expected") && name != "target" && name != "__pycache__" {
                 source_files(&path, out);
             }
-        } else {
+        } else if !(name.ends_with(".md") || name.starts_with("run") && name.ends_with(".txt")) {
             out.push(path);
         }
     }
@@ -229,10 +230,24 @@ struct Spec {
     stdin: Option<String>,
     /// `--invoke` calls (WAVE), one `kiln run` each, instead of running the command.
     invokes: Vec<String>,
+    /// Give the guest no preopened directory at all (no `--dir`).
+    no_preopen: bool,
 }
 
-fn parse_spec(name: &str) -> Spec {
-    let path = samples().join(name).join("run.txt");
+/// The run file and expected directory of `scenario` of sample `name`: `run.txt` and
+/// `expected/`, or `run-<scenario>.txt` and `expected-<scenario>/`.
+fn scenario_paths(name: &str, scenario: Option<&str>) -> (PathBuf, PathBuf) {
+    let src = samples().join(name);
+    match scenario {
+        None => (src.join("run.txt"), src.join("expected")),
+        Some(s) => (
+            src.join(format!("run-{s}.txt")),
+            src.join(format!("expected-{s}")),
+        ),
+    }
+}
+
+fn parse_spec(path: &Path) -> Spec {
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut spec = Spec::default();
@@ -252,6 +267,7 @@ fn parse_spec(name: &str) -> Spec {
             }
             "stdin" => spec.stdin = Some(rest.to_string()),
             "invoke" => spec.invokes.push(rest.to_string()),
+            "no-preopen" => spec.no_preopen = true,
             _ => panic!("{}: unknown line `{line}`", path.display()),
         }
     }
@@ -336,10 +352,10 @@ fn assert_text(what: &str, actual: &str, expected: &str) {
 
 /// Runs sample `name` as its `run.txt` says and checks everything in its `expected/`;
 /// returns the temporary directory and the preopened directory in it, for further checks.
-fn check_sample(name: &str, wasm: &Path) -> (TempDir, PathBuf) {
-    let spec = parse_spec(name);
+fn check_sample(name: &str, scenario: Option<&str>, wasm: &Path) -> (TempDir, PathBuf) {
+    let (run_file, expected) = scenario_paths(name, scenario);
+    let spec = parse_spec(&run_file);
     let src = samples().join(name);
-    let expected = src.join("expected");
     let tmp = TempDir::new(&format!("kiln-wasi-{name}")).expect("temp dir");
     let host = tmp.path().join("host");
     let data = host.join("data");
@@ -360,7 +376,10 @@ fn check_sample(name: &str, wasm: &Path) -> (TempDir, PathBuf) {
         let mut dir_arg = data.clone().into_os_string();
         dir_arg.push("::/data");
         let mut cmd = Command::new(kiln);
-        cmd.arg("run").arg("--dir").arg(dir_arg);
+        cmd.arg("run");
+        if !spec.no_preopen {
+            cmd.arg("--dir").arg(dir_arg);
+        }
         for e in &spec.envs {
             cmd.arg("--env").arg(e);
         }
@@ -460,13 +479,46 @@ fn check_sample(name: &str, wasm: &Path) -> (TempDir, PathBuf) {
 #[test]
 fn c_command_args_env_files_clocks_sandbox_exit() {
     let wasm = component("c-command").expect("the C command is always built");
-    check_sample("c-command", &wasm);
+    check_sample("c-command", None, &wasm);
+}
+
+#[test]
+fn c_command_without_a_preopen() {
+    // No --dir: every path fails inside wasi-libc (no preopen matches) and the program goes on.
+    let wasm = component("c-command").expect("the C command is always built");
+    check_sample("c-command", Some("no-preopen"), &wasm);
+}
+
+#[test]
+fn c_command_with_stdout_closed() {
+    // The reader of stdout goes away at once: the guest's writes fail (it ignores that, as C
+    // programs do), and kiln neither dies of SIGPIPE nor hangs; the exit status is the guest's.
+    let wasm = component("c-command").expect("the C command is always built");
+    let tmp = TempDir::new("kiln-wasi-closed").expect("temp dir");
+    let mut child = Command::new(&tools().0)
+        .arg("run")
+        .arg(&wasm)
+        .args(["--exit", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .current_dir(tmp.path())
+        .spawn()
+        .expect("spawn kiln");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for kiln");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}\n{stderr}", out.status);
+    assert!(
+        stderr.contains("c-command: done, exit status 3"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn sqlite_on_a_preopened_directory() {
     let wasm = component("sqlite").expect("the SQLite command is always built");
-    let (_tmp, data) = check_sample("sqlite", &wasm);
+    let (_tmp, data) = check_sample("sqlite", None, &wasm);
     // The database file itself (its size is in expected/tree.txt): a SQLite 3 file.
     let db = std::fs::read(data.join("shop.db")).expect("shop.db");
     assert!(db.starts_with(b"SQLite format 3\0"), "shop.db header");
@@ -477,7 +529,7 @@ fn rust_wasip2_command() {
     let Some(wasm) = component("rust-command") else {
         return;
     };
-    check_sample("rust-command", &wasm);
+    check_sample("rust-command", None, &wasm);
 }
 
 #[test]
@@ -485,7 +537,7 @@ fn python_component_through_invoke() {
     let Some(wasm) = component("python") else {
         return;
     };
-    check_sample("python", &wasm);
+    check_sample("python", None, &wasm);
 }
 
 #[test]
