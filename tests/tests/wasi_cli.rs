@@ -158,6 +158,11 @@ fn arguments_environment_stdin_stdout_stderr_and_exit_code() {
         "{}",
         r.stdout
     );
+    assert!(
+        r.stdout.contains("terminals=false false false\n"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.stderr, "to stderr\n");
 }
 
@@ -313,4 +318,61 @@ fn closed_stdout_gives_the_guest_an_error_and_spares_the_host() {
         "expected a broken-pipe error: {}",
         r.stderr
     );
+}
+
+#[test]
+fn stdin_from_a_pipe_filled_late_and_stdout_into_a_pipe() {
+    let Some(so) = guest_so() else { return };
+    let (stdin_r, mut stdin_w) = std::io::pipe().expect("pipe");
+    let (stdout_r, stdout_w) = std::io::pipe().expect("pipe");
+    // The host writes stdin only once the guest has found it empty (it prints
+    // `early_ready=` first), then waits 30 ms more so the guest really blocks.
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        if seen_rx.recv().is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::io::Write::write_all(&mut stdin_w, b"late data").unwrap();
+        }
+        // Dropping the write end ends the guest's stdin.
+    });
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout_r));
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            all.push_str(&line);
+            all.push('\n');
+            if line.starts_with("early_ready=") {
+                let _ = seen_tx.send(());
+            }
+        }
+        all
+    });
+    let r = run_with(so, &["stdin-pipe"], b"", |c| {
+        c.stdin = StdinConfig::Fd(stdin_r.into());
+        c.stdout = OutputConfig::Fd(stdout_w.into());
+    });
+    assert_eq!(r.status.unwrap(), 0, "stderr: {}", r.stderr);
+    writer.join().unwrap();
+    let o = reader.join().unwrap();
+    assert!(o.contains("early_read=ok()\nearly_ready=0\n"), "{o}");
+    assert!(num(&o, "waited_ns") >= 20_000_000, "{o}");
+    assert!(
+        o.contains("late_ready=1\nlate_read=ok(late data)\nfinal_read=closed\n"),
+        "{o}"
+    );
+
+    // 20000 lines (2.7 MB, far more than a pipe holds) into a pipe read concurrently.
+    let (mut out_r, out_w) = std::io::pipe().expect("pipe");
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut out_r, &mut s).unwrap();
+        s
+    });
+    let r = run_with(so, &["big-output", "20000"], b"", |c| {
+        c.stdout = OutputConfig::Fd(out_w.into());
+    });
+    assert_eq!(r.status.unwrap(), 0, "stderr: {}", r.stderr);
+    let o = reader.join().unwrap();
+    assert_eq!(o.len(), 20000 * 138);
 }

@@ -334,6 +334,30 @@ fn streams() {
     }
 }
 
+/// Reads a stdin pipe the host fills late: a non-blocking read finds nothing, the pollable is
+/// not ready, blocking on it waits for the data, then the end of the stream.
+fn stdin_pipe() {
+    let mut r = Ret::new();
+    // SAFETY: canonical-ABI calls with matching signatures; own handles dropped at the end.
+    unsafe {
+        let inp = wasi::get_stdin();
+        wasi::read(inp, 100, r.p());
+        println!("early_read={}", bytes_result(&r));
+        let p = wasi::input_subscribe(inp);
+        println!("early_ready={}", wasi::pollable_ready(p));
+        let t0 = wasi::mono_now();
+        wasi::pollable_block(p);
+        println!("waited_ns={}", wasi::mono_now() - t0);
+        println!("late_ready={}", wasi::pollable_ready(p));
+        wasi::pollable_drop(p);
+        wasi::read(inp, 100, r.p());
+        println!("late_read={}", bytes_result(&r));
+        wasi::blocking_read(inp, 100, r.p());
+        println!("final_read={}", bytes_result(&r));
+        wasi::input_drop(inp);
+    }
+}
+
 /// Writes more than `check-write` allows (the WIT says this traps).
 fn overwrite() {
     let mut r = Ret::new();
@@ -359,7 +383,13 @@ fn main() {
             for (k, v) in env {
                 println!("env {k}={v}");
             }
-            println!("cwd={:?}", std::env::current_dir().ok());
+            use std::io::IsTerminal;
+            println!(
+                "terminals={} {} {}",
+                std::io::stdin().is_terminal(),
+                std::io::stdout().is_terminal(),
+                std::io::stderr().is_terminal()
+            );
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).unwrap();
             println!("stdin={input:?}");
@@ -381,6 +411,7 @@ fn main() {
         "clocks" => clocks(),
         "streams" => streams(),
         "overwrite" => overwrite(),
+        "stdin-pipe" => stdin_pipe(),
         "poll-empty" => {
             let mut r = Ret::new();
             // SAFETY: an empty list: the host traps.
