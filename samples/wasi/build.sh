@@ -23,6 +23,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$OUT/target}
+case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR ;; esac
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kiln-wasi-build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 

@@ -197,9 +197,30 @@ fn built() -> &'static Path {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         assert!(complete(&dir), "no components in {}", dir.display());
+        prune(&root, &key);
         (keep, dir)
     })
     .1
+}
+
+/// Removes cache entries other than `keep` that were last built more than a week ago (each
+/// holds ~20 MB, mostly the Python component).
+fn prune(root: &Path, keep: &str) {
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > week);
+        if old && entry.file_name() != keep {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The built component `name`, or `None` (after printing why) when build.sh skipped it.
