@@ -270,7 +270,7 @@ fn scenario_paths(name: &str, scenario: Option<&str>) -> (PathBuf, PathBuf) {
 
 fn parse_spec(path: &Path) -> Spec {
     let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut spec = Spec::default();
     for line in text.lines() {
         if line.trim().is_empty() || line.starts_with('#') {
