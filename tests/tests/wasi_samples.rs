@@ -546,6 +546,13 @@ fn sqlite_on_a_preopened_directory() {
 }
 
 #[test]
+fn sqlite_usage_error_and_a_database_outside_the_preopen() {
+    let wasm = component("sqlite").expect("the SQLite command is always built");
+    check_sample("sqlite", Some("usage"), &wasm);
+    check_sample("sqlite", Some("outside"), &wasm);
+}
+
+#[test]
 fn rust_wasip2_command() {
     let Some(wasm) = component("rust-command") else {
         return;
@@ -575,10 +582,19 @@ fn components_have_the_expected_shape() {
         } else {
             b"wasi:cli/run@0.2"
         };
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
         assert!(
-            bytes.windows(needle.len()).any(|w| w == needle),
+            has(needle),
             "{name}: no {} export",
             String::from_utf8_lossy(needle)
         );
+        // All of them import WASI (CPython needs the filesystem, clocks and random).
+        for import in [&b"wasi:io/streams@0.2"[..], b"wasi:filesystem/types@0.2"] {
+            assert!(
+                has(import),
+                "{name}: does not import {}",
+                String::from_utf8_lossy(import)
+            );
+        }
     }
 }
