@@ -376,3 +376,61 @@ fn stdin_from_a_pipe_filled_late_and_stdout_into_a_pipe() {
     let o = reader.join().unwrap();
     assert_eq!(o.len(), 20000 * 138);
 }
+
+/// Set in the child process [`inherited_stdio`] starts.
+const CHILD_ENV: &str = "KILN_WASI_CLI_INHERIT_CHILD";
+
+/// The child half of [`inherited_stdio`]: runs the guest with the process's own stdin, stdout
+/// and stderr (does nothing in a normal test run).
+#[test]
+fn inherited_stdio_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let Some(so) = guest_so() else { return };
+    let engine = Engine::default();
+    let component = Component::load(&engine, so).expect("load");
+    let mut linker = ComponentLinker::new(&engine);
+    let mut config = WasiConfig::new();
+    config.args(&["wasi-cli-guest", "hello"]);
+    config.env("FROM", "child");
+    config.inherit_stdio();
+    kiln_runtime::wasi::add_to_linker(&mut linker, config);
+    let instance = linker.instantiate(&component).expect("instantiate");
+    let status = kiln_runtime::wasi::run_command(&instance).expect("run");
+    println!("child-status={status}");
+}
+
+#[test]
+fn inherited_stdio() {
+    if std::env::var_os(CHILD_ENV).is_some() || guest_so().is_none() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "inherited_stdio_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the child test");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"parent's bytes").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().expect("child output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("args=wasi-cli-guest|hello\n"), "{stdout}");
+    assert!(stdout.contains("env FROM=child\n"), "{stdout}");
+    assert!(stdout.contains("stdin=\"parent's bytes\"\n"), "{stdout}");
+    assert!(stdout.contains("terminals=false false false\n"), "{stdout}");
+    assert!(stdout.contains("child-status=0"), "{stdout}");
+    assert!(stderr.contains("to stderr\n"), "{stderr}");
+}
