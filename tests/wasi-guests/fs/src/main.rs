@@ -302,6 +302,52 @@ fn std_checks(r: &mut Report) {
         &e,
     );
 
+    // Hard links, copies, times, sync, large files.
+    let e = fs::hard_link("/data/hello.txt", "/data/hard.txt");
+    r.check("hard link", e.is_ok(), &e);
+    let n = fs::read_to_string("/data/hard.txt");
+    r.check(
+        "read hard link",
+        n.as_deref().ok() == Some("HELLO world"),
+        &n,
+    );
+    let e = fs::remove_file("/data/hard.txt");
+    r.check("unlink hard link", e.is_ok(), &e);
+    let e = fs::copy("/data/hello.txt", "/data/copy.txt");
+    r.check("copy", e.as_ref().ok() == Some(&11), &e);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, 123_456_789);
+    let e = fs::File::options()
+        .write(true)
+        .open("/data/copy.txt")
+        .and_then(|f| {
+            f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))?;
+            f.sync_all()?;
+            f.sync_data()
+        });
+    r.check("set times and sync", e.is_ok(), &e);
+    let m = fs::metadata("/data/copy.txt").and_then(|m| m.modified());
+    r.check("times read back", m.as_ref().ok() == Some(&t), &m);
+    let e = fs::remove_file("/data/copy.txt");
+    r.check("unlink copy", e.is_ok(), &e);
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let e = fs::write("/data/big.bin", &big);
+    r.check("write 3 MB", e.is_ok(), &e);
+    let back = fs::read("/data/big.bin");
+    r.check(
+        "read 3 MB back",
+        back.as_ref().is_ok_and(|b| *b == big),
+        back.as_ref().map(|b| b.len()),
+    );
+    let e = fs::OpenOptions::new()
+        .write(true)
+        .open("/data/big.bin")
+        .and_then(|f| f.set_len(10));
+    r.check("shrink", e.is_ok(), &e);
+    let m = fs::metadata("/data/big.bin").map(|m| m.len());
+    r.check("shrunk size", m.as_ref().ok() == Some(&10), &m);
+    let e = fs::remove_file("/data/big.bin");
+    r.check("unlink big", e.is_ok(), &e);
+
     // A link inside the sandbox works both ways.
     let e = symlink("hello.txt", "/data/inlink");
     r.check("symlink inside", e.is_ok(), &e);
