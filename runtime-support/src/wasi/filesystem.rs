@@ -8,6 +8,14 @@
 //! - `fs_path.rs`: sandboxed path resolution;
 //! - `fs_desc.rs`: the descriptor object and its operations;
 //! - `fs_stream.rs`: file streams and the directory-entry stream.
+//!
+//! Where this host knowingly differs from wasmtime 48: `symlink-at` also refuses relative
+//! targets that climb out of the tree (wasmtime makes them and refuses to follow them);
+//! `status-change-timestamp` is the inode change time (wasmtime reports the birth time);
+//! FIFOs and sockets have their own `descriptor-type` cases (wasmtime: `unknown`); the
+//! sync `descriptor-flags` are honoured (`O_SYNC`/`O_DSYNC`) where wasmtime refuses them as
+//! `unsupported`. Like wasmtime, `mutate-directory` is not enforced below a writable
+//! preopen (only read-only preopens refuse changes).
 
 #[path = "fs_desc.rs"]
 mod fs_desc;
