@@ -17,8 +17,11 @@
   (alias export $streams "output-stream" (type $output-stream))
   (import "wasi:cli/environment@0.2.0" (instance $env
     (export "get-arguments" (func (result (list string))))))
+  ;; As wit-component writes a WIT `use`: the stream type is re-exported with `eq`, and stays
+  ;; the one resource type of wasi:io/streams (a regression test: it used to become a new one).
   (import "wasi:cli/stdout@0.2.0" (instance $stdout
-    (alias outer 1 $output-stream (type $os))
+    (alias outer 1 $output-stream (type $os-outer))
+    (export "output-stream" (type $os (eq $os-outer)))
     (export "get-stdout" (func (result (own $os))))))
 
   (core module $mem

@@ -138,15 +138,24 @@ impl Inliner<'_, '_> {
             {
                 let mut p = path.clone();
                 p.push(name.clone());
-                let r = self.new_resource(
-                    name.clone(),
-                    ResourceKind::Imported {
-                        import,
-                        path: p.clone(),
-                    },
-                );
+                // An export that re-exports a resource type already imported (WIT `use
+                // wasi:io/streams.{output-stream}` in `wasi:cli/stdout`: `(type (eq ..))`) is
+                // that same type, not a new one.
+                let r = match frame.resources.get(&rid.resource()) {
+                    Some(&r) => r,
+                    None => {
+                        let r = self.new_resource(
+                            name.clone(),
+                            ResourceKind::Imported {
+                                import,
+                                path: p.clone(),
+                            },
+                        );
+                        frame.resources.insert(rid.resource(), r);
+                        r
+                    }
+                };
                 self.imported_resources.insert((import, p), r);
-                frame.resources.insert(rid.resource(), r);
             }
         }
         for (name, ty) in exports {
