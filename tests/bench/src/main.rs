@@ -2,7 +2,9 @@
 //! and writes `docs/benchmarks.md` and `docs/benchmarks.png`.
 //!
 //! `cargo run --release --manifest-path tests/bench/Cargo.toml` for the full run;
-//! `-- --smoke` for CI (one repetition, small inputs, report in the work directory only).
+//! `-- --smoke` for CI (one repetition, small inputs, report in the work directory only);
+//! `-- --compile-only` measures only the compile rows (all inputs, full repetitions) and
+//! writes their table to the work directory, leaving `docs/` alone.
 
 mod chart;
 mod compile;
@@ -13,6 +15,7 @@ mod exec;
 mod font;
 mod inputs;
 mod profile;
+mod py_input;
 mod report;
 mod report_types;
 mod stats;
@@ -47,8 +50,12 @@ fn main() -> Result<()> {
         return profile::run(args.get(1).map_or("", String::as_str));
     }
     let smoke = args.iter().any(|a| a == "--smoke");
-    if let Some(a) = args.iter().find(|a| a.as_str() != "--smoke") {
-        bail!("unknown argument {a} (usage: kiln-bench [--smoke])");
+    let compile_only = args.iter().any(|a| a == "--compile-only");
+    if let Some(a) = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--smoke" | "--compile-only"))
+    {
+        bail!("unknown argument {a} (usage: kiln-bench [--smoke] [--compile-only])");
     }
     let sizes = if smoke {
         Sizes {
@@ -78,17 +85,27 @@ fn main() -> Result<()> {
         if smoke { 1 } else { 5 },
     ));
     let mut unmeasured = Vec::new();
-    if !smoke {
+    if smoke {
+        // An 18 MB input compiled four ways would dominate the smoke run.
+        eprintln!("smoke mode: the componentize-py and Rust component compile rows are skipped");
+    } else {
         match inputs::rust_component(&work) {
             Ok(wasm) => compile_inputs.push(("rust-component", wasm, 5)),
             Err(why) => unmeasured.push(format!("compile: the Rust component — {why}")),
+        }
+        match py_input::python_component(&work) {
+            Ok(wasm) => compile_inputs.push(("py-component", wasm, 3)),
+            Err(why) => {
+                eprintln!("the componentize-py component is not measured: {why}");
+                unmeasured.push(format!("compile: the componentize-py component — {why}"));
+            }
         }
     }
     let mut compile_rows = Vec::new();
     let mut artifacts = Vec::new();
     for (name, wasm, reps) in &compile_inputs {
         compile_rows.extend(compile::measure(name, wasm, &work, *reps)?);
-        if *name == "rust-component" {
+        if name.ends_with("-component") {
             continue; // loaded through the component API: not a load row
         }
         artifacts.push((
@@ -96,6 +113,10 @@ fn main() -> Result<()> {
             work.join(format!("{name}.so")),
             work.join(format!("{name}.cwasm")),
         ));
+    }
+
+    if compile_only {
+        return write_compile_only(&work, &compile_rows);
     }
 
     eprintln!("load rows");
@@ -200,21 +221,22 @@ fn main() -> Result<()> {
     ];
 
     unmeasured.extend([
-        "compile: the componentize-py component (~18 MB, 14 core modules) — componentize-py is \
-         not installed here (no Python package downloads in this run)"
-            .to_string(),
         "compile: the Rust component is the repository's small wit-bindgen sample \
          (`samples/components/rust`, ~26 KB), not a large Rust program"
             .to_string(),
-        "load and instantiate of the componentize-py and Rust components; component→component \
-         calls with `list<u8>` payloads — only strings are measured"
+        "load and instantiate of the componentize-py and Rust components (compile rows only); \
+         component→component calls with `list<u8>` payloads — only strings are measured"
             .to_string(),
         "execution: Lua running a script and bzip2/zlib — replaced by SQLite and the LZ77, \
          CRC-32/FNV kernels (same kinds of work, no extra vendored sources)"
             .to_string(),
     ]);
     if smoke {
-        unmeasured.push("smoke mode: SQLite rows skipped, one repetition, tiny sizes".into());
+        unmeasured.push(
+            "smoke mode: SQLite, componentize-py and Rust component rows skipped, one \
+             repetition, tiny sizes"
+                .into(),
+        );
     }
     let docs = inputs::crate_dir().join("../../docs");
     let (md_path, png_path, png_name): (PathBuf, PathBuf, &str) = if smoke {
@@ -246,7 +268,7 @@ fn main() -> Result<()> {
     let report = report::Report {
         date,
         settings: format!(
-            "load average (1 min) before/after the run: {load_before} / {}; mode: {}; {} repetitions (compile: 3 for SQLite, 5 for the kernels), {} ops per \
+            "load average (1 min) before/after the run: {load_before} / {}; mode: {}; {} repetitions (compile: 3 for SQLite and the componentize-py component, 5 for the kernels and the Rust component), {} ops per \
              instantiate repetition, {} per call repetition",
             loadavg(),
             if smoke { "smoke" } else { "full" },
@@ -262,6 +284,27 @@ fn main() -> Result<()> {
     std::fs::write(&md_path, report.render())
         .with_context(|| format!("write {}", md_path.display()))?;
     eprintln!("wrote {} and {}", md_path.display(), png_path.display());
+    Ok(())
+}
+
+/// `--compile-only`: the compile table (with machine load and date) in
+/// `<work>/benchmarks-compile.md`, for adding compile rows without a full run.
+fn write_compile_only(work: &std::path::Path, rows: &[compile::CompileRow]) -> Result<()> {
+    let section = report::section_from(rows);
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let path = work.join("benchmarks-compile.md");
+    let text = format!(
+        "# kiln-bench --compile-only, {date}, load average (1 min) at the end: {}\n\n{}",
+        loadavg(),
+        report::render_section(&section)
+    );
+    std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    print!("{text}");
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 

@@ -106,12 +106,16 @@ pub fn section_from(rows: &[CompileRow]) -> Section {
         title: "Compile throughput and peak RSS".into(),
         about: "One child process per compile (this binary re-executed), timing only the \
                 compile call: kiln `compile_to_file` (parse, Cranelift, emit, system linker → \
-                `.so`) with `Config::jobs = N`; wasmtime `Engine::precompile_module` + writing \
-                the `.cwasm`, parallel compilation on for 2 threads (`RAYON_NUM_THREADS=N`). \
+                `.so`) with `Config::jobs = N`; wasmtime `Engine::precompile_module` (components: \
+                `precompile_component`, i.e. `Component::new` + serialize) + writing the \
+                `.cwasm`, parallel compilation on for 2 threads (`RAYON_NUM_THREADS=N`). \
                 Peak RSS is the child's `getrusage(RUSAGE_SELF).ru_maxrss` (the same binary \
                 holds both engines, so the baseline is shared; kiln's `ld` child is not counted: its \
                 `ru_maxrss` only shows the forked parent's size). The ratio column is kiln time \
-                / wasmtime time (for RSS: kiln / wasmtime)."
+                / wasmtime time (for RSS: kiln / wasmtime). Inputs: `sqlite` (the SQLite amalgamation + \
+                a driver, clang -O2), `kernels` (the execution kernels), `rust-component` \
+                (`samples/components/rust`, wit-bindgen), `py-component` (`tests/bench/py`, \
+                componentize-py 0.25.1: CPython inside, 14 core modules)."
             .into(),
         rows: out,
     }
@@ -124,6 +128,36 @@ fn fmt_val(v: Option<f64>) -> String {
         Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
         Some(v) => format!("{v:.3}"),
     }
+}
+
+/// One section as markdown: heading, description and table.
+pub fn render_section(sec: &Section) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## {}\n\n{}\n", sec.title, sec.about);
+    let Some(first) = sec.rows.first() else {
+        let _ = writeln!(s, "(no rows)\n");
+        return s;
+    };
+    let _ = write!(s, "| row | unit |");
+    for (c, _) in &first.cols {
+        let _ = write!(s, " {c} |");
+    }
+    let _ = writeln!(s, " kiln/wasmtime | goal |");
+    let _ = write!(s, "|---|---|");
+    for _ in &first.cols {
+        let _ = write!(s, "---:|");
+    }
+    let _ = writeln!(s, "---:|---|");
+    for r in &sec.rows {
+        let _ = write!(s, "| {} | {} |", r.name, r.unit);
+        for (_, v) in &r.cols {
+            let _ = write!(s, " {} |", fmt_val(*v));
+        }
+        let ratio = r.ratio.map_or("—".into(), |x| format!("{x:.2}×"));
+        let _ = writeln!(s, " {ratio} | {} |", r.goal);
+    }
+    let _ = writeln!(s);
+    s
 }
 
 /// Renders the whole report.
@@ -181,30 +215,7 @@ impl Report<'_> {
         );
         let _ = writeln!(s, "![kiln/wasmtime ratios]({})\n", self.chart);
         for sec in self.sections {
-            let _ = writeln!(s, "## {}\n\n{}\n", sec.title, sec.about);
-            let Some(first) = sec.rows.first() else {
-                let _ = writeln!(s, "(no rows)\n");
-                continue;
-            };
-            let _ = write!(s, "| row | unit |");
-            for (c, _) in &first.cols {
-                let _ = write!(s, " {c} |");
-            }
-            let _ = writeln!(s, " kiln/wasmtime | goal |");
-            let _ = write!(s, "|---|---|");
-            for _ in &first.cols {
-                let _ = write!(s, "---:|");
-            }
-            let _ = writeln!(s, "---:|---|");
-            for r in &sec.rows {
-                let _ = write!(s, "| {} | {} |", r.name, r.unit);
-                for (_, v) in &r.cols {
-                    let _ = write!(s, " {} |", fmt_val(*v));
-                }
-                let ratio = r.ratio.map_or("—".into(), |x| format!("{x:.2}×"));
-                let _ = writeln!(s, " {ratio} | {} |", r.goal);
-            }
-            let _ = writeln!(s);
+            s.push_str(&render_section(sec));
         }
         let all: Vec<&Row> = self
             .sections
