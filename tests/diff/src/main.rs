@@ -10,12 +10,17 @@
 //! through kiln's own test component in both runtimes, and the core modules of `cases/`
 //! (regressions) run like generated ones.
 //!
+//! The WASI mode (`wasi/`) runs real WASI command components (the samples of
+//! `samples/wasi/` and the probe guest of `guests/probe/`) under both runtimes and compares
+//! stdout, stderr, the files written and the exit status, one line per program.
+//!
 //! A mismatch matching an entry of `known-differences.txt` (a wasmtime-vs-spec difference
 //! rather than a kiln bug) is counted separately; any other mismatch is a failure, its input
 //! saved to `diff-failures/`, and the run exits non-zero.
 //!
 //! `cargo run --manifest-path tests/diff/Cargo.toml -- --iterations 100 [--seed S]`
-//! (`KILN_DIFF_DUMP=DIR` writes every generated component's text there;
+//! (`KILN_DIFF_DUMP=DIR` writes every generated component's text there, and each WASI run's
+//! stdout and stderr (`NAME.kiln.stdout`, ...);
 //! `KILN_DIFF_SAVE_KNOWN=1` also saves the inputs of known differences).
 
 mod component;
@@ -26,6 +31,7 @@ mod rng;
 mod runners;
 mod stats;
 mod types;
+mod wasi;
 
 use clap::Parser;
 use rng::Rng;
@@ -41,7 +47,7 @@ struct Args {
     /// Seed of the deterministic generator.
     #[arg(long, default_value_t = 0x6b696c6e)]
     seed: u64,
-    /// Which cases to run: `all`, `component` or `core`.
+    /// Which cases to run: `all`, `component`, `core` or `wasi`.
     #[arg(long, default_value = "all")]
     only: String,
     /// Directory failing inputs are written to.
@@ -54,6 +60,9 @@ struct Args {
     /// print the outcome, then exit.
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// Run only the WASI programs whose name contains this.
+    #[arg(long)]
+    wasi_filter: Option<String>,
     /// Print why cases were skipped.
     #[arg(long)]
     verbose: bool,
@@ -206,6 +215,12 @@ fn main() {
         return;
     }
     let mut tally = Tally::default();
+    if args.only == "all" || args.only == "wasi" {
+        wasi_programs(&mut tally, &args, &kengine, &wengine, &work);
+    }
+    if args.only == "wasi" {
+        finish(&tally, &work);
+    }
     if args.only != "component" {
         fixed_core_cases(&mut tally, &args.failures, &kengine, &wengine, &work);
     }
@@ -284,13 +299,88 @@ fn main() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
+    finish(&tally, &work);
+}
+
+/// Prints the summary, removes the work directory and exits (non-zero after a failure).
+fn finish(tally: &Tally, work: &Path) -> ! {
+    let _ = std::fs::remove_dir_all(work);
     println!("{}", stats::summary());
     println!(
         "{} passed, {} failed, {} known differences, {} skipped",
         tally.passed, tally.failed, tally.known, tally.skipped
     );
-    if tally.failed > 0 {
-        std::process::exit(1);
-    }
+    std::process::exit(if tally.failed > 0 { 1 } else { 0 });
+}
+
+/// Runs the WASI mode: one line per program (PASS, FAIL with its first difference, FAIL
+/// of a known difference, or SKIP with the reason), counted in `tally`.
+fn wasi_programs(
+    tally: &mut Tally,
+    args: &Args,
+    kengine: &kiln_runtime::Engine,
+    wengine: &wasmtime::Engine,
+    work: &Path,
+) {
+    let (mut passed, mut failed, mut known_n, mut skipped) = (0, 0, 0, 0);
+    let filter = args.wasi_filter.as_deref();
+    wasi::run(kengine, wengine, work, filter, |name, verdict, describe| {
+        match verdict {
+            wasi::WasiVerdict::Pass(summary) => {
+                passed += 1;
+                println!("wasi {name}: PASS ({summary})");
+            }
+            wasi::WasiVerdict::Skip(why) => {
+                skipped += 1;
+                println!("wasi {name}: SKIP: {why}");
+            }
+            wasi::WasiVerdict::Mismatch(diffs) => {
+                // Each difference is matched separately: one unknown difference fails.
+                let lines: Vec<String> =
+                    diffs.iter().map(|d| format!("wasi {name}: {d}")).collect();
+                let ids: Vec<Option<&str>> = lines.iter().map(|l| known(l)).collect();
+                if ids.iter().all(Option::is_some) {
+                    known_n += 1;
+                    let ids: Vec<&str> = ids.into_iter().flatten().collect();
+                    println!(
+                        "wasi {name}: FAIL (known difference {}): {}",
+                        ids.join(", "),
+                        diffs[0]
+                    );
+                } else {
+                    failed += 1;
+                    let first = diffs
+                        .iter()
+                        .zip(&ids)
+                        .find(|(_, id)| id.is_none())
+                        .map(|(d, _)| d.as_str())
+                        .unwrap_or_default();
+                    println!("wasi {name}: FAIL: {first}");
+                    for (d, id) in diffs.iter().zip(&ids) {
+                        if d != first {
+                            match id {
+                                Some(id) => println!("    (known {id}) {d}"),
+                                None => println!("    {d}"),
+                            }
+                        }
+                    }
+                    let file = format!("wasi-{}", name.replace(['#', '/'], "-"));
+                    save(
+                        &args.failures,
+                        &file,
+                        describe.as_bytes(),
+                        "run",
+                        &lines.join("\n"),
+                    );
+                }
+            }
+        }
+    });
+    tally.passed += passed;
+    tally.failed += failed;
+    tally.known += known_n;
+    tally.skipped += skipped;
+    println!(
+        "wasi: {passed} passed, {failed} failed, {known_n} known differences, {skipped} skipped"
+    );
 }

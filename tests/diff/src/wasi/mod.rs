@@ -1,0 +1,276 @@
+//! The WASI mode of kiln-diff: real WASI 0.2 components run under kiln and under wasmtime
+//! 48.0.8 + wasmtime-wasi 48.0.8 with the same arguments, environment, stdin and a fresh copy
+//! of the same host tree each; stdout, stderr, the files left behind and the exit status (or
+//! returned value, for components called through an export) must agree.
+//!
+//! The components:
+//! - the samples of `samples/wasi/` (built by `samples/wasi/build.sh OUT_DIR` into
+//!   `$HOME/.cache/kiln-diff-wasi/samples`, rebuilt only when a file under `samples/wasi/`
+//!   changed), each run as its `run.txt` says (`spec::sample_programs`);
+//! - the probe guest `tests/diff/guests/probe` (Rust, wasm32-wasip2), whose scenarios stress
+//!   the host where results are deterministic (`spec::probe_programs`).
+//!
+//! `spec.rs` describes runs, `hosts.rs` runs them in each runtime, `compare.rs` compares.
+
+mod compare;
+mod hosts;
+mod spec;
+
+use anyhow::{anyhow, bail, Context, Result};
+use spec::Program;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How one program's comparison ended.
+pub enum WasiVerdict {
+    /// Both runtimes agreed (a summary of what they produced).
+    Pass(String),
+    /// They differed: every difference, first first.
+    Mismatch(Vec<String>),
+    /// Not run, and why.
+    Skip(String),
+}
+
+/// Where built guests, samples and wasmtime artifacts are kept between runs.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kiln-diff-wasi")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether rustc has the wasm32-wasip2 standard library.
+fn has_wasip2() -> bool {
+    let out = Command::new("rustc").args(["--print", "sysroot"]).output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let sysroot = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            Path::new(&sysroot)
+                .join("lib/rustlib/wasm32-wasip2")
+                .is_dir()
+        }
+        _ => false,
+    }
+}
+
+/// Runs `cmd`, failing with the tail of its stderr.
+fn run_tool(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("{what} failed ({}):\n{}", out.status, tail.join("\n"));
+    }
+    Ok(())
+}
+
+/// Builds the probe guest; `Ok(None)` when the target is missing.
+fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
+    if !has_wasip2() {
+        return Ok(None);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/probe/Cargo.toml");
+    let target = cache.join("guests-target");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    run_tool(cmd, "cargo build of guests/probe")?;
+    Ok(Some(
+        target.join("wasm32-wasip2/release/kiln-diff-probe.wasm"),
+    ))
+}
+
+/// A hash of every file under `dir` (names and contents), to know when samples changed.
+fn tree_hash(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, entry) in compare::walk(dir) {
+        name.hash(&mut h);
+        format!("{entry:?}").hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Builds `samples/wasi` into the cache (unless already built from the same sources) and
+/// returns (the samples directory, the build directory).
+fn build_samples(cache: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let samples = repo_root().join("samples/wasi");
+    let script = samples.join("build.sh");
+    if !script.exists() {
+        return Ok(None);
+    }
+    let out = cache.join("samples");
+    let stamp = format!("{:016x}\n", tree_hash(&samples));
+    let stamp_file = out.join("kiln-diff.stamp");
+    if std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(Some((samples, out)));
+    }
+    let _ = std::fs::remove_file(&stamp_file);
+    println!(
+        "wasi: building samples/wasi into {} (build.sh)",
+        out.display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .arg(&out)
+        .env("CARGO_TARGET_DIR", cache.join("samples-target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    run_tool(cmd, "samples/wasi/build.sh")?;
+    std::fs::write(&stamp_file, stamp)?;
+    Ok(Some((samples, out)))
+}
+
+/// Every program to compare, or the reason a whole group is skipped or failed to build.
+fn collect(cache: &Path) -> Vec<(String, Result<Vec<Program>, WasiVerdict>)> {
+    let mut groups = Vec::new();
+    match build_samples(cache) {
+        Ok(None) => groups.push((
+            "samples".to_string(),
+            Err(WasiVerdict::Skip(
+                "samples/wasi/build.sh does not exist".into(),
+            )),
+        )),
+        Err(e) => groups.push((
+            "samples".to_string(),
+            Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+        )),
+        Ok(Some((src, out))) => {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&src)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            dirs.sort();
+            for dir in dirs.into_iter().filter(|d| d.join("run.txt").exists()) {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let wasm = out.join(format!("{name}.wasm"));
+                let skipped = out.join(format!("{name}.skipped"));
+                let group = if let Ok(why) = std::fs::read_to_string(&skipped) {
+                    Err(WasiVerdict::Skip(why.trim().to_string()))
+                } else if !wasm.exists() {
+                    Err(WasiVerdict::Mismatch(vec![format!(
+                        "build.sh made neither {name}.wasm nor {name}.skipped"
+                    )]))
+                } else {
+                    spec::sample_programs(&name, &dir, &wasm)
+                        .map_err(|e| WasiVerdict::Mismatch(vec![format!("{e:#}")]))
+                };
+                groups.push((name, group));
+            }
+        }
+    }
+    let probe = match build_probe(cache) {
+        Ok(Some(wasm)) => Ok(spec::probe_programs(&wasm)),
+        Ok(None) => Err(WasiVerdict::Skip(
+            "the wasm32-wasip2 Rust target is not installed (rustup target add wasm32-wasip2)"
+                .into(),
+        )),
+        Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+    };
+    groups.push(("probe".to_string(), probe));
+    groups
+}
+
+/// Compares one program, both runtimes' components loaded.
+fn compare_one(
+    p: &Program,
+    kiln: &hosts::KilnLoaded,
+    wengine: &wasmtime::Engine,
+    wcomp: &wasmtime::component::Component,
+    work: &Path,
+) -> Result<WasiVerdict> {
+    let dir = work.join(p.name.replace(['#', '/'], "-"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (kroot, wroot) = (dir.join("kiln"), dir.join("wasmtime"));
+    spec::prepare(p, &kroot)?;
+    spec::prepare(p, &wroot)?;
+    let w = hosts::wasmtime_run(wengine, wcomp, p, &wroot);
+    let k = hosts::kiln_run(kiln, p, &kroot, (wengine, wcomp));
+    if let Some(dump) = std::env::var_os("KILN_DIFF_DUMP") {
+        let base = Path::new(&dump).join(p.name.replace(['#', '/'], "-"));
+        for (runtime, o) in [("kiln", &k), ("wasmtime", &w)] {
+            let _ = std::fs::write(base.with_extension(format!("{runtime}.stdout")), &o.stdout);
+            let _ = std::fs::write(base.with_extension(format!("{runtime}.stderr")), &o.stderr);
+        }
+    }
+    let mut diffs = compare::outcomes(&k, &w, p.compare_stderr);
+    diffs.extend(compare::trees(&kroot, &wroot));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if diffs.is_empty() {
+        WasiVerdict::Pass(compare::summary(&w))
+    } else {
+        WasiVerdict::Mismatch(diffs)
+    })
+}
+
+/// Runs the WASI mode: every program (whose name contains `filter`, if given) is compared and
+/// passed to `report` with its verdict and description.
+pub fn run(
+    kengine: &kiln_runtime::Engine,
+    wengine: &wasmtime::Engine,
+    work: &Path,
+    filter: Option<&str>,
+    mut report: impl FnMut(&str, WasiVerdict, &str),
+) {
+    let cache = cache_dir();
+    let work = work.join("wasi");
+    let _ = std::fs::create_dir_all(&work);
+    for (group, programs) in collect(&cache) {
+        let programs = match programs {
+            Ok(p) => p,
+            Err(v) => {
+                if filter.is_none_or(|f| group.contains(f)) {
+                    report(&group, v, "");
+                }
+                continue;
+            }
+        };
+        let programs: Vec<Program> = programs
+            .into_iter()
+            .filter(|p| filter.is_none_or(|f| p.name.contains(f)))
+            .collect();
+        let Some(first) = programs.first() else {
+            continue;
+        };
+        // One compilation per component and runtime, shared by its programs.
+        let loaded = std::fs::read(&first.wasm)
+            .map_err(|e| anyhow!("read {}: {e}", first.wasm.display()))
+            .and_then(|wasm| {
+                let w = hosts::wasmtime_load(wengine, &wasm, &cache.join("wasmtime"))?;
+                let so = work.join(format!("{group}.so"));
+                let k = hosts::kiln_load(kengine, &wasm, &so)?;
+                Ok((w, k))
+            });
+        let (wcomp, kiln) = match loaded {
+            Ok(x) => x,
+            Err(e) => {
+                for p in &programs {
+                    report(
+                        &p.name,
+                        WasiVerdict::Mismatch(vec![format!("{e:#}")]),
+                        &p.describe(),
+                    );
+                }
+                continue;
+            }
+        };
+        for p in &programs {
+            let v = compare_one(p, &kiln, wengine, &wcomp, &work)
+                .unwrap_or_else(|e| WasiVerdict::Mismatch(vec![format!("setup: {e:#}")]));
+            report(&p.name, v, &p.describe());
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! What one WASI program run is: the component, its arguments, environment, stdin, the host
+//! directory tree it starts from and the preopens into it, and whether it is a command
+//! (`wasi:cli/run`) or a call of an exported function (WAVE syntax, as `wasmtime run --invoke`).
+//!
+//! Two sources: `samples/wasi/*/run.txt` (the samples' own run recipes, shared with their
+//! expected-output test) and the probe guest's scenarios (`probe_programs`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// One step preparing the host root directory (paths are relative to the root).
+#[derive(Clone, Debug)]
+pub enum SetupStep {
+    /// Copy a host directory tree here.
+    Copy(PathBuf, String),
+    /// Create a directory.
+    Dir(String),
+    /// Write a file (the name as raw bytes, so names need not be UTF-8).
+    File(Vec<u8>, Vec<u8>),
+    /// Create a symbolic link `name` → `target`; `$ROOT` in the target is the root's path.
+    Symlink(String, String),
+}
+
+/// One run of a component under both runtimes.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// Name in the report (`probe-fs`, `c-command`, `python#1`).
+    pub name: String,
+    /// The component file.
+    pub wasm: PathBuf,
+    /// Arguments, the program name first.
+    pub args: Vec<String>,
+    /// Environment variables in order.
+    pub env: Vec<(String, String)>,
+    /// Stdin contents.
+    pub stdin: Vec<u8>,
+    /// How the host root is prepared (each runtime gets its own fresh root).
+    pub setup: Vec<SetupStep>,
+    /// Preopens: (directory relative to the root, guest path, read-only).
+    pub preopens: Vec<(String, String, bool)>,
+    /// `Some(call)`: instantiate and call this export instead of `wasi:cli/run`.
+    pub invoke: Option<String>,
+    /// Whether stderr is compared (it is unless a program prints nondeterministic text there).
+    pub compare_stderr: bool,
+}
+
+impl Program {
+    /// A command run of `wasm` with no arguments, environment or directories.
+    pub fn command(name: &str, wasm: &Path) -> Program {
+        let argv0 = wasm
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
+        Program {
+            name: name.to_string(),
+            wasm: wasm.to_path_buf(),
+            args: vec![argv0],
+            env: Vec::new(),
+            stdin: Vec::new(),
+            setup: Vec::new(),
+            preopens: Vec::new(),
+            invoke: None,
+            compare_stderr: true,
+        }
+    }
+
+    /// A short description (saved with a failure so it can be reproduced by hand).
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "component: {}\nargs: {:?}\n",
+            self.wasm.display(),
+            self.args
+        );
+        for (k, v) in &self.env {
+            s += &format!("env: {k:?}={v:?}\n");
+        }
+        for (host, guest, ro) in &self.preopens {
+            s += &format!(
+                "preopen: ROOT/{host} as {guest}{}\n",
+                if *ro { " (read-only)" } else { "" }
+            );
+        }
+        for step in &self.setup {
+            s += &format!("setup: {step:?}\n");
+        }
+        if !self.stdin.is_empty() {
+            s += &format!("stdin: {} bytes\n", self.stdin.len());
+        }
+        if let Some(call) = &self.invoke {
+            s += &format!("invoke: {call}\n");
+        }
+        s
+    }
+}
+
+/// Creates the host root `root` for `p` (it must not exist yet).
+pub fn prepare(p: &Program, root: &Path) -> Result<()> {
+    std::fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
+    for step in &p.setup {
+        match step {
+            SetupStep::Copy(from, to) => copy_tree(from, &root.join(to))?,
+            SetupStep::Dir(d) => std::fs::create_dir_all(root.join(d))?,
+            SetupStep::File(name, bytes) => {
+                use std::os::unix::ffi::OsStrExt;
+                let path = root.join(std::ffi::OsStr::from_bytes(name));
+                std::fs::write(&path, bytes).with_context(|| format!("write {}", path.display()))?
+            }
+            SetupStep::Symlink(name, target) => {
+                let target = target.replace("$ROOT", &root.to_string_lossy());
+                std::os::unix::fs::symlink(&target, root.join(name))
+                    .with_context(|| format!("symlink {name} -> {target}"))?
+            }
+        }
+    }
+    for (dir, _, _) in &p.preopens {
+        std::fs::create_dir_all(root.join(dir))?;
+    }
+    Ok(())
+}
+
+/// Copies directory `from` to `to` (files, directories and symbolic links).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("create {}", to.display()))?;
+    let entries = std::fs::read_dir(from).with_context(|| format!("read {}", from.display()))?;
+    for e in entries {
+        let e = e?;
+        let t = e.file_type()?;
+        let dest = to.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &dest)?;
+        } else {
+            std::fs::copy(e.path(), &dest)
+                .with_context(|| format!("copy {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The programs of sample `dir` (`samples/wasi/NAME`, component `wasm`) from its `run.txt`:
+/// one command run, or one call per `invoke` line.
+///
+/// Directives: `copy DIR` (the sample's DIR copied to ROOT/data), `outside TEXT`
+/// (ROOT/outside.txt, outside every preopen), `symlink NAME TARGET` (ROOT/data/NAME),
+/// `stdin FILE`, `env NAME=VALUE`, `arg [TEXT]` (an empty argument without text),
+/// `invoke CALL`. ROOT/data is always preopened as `/data`.
+pub fn sample_programs(name: &str, dir: &Path, wasm: &Path) -> Result<Vec<Program>> {
+    let run = dir.join("run.txt");
+    let text = std::fs::read_to_string(&run).with_context(|| format!("read {}", run.display()))?;
+    let mut p = Program::command(name, wasm);
+    p.setup.push(SetupStep::Dir("data".into()));
+    p.preopens.push(("data".into(), "/data".into(), false));
+    let mut invokes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "copy" => p.setup.push(SetupStep::Copy(dir.join(rest), "data".into())),
+            "outside" => p.setup.push(SetupStep::File(
+                b"outside.txt".to_vec(),
+                format!("{rest}\n").into_bytes(),
+            )),
+            "symlink" => {
+                let (link, target) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| anyhow!("{}:{}: symlink NAME TARGET", run.display(), n + 1))?;
+                p.setup
+                    .push(SetupStep::Symlink(format!("data/{link}"), target.into()));
+            }
+            "stdin" => {
+                p.stdin = std::fs::read(dir.join(rest))
+                    .with_context(|| format!("{}:{}: stdin {rest}", run.display(), n + 1))?
+            }
+            "env" => {
+                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+                p.env.push((k.into(), v.into()));
+            }
+            "arg" => p.args.push(rest.into()),
+            "invoke" => invokes.push(rest.to_string()),
+            other => bail!("{}:{}: unknown directive {other:?}", run.display(), n + 1),
+        }
+    }
+    if invokes.is_empty() {
+        return Ok(vec![p]);
+    }
+    Ok(invokes
+        .into_iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let mut q = p.clone();
+            q.name = format!("{name}#{}", i + 1);
+            q.invoke = Some(call);
+            q
+        })
+        .collect())
+}
+
+/// The probe guest's scenarios (`guests/probe`): file-system edge cases in a tree with
+/// symbolic links pointing out of the preopen and a name that is not UTF-8, unicode
+/// arguments and environment, exit statuses, a trap, 1 MiB of stdout, stdin, clocks.
+pub fn probe_programs(wasm: &Path) -> Vec<Program> {
+    let tree = vec![
+        SetupStep::Dir("data/sub".into()),
+        SetupStep::Dir("data/badnames".into()),
+        SetupStep::Dir("ro".into()),
+        SetupStep::Dir("outside-dir".into()),
+        SetupStep::File(b"data/input.txt".to_vec(), b"line one\nline two\n".to_vec()),
+        SetupStep::File(b"data/empty".to_vec(), Vec::new()),
+        SetupStep::File(b"data/sub/nested.txt".to_vec(), b"nested\n".to_vec()),
+        SetupStep::File(b"data/badnames/ok.txt".to_vec(), b"ok\n".to_vec()),
+        SetupStep::File(b"data/badnames/bad\xff\xfe.txt".to_vec(), b"bad\n".to_vec()),
+        SetupStep::File(b"ro/input.txt".to_vec(), b"read only\n".to_vec()),
+        SetupStep::File(b"outside.txt".to_vec(), b"outside the preopens\n".to_vec()),
+        SetupStep::File(
+            b"outside-dir/secret.txt".to_vec(),
+            b"secret outside the preopens\n".to_vec(),
+        ),
+        SetupStep::Symlink("data/inner".into(), "input.txt".into()),
+        SetupStep::Symlink("data/escape".into(), "$ROOT/outside-dir".into()),
+        SetupStep::Symlink("data/up".into(), "..".into()),
+    ];
+    let probe = |scenario: &str, args: &[&str]| {
+        let mut p = Program::command(&format!("probe-{scenario}"), wasm);
+        p.args.extend(args.iter().map(|a| a.to_string()));
+        p.setup = tree.clone();
+        p.preopens = vec![
+            ("data".into(), "/data".into(), false),
+            ("ro".into(), "/ro".into(), true),
+        ];
+        p
+    };
+    let mut v = vec![probe("fs", &["fs"])];
+    let mut env = probe(
+        "env",
+        &["env", "héllo", "日本語", "🦀", "", "a b", "x=y", "--flag"],
+    );
+    env.env = [
+        ("UNI", "ünï"),
+        ("EMPTY", ""),
+        ("EQ", "a=b=c"),
+        ("EMOJI_🦀", "crab 🦀"),
+        ("PATH_LIKE", "/a:/b"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    v.push(env);
+    for code in ["0", "1", "42"] {
+        let mut p = probe("exit", &["exit", code]);
+        p.name = format!("probe-exit-{code}");
+        v.push(p);
+    }
+    v.push(probe("err", &["err"]));
+    v.push(probe("panic", &["panic"]));
+    v.push(probe("big", &["big"]));
+    let mut stdin = probe("stdin", &["stdin"]);
+    stdin.stdin = b"first line of stdin\n".to_vec();
+    stdin
+        .stdin
+        .extend((0..300_000u32).map(|i| (i.wrapping_mul(31) >> 3) as u8));
+    v.push(stdin);
+    v.push(probe("clock", &["clock"]));
+    v.push(probe("unknown", &["no-such-scenario"]));
+    v
+}
