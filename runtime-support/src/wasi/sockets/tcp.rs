@@ -37,8 +37,9 @@ enum State {
     Connected(Arc<Conn>),
     /// Listening.
     Listening,
-    /// A connect failed: only drop is left.
-    Closed,
+    /// A connect failed with this error: only drop is left (as in wasmtime, operations on
+    /// the socket report that error; the WIT allows `invalid-state` or it).
+    Closed(&'static str),
 }
 
 /// Which `start-*` awaits its `finish-*`.
@@ -73,15 +74,15 @@ impl TcpSocket {
     fn is_bound(&self) -> bool {
         match self.state {
             State::Default => sys::local_addr(&self.fd).is_ok_and(|a| a.port() != 0),
-            State::Closed => false,
+            State::Closed(_) => false,
             _ => true,
         }
     }
 
-    /// The descriptor, for options (`invalid-state` once closed).
+    /// The descriptor, for options (the connect error once closed).
     fn fd(&self) -> Result<&OwnedFd, Fail> {
         match self.state {
-            State::Closed => code("invalid-state"),
+            State::Closed(c) => code(c),
             _ => Ok(&self.fd),
         }
     }
@@ -163,7 +164,7 @@ impl TcpSocket {
         };
         self.in_progress = None;
         if let Some(c) = failure {
-            self.state = State::Closed;
+            self.state = State::Closed(c);
             return code(c);
         }
         let conn = Conn::new(self.fd.clone());
@@ -211,7 +212,10 @@ impl TcpSocket {
     }
 
     fn local_address(&self) -> Result<SocketAddr, Fail> {
-        if matches!(self.state, State::Closed) || !self.is_bound() {
+        if let State::Closed(c) = self.state {
+            return code(c);
+        }
+        if !self.is_bound() {
             return code("invalid-state");
         }
         let a = sys::local_addr(&self.fd).map_err(os)?;
@@ -224,6 +228,7 @@ impl TcpSocket {
     fn remote_address(&self) -> Result<SocketAddr, Fail> {
         match self.state {
             State::Connected(_) => sys::peer_addr(&self.fd).map_err(os),
+            State::Closed(c) => code(c),
             _ => code("invalid-state"),
         }
     }
@@ -243,6 +248,7 @@ impl TcpSocket {
                 self.backlog = value;
                 Ok(())
             }
+            State::Closed(c) => code(c),
             _ => code("invalid-state"),
         }
     }

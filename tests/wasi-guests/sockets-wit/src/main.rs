@@ -484,10 +484,18 @@ fn tcp_connection(c: &mut Checks, net: &Network) {
         connect(&r).err(),
         Some(E::ConnectionRefused),
     );
+    // As in wasmtime, a socket closed by a failed connect reports that failure.
+    let closed = r.local_address().err();
+    c.eq("closed local-address", closed, Some(E::ConnectionRefused));
     c.eq(
-        "closed local-address",
-        r.local_address().err(),
-        Some(E::InvalidState),
+        "closed option",
+        r.hop_limit().err(),
+        Some(E::ConnectionRefused),
+    );
+    c.eq(
+        "closed finish-connect",
+        r.finish_connect().err(),
+        Some(E::NotInProgress),
     );
     c.eq(
         "closed start-connect",
