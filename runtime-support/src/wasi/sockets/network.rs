@@ -245,3 +245,49 @@ pub fn add(linker: &mut ComponentLinker) {
         |cx, st, _args| Ok(Some(new_handle(cx, st, NETWORK, NetworkObj)?)),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_codes() {
+        assert_eq!(code_of_errno(libc::EACCES), "access-denied");
+        assert_eq!(code_of_errno(libc::EPERM), "access-denied");
+        assert_eq!(code_of_errno(libc::EAGAIN), "would-block");
+        assert_eq!(code_of_errno(libc::ECONNREFUSED), "connection-refused");
+        assert_eq!(code_of_errno(libc::ECONNRESET), "connection-reset");
+        assert_eq!(code_of_errno(libc::EADDRINUSE), "address-in-use");
+        assert_eq!(code_of_errno(libc::EADDRNOTAVAIL), "address-not-bindable");
+        assert_eq!(code_of_errno(libc::ENETUNREACH), "remote-unreachable");
+        assert_eq!(code_of_errno(libc::ENOTCONN), "invalid-state");
+        assert_eq!(code_of_errno(libc::EMFILE), "new-socket-limit");
+        assert_eq!(code_of_errno(libc::EMSGSIZE), "datagram-too-large");
+        assert_eq!(code_of_errno(libc::EAFNOSUPPORT), "not-supported");
+        assert_eq!(code_of_errno(libc::EIO), "unknown");
+    }
+
+    #[test]
+    fn addresses_round_trip() {
+        for a in ["127.0.0.1:80", "[::1]:443", "[fe80::1%3]:9", "10.0.0.255:0"] {
+            let addr: SocketAddr = a.parse().unwrap();
+            assert_eq!(socket_addr_of(&socket_addr_val(addr)).unwrap(), addr);
+        }
+        assert!(socket_addr_of(&Val::U8(1)).is_err());
+        assert!(socket_addr_of(&Val::Variant("ipv4".into(), None)).is_err());
+    }
+
+    #[test]
+    fn address_rules() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(family_ok(ip("127.0.0.1"), false) && !family_ok(ip("127.0.0.1"), true));
+        assert!(family_ok(ip("::1"), true) && family_ok(ip("::"), true));
+        assert!(!family_ok(ip("::ffff:127.0.0.1"), true));
+        assert!(!family_ok(ip("::127.0.0.1"), true));
+        assert!(!unicast(ip("224.0.0.1")) && !unicast(ip("255.255.255.255")));
+        assert!(!unicast(ip("ff02::1")) && unicast(ip("10.1.1.1")));
+        assert!(!remote_ok(&"0.0.0.0:80".parse().unwrap()));
+        assert!(!remote_ok(&"127.0.0.1:0".parse().unwrap()));
+        assert!(remote_ok(&"127.0.0.1:1".parse().unwrap()));
+    }
+}
