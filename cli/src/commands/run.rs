@@ -33,8 +33,8 @@ pub struct RunCommand {
     /// value). Repeatable.
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     pub envs: Vec<String>,
-    /// Let a WASI component use the host's network (`wasi:sockets`); without it every socket
-    /// operation fails with `access-denied`.
+    /// Let a WASI component use the host's network (`wasi:sockets`); without it every network
+    /// operation (bind, connect, listen, name lookups) fails with `access-denied`.
     #[arg(long)]
     pub inherit_network: bool,
     /// The module or component: a kiln `.so`, or a `.wasm`/`.wat` to compile first.

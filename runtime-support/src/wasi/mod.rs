@@ -105,8 +105,8 @@ pub struct WasiConfig {
     pub cwd: Option<String>,
     /// Preopened directories.
     pub preopens: Vec<Preopen>,
-    /// Whether the guest may use the network (`wasi:sockets`); otherwise every socket
-    /// operation fails with `access-denied`.
+    /// Whether the guest may use the network (`wasi:sockets`); otherwise every network
+    /// operation (bind, connect, listen, name lookups) fails with `access-denied`.
     pub network: bool,
     /// Stdin.
     pub stdin: StdinConfig,
