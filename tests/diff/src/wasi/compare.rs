@@ -161,11 +161,70 @@ pub fn outcomes(k: &Outcome, w: &Outcome, stderr: bool) -> Vec<String> {
             show_status(&w.status)
         ));
     }
-    if k.stdout != w.stdout {
-        v.push(format!("stdout: {}", bytes_diff(&k.stdout, &w.stdout)));
+    v.extend(line_diffs("stdout", &k.stdout, &w.stdout));
+    if stderr {
+        v.extend(line_diffs("stderr", &k.stderr, &w.stderr));
     }
-    if stderr && k.stderr != w.stderr {
-        v.push(format!("stderr: {}", bytes_diff(&k.stderr, &w.stderr)));
+    v
+}
+
+/// Most differing lines reported for one stream.
+const MAX_LINE_DIFFS: usize = 8;
+
+/// The differing lines of two outputs, each its own difference (so a known one cannot hide
+/// another): `stdout line N: kiln "..", wasmtime ".."`, then the extra lines of the longer
+/// one; outputs with no line structure in common are reported as bytes.
+fn line_diffs(stream: &str, k: &[u8], w: &[u8]) -> Vec<String> {
+    if k == w {
+        return Vec::new();
+    }
+    let (kl, wl): (Vec<&[u8]>, Vec<&[u8]>) = (
+        k.split(|b| *b == b'\n').collect(),
+        w.split(|b| *b == b'\n').collect(),
+    );
+    let clip = |l: &[u8]| {
+        let mut t = String::from_utf8_lossy(&l[..l.len().min(200)]).into_owned();
+        if l.len() > 200 {
+            t.push('…');
+        }
+        t
+    };
+    let mut v: Vec<String> = kl
+        .iter()
+        .zip(&wl)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| {
+            format!(
+                "{stream} line {}: kiln {:?}, wasmtime {:?}",
+                i + 1,
+                clip(a),
+                clip(b)
+            )
+        })
+        .collect();
+    let total = v.len();
+    v.truncate(MAX_LINE_DIFFS);
+    if total > MAX_LINE_DIFFS {
+        v.push(format!(
+            "{stream}: {} more differing lines ({})",
+            total - MAX_LINE_DIFFS,
+            bytes_diff(k, w)
+        ));
+    }
+    if kl.len() != wl.len() {
+        let (who, extra) = if kl.len() > wl.len() {
+            ("kiln", &kl[wl.len()..])
+        } else {
+            ("wasmtime", &wl[kl.len()..])
+        };
+        v.push(format!(
+            "{stream}: {} more lines under {who} ({} vs {} bytes), the first {:?}",
+            extra.len(),
+            k.len(),
+            w.len(),
+            clip(extra[0])
+        ));
     }
     v
 }

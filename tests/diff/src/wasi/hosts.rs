@@ -179,6 +179,12 @@ fn wasmtime_status(
         b.preopened_dir(root.join(dir), guest, perms)
             .map_err(|e| anyhow!("wasmtime preopen {dir}: {e:#}"))?;
     }
+    // As `wasmtime run` sets it up: TCP and UDP allowed but every address refused, unless
+    // the network is inherited (`-S inherit-network -S allow-ip-name-lookup`).
+    b.allow_tcp(true).allow_udp(true);
+    if p.network {
+        b.inherit_network().allow_ip_name_lookup(true);
+    }
     let host = WasmtimeHost {
         ctx: b.build(),
         table: wasmtime_wasi::ResourceTable::new(),
@@ -367,6 +373,7 @@ pub fn kiln_run(
         for (dir, guest, ro) in &p.preopens {
             cfg.preopen_dir(root.join(dir), guest, *ro);
         }
+        cfg.inherit_network(p.network);
         cfg.stdin = StdinConfig::Bytes(p.stdin.clone());
         cfg.stdout = OutputConfig::Buffer(stdout.clone());
         cfg.stderr = OutputConfig::Buffer(stderr.clone());

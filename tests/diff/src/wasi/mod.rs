@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use spec::Program;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 /// How one program's comparison ended.
 pub enum WasiVerdict {
@@ -249,9 +250,19 @@ pub fn run(
         let loaded = std::fs::read(&first.wasm)
             .map_err(|e| anyhow!("read {}: {e}", first.wasm.display()))
             .and_then(|wasm| {
+                let t = Instant::now();
                 let w = hosts::wasmtime_load(wengine, &wasm, &cache.join("wasmtime"))?;
+                let tw = t.elapsed();
+                let t = Instant::now();
                 let so = work.join(format!("{group}.so"));
                 let k = hosts::kiln_load(kengine, &wasm, &so)?;
+                println!(
+                    "wasi: {group}: {} KiB component; loaded by wasmtime in {:.1} s (cached \
+                     artifacts are reused), compiled and loaded by kiln in {:.1} s",
+                    wasm.len() >> 10,
+                    tw.as_secs_f64(),
+                    t.elapsed().as_secs_f64()
+                );
                 Ok((w, k))
             });
         let (wcomp, kiln) = match loaded {

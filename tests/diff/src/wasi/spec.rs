@@ -40,6 +40,8 @@ pub struct Program {
     pub preopens: Vec<(String, String, bool)>,
     /// `Some(call)`: instantiate and call this export instead of `wasi:cli/run`.
     pub invoke: Option<String>,
+    /// Whether the guest may use the network (wasmtime: `inherit_network` and name lookup).
+    pub network: bool,
     /// Whether stderr is compared (it is unless a program prints nondeterministic text there).
     pub compare_stderr: bool,
 }
@@ -60,6 +62,7 @@ impl Program {
             setup: Vec::new(),
             preopens: Vec::new(),
             invoke: None,
+            network: false,
             compare_stderr: true,
         }
     }
@@ -85,6 +88,9 @@ impl Program {
         }
         if !self.stdin.is_empty() {
             s += &format!("stdin: {} bytes\n", self.stdin.len());
+        }
+        if self.network {
+            s += "network: granted\n";
         }
         if let Some(call) = &self.invoke {
             s += &format!("invoke: {call}\n");
@@ -200,7 +206,8 @@ pub fn sample_programs(name: &str, dir: &Path, wasm: &Path) -> Result<Vec<Progra
 
 /// The probe guest's scenarios (`guests/probe`): file-system edge cases in a tree with
 /// symbolic links pointing out of the preopen and a name that is not UTF-8, unicode
-/// arguments and environment, exit statuses, a trap, 1 MiB of stdout, stdin, clocks.
+/// arguments and environment, exit statuses, a trap, 1 MiB of stdout, stdin, clocks, loopback
+/// sockets with and without network access.
 pub fn probe_programs(wasm: &Path) -> Vec<Program> {
     let tree = vec![
         SetupStep::Dir("data/sub".into()),
@@ -263,6 +270,12 @@ pub fn probe_programs(wasm: &Path) -> Vec<Program> {
         .extend((0..300_000u32).map(|i| (i.wrapping_mul(31) >> 3) as u8));
     v.push(stdin);
     v.push(probe("clock", &["clock"]));
+    let mut net = probe("net", &["net"]);
+    net.network = true;
+    v.push(net);
+    let mut denied = probe("net", &["net"]);
+    denied.name = "probe-net-denied".into();
+    v.push(denied);
     v.push(probe("unknown", &["no-such-scenario"]));
     v
 }

@@ -4,7 +4,7 @@
 //! stdout, stderr, the files left in the directories and the exit status.
 //!
 //! The first argument picks a scenario (`fs`, `env`, `exit N`, `err`, `panic`, `big`, `stdin`,
-//! `clock`). Everything printed is deterministic: errors are printed as their `io::ErrorKind`
+//! `clock`, `net`). Everything printed is deterministic: errors are printed as their `io::ErrorKind`
 //! and the errno wasi-libc mapped the WASI error code to, times and random bytes only as
 //! properties (ordered, non-zero), never their values.
 
@@ -221,6 +221,12 @@ fn scenario_fs() {
     #[allow(deprecated)]
     let abs = fs::soft_link("/etc/passwd", "/data/out/abs");
     step!("symlink absolute target", show(abs));
+    #[allow(deprecated)]
+    let climb = fs::soft_link("../../outside.txt", "/data/out/climb");
+    step!("symlink climbing out of the preopen", show(climb));
+    // (Following such links is covered by `/data/up`; the link is removed so that a runtime
+    // refusing to create it differs in this one line only.)
+    let _ = fs::remove_file("/data/out/climb");
     step!(
         "hard link",
         show(fs::hard_link("/data/out/a.txt", "/data/out/hard.txt"))
@@ -294,6 +300,25 @@ fn scenario_fs() {
     step!("ro mkdir", show(fs::create_dir("/ro/newdir")));
     step!("ro unlink", show(fs::remove_file("/ro/input.txt")));
 
+    // Many entries: directory reading continues across the host's batches.
+    let many = fs::create_dir("/data/out/many").and_then(|_| {
+        for i in 0..300 {
+            fs::write(
+                format!("/data/out/many/f{i:03}-{}", "x".repeat(i % 40)),
+                [i as u8],
+            )?;
+        }
+        Ok(())
+    });
+    step!("300 files", show(many));
+    let names = fs::read_dir("/data/out/many").and_then(|d| {
+        let mut v = d
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<io::Result<Vec<_>>>()?;
+        v.sort();
+        Ok((v.len(), v.first().cloned(), v.last().cloned()))
+    });
+    step!("listing many", show(names));
     step!("listing data", listing("/data"));
     step!("listing out", listing("/data/out"));
     step!("listing sub", listing("/data/sub"));
@@ -359,6 +384,57 @@ fn scenario_clock() {
     step!("wall clock after 2020", now.as_secs() > 1_577_836_800);
 }
 
+/// Sockets: a TCP connection and a UDP datagram over loopback (when the host grants network
+/// access) or the errors every step gets (when it does not); name lookup of `localhost`.
+fn scenario_net() {
+    use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+    let tcp = TcpListener::bind("127.0.0.1:0").and_then(|l| {
+        let addr = l.local_addr()?;
+        let mut c = TcpStream::connect(addr)?;
+        let (mut s, peer) = l.accept()?;
+        c.write_all(b"ping over tcp")?;
+        c.shutdown(std::net::Shutdown::Write)?;
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)?;
+        s.write_all(&got)?;
+        drop(s);
+        let mut back = Vec::new();
+        c.read_to_end(&mut back)?;
+        Ok((
+            String::from_utf8_lossy(&back).into_owned(),
+            peer.ip().is_loopback(),
+            c.local_addr()? == peer,
+        ))
+    });
+    step!("tcp loopback echo", show(tcp));
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .and_then(|a| TcpStream::connect(a).map(|_| ()));
+    step!("connect to a closed port", show(refused));
+    let udp = UdpSocket::bind("127.0.0.1:0").and_then(|a| {
+        let b = UdpSocket::bind("127.0.0.1:0")?;
+        a.send_to(b"datagram", b.local_addr()?)?;
+        let mut buf = [0u8; 64];
+        let (n, from) = b.recv_from(&mut buf)?;
+        Ok((
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+            from == a.local_addr()?,
+        ))
+    });
+    step!("udp loopback", show(udp));
+    let lookup = "localhost:80".to_socket_addrs().map(|addrs| {
+        let mut v: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+        v.sort();
+        v.dedup();
+        v.contains(&"127.0.0.1".to_string())
+    });
+    step!("lookup localhost has 127.0.0.1", show(lookup));
+    step!(
+        "bind a privileged port",
+        show(TcpListener::bind("127.0.0.1:1").map(|_| ()))
+    );
+}
+
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let scenario = args.get(1).map(String::as_str).unwrap_or("");
@@ -382,6 +458,7 @@ fn main() -> Result<(), String> {
         "big" => scenario_big().map_err(|e| err(&e))?,
         "stdin" => scenario_stdin(),
         "clock" => scenario_clock(),
+        "net" => scenario_net(),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
