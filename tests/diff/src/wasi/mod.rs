@@ -8,7 +8,9 @@
 //!   `$HOME/.cache/kiln-diff-wasi/samples`, rebuilt only when a file under `samples/wasi/`
 //!   changed), each run as its `run.txt` says (`spec::sample_programs`);
 //! - the probe guest `tests/diff/guests/probe` (Rust, wasm32-wasip2), whose scenarios stress
-//!   the host where results are deterministic (`spec::probe_programs`).
+//!   the host where results are deterministic (`spec::probe_programs`);
+//! - the C probe `tests/diff/guests/cprobe.c` (wasi-libc through the preview1 adapter, which
+//!   uses other WASI 0.2 functions: offset streams, readdir cookies, poll; `spec::cprobe_programs`).
 //!
 //! `spec.rs` describes runs, `hosts.rs` runs them in each runtime, `compare.rs` compares.
 
@@ -90,6 +92,46 @@ fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(
         target.join("wasm32-wasip2/release/kiln-diff-probe.wasm"),
     ))
+}
+
+/// Builds the C probe (`guests/cprobe.c`, wasi-libc + the preview1 command adapter through
+/// `kiln-componentize command`); `Ok(None)` when clang cannot target wasm32-wasi here.
+fn build_cprobe(cache: &Path) -> Result<Option<PathBuf>> {
+    let out = cache.join("cprobe");
+    std::fs::create_dir_all(&out)?;
+    let core = out.join("cprobe.core.wasm");
+    let mut cc = Command::new("clang");
+    cc.args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/cprobe.c"))
+        .arg("-o")
+        .arg(&core);
+    if !Path::new("/usr/include/wasm32-wasi/stdio.h").exists() || run_tool(cc, "clang").is_err() {
+        return Ok(None);
+    }
+    let target = cache.join("samples-target");
+    let mut cargo = Command::new("cargo");
+    cargo
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "kiln-componentize",
+            "--bin",
+            "kiln-componentize",
+        ])
+        .arg("--manifest-path")
+        .arg(repo_root().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    run_tool(cargo, "cargo build of kiln-componentize")?;
+    let wasm = out.join("cprobe.wasm");
+    let mut tool = Command::new(target.join("debug/kiln-componentize"));
+    tool.arg("command").arg(&core).arg("-o").arg(&wasm);
+    run_tool(tool, "kiln-componentize command")?;
+    Ok(Some(wasm))
 }
 
 /// A hash of every file under `dir` (names and contents), to know when samples changed.
@@ -182,6 +224,16 @@ fn collect(cache: &Path) -> Vec<(String, Result<Vec<Program>, WasiVerdict>)> {
         Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
     };
     groups.push(("probe".to_string(), probe));
+    let cprobe = match build_cprobe(cache) {
+        Ok(Some(wasm)) => Ok(spec::cprobe_programs(&wasm)),
+        Ok(None) => Err(WasiVerdict::Skip(
+            "clang with wasi-libc is not installed (apt-get install clang lld wasi-libc \
+             libclang-rt-dev-wasm32)"
+                .into(),
+        )),
+        Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+    };
+    groups.push(("cprobe".to_string(), cprobe));
     groups
 }
 

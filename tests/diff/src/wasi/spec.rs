@@ -279,3 +279,43 @@ pub fn probe_programs(wasm: &Path) -> Vec<Program> {
     v.push(probe("unknown", &["no-such-scenario"]));
     v
 }
+
+/// The C probe's scenarios (`guests/cprobe.c`): positioned I/O, truncation, timestamps,
+/// links, directory cookies, the emulated working directory, clocks, poll, stdio buffering.
+pub fn cprobe_programs(wasm: &Path) -> Vec<Program> {
+    let mut tree = vec![
+        SetupStep::Dir("data/sub".into()),
+        SetupStep::Dir("data/many".into()),
+        SetupStep::File(
+            b"data/input.txt".to_vec(),
+            b"0123456789abcdefghij\n".to_vec(),
+        ),
+        SetupStep::File(b"data/sub/nested.txt".to_vec(), b"nested file\n".to_vec()),
+        SetupStep::File(b"outside.txt".to_vec(), b"outside\n".to_vec()),
+        SetupStep::Symlink("data/up".into(), "..".into()),
+    ];
+    for i in 0..200 {
+        tree.push(SetupStep::File(
+            format!("data/many/entry-{i:03}").into_bytes(),
+            vec![b'x'; i],
+        ));
+    }
+    let run = |name: &str, args: &[&str]| {
+        let mut p = Program::command(&format!("cprobe-{name}"), wasm);
+        p.args.extend(args.iter().map(|a| a.to_string()));
+        p.setup = tree.clone();
+        p.preopens = vec![("data".into(), "/data".into(), false)];
+        p
+    };
+    let mut timing = run("timing", &["timing"]);
+    timing.stdin = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    vec![
+        run("files", &["files"]),
+        run("cwd", &["cwd"]),
+        timing,
+        run("output", &["output"]),
+        run("exit-0", &["exit", "0"]),
+        run("exit-3", &["exit", "3"]),
+        run("unknown", &["bogus"]),
+    ]
+}
