@@ -50,6 +50,7 @@ static const char *err_name(int e) {
     case ENOSYS: return "ENOSYS";
     case EFBIG: return "EFBIG";
     case EROFS: return "EROFS";
+    case EPIPE: return "EPIPE";
     default: return "other";
     }
 }
@@ -237,6 +238,16 @@ int main(int argc, char **argv) {
     else if (strcmp(mode, "cwd") == 0) cwd();
     else if (strcmp(mode, "timing") == 0) timing();
     else if (strcmp(mode, "output") == 0) output();
+    else if (strcmp(mode, "closed-stdout") == 0) {
+        /* The host closed stdout: write errors are reported, the program goes on. */
+        long a = write(1, "raw\n", 4);
+        int ea = errno;
+        int b = printf("buffered %d\n", 1);
+        int c = fflush(stdout);
+        int ec = errno;
+        fprintf(stderr, "write: %ld %s\nprintf: %d\nfflush: %d %s\nstderr still works\n", a,
+                a < 0 ? err_name(ea) : "", b, c, c ? err_name(ec) : "");
+    }
     else if (strcmp(mode, "exit") == 0) {
         printf("exit %s\n", argc > 2 ? argv[2] : "0");
         fflush(stdout);

@@ -169,7 +169,12 @@ fn wasmtime_status(
     b.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
         p.stdin.clone(),
     ));
-    b.stdout(stdout.clone()).stderr(stderr.clone());
+    if p.stdout_closed {
+        b.stdout(wasmtime_wasi::p2::pipe::ClosedOutputStream);
+    } else {
+        b.stdout(stdout.clone());
+    }
+    b.stderr(stderr.clone());
     for (dir, guest, ro) in &p.preopens {
         let perms = if *ro {
             wasmtime_wasi::FsPerms::ReadOnly
@@ -375,7 +380,14 @@ pub fn kiln_run(
         }
         cfg.inherit_network(p.network);
         cfg.stdin = StdinConfig::Bytes(p.stdin.clone());
-        cfg.stdout = OutputConfig::Buffer(stdout.clone());
+        cfg.stdout = if p.stdout_closed {
+            match closed_pipe() {
+                Ok(fd) => OutputConfig::Fd(fd),
+                Err(e) => return Outcome::host_error(e),
+            }
+        } else {
+            OutputConfig::Buffer(stdout.clone())
+        };
         cfg.stderr = OutputConfig::Buffer(stderr.clone());
         let status = kiln_status(&engine, &component, cfg, invoke)
             .unwrap_or_else(|e| Status::HostError(format!("{e:#}")));
@@ -385,6 +397,13 @@ pub fn kiln_run(
             stderr: stderr.contents(),
         }
     })
+}
+
+/// The write end of a pipe whose read end is already closed (writes fail with `EPIPE`).
+fn closed_pipe() -> Result<std::os::fd::OwnedFd> {
+    let (reader, writer) = std::io::pipe().context("pipe")?;
+    drop(reader);
+    Ok(writer.into())
 }
 
 fn kiln_status(

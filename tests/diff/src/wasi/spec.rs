@@ -42,6 +42,9 @@ pub struct Program {
     pub invoke: Option<String>,
     /// Whether the guest may use the network (wasmtime: `inherit_network` and name lookup).
     pub network: bool,
+    /// Whether stdout is closed before the program starts (wasmtime: `ClosedOutputStream`;
+    /// kiln: a pipe whose read end is closed).
+    pub stdout_closed: bool,
     /// Whether stderr is compared (it is unless a program prints nondeterministic text there).
     pub compare_stderr: bool,
 }
@@ -63,6 +66,7 @@ impl Program {
             preopens: Vec::new(),
             invoke: None,
             network: false,
+            stdout_closed: false,
             compare_stderr: true,
         }
     }
@@ -91,6 +95,9 @@ impl Program {
         }
         if self.network {
             s += "network: granted\n";
+        }
+        if self.stdout_closed {
+            s += "stdout: closed\n";
         }
         if let Some(call) = &self.invoke {
             s += &format!("invoke: {call}\n");
@@ -276,6 +283,9 @@ pub fn probe_programs(wasm: &Path) -> Vec<Program> {
     let mut denied = probe("net", &["net"]);
     denied.name = "probe-net-denied".into();
     v.push(denied);
+    let mut closed = probe("closed-stdout", &["closed-stdout"]);
+    closed.stdout_closed = true;
+    v.push(closed);
     v.push(probe("unknown", &["no-such-scenario"]));
     v
 }
@@ -309,6 +319,8 @@ pub fn cprobe_programs(wasm: &Path) -> Vec<Program> {
     };
     let mut timing = run("timing", &["timing"]);
     timing.stdin = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut closed = run("closed-stdout", &["closed-stdout"]);
+    closed.stdout_closed = true;
     vec![
         run("files", &["files"]),
         run("cwd", &["cwd"]),
@@ -317,5 +329,6 @@ pub fn cprobe_programs(wasm: &Path) -> Vec<Program> {
         run("exit-0", &["exit", "0"]),
         run("exit-3", &["exit", "3"]),
         run("unknown", &["bogus"]),
+        closed,
     ]
 }

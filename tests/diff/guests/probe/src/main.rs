@@ -4,7 +4,7 @@
 //! stdout, stderr, the files left in the directories and the exit status.
 //!
 //! The first argument picks a scenario (`fs`, `env`, `exit N`, `err`, `panic`, `big`, `stdin`,
-//! `clock`, `net`). Everything printed is deterministic: errors are printed as their `io::ErrorKind`
+//! `clock`, `net`, `closed-stdout`). Everything printed is deterministic: errors are printed as their `io::ErrorKind`
 //! and the errno wasi-libc mapped the WASI error code to, times and random bytes only as
 //! properties (ordered, non-zero), never their values.
 
@@ -459,6 +459,16 @@ fn main() -> Result<(), String> {
         "stdin" => scenario_stdin(),
         "clock" => scenario_clock(),
         "net" => scenario_net(),
+        "closed-stdout" => {
+            // The host closed stdout: each write reports an error, the program goes on.
+            let a = writeln!(io::stdout(), "first line");
+            let b = io::stdout().write_all(&[b'x'; 100_000]);
+            let c = io::stdout().flush();
+            eprintln!("write: {}", show(a));
+            eprintln!("large write: {}", show(b));
+            eprintln!("flush: {}", show(c));
+            eprintln!("stderr still works");
+        }
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
