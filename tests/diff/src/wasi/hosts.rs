@@ -99,12 +99,13 @@ impl wasmtime_wasi::WasiView for WasmtimeHost {
 }
 
 /// Loads `wasm` for wasmtime, from a serialized artifact in `cache` when one exists for the
-/// same bytes and engine configuration (wasmtime is pinned, so its output never changes).
+/// same bytes and engine configuration (wasmtime is pinned, so its output never changes);
+/// the flag says whether the artifact was reused.
 pub fn wasmtime_load(
     engine: &wasmtime::Engine,
     wasm: &[u8],
     cache: &Path,
-) -> Result<wasmtime::component::Component> {
+) -> Result<(wasmtime::component::Component, bool)> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     wasm.hash(&mut h);
@@ -115,7 +116,7 @@ pub fn wasmtime_load(
         // with the same engine configuration (both in the file name's hash), under the
         // user's cache directory.
         if let Ok(c) = unsafe { wasmtime::component::Component::deserialize_file(engine, &file) } {
-            return Ok(c);
+            return Ok((c, true));
         }
     }
     let c = wasmtime::component::Component::new(engine, wasm)
@@ -127,7 +128,7 @@ pub fn wasmtime_load(
             let _ = std::fs::rename(&tmp, &file);
         }
     }
-    Ok(c)
+    Ok((c, false))
 }
 
 /// Runs `p` under wasmtime with host root `root`.

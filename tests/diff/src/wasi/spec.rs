@@ -262,6 +262,17 @@ pub fn probe_programs(wasm: &Path) -> Vec<Program> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     v.push(env);
+    // Many and long arguments and variables (the host lowers them as lists of strings).
+    let mut large = probe("env", &["env"]);
+    large.name = "probe-env-large".into();
+    large
+        .args
+        .extend((0..1000).map(|i| format!("arg{i}-{}", "é".repeat(i % 50))));
+    large.env = (0..2000)
+        .map(|i| (format!("VAR_{i}"), "v".repeat(i % 300)))
+        .collect();
+    large.env.push(("LONG".into(), "L".repeat(200_000)));
+    v.push(large);
     for code in ["0", "1", "42"] {
         let mut p = probe("exit", &["exit", code]);
         p.name = format!("probe-exit-{code}");
