@@ -139,6 +139,10 @@ pub fn bytes_diff(k: &[u8], w: &[u8]) -> String {
 fn show_status(s: &Status) -> String {
     match s {
         Status::Exit(c) => format!("exit {c}"),
+        Status::Returned(_, wave) if wave.chars().count() > 160 => {
+            let head: String = wave.chars().take(160).collect();
+            format!("returned {head}… ({} bytes)", wave.len())
+        }
         Status::Returned(_, wave) => format!("returned {wave}"),
         Status::Trap(m) => format!("trap ({})", m.lines().next().unwrap_or_default()),
         Status::HostError(e) => format!("host error: {e}"),

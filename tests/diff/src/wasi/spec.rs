@@ -199,16 +199,71 @@ pub fn sample_programs(name: &str, dir: &Path, wasm: &Path) -> Result<Vec<Progra
     if invokes.is_empty() {
         return Ok(vec![p]);
     }
+    let recipe_calls = invokes.len();
+    if invokes.iter().any(|c| c.starts_with("process(")) {
+        invokes.extend(extra_process_calls());
+    }
     Ok(invokes
         .into_iter()
         .enumerate()
         .map(|(i, call)| {
             let mut q = p.clone();
-            q.name = format!("{name}#{}", i + 1);
+            q.name = if i < recipe_calls {
+                format!("{name}#{}", i + 1)
+            } else {
+                format!("{name}-extra#{}", i + 1 - recipe_calls)
+            };
             q.invoke = Some(call);
             q
         })
         .collect())
+}
+
+/// `s` as a WAVE string literal.
+fn wave_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// More calls of a `process(string) -> string` export (the Python sample's JSON analyser)
+/// than its recipe makes: unicode text, a large document, nesting, numbers at the edges.
+fn extra_process_calls() -> Vec<String> {
+    let mut big = String::from("{\"note\": \"big\", \"orders\": [");
+    for i in 0..3000 {
+        if i > 0 {
+            big.push(',');
+        }
+        big.push_str(&format!(
+            "[\"c{}\", \"item{}\", {}, {}, \"t{}\"]",
+            i % 37,
+            i % 11,
+            i % 7 + 1,
+            (i * 7919) % 5000,
+            i % 5
+        ));
+    }
+    big.push_str("]}");
+    [
+        r#"{"note": "  ünïcödé 🦀 naïve café  ", "orders": [["zoë", "crème brûlée", 2, 799, "sweet"], ["Łukasz", "pierogi", 3, 450]]}"#.to_string(),
+        big,
+        r#"{"orders": []}"#.to_string(),
+        r#"{"orders": [["a", "b", 9007199254740993, -1]], "note": "\u0000 nul and \n newline"}"#.to_string(),
+        r#"[1, 2, 3]"#.to_string(),
+        r#"{"orders": [["a", "b", "3", "4", {"nested": [1, [2, [3]]]}]]}"#.to_string(),
+    ]
+    .iter()
+    .map(|doc| format!("process({})", wave_string(doc)))
+    .collect()
 }
 
 /// The probe guest's scenarios (`guests/probe`): file-system edge cases in a tree with
