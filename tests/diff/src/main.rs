@@ -10,9 +10,13 @@
 //! through kiln's own test component in both runtimes, and the core modules of `cases/`
 //! (regressions) run like generated ones.
 //!
-//! The WASI mode (`wasi/`) runs real WASI command components (the samples of
-//! `samples/wasi/` and the probe guest of `guests/probe/`) under both runtimes and compares
-//! stdout, stderr, the files written and the exit status, one line per program.
+//! Before them, the WASI mode (`wasi/`) runs real WASI components (the samples of
+//! `samples/wasi/`, the Rust probe `guests/probe/` and the C probe `guests/cprobe.c`) under
+//! kiln and under wasmtime-wasi 48.0.8 and compares stdout, stderr, the files written and the
+//! exit status (or the returned value of a called export), one PASS/FAIL/SKIP line per program
+//! (`--only wasi` runs just these, `--wasi-filter TEXT` the programs whose name contains TEXT;
+//! built guests and wasmtime artifacts are cached in `$HOME/.cache/kiln-diff-wasi`, or
+//! `KILN_DIFF_CACHE`).
 //!
 //! A mismatch matching an entry of `known-differences.txt` (a wasmtime-vs-spec difference
 //! rather than a kiln bug) is counted separately; any other mismatch is a failure, its input
