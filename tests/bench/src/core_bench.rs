@@ -1,5 +1,5 @@
 //! Core-module runtime rows: load (`.so` dlopen + checks vs `Module::deserialize_file` of a
-//! `.cwasm`), instantiate (empty, 2-page memory touched, 1 MiB data with and without touching;
+//! `.cwasm`; the compile rows' components too, vs `component::Component::deserialize_file`), instantiate (empty, 2-page memory touched, 1 MiB data with and without touching;
 //! wasmtime with and without the pooling allocator) and calls (host→guest nop and add,
 //! guest→host nop).
 
@@ -40,23 +40,58 @@ fn med(s: Summary) -> Option<f64> {
     Some(s.median)
 }
 
-/// Load rows for artifacts `(name, so, cwasm)`.
-pub fn load_rows(artifacts: &[(String, PathBuf, PathBuf)], sizes: Sizes) -> Result<Vec<Row>> {
+/// A compiled artifact of the compile rows, loaded by the load rows.
+pub struct Artifact {
+    /// Input name.
+    pub name: String,
+    /// kiln's shared object.
+    pub so: PathBuf,
+    /// wasmtime's serialised artifact.
+    pub cwasm: PathBuf,
+    /// A component (`Component::load` / `component::Component::deserialize_file`).
+    pub component: bool,
+}
+
+/// Load rows for the compile rows' artifacts.
+pub fn load_rows(artifacts: &[Artifact], sizes: Sizes) -> Result<Vec<Row>> {
     let kengine = kiln_runtime::Engine::default();
     let wengine = wasmtime_engine(false)?;
     let mut rows = Vec::new();
-    for (name, so, cwasm) in artifacts {
-        let iters = (sizes.inst_iters / 20).max(5);
+    for Artifact {
+        name,
+        so,
+        cwasm,
+        component,
+    } in artifacts
+    {
+        // Large inputs load in milliseconds: fewer operations per repetition.
+        let big = std::fs::metadata(so).map_or(0, |m| m.len()) > (8 << 20);
+        let iters = if big {
+            3
+        } else {
+            (sizes.inst_iters / 20).max(5)
+        };
         let k = per_op_ns(sizes.reps, iters, || {
-            let m = Module::load(&kengine, so).expect("kiln load");
-            drop(m);
+            if *component {
+                drop(kiln_runtime::Component::load(&kengine, so).expect("kiln load"));
+            } else {
+                drop(Module::load(&kengine, so).expect("kiln load"));
+            }
         });
         let w = per_op_ns(sizes.reps, iters, || {
-            // SAFETY: the file was written by `Engine::precompile_module` of an engine with the
-            // same configuration in this run, and nothing modifies it meanwhile.
-            let m = unsafe { wasmtime::Module::deserialize_file(&wengine, cwasm) }
-                .expect("wasmtime deserialize");
-            drop(m);
+            // SAFETY (both): the file was written by `Engine::precompile_module` /
+            // `precompile_component` of an engine with the same configuration in this run,
+            // and nothing modifies it meanwhile.
+            if *component {
+                let c =
+                    unsafe { wasmtime::component::Component::deserialize_file(&wengine, cwasm) }
+                        .expect("wasmtime deserialize");
+                drop(c);
+            } else {
+                let m = unsafe { wasmtime::Module::deserialize_file(&wengine, cwasm) }
+                    .expect("wasmtime deserialize");
+                drop(m);
+            }
         });
         eprintln!(
             "  load {name}: kiln {:.0} ns, wasmtime {:.0} ns",

@@ -105,14 +105,12 @@ fn main() -> Result<()> {
     let mut artifacts = Vec::new();
     for (name, wasm, reps) in &compile_inputs {
         compile_rows.extend(compile::measure(name, wasm, &work, *reps)?);
-        if name.ends_with("-component") {
-            continue; // loaded through the component API: not a load row
-        }
-        artifacts.push((
-            name.to_string(),
-            work.join(format!("{name}.so")),
-            work.join(format!("{name}.cwasm")),
-        ));
+        artifacts.push(core_bench::Artifact {
+            name: name.to_string(),
+            so: work.join(format!("{name}.so")),
+            cwasm: work.join(format!("{name}.cwasm")),
+            component: name.ends_with("-component"),
+        });
     }
 
     if compile_only {
@@ -173,7 +171,8 @@ fn main() -> Result<()> {
             about: "kiln `Module::load` (dlopen RTLD_NOW + descriptor, ABI, target and CPU \
                     checks, code registration) then drop, vs wasmtime \
                     `Module::deserialize_file` of the `.cwasm` then drop; the artifacts of the \
-                    compile rows."
+                    compile rows (components: kiln `Component::load` vs wasmtime \
+                    `component::Component::deserialize_file`)."
                 .into(),
             rows: load,
         },
@@ -224,8 +223,8 @@ fn main() -> Result<()> {
         "compile: the Rust component is the repository's small wit-bindgen sample \
          (`samples/components/rust`, ~26 KB), not a large Rust program"
             .to_string(),
-        "load and instantiate of the componentize-py and Rust components (compile rows only); \
-         component→component calls with `list<u8>` payloads — only strings are measured"
+        "instantiate of the componentize-py and Rust components (they import WASI / their \
+         world's types; load is measured); component→component calls with `list<u8>` payloads — only strings are measured"
             .to_string(),
         "execution: Lua running a script and bzip2/zlib — replaced by SQLite and the LZ77, \
          CRC-32/FNV kernels (same kinds of work, no extra vendored sources)"
