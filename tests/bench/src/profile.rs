@@ -1,6 +1,6 @@
 //! `--profile WHAT`: runs one kiln operation in a loop for a few seconds so `perf record`
 //! can sample it (the work directory must hold the artifacts of a full run).
-//! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `string-64k`, `exec-KERNEL` (`int`, `float`,
+//! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `load-py` (the componentize-py component), `string-64k`, `exec-KERNEL` (`int`, `float`,
 //! `hash`, `lz`).
 
 use crate::engines::Kx;
@@ -46,6 +46,12 @@ pub fn run(what: &str) -> Result<()> {
         "load-sqlite" => {
             let p = work.join("sqlite.so");
             for_seconds(5, || drop(Module::load(&engine, &p).expect("load")));
+        }
+        "load-py" => {
+            let p = work.join("py-component.so");
+            for_seconds(5, || {
+                drop(kiln_runtime::Component::load(&engine, &p).expect("load"));
+            });
         }
         "string-64k" => {
             let c = kiln_runtime::Component::load(&engine, &work.join("component.so")).kx()?;
