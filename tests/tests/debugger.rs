@@ -549,11 +549,19 @@ fn rust_component() -> Option<&'static Guest> {
                 return None;
             }
             let exe = std::env::current_exe().expect("current_exe");
+            // One target directory per checkout: the DWARF names the source by its absolute
+            // path, and cargo may reuse another checkout's build from a shared directory.
+            let checkout = {
+                use std::hash::{DefaultHasher, Hash, Hasher};
+                let mut h = DefaultHasher::new();
+                workspace().hash(&mut h);
+                h.finish()
+            };
             let target = exe
                 .ancestors()
                 .nth(3)
                 .expect("test executable in <target>/<profile>/deps")
-                .join("samples-debug-rust");
+                .join(format!("samples-debug-rust-{checkout:016x}"));
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             run(Command::new(cargo)
                 .args(["build", "--locked", "--target", "wasm32-wasip2"])
