@@ -19,7 +19,7 @@ use cranelift_object::{ObjectBuilder, ObjectModule};
 use kiln_environ::descriptor::DATA_ALIGN;
 use kiln_environ::{
     BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo, MemoryImage,
-    ModuleMetadata, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+    ModuleMetadata, OffsetTable, TrapTable, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
 };
 use object::write::{Relocation, StandardSection, Symbol, SymbolSection};
 use object::{RelocationEncoding, RelocationFlags, RelocationKind, SectionKind, SymbolFlags};
@@ -293,8 +293,8 @@ pub fn emit_object(
             .collect(),
         data: data.segments,
         memory_images: data.images,
-        trap_sites,
-        address_map,
+        trap_sites: TrapTable::from_sorted_sites(trap_sites),
+        address_map: OffsetTable::from_sorted_pairs(address_map),
         name: module.module_name.clone(),
         debug_lines,
     };

@@ -466,8 +466,11 @@ fn load_checks() {
         "dabi",
         |_| {},
         |s| {
-            s.replace(".long 1   ", ".long 7")
-                .replace("    .long 1\n    .long 64", "    .long 7\n    .long 64")
+            let abi = kiln_environ::ABI_VERSION;
+            s.replace(
+                &format!("    .long {abi}\n    .long 64"),
+                "    .long 7\n    .long 64",
+            )
         },
     );
     assert!(m.contains("compiled for ABI version 7"), "{m}");

@@ -6,6 +6,7 @@
 //! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
 //! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
+//! - [`table`]: the fixed-width trap and address tables inside the metadata;
 //! - [`trap`]: trap kinds and their messages;
 //! - [`component`]: the component artifact: types, canonical-ABI layout, instantiation plan.
 //!
@@ -17,12 +18,14 @@ pub mod builtins;
 pub mod component;
 pub mod descriptor;
 pub mod metadata;
+pub mod table;
 pub mod trap;
 pub mod vmoffsets;
 
 pub use builtins::BuiltinFunctionIndex;
 pub use descriptor::{Descriptor, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL};
 pub use metadata::*;
+pub use table::{OffsetTable, TrapTable};
 pub use trap::TrapKind;
 pub use vmoffsets::VMOffsets;
 

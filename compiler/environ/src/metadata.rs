@@ -4,7 +4,7 @@
 //! the runtime before it runs anything. All code offsets are relative to the descriptor's
 //! `text`; all data offsets are relative to the descriptor's `data`.
 
-use crate::TrapKind;
+use crate::{OffsetTable, TrapKind, TrapTable};
 use serde::{Deserialize, Serialize};
 
 /// A WebAssembly value type.
@@ -328,10 +328,11 @@ pub struct ModuleMetadata {
     pub data: Vec<DataSegment>,
     /// Copy-on-write memory images.
     pub memory_images: Vec<MemoryImage>,
-    /// Trap sites: (code offset, trap kind), sorted by offset.
-    pub trap_sites: Vec<(u32, TrapKind)>,
-    /// Address map: (code offset, wasm byte offset), sorted by code offset.
-    pub address_map: Vec<(u32, u32)>,
+    /// Trap sites: (code offset, trap kind), sorted by offset (a fixed-width byte table).
+    pub trap_sites: TrapTable,
+    /// Address map: (code offset, wasm byte offset), sorted by code offset (a fixed-width
+    /// byte table).
+    pub address_map: OffsetTable,
     /// Module name from the name section.
     pub name: Option<String>,
     /// Source lines of the code, for trap backtraces; present when compiled with `-g`.
@@ -418,10 +419,7 @@ impl ModuleMetadata {
 
     /// Looks up the trap kind recorded for a code offset.
     pub fn trap_at(&self, code_offset: u32) -> Option<TrapKind> {
-        self.trap_sites
-            .binary_search_by_key(&code_offset, |(o, _)| *o)
-            .ok()
-            .map(|i| self.trap_sites[i].1)
+        self.trap_sites.lookup(code_offset)
     }
 
     /// The function whose body contains a code offset.
@@ -442,14 +440,6 @@ impl ModuleMetadata {
 
     /// The wasm byte offset for a code offset (the closest preceding mapping).
     pub fn wasm_offset_at(&self, code_offset: u32) -> Option<u32> {
-        let i = match self
-            .address_map
-            .binary_search_by_key(&code_offset, |(o, _)| *o)
-        {
-            Ok(i) => i,
-            Err(0) => return None,
-            Err(i) => i - 1,
-        };
-        Some(self.address_map[i].1)
+        self.address_map.at_or_before(code_offset)
     }
 }

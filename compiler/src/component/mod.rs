@@ -211,8 +211,8 @@ pub fn summary(plan: &ComponentMetadata) -> kiln_environ::ModuleMetadata {
         elems: Vec::new(),
         data: Vec::new(),
         memory_images: Vec::new(),
-        trap_sites: Vec::new(),
-        address_map: Vec::new(),
+        trap_sites: kiln_environ::TrapTable::default(),
+        address_map: kiln_environ::OffsetTable::default(),
         name: None,
         debug_lines: None,
     }

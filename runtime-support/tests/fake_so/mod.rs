@@ -117,7 +117,7 @@ pub fn metadata() -> ModuleMetadata {
         (f::STORE * SLOT + TRAP_AT, TrapKind::MemoryOutOfBounds),
     ];
     trap_sites.sort_by_key(|(o, _)| *o);
-    let address_map = (1..f::COUNT)
+    let address_map: Vec<(u32, u32)> = (1..f::COUNT)
         .flat_map(|i| [(i * SLOT, i * 0x100), (i * SLOT + TRAP_AT, i * 0x100 + 7)])
         .collect();
     ModuleMetadata {
@@ -206,8 +206,8 @@ pub fn metadata() -> ModuleMetadata {
             data_offset: 0,
             len: 65536,
         }],
-        trap_sites,
-        address_map,
+        trap_sites: TrapTable::from_sorted_sites(trap_sites),
+        address_map: OffsetTable::from_sorted_pairs(address_map),
         name: Some("fake".into()),
         debug_lines: Some(DebugLineTable {
             files: vec!["fake.c".into()],
