@@ -5,6 +5,10 @@
 //! little-endian entries `(u32 code offset, u32 value)`, sorted by code offset, so the runtime
 //! loads each table with a single copy instead of decoding and allocating entry by entry, and
 //! looks entries up by binary search directly in the bytes.
+//!
+//! Loading checks only the byte length (a whole number of entries): a table that is not sorted
+//! or holds unknown trap kinds gives wrong or missing lookups, never a panic, and is not scanned
+//! at load time (that scan would cost as much as the copy).
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -29,33 +33,27 @@ impl OffsetTable {
             bytes.extend_from_slice(&offset.to_le_bytes());
             bytes.extend_from_slice(&value.to_le_bytes());
         }
-        debug_assert!(OffsetTable::check(&bytes).is_ok(), "pairs not sorted");
-        OffsetTable { bytes }
+        let table = OffsetTable { bytes };
+        debug_assert!(table.is_sorted(), "pairs not sorted");
+        table
     }
 
-    /// Wraps raw table bytes, checking their length and that offsets are sorted.
+    /// Wraps raw table bytes, checking their length is a whole number of entries (sortedness
+    /// is not checked: see [`OffsetTable::is_sorted`]).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<OffsetTable, String> {
-        OffsetTable::check(&bytes)?;
-        Ok(OffsetTable { bytes })
-    }
-
-    /// Checks that `bytes` is a whole number of entries sorted by code offset.
-    fn check(bytes: &[u8]) -> Result<(), String> {
         if !bytes.len().is_multiple_of(ENTRY_SIZE) {
             return Err(format!(
                 "offset table of {} bytes is not a multiple of {ENTRY_SIZE}",
                 bytes.len()
             ));
         }
-        let mut prev = 0u32;
-        for entry in bytes.chunks_exact(ENTRY_SIZE) {
-            let offset = read_u32(entry, 0);
-            if offset < prev {
-                return Err("offset table is not sorted by code offset".into());
-            }
-            prev = offset;
-        }
-        Ok(())
+        Ok(OffsetTable { bytes })
+    }
+
+    /// Whether the entries are sorted by code offset (lookups in an unsorted table give wrong
+    /// answers, but never panic).
+    pub fn is_sorted(&self) -> bool {
+        self.iter().is_sorted_by_key(|(o, _)| o)
     }
 
     /// The raw little-endian bytes of the table.
@@ -159,7 +157,8 @@ impl<'de> Deserialize<'de> for OffsetTable {
 }
 
 /// The trap table: code offsets of trapping instructions and their [`TrapKind`], sorted by
-/// offset. Stored as an [`OffsetTable`] whose values are trap-kind bytes (checked on load).
+/// offset. Stored as an [`OffsetTable`] whose values are trap-kind bytes; an entry whose value
+/// is not a trap kind is ignored by lookups (it is not checked on load).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrapTable {
     table: OffsetTable,
@@ -173,14 +172,9 @@ impl TrapTable {
         }
     }
 
-    /// Wraps an offset table, checking every value is a trap kind.
-    pub fn from_table(table: OffsetTable) -> Result<TrapTable, String> {
-        if let Some((offset, kind)) = table.iter().find(|(_, k)| decode_kind(*k).is_none()) {
-            return Err(format!(
-                "trap site {offset:#x} has unknown trap kind {kind}"
-            ));
-        }
-        Ok(TrapTable { table })
+    /// Wraps an offset table whose values are trap-kind bytes.
+    pub fn from_table(table: OffsetTable) -> TrapTable {
+        TrapTable { table }
     }
 
     /// The underlying offset table.
@@ -198,15 +192,11 @@ impl TrapTable {
         self.table.is_empty()
     }
 
-    /// Every trap site, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u32, TrapKind)> + '_ {
-        // Values were checked on construction; a bad one cannot occur, map it to a trap anyway.
-        self.table.iter().map(|(o, k)| {
-            (
-                o,
-                decode_kind(k).unwrap_or(TrapKind::UnreachableCodeReached),
-            )
-        })
+    /// Every trap site, in order (entries with an unknown trap kind are skipped).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, TrapKind)> + '_ {
+        self.table
+            .iter()
+            .filter_map(|(o, k)| Some((o, decode_kind(k)?)))
     }
 
     /// The trap kind recorded at exactly `code_offset`.
@@ -228,7 +218,7 @@ impl Serialize for TrapTable {
 
 impl<'de> Deserialize<'de> for TrapTable {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TrapTable, D::Error> {
-        TrapTable::from_table(OffsetTable::deserialize(d)?).map_err(de::Error::custom)
+        Ok(TrapTable::from_table(OffsetTable::deserialize(d)?))
     }
 }
 
@@ -312,18 +302,29 @@ mod tests {
         }
         let err = OffsetTable::from_bytes(vec![0; 12]).unwrap_err();
         assert!(err.contains("not a multiple"), "{err}");
-        // Unsorted offsets.
+        // Unsorted offsets load (not scanned) and give answers without panicking.
         let mut raw = Vec::new();
-        for (o, v) in [(8u32, 0u32), (4, 0)] {
+        for (o, v) in [(8u32, 1u32), (4, 2), (6, 3)] {
             raw.extend_from_slice(&o.to_le_bytes());
             raw.extend_from_slice(&v.to_le_bytes());
         }
-        assert!(OffsetTable::from_bytes(raw).is_err());
-        // Unknown trap kind.
-        let bad = OffsetTable::from_sorted_pairs([(0, 0), (4, 13)]);
-        let bytes = postcard::to_allocvec(&bad).unwrap();
-        assert!(postcard::from_bytes::<TrapTable>(&bytes).is_err());
-        assert!(TrapTable::from_table(OffsetTable::from_sorted_pairs([(0, 256)])).is_err());
+        let unsorted = OffsetTable::from_bytes(raw).unwrap();
+        assert!(!unsorted.is_sorted());
+        for o in 0..12 {
+            let _ = (unsorted.exact(o), unsorted.at_or_before(o));
+        }
+        // An unknown trap kind loads but is never reported.
+        let mut raw = Vec::new();
+        for (o, v) in [(0u32, 0u32), (4, 13), (8, 256)] {
+            raw.extend_from_slice(&o.to_le_bytes());
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        let bytes = postcard::to_allocvec(&OffsetTable::from_bytes(raw).unwrap()).unwrap();
+        let traps = postcard::from_bytes::<TrapTable>(&bytes).unwrap();
+        assert_eq!(traps.lookup(0), Some(TrapKind::StackOverflow));
+        assert_eq!(traps.lookup(4), None);
+        assert_eq!(traps.lookup(8), None);
+        assert_eq!(traps.iter().count(), 1);
         // Truncated input.
         let bytes = postcard::to_allocvec(&sample()).unwrap();
         assert!(postcard::from_bytes::<OffsetTable>(&bytes[..bytes.len() - 1]).is_err());
