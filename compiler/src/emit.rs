@@ -239,7 +239,10 @@ pub fn emit_object(
     let mut infos: Vec<FunctionInfo> = (0..module.functions.len() as u32)
         .map(|i| FunctionInfo {
             type_index: module.functions[i as usize],
-            name: module.func_names[i as usize].clone(),
+            // Trap backtraces print this name: demangled, as the debug symbols are.
+            name: module.func_names[i as usize]
+                .as_deref()
+                .map(crate::debug::demangle),
             body: None,
             array_trampoline: None,
             host_trampoline: None,

@@ -75,6 +75,29 @@ fn trap_message_has_kind_and_backtrace() {
     }
 }
 
+/// Backtraces name functions as the debug symbols do: mangled Rust and C++ names demangled.
+#[test]
+fn trap_backtraces_demangle_names() {
+    let engine = Engine::default();
+    let wat = r#"(module
+        (func $_ZN7mycrate5inner17h0123456789abcdefE unreachable)
+        (func $_Z5outeri (param i32) (call $_ZN7mycrate5inner17h0123456789abcdefE))
+        (func $plain_c (export "run") (call $_Z5outeri (i32.const 1))))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let inst = Instance::new(&module, &[]).unwrap();
+    match inst.get_func("run").unwrap().call(&[]) {
+        Err(Error::Trap(t)) => {
+            let names: Vec<_> = t
+                .backtrace
+                .iter()
+                .map(|f| f.func_name.clone().unwrap_or_default())
+                .collect();
+            assert_eq!(names, ["mycrate::inner", "outer(int)", "plain_c"], "{t}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
 #[test]
 fn instances_do_not_share_memory() {
     let engine = Engine::default();
