@@ -504,25 +504,6 @@ fn components_map_addresses_and_traps_to_source_lines() {
 
 // ---- Rust ----------------------------------------------------------------------------------
 
-/// Why the Rust guest cannot be built here, if it cannot (the wasm32-wasip2 target is missing).
-fn rust_target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing; \
-             `rustup target add wasm32-wasip2` installs it)",
-            lib.display()
-        )
-    })
-}
-
 /// The Rust guest's source file.
 fn rust_source() -> PathBuf {
     workspace().join("samples/debug/rust/src/lib.rs")
@@ -544,7 +525,7 @@ fn rust_component() -> Option<&'static Guest> {
     static GUEST: OnceLock<Option<Guest>> = OnceLock::new();
     GUEST
         .get_or_init(|| {
-            if let Some(why) = rust_target_missing() {
+            if let Some(why) = kiln_tests::wasip2_target_missing() {
                 eprintln!("skipping the Rust debugger tests: {why}");
                 return None;
             }

@@ -563,27 +563,6 @@ fn composed_pair_uses_the_other_components_resource() {
     assert_eq!(kiln_invoke(so, "tally(10, [1, -2, 5])"), "(14, 0)");
 }
 
-/// Why the Rust sample cannot be built here, if it cannot: the `wasm32-wasip2` target must be
-/// installed (`rustup target add wasm32-wasip2`; `.ci/run` tries, but the rustup server is not
-/// a registry every machine reaches).
-fn rust_target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing; \
-             `rustup target add wasm32-wasip2` installs it)",
-            lib.display()
-        )
-    })
-}
-
 /// The Rust sample (`samples/components/rust`, wit-bindgen, `no_std`) built with
 /// `cargo build --release --target wasm32-wasip2` (a component directly) into its own target
 /// directory beside this build's, and compiled by kiln; `None` (after printing why) when the
@@ -591,7 +570,7 @@ fn rust_target_missing() -> Option<String> {
 fn rust_inventory() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = rust_target_missing() {
+        if let Some(why) = kiln_tests::wasip2_target_missing() {
             eprintln!("skipping the Rust sample component: {why}");
             return None;
         }

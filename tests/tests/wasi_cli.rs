@@ -16,59 +16,17 @@ fn guest_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/cli")
 }
 
-/// Why the guest cannot be built here, if it cannot (the `wasm32-wasip2` target is missing).
-fn target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing; \
-             `rustup target add wasm32-wasip2` installs it)",
-            lib.display()
-        )
-    })
-}
-
 /// The guest command compiled by kiln (built once per test process), or `None` after
 /// printing why it cannot be built.
 fn guest_so() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = target_missing() {
+        if let Some(why) = kiln_tests::wasip2_target_missing() {
             eprintln!("skipping the WASI cli tests: {why}");
             return None;
         }
-        let cache = std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".cache"))
-            .unwrap_or_else(std::env::temp_dir);
-        let target = cache.join("kiln-wasi-guests").join("cli");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(guest_dir().join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build of tests/wasi-guests/cli failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let wasm = target.join("wasm32-wasip2/release/wasi-cli-guest.wasm");
+        let target = kiln_tests::cache_dir().join("kiln-wasi-guests").join("cli");
+        let wasm = kiln_tests::build_wasip2_guest(&guest_dir(), &target, "wasi-cli-guest");
         let bytes = std::fs::read(&wasm).expect("read the guest component");
         let dir = TempDir::new("kiln-wasi-cli").expect("temp dir");
         let so = dir.path().join("wasi-cli-guest.so");

@@ -10,62 +10,20 @@ use kiln_cli::tempdir::TempDir;
 use kiln_runtime::wasi::{self, OutputBuffer, OutputConfig, WasiConfig};
 use kiln_runtime::{Component, ComponentLinker, Engine};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
-
-/// Why the guest cannot be built here, if it cannot.
-fn target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing; \
-             `rustup target add wasm32-wasip2` installs it)",
-            lib.display()
-        )
-    })
-}
 
 /// The guest built with cargo and compiled by kiln (once per test process); `None` after
 /// printing why when the wasm32-wasip2 target is missing.
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = target_missing() {
+        if let Some(why) = kiln_tests::wasip2_target_missing() {
             eprintln!("skipping the wasi:filesystem guest tests: {why}");
             return None;
         }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/fs");
-        let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-        let target = Path::new(&home).join(".cache/kiln-wasi-guests-fs");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--locked",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .arg("--manifest-path")
-            .arg(src.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build of the filesystem guest failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let wasm = target.join("wasm32-wasip2/release/fs-guest.wasm");
+        let target = kiln_tests::cache_dir().join("kiln-wasi-guests-fs");
+        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "fs-guest");
         let bytes = std::fs::read(&wasm).expect("read the guest component");
         let dir = TempDir::new("kiln-wasi-fs").expect("temp dir");
         let so = dir.path().join("fs-guest.so");

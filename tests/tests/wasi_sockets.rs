@@ -13,27 +13,8 @@ use kiln_runtime::{Component, ComponentLinker, Engine};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// Why the guest cannot be built here, if it cannot.
-fn target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing)",
-            lib.display()
-        )
-    })
-}
 
 /// Builds guest crate `tests/wasi-guests/<dir>` (binary `<bin>`) with cargo for
 /// wasm32-wasip2 and compiles it with kiln; the `.so` stays in `keep`.
@@ -41,30 +22,8 @@ fn build_guest(dir: &str, bin: &str, keep: &TempDir) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("wasi-guests")
         .join(dir);
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    let target = Path::new(&home).join(".cache/kiln-wasi-guests");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--manifest-path")
-        .arg(src.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "cargo build of {dir} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wasm = target.join(format!("wasm32-wasip2/release/{bin}.wasm"));
+    let target = kiln_tests::cache_dir().join("kiln-wasi-guests");
+    let wasm = kiln_tests::build_wasip2_guest(&src, &target, bin);
     let bytes = std::fs::read(&wasm).expect("read the guest component");
     let so = keep.path().join(format!("{bin}.so"));
     kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
@@ -77,7 +36,7 @@ fn build_guest(dir: &str, bin: &str, keep: &TempDir) -> PathBuf {
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = target_missing() {
+        if let Some(why) = kiln_tests::wasip2_target_missing() {
             eprintln!("skipping the wasi:sockets guest tests: {why}");
             return None;
         }
@@ -93,7 +52,7 @@ fn guest() -> Option<&'static Path> {
 fn wit_guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = target_missing() {
+        if let Some(why) = kiln_tests::wasip2_target_missing() {
             eprintln!("skipping the wasi:sockets WIT-level tests: {why}");
             return None;
         }
