@@ -156,20 +156,66 @@ pub(super) fn normalize(path: &str) -> String {
         .join("#")
 }
 
-/// Looks `path` up: exactly, else any definition of a compatible version.
-pub(super) fn lookup<'m, V>(map: &'m HashMap<String, V>, path: &str) -> Option<&'m V> {
-    if let Some(v) = map.get(path) {
-        return Some(v);
+/// The numbers of every version in an import path (`wasi:io/streams@0.2.12#f` → `[0, 2, 12]`),
+/// to order compatible definitions.
+fn version_numbers(path: &str) -> Vec<u64> {
+    path.split('#')
+        .filter_map(|seg| seg.split_once('@'))
+        .flat_map(|(_, ver)| {
+            ver.split(['-', '+'])
+                .next()
+                .unwrap_or("")
+                .split('.')
+                .map(|n| n.parse().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Host definitions by import path, with an index by semver-compatibility key kept up to
+/// date as they are added, so instantiation finds each import with two map lookups.
+pub(super) struct Defs<V> {
+    exact: HashMap<String, V>,
+    /// Compatibility key → the newest compatible path defined.
+    compat: HashMap<String, String>,
+}
+
+impl<V> Default for Defs<V> {
+    fn default() -> Self {
+        Defs {
+            exact: HashMap::new(),
+            compat: HashMap::new(),
+        }
     }
-    if !path.contains('@') {
-        return None;
+}
+
+impl<V> Defs<V> {
+    /// Defines `path` (replacing an earlier definition of it).
+    pub(super) fn insert(&mut self, path: String, v: V) {
+        if path.contains('@') {
+            let key = normalize(&path);
+            let newer = self
+                .compat
+                .get(&key)
+                .is_none_or(|best| version_numbers(&path) >= version_numbers(best));
+            if newer {
+                self.compat.insert(key, path.clone());
+            }
+        }
+        self.exact.insert(path, v);
     }
-    let key = normalize(path);
-    // Prefer the newest compatible definition when several are given.
-    map.iter()
-        .filter(|(k, _)| normalize(k) == key)
-        .max_by(|(a, _), (b, _)| a.cmp(b))
-        .map(|(_, v)| v)
+
+    /// The definition of `path`: exactly, else the newest of a compatible version.
+    pub(super) fn get(&self, path: &str) -> Option<&V> {
+        if let Some(v) = self.exact.get(path) {
+            return Some(v);
+        }
+        if !path.contains('@') {
+            return None;
+        }
+        self.compat
+            .get(&normalize(path))
+            .and_then(|p| self.exact.get(p))
+    }
 }
 
 /// The imported resource types by normalised path, and their host destructors.
@@ -183,7 +229,7 @@ pub(super) fn host_resources(
         if let ResourceKind::Imported { import, path } = &r.kind {
             let full = super::instance::import_path(meta, *import, path);
             names.entry(normalize(&full)).or_insert(i as ResourceIndex);
-            dtors[i] = lookup(&linker.host_dtors, &full).cloned();
+            dtors[i] = linker.host_dtors.get(&full).cloned();
         }
     }
     (names, dtors)
@@ -431,5 +477,27 @@ unsafe fn callback(data: *const u8, args: *const u8, results: *mut u8) -> Result
         (None, Some(_)) => Err(Trap::host(
             "host function returned a value for a function without result",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatible_versions_match_the_newest_definition() {
+        let mut d = Defs::default();
+        d.insert("wasi:io/streams@0.2.3#read".to_string(), 3);
+        d.insert("wasi:io/streams@0.2.12#read".to_string(), 12);
+        d.insert("wasi:io/streams@0.2.5#read".to_string(), 5);
+        d.insert("log".to_string(), 0);
+        // Exact first, then the numerically newest compatible one (0.2.12, not "0.2.5").
+        assert_eq!(d.get("wasi:io/streams@0.2.5#read"), Some(&5));
+        assert_eq!(d.get("wasi:io/streams@0.2.0#read"), Some(&12));
+        assert_eq!(d.get("wasi:io/streams@0.3.0#read"), None);
+        assert_eq!(d.get("wasi:io/streams@0.2.0#write"), None);
+        assert_eq!(d.get("log"), Some(&0));
+        assert_eq!(d.get("other"), None);
+        assert_eq!(normalize("a:b/c@1.4.2-rc1#f"), "a:b/c@1#f");
     }
 }

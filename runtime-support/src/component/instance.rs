@@ -41,9 +41,9 @@ pub struct ComponentLinker {
     engine: Engine,
     funcs: HashMap<String, Arc<RawHostFn>>,
     /// Host functions taking and returning component values (`imports.rs`).
-    pub(super) typed: HashMap<String, Arc<super::imports::CxHostFn>>,
+    pub(super) typed: super::imports::Defs<Arc<super::imports::CxHostFn>>,
     /// Destructors of host-implemented resource types, by import path (`imports.rs`).
-    pub(super) host_dtors: HashMap<String, Arc<super::imports::HostDtorFn>>,
+    pub(super) host_dtors: super::imports::Defs<Arc<super::imports::HostDtorFn>>,
     /// Makers of per-instance host state (`imports.rs`).
     pub(super) state_makers: Vec<(std::any::TypeId, Arc<super::imports::StateMaker>)>,
 }
@@ -69,8 +69,8 @@ impl ComponentLinker {
         ComponentLinker {
             engine: engine.clone(),
             funcs: HashMap::new(),
-            typed: HashMap::new(),
-            host_dtors: HashMap::new(),
+            typed: Default::default(),
+            host_dtors: Default::default(),
             state_makers: Vec::new(),
         }
     }
@@ -107,9 +107,7 @@ impl ComponentLinker {
             match ty {
                 ItemType::Func(_) => {
                     let name = import_path(meta, import, path);
-                    if linker.funcs.contains_key(&name)
-                        || super::imports::lookup(&linker.typed, &name).is_some()
-                    {
+                    if linker.funcs.contains_key(&name) || linker.typed.get(&name).is_some() {
                         Ok(())
                     } else {
                         Err(Error::Link(format!(
@@ -469,7 +467,7 @@ impl<'l> Builder<'l> {
         match callee {
             FuncSource::Import { import, path } => {
                 let name = import_path(meta, *import, path);
-                if let Some(h) = super::imports::lookup(&self.linker.typed, &name).cloned() {
+                if let Some(h) = self.linker.typed.get(&name).cloned() {
                     let index = self.lowered.len() as u32;
                     return super::imports::lowered_func(
                         &self.component,
