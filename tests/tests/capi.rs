@@ -5,10 +5,11 @@
 
 use kiln_cli::tempdir::TempDir;
 use kiln_environ::TrapKind;
+use kiln_tests::chost::{CHost, Link};
+use kiln_tests::tools::{run_program, runtime_lib_dir};
+use kiln_tests::workspace;
 use object::{Object, ObjectSymbol};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 /// The module `api_test.c` drives (imports `env.add_host`, `env.log`, `env.peek`,
 /// `env.reenter`).
@@ -52,54 +53,6 @@ const CLIENT: &str = r#"
     (i32.add (call $add (local.get 0) (local.get 1)) (i32.load8_u (i32.const 100)))))
 "#;
 
-/// The workspace root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// The directory holding `libkiln_runtime.{so,a}`: the profile directory of this test
-/// executable (`<target>/<profile>/deps/capi-...`), built with cargo if needed.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps")
-            .to_path_buf();
-        let target = profile_dir.parent().expect("target dir").to_path_buf();
-        let lib = profile_dir.join("libkiln_runtime.so");
-        // Always ask cargo (a no-op when fresh): a library left from an older build could lack
-        // C API functions this test uses.
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "kiln-runtime"])
-            .current_dir(workspace())
-            .env("CARGO_TARGET_DIR", &target);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        match cmd.output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) if !lib.exists() => panic!(
-                "cargo build -p kiln-runtime failed:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) if !lib.exists() => panic!("cannot run cargo to build kiln-runtime: {e}"),
-            _ => eprintln!(
-                "warning: could not rebuild kiln-runtime; using {}",
-                lib.display()
-            ),
-        }
-        assert!(lib.exists(), "{} missing after build", lib.display());
-        profile_dir
-    })
-}
-
 /// Compiles wat to a `.so` in `dir`.
 fn compile(dir: &Path, name: &str, wat: &str) -> PathBuf {
     let wasm = wat::parse_str(wat).expect("valid wat");
@@ -114,52 +67,14 @@ fn compile(dir: &Path, name: &str, wat: &str) -> PathBuf {
     path
 }
 
-/// How a C program links the runtime.
-enum Link {
-    Shared,
-    Static,
-}
-
 /// Builds a C source file against `kiln.h` and the runtime library.
 fn build_c(dir: &Path, source: &Path, name: &str, link: Link) -> PathBuf {
-    let lib = lib_dir();
-    let exe = dir.join(name);
-    let mut cmd = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()));
-    cmd.arg("-std=c11")
-        .arg("-Wall")
-        .arg("-Wextra")
-        .arg("-I")
-        .arg(workspace().join("runtime-support/include"))
-        .arg(source)
-        .arg("-o")
-        .arg(&exe);
-    match link {
-        Link::Shared => {
-            cmd.arg("-L")
-                .arg(lib)
-                .arg("-lkiln_runtime")
-                .arg(format!("-Wl,-rpath,{}", lib.display()));
-        }
-        Link::Static => {
-            cmd.arg(lib.join("libkiln_runtime.a"))
-                .args(["-lpthread", "-ldl", "-lm"]);
-        }
-    }
-    let out = cmd.output().expect("run cc");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "cc failed:\n{stderr}");
-    assert!(!stderr.contains("warning:"), "cc warnings:\n{stderr}");
-    exe
+    CHost::new(source).link(link).build(dir, name)
 }
 
 /// Runs a program; returns (success, stdout, stderr).
 fn run(exe: &Path, args: &[&Path]) -> (bool, String, String) {
-    let out = Command::new(exe).args(args).output().expect("run program");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_program(exe, args)
 }
 
 #[test]
@@ -298,7 +213,7 @@ fn header_matches_the_library_and_the_contract() {
         }
     }
     declared.sort();
-    let bytes = std::fs::read(lib_dir().join("libkiln_runtime.so")).unwrap();
+    let bytes = std::fs::read(runtime_lib_dir().join("libkiln_runtime.so")).unwrap();
     let file = object::File::parse(&*bytes).unwrap();
     let mut exported: Vec<String> = file
         .dynamic_symbols()

@@ -5,55 +5,11 @@
 
 use kiln_cli::commands::bindgen::{generate_c, BindgenC, BindgenCommand, BindgenLang};
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::chost::CHost;
+use kiln_tests::tools::{run_program, runtime_include_dir};
+use kiln_tests::workspace;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// The workspace root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// The directory holding `libkiln_runtime.{so,a}` (built with cargo if needed), as in
-/// `tests/tests/capi.rs`.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps")
-            .to_path_buf();
-        let target = profile_dir.parent().expect("target dir").to_path_buf();
-        let lib = profile_dir.join("libkiln_runtime.so");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "kiln-runtime"])
-            .current_dir(workspace())
-            .env("CARGO_TARGET_DIR", &target);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        match cmd.output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) if !lib.exists() => panic!(
-                "cargo build -p kiln-runtime failed:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) if !lib.exists() => panic!("cannot run cargo to build kiln-runtime: {e}"),
-            _ => eprintln!(
-                "warning: could not rebuild kiln-runtime; using {}",
-                lib.display()
-            ),
-        }
-        assert!(lib.exists(), "{} missing after build", lib.display());
-        profile_dir
-    })
-}
 
 /// Compiles a component `.wat` file to `dir/name`.
 fn compile(dir: &Path, wat: &Path, name: &str) -> PathBuf {
@@ -81,38 +37,15 @@ fn bindgen(dir: &Path, so: &Path, prefix: &str) -> PathBuf {
 /// Builds a C source against `kiln.h`, the headers in `dir` and the shared runtime library;
 /// warnings fail the build. `extra` are more compiler flags.
 fn build_c(dir: &Path, source: &Path, name: &str, extra: &[&str]) -> PathBuf {
-    let lib = lib_dir();
-    let exe = dir.join(name);
-    let out = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()))
-        .args(["-std=c11", "-Wall", "-Wextra"])
-        .args(extra)
-        .arg("-I")
-        .arg(workspace().join("runtime-support/include"))
-        .arg("-I")
-        .arg(dir)
-        .arg(source)
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(lib)
-        .arg("-lkiln_runtime")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .expect("run cc");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "cc failed:\n{stderr}");
-    assert!(!stderr.contains("warning:"), "cc warnings:\n{stderr}");
-    exe
+    CHost::new(source)
+        .include(dir)
+        .flags(extra)
+        .build(dir, name)
 }
 
 /// Runs a program; returns (success, stdout, stderr).
 fn run(exe: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(exe).args(args).output().expect("run program");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_program(exe, args)
 }
 
 fn s(p: &Path) -> &str {
@@ -306,7 +239,7 @@ fn header_layout_is_checked_at_compile_time() {
     .unwrap();
     let cxx = Command::new("c++")
         .args(["-x", "c++", "-std=c++17", "-Wall", "-fsyntax-only", "-I"])
-        .arg(workspace().join("runtime-support/include"))
+        .arg(runtime_include_dir())
         .arg("-I")
         .arg(dir.path())
         .arg(&main)
@@ -321,7 +254,7 @@ fn header_layout_is_checked_at_compile_time() {
     std::fs::write(dir.path().join("calls.h"), broken).unwrap();
     let out = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()))
         .args(["-std=c11", "-fsyntax-only", "-I"])
-        .arg(workspace().join("runtime-support/include"))
+        .arg(runtime_include_dir())
         .arg("-I")
         .arg(dir.path())
         .arg(&main)

@@ -13,10 +13,9 @@
 //!
 //! Environment: `KILN_COMPONENT_WAST_FILTER` runs only the scripts whose name contains it.
 
-use kiln_cli::wast::{CompileOptions, Outcome, WastRunner};
+use kiln_cli::wast::{CompileOptions, WastRunner};
 use kiln_environ::component::glue::GlueTrap;
-use kiln_tests::parse_known_failures;
-use std::collections::BTreeMap;
+use kiln_tests::known::{failures_of, read_known_failures, reconcile};
 use std::path::{Path, PathBuf};
 
 /// Native stack of the thread running the scripts (guest code and glue run on it).
@@ -74,8 +73,7 @@ fn run_suite() {
         ..CompileOptions::default()
     })
     .expect("wast runner");
-    let (mut passed, mut failed) = (0, 0);
-    let mut failures = BTreeMap::new();
+    let mut reports = Vec::new();
     for (name, text) in &scripts {
         let report = runner.run_script(name, text);
         println!(
@@ -83,64 +81,19 @@ fn run_suite() {
             report.passed(),
             report.failed()
         );
-        passed += report.passed();
-        failed += report.failed();
-        for d in report.failures() {
-            let reason = match &d.outcome {
-                Outcome::Fail(r) => r.clone(),
-                Outcome::Pass => String::new(),
-            };
-            failures.insert(
-                format!("{}:{}", d.file, d.line),
-                format!("{}: {}", d.kind, one_line(&reason)),
-            );
-        }
+        reports.push(report);
     }
+    let passed: usize = reports.iter().map(|r| r.passed()).sum();
+    let failed: usize = reports.iter().map(|r| r.failed()).sum();
     println!("total: {passed} passed, {failed} failed");
 
     let path = known_failures_path();
-    let known_text = std::fs::read_to_string(&path).unwrap_or_default();
-    let known = parse_known_failures(&known_text).expect("known-failures file");
-    let in_scope = |key: &str| {
-        scripts
-            .iter()
-            .any(|(n, _)| key.starts_with(&format!("{n}:")))
-    };
-    let unexpected: Vec<_> = failures
-        .iter()
-        .filter(|(k, _)| !known.contains_key(*k))
-        .collect();
-    let now_passing: Vec<_> = known
-        .keys()
-        .filter(|k| in_scope(k) && !failures.contains_key(*k))
-        .collect();
-    println!(
-        "{} known failures counted",
-        failures.len() - unexpected.len()
-    );
-    for (k, reason) in &unexpected {
-        println!("UNEXPECTED FAILURE {k} {reason}");
-    }
-    for k in &now_passing {
-        println!("NOW PASSES (remove from {}): {k}", path.display());
-    }
-    assert!(
-        unexpected.is_empty() && now_passing.is_empty(),
-        "{} unexpected failures, {} known failures now pass (see the output above)",
-        unexpected.len(),
-        now_passing.len()
-    );
-}
-
-/// A reason on one line, shortened.
-fn one_line(s: &str) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 200 {
-        let cut: String = flat.chars().take(197).collect();
-        format!("{cut}...")
-    } else {
-        flat
-    }
+    let known = read_known_failures(&path);
+    let outcome = reconcile(&failures_of(&reports), &known, |file| {
+        scripts.iter().any(|(n, _)| n == file)
+    });
+    outcome.print(&path);
+    outcome.assert_clean("");
 }
 
 /// Glue traps the suite cannot provoke, with the reason.

@@ -10,16 +10,10 @@
 //! when a tool is missing.
 
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::workspace;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 /// Panics with an install hint unless `tool` runs.
 fn require(tool: &str) {
@@ -34,33 +28,9 @@ fn require(tool: &str) {
     );
 }
 
-/// The `kiln` executable of this build (built with cargo if needed).
+/// The `kiln` executable of this build.
 fn kiln() -> &'static Path {
-    static KILN: OnceLock<PathBuf> = OnceLock::new();
-    KILN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps")
-            .to_path_buf();
-        let target = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "kiln-cli", "--bin", "kiln"])
-            .current_dir(workspace())
-            .env("CARGO_TARGET_DIR", &target);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo to build kiln");
-        assert!(
-            out.status.success(),
-            "cargo build -p kiln-cli failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("kiln")
-    })
+    kiln_tests::tools::kiln_exe()
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -13,16 +13,11 @@
 use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::Val;
 use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine};
+use kiln_tests::tools::output;
+use kiln_tests::workspace;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 fn samples() -> PathBuf {
     workspace().join("samples").join("components")
@@ -30,11 +25,6 @@ fn samples() -> PathBuf {
 
 fn wit_dir() -> PathBuf {
     samples().join("c").join("wit")
-}
-
-fn output(cmd: &mut Command) -> std::process::Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Builds `samples/components/c/<name>.c` into a core module with clang (as the README says)
@@ -114,33 +104,9 @@ fn c_inventory() -> &'static Path {
     .1
 }
 
-/// The `kiln` executable of this build (built with cargo if needed).
+/// The `kiln` executable of this build.
 fn kiln() -> &'static Path {
-    static KILN: OnceLock<PathBuf> = OnceLock::new();
-    KILN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in <target>/<profile>/deps")
-            .to_path_buf();
-        let target = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "kiln-cli", "--bin", "kiln"])
-            .current_dir(workspace())
-            .env("CARGO_TARGET_DIR", &target);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = output(&mut cmd);
-        assert!(
-            out.status.success(),
-            "cargo build -p kiln-cli failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("kiln")
-    })
+    kiln_tests::tools::kiln_exe()
 }
 
 /// `kiln run SO --invoke CALL`: its stdout, trimmed (panics if it fails).
@@ -574,39 +540,15 @@ fn rust_inventory() -> Option<&'static Path> {
             eprintln!("skipping the Rust sample component: {why}");
             return None;
         }
-        let exe = std::env::current_exe().expect("current_exe");
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .expect("test executable in <target>/<profile>/deps")
-            .join("samples-rust");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = output(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--locked",
-                    "--release",
-                    "--target",
-                    "wasm32-wasip2",
-                ])
-                .current_dir(samples().join("rust"))
-                .env("CARGO_TARGET_DIR", &target)
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS"),
-        );
-        assert!(
-            out.status.success(),
-            "cargo build of samples/components/rust failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let (target, _) = kiln_tests::tools::target_dirs();
+        let built = kiln_tests::build_wasip2_guest(
+            &samples().join("rust"),
+            &target.join("samples-rust"),
+            "inventory_rs",
         );
         let dir = TempDir::new("kiln-real-rust").expect("temp dir");
         let wasm = dir.path().join("inventory-rs.wasm");
-        std::fs::copy(
-            target.join("wasm32-wasip2/release/inventory_rs.wasm"),
-            &wasm,
-        )
-        .expect("copy the Rust component");
+        std::fs::copy(&built, &wasm).expect("copy the Rust component");
         let so = compile(&wasm);
         Some((dir, so))
     })

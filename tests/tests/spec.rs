@@ -15,10 +15,11 @@
 //! - `KILN_SPEC_BLESS=1`: rewrite the known-failures list from the default configuration's
 //!   failures.
 
-use kiln_cli::wast::{CompileOptions, FileReport, Outcome, WastRunner};
+use kiln_cli::wast::{CompileOptions, FileReport, WastRunner};
 use kiln_compiler::OptLevel;
 use kiln_environ::BoundsChecks;
-use kiln_tests::{known_failures_path, parse_known_failures, spec_scripts, SpecScript};
+use kiln_tests::known::{failures_of, read_known_failures, reconcile};
+use kiln_tests::{known_failures_path, spec_scripts, SpecScript};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -117,18 +118,7 @@ fn check(options: CompileOptions, select: impl Fn(&str) -> bool, bless: bool) {
     }
 
     // Compare with the known failures.
-    let failures: BTreeMap<String, String> = reports
-        .iter()
-        .flat_map(|r| r.failures())
-        .map(|d| {
-            let reason = match &d.outcome {
-                Outcome::Fail(r) => r.clone(),
-                Outcome::Pass => String::new(),
-            };
-            let key = format!("{}:{}", d.file, d.line);
-            (key, one_line(&format!("{}: {reason}", d.kind)))
-        })
-        .collect();
+    let failures = failures_of(&reports);
     let path = known_failures_path();
     if bless {
         let mut text = String::from(
@@ -146,39 +136,13 @@ fn check(options: CompileOptions, select: impl Fn(&str) -> bool, bless: bool) {
         );
         return;
     }
-    let known_text = std::fs::read_to_string(&path).unwrap_or_default();
-    let known = parse_known_failures(&known_text).expect("known-failures file");
-    let in_scope = |key: &str| {
-        scripts
-            .iter()
-            .any(|s| key.starts_with(&format!("{}:", s.name)))
-    };
-    let unexpected: Vec<_> = failures
-        .iter()
-        .filter(|(k, _)| !known.contains_key(*k))
-        .collect();
-    let now_passing: Vec<_> = known
-        .keys()
-        .filter(|k| in_scope(k) && !failures.contains_key(*k))
-        .collect();
-    println!(
-        "{} known failures counted",
-        failures.len() - unexpected.len()
-    );
-    for (k, reason) in &unexpected {
-        println!("UNEXPECTED FAILURE {k} {reason}");
-    }
-    for k in &now_passing {
-        println!("NOW PASSES (remove from {}): {k}", path.display());
-    }
+    let known = read_known_failures(&path);
+    let outcome = reconcile(&failures, &known, |file| {
+        scripts.iter().any(|s| s.name == file)
+    });
+    outcome.print(&path);
     println!("total: {passed} passed, {failed} failed");
-    assert!(
-        unexpected.is_empty() && now_passing.is_empty(),
-        "{} unexpected failures, {} known failures now pass (see the output above; \
-         KILN_SPEC_BLESS=1 rewrites the list)",
-        unexpected.len(),
-        now_passing.len()
-    );
+    outcome.assert_clean("; KILN_SPEC_BLESS=1 rewrites the list");
 }
 
 /// Every script, default compile options (`-O2`, guard pages).
@@ -217,15 +181,4 @@ fn spec_testsuite_explicit_bounds_checks_o0() {
         .any(|k| name.contains(k))
     };
     check(options, memory_related, false);
-}
-
-/// A reason on one line, shortened for the list.
-fn one_line(s: &str) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 160 {
-        let cut: String = flat.chars().take(157).collect();
-        format!("{cut}...")
-    } else {
-        flat
-    }
 }

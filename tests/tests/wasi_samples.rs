@@ -15,63 +15,22 @@
 //! installs it).
 
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::tools::{output, target_dirs};
+use kiln_tests::workspace;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 fn samples() -> PathBuf {
     workspace().join("samples").join("wasi")
 }
 
-fn output(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// The target directory and profile directory of this test build.
-fn target_dirs() -> (PathBuf, PathBuf) {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in <target>/<profile>/deps")
-        .to_path_buf();
-    let target = profile_dir.parent().expect("target dir").to_path_buf();
-    (target, profile_dir)
-}
-
-/// `kiln` and `kiln-componentize` of this build (built with one cargo command if needed).
-fn tools() -> &'static (PathBuf, PathBuf) {
-    static TOOLS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let (target, profile_dir) = target_dirs();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "kiln-cli", "--bin", "kiln"])
-            .args(["-p", "kiln-componentize", "--bin", "kiln-componentize"])
-            .current_dir(workspace())
-            .env("CARGO_TARGET_DIR", &target);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = output(&mut cmd);
-        assert!(
-            out.status.success(),
-            "cargo build of kiln and kiln-componentize failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            profile_dir.join("kiln"),
-            profile_dir.join("kiln-componentize"),
-        )
-    })
+/// `kiln` and `kiln-componentize` of this build.
+fn tools() -> (&'static Path, &'static Path) {
+    (
+        kiln_tests::tools::kiln_exe(),
+        kiln_tests::tools::kiln_componentize_exe(),
+    )
 }
 
 /// FNV-1a (64-bit): a stable hash for the cache key (std's hasher may change between releases).
@@ -516,7 +475,7 @@ fn c_command_with_stdout_closed() {
     // programs do), and kiln neither dies of SIGPIPE nor hangs; the exit status is the guest's.
     let wasm = component("c-command").expect("the C command is always built");
     let tmp = TempDir::new("kiln-wasi-closed").expect("temp dir");
-    let mut child = Command::new(&tools().0)
+    let mut child = Command::new(tools().0)
         .arg("run")
         .arg(&wasm)
         .args(["--exit", "3"])

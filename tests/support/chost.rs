@@ -1,0 +1,94 @@
+//! C (and C++) hosts built against `kiln.h` and the runtime library, for the C API tests.
+
+use crate::tools::{output, runtime_include_dir, runtime_lib_dir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a C host links the runtime.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// `-lkiln_runtime` with an rpath to this build's library directory.
+    Shared,
+    /// `libkiln_runtime.a` plus the system libraries it needs.
+    Static,
+}
+
+/// A C host to build: one source file, `-std=c11 -Wall -Wextra`, `kiln.h` on the include path.
+/// A warning fails the build.
+pub struct CHost<'a> {
+    source: &'a Path,
+    link: Link,
+    include: Vec<PathBuf>,
+    flags: Vec<String>,
+}
+
+impl<'a> CHost<'a> {
+    /// A host built from `source`, linked against the shared library.
+    pub fn new(source: &'a Path) -> CHost<'a> {
+        CHost {
+            source,
+            link: Link::Shared,
+            include: Vec::new(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// Links the runtime as `link` says.
+    pub fn link(mut self, link: Link) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// Adds an include directory (generated headers).
+    pub fn include(mut self, dir: &Path) -> Self {
+        self.include.push(dir.to_path_buf());
+        self
+    }
+
+    /// Adds compiler flags.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.flags.extend(flags.iter().map(|f| f.to_string()));
+        self
+    }
+
+    /// Builds the host as `dir/name` and returns its path; panics with the compiler's output on
+    /// an error or a warning.
+    pub fn build(self, dir: &Path, name: &str) -> PathBuf {
+        let lib = runtime_lib_dir();
+        let exe = dir.join(name);
+        let mut cmd = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()));
+        cmd.args(["-std=c11", "-Wall", "-Wextra"])
+            .args(&self.flags)
+            .arg("-I")
+            .arg(runtime_include_dir());
+        for inc in &self.include {
+            cmd.arg("-I").arg(inc);
+        }
+        cmd.arg(self.source).arg("-o").arg(&exe);
+        match self.link {
+            Link::Shared => {
+                cmd.arg("-L")
+                    .arg(lib)
+                    .arg("-lkiln_runtime")
+                    .arg(format!("-Wl,-rpath,{}", lib.display()));
+            }
+            Link::Static => {
+                cmd.arg(lib.join("libkiln_runtime.a"))
+                    .args(["-lpthread", "-ldl", "-lm"]);
+            }
+        }
+        let out = output(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "cc failed on {}:\n{stderr}",
+            self.source.display()
+        );
+        assert!(
+            !stderr.contains("warning:"),
+            "cc warnings on {}:\n{stderr}",
+            self.source.display()
+        );
+        exe
+    }
+}
