@@ -83,7 +83,7 @@ fn invoke_prints_wave_results() {
 fn invoke_errors() {
     let dir = TempDir::new("kiln-component-run").expect("temp dir");
     let e = fails(&dir, "calls.wat", "bad-utf8()");
-    assert!(e.contains("canonical ABI: invalid utf-8"), "{e}");
+    assert!(e.contains("wasm trap: invalid utf8 encoding"), "{e}");
     let e = fails(&dir, "greet.wat", "greet(1)");
     assert!(e.contains("invalid arguments for `greet`"), "{e}");
     let e = fails(&dir, "greet.wat", "nope()");

@@ -117,10 +117,13 @@ enum kiln_trap_kind_enum {
   KILN_TRAP_INTEGER_OVERFLOW = 6,          /**< "integer overflow" */
   KILN_TRAP_INTEGER_DIVISION_BY_ZERO = 7,  /**< "integer divide by zero" */
   KILN_TRAP_BAD_CONVERSION_TO_INTEGER = 8, /**< "invalid conversion to integer" */
-  KILN_TRAP_UNREACHABLE = 9,               /**< "unreachable" */
+  KILN_TRAP_UNREACHABLE = 9,               /**< "wasm `unreachable` instruction executed" */
   KILN_TRAP_INTERRUPT = 10,                /**< "interrupted" (epoch deadline) */
   KILN_TRAP_HOST_ERROR = 11,               /**< "host function error" */
   KILN_TRAP_NULL_REFERENCE = 12,           /**< "null reference" */
+  KILN_TRAP_CANONICAL_ABI = 13,            /**< "canonical ABI violation": a component broke a
+                                                canonical-ABI rule (bad pointer, encoding, handle,
+                                                reentrance); the message names the rule */
 };
 
 /* ---------------------------------------------------------------------------------------- */

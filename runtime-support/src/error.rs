@@ -56,6 +56,26 @@ impl Trap {
         }
     }
 
+    /// A broken canonical-ABI rule (kind [`TrapKind::CanonicalAbi`]) with `message`.
+    pub fn abi(message: impl Into<String>) -> Trap {
+        Trap {
+            kind: TrapKind::CanonicalAbi,
+            message: message.into(),
+            backtrace: Vec::new(),
+            exit_status: None,
+        }
+    }
+
+    /// The message as hosts see it: `wasm trap: ` and the message for a trap the guest (or the
+    /// canonical ABI) caused, as wasmtime renders traps, the bare message for an error a host
+    /// function returned.
+    pub fn rendered(&self) -> String {
+        match self.kind {
+            TrapKind::HostError => self.message.clone(),
+            _ => format!("wasm trap: {}", self.message),
+        }
+    }
+
     /// The guest's request to exit with `status` (unwinds the guest like a trap).
     pub fn exit(status: i32) -> Trap {
         Trap {
@@ -69,7 +89,7 @@ impl Trap {
 
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
+        f.write_str(&self.rendered())?;
         if !self.backtrace.is_empty() {
             f.write_str("\nwasm backtrace:")?;
             for (i, frame) in self.backtrace.iter().enumerate() {

@@ -150,7 +150,9 @@ fn unreachable_div_and_traps_display() {
     assert_eq!(t.kind, TrapKind::UnreachableCodeReached);
     let shown = t.to_string();
     assert!(
-        shown.starts_with("unreachable\nwasm backtrace:\n    0: fake!unreachable"),
+        shown.starts_with(
+            "wasm trap: wasm `unreachable` instruction executed\nwasm backtrace:\n    0: fake!unreachable"
+        ),
         "{shown}"
     );
     let t = trap_of(call(&i, "div", &[Val::I32(1), Val::I32(0)]));
@@ -212,7 +214,7 @@ fn nested_entry_through_host_function() {
     let i = Instance::new(&module, &[Extern::Func(cb)]).unwrap();
     assert_eq!(
         i32_of(call(&i, "call_host", &[Val::I32(100)])),
-        100 + "unreachable".len() as i32
+        100 + TrapKind::UnreachableCodeReached.message().len() as i32
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // Both the outer and the nested call restored the stack limits they set.

@@ -1,7 +1,8 @@
-;; Component-to-component calls through a compiled fused adapter: the outer component (strings
-;; in UTF-16) lowers `exclaim` lifted by the inner component (strings in UTF-8), so the adapter
+;; Component-to-component calls through a compiled fused adapter: component $outer (strings in
+;; UTF-16) lowers `exclaim`, lifted by its sibling $inner (strings in UTF-8), so the adapter
 ;; transcodes both ways, allocates in each memory with its own realloc, and runs the inner
-;; component's post-return; `run-latin1` goes from UTF-16 to latin1+utf16 and back.
+;; component's post-return; `run-latin1` goes from UTF-16 to latin1+utf16 and back. (Siblings:
+;; a call between an instance and its own parent or child is reentrance, which traps.)
 (component
   (component $inner
     (core module $m
@@ -24,10 +25,13 @@
         i32.add
         global.set $bump
         local.get $p)
-      (func (export "realloc") (param i32 i32) (param $align i32) (param $size i32) (result i32)
-        local.get $align
-        local.get $size
-        call $alloc)
+      (func (export "realloc") (param $old i32) (param $oldsz i32) (param $align i32) (param $size i32) (result i32)
+        (local $p i32)
+        (local.set $p (call $alloc (local.get $align) (local.get $size)))
+        ;; a realloc keeps the old contents (the canonical ABI grows and shrinks strings)
+        (if (local.get $old) (then (memory.copy (local.get $p) (local.get $old)
+          (select (local.get $oldsz) (local.get $size) (i32.lt_u (local.get $oldsz) (local.get $size))))))
+        (local.get $p))
       (func (export "exclaim") (param $p i32) (param $n i32) (result i32)
         (local $out i32)
         ;; 2-aligned: latin1+utf16 strings must be (CanonicalABI.md)
@@ -69,10 +73,9 @@
       (canon lift (core func $i "exclaim") (memory $mem) (realloc (core func $i "realloc"))
         string-encoding=latin1+utf16))
     (func (export "posts") (result u32) (canon lift (core func $i "posts"))))
-  (instance $b (instantiate $inner))
-  (alias export $b "exclaim" (func $exclaim))
-  (alias export $b "posts" (func $posts))
-  (alias export $b "exclaim-latin1" (func $exclaim-latin1))
+  (component $outer
+  (import "exclaim" (func $exclaim (param "s" string) (result string)))
+  (import "exclaim-latin1" (func $exclaim-latin1 (param "s" string) (result string)))
   (core module $libc
     (memory (export "mem") 1)
     (global $bump (mut i32) (i32.const 4096))
@@ -91,6 +94,9 @@
       local.get $size
       i32.add
       global.set $bump
+      ;; a realloc keeps the old contents (the canonical ABI grows and shrinks strings)
+      (if (local.get $old) (then (memory.copy (local.get $p) (local.get $old)
+        (select (local.get $oldsz) (local.get $size) (i32.lt_u (local.get $oldsz) (local.get $size))))))
       local.get $p))
   (core instance $libc (instantiate $libc))
   (alias core export $libc "mem" (core memory $mem))
@@ -120,5 +126,11 @@
   (func (export "run") (param "s" string) (result string)
     (canon lift (core func $main "run") (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
   (func (export "run-latin1") (param "s" string) (result string)
-    (canon lift (core func $main "run-latin1") (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16))
-  (export "posts" (func $posts)))
+    (canon lift (core func $main "run-latin1") (memory $mem) (realloc (core func $libc "realloc")) string-encoding=utf16)))
+  (instance $b (instantiate $inner))
+  (instance $o (instantiate $outer
+    (with "exclaim" (func $b "exclaim"))
+    (with "exclaim-latin1" (func $b "exclaim-latin1"))))
+  (export "run" (func $o "run"))
+  (export "run-latin1" (func $o "run-latin1"))
+  (export "posts" (func $b "posts")))

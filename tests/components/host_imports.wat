@@ -23,6 +23,9 @@
       local.get $size
       i32.add
       global.set $bump
+      ;; a realloc keeps the old contents (the canonical ABI grows and shrinks strings)
+      (if (local.get $old) (then (memory.copy (local.get $p) (local.get $old)
+        (select (local.get $oldsz) (local.get $size) (i32.lt_u (local.get $oldsz) (local.get $size))))))
       local.get $p))
   (core instance $libc (instantiate $libc))
   (alias core export $libc "mem" (core memory $mem))

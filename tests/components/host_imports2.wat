@@ -29,6 +29,9 @@
       local.get $size
       i32.add
       global.set $bump
+      ;; a realloc keeps the old contents (the canonical ABI grows and shrinks strings)
+      (if (local.get $old) (then (memory.copy (local.get $p) (local.get $old)
+        (select (local.get $oldsz) (local.get $size) (i32.lt_u (local.get $oldsz) (local.get $size))))))
       local.get $p)
     ;; the list [10, 20, 30] at 256, the 17 parameters 1..17 at 512
     (data (i32.const 256) "\0a\00\00\00\14\00\00\00\1e\00\00\00")

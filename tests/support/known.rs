@@ -104,6 +104,31 @@ impl Reconciliation {
     }
 }
 
+/// Rewrites the known-failures file at `path` to agree with `r`: entries that now pass are
+/// removed (comments and the other entries stay where they are), unexpected failures are
+/// appended with their failure message as the reason (edit it to say what causes it).
+pub fn bless(path: &Path, r: &Reconciliation) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line.split_whitespace().next().unwrap_or("");
+        if !r.now_passing.iter().any(|k| k == key) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for (k, reason) in &r.unexpected {
+        out.push_str(&format!("{k} {reason}\n"));
+    }
+    std::fs::write(path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!(
+        "blessed {}: {} entries removed, {} added",
+        path.display(),
+        r.now_passing.len(),
+        r.unexpected.len()
+    );
+}
+
 /// Compares `failures` (from [`failures_of`]) with `known`; `ran` says whether a script (by
 /// name) was part of the run, so entries of scripts that did not run are not "now passing".
 pub fn reconcile(

@@ -120,7 +120,7 @@ fn c_program_drives_the_whole_api() {
         // traps as trap objects with kind, message and backtrace
         "div: error kind 2, trap kind 7, message \"integer divide by zero\"",
         "kept trap: integer divide by zero",
-        "boom: error kind 2, trap kind 9, message \"unreachable\"",
+        "boom: error kind 2, trap kind 9, message \"wasm `unreachable` instruction executed\"",
         "boom frame 0: func 13 inner (has offset)",
         "boom display: has backtrace",
         "host error: error kind 2, trap kind 11, message \"add_host refuses -1\"",

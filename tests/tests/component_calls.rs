@@ -198,16 +198,25 @@ fn many_params_and_post_return() {
 #[test]
 fn invalid_guest_values_trap_naming_the_rule() {
     let cases = [
-        ("bad-surrogate", "invalid char"),
-        ("bad-big-char", "invalid char"),
+        ("bad-surrogate", "invalid `char` bit pattern"),
+        ("bad-big-char", "invalid `char` bit pattern"),
         ("bad-enum", "discriminant"),
         ("bad-option", "discriminant"),
-        ("bad-string-bounds", "out of bounds"),
-        ("bad-utf8", "invalid utf-8"),
-        ("bad-utf16", "invalid utf-16"),
-        ("misaligned-list", "not aligned"),
-        ("misaligned-ret", "return area pointer not aligned"),
-        ("oob-ret", "return area out of bounds"),
+        ("bad-string-bounds", "string content out-of-bounds"),
+        ("bad-utf8", "invalid utf8 encoding: invalid utf-8"),
+        ("bad-utf16", "invalid utf16 encoding: unpaired surrogate"),
+        (
+            "misaligned-list",
+            "unaligned pointer (list pointer is not aligned)",
+        ),
+        (
+            "misaligned-ret",
+            "unaligned pointer (return pointer not aligned)",
+        ),
+        (
+            "oob-ret",
+            "out of bounds memory access (return pointer out of bounds of memory)",
+        ),
     ];
     for (name, rule) in cases {
         // A trap leaves the instance unusable (may_enter stays false), so each case gets its
@@ -227,7 +236,10 @@ fn invalid_guest_values_trap_naming_the_rule() {
 fn invalid_realloc_results_trap() {
     let l = load("bad_realloc.wat");
     let msg = trap(&l, "misaligned", &[Val::List(vec![Val::U32(1)])]);
-    assert!(msg.contains("realloc return: pointer not aligned"), "{msg}");
+    assert!(
+        msg.contains("unaligned pointer (realloc return: result not aligned"),
+        "{msg}"
+    );
     let l = load("bad_realloc.wat");
     let msg = trap(&l, "out-of-bounds", &[s("0123456789")]);
     assert!(
@@ -279,7 +291,10 @@ fn host_imports_with_strings() {
         linker.interface_func("test:host/log", "log", |_| Ok(None));
     });
     let msg = trap(&l, "bad-retptr", &[s("a")]);
-    assert!(msg.contains("return area pointer not aligned"), "{msg}");
+    assert!(
+        msg.contains("unaligned pointer (return pointer not aligned)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -377,7 +392,7 @@ fn resource_handles_cross_the_glue() {
     assert_eq!(call(&l, "drops", &[]), Some(Val::U32(1)));
     // The handle moved away: using it again traps naming the rule.
     let msg = trap(&l, "get", &[Val::Borrow(a)]);
-    assert!(msg.contains("unknown resource handle"), "{msg}");
+    assert!(msg.contains("unknown handle index"), "{msg}");
     // Dropping a host-held own handle runs the destructor too.
     let l = load("handles.wat");
     let counter = l.instance.resource_type("counter").expect("resource type");
@@ -386,7 +401,7 @@ fn resource_handles_cross_the_glue() {
     assert_eq!(call(&l, "drops", &[]), Some(Val::U32(1)));
     assert!(l.instance.resource_drop(counter, c).is_err());
     let msg = trap(&l, "consume", &[Val::Own(c)]);
-    assert!(msg.contains("unknown resource handle"), "{msg}");
+    assert!(msg.contains("unknown handle index"), "{msg}");
 }
 
 #[test]

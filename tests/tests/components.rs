@@ -153,6 +153,7 @@ fn host_imports_options_and_resources() {
     assert_eq!(
         meta.imports[0].ty,
         ItemType::Func(kiln_environ::component::ComponentFuncType {
+            is_async: false,
             params: vec![("msg".into(), InterfaceType::String)],
             result: None,
         })
@@ -454,7 +455,7 @@ fn resources_through_nested_components() {
     // Using a dropped handle traps, naming the rule.
     let rep = instance.get_func("rep-of-handle").unwrap();
     let err = rep.call_flat(&[Val::I32(h)]).unwrap_err().to_string();
-    assert!(err.contains("unknown resource handle 1"), "{err}");
+    assert!(err.contains("unknown handle index 1"), "{err}");
     // The freed slot is reused.
     assert_eq!(i32_of(&call(&instance, "make", &[Val::I32(9)])), 1);
 }

@@ -11,6 +11,7 @@ use crate::values::{format_result, parse_arg};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kiln_compiler::Config;
+use kiln_environ::TrapKind;
 use kiln_runtime::{Engine, Error, FrameInfo, Instance, Module, Trap};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -237,10 +238,14 @@ pub(super) fn runtime_error(e: Error, context: &str) -> anyhow::Error {
 /// A trap's message (with the trap kind's text guaranteed to appear) and its backtrace, runs
 /// of identical frames (deep recursion) folded into one line.
 pub fn format_trap(t: &Trap) -> String {
-    let mut out = if t.message.contains(t.kind.message()) {
-        t.message.clone()
-    } else {
-        format!("{}: {}", t.kind.message(), t.message)
+    let mut out = match t.kind {
+        // A host function's error: its message, with the kind's text when it lacks it.
+        TrapKind::HostError if !t.message.contains(t.kind.message()) => {
+            format!("{}: {}", t.kind.message(), t.message)
+        }
+        TrapKind::HostError => t.message.clone(),
+        // A guest trap as wasmtime renders it (`wasm trap: ...`).
+        _ => t.rendered(),
     };
     if t.backtrace.is_empty() {
         return out;
@@ -404,7 +409,7 @@ mod tests {
         let text = format_trap(&t);
         assert_eq!(
             text,
-            "call stack exhausted\nwasm backtrace:\n    0: <wasm function 1> (offset 0x10)\n    \
+            "wasm trap: call stack exhausted\nwasm backtrace:\n    0: <wasm function 1> (offset 0x10)\n    \
              1: <wasm function 2> (offset 0x20)\n       ... 99 more identical frames\n    \
              101: <wasm function 3> (offset 0x30)\n           at calc.c:4"
         );

@@ -210,6 +210,15 @@ pub fn wave_type(ty: &T) -> Result<Type> {
         ),
         T::Flags(labels) => Type::flags(labels.iter().map(String::as_str)).ok_or_else(bad)?,
         T::Own(_) | T::Borrow(_) => bail!("resource handles cannot be passed with --invoke"),
+        // WAVE has no map syntax: a map is written as a list of (key, value) tuples.
+        T::Map(k, v) => {
+            Type::list(Type::tuple(vec![wave_type(k)?, wave_type(v)?]).ok_or_else(bad)?)
+        }
+        // A fixed-length list is written as a list (its length is checked).
+        T::FixedList(t, _) => Type::list(wave_type(t)?),
+        T::Stream(_) | T::Future(_) | T::ErrorContext => {
+            bail!("{ty} values need component-model async, which kiln does not run yet")
+        }
     })
 }
 
@@ -274,6 +283,30 @@ pub fn from_wave(ty: &T, v: &Value) -> Result<Val> {
         }),
         T::Flags(_) => Val::Flags(v.unwrap_flags().map(Cow::into_owned).collect()),
         T::Own(_) | T::Borrow(_) => bail!("resource handles cannot be passed with --invoke"),
+        T::Map(k, val_ty) => Val::Map(
+            v.unwrap_list()
+                .map(|e| {
+                    let mut kv = e.unwrap_tuple();
+                    let (Some(key), Some(value)) = (kv.next(), kv.next()) else {
+                        bail!("a map entry is a (key, value) tuple");
+                    };
+                    Ok((from_wave(k, &key)?, from_wave(val_ty, &value)?))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        T::FixedList(t, n) => {
+            let items = v
+                .unwrap_list()
+                .map(|x| from_wave(t, &x))
+                .collect::<Result<Vec<_>>>()?;
+            if items.len() != *n as usize {
+                bail!("a {ty} needs {n} elements, got {}", items.len());
+            }
+            Val::List(items)
+        }
+        T::Stream(_) | T::Future(_) | T::ErrorContext => {
+            bail!("{ty} values need component-model async, which kiln does not run yet")
+        }
     })
 }
 
@@ -296,13 +329,21 @@ pub fn to_wave(ty: &T, v: &Val) -> Result<Value> {
         (T::F64, Val::Float64(x)) => Value::make_f64(*x),
         (T::Char, Val::Char(x)) => Value::make_char(*x),
         (T::String, Val::String(x)) => Value::make_string(Cow::Borrowed(x.as_str())),
-        (T::List(t), Val::List(xs)) => Value::make_list(
+        (T::List(t) | T::FixedList(t, _), Val::List(xs)) => Value::make_list(
             &wty,
             xs.iter()
                 .map(|x| to_wave(t, x))
                 .collect::<Result<Vec<_>>>()?,
         )
         .map_err(e)?,
+        (T::Map(k, val_ty), Val::Map(entries)) => {
+            let entry = T::Tuple(vec![(**k).clone(), (**val_ty).clone()]);
+            let items = entries
+                .iter()
+                .map(|(a, b)| to_wave(&entry, &Val::Tuple(vec![a.clone(), b.clone()])))
+                .collect::<Result<Vec<_>>>()?;
+            Value::make_list(&wty, items).map_err(e)?
+        }
         (T::Record(fields), Val::Record(xs)) => {
             let vals = fields
                 .iter()

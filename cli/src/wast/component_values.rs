@@ -115,6 +115,20 @@ fn matches(got: &Val, want: &Val) -> bool {
             (g.is_nan() && w.is_nan()) || g.to_bits() == w.to_bits()
         }
         (Val::List(g), Val::List(w)) | (Val::Tuple(g), Val::Tuple(w)) => all(g, w),
+        (Val::Map(g), Val::Map(w)) => {
+            g.len() == w.len()
+                && g.iter()
+                    .zip(w)
+                    .all(|((gk, gv), (wk, wv))| matches(gk, wk) && matches(gv, wv))
+        }
+        // Scripts have no map syntax: a map matches the list of (key, value) tuples.
+        (Val::Map(g), Val::List(w)) => {
+            g.len() == w.len()
+                && g.iter().zip(w).all(|((gk, gv), w)| match w {
+                    Val::Tuple(kv) if kv.len() == 2 => matches(gk, &kv[0]) && matches(gv, &kv[1]),
+                    _ => false,
+                })
+        }
         (Val::Record(g), Val::Record(w)) => {
             g.len() == w.len()
                 && g.iter()
@@ -163,6 +177,13 @@ pub fn format_cval(v: &Val) -> String {
         Val::Char(c) => format!("(char.const {:?})", c.to_string()),
         Val::String(s) => format!("(str.const {s:?})"),
         Val::List(l) => format!("(list.const{})", seq(l)),
+        Val::Map(entries) => format!(
+            "(list.const{})",
+            entries
+                .iter()
+                .map(|(k, v)| format!(" (tuple.const {} {})", format_cval(k), format_cval(v)))
+                .collect::<String>()
+        ),
         Val::Tuple(l) => format!("(tuple.const{})", seq(l)),
         Val::Record(fields) => format!(
             "(record.const{})",

@@ -33,11 +33,14 @@ pub enum TrapKind {
     HostError = 11,
     /// A null reference was dereferenced.
     NullReference = 12,
+    /// A canonical-ABI rule was broken (a component's glue or intrinsics: bad pointers,
+    /// encodings, handles, reentrance); the message names the rule.
+    CanonicalAbi = 13,
 }
 
 impl TrapKind {
     /// Every trap kind, in discriminant order.
-    pub const ALL: [TrapKind; 13] = [
+    pub const ALL: [TrapKind; 14] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::TableIndexOutOfBounds,
@@ -51,6 +54,7 @@ impl TrapKind {
         TrapKind::Interrupt,
         TrapKind::HostError,
         TrapKind::NullReference,
+        TrapKind::CanonicalAbi,
     ];
 
     /// Decodes a trap kind from its byte.
@@ -58,7 +62,8 @@ impl TrapKind {
         TrapKind::ALL.get(b as usize).copied()
     }
 
-    /// The message for this trap, as the WebAssembly spec testsuite words it.
+    /// The message for this trap: the WebAssembly spec testsuite's wording (as a substring of
+    /// the reference implementation's, where the two differ).
     pub fn message(self) -> &'static str {
         match self {
             TrapKind::StackOverflow => "call stack exhausted",
@@ -70,10 +75,11 @@ impl TrapKind {
             TrapKind::IntegerOverflow => "integer overflow",
             TrapKind::IntegerDivisionByZero => "integer divide by zero",
             TrapKind::BadConversionToInteger => "invalid conversion to integer",
-            TrapKind::UnreachableCodeReached => "unreachable",
+            TrapKind::UnreachableCodeReached => "wasm `unreachable` instruction executed",
             TrapKind::Interrupt => "interrupted",
             TrapKind::HostError => "host function error",
             TrapKind::NullReference => "null reference",
+            TrapKind::CanonicalAbi => "canonical ABI violation",
         }
     }
 }

@@ -106,6 +106,7 @@ pub struct Inliner<'p, 'a> {
     initializers: Vec<Initializer>,
     num_runtime_instances: u32,
     num_component_instances: u32,
+    instance_parents: Vec<Option<ComponentInstanceIndex>>,
     num_lowered: u32,
     num_lifted: u32,
     memories: HashMap<CoreExport, RuntimeMemoryIndex>,
@@ -144,6 +145,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
             initializers: Vec::new(),
             num_runtime_instances: 0,
             num_component_instances: 1,
+            instance_parents: vec![None],
             num_lowered: 0,
             num_lifted: 0,
             memories: HashMap::new(),
@@ -186,6 +188,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
             build,
             modules,
             num_component_instances: self.num_component_instances,
+            instance_parents: self.instance_parents,
             num_runtime_instances: self.num_runtime_instances,
             num_lowered: self.num_lowered,
             num_lifted: self.num_lifted,
@@ -567,6 +570,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 }
                 let instance = self.num_component_instances;
                 self.num_component_instances += 1;
+                self.instance_parents.push(Some(frame.instance));
                 let exports =
                     self.instantiate(closure.index, instance, map, Some(closure.env.clone()))?;
                 frame.instances.push(InstanceDef::Items(exports));

@@ -77,9 +77,7 @@ impl TypeConverter<'_> {
             PrimitiveValType::F64 => T::F64,
             PrimitiveValType::Char => T::Char,
             PrimitiveValType::String => T::String,
-            PrimitiveValType::ErrorContext => {
-                return Err(self.err("unsupported component type: error-context (async)"))
-            }
+            PrimitiveValType::ErrorContext => T::ErrorContext,
         })
     }
 
@@ -136,14 +134,17 @@ impl TypeConverter<'_> {
             },
             ComponentDefinedType::Own(r) => T::Own(self.resource(r.resource())?),
             ComponentDefinedType::Borrow(r) => T::Borrow(self.resource(r.resource())?),
-            ComponentDefinedType::Map { .. } => {
-                return Err(self.err("unsupported component type: map"))
+            ComponentDefinedType::Map { key, value, .. } => {
+                T::Map(Box::new(val(*key)?), Box::new(val(*value)?))
             }
-            ComponentDefinedType::FixedLengthList { .. } => {
-                return Err(self.err("unsupported component type: fixed-length list"))
+            ComponentDefinedType::FixedLengthList {
+                element, length, ..
+            } => T::FixedList(Box::new(val(*element)?), *length),
+            ComponentDefinedType::Future { ty, .. } => {
+                T::Future(ty.map(|t| val(t).map(Box::new)).transpose()?)
             }
-            ComponentDefinedType::Future { .. } | ComponentDefinedType::Stream { .. } => {
-                return Err(self.err("unsupported component type: future/stream (async)"))
+            ComponentDefinedType::Stream { ty, .. } => {
+                T::Stream(ty.map(|t| val(t).map(Box::new)).transpose()?)
             }
         })
     }
@@ -159,10 +160,8 @@ impl TypeConverter<'_> {
     /// Converts a function type.
     pub fn func(&self, id: ComponentFuncTypeId) -> Result<ComponentFuncType> {
         let f = &self.types[id];
-        if f.async_ {
-            return Err(self.err("unsupported: async component functions"));
-        }
         Ok(ComponentFuncType {
+            is_async: f.async_,
             params: f
                 .params
                 .iter()

@@ -163,6 +163,10 @@ fn kind_of(ty: &T) -> kiln_cval_kind_t {
         T::Flags(_) => KILN_CVAL_FLAGS,
         T::Own(_) => KILN_CVAL_OWN,
         T::Borrow(_) => KILN_CVAL_BORROW,
+        // A map is a list of 2-member tuples, a fixed-length list a list of exactly N values.
+        T::Map(..) | T::FixedList(..) => KILN_CVAL_LIST,
+        // No C representation yet (component-model async): no kind matches.
+        T::Stream(_) | T::Future(_) | T::ErrorContext => u8::MAX,
     }
 }
 
@@ -212,6 +216,34 @@ pub(super) unsafe fn cval_to_val(ty: &T, v: &kiln_cval_t) -> Result<Val, Error> 
                         .map(|x| cval_to_val(elem, x))
                         .collect::<Result<_, _>>()?,
                 )
+            }
+            T::FixedList(elem, n) => {
+                let items = members(of.list, *n as usize, "fixed-length list")?;
+                Val::List(
+                    items
+                        .iter()
+                        .map(|x| cval_to_val(elem, x))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            T::Map(k, v) => {
+                let entry = T::Tuple(vec![(**k).clone(), (**v).clone()]);
+                let items = slice_arg(of.list.ptr, of.list.len, "map pointer")?;
+                let mut entries = Vec::with_capacity(items.len());
+                for x in items {
+                    match cval_to_val(&entry, x)? {
+                        Val::Tuple(mut kv) if kv.len() == 2 => {
+                            let value = kv.pop().expect("two members");
+                            let key = kv.pop().expect("two members");
+                            entries.push((key, value));
+                        }
+                        _ => unreachable!("a tuple of two members converts to one"),
+                    }
+                }
+                Val::Map(entries)
+            }
+            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+                unreachable!("no kiln_cval_t kind matches these types (checked above)")
             }
             T::Record(fields) => {
                 let items = members(of.list, fields.len(), "record")?;
@@ -367,12 +399,25 @@ pub(super) fn val_to_cval(ty: &T, v: &Val) -> Result<kiln_cval_t, Error> {
         (T::String, Val::String(s)) => kiln_cval_union {
             string: alloc_string(s.as_bytes())?,
         },
-        (T::List(elem), Val::List(items)) => kiln_cval_union {
+        (T::List(elem) | T::FixedList(elem, _), Val::List(items)) => kiln_cval_union {
             list: kiln_cval_list_t {
                 ptr: convert_all(items.iter().map(|x| (&**elem, x)))?,
                 len: items.len(),
             },
         },
+        (T::Map(k, v_ty), Val::Map(entries)) => {
+            let entry = T::Tuple(vec![(**k).clone(), (**v_ty).clone()]);
+            let tuples: Vec<Val> = entries
+                .iter()
+                .map(|(a, b)| Val::Tuple(vec![a.clone(), b.clone()]))
+                .collect();
+            kiln_cval_union {
+                list: kiln_cval_list_t {
+                    ptr: convert_all(tuples.iter().map(|x| (&entry, x)))?,
+                    len: tuples.len(),
+                },
+            }
+        }
         (T::Record(fields), Val::Record(vals)) if fields.len() == vals.len() => kiln_cval_union {
             list: kiln_cval_list_t {
                 ptr: convert_all(

@@ -14,7 +14,7 @@
 //! (A submodule of `glue_builtins.rs`, whose table lists these builtins.)
 
 use crate::component::instance::{vmctx_view, ComponentInstance, VmctxView};
-use crate::component::resources::{HandleEntry, HandleTable};
+use crate::component::resources::{HandleEntry, HandleError, HandleTable};
 use crate::error::{Error, Trap};
 use crate::traps;
 use crate::values::Val as CoreVal;
@@ -62,7 +62,7 @@ pub(crate) fn truncate_scopes(depth: usize) {
 }
 
 fn glue(t: GlueTrap) -> Trap {
-    Trap::host(t.message())
+    Trap::abi(t.message())
 }
 
 fn view<'a>(cvmctx: *mut u8) -> Result<VmctxView<'a>, Trap> {
@@ -73,11 +73,23 @@ fn view<'a>(cvmctx: *mut u8) -> Result<VmctxView<'a>, Trap> {
 fn table<R>(
     v: &VmctxView<'_>,
     instance: u32,
+    f: impl FnOnce(&mut HandleTable) -> Result<R, HandleError>,
+) -> Result<R, Trap> {
+    v.handles
+        .with(instance, f)
+        .unwrap_or_else(|| Err(HandleError::Unknown(0)))
+        .map_err(|e| e.into_trap(v.resources))
+}
+
+/// Like [`table`] for closures that fail with traps of their own.
+fn table_trap<R>(
+    v: &VmctxView<'_>,
+    instance: u32,
     f: impl FnOnce(&mut HandleTable) -> Result<R, Trap>,
 ) -> Result<R, Trap> {
     v.handles
         .with(instance, f)
-        .unwrap_or_else(|| Err(glue(GlueTrap::BadHandle)))
+        .unwrap_or_else(|| Err(HandleError::Unknown(0).into_trap(v.resources)))
 }
 
 fn entry(resource: u32, rep: u32, own: bool) -> HandleEntry {
@@ -97,14 +109,17 @@ fn move_own(
     resource: u32,
     handle: u32,
 ) -> Result<u32, Trap> {
-    let rep = table(v, from, |t| {
+    let resources = v.resources;
+    let rep = table_trap(v, from, |t| {
         let e = t
             .get(handle, resource)
-            .map_err(|_| glue(GlueTrap::BadHandle))?;
+            .map_err(|e| e.into_trap(resources))?;
         if !e.own {
             return Err(glue(GlueTrap::NotAnOwnHandle));
         }
-        Ok(t.remove(handle, resource)?.rep)
+        t.remove(handle, resource)
+            .map(|e| e.rep)
+            .map_err(|e| e.into_trap(resources))
     })?;
     table(v, to, |t| t.insert(entry(resource, rep, true)))
 }
@@ -112,9 +127,7 @@ fn move_own(
 fn lift_borrow(cvmctx: *mut u8, instance: u32, resource: u32, handle: u32) -> Result<u32, Trap> {
     let v = view(cvmctx)?;
     let (rep, own) = table(&v, instance, |t| {
-        let e = t
-            .get_mut(handle, resource)
-            .map_err(|_| glue(GlueTrap::BadHandle))?;
+        let e = t.get_mut(handle, resource)?;
         if e.own {
             e.lend_count += 1;
         }
@@ -135,9 +148,7 @@ fn lift_borrow(cvmctx: *mut u8, instance: u32, resource: u32, handle: u32) -> Re
 fn lower_borrow(cvmctx: *mut u8, instance: u32, resource: u32, handle: u32) -> Result<u32, Trap> {
     let v = view(cvmctx)?;
     let (rep, own) = table(&v, v.host_table, |t| {
-        let e = t
-            .get_mut(handle, resource)
-            .map_err(|_| glue(GlueTrap::BadHandle))?;
+        let e = t.get_mut(handle, resource)?;
         if e.own {
             e.lend_count += 1;
         }
@@ -171,7 +182,7 @@ fn push(l: Lent) -> Result<(), Trap> {
             scope.push(l);
             Ok(())
         }
-        None => Err(Trap::host(
+        None => Err(Trap::abi(
             "internal error: borrow lent outside of a borrow scope",
         )),
     })
@@ -189,7 +200,7 @@ fn unlend(v: &VmctxView<'_>, instance: u32, handle: u32, resource: u32) {
 
 fn end_scope() -> Result<(), Trap> {
     let Some(scope) = SCOPES.with(|s| s.borrow_mut().pop()) else {
-        return Err(Trap::host("internal error: unbalanced borrow scope"));
+        return Err(Trap::abi("internal error: unbalanced borrow scope"));
     };
     let mut result = Ok(());
     for l in scope {

@@ -24,6 +24,7 @@ use super::values::{decode, encode, Val};
 use crate::error::{Error, Trap};
 use crate::func::{Caller, Func};
 use crate::traps;
+use kiln_environ::component::glue::GlueTrap;
 use kiln_environ::component::host::{host_field_offsets, host_layout};
 use kiln_environ::component::{
     ComponentFuncType, ComponentMetadata, InterfaceType, ResourceIndex, ResourceKind,
@@ -89,18 +90,14 @@ impl<'a> HostCx<'a> {
     /// A new own handle of resource type `resource` with representation `rep`, to return to
     /// the guest.
     pub fn new_own(&self, resource: ResourceIndex, rep: u32) -> Result<Val, Trap> {
-        let h = self
-            .shared
-            .handles
-            .with(self.host_table, |t| {
-                t.insert(HandleEntry {
-                    resource,
-                    rep,
-                    own: true,
-                    lend_count: 0,
-                })
+        let h = self.shared.in_table(self.host_table, |t| {
+            t.insert(HandleEntry {
+                resource,
+                rep,
+                own: true,
+                lend_count: 0,
             })
-            .unwrap_or_else(|| Err(Trap::host("no host handle table")))?;
+        })?;
         Ok(Val::Own(h))
     }
 
@@ -116,9 +113,7 @@ impl<'a> HostCx<'a> {
             }
         };
         self.shared
-            .handles
-            .with(self.host_table, |t| t.get(h, resource).map(|e| e.rep))
-            .unwrap_or_else(|| Err(Trap::host("no host handle table")))
+            .in_table(self.host_table, |t| t.get(h, resource).map(|e| e.rep))
     }
 
     /// Takes the own handle `v` of type `resource` the guest passed (it leaves the host's
@@ -128,9 +123,7 @@ impl<'a> HostCx<'a> {
             return Err(Trap::host(format!("expected an own handle, got {v:?}")));
         };
         self.shared
-            .handles
-            .with(self.host_table, |t| t.remove(*h, resource).map(|e| e.rep))
-            .unwrap_or_else(|| Err(Trap::host("no host handle table")))
+            .in_table(self.host_table, |t| t.remove(*h, resource).map(|e| e.rep))
     }
 }
 
@@ -450,7 +443,7 @@ unsafe fn callback(data: *const u8, args: *const u8, results: *mut u8) -> Result
     }
     // SAFETY: the instance whose glue called us is alive for the call.
     let view = unsafe { vmctx_view(host.cvmctx as *const u8) }
-        .ok_or_else(|| Trap::host("component instance called its imports before it existed"))?;
+        .ok_or_else(|| Trap::abi(GlueTrap::NotInstantiated.message()))?;
     let cx = HostCx {
         shared: view.shared,
         host_table: view.host_table,

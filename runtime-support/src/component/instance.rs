@@ -3,7 +3,7 @@
 //! functions, lifted functions, option memories/reallocs/post-returns, resource types).
 
 use super::load::Component;
-use super::resources::{HandleEntry, HandleTable, HandleTables};
+use super::resources::{HandleEntry, HandleError, HandleTable, HandleTables};
 use super::vmctx::VMComponentContext;
 use crate::error::{Error, Trap};
 use crate::func::{Caller, Func};
@@ -12,6 +12,7 @@ use crate::memory::Memory;
 use crate::values::Val;
 use crate::{Engine, Extern};
 use kiln_environ::component::abi::{flatten_func, AbiContext};
+use kiln_environ::component::glue::GlueTrap;
 use kiln_environ::component::vmctx::{VMComponentOffsets, FLAG_MAY_ENTER, FLAG_MAY_LEAVE};
 use kiln_environ::component::*;
 use kiln_environ::{FuncType, ValType};
@@ -149,10 +150,27 @@ pub(super) struct Shared {
     pub(super) host_dtors: Vec<Option<Arc<super::imports::HostDtorFn>>>,
     /// Imported resource types by version-normalised import path (`HostCx::resource`).
     pub(super) resource_names: HashMap<String, ResourceIndex>,
+    /// Index of the host's handle table (after one table per component instance).
+    pub(super) host_table: u32,
     /// The component VM context. It lives here, not in the instance, because the resource
     /// intrinsics (reachable from core instances that may outlive the component instance
     /// handle) read its `may_leave` flags.
     vmctx: VMComponentContext,
+}
+
+impl Shared {
+    /// Runs `f` on the handle table of `instance`; a refusal becomes the trap the reference
+    /// implementation words it as.
+    pub(super) fn in_table<R>(
+        &self,
+        instance: ComponentInstanceIndex,
+        f: impl FnOnce(&mut HandleTable) -> Result<R, HandleError>,
+    ) -> Result<R, Trap> {
+        self.handles
+            .with(instance, f)
+            .unwrap_or(Err(HandleError::Unknown(0)))
+            .map_err(|e| e.into_trap(&self.resources))
+    }
 }
 
 #[derive(Clone)]
@@ -188,26 +206,28 @@ pub(super) struct VmctxView<'a> {
     pub(super) shared: &'a Shared,
 }
 
-/// The view of the instance whose component VM context is `cvmctx`, `None` before its
-/// instantiation finished.
+/// The view of the instance whose component VM context is `cvmctx` (valid from the moment the
+/// context exists: instantiation fills the rest of the context as the plan defines each item,
+/// so guest code running during instantiation, a start function calling an import or a
+/// sibling instance's export, already reaches everything it was given).
 ///
 /// # Safety
 /// `cvmctx` is the context of a live instance (the view must not outlive it).
 pub(super) unsafe fn vmctx_view<'a>(cvmctx: *const u8) -> Option<VmctxView<'a>> {
-    // SAFETY: caller contract: the INSTANCE slot is 0 or `Arc::as_ptr` of the live instance.
-    let inner = unsafe {
+    // SAFETY: caller contract: the INSTANCE slot is 0 or `Arc::as_ptr` of the instance's live
+    // `Shared` (which owns the context itself).
+    let s = unsafe {
         let p = cvmctx
             .add(VMComponentOffsets::INSTANCE as usize)
-            .cast::<*const ComponentInstanceInner>()
+            .cast::<*const Shared>()
             .read();
         p.as_ref()?
     };
-    let s = &*inner.shared;
     Some(VmctxView {
         handles: &s.handles,
         resources: &s.resources,
         dtors: &s.dtors,
-        host_table: inner.component.metadata().num_component_instances,
+        host_table: s.host_table,
         shared: s,
     })
 }
@@ -246,27 +266,38 @@ impl<'l> Builder<'l> {
         let m = component.metadata();
         let (resource_names, host_dtors) = super::imports::host_resources(linker, m);
         let states = super::imports::make_states(linker)?;
+        let shared = Arc::new(Shared {
+            // One table per component instance, then the host's (`glue_builtins.rs`).
+            handles: HandleTables::new(m.num_component_instances + 1),
+            memories: Mutex::new(Vec::new()),
+            reallocs: Mutex::new(Vec::new()),
+            post_returns: Mutex::new(Vec::new()),
+            lifted: Mutex::new(Vec::new()),
+            dtors: Mutex::new(vec![None; m.resources.len()]),
+            resources: m.resources.clone(),
+            states,
+            host_dtors,
+            resource_names,
+            host_table: m.num_component_instances,
+            vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
+        });
+        // Everything the glue and the builtins reach is findable from the context before any
+        // guest code runs.
+        shared
+            .vmctx
+            .write_ptr(VMComponentOffsets::INSTANCE, Arc::as_ptr(&shared) as usize);
+        shared
+            .vmctx
+            .write_ptr(VMComponentOffsets::BUILTINS, super::glue_builtins::table());
+        let cvmctx = shared.vmctx.ptr() as usize;
         Ok(Builder {
             linker,
             component: component.clone(),
-            shared: Arc::new(Shared {
-                // One table per component instance, then the host's (`glue_builtins.rs`).
-                handles: HandleTables::new(m.num_component_instances + 1),
-                memories: Mutex::new(Vec::new()),
-                reallocs: Mutex::new(Vec::new()),
-                post_returns: Mutex::new(Vec::new()),
-                lifted: Mutex::new(Vec::new()),
-                dtors: Mutex::new(vec![None; m.resources.len()]),
-                resources: m.resources.clone(),
-                states,
-                host_dtors,
-                resource_names,
-                vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
-            }),
+            shared,
             core_instances: Vec::new(),
             lowered: Vec::new(),
             intrinsics: HashMap::new(),
-            cvmctx: 0,
+            cvmctx,
         })
     }
 
@@ -319,39 +350,8 @@ impl<'l> Builder<'l> {
 
     fn run(mut self) -> Result<ComponentInstance, Error> {
         let meta = self.component.metadata().clone();
-        let shared = self.shared.clone();
-        let vmctx = &shared.vmctx;
-        let offsets = vmctx.offsets;
-        vmctx.write_ptr(VMComponentOffsets::BUILTINS, super::glue_builtins::table());
-        self.cvmctx = vmctx.ptr() as usize;
         for init in &meta.initializers {
             self.step(&meta, init)?;
-        }
-        {
-            let s = &self.shared;
-            for (i, m) in lock(&s.memories).iter().enumerate() {
-                vmctx.write_ptr(offsets.memory(i as u32), m.inner.definition() as usize);
-            }
-            for (i, f) in lock(&s.reallocs).iter().enumerate() {
-                vmctx.write_ptr(offsets.realloc(i as u32), f.guest_funcref() as usize);
-            }
-            for (i, f) in lock(&s.post_returns).iter().enumerate() {
-                vmctx.write_ptr(offsets.post_return(i as u32), f.guest_funcref() as usize);
-            }
-            for (i, l) in lock(&s.lifted).iter().enumerate() {
-                vmctx.write_ptr(
-                    offsets.lifted_callee(i as u32),
-                    l.callee.guest_funcref() as usize,
-                );
-            }
-            for (i, f) in self.lowered.iter().enumerate() {
-                vmctx.write_ptr(offsets.lowered(i as u32), f.guest_funcref() as usize);
-            }
-            for (i, f) in lock(&s.dtors).iter().enumerate() {
-                if let Some(f) = f {
-                    vmctx.write_ptr(offsets.resource_dtor(i as u32), f.guest_funcref() as usize);
-                }
-            }
         }
         let inner = Arc::new(ComponentInstanceInner {
             component: self.component,
@@ -359,11 +359,14 @@ impl<'l> Builder<'l> {
             core_instances: self.core_instances,
             lowered: self.lowered,
         });
-        inner
-            .shared
-            .vmctx
-            .write_ptr(VMComponentOffsets::INSTANCE, Arc::as_ptr(&inner) as usize);
         Ok(ComponentInstance { inner })
+    }
+
+    /// Writes `f`'s `VMFuncRef` into the context slot at `offset`.
+    fn write_funcref(&self, offset: u32, f: &Func) {
+        self.shared
+            .vmctx
+            .write_ptr(offset, f.guest_funcref() as usize);
     }
 
     fn step(&mut self, meta: &ComponentMetadata, init: &Initializer) -> Result<(), Error> {
@@ -384,7 +387,14 @@ impl<'l> Builder<'l> {
             }
             Initializer::ExtractMemory { export, .. } => {
                 match self.resolve(&CoreDef::Export(export.clone()))? {
-                    Extern::Memory(m) => lock(&self.shared.memories).push(m),
+                    Extern::Memory(m) => {
+                        let mut memories = lock(&self.shared.memories);
+                        let at = self.shared.vmctx.offsets.memory(memories.len() as u32);
+                        self.shared
+                            .vmctx
+                            .write_ptr(at, m.inner.definition() as usize);
+                        memories.push(m);
+                    }
                     _ => {
                         return Err(link(format!(
                             "option memory `{}` is not a memory",
@@ -405,11 +415,18 @@ impl<'l> Builder<'l> {
                         f.ty()
                     )));
                 }
-                lock(&self.shared.reallocs).push(f);
+                let mut reallocs = lock(&self.shared.reallocs);
+                self.write_funcref(self.shared.vmctx.offsets.realloc(reallocs.len() as u32), &f);
+                reallocs.push(f);
             }
             Initializer::ExtractPostReturn { def, .. } => {
                 let f = self.resolve_func(def, "post-return")?;
-                lock(&self.shared.post_returns).push(f);
+                let mut posts = lock(&self.shared.post_returns);
+                self.write_funcref(
+                    self.shared.vmctx.offsets.post_return(posts.len() as u32),
+                    &f,
+                );
+                posts.push(f);
             }
             Initializer::Lift {
                 callee,
@@ -425,7 +442,12 @@ impl<'l> Builder<'l> {
                         f.ty()
                     )));
                 }
-                lock(&self.shared.lifted).push(Lifted {
+                let mut lifted = lock(&self.shared.lifted);
+                self.write_funcref(
+                    self.shared.vmctx.offsets.lifted_callee(lifted.len() as u32),
+                    &f,
+                );
+                lifted.push(Lifted {
                     callee: f,
                     ty: ty.clone(),
                     options: options.clone(),
@@ -438,6 +460,8 @@ impl<'l> Builder<'l> {
                 ..
             } => {
                 let f = self.lower(meta, callee, ty, options)?;
+                let at = self.shared.vmctx.offsets.lowered(self.lowered.len() as u32);
+                self.write_funcref(at, &f);
                 self.lowered.push(f);
             }
             Initializer::DefineResource { resource, dtor } => {
@@ -445,6 +469,9 @@ impl<'l> Builder<'l> {
                     Some(d) => Some(self.resolve_func(d, "resource destructor")?),
                     None => None,
                 };
+                if let Some(f) = &f {
+                    self.write_funcref(self.shared.vmctx.offsets.resource_dtor(*resource), f);
+                }
                 if let Some(slot) = lock(&self.shared.dtors).get_mut(*resource as usize) {
                     *slot = f;
                 }
@@ -601,28 +628,22 @@ fn intrinsic(
         let shared = shared
             .upgrade()
             .ok_or_else(|| Trap::host("component instance is gone"))?;
-        // CanonicalABI.md: every resource intrinsic starts with `trap_if(not may_leave)`.
+        // CanonicalABI.md: `resource.new` and `resource.drop` start with
+        // `trap_if(not may_leave)`; `resource.rep` only reads the table (a post-return may
+        // call it).
         let flags = shared
             .vmctx
             .read_u32(shared.vmctx.offsets.instance_flags(instance));
-        if flags & FLAG_MAY_LEAVE == 0 {
-            return Err(Trap::host(
-                "canonical ABI: cannot leave component instance (may_leave is false)",
-            ));
+        if flags & FLAG_MAY_LEAVE == 0 && kind != IntrinsicKind::ResourceRep {
+            return Err(Trap::abi(GlueTrap::CannotLeave.message()));
         }
         let arg = match args.first() {
             Some(Val::I32(v)) => *v as u32,
             _ => return Err(Trap::host("resource intrinsic called with a bad argument")),
         };
-        let in_table = |f: &mut dyn FnMut(&mut HandleTable) -> Result<u32, Trap>| {
-            shared
-                .handles
-                .with(instance, |t| f(t))
-                .unwrap_or_else(|| Err(Trap::host("no handle table for this instance")))
-        };
         match kind {
             IntrinsicKind::ResourceNew => {
-                let h = in_table(&mut |t| {
+                let h = shared.in_table(instance, |t| {
                     t.insert(HandleEntry {
                         resource,
                         rep: arg,
@@ -633,16 +654,11 @@ fn intrinsic(
                 results[0] = Val::I32(h as i32);
             }
             IntrinsicKind::ResourceRep => {
-                let rep = in_table(&mut |t| t.get(arg, resource).map(|e| e.rep))?;
+                let rep = shared.in_table(instance, |t| t.get(arg, resource).map(|e| e.rep))?;
                 results[0] = Val::I32(rep as i32);
             }
             IntrinsicKind::ResourceDrop => {
-                let mut entry = None;
-                in_table(&mut |t| {
-                    entry = Some(t.remove(arg, resource)?);
-                    Ok(0)
-                })?;
-                let entry = entry.expect("set on success");
+                let entry = shared.in_table(instance, |t| t.remove(arg, resource))?;
                 let definer = match shared.resources.get(resource as usize).map(|r| &r.kind) {
                     Some(ResourceKind::Defined { instance }) => Some(*instance),
                     _ => None,
@@ -655,9 +671,9 @@ fn intrinsic(
                         .vmctx
                         .read_u32(shared.vmctx.offsets.instance_flags(definer));
                     if flags & FLAG_MAY_ENTER == 0 {
-                        return Err(Trap::host(
-                            "canonical ABI: cannot enter the resource's defining instance to run \
-                             its destructor (may_enter is false)",
+                        return Err(Trap::abi(
+                            "cannot enter component instance (the resource's defining instance, \
+                             to run its destructor: may_enter is false)",
                         ));
                     }
                 }
@@ -810,9 +826,7 @@ impl ComponentFunc {
             .instance_flags(self.lifted.options.instance);
         let old = inner.shared.vmctx.read_u32(flags);
         if old & FLAG_MAY_ENTER == 0 {
-            return Err(Error::Trap(Trap::host(
-                "cannot enter component instance: may_enter is false (reentrance)",
-            )));
+            return Err(Error::Trap(Trap::abi(GlueTrap::CannotEnter.message())));
         }
         inner.shared.vmctx.write_u32(flags, old & !FLAG_MAY_ENTER);
         let result = call_lifted(&inner.shared, &self.lifted, args);

@@ -3,7 +3,8 @@
 //! valid, freed slots are reused, every misuse traps with a message naming the rule.
 
 use crate::error::Trap;
-use kiln_environ::component::{ComponentInstanceIndex, ResourceIndex};
+use kiln_environ::component::{ComponentInstanceIndex, ResourceIndex, ResourceKind, ResourceType};
+use std::fmt;
 
 /// One handle of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,32 +35,104 @@ impl Default for HandleTable {
     }
 }
 
-/// Largest number of live handles in one table (CanonicalABI.md: `MAX_LENGTH = 2**28`).
-pub const MAX_HANDLES: usize = 1 << 28;
+/// Largest number of live handles in one table (CanonicalABI.md: `Table.MAX_LENGTH = 2**28 - 1`).
+pub const MAX_HANDLES: usize = (1 << 28) - 1;
+
+/// Why a handle table refused an operation. [`HandleError::into_trap`] words it as the
+/// reference implementation does (hosts and the Component Model's tests match on it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandleError {
+    /// No live handle at this index (0, past the end, or freed).
+    Unknown(u32),
+    /// The handle is of another resource type.
+    WrongType {
+        /// The handle.
+        handle: u32,
+        /// The resource type the operation expected.
+        expected: ResourceIndex,
+        /// The handle's resource type.
+        found: ResourceIndex,
+    },
+    /// An own handle with outstanding borrows cannot be removed.
+    Borrowed(u32),
+    /// The table already holds [`MAX_HANDLES`] handles.
+    Full,
+}
+
+impl HandleError {
+    /// The trap for this error; `resources` are the instance's resource types, to say whether
+    /// each side of a type mismatch is a host or a guest-defined resource.
+    pub fn into_trap(self, resources: &[ResourceType]) -> Trap {
+        Trap::abi(self.describe(resources))
+    }
+
+    /// The message for this error (see [`HandleError::into_trap`]).
+    pub fn describe(&self, resources: &[ResourceType]) -> String {
+        let guest = |r: &ResourceIndex| {
+            matches!(
+                resources.get(*r as usize).map(|t| &t.kind),
+                Some(ResourceKind::Defined { .. })
+            )
+        };
+        match self {
+            HandleError::Unknown(h) => format!("unknown handle index {h}"),
+            HandleError::WrongType {
+                handle,
+                expected,
+                found,
+            } => {
+                let want = if guest(expected) {
+                    "guest-defined resource"
+                } else {
+                    "host resource"
+                };
+                let got = match (guest(expected), guest(found)) {
+                    (true, true) => "a different guest-defined resource",
+                    (false, false) => "a different host resource",
+                    (_, true) => "guest-defined resource",
+                    (_, false) => "host resource",
+                };
+                format!("handle index {handle} used with the wrong type, expected {want} but found {got}")
+            }
+            HandleError::Borrowed(h) => {
+                format!("cannot remove owned resource while borrowed (handle index {h})")
+            }
+            HandleError::Full => {
+                "cannot allocate another handle: index overflow (2^28 - 1 handles)".to_string()
+            }
+        }
+    }
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(&[]))
+    }
+}
 
 impl HandleTable {
     /// Adds `entry`; returns its handle.
-    pub fn insert(&mut self, entry: HandleEntry) -> Result<u32, Trap> {
+    pub fn insert(&mut self, entry: HandleEntry) -> Result<u32, HandleError> {
         if let Some(i) = self.free.pop() {
             self.entries[i as usize] = Some(entry);
             return Ok(i);
         }
-        if self.entries.len() >= MAX_HANDLES {
-            return Err(Trap::host(
-                "resource handle table is full (more than 2^28 handles)",
-            ));
+        if self.entries.len() > MAX_HANDLES {
+            return Err(HandleError::Full);
         }
         self.entries.push(Some(entry));
         Ok((self.entries.len() - 1) as u32)
     }
 
     /// The entry of `handle`, checked to be of type `resource`.
-    pub fn get(&self, handle: u32, resource: ResourceIndex) -> Result<&HandleEntry, Trap> {
+    pub fn get(&self, handle: u32, resource: ResourceIndex) -> Result<&HandleEntry, HandleError> {
         match self.entries.get(handle as usize).and_then(Option::as_ref) {
-            None => Err(Trap::host(format!("unknown resource handle {handle}"))),
-            Some(e) if e.resource != resource => Err(Trap::host(format!(
-                "resource handle {handle} has the wrong resource type"
-            ))),
+            None => Err(HandleError::Unknown(handle)),
+            Some(e) if e.resource != resource => Err(HandleError::WrongType {
+                handle,
+                expected: resource,
+                found: e.resource,
+            }),
             Some(e) => Ok(e),
         }
     }
@@ -69,7 +142,7 @@ impl HandleTable {
         &mut self,
         handle: u32,
         resource: ResourceIndex,
-    ) -> Result<&mut HandleEntry, Trap> {
+    ) -> Result<&mut HandleEntry, HandleError> {
         self.get(handle, resource)?;
         Ok(self.entries[handle as usize]
             .as_mut()
@@ -77,13 +150,16 @@ impl HandleTable {
     }
 
     /// Removes `handle` (of type `resource`) and returns its entry; an own handle with
-    /// outstanding borrows cannot be removed.
-    pub fn remove(&mut self, handle: u32, resource: ResourceIndex) -> Result<HandleEntry, Trap> {
+    /// outstanding borrows cannot be removed (CanonicalABI.md `canon_resource_drop`: the
+    /// type is checked first, then the lends).
+    pub fn remove(
+        &mut self,
+        handle: u32,
+        resource: ResourceIndex,
+    ) -> Result<HandleEntry, HandleError> {
         let e = self.get(handle, resource)?;
         if e.own && e.lend_count > 0 {
-            return Err(Trap::host(format!(
-                "resource handle {handle} is dropped while it has outstanding borrows"
-            )));
+            return Err(HandleError::Borrowed(handle));
         }
         let e = self.entries[handle as usize]
             .take()

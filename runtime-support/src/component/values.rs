@@ -39,8 +39,11 @@ pub enum Val {
     Char(char),
     /// `string`
     String(String),
-    /// `list<T>`
+    /// `list<T>`, and `list<T, N>` (exactly `N` elements)
     List(Vec<Val>),
+    /// `map<K, V>`: entries in order (duplicate keys are kept, as the canonical ABI keeps
+    /// them)
+    Map(Vec<(Val, Val)>),
     /// `record`: fields in declaration order, with their names.
     Record(Vec<(String, Val)>),
     /// `tuple`
@@ -157,6 +160,46 @@ pub fn encode(ty: &T, v: &Val, out: &mut [u8], keep: &mut Vec<Vec<u64>>) -> Resu
             keep.push(data.words);
             put(out, &p.to_le_bytes())?;
             put(sub(out, 8)?, &(items.len() as u64).to_le_bytes())
+        }
+        (T::Map(k, v_ty), Val::Map(entries)) => {
+            let entry = T::Tuple(vec![(**k).clone(), (**v_ty).clone()]);
+            let l = host_layout(&entry);
+            let offs = host_field_offsets(&entry);
+            let mut data = HostBuffer::zeroed(l.size.saturating_mul(entries.len() as u32));
+            for (i, (key, val)) in entries.iter().enumerate() {
+                let at = sub(data.bytes_mut(), l.size * i as u32)?;
+                encode(k, key, sub(at, offs[0])?, keep)?;
+                encode(v_ty, val, sub(at, offs[1])?, keep)?;
+            }
+            let p = data.words.as_ptr() as u64;
+            keep.push(data.words);
+            put(out, &p.to_le_bytes())?;
+            put(sub(out, 8)?, &(entries.len() as u64).to_le_bytes())
+        }
+        // A map given as the list of its (key, value) tuples.
+        (T::Map(k, v_ty), Val::List(items)) => {
+            let entries = items
+                .iter()
+                .map(|it| match it {
+                    Val::Tuple(kv) if kv.len() == 2 => Ok((kv[0].clone(), kv[1].clone())),
+                    _ => Err(mismatch(ty, v)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let map = T::Map(k.clone(), v_ty.clone());
+            encode(&map, &Val::Map(entries), out, keep)
+        }
+        (T::FixedList(elem, n), Val::List(items)) => {
+            if items.len() != *n as usize {
+                return Err(Error::Other(format!(
+                    "a list<{elem}, {n}> needs {n} elements, got {}",
+                    items.len()
+                )));
+            }
+            let size = host_layout(elem).size;
+            for (i, it) in items.iter().enumerate() {
+                encode(elem, it, sub(out, size * i as u32)?, keep)?;
+            }
+            Ok(())
         }
         (T::Record(fields), Val::Record(vals)) => {
             if fields.len() != vals.len() {
@@ -312,6 +355,38 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
                 items.push(unsafe { decode(elem, data.get(at..).unwrap_or(&[]))? });
             }
             Val::List(items)
+        }
+        T::Map(k, v) => {
+            let entry = T::Tuple(vec![(**k).clone(), (**v).clone()]);
+            let size = host_layout(&entry).size as usize;
+            let offs = host_field_offsets(&entry);
+            let n = u64::from_le_bytes(get::<8>(b, 8)?) as usize;
+            // SAFETY: forwarded contract.
+            let data = unsafe { slice_at(b, 0, size)? };
+            let mut entries = Vec::with_capacity(n.min(1 << 20));
+            for i in 0..n {
+                let at = data.get(i * size..).unwrap_or(&[]);
+                // SAFETY: forwarded contract.
+                let key = unsafe { decode(k, at.get(offs[0] as usize..).unwrap_or(&[]))? };
+                // SAFETY: forwarded contract.
+                let val = unsafe { decode(v, at.get(offs[1] as usize..).unwrap_or(&[]))? };
+                entries.push((key, val));
+            }
+            Val::Map(entries)
+        }
+        T::FixedList(elem, n) => {
+            let size = host_layout(elem).size as usize;
+            let mut items = Vec::with_capacity((*n as usize).min(1 << 20));
+            for i in 0..*n as usize {
+                // SAFETY: forwarded contract.
+                items.push(unsafe { decode(elem, b.get(i * size..).unwrap_or(&[]))? });
+            }
+            Val::List(items)
+        }
+        T::Stream(_) | T::Future(_) | T::ErrorContext => {
+            return Err(Error::Other(format!(
+                "{ty} values need component-model async, which kiln does not run yet"
+            )))
         }
         T::Record(fields) => {
             let mut out = Vec::new();

@@ -29,9 +29,9 @@
 (assert_return (invoke $r "inner") (u32.const 7))
 (assert_return (invoke $h "call") (u32.const 107))
 ;; $r -> host -> $h -> host -> $r while $r is running: trap
-(assert_trap (invoke $r "enter") "canonical ABI: cannot enter component instance")
+(assert_trap (invoke $r "enter") "cannot enter component instance (may_enter is false")
 ;; the trap leaves $r unable to be entered
-(assert_trap (invoke $r "inner") "canonical ABI: cannot enter component instance")
+(assert_trap (invoke $r "inner") "cannot enter component instance (may_enter is false")
 
 ;; Inside one composed component, an instance may call another but the calls cannot go back
 ;; into a caller: an adapter call into an instance that is itself the caller is reentrance.
@@ -47,11 +47,11 @@
     (func (export "call") (result i32) (call $seven)))
   (core instance $b (instantiate $b (with "" (instance (export "seven" (func $seven'))))))
   (func (export "call") (result u32) (canon lift (core func $b "call"))))
-(assert_trap (invoke "call") "canonical ABI: cannot enter component instance")
+(assert_trap (invoke "call") "cannot enter component instance (may_enter is false")
 
 ;; A core start function calling, through a lowered import, a function its own component
-;; instance lifts: the instance has not finished instantiating (and is the caller), so the
-;; call traps and instantiation fails.
+;; instance lifts: a call from an instance into itself is reentrance, which traps whatever the
+;; flags say (here the instance is still being instantiated), so instantiation fails.
 (assert_trap
   (component
     (core module $a (func (export "seven") (result i32) (i32.const 7)))
@@ -63,4 +63,4 @@
       (func $start (drop (call $seven)))
       (start $start))
     (core instance $b (instantiate $b (with "" (instance (export "seven" (func $seven')))))))
-  "canonical ABI: component function called before its instance finished instantiating")
+  "cannot enter component instance")

@@ -177,6 +177,17 @@ impl<'m> CTypes<'m> {
         let wanted = match (self.wit_names.get(ty), ty) {
             (Some(n), _) => n.clone(),
             (None, T::List(e)) => format!("list_{}", self.short(e, &format!("{hint}_elem"), d)?),
+            (None, T::FixedList(e, n)) => {
+                format!("array{n}_{}", self.short(e, &format!("{hint}_elem"), d)?)
+            }
+            (None, T::Map(k, v)) => format!(
+                "map_{}_{}",
+                self.short(k, &format!("{hint}_key"), d)?,
+                self.short(v, &format!("{hint}_value"), d)?
+            ),
+            (None, T::Stream(_)) => "stream".to_string(),
+            (None, T::Future(_)) => "future".to_string(),
+            (None, T::ErrorContext) => "error_context".to_string(),
             (None, T::Option(e)) => format!("option_{}", self.short(e, hint, d)?),
             (None, T::Result { ok, err }) => {
                 let mut side = |t: &Option<Box<T>>, h: &str| -> Result<String> {
@@ -245,6 +256,24 @@ impl<'m> CTypes<'m> {
                 let _ = writeln!(
                     out,
                     "typedef struct {{\n  const {t} *ptr; /**< the elements */\n  size_t len; /**< number of elements */\n}} {name};"
+                );
+            }
+            T::Map(k, v) => {
+                let entry = T::Tuple(vec![(**k).clone(), (**v).clone()]);
+                let t = self.c_type_at(&entry, &format!("{base}_entry"), d)?;
+                let _ = writeln!(
+                    out,
+                    "typedef struct {{\n  const {t} *ptr; /**< the entries (key f0, value f1), in order */\n  size_t len; /**< number of entries */\n}} {name};"
+                );
+            }
+            T::FixedList(e, n) => {
+                let t = self.c_type_at(e, &format!("{base}_elem"), d)?;
+                let _ = writeln!(out, "typedef struct {{\n  {t} elems[{n}];\n}} {name};");
+            }
+            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+                let _ = writeln!(
+                    out,
+                    "typedef uint32_t {name}; /**< a handle (component-model async: not supported by kiln yet) */"
                 );
             }
             T::Option(e) => {
@@ -357,7 +386,7 @@ impl<'m> CTypes<'m> {
                 "{up}_STATIC_ASSERT(offsetof({name}, {f}) == {o}, \"offset of {name}.{f}\");"
             );
         }
-        if matches!(ty, T::List(_)) {
+        if matches!(ty, T::List(_) | T::Map(..)) {
             let _ = writeln!(
                 out,
                 "{up}_STATIC_ASSERT(offsetof({name}, len) == {HOST_SLICE_LEN}, \"offset of {name}.len\");"

@@ -17,9 +17,12 @@ use crate::ValType;
 pub const MAX_FLAT_PARAMS: usize = 16;
 /// Most core results a function returns flat; beyond, results go through memory.
 pub const MAX_FLAT_RESULTS: usize = 1;
-/// Largest byte length of a string in guest memory (the high bit of the length word is the
-/// `latin1+utf16` UTF-16 tag).
-pub const MAX_STRING_BYTE_LENGTH: u32 = (1 << 31) - 1;
+/// Largest byte length of a string in guest memory (CanonicalABI.md
+/// `MAX_STRING_BYTE_LENGTH`): lifting a longer one traps, so every string that crosses fits a
+/// 32-bit `realloc` even when transcoding doubles or triples it.
+pub const MAX_STRING_BYTE_LENGTH: u32 = (1 << 28) - 1;
+/// Largest byte length of a list in guest memory (CanonicalABI.md `MAX_LIST_BYTE_LENGTH`).
+pub const MAX_LIST_BYTE_LENGTH: u32 = (1 << 28) - 1;
 /// The tag bit of a `latin1+utf16` string length meaning "UTF-16 code units follow".
 pub const UTF16_TAG: u32 = 1 << 31;
 
@@ -77,8 +80,9 @@ pub fn layout(ty: &InterfaceType) -> Layout {
         T::Bool | T::S8 | T::U8 => prim(1),
         T::S16 | T::U16 => prim(2),
         T::S32 | T::U32 | T::F32 | T::Char | T::Own(_) | T::Borrow(_) => prim(4),
+        T::Stream(_) | T::Future(_) | T::ErrorContext => prim(4),
         T::S64 | T::U64 | T::F64 => prim(8),
-        T::String | T::List(_) => Layout { size: 8, align: 4 },
+        T::String | T::List(_) | T::Map(..) => Layout { size: 8, align: 4 },
         T::Flags(labels) => {
             let size = flags_size(labels.len());
             Layout {
@@ -89,6 +93,14 @@ pub fn layout(ty: &InterfaceType) -> Layout {
         T::Record(_) | T::Tuple(_) => {
             let fields = ty.record_fields().unwrap_or_default();
             record_layout(fields.iter().map(|t| layout(t)))
+        }
+        // N elements in a row: the element's alignment, N times its size.
+        T::FixedList(t, n) => {
+            let e = layout(t);
+            Layout {
+                size: e.size.saturating_mul(*n),
+                align: e.align,
+            }
         }
         T::Variant(_) | T::Enum(_) | T::Option(_) | T::Result { .. } => {
             variant_layout(&ty.variant_cases().unwrap_or_default()).0
@@ -172,11 +184,14 @@ pub fn flatten(ty: &InterfaceType, out: &mut Vec<ValType>) {
         | T::U32
         | T::Char
         | T::Own(_)
-        | T::Borrow(_) => out.push(ValType::I32),
+        | T::Borrow(_)
+        | T::Stream(_)
+        | T::Future(_)
+        | T::ErrorContext => out.push(ValType::I32),
         T::S64 | T::U64 => out.push(ValType::I64),
         T::F32 => out.push(ValType::F32),
         T::F64 => out.push(ValType::F64),
-        T::String | T::List(_) => out.extend([ValType::I32, ValType::I32]),
+        T::String | T::List(_) | T::Map(..) => out.extend([ValType::I32, ValType::I32]),
         T::Flags(labels) => out.extend(std::iter::repeat_n(
             ValType::I32,
             flags_words(labels.len()) as usize,
@@ -184,6 +199,13 @@ pub fn flatten(ty: &InterfaceType, out: &mut Vec<ValType>) {
         T::Record(_) | T::Tuple(_) => {
             for t in ty.record_fields().unwrap_or_default() {
                 flatten(t, out);
+            }
+        }
+        T::FixedList(t, n) => {
+            let mut one = Vec::new();
+            flatten(t, &mut one);
+            for _ in 0..*n {
+                out.extend_from_slice(&one);
             }
         }
         T::Variant(_) | T::Enum(_) | T::Option(_) | T::Result { .. } => {
@@ -345,6 +367,7 @@ mod tests {
     #[test]
     fn function_flattening() {
         let ty = ComponentFuncType {
+            is_async: false,
             params: vec![("s".into(), T::String)],
             result: Some(T::String),
         };
@@ -355,6 +378,7 @@ mod tests {
         assert_eq!(lower.params, vec![ValType::I32; 3]);
         assert!(lower.results.is_empty());
         let many = ComponentFuncType {
+            is_async: false,
             params: (0..17).map(|i| (format!("p{i}"), T::U32)).collect(),
             result: None,
         };

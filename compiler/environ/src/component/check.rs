@@ -27,7 +27,9 @@ fn check_type(m: &ComponentMetadata, ty: &InterfaceType) -> Result<(), String> {
     use InterfaceType as T;
     match ty {
         T::Own(r) | T::Borrow(r) => in_range("resource", *r, m.resources.len() as u32),
-        T::List(t) | T::Option(t) => check_type(m, t),
+        T::List(t) | T::Option(t) | T::FixedList(t, _) => check_type(m, t),
+        T::Map(k, v) => check_type(m, k).and_then(|()| check_type(m, v)),
+        T::Stream(Some(t)) | T::Future(Some(t)) => check_type(m, t),
         T::Record(f) => f.iter().try_for_each(|f| check_type(m, &f.ty)),
         T::Tuple(t) => t.iter().try_for_each(|t| check_type(m, t)),
         T::Variant(c) => c
@@ -116,6 +118,25 @@ pub(crate) fn check_plan(m: &ComponentMetadata) -> Result<(), String> {
         *counter += 1;
         Ok(())
     };
+    if m.instance_parents.len() != m.num_component_instances as usize {
+        return Err(format!(
+            "component plan has {} instance parents for {} component instances",
+            m.instance_parents.len(),
+            m.num_component_instances
+        ));
+    }
+    for (i, p) in m.instance_parents.iter().enumerate() {
+        let ok = match p {
+            None => i == 0,
+            Some(p) => i > 0 && (*p as usize) < i,
+        };
+        if !ok {
+            return Err(format!(
+                "component plan gives instance {i} the parent {p:?} (the root has none; every \
+                 other instance's parent comes before it)"
+            ));
+        }
+    }
     for r in &m.resources {
         match &r.kind {
             ResourceKind::Imported { import, .. } => {

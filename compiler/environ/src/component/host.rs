@@ -11,12 +11,15 @@
 //! | `char` | `uint32_t` (a Unicode scalar value) | 4 / 4 |
 //! | `string` | `struct { const char *ptr; size_t len; }`, UTF-8, `len` in bytes | 16 / 8 |
 //! | `list<T>` | `struct { const T *ptr; size_t len; }`, `len` in elements | 16 / 8 |
+//! | `map<K, V>` | as `list<tuple<K, V>>`: entries `{ K key; V value; }` in order | 16 / 8 |
+//! | `list<T, N>` | `T[N]`, inline | N × T / T |
 //! | `record`, `tuple` | a C struct with the fields in order | C rules |
 //! | `variant`, `result` | `struct { uint32_t tag; union { ... } payload; }` | C rules |
 //! | `enum` | `uint32_t` (the case index) | 4 / 4 |
 //! | `option<T>` | `struct { uint8_t is_some; T value; }` | C rules |
 //! | `flags` | `uint32_t[ceil(n / 32)]`, bit `i % 32` of word `i / 32` is label `i` | 4k / 4 |
 //! | `own<R>`, `borrow<R>` | `uint32_t` handle (index in the instance's handle table) | 4 / 4 |
+//! | `stream<T>`, `future<T>`, `error-context` | `uint32_t` handle | 4 / 4 |
 //!
 //! A `result` with neither payload, a variant whose cases have no payload, a record or tuple
 //! with no fields, and `flags` with no labels have an empty payload (size 0, alignment 1); the
@@ -46,8 +49,9 @@ pub fn host_layout(ty: &InterfaceType) -> Layout {
         T::Bool | T::S8 | T::U8 => prim(1),
         T::S16 | T::U16 => prim(2),
         T::S32 | T::U32 | T::F32 | T::Char | T::Own(_) | T::Borrow(_) | T::Enum(_) => prim(4),
+        T::Stream(_) | T::Future(_) | T::ErrorContext => prim(4),
         T::S64 | T::U64 | T::F64 => prim(8),
-        T::String | T::List(_) => Layout {
+        T::String | T::List(_) | T::Map(..) => Layout {
             size: 2 * HOST_POINTER_SIZE,
             align: HOST_POINTER_SIZE,
         },
@@ -68,6 +72,14 @@ pub fn host_layout(ty: &InterfaceType) -> Layout {
                 .into_iter()
                 .map(host_layout),
         ),
+        // A C array `T[N]`.
+        T::FixedList(t, n) => {
+            let e = host_layout(t);
+            Layout {
+                size: e.size.saturating_mul(*n),
+                align: e.align,
+            }
+        }
         T::Option(t) => record_layout([prim(1), host_layout(t)]),
         T::Variant(_) | T::Result { .. } => {
             let payload = host_union_layout(ty);

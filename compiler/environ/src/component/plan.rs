@@ -284,6 +284,10 @@ pub struct ComponentMetadata {
     pub modules: Vec<StaticModule>,
     /// Number of component instances (root included).
     pub num_component_instances: u32,
+    /// The parent of each component instance (`None` for the root, index 0): a nested
+    /// instance's parent is the instance whose definitions instantiated it, so it has a lower
+    /// index.
+    pub instance_parents: Vec<Option<ComponentInstanceIndex>>,
     /// Number of core instances the initializers create.
     pub num_runtime_instances: u32,
     /// Number of lowered functions.
@@ -309,6 +313,28 @@ pub struct ComponentMetadata {
 }
 
 impl ComponentMetadata {
+    /// Whether component instances `a` and `b` are the same or one contains the other.
+    pub fn instances_nested(&self, a: ComponentInstanceIndex, b: ComponentInstanceIndex) -> bool {
+        self.is_ancestor_or_self(a, b) || self.is_ancestor_or_self(b, a)
+    }
+
+    /// Whether `ancestor` is `inst` or one of its (transitive) parents.
+    fn is_ancestor_or_self(
+        &self,
+        ancestor: ComponentInstanceIndex,
+        inst: ComponentInstanceIndex,
+    ) -> bool {
+        let mut at = Some(inst);
+        // Parents have lower indices (checked on load), so this walk ends.
+        while let Some(i) = at {
+            if i == ancestor {
+                return true;
+            }
+            at = self.instance_parents.get(i as usize).copied().flatten();
+        }
+        false
+    }
+
     /// Serializes the metadata (deterministic).
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("metadata serialization cannot fail")

@@ -69,6 +69,17 @@ pub enum InterfaceType {
     Own(ResourceIndex),
     /// `borrow<R>`: a borrowed handle.
     Borrow(ResourceIndex),
+    /// `map<K, V>`: in the canonical ABI and the host C representation exactly a
+    /// `list<tuple<K, V>>` (entries in order, duplicates kept).
+    Map(Box<InterfaceType>, Box<InterfaceType>),
+    /// `list<T, N>`: a fixed-length list, laid out and flattened like a tuple of `N` `T`s.
+    FixedList(Box<InterfaceType>, u32),
+    /// `stream<T>` (component-model async): a handle to the readable end.
+    Stream(Option<Box<InterfaceType>>),
+    /// `future<T>` (component-model async): a handle to the readable end.
+    Future(Option<Box<InterfaceType>>),
+    /// `error-context` (component-model async): a handle.
+    ErrorContext,
 }
 
 /// A named field of a record.
@@ -92,6 +103,9 @@ pub struct Case {
 /// A component function type: named parameters and an optional result.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ComponentFuncType {
+    /// An `async` function type (component-model async): callers may not block on it from a
+    /// synchronous task.
+    pub is_async: bool,
     /// Parameters in order, with their names.
     pub params: Vec<(String, InterfaceType)>,
     /// The result, if any.
@@ -111,21 +125,50 @@ impl InterfaceType {
         })
     }
 
-    /// The field types of this type seen as a record (`record`, `tuple`); `None` otherwise.
+    /// The field types of this type seen as a record (`record`, `tuple`, and a fixed-length
+    /// list, whose `N` elements are laid out as `N` fields); `None` otherwise.
     pub fn record_fields(&self) -> Option<Vec<&InterfaceType>> {
         Some(match self {
             InterfaceType::Record(fields) => fields.iter().map(|f| &f.ty).collect(),
             InterfaceType::Tuple(types) => types.iter().collect(),
+            InterfaceType::FixedList(t, n) => vec![&**t; *n as usize],
             _ => return None,
         })
+    }
+
+    /// The element type of this type seen as a list (`list<T>`: `T`; `map<K, V>`:
+    /// `tuple<K, V>`); `None` otherwise.
+    pub fn list_element(&self) -> Option<std::borrow::Cow<'_, InterfaceType>> {
+        use std::borrow::Cow;
+        match self {
+            InterfaceType::List(t) => Some(Cow::Borrowed(&**t)),
+            InterfaceType::Map(k, v) => Some(Cow::Owned(InterfaceType::Tuple(vec![
+                (**k).clone(),
+                (**v).clone(),
+            ]))),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a handle of a component-model async type (`stream`, `future`,
+    /// `error-context`), which the synchronous runtime cannot lift or lower yet.
+    pub fn is_async_handle(&self) -> bool {
+        matches!(
+            self,
+            InterfaceType::Stream(_) | InterfaceType::Future(_) | InterfaceType::ErrorContext
+        )
     }
 
     /// Whether values of this type may own resources or point into linear memory (strings,
     /// lists, handles), i.e. whether lifting it needs `memory`/`realloc` or handle tables.
     pub fn contains_pointers_or_handles(&self) -> bool {
         match self {
-            InterfaceType::String | InterfaceType::List(_) => true,
+            InterfaceType::String | InterfaceType::List(_) | InterfaceType::Map(..) => true,
             InterfaceType::Own(_) | InterfaceType::Borrow(_) => true,
+            InterfaceType::Stream(_) | InterfaceType::Future(_) | InterfaceType::ErrorContext => {
+                true
+            }
+            InterfaceType::FixedList(t, _) => t.contains_pointers_or_handles(),
             InterfaceType::Record(f) => f.iter().any(|f| f.ty.contains_pointers_or_handles()),
             InterfaceType::Tuple(t) => t.iter().any(|t| t.contains_pointers_or_handles()),
             InterfaceType::Variant(c) => c.iter().any(|c| {
@@ -212,6 +255,13 @@ impl fmt::Display for InterfaceType {
             },
             InterfaceType::Own(r) => write!(f, "own<resource-{r}>"),
             InterfaceType::Borrow(r) => write!(f, "borrow<resource-{r}>"),
+            InterfaceType::Map(k, v) => write!(f, "map<{k}, {v}>"),
+            InterfaceType::FixedList(t, n) => write!(f, "list<{t}, {n}>"),
+            InterfaceType::Stream(None) => f.write_str("stream"),
+            InterfaceType::Stream(Some(t)) => write!(f, "stream<{t}>"),
+            InterfaceType::Future(None) => f.write_str("future"),
+            InterfaceType::Future(Some(t)) => write!(f, "future<{t}>"),
+            InterfaceType::ErrorContext => f.write_str("error-context"),
         }
     }
 }
@@ -219,6 +269,9 @@ impl fmt::Display for InterfaceType {
 /// Prints `func(a: T, b: U) -> R` in WIT syntax.
 impl fmt::Display for ComponentFuncType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_async {
+            f.write_str("async ")?;
+        }
         f.write_str("func(")?;
         for (i, (name, ty)) in self.params.iter().enumerate() {
             if i > 0 {

@@ -11,6 +11,10 @@ pub fn type_to_wit(ty: &InterfaceType, meta: &ComponentMetadata) -> String {
     let join = |items: Vec<String>| items.join(", ");
     match ty {
         T::List(t) => format!("list<{}>", type_to_wit(t, meta)),
+        T::FixedList(t, n) => format!("list<{}, {n}>", type_to_wit(t, meta)),
+        T::Map(k, v) => format!("map<{}, {}>", type_to_wit(k, meta), type_to_wit(v, meta)),
+        T::Stream(Some(t)) => format!("stream<{}>", type_to_wit(t, meta)),
+        T::Future(Some(t)) => format!("future<{}>", type_to_wit(t, meta)),
         T::Option(t) => format!("option<{}>", type_to_wit(t, meta)),
         T::Tuple(ts) => format!(
             "tuple<{}>",
@@ -59,7 +63,8 @@ pub fn func_to_wit(ty: &ComponentFuncType, meta: &ComponentMetadata) -> String {
         .iter()
         .map(|(n, t)| format!("{n}: {}", type_to_wit(t, meta)))
         .collect();
-    let mut s = format!("func({})", params.join(", "));
+    let asyncness = if ty.is_async { "async " } else { "" };
+    let mut s = format!("{asyncness}func({})", params.join(", "));
     if let Some(r) = &ty.result {
         let _ = write!(s, " -> {}", type_to_wit(r, meta));
     }

@@ -43,6 +43,12 @@ pub struct Glue<'a, 'b> {
     pub offsets: VMComponentOffsets,
     /// The canonical options of the lift/lower.
     pub opts: CanonicalOptions,
+    /// Strings lifted now stay in the guest's memory (`string_lift_raw`): a fused adapter's
+    /// strings in transit, lowered straight into the other guest.
+    pub lift_raw: bool,
+    /// The encoding of the strings being lowered, when they are another guest's strings in
+    /// transit (a fused adapter); `None` for the host's UTF-8 strings.
+    pub string_source: Option<StringEncoding>,
     trap_blocks: HashMap<GlueTrap, Block>,
 }
 
@@ -61,6 +67,8 @@ impl<'a, 'b> Glue<'a, 'b> {
             cvmctx,
             offsets,
             opts,
+            lift_raw: false,
+            string_source: None,
             trap_blocks: HashMap::new(),
         }
     }
@@ -217,14 +225,19 @@ impl<'a, 'b> Glue<'a, 'b> {
         self.b.inst_results(call).to_vec()
     }
 
-    /// Calls the options' `realloc(0, 0, align, size)` (`size` an `i64` known to fit in
-    /// `u32`) and validates the result: aligned to `align` and `[ptr, ptr + size)` inside
-    /// memory. Returns the guest pointer (`i32`).
-    pub fn realloc(&mut self, align: u32, size: Value) -> Value {
+    /// Calls the options' `realloc(old_ptr, old_size, align, new_size)` (`old` is `None` for a
+    /// fresh allocation, `realloc(0, 0, ...)`; sizes are `i64`s known to fit in `u32`) and
+    /// returns its result unchecked (`i32`).
+    pub fn realloc_call(
+        &mut self,
+        old: Option<(Value, Value)>,
+        align: u32,
+        new_size: Value,
+    ) -> Value {
         let Some(r) = self.opts.realloc else {
             // The front end requires realloc wherever values are lowered into memory; without
             // one, every such call traps rather than writing anywhere.
-            self.trap(GlueTrap::ReallocOutOfBounds);
+            self.trap(GlueTrap::ListReallocOutOfBounds);
             let blk = self.b.create_block();
             self.b.switch_to_block(blk);
             return self.i32(0);
@@ -233,14 +246,24 @@ impl<'a, 'b> Glue<'a, 'b> {
             params: vec![ValType::I32; 4],
             results: vec![ValType::I32],
         };
-        let zero = self.i32(0);
+        let (old_ptr, old_size) = match old {
+            Some((p, s)) => (p, self.b.ins().ireduce(types::I32, s)),
+            None => (self.i32(0), self.i32(0)),
+        };
         let al = self.i32(i64::from(align));
-        let sz = self.b.ins().ireduce(types::I32, size);
+        let sz = self.b.ins().ireduce(types::I32, new_size);
         let slot = self.offsets.realloc(r);
-        let ptr = self.call_funcref(slot, &ty, &[zero, zero, al, sz])[0];
+        self.call_funcref(slot, &ty, &[old_ptr, old_size, al, sz])[0]
+    }
+
+    /// Calls the options' `realloc(0, 0, align, size)` (`size` an `i64` known to fit in
+    /// `u32`) and validates the result: aligned to `align` (else [`GlueTrap::ReallocMisaligned`])
+    /// and `[ptr, ptr + size)` inside memory (else `oob`). Returns the guest pointer (`i32`).
+    pub fn realloc(&mut self, align: u32, size: Value, oob: GlueTrap) -> Value {
+        let ptr = self.realloc_call(None, align, size);
         self.check_align(ptr, align, GlueTrap::ReallocMisaligned);
         let p64 = self.b.ins().uextend(types::I64, ptr);
-        self.check_range(p64, size, GlueTrap::ReallocOutOfBounds);
+        self.check_range(p64, size, oob);
         ptr
     }
 

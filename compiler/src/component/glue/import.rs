@@ -36,8 +36,18 @@ fn stack_buffer(b: &mut FunctionBuilder<'_>, size: u32) -> ir::Value {
     b.ins().stack_addr(types::I64, slot, 0)
 }
 
-/// The callee of a fused adapter: lift `index` with its type and options.
-pub type AdapterCallee<'a> = (u32, &'a ComponentFuncType, &'a CanonicalOptions);
+/// The callee of a fused adapter.
+pub struct Adapter<'a> {
+    /// The lift it calls.
+    pub lift: u32,
+    /// The lift's function type.
+    pub ty: &'a ComponentFuncType,
+    /// The lift's canonical options.
+    pub opts: &'a CanonicalOptions,
+    /// Caller and callee are the same component instance or one contains the other: every
+    /// call traps with "cannot enter component instance".
+    pub reentrant: bool,
+}
 
 /// Builds the trampoline of lowered function `index`: an import trampoline calling the host
 /// callback, or, with `adapter`, a fused adapter calling lift `adapter.0` of the same plan (the
@@ -49,7 +59,7 @@ pub fn import_trampoline(
     index: u32,
     ty: &ComponentFuncType,
     opts: &CanonicalOptions,
-    adapter: Option<AdapterCallee<'_>>,
+    adapter: Option<Adapter<'_>>,
 ) -> ir::Function {
     let mut sig = ir::Signature::new(isa.default_call_conv());
     for _ in 0..4 {
@@ -68,19 +78,17 @@ pub fn import_trampoline(
         .load(types::I64, mflags(), host_ctx, IMPORT_CTX_CVMCTX as i32);
     let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
 
-    // The instance must be complete (its slots filled) and allowed to call out.
-    let inst = g.b.ins().load(
-        types::I64,
-        mflags(),
-        cvmctx,
-        VMComponentOffsets::INSTANCE as i32,
-    );
-    let not_ready = g.b.ins().icmp_imm_s(IntCC::Equal, inst, 0);
-    g.trap_if(not_ready, GlueTrap::NotInstantiated);
+    // The calling instance must be allowed to call out (CanonicalABI.md `canon_lower`). Every
+    // slot this reaches was filled when the plan defined it, before any code could call here.
     let flags = g.load_flags();
     let leave = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_LEAVE));
     let cannot = g.b.ins().icmp_imm_s(IntCC::Equal, leave, 0);
     g.trap_if(cannot, GlueTrap::CannotLeave);
+    if adapter.as_ref().is_some_and(|a| a.reentrant) {
+        g.trap(GlueTrap::CannotEnter);
+        let dead = g.b.create_block();
+        g.b.switch_to_block(dead);
+    }
 
     let scoped = super::lends_borrows(ty);
     if scoped {
@@ -103,16 +111,18 @@ pub fn import_trampoline(
         })
         .collect();
 
-    // Lift the arguments into the host `args` struct.
+    // Lift the arguments into the host `args` struct. In a fused adapter, strings stay in the
+    // caller's memory until the callee's lowering transcodes them into the callee's.
+    g.lift_raw = adapter.is_some();
     let args = stack_buffer(g.b, host_params_layout(ty).size);
     let hoffs = host_field_offsets(&host_params_type(ty));
     if params_in_memory(ty) {
         let ptr = flat[0];
         let l = params_layout(ty);
-        g.check_align(ptr, l.align, GlueTrap::PointerMisaligned);
+        g.check_align(ptr, l.align, GlueTrap::ParamsMisaligned);
         let p64 = g.b.ins().uextend(types::I64, ptr);
         let size = g.i64(i64::from(l.size));
-        g.check_range(p64, size, GlueTrap::PointerOutOfBounds);
+        g.check_range(p64, size, GlueTrap::ParamsOutOfBounds);
         let src = g.guest_addr(ptr);
         let goffs = field_offsets(&host_params_type(ty));
         for (((_, t), ho), go) in ty.params.iter().zip(&hoffs).zip(goffs) {
@@ -129,11 +139,13 @@ pub fn import_trampoline(
 
     let results = stack_buffer(g.b, ty.result.as_ref().map_or(8, |r| host_layout(r).size));
     let core_ret = stack_buffer(g.b, 8);
-    if let Some((callee, callee_ty, callee_opts)) = adapter {
+    if let Some(a) = &adapter {
         // Call the lifted function of the callee component.
-        let caller_opts = std::mem::replace(&mut g.opts, callee_opts.clone());
-        super::emit_lifted_call(&mut g, callee, callee_ty, args, results, core_ret);
+        let caller_opts = std::mem::replace(&mut g.opts, a.opts.clone());
+        g.string_source = Some(caller_opts.string_encoding);
+        super::emit_lifted_call(&mut g, a.lift, a.ty, args, results, core_ret);
         g.opts = caller_opts;
+        g.string_source = Some(a.opts.string_encoding);
     } else {
         host_call(&mut g, host_ctx, args, results);
     }
@@ -161,9 +173,9 @@ pub fn import_trampoline(
         }
     }
     g.set_flag(FLAG_MAY_LEAVE, true);
-    if let Some((_, callee_ty, callee_opts)) = adapter {
-        g.opts = callee_opts.clone();
-        super::emit_post_return(&mut g, callee_ty, core_ret);
+    if let Some(a) = &adapter {
+        g.opts = a.opts.clone();
+        super::emit_post_return(&mut g, a.ty, core_ret);
     }
     g.b.ins().return_(&[]);
     g.finish();

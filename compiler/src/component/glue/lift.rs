@@ -15,6 +15,7 @@ use cranelift_codegen::ir::{condcodes::FloatCC, condcodes::IntCC, types, InstBui
 use cranelift_frontend::Switch;
 use kiln_environ::component::abi::{
     discriminant_size, field_offsets, flags_size, flatten_type, layout, payload_offset,
+    MAX_LIST_BYTE_LENGTH,
 };
 use kiln_environ::component::glue::{ComponentBuiltin, GlueTrap};
 use kiln_environ::component::host::{host_field_offsets, host_layout, host_payload_offset};
@@ -60,6 +61,11 @@ impl Glue<'_, '_> {
                 self.check_char(v);
                 self.b.ins().store(mflags(), v, dst, off);
             }
+            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+                self.trap(GlueTrap::AsyncValue);
+                let cont = self.b.create_block();
+                self.b.switch_to_block(cont);
+            }
             T::Own(r) | T::Borrow(r) => {
                 let which = if matches!(ty, T::Own(_)) {
                     ComponentBuiltin::resource_lift_own
@@ -85,7 +91,7 @@ impl Glue<'_, '_> {
     /// at `dst + off`.
     pub fn lift_flat(&mut self, ty: &T, vals: &[Value], dst: Value, off: i32) {
         match ty {
-            T::String | T::List(_) => {
+            T::String | T::List(_) | T::Map(..) => {
                 self.lift_slice(ty, vals[0], vals[1], dst, off);
             }
             T::Enum(labels) => {
@@ -103,7 +109,7 @@ impl Glue<'_, '_> {
                     self.b.ins().store(mflags(), v, dst, off + 4 * w as i32);
                 }
             }
-            T::Record(_) | T::Tuple(_) => {
+            T::Record(_) | T::Tuple(_) | T::FixedList(..) => {
                 let mut at = 0;
                 let fields = ty.record_fields().unwrap_or_default();
                 for (f, ho) in fields.iter().zip(host_field_offsets(ty)) {
@@ -149,31 +155,44 @@ impl Glue<'_, '_> {
     /// Lifts a string or list given by guest `(ptr, len)` words (`i32`) into the host slice
     /// at `dst + off`.
     fn lift_slice(&mut self, ty: &T, ptr: Value, len: Value, dst: Value, off: i32) {
-        let T::List(elem) = ty else {
+        let Some(elem) = ty.list_element() else {
             let mem = self.mem_def();
             let enc = self.i32(self.encoding_code());
             let out = self.b.ins().iadd_imm_s(dst, i64::from(off));
-            self.builtin(ComponentBuiltin::string_lift, &[mem, enc, ptr, len, out]);
+            let which = if self.lift_raw {
+                ComponentBuiltin::string_lift_raw
+            } else {
+                ComponentBuiltin::string_lift
+            };
+            self.builtin(which, &[mem, enc, ptr, len, out]);
             return;
         };
-        let l = layout(elem);
-        self.check_align(ptr, l.align, GlueTrap::PointerMisaligned);
-        let p64 = self.b.ins().uextend(types::I64, ptr);
+        // CanonicalABI.md `load_list_from_range`: the byte length against the maximum, the
+        // alignment, then the bounds.
+        let l = layout(&elem);
         let n = self.b.ins().uextend(types::I64, len);
         let bytes = self.b.ins().imul_imm_s(n, i64::from(l.size));
-        self.check_range(p64, bytes, GlueTrap::PointerOutOfBounds);
+        let long = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThan,
+            bytes,
+            i64::from(MAX_LIST_BYTE_LENGTH),
+        );
+        self.trap_if(long, GlueTrap::ListTooLong);
+        self.check_align(ptr, l.align, GlueTrap::ListMisaligned);
+        let p64 = self.b.ins().uextend(types::I64, ptr);
+        self.check_range(p64, bytes, GlueTrap::ListOutOfBounds);
         let (base, _) = self.mem_base_len();
         let gaddr = self.b.ins().iadd(base, p64);
-        if is_plain(elem) {
+        if is_plain(&elem) {
             self.b.ins().store(mflags(), gaddr, dst, off);
         } else {
-            let h = host_layout(elem);
+            let h = host_layout(&elem);
             let hbytes = self.b.ins().imul_imm_s(n, i64::from(h.size));
             let align = self.i64(i64::from(h.align));
             let buf = self
                 .builtin(ComponentBuiltin::host_alloc, &[hbytes, align])
                 .expect("returns");
-            let elem = (**elem).clone();
+            let elem = elem.into_owned();
             self.for_each(n, |g, i| {
                 let go = g.b.ins().imul_imm_s(i, i64::from(l.size));
                 let src = g.b.ins().iadd(gaddr, go);
@@ -207,7 +226,14 @@ impl Glue<'_, '_> {
                 let v = self.b.ins().uload16(types::I32, g, src, soff);
                 self.store_scalar(ty, v, dst, doff);
             }
-            T::S32 | T::U32 | T::Char | T::Own(_) | T::Borrow(_) => {
+            T::S32
+            | T::U32
+            | T::Char
+            | T::Own(_)
+            | T::Borrow(_)
+            | T::Stream(_)
+            | T::Future(_)
+            | T::ErrorContext => {
                 let v = self.b.ins().load(types::I32, g, src, soff);
                 self.store_scalar(ty, v, dst, doff);
             }
@@ -223,7 +249,7 @@ impl Glue<'_, '_> {
                 let v = self.b.ins().load(types::F64, g, src, soff);
                 self.store_scalar(ty, v, dst, doff);
             }
-            T::String | T::List(_) => {
+            T::String | T::List(_) | T::Map(..) => {
                 let p = self.b.ins().load(types::I32, g, src, soff);
                 let l = self.b.ins().load(types::I32, g, src, soff + 4);
                 self.lift_slice(ty, p, l, dst, doff);
@@ -239,7 +265,7 @@ impl Glue<'_, '_> {
                 };
                 self.lift_flat(ty, &vals, dst, doff);
             }
-            T::Record(_) | T::Tuple(_) => {
+            T::Record(_) | T::Tuple(_) | T::FixedList(..) => {
                 let fields = ty.record_fields().unwrap_or_default();
                 for ((f, ho), go) in fields
                     .iter()

@@ -1,8 +1,8 @@
 //! Lowering in compiled glue: component values in the host C representation
 //! (`kiln_environ::component::host`) become the guest's flat core values or are stored into
 //! guest memory in the canonical-ABI layout. Strings and lists are allocated with the
-//! options' `realloc` (results validated); strings are transcoded by the `string_lower_*`
-//! builtins, lists of integers and floats copied by `copy_to_guest`, other lists converted
+//! options' `realloc` (results validated); strings follow the spec's transcoding algorithms
+//! (`strings.rs`), lists of integers and floats are copied by `copy_to_guest`, other lists converted
 //! element by element in an IR loop; resource handles move from (own) or are lent by (borrow)
 //! the host's handle table through the `resource_lower_*` builtins. Values the host got wrong (a `char` that is not a scalar
 //! value, a tag out of range) trap like guest errors would.
@@ -67,8 +67,8 @@ impl Glue<'_, '_> {
         let hptr = self.b.ins().load(types::I64, mflags(), src, off);
         let hlen = self.b.ins().load(types::I64, mflags(), src, off + 8);
         let mem = self.mem_def();
-        if let T::List(elem) = ty {
-            let l = layout(elem);
+        if let Some(elem) = ty.list_element() {
+            let l = layout(&elem);
             let too_many =
                 self.b
                     .ins()
@@ -80,12 +80,12 @@ impl Glue<'_, '_> {
                     .ins()
                     .icmp_imm_s(IntCC::UnsignedGreaterThan, bytes, i64::from(u32::MAX));
             self.trap_if(too_big, GlueTrap::ListTooLong);
-            let gptr = self.realloc(l.align, bytes);
-            if is_plain(elem) {
+            let gptr = self.realloc(l.align, bytes, GlueTrap::ListReallocOutOfBounds);
+            if is_plain(&elem) {
                 self.builtin(ComponentBuiltin::copy_to_guest, &[mem, gptr, hptr, bytes]);
             } else {
-                let hsize = i64::from(host_layout(elem).size);
-                let elem = (**elem).clone();
+                let hsize = i64::from(host_layout(&elem).size);
+                let elem = elem.into_owned();
                 self.for_each(hlen, |g, i| {
                     let hoff = g.b.ins().imul_imm_s(i, hsize);
                     let hsrc = g.b.ins().iadd(hptr, hoff);
@@ -98,19 +98,8 @@ impl Glue<'_, '_> {
             let len = self.b.ins().ireduce(types::I32, hlen);
             (gptr, len)
         } else {
-            let enc = self.i32(self.encoding_code());
-            let packed = self
-                .builtin(ComponentBuiltin::string_lower_len, &[enc, hptr, hlen])
-                .expect("returns");
-            let bytes = self.b.ins().ushr_imm_s(packed, 32);
-            let tagged = self.b.ins().ireduce(types::I32, packed);
-            let align = if self.encoding_code() == 0 { 1 } else { 2 };
-            let gptr = self.realloc(align, bytes);
-            self.builtin(
-                ComponentBuiltin::string_lower_copy,
-                &[mem, enc, hptr, hlen, gptr, tagged],
-            );
-            (gptr, tagged)
+            let from = self.string_source;
+            self.lower_string(from, hptr, hlen)
         }
     }
 
@@ -127,6 +116,12 @@ impl Glue<'_, '_> {
             T::S16 => vec![self.b.ins().sload16(types::I32, mflags(), src, off)],
             T::U16 => vec![self.b.ins().uload16(types::I32, mflags(), src, off)],
             T::S32 | T::U32 => vec![self.b.ins().load(types::I32, mflags(), src, off)],
+            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+                self.trap(GlueTrap::AsyncValue);
+                let cont = self.b.create_block();
+                self.b.switch_to_block(cont);
+                vec![self.i32(0)]
+            }
             T::Own(r) | T::Borrow(r) => {
                 let h = self.b.ins().load(types::I32, mflags(), src, off);
                 let which = if matches!(ty, T::Own(_)) {
@@ -151,7 +146,7 @@ impl Glue<'_, '_> {
             T::S64 | T::U64 => vec![self.b.ins().load(types::I64, mflags(), src, off)],
             T::F32 => vec![self.b.ins().load(types::F32, mflags(), src, off)],
             T::F64 => vec![self.b.ins().load(types::F64, mflags(), src, off)],
-            T::String | T::List(_) => {
+            T::String | T::List(_) | T::Map(..) => {
                 let (p, l) = self.lower_slice(ty, src, off);
                 vec![p, l]
             }
@@ -172,7 +167,7 @@ impl Glue<'_, '_> {
                     })
                     .collect()
             }
-            T::Record(_) | T::Tuple(_) => {
+            T::Record(_) | T::Tuple(_) | T::FixedList(..) => {
                 let fields = ty.record_fields().unwrap_or_default();
                 let hoffs = host_field_offsets(ty);
                 let mut out = Vec::new();
@@ -228,7 +223,7 @@ impl Glue<'_, '_> {
     /// `dst + doff` (a range already validated by the `realloc` that produced it).
     pub fn lower_mem(&mut self, ty: &T, src: Value, soff: i32, dst: Value, doff: u32) {
         match ty {
-            T::Record(_) | T::Tuple(_) => {
+            T::Record(_) | T::Tuple(_) | T::FixedList(..) => {
                 let fields = ty.record_fields().unwrap_or_default();
                 for ((f, ho), go) in fields
                     .iter()
@@ -299,7 +294,7 @@ impl Glue<'_, '_> {
                     T::S16 | T::U16 => {
                         self.b.ins().istore16(gflags(), vals[0], addr, d);
                     }
-                    T::String | T::List(_) => {
+                    T::String | T::List(_) | T::Map(..) => {
                         self.b.ins().store(gflags(), vals[0], addr, d);
                         self.b.ins().store(gflags(), vals[1], addr, d + 4);
                     }
@@ -326,7 +321,8 @@ impl Glue<'_, '_> {
 pub fn has_borrows(ty: &T) -> bool {
     match ty {
         T::Borrow(_) => true,
-        T::List(t) | T::Option(t) => has_borrows(t),
+        T::List(t) | T::Option(t) | T::FixedList(t, _) => has_borrows(t),
+        T::Map(k, v) => has_borrows(k) || has_borrows(v),
         T::Record(_) | T::Tuple(_) => ty
             .record_fields()
             .unwrap_or_default()

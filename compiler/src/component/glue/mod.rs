@@ -30,6 +30,7 @@ pub mod builder;
 pub mod import;
 pub mod lift;
 pub mod lower;
+pub mod strings;
 
 use crate::error::{CompileError, Result};
 use crate::translate::ir_type;
@@ -179,7 +180,7 @@ pub fn emit_lifted_call(
     let core_args = if params_in_memory(ty) {
         let l = params_layout(ty);
         let size = g.i64(i64::from(l.size));
-        let ptr = g.realloc(l.align, size);
+        let ptr = g.realloc(l.align, size, GlueTrap::ParamsReallocOutOfBounds);
         let tuple = host_params_type(ty);
         let goffs = kiln_environ::component::abi::field_offsets(&tuple);
         for (((_, t), ho), go) in ty.params.iter().zip(&hoffs).zip(goffs) {
@@ -324,7 +325,15 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
             let adapter = match callee {
                 FuncSource::Import { .. } => None,
                 FuncSource::Lifted(l) => match lifts.get(l) {
-                    Some((lty, lopts)) if same_types(ty, lty) => Some((*l, *lty, *lopts)),
+                    Some((lty, lopts)) if same_types(ty, lty) => Some(import::Adapter {
+                        lift: *l,
+                        ty: lty,
+                        opts: lopts,
+                        // A call between an instance and itself or one of its ancestors is
+                        // reentrance: it traps (as in the reference tests and wasmtime), however
+                        // the flags stand at run time.
+                        reentrant: metadata.instances_nested(options.instance, lopts.instance),
+                    }),
                     _ => continue,
                 },
             };
