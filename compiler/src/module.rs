@@ -123,7 +123,7 @@ pub fn supported_features() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
 }
 
-fn val_type(offset: usize, ty: wasmparser::ValType) -> Result<ValType> {
+pub(crate) fn val_type(offset: usize, ty: wasmparser::ValType) -> Result<ValType> {
     Ok(match ty {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,

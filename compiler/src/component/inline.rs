@@ -364,6 +364,10 @@ impl<'p, 'a> Inliner<'p, 'a> {
                     }
                     o.post_return = Some(index);
                 }
+                CanonicalOption::Async => o.async_ = true,
+                // The callback function itself is not needed yet: a stackless task that does
+                // not finish in its first call traps (component-model async is not run yet).
+                CanonicalOption::Callback(_) => o.callback = true,
                 other => {
                     return Err(err(
                         offset,
@@ -474,6 +478,76 @@ impl<'p, 'a> Inliner<'p, 'a> {
                     *offset,
                 )?;
                 frame.core_funcs.push(CoreDef::Lowered(index));
+            }
+            LocalInit::TaskReturn {
+                result,
+                options,
+                offset,
+            } => {
+                let result = match result {
+                    None => None,
+                    Some(wasmparser::ComponentValType::Primitive(p)) => Some(
+                        Self::converter(frame, *offset)
+                            .val(wasmparser::component_types::ComponentValType::Primitive(*p))?,
+                    ),
+                    Some(wasmparser::ComponentValType::Type(i)) => {
+                        match Self::any_type_at(frame, *i) {
+                            Some(ComponentAnyTypeId::Defined(id)) => {
+                                Some(Self::converter(frame, *offset).defined_id(id)?)
+                            }
+                            _ => return Err(err(*offset, "task.return of a non-value type")),
+                        }
+                    }
+                };
+                let options = self.options(frame, options, *offset)?;
+                let ty = ComponentFuncType {
+                    is_async: false,
+                    params: result
+                        .map(|t| ("result".to_string(), t))
+                        .into_iter()
+                        .collect(),
+                    result: None,
+                };
+                let index = self.num_lowered;
+                self.num_lowered += 1;
+                self.push(
+                    Initializer::Lower {
+                        index,
+                        callee: FuncSource::TaskReturn,
+                        ty,
+                        options,
+                    },
+                    *offset,
+                )?;
+                frame.core_funcs.push(CoreDef::Lowered(index));
+            }
+            LocalInit::Builtin { builtin, offset } => {
+                let index = frame.core_funcs.len() as u32;
+                let types = frame.comp.types.as_ref();
+                if index >= types.function_count() {
+                    return Err(err(
+                        *offset,
+                        format!("internal error: no type for core function {index}"),
+                    ));
+                }
+                let sub = &types[types.core_function_at(index)];
+                let wasmparser::CompositeInnerType::Func(f) = &sub.composite_type.inner else {
+                    return Err(err(*offset, "canonical built-in without a function type"));
+                };
+                let conv = |ts: &[wasmparser::ValType]| {
+                    ts.iter()
+                        .map(|t| crate::module::val_type(*offset, *t))
+                        .collect::<Result<Vec<_>>>()
+                };
+                let ty = kiln_environ::FuncType {
+                    params: conv(f.params())?,
+                    results: conv(f.results())?,
+                };
+                frame.core_funcs.push(CoreDef::Builtin {
+                    builtin: builtin.clone(),
+                    instance: frame.instance,
+                    ty,
+                });
             }
             LocalInit::ResourceIntrinsic {
                 kind,
@@ -685,25 +759,32 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 Self::push_item(frame, item);
             }
             ComponentAlias::Outer { kind, count, index } => {
-                let mut env = frame.env.clone();
-                for _ in 1..*count {
-                    env = env.and_then(|e| e.parent.clone());
-                }
-                let env = env.ok_or_else(|| err(offset, "outer alias reaches past the root"))?;
                 use wasmparser::ComponentOuterAliasKind as O;
+                // Count 0 is this component's own index spaces; count N the Nth enclosing
+                // component's, as they stood where this component was defined.
+                let env = if *count == 0 {
+                    None
+                } else {
+                    let mut env = frame.env.clone();
+                    for _ in 1..*count {
+                        env = env.and_then(|e| e.parent.clone());
+                    }
+                    Some(env.ok_or_else(|| err(offset, "outer alias reaches past the root"))?)
+                };
                 match kind {
                     O::CoreModule => {
-                        frame
-                            .modules
-                            .push(get(&env.modules, *index, "module", offset)?)
+                        let space = env.as_ref().map_or(&frame.modules, |e| &e.modules);
+                        let m = get(space, *index, "module", offset)?;
+                        frame.modules.push(m);
                     }
                     O::Component => {
-                        frame
-                            .components
-                            .push(get(&env.components, *index, "component", offset)?)
+                        let space = env.as_ref().map_or(&frame.components, |e| &e.components);
+                        let c = get(space, *index, "component", offset)?;
+                        frame.components.push(c);
                     }
                     O::Type => {
-                        let t = get(&env.types, *index, "type", offset)?;
+                        let space = env.as_ref().map_or(&frame.types, |e| &e.types);
+                        let t = get(space, *index, "type", offset)?;
                         Self::push_item(frame, ItemDef::Type(t));
                     }
                     O::CoreType => {}

@@ -11,7 +11,7 @@ use crate::instance::Instance;
 use crate::memory::Memory;
 use crate::values::Val;
 use crate::{Engine, Extern};
-use kiln_environ::component::abi::{flatten_func, AbiContext};
+use kiln_environ::component::abi::{shape_with, AbiContext};
 use kiln_environ::component::glue::GlueTrap;
 use kiln_environ::component::vmctx::{VMComponentOffsets, FLAG_MAY_ENTER, FLAG_MAY_LEAVE};
 use kiln_environ::component::*;
@@ -155,7 +155,7 @@ pub(super) struct Shared {
     /// The component VM context. It lives here, not in the instance, because the resource
     /// intrinsics (reachable from core instances that may outlive the component instance
     /// handle) read its `may_leave` flags.
-    vmctx: VMComponentContext,
+    pub(super) vmctx: VMComponentContext,
 }
 
 impl Shared {
@@ -319,6 +319,17 @@ impl<'l> Builder<'l> {
                 .cloned()
                 .map(Extern::Func)
                 .ok_or_else(|| link(format!("lowered function {i} is not defined yet"))),
+            CoreDef::Builtin {
+                builtin,
+                instance,
+                ty,
+            } => Ok(Extern::Func(super::builtins::builtin_func(
+                self.component.engine(),
+                Arc::downgrade(&self.shared),
+                builtin.clone(),
+                *instance,
+                ty.clone(),
+            ))),
             CoreDef::Intrinsic {
                 kind,
                 resource,
@@ -435,7 +446,7 @@ impl<'l> Builder<'l> {
                 ..
             } => {
                 let f = self.resolve_func(callee, "lifted callee")?;
-                let want = flatten_func(ty, AbiContext::Lift);
+                let want = shape_with(ty, AbiContext::Lift, options).core;
                 if f.ty() != want {
                     return Err(link(format!(
                         "core function of type {} lifted as {ty} (needs {want})",
@@ -487,7 +498,7 @@ impl<'l> Builder<'l> {
         ty: &ComponentFuncType,
         options: &CanonicalOptions,
     ) -> Result<Func, Error> {
-        let core_ty = flatten_func(ty, AbiContext::Lower);
+        let core_ty = shape_with(ty, AbiContext::Lower, options).core;
         let engine = self.component.engine().clone();
         let weak = Arc::downgrade(&self.shared);
         let (ty, options) = (ty.clone(), options.clone());
@@ -531,6 +542,11 @@ impl<'l> Builder<'l> {
                         host(&mut call, args, results)
                     },
                 ))
+            }
+            FuncSource::TaskReturn => {
+                let lowered = self.lowered.len() as u32;
+                super::imports::adapter_func(&self.component, lowered, self.cvmctx, core_ty)
+                    .ok_or_else(|| link("`task.return` has no compiled glue (corrupt component)"))
             }
             FuncSource::Lifted(index) => {
                 let lowered = self.lowered.len() as u32;

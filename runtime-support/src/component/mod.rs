@@ -25,6 +25,7 @@
 //! [`ComponentFunc::call_flat`] calls the core callee with flat core values; lowered imports
 //! reach host functions defined with [`ComponentLinker::func_raw`] (flat core values).
 
+mod builtins;
 mod call;
 mod glue_builtins;
 mod imports;

@@ -64,6 +64,20 @@ impl VMComponentContext {
         unsafe { self.ptr().add(offset as usize).cast::<u32>().write(value) }
     }
 
+    /// Writes a `u64` at `offset` (8-aligned).
+    pub(crate) fn write_u64(&self, offset: u32, value: u64) {
+        self.check(offset, 8);
+        // SAFETY: in bounds (checked) and 8-aligned (every 8-byte slot is).
+        unsafe { self.ptr().add(offset as usize).cast::<u64>().write(value) }
+    }
+
+    /// Reads a `u64` at `offset` (8-aligned).
+    pub(crate) fn read_u64(&self, offset: u32) -> u64 {
+        self.check(offset, 8);
+        // SAFETY: in bounds (checked) and 8-aligned.
+        unsafe { self.ptr().add(offset as usize).cast::<u64>().read() }
+    }
+
     /// Reads a `u32` at `offset`.
     pub(crate) fn read_u32(&self, offset: u32) -> u32 {
         self.check(offset, 4);

@@ -243,6 +243,95 @@ pub enum AbiContext {
     Lower,
 }
 
+/// Most core parameters an `async` lowering passes flat (CanonicalABI.md
+/// `MAX_FLAT_ASYNC_PARAMS`).
+pub const MAX_FLAT_ASYNC_PARAMS: usize = 4;
+
+/// How a component function crosses a `canon lift` or `canon lower` with given options
+/// (CanonicalABI.md `flatten_functype`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuncShape {
+    /// The core signature.
+    pub core: crate::FuncType,
+    /// The parameters are a tuple in memory, passed by one `i32` pointer.
+    pub params_in_memory: bool,
+    /// The result is in memory: a lift returns a pointer to it; a lowering passes a pointer to
+    /// a caller-allocated buffer as its last parameter (always, when `async`).
+    pub result_in_memory: bool,
+    /// `async`: a lift delivers its result with `task.return` (and returns nothing, or a
+    /// status code with a `callback`); a lowering returns a subtask status.
+    pub async_: bool,
+}
+
+/// The shape of `ty` lifted or lowered (`context`) with the `async` and `callback` options.
+pub fn func_shape(
+    ty: &ComponentFuncType,
+    context: AbiContext,
+    async_: bool,
+    callback: bool,
+) -> FuncShape {
+    let mut params = Vec::new();
+    for (_, t) in &ty.params {
+        flatten(t, &mut params);
+    }
+    let mut results = Vec::new();
+    if let Some(r) = &ty.result {
+        flatten(r, &mut results);
+    }
+    let max_params = if async_ && context == AbiContext::Lower {
+        MAX_FLAT_ASYNC_PARAMS
+    } else {
+        MAX_FLAT_PARAMS
+    };
+    let params_in_memory = params.len() > max_params;
+    if params_in_memory {
+        params = vec![ValType::I32];
+    }
+    let mut result_in_memory = false;
+    match (async_, context) {
+        (false, _) if results.len() > MAX_FLAT_RESULTS => {
+            result_in_memory = true;
+            match context {
+                AbiContext::Lift => results = vec![ValType::I32],
+                AbiContext::Lower => {
+                    params.push(ValType::I32);
+                    results = Vec::new();
+                }
+            }
+        }
+        (false, _) => {}
+        (true, AbiContext::Lift) => {
+            results = if callback {
+                vec![ValType::I32]
+            } else {
+                Vec::new()
+            };
+        }
+        (true, AbiContext::Lower) => {
+            if !results.is_empty() {
+                result_in_memory = true;
+                params.push(ValType::I32);
+            }
+            results = vec![ValType::I32];
+        }
+    }
+    FuncShape {
+        core: crate::FuncType { params, results },
+        params_in_memory,
+        result_in_memory,
+        async_,
+    }
+}
+
+/// The shape of `ty` lifted or lowered with canonical options `opts`.
+pub fn shape_with(
+    ty: &ComponentFuncType,
+    context: AbiContext,
+    opts: &super::CanonicalOptions,
+) -> FuncShape {
+    func_shape(ty, context, opts.async_, opts.callback)
+}
+
 /// The core signature of a component function (`flatten_functype`, synchronous).
 ///
 /// Parameters beyond [`MAX_FLAT_PARAMS`] become one `i32` pointer to a tuple in memory. Results
@@ -250,43 +339,38 @@ pub enum AbiContext {
 /// the results in memory, and for [`AbiContext::Lower`], an extra `i32` parameter pointing at a
 /// caller-allocated buffer, with no results.
 pub fn flatten_func(ty: &ComponentFuncType, context: AbiContext) -> crate::FuncType {
-    let mut params = Vec::new();
-    for (_, t) in &ty.params {
-        flatten(t, &mut params);
-    }
-    if params.len() > MAX_FLAT_PARAMS {
-        params = vec![ValType::I32];
-    }
-    let mut results = Vec::new();
-    if let Some(r) = &ty.result {
-        flatten(r, &mut results);
-    }
-    if results.len() > MAX_FLAT_RESULTS {
-        match context {
-            AbiContext::Lift => results = vec![ValType::I32],
-            AbiContext::Lower => {
-                params.push(ValType::I32);
-                results = Vec::new();
-            }
-        }
-    }
-    crate::FuncType { params, results }
+    func_shape(ty, context, false, false).core
 }
 
 /// Whether the parameters of `ty` are passed through memory (more than [`MAX_FLAT_PARAMS`]).
 pub fn params_in_memory(ty: &ComponentFuncType) -> bool {
-    let mut params = Vec::new();
-    for (_, t) in &ty.params {
-        flatten(t, &mut params);
-    }
-    params.len() > MAX_FLAT_PARAMS
+    func_shape(ty, AbiContext::Lift, false, false).params_in_memory
 }
 
 /// Whether the result of `ty` is passed through memory (more than [`MAX_FLAT_RESULTS`]).
 pub fn result_in_memory(ty: &ComponentFuncType) -> bool {
-    ty.result
-        .as_ref()
-        .is_some_and(|r| flatten_type(r).len() > MAX_FLAT_RESULTS)
+    func_shape(ty, AbiContext::Lift, false, false).result_in_memory
+}
+
+/// The signature an `async` task expects of `task.return` (CanonicalABI.md
+/// `canon_task_return`: the result type and the lift options must be those of the task): a
+/// stable 64-bit digest of the result type, the string encoding and the memory. It never is 0.
+pub fn task_return_signature(
+    result: Option<&InterfaceType>,
+    opts: &super::CanonicalOptions,
+) -> u64 {
+    let mut text = match result {
+        Some(t) => format!("{t:?}"),
+        None => String::from("-"),
+    };
+    text.push_str(&format!("|{:?}|{:?}", opts.string_encoding, opts.memory));
+    // FNV-1a, 64-bit.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h | 1
 }
 
 /// The layout of the parameters as a tuple in memory (used when [`params_in_memory`]).

@@ -59,6 +59,9 @@ fn check_def(m: &ComponentMetadata, c: &Counts, def: &CoreDef) -> Result<(), Str
             in_range("resource", *resource, m.resources.len() as u32)?;
             in_range("component instance", *instance, m.num_component_instances)
         }
+        CoreDef::Builtin { instance, .. } => {
+            in_range("component instance", *instance, m.num_component_instances)
+        }
     }
 }
 
@@ -80,6 +83,7 @@ fn check_source(m: &ComponentMetadata, lifted: u32, f: &FuncSource) -> Result<()
     match f {
         FuncSource::Import { import, .. } => in_range("import", *import, m.imports.len() as u32),
         FuncSource::Lifted(i) => in_range("lifted function", *i, lifted),
+        FuncSource::TaskReturn => Ok(()),
     }
 }
 

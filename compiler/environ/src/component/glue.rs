@@ -243,11 +243,21 @@ pub enum GlueTrap {
     /// A `stream`, `future` or `error-context` value crossed: component-model async is not
     /// supported yet.
     AsyncValue = 26,
+    /// An `async` lift returned without calling `task.return`.
+    NoAsyncResult = 27,
+    /// An `async` task blocked (or a stackless one did not exit in its first call): kiln has no
+    /// event loop yet.
+    AsyncBlocked = 28,
+    /// `task.return` called when the current task expects none (twice, or in a synchronous
+    /// task).
+    TaskReturnUnexpected = 29,
+    /// `task.return` of another result type or with other options than the task's.
+    TaskReturnInvalid = 30,
 }
 
 impl GlueTrap {
     /// Every glue trap, in code order.
-    pub const ALL: [GlueTrap; 27] = [
+    pub const ALL: [GlueTrap; 31] = [
         GlueTrap::CannotEnter,
         GlueTrap::ReallocMisaligned,
         GlueTrap::ListReallocOutOfBounds,
@@ -275,6 +285,10 @@ impl GlueTrap {
         GlueTrap::ParamsOutOfBounds,
         GlueTrap::ParamsReallocOutOfBounds,
         GlueTrap::AsyncValue,
+        GlueTrap::NoAsyncResult,
+        GlueTrap::AsyncBlocked,
+        GlueTrap::TaskReturnUnexpected,
+        GlueTrap::TaskReturnInvalid,
     ];
 
     /// The trap of code `code`, if valid.
@@ -342,6 +356,18 @@ impl GlueTrap {
             GlueTrap::AsyncValue => {
                 "unsupported: stream, future and error-context values need component-model async, \
                  which kiln does not run yet"
+            }
+            GlueTrap::NoAsyncResult => "async-lifted export failed to produce a result",
+            GlueTrap::AsyncBlocked => {
+                "unsupported: an async task blocked or did not finish in its first call; kiln \
+                 does not run component-model async event loops yet"
+            }
+            GlueTrap::TaskReturnUnexpected => {
+                "`task.return` or `task.cancel` called more than once for current task (or in a \
+                 task that returns no result this way)"
+            }
+            GlueTrap::TaskReturnInvalid => {
+                "invalid `task.return` signature and/or options for current task"
             }
             GlueTrap::NotInstantiated => {
                 "internal error: no component instance behind the component VM context"

@@ -78,6 +78,60 @@ pub enum CoreDef {
         /// The component instance whose handle table it uses.
         instance: ComponentInstanceIndex,
     },
+    /// A canonical built-in of component-model async or threads (`context.get`,
+    /// `backpressure.inc`, `waitable-set.new`, `stream.read`, ...), for component instance
+    /// `instance`, with the core function type the validator gave it.
+    Builtin {
+        /// Which built-in.
+        builtin: CanonBuiltin,
+        /// The component instance it acts for.
+        instance: ComponentInstanceIndex,
+        /// Its core function type.
+        ty: crate::FuncType,
+    },
+}
+
+/// A canonical built-in of component-model async or threads, with its immediates.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CanonBuiltin {
+    /// `context.get i32 N`.
+    ContextGet(u32),
+    /// `context.set i32 N`.
+    ContextSet(u32),
+    /// `backpressure.inc`.
+    BackpressureInc,
+    /// `backpressure.dec`.
+    BackpressureDec,
+    /// `thread.yield` (`cancellable`).
+    ThreadYield(bool),
+    /// Every other built-in (task, subtask, waitable-set, stream, future, error-context and
+    /// thread operations), by its canonical name: it needs the async machinery.
+    Other(String),
+}
+
+impl CanonBuiltin {
+    /// The built-in's name in the text format.
+    pub fn name(&self) -> &str {
+        match self {
+            CanonBuiltin::ContextGet(_) => "context.get",
+            CanonBuiltin::ContextSet(_) => "context.set",
+            CanonBuiltin::BackpressureInc => "backpressure.inc",
+            CanonBuiltin::BackpressureDec => "backpressure.dec",
+            CanonBuiltin::ThreadYield(_) => "thread.yield",
+            CanonBuiltin::Other(name) => name,
+        }
+    }
+
+    /// Whether the built-in starts with CanonicalABI.md's `trap_if(not inst.may_leave)`.
+    pub fn checks_may_leave(&self) -> bool {
+        !matches!(
+            self,
+            CanonBuiltin::ContextGet(_)
+                | CanonBuiltin::ContextSet(_)
+                | CanonBuiltin::BackpressureInc
+                | CanonBuiltin::BackpressureDec
+        )
+    }
 }
 
 /// The string encoding of a set of canonical options.
@@ -107,6 +161,12 @@ pub struct CanonicalOptions {
     /// `(post-return ...)`: called with the flat results after a lifted call's results are
     /// read (lift only).
     pub post_return: Option<PostReturnIndex>,
+    /// `async`: the component-model async ABI (a lift delivers its result with `task.return`;
+    /// a lower returns a subtask status and writes results through a pointer).
+    pub async_: bool,
+    /// `(callback ...)` of an `async` lift (a stackless task: the core function returns a
+    /// status code instead of blocking).
+    pub callback: bool,
 }
 
 /// Where a component function comes from.
@@ -122,6 +182,9 @@ pub enum FuncSource {
     },
     /// A function lifted out of core code (component-to-component calls go through an adapter).
     Lifted(LiftedIndex),
+    /// `canon task.return`: "calling" it delivers the current async task's result (its
+    /// parameters are the result; the lowering's instance is the task's).
+    TaskReturn,
 }
 
 /// One step of instantiation, executed in order by the runtime.

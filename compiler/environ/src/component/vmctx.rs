@@ -14,7 +14,14 @@
 //! lifted_callees      [*const VMFuncRef; num_lifted]            core callee of each lift
 //! lowered             [*const VMFuncRef; num_lowered]           core function of each lower
 //! resource_dtors      [*const VMFuncRef; num_resources]         null: no destructor
+//! tasks               [TaskSlots; num_component_instances]      the current task of each instance
 //! ```
+//!
+//! `TaskSlots` (40 bytes) is the state of the task (the lifted call) running in an instance:
+//! its two `context.get`/`context.set` slots (zeroed by the glue when the task starts), the
+//! host buffer an `async` lift's `task.return` writes its result to (null when the task is not
+//! waiting for one) with the signature the task expects of `task.return`
+//! ([`super::abi::task_return_signature`]), and the instance's `backpressure` counter.
 //!
 //! Function slots point at the `VMFuncRef` of a core instance (see `vmoffsets`), so glue calls
 //! them exactly like `call_ref`: `wasm_call(vmctx, caller_vmctx, args...)`.
@@ -112,8 +119,38 @@ impl VMComponentOffsets {
         self.lowered(self.num_lowered) + 8 * i
     }
 
+    /// Size of one instance's task slots.
+    pub const TASK_SLOTS_SIZE: u32 = 40;
+
+    /// Offset of the task slots of component instance `i`.
+    pub fn task_slots(&self, i: u32) -> u32 {
+        self.resource_dtor(self.num_resources) + Self::TASK_SLOTS_SIZE * i
+    }
+
+    /// Offset of `context.get`/`context.set` slot `slot` (0 or 1, a `u64`) of instance `i`.
+    pub fn task_context(&self, i: u32, slot: u32) -> u32 {
+        self.task_slots(i) + 8 * slot
+    }
+
+    /// Offset of the pointer to the host buffer `task.return` writes instance `i`'s current
+    /// async task's result to (null when no task is waiting for one).
+    pub fn task_return(&self, i: u32) -> u32 {
+        self.task_slots(i) + 16
+    }
+
+    /// Offset of the `task.return` signature (a `u64`) instance `i`'s current async task
+    /// expects.
+    pub fn task_return_signature(&self, i: u32) -> u32 {
+        self.task_slots(i) + 24
+    }
+
+    /// Offset of instance `i`'s `backpressure` counter (a `u32`).
+    pub fn backpressure(&self, i: u32) -> u32 {
+        self.task_slots(i) + 32
+    }
+
     /// Total size of the context.
     pub fn size(&self) -> u32 {
-        self.resource_dtor(self.num_resources)
+        self.task_slots(self.num_component_instances)
     }
 }

@@ -16,8 +16,8 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use kiln_environ::component::abi::{
-    field_offsets, flatten_func, flatten_type, layout, params_in_memory, params_layout,
-    result_in_memory, AbiContext,
+    field_offsets, flatten_type, layout, params_layout, shape_with, task_return_signature,
+    AbiContext,
 };
 use kiln_environ::component::glue::{
     ComponentBuiltin, GlueTrap, IMPORT_CTX_CVMCTX, IMPORT_CTX_DATA, IMPORT_CTX_HOST_CALL,
@@ -26,6 +26,10 @@ use kiln_environ::component::host::{host_field_offsets, host_layout};
 use kiln_environ::component::vmctx::FLAG_MAY_LEAVE;
 use kiln_environ::component::{CanonicalOptions, ComponentFuncType, VMComponentOffsets};
 use kiln_environ::vmoffsets::VAL_RAW_SIZE;
+
+/// The status an `async` lowering returns for a call that finished (CanonicalABI.md
+/// `Subtask.State.RETURNED`).
+const SUBTASK_RETURNED: i64 = 2;
 
 fn stack_buffer(b: &mut FunctionBuilder<'_>, size: u32) -> ir::Value {
     let slot = b.create_sized_stack_slot(StackSlotData::new(
@@ -96,7 +100,8 @@ pub fn import_trampoline(
     }
 
     // Flat core parameters from the value array.
-    let core_ty = flatten_func(ty, AbiContext::Lower);
+    let shape = shape_with(ty, AbiContext::Lower, opts);
+    let core_ty = shape.core.clone();
     let flat: Vec<ir::Value> = core_ty
         .params
         .iter()
@@ -116,7 +121,7 @@ pub fn import_trampoline(
     g.lift_raw = adapter.is_some();
     let args = stack_buffer(g.b, host_params_layout(ty).size);
     let hoffs = host_field_offsets(&host_params_type(ty));
-    if params_in_memory(ty) {
+    if shape.params_in_memory {
         let ptr = flat[0];
         let l = params_layout(ty);
         g.check_align(ptr, l.align, GlueTrap::ParamsMisaligned);
@@ -145,7 +150,8 @@ pub fn import_trampoline(
         g.string_source = Some(caller_opts.string_encoding);
         super::emit_lifted_call(&mut g, a.lift, a.ty, args, results, core_ret);
         g.opts = caller_opts;
-        g.string_source = Some(a.opts.string_encoding);
+        // An async callee's result came through `task.return`, lifted for the host (UTF-8).
+        g.string_source = (!a.opts.async_).then_some(a.opts.string_encoding);
     } else {
         host_call(&mut g, host_ctx, args, results);
     }
@@ -156,7 +162,7 @@ pub fn import_trampoline(
     // Lower the result into the guest (the caller's realloc may not leave meanwhile).
     g.set_flag(FLAG_MAY_LEAVE, false);
     if let Some(rt) = &ty.result {
-        if result_in_memory(ty) {
+        if shape.result_in_memory {
             let retptr = *flat.last().expect("return pointer parameter");
             let l = layout(rt);
             g.check_align(retptr, l.align, GlueTrap::ReturnMisaligned);
@@ -172,10 +178,106 @@ pub fn import_trampoline(
             }
         }
     }
+    if shape.async_ {
+        // The callee ran to completion: the subtask status is RETURNED.
+        let returned = g.i32(SUBTASK_RETURNED);
+        g.b.ins().store(mflags(), returned, values, 0);
+    }
     g.set_flag(FLAG_MAY_LEAVE, true);
     if let Some(a) = &adapter {
         g.opts = a.opts.clone();
         super::emit_post_return(&mut g, a.ty, core_ret);
+    }
+    g.b.ins().return_(&[]);
+    g.finish();
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    func
+}
+
+/// Builds the trampoline of `canon task.return` (lowered function `index`, whose parameters
+/// are the result, `ty`): checks `may_leave`, that the instance's current task waits for a
+/// result of this signature, then lifts the arguments into the task's result buffer and marks
+/// the result delivered.
+pub fn task_return_trampoline(
+    isa: &dyn TargetIsa,
+    offsets: VMComponentOffsets,
+    index: u32,
+    ty: &ComponentFuncType,
+    opts: &CanonicalOptions,
+) -> ir::Function {
+    let mut sig = ir::Signature::new(isa.default_call_conv());
+    for _ in 0..4 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    let mut func = ir::Function::with_name_signature(UserFuncName::user(3, index), sig);
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (host_ctx, values) = (p[0], p[2]);
+    let cvmctx = b
+        .ins()
+        .load(types::I64, mflags(), host_ctx, IMPORT_CTX_CVMCTX as i32);
+    let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+    let inst = opts.instance;
+
+    let flags = g.load_flags();
+    let leave = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_LEAVE));
+    let cannot = g.b.ins().icmp_imm_s(IntCC::Equal, leave, 0);
+    g.trap_if(cannot, GlueTrap::CannotLeave);
+    let buf = g.b.ins().load(
+        types::I64,
+        mflags(),
+        cvmctx,
+        offsets.task_return(inst) as i32,
+    );
+    let none = g.b.ins().icmp_imm_s(IntCC::Equal, buf, 0);
+    g.trap_if(none, GlueTrap::TaskReturnUnexpected);
+    let want = g.b.ins().load(
+        types::I64,
+        mflags(),
+        cvmctx,
+        offsets.task_return_signature(inst) as i32,
+    );
+    let result = ty.params.first().map(|(_, t)| t);
+    let mine = task_return_signature(result, opts);
+    let differs = g.b.ins().icmp_imm_s(IntCC::NotEqual, want, mine as i64);
+    g.trap_if(differs, GlueTrap::TaskReturnInvalid);
+    let zero = g.i64(0);
+    g.b.ins()
+        .store(mflags(), zero, cvmctx, offsets.task_return(inst) as i32);
+
+    if let Some(rt) = result {
+        let shape = shape_with(ty, AbiContext::Lower, opts);
+        let flat: Vec<ir::Value> = shape
+            .core
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                g.b.ins().load(
+                    ir_type(*t),
+                    mflags(),
+                    values,
+                    (i as u32 * VAL_RAW_SIZE) as i32,
+                )
+            })
+            .collect();
+        if shape.params_in_memory {
+            let ptr = flat[0];
+            let l = layout(rt);
+            g.check_align(ptr, l.align, GlueTrap::ParamsMisaligned);
+            let p64 = g.b.ins().uextend(types::I64, ptr);
+            let size = g.i64(i64::from(l.size));
+            g.check_range(p64, size, GlueTrap::ParamsOutOfBounds);
+            let src = g.guest_addr(ptr);
+            g.lift_mem(rt, src, 0, buf, 0);
+        } else {
+            g.lift_flat(rt, &flat, buf, 0);
+        }
     }
     g.b.ins().return_(&[]);
     g.finish();

@@ -40,8 +40,7 @@ use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::{control::ControlPlane, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use kiln_environ::component::abi::{
-    flatten_func, layout, params_in_memory, params_layout, record_layout, result_in_memory,
-    AbiContext,
+    layout, params_layout, record_layout, shape_with, task_return_signature, AbiContext,
 };
 use kiln_environ::component::glue::{ComponentBuiltin, ExportGlue, GlueOffsets, GlueTrap};
 use kiln_environ::component::host::{host_field_offsets, host_layout};
@@ -147,9 +146,15 @@ fn export_post_return(
 }
 
 /// Emits the body of a lifted call (with `g.opts` the lift's options): `may_enter` checked and
-/// cleared, the host C arguments at `args` lowered into the callee, the core callee of lift
-/// `index` called (its raw result stored at `core_ret`), the result lifted into the host C
-/// representation at `results`, and a post-return marked pending.
+/// cleared, the task's `context.get` slots zeroed, the host C arguments at `args` lowered into
+/// the callee, the core callee of lift `index` called (its raw result stored at `core_ret`),
+/// the result lifted into the host C representation at `results`, and a post-return marked
+/// pending.
+///
+/// An `async` lift delivers its result through `task.return` instead: the task's slots point
+/// `task.return` at `results` (with the signature it must have), and after the callee returns
+/// the result must have arrived. A stackful task that blocks, or a stackless one (`callback`)
+/// that does not exit in its first call, needs an event loop kiln does not have yet: it traps.
 pub fn emit_lifted_call(
     g: &mut Glue<'_, '_>,
     index: u32,
@@ -159,6 +164,8 @@ pub fn emit_lifted_call(
     core_ret: ir::Value,
 ) {
     let offsets = g.offsets;
+    let shape = shape_with(ty, AbiContext::Lift, &g.opts);
+    let inst = g.opts.instance;
     // may_enter: trap when clear (reentrance or a pending post-return), then clear it.
     let flags = g.load_flags();
     let can = g.b.ins().band_imm_s(flags, i64::from(FLAG_MAY_ENTER));
@@ -169,6 +176,16 @@ pub fn emit_lifted_call(
         g.b.ins()
             .band_imm_s(flags, !i64::from(FLAG_MAY_ENTER | FLAG_MAY_LEAVE));
     g.store_flags(cleared);
+    // A new task: its context-local storage starts zeroed.
+    let zero = g.i64(0);
+    for slot in 0..2 {
+        g.b.ins().store(
+            mflags(),
+            zero,
+            g.cvmctx,
+            offsets.task_context(inst, slot) as i32,
+        );
+    }
 
     let scoped = lends_borrows(ty);
     if scoped {
@@ -177,7 +194,7 @@ pub fn emit_lifted_call(
 
     // Arguments.
     let hoffs = host_field_offsets(&host_params_type(ty));
-    let core_args = if params_in_memory(ty) {
+    let core_args = if shape.params_in_memory {
         let l = params_layout(ty);
         let size = g.i64(i64::from(l.size));
         let ptr = g.realloc(l.align, size, GlueTrap::ParamsReallocOutOfBounds);
@@ -197,10 +214,27 @@ pub fn emit_lifted_call(
 
     g.set_flag(FLAG_MAY_LEAVE, true);
 
+    if shape.async_ {
+        // `task.return` writes the host result here, if its signature is the task's.
+        g.b.ins().store(
+            mflags(),
+            results,
+            g.cvmctx,
+            offsets.task_return(inst) as i32,
+        );
+        let sig = task_return_signature(ty.result.as_ref(), &g.opts);
+        let sig = g.i64(sig as i64);
+        g.b.ins().store(
+            mflags(),
+            sig,
+            g.cvmctx,
+            offsets.task_return_signature(inst) as i32,
+        );
+    }
+
     // The call.
-    let core_ty = flatten_func(ty, AbiContext::Lift);
     let slot = offsets.lifted_callee(index);
-    let rets = g.call_funcref(slot, &core_ty, &core_args);
+    let rets = g.call_funcref(slot, &shape.core, &core_args);
     if scoped {
         g.builtin(ComponentBuiltin::borrow_scope_end, &[]);
     }
@@ -211,8 +245,21 @@ pub fn emit_lifted_call(
     }
 
     // The result.
-    if let Some(rt) = &ty.result {
-        if result_in_memory(ty) {
+    if shape.async_ {
+        if let Some(status) = rets.first() {
+            // A stackless task must exit (callback code 0) in this first call.
+            let code = g.b.ins().band_imm_s(*status, 0xf);
+            g.trap_if(code, GlueTrap::AsyncBlocked);
+        }
+        let pending = g.b.ins().load(
+            types::I64,
+            mflags(),
+            g.cvmctx,
+            offsets.task_return(inst) as i32,
+        );
+        g.trap_if(pending, GlueTrap::NoAsyncResult);
+    } else if let Some(rt) = &ty.result {
+        if shape.result_in_memory {
             let ptr = rets[0];
             let l = layout(rt);
             g.check_align(ptr, l.align, GlueTrap::ReturnMisaligned);
@@ -248,7 +295,7 @@ pub fn emit_post_return(g: &mut Glue<'_, '_>, ty: &ComponentFuncType, core_ret: 
             .icmp_imm_s(ir::condcodes::IntCC::Equal, pending, 0);
     g.trap_if(none, GlueTrap::NoPendingPostReturn);
     if let Some(pr) = opts.post_return {
-        let core_ty = flatten_func(ty, AbiContext::Lift);
+        let core_ty = shape_with(ty, AbiContext::Lift, &opts).core;
         let args: Vec<_> = core_ty
             .results
             .iter()
@@ -322,8 +369,20 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
             options,
         } = init
         {
+            if *callee == FuncSource::TaskReturn {
+                if (*index as usize) < out.offsets.imports.len() {
+                    let code = compile(
+                        isa,
+                        import::task_return_trampoline(isa, offsets, *index, ty, options),
+                        &format!("task.return[{index}]"),
+                    )?;
+                    out.offsets.imports[*index as usize] = Some(append(&mut out.code, code));
+                }
+                continue;
+            }
             let adapter = match callee {
                 FuncSource::Import { .. } => None,
+                FuncSource::TaskReturn => unreachable!("handled above"),
                 FuncSource::Lifted(l) => match lifts.get(l) {
                     Some((lty, lopts)) if same_types(ty, lty) => Some(import::Adapter {
                         lift: *l,
