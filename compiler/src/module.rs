@@ -147,7 +147,7 @@ fn ref_type(offset: usize, r: wasmparser::RefType) -> Result<ValType> {
     }
 }
 
-fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
+pub(crate) fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
     if t.table64 || t.shared {
         return Err(CompileError::at(
             offset,
@@ -161,7 +161,7 @@ fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
     })
 }
 
-fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<MemoryType> {
+pub(crate) fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<MemoryType> {
     if m.memory64 || m.shared {
         return Err(CompileError::at(
             offset,
@@ -177,7 +177,7 @@ fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<MemoryType> 
     })
 }
 
-fn global_type(offset: usize, g: &wasmparser::GlobalType) -> Result<GlobalType> {
+pub(crate) fn global_type(offset: usize, g: &wasmparser::GlobalType) -> Result<GlobalType> {
     Ok(GlobalType {
         ty: val_type(offset, g.content_type)?,
         mutable: g.mutable,

@@ -298,14 +298,14 @@ fn bad_components_are_errors_naming_the_item_and_offset() {
             (func (export "f") (result u32) (canon lift (core func $i "f"))))"#,
     );
     assert!(e.contains("core module 0") && e.contains("offset"), "{e}");
-    // Unsupported: async lifts, start functions, value imports.
+    // An async lift whose core function has the synchronous signature: a validation error.
     let e = compile_error(
         r#"(component
             (core module $m (func (export "f") (result i32) i32.const 0))
             (core instance $i (instantiate $m))
             (func (export "f") async (result u32) (canon lift (core func $i "f") async)))"#,
     );
-    assert!(e.contains("async") || e.contains("Async"), "{e}");
+    assert!(e.contains("do not match") && e.contains("offset"), "{e}");
     // Truncated input.
     let mut wasm = wat::parse_file(component_path("nested.wat")).unwrap();
     wasm.truncate(wasm.len() - 3);
@@ -560,4 +560,69 @@ fn outer_aliases_and_nested_instances() {
     assert_eq!(i32_of(&call(&instance, "a-bump", &[])), 102);
     assert_eq!(i32_of(&call(&instance, "b-bump", &[])), 101);
     assert!(meta.wit_world().contains("export b-bump: func() -> u32;"));
+}
+
+/// A plugin core module for `core_modules.wat`'s import: `compute(x) = base() + x`.
+const PLUGIN: &str = r#"(module
+    (import "env" "base" (func $base (result i32)))
+    (func (export "compute") (param i32) (result i32)
+      (i32.add (call $base) (local.get 0))))"#;
+
+#[test]
+fn core_modules_are_imported_and_exported() {
+    let engine = Engine::default();
+    let loaded = load("core_modules.wat", &engine);
+    // The import's type is part of the plan and of the printed world.
+    let world = loaded.component.metadata().wit_world();
+    assert!(world.contains("import plugin: core module"), "{world}");
+    assert!(world.contains("export lib: core module"), "{world}");
+
+    // Without the module: a link error naming the import.
+    let Err(e) = ComponentLinker::new(&engine).instantiate(&loaded.component) else {
+        panic!("instantiated without the imported module");
+    };
+    assert!(e.to_string().contains("`plugin` (a core module)"), "{e}");
+
+    // A module lacking the export the type declares, or needing an import it does not.
+    for (wat, why) in [
+        (
+            "(module (func (export \"other\")))",
+            "module export `compute` not defined",
+        ),
+        (
+            r#"(module (import "env" "base" (func (result i32))) (import "env" "more" (func))
+                 (func (export "compute") (param i32) (result i32) local.get 0))"#,
+            "module import `env::more` not defined",
+        ),
+        (
+            "(module (func (export \"compute\") (param i64) (result i32) i32.const 0))",
+            "module export `compute` has the wrong type",
+        ),
+    ] {
+        let (_d, bad) = kiln_tests::load_wat(&engine, wat).unwrap();
+        let mut linker = ComponentLinker::new(&engine);
+        linker.module("plugin", &bad);
+        let Err(e) = linker.instantiate(&loaded.component) else {
+            panic!("instantiated with a module of another type: {wat}");
+        };
+        assert!(e.to_string().contains(why), "{e}");
+    }
+
+    // With a matching module: the component instantiates it with its own `env.base`.
+    let (_d, plugin) = kiln_tests::load_wat(&engine, PLUGIN).unwrap();
+    let mut linker = ComponentLinker::new(&engine);
+    linker.module("plugin", &plugin);
+    let instance = instantiate(&loaded, &linker);
+    assert_eq!(
+        instance.call("compute", &[kiln_runtime::component::Val::U32(5)]),
+        Ok(Some(kiln_runtime::component::Val::U32(105)))
+    );
+    // The exported modules: the compiled `lib`, instantiated by the host.
+    let lib = instance.get_module(&["lib"]).expect("exported module");
+    let lib = kiln_runtime::Instance::new(&lib, &[]).unwrap();
+    let triple = lib.get_func("triple").unwrap();
+    assert!(matches!(
+        triple.call(&[Val::I32(14)]).unwrap().as_slice(),
+        [Val::I32(42)]
+    ));
 }

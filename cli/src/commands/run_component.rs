@@ -30,7 +30,7 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
 /// Whether an import of type `ty` must be defined by the host (it has functions).
 fn needs_definition(ty: &ItemType) -> bool {
     match ty {
-        ItemType::Func(_) => true,
+        ItemType::Func(_) | ItemType::Module(_) => true,
         ItemType::Instance(items) => items.iter().any(|(_, t)| needs_definition(t)),
         ItemType::Resource(_) | ItemType::Type(_) => false,
     }

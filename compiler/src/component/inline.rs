@@ -59,18 +59,26 @@ struct ComponentClosure {
     env: Rc<Env>,
 }
 
+/// A core module in an index space: defined in the binary (its parsed index) or imported by
+/// the root component.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum ModuleDef {
+    Static(usize),
+    Imported(ImportIndex),
+}
+
 #[derive(Clone)]
 enum ItemDef {
     Func(FuncDef),
     Instance(InstanceDef),
-    Module(usize),
+    Module(ModuleDef),
     Component(ComponentClosure),
     Type(TypeDef),
 }
 
 /// The lexical environment of a component definition, for outer aliases.
 struct Env {
-    modules: Vec<usize>,
+    modules: Vec<ModuleDef>,
     components: Vec<ComponentClosure>,
     types: Vec<TypeDef>,
     resources: HashMap<ResourceId, ResourceIndex>,
@@ -88,7 +96,7 @@ struct Frame<'p, 'a> {
     core_memories: Vec<CoreDef>,
     core_globals: Vec<CoreDef>,
     core_instances: Vec<CoreInstanceDef>,
-    modules: Vec<usize>,
+    modules: Vec<ModuleDef>,
     components: Vec<ComponentClosure>,
     funcs: Vec<FuncDef>,
     instances: Vec<InstanceDef>,
@@ -379,6 +387,16 @@ impl<'p, 'a> Inliner<'p, 'a> {
         Ok(o)
     }
 
+    /// The plan's index of parsed module `m`, which is compiled into the `.so`.
+    fn static_module(&mut self, m: usize) -> StaticModuleIndex {
+        let next = self.modules.len() as u32;
+        let index = *self.module_index.entry(m).or_insert(next);
+        if index == next {
+            self.modules.push(m);
+        }
+        index
+    }
+
     fn core_export(inst: &CoreInstanceDef, name: &str, offset: usize) -> Result<CoreDef> {
         match inst {
             CoreInstanceDef::Runtime(i) => Ok(CoreDef::Export(CoreExport {
@@ -571,7 +589,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                     .get(*i as usize)
                     .copied()
                     .ok_or_else(|| err(frame.comp.offset, "internal error: module map"))?;
-                frame.modules.push(m);
+                frame.modules.push(ModuleDef::Static(m));
             }
             LocalInit::Component(index) => {
                 let env = Rc::new(Env {
@@ -591,29 +609,43 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 offset,
             } => {
                 let m = get(&frame.modules, *module, "core module", *offset)?;
-                let mut imports = Vec::new();
-                for (module_name, name) in &self.parsed.modules[m].imports {
-                    let Some((_, inst)) = args.iter().find(|(n, _)| n == module_name) else {
+                let find = |module_name: &str| {
+                    let Some((_, inst)) = args.iter().find(|(n, _)| *n == module_name) else {
                         return Err(err(
                             *offset,
                             format!("missing instantiation argument `{module_name}`"),
                         ));
                     };
-                    let inst = get(&frame.core_instances, *inst, "core instance", *offset)?;
-                    imports.push(Self::core_export(&inst, name, *offset)?);
+                    get(&frame.core_instances, *inst, "core instance", *offset)
+                };
+                match m {
+                    ModuleDef::Static(m) => {
+                        let mut imports = Vec::new();
+                        for (module_name, name) in &self.parsed.modules[m].imports {
+                            let inst = find(module_name)?;
+                            imports.push(Self::core_export(&inst, name, *offset)?);
+                        }
+                        let module = self.static_module(m);
+                        self.push(Initializer::InstantiateModule { module, imports }, *offset)?;
+                    }
+                    ModuleDef::Imported(import) => {
+                        let Some(ItemType::Module(ty)) =
+                            self.imports.get(import as usize).map(|i| &i.ty)
+                        else {
+                            return Err(err(*offset, "internal error: module import type"));
+                        };
+                        let mut imports = Vec::new();
+                        for (module_name, name, _) in ty.imports.clone() {
+                            let inst = find(&module_name)?;
+                            let def = Self::core_export(&inst, &name, *offset)?;
+                            imports.push((module_name, name, def));
+                        }
+                        self.push(
+                            Initializer::InstantiateImportedModule { import, imports },
+                            *offset,
+                        )?;
+                    }
                 }
-                let next = self.modules.len() as u32;
-                let static_index = *self.module_index.entry(m).or_insert(next);
-                if static_index == next {
-                    self.modules.push(m);
-                }
-                self.push(
-                    Initializer::InstantiateModule {
-                        module: static_index,
-                        imports,
-                    },
-                    *offset,
-                )?;
                 frame
                     .core_instances
                     .push(CoreInstanceDef::Runtime(self.num_runtime_instances));

@@ -54,8 +54,11 @@ pub fn is_component(wasm: &[u8]) -> bool {
 
 /// Parses, validates and flattens a component without compiling it.
 pub fn plan(wasm: &[u8], config: &Config) -> Result<ComponentMetadata> {
-    let parsed = parse::parse(wasm, config.features)?;
+    let mut parsed = parse::parse(wasm, config.features)?;
+    let bodies = std::mem::take(&mut parsed.bodies);
     let (inliner, exports) = inline::Inliner::run(&parsed)?;
+    // Nothing is compiled here: every core module's code is validated.
+    parse::validate_bodies(bodies, |_| false)?;
     let build = build_info(wasm, config)?;
     let metadata = inliner.finish(exports, build);
     metadata
@@ -121,8 +124,11 @@ fn compile_core_module(
 
 /// Compiles a component (binary) into relocatable objects and its plan.
 pub fn compile_component(wasm: &[u8], config: &Config) -> Result<CompiledComponent> {
-    let parsed = parse::parse(wasm, config.features)?;
+    let mut parsed = parse::parse(wasm, config.features)?;
+    let bodies = std::mem::take(&mut parsed.bodies);
     let (inliner, exports) = inline::Inliner::run(&parsed)?;
+    // Modules the plan compiles are validated by their compilation; the others here.
+    parse::validate_bodies(bodies, |m| inliner.modules.contains(&m))?;
     let module_config = Config {
         target: config.target.clone(),
         opt_level: config.opt_level,

@@ -4,13 +4,15 @@
 //! Each static component keeps its validated types (wasmparser's `Types`) and the list of its
 //! definitions in section order ([`LocalInit`]); phase 2 (`inline.rs`) executes those lists
 //! symbolically to produce the flat instantiation plan. Core modules are only recorded here (byte
-//! range, imports): their function bodies are validated when each module is compiled.
+//! range, imports, function bodies to validate): the bodies of a module are validated when it
+//! is compiled, or by [`validate_bodies`] when it is not.
 
 use crate::error::{CompileError, Result};
 use wasmparser::types::Types;
 use wasmparser::{
     CanonicalFunction, CanonicalOption, ComponentAlias, ComponentExternalKind, ComponentTypeRef,
-    ExternalKind, Parser, Payload, ValidPayload, Validator, WasmFeatures,
+    ExternalKind, FuncToValidate, FuncValidatorAllocations, FunctionBody, Parser, Payload,
+    ValidPayload, Validator, ValidatorResources, WasmFeatures,
 };
 
 /// A core module of the component, as found in the binary.
@@ -144,6 +146,32 @@ pub struct ParsedComponents<'a> {
     pub modules: Vec<ParsedModule>,
     /// For each core module index of each component: `modules` index (filled during parsing).
     pub module_map: Vec<Vec<usize>>,
+    /// The function bodies of each core module (by `modules` index), for validating the
+    /// modules that are not compiled (compiling validates the others).
+    pub bodies: ModuleBodies<'a>,
+}
+
+/// The function bodies of each core module (see [`ParsedComponents::bodies`]).
+pub type ModuleBodies<'a> = Vec<Vec<(FuncToValidate<ValidatorResources>, FunctionBody<'a>)>>;
+
+/// Validates the code of every core module of `bodies` whose index `skip` does not accept (a
+/// module that is never instantiated is still core-validated, as the Component Model
+/// requires).
+pub fn validate_bodies(bodies: ModuleBodies<'_>, skip: impl Fn(usize) -> bool) -> Result<()> {
+    for (m, bodies) in bodies.into_iter().enumerate() {
+        if skip(m) {
+            continue;
+        }
+        let mut allocs = FuncValidatorAllocations::default();
+        for (fv, body) in bodies {
+            let mut v = fv.into_validator(std::mem::take(&mut allocs));
+            v.validate(&body).map_err(|e| {
+                CompileError::at(e.offset(), format!("core module {m}: {}", e.message()))
+            })?;
+            allocs = v.into_allocations();
+        }
+    }
+    Ok(())
 }
 
 /// The features the component front end accepts: kiln's core features plus the component
@@ -194,13 +222,18 @@ pub fn parse(wasm: &[u8], features: WasmFeatures) -> Result<ParsedComponents<'_>
         components: Vec::new(),
         modules: Vec::new(),
         module_map: Vec::new(),
+        bodies: Vec::new(),
     };
     let mut stack: Vec<Frame<'_>> = Vec::new();
     for payload in parser.parse_all(wasm) {
         let payload = payload?;
         let valid = validator.payload(&payload)?;
-        if let ValidPayload::Func(..) = valid {
-            continue; // bodies are validated when the module is compiled
+        if let ValidPayload::Func(fv, body) = valid {
+            // Validated when the module is compiled, or by `validate_bodies` if it is not.
+            if let Some(Frame::Module { index }) = stack.last() {
+                out.bodies[*index].push((fv, body));
+            }
+            continue;
         }
         if let Some(Frame::Module { index }) = stack.last() {
             let index = *index;
@@ -245,6 +278,7 @@ pub fn parse(wasm: &[u8], features: WasmFeatures) -> Result<ParsedComponents<'_>
                     range: unchecked_range,
                     imports: Vec::new(),
                 });
+                out.bodies.push(Vec::new());
                 let Some(Frame::Component { inits, modules, .. }) = stack.last_mut() else {
                     return Err(CompileError::msg(
                         "internal error: module outside a component",

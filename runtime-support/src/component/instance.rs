@@ -41,6 +41,8 @@ pub struct RawCall<'a> {
 pub struct ComponentLinker {
     engine: Engine,
     funcs: HashMap<String, Arc<RawHostFn>>,
+    /// Core modules for core module imports, by import name.
+    modules: HashMap<String, crate::Module>,
     /// Host functions taking and returning component values (`imports.rs`).
     pub(super) typed: super::imports::Defs<Arc<super::imports::CxHostFn>>,
     /// Destructors of host-implemented resource types, by import path (`imports.rs`).
@@ -70,6 +72,7 @@ impl ComponentLinker {
         ComponentLinker {
             engine: engine.clone(),
             funcs: HashMap::new(),
+            modules: HashMap::new(),
             typed: Default::default(),
             host_dtors: Default::default(),
             state_makers: Vec::new(),
@@ -83,6 +86,14 @@ impl ComponentLinker {
         f: impl Fn(&mut RawCall<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> &mut Self {
         self.funcs.insert(path.to_string(), Arc::new(f));
+        self
+    }
+
+    /// Defines the core module import `name` (a component that imports a core module
+    /// instantiates it with the imports its type declares); checked against the declared type
+    /// when a component is instantiated.
+    pub fn module(&mut self, name: &str, module: &crate::Module) -> &mut Self {
+        self.modules.insert(name.to_string(), module.clone());
         self
     }
 
@@ -123,6 +134,20 @@ impl ComponentLinker {
                         path.pop();
                     }
                     Ok(())
+                }
+                ItemType::Module(ty) => {
+                    let name = import_path(meta, import, path);
+                    let m = linker.modules.get(&name).ok_or_else(|| {
+                        Error::Link(format!(
+                            "component import `{name}` (a core module) is not defined"
+                        ))
+                    })?;
+                    if !Engine::same(&linker.engine, m.engine()) {
+                        return Err(Error::Link(format!(
+                            "core module for import `{name}` belongs to another engine"
+                        )));
+                    }
+                    super::modules::check_module_type(&name, m, ty)
                 }
                 ItemType::Resource(_) | ItemType::Type(_) => Ok(()),
             }
@@ -189,6 +214,8 @@ struct ComponentInstanceInner {
     shared: Arc<Shared>,
     core_instances: Vec<Instance>,
     lowered: Vec<Func>,
+    /// The modules the linker provided for core module imports.
+    imported_modules: HashMap<ImportIndex, crate::Module>,
 }
 
 /// What the glue builtins reach through a component VM context.
@@ -255,6 +282,8 @@ struct Builder<'l> {
     intrinsics: HashMap<(IntrinsicKind, ResourceIndex, ComponentInstanceIndex), Func>,
     /// Address of the component VM context (created before the plan runs).
     cvmctx: usize,
+    /// The modules instantiated for core module imports.
+    imported_modules: HashMap<ImportIndex, crate::Module>,
 }
 
 fn link(msg: impl Into<String>) -> Error {
@@ -298,6 +327,7 @@ impl<'l> Builder<'l> {
             lowered: Vec::new(),
             intrinsics: HashMap::new(),
             cvmctx,
+            imported_modules: HashMap::new(),
         })
     }
 
@@ -369,6 +399,7 @@ impl<'l> Builder<'l> {
             shared: self.shared,
             core_instances: self.core_instances,
             lowered: self.lowered,
+            imported_modules: self.imported_modules,
         });
         Ok(ComponentInstance { inner })
     }
@@ -395,6 +426,33 @@ impl<'l> Builder<'l> {
                 }
                 let instance = Instance::new(&module, &externs)?;
                 self.core_instances.push(instance);
+            }
+            Initializer::InstantiateImportedModule { import, imports } => {
+                let name = import_path(meta, *import, &[]);
+                let module = self
+                    .linker
+                    .modules
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| link(format!("component import `{name}` is not defined")))?;
+                // The module's own imports, in its order, from what the type declares.
+                let mut externs = Vec::with_capacity(module.imports().len());
+                for i in module.imports() {
+                    let def = imports
+                        .iter()
+                        .find(|(m, n, _)| *m == i.module && *n == i.name)
+                        .map(|(_, _, d)| d)
+                        .ok_or_else(|| {
+                            link(format!(
+                                "core module import `{name}`: module import `{}::{}` not defined",
+                                i.module, i.name
+                            ))
+                        })?;
+                    externs.push(self.resolve(def)?);
+                }
+                let instance = Instance::new(&module, &externs)?;
+                self.core_instances.push(instance);
+                self.imported_modules.insert(*import, module);
             }
             Initializer::ExtractMemory { export, .. } => {
                 match self.resolve(&CoreDef::Export(export.clone()))? {
@@ -761,6 +819,11 @@ impl ComponentInstance {
             index,
             lifted,
         })
+    }
+
+    /// The module the linker provided for core module import `import`.
+    pub(super) fn imported_module(&self, import: ImportIndex) -> Option<crate::Module> {
+        self.inner.imported_modules.get(&import).cloned()
     }
 
     /// Lowered core function `index` of the plan.

@@ -31,6 +31,7 @@ mod glue_builtins;
 mod imports;
 mod instance;
 mod load;
+mod modules;
 mod raw;
 mod resources;
 mod typed;

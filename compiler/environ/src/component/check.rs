@@ -97,6 +97,10 @@ fn check_exports(m: &ComponentMetadata, exports: &[ComponentExport]) -> Result<(
             ExportItem::Instance(items) => check_exports(m, items)?,
             ExportItem::Resource(r) => in_range("resource", *r, m.resources.len() as u32)?,
             ExportItem::Type(t) => check_type(m, t)?,
+            ExportItem::Module(ModuleRef::Static(i)) => {
+                in_range("core module", *i, m.modules.len() as u32)?
+            }
+            ExportItem::Module(ModuleRef::Import(i)) => module_import(m, *i).map(drop)?,
         }
     }
     Ok(())
@@ -164,6 +168,23 @@ pub(crate) fn check_plan(m: &ComponentMetadata) -> Result<(), String> {
                     ));
                 }
                 for d in imports {
+                    check_def(m, &c, d)?;
+                }
+                if c.instances >= m.num_runtime_instances {
+                    return Err("component plan creates more core instances than declared".into());
+                }
+                c.instances += 1;
+            }
+            Initializer::InstantiateImportedModule { import, imports } => {
+                let ty = module_import(m, *import)?;
+                let declared = ty.imports.iter().map(|(a, b, _)| (a, b));
+                if !imports.iter().map(|(a, b, _)| (a, b)).eq(declared) {
+                    return Err(format!(
+                        "component plan instantiates imported core module {import} with other \
+                         imports than its type declares"
+                    ));
+                }
+                for (_, _, d) in imports {
                     check_def(m, &c, d)?;
                 }
                 if c.instances >= m.num_runtime_instances {
@@ -253,5 +274,16 @@ fn check_item_type(m: &ComponentMetadata, ty: &ItemType) -> Result<(), String> {
         ItemType::Instance(items) => items.iter().try_for_each(|(_, t)| check_item_type(m, t)),
         ItemType::Resource(r) => in_range("resource", *r, m.resources.len() as u32),
         ItemType::Type(t) => check_type(m, t),
+        ItemType::Module(_) => Ok(()),
+    }
+}
+
+/// The type of root import `import`, which must be a core module.
+fn module_import(m: &ComponentMetadata, import: ImportIndex) -> Result<&CoreModuleType, String> {
+    match m.imports.get(import as usize).map(|i| &i.ty) {
+        Some(ItemType::Module(t)) => Ok(t),
+        _ => Err(format!(
+            "component plan uses import {import} as a core module, which it is not"
+        )),
     }
 }

@@ -198,6 +198,15 @@ pub enum Initializer {
         /// What each import is bound to.
         imports: Vec<CoreDef>,
     },
+    /// Instantiates the core module the host provided for import `import` (of type
+    /// [`ItemType::Module`]): the next [`RuntimeInstanceIndex`]. `imports` binds each import the
+    /// module type declares, by name.
+    InstantiateImportedModule {
+        /// The core module import.
+        import: ImportIndex,
+        /// `(module, name, definition)` for each declared import, in the type's order.
+        imports: Vec<(String, String, CoreDef)>,
+    },
     /// Defines lowered core function `index`: a core function of type
     /// `flatten_func(ty, AbiContext::Lower)` that lowers a call into `callee`.
     Lower {
@@ -289,6 +298,8 @@ pub enum ItemType {
     Resource(ResourceIndex),
     /// A value type (named type exported or imported by an interface).
     Type(InterfaceType),
+    /// A core module.
+    Module(CoreModuleType),
 }
 
 /// An import of the root component.
@@ -316,6 +327,55 @@ pub enum ExportItem {
     Resource(ResourceIndex),
     /// A value type.
     Type(InterfaceType),
+    /// A core module (compiled into the `.so`, or one the host gave for an import).
+    Module(ModuleRef),
+}
+
+/// A core module the plan can instantiate or export.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ModuleRef {
+    /// A module compiled into the `.so` ([`ComponentMetadata::modules`]).
+    Static(StaticModuleIndex),
+    /// The module the host provides for a core module import.
+    Import(ImportIndex),
+}
+
+/// The type of a core item in a core module type (`ItemType::Module`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoreItemType {
+    /// A function.
+    Func(crate::FuncType),
+    /// A table.
+    Table(crate::TableType),
+    /// A memory.
+    Memory(crate::MemoryType),
+    /// A global.
+    Global(crate::GlobalType),
+    /// A tag (exception handling), by its parameter types.
+    Tag(crate::FuncType),
+}
+
+impl CoreItemType {
+    /// The item's kind, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CoreItemType::Func(_) => "func",
+            CoreItemType::Table(_) => "table",
+            CoreItemType::Memory(_) => "memory",
+            CoreItemType::Global(_) => "global",
+            CoreItemType::Tag(_) => "tag",
+        }
+    }
+}
+
+/// A core module type: what a module imported by a component must provide and may need.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreModuleType {
+    /// Imports the component will provide when it instantiates the module: `(module, name,
+    /// type)`, in order.
+    pub imports: Vec<(String, String, CoreItemType)>,
+    /// Exports the component relies on.
+    pub exports: Vec<(String, CoreItemType)>,
 }
 
 /// An export of the root component (or of an exported instance).

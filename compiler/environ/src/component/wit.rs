@@ -83,6 +83,14 @@ fn item_type(out: &mut String, indent: usize, name: &str, ty: &ItemType, m: &Com
         ItemType::Type(t) => {
             let _ = writeln!(out, "type {name} = {};", type_to_wit(t, m));
         }
+        ItemType::Module(t) => {
+            let _ = writeln!(
+                out,
+                "{name}: core module; // {} imports, {} exports",
+                t.imports.len(),
+                t.exports.len()
+            );
+        }
         ItemType::Instance(items) => {
             let _ = writeln!(out, "{name}: interface {{");
             for (n, t) in items {
@@ -106,6 +114,9 @@ fn export_item(out: &mut String, indent: usize, e: &ComponentExport, m: &Compone
         }
         ExportItem::Type(t) => {
             let _ = writeln!(out, "type {name} = {};", type_to_wit(t, m));
+        }
+        ExportItem::Module(_) => {
+            let _ = writeln!(out, "{name}: core module;");
         }
         ExportItem::Instance(items) => {
             let _ = writeln!(out, "{name}: interface {{");

@@ -97,10 +97,17 @@ impl Inliner<'_, '_> {
                 Self::bind_type(frame, index, &def);
             }
             R::Module(_) => {
-                return Err(err(
-                    offset,
-                    format!("unsupported: core module import `{name}`"),
-                ))
+                let index = frame.modules.len() as u32;
+                let t = frame.comp.types.as_ref();
+                if index >= t.module_count() {
+                    return Err(err(offset, "internal error: no type for imported module"));
+                }
+                let ty = module_type(&t[t.module_at(index)], t, offset)?;
+                self.imports.push(ComponentImport {
+                    name: name.to_string(),
+                    ty: ItemType::Module(ty),
+                });
+                frame.modules.push(ModuleDef::Imported(import));
             }
             R::Component(_) => {
                 return Err(err(
@@ -300,10 +307,17 @@ impl Inliner<'_, '_> {
             ItemDef::Type(TypeDef::Value(None)) => {
                 return Err(err(offset, format!("unsupported type export `{name}`")))
             }
-            ItemDef::Module(_) | ItemDef::Component(_) => {
+            ItemDef::Module(ModuleDef::Static(m)) => {
+                ExportItem::Module(ModuleRef::Static(self.static_module(*m)))
+            }
+            ItemDef::Module(ModuleDef::Imported(i)) => ExportItem::Module(ModuleRef::Import(*i)),
+            ItemDef::Component(_) => {
                 return Err(err(
                     offset,
-                    format!("unsupported: exporting a module or component (`{name}`)"),
+                    format!(
+                        "unsupported: exporting a component (`{name}`): a host has no way to \
+                         instantiate it"
+                    ),
                 ))
             }
         })
@@ -335,6 +349,54 @@ impl Inliner<'_, '_> {
             ),
             ItemType::Resource(r) => ExportItem::Resource(*r),
             ItemType::Type(t) => ExportItem::Type(t.clone()),
+            ItemType::Module(_) => ExportItem::Module(ModuleRef::Import(import)),
         }
     }
+}
+
+/// A validated core module type in kiln's terms.
+fn module_type(
+    ty: &wasmparser::component_types::ModuleType,
+    types: wasmparser::types::TypesRef<'_>,
+    offset: usize,
+) -> Result<CoreModuleType> {
+    let item = |e: &wasmparser::types::EntityType| -> Result<CoreItemType> {
+        use wasmparser::types::EntityType as E;
+        let func = |id: wasmparser::types::CoreTypeId| -> Result<kiln_environ::FuncType> {
+            let wasmparser::CompositeInnerType::Func(f) = &types[id].composite_type.inner else {
+                return Err(err(
+                    offset,
+                    "a core function type that is not a function type",
+                ));
+            };
+            let conv = |ts: &[wasmparser::ValType]| {
+                ts.iter()
+                    .map(|t| crate::module::val_type(offset, *t))
+                    .collect::<Result<Vec<_>>>()
+            };
+            Ok(kiln_environ::FuncType {
+                params: conv(f.params())?,
+                results: conv(f.results())?,
+            })
+        };
+        Ok(match e {
+            E::Func(id) | E::FuncExact(id) => CoreItemType::Func(func(*id)?),
+            E::Tag(id) => CoreItemType::Tag(func(*id)?),
+            E::Table(t) => CoreItemType::Table(crate::module::table_type(offset, t)?),
+            E::Memory(m) => CoreItemType::Memory(crate::module::memory_type(offset, m)?),
+            E::Global(g) => CoreItemType::Global(crate::module::global_type(offset, g)?),
+        })
+    };
+    Ok(CoreModuleType {
+        imports: ty
+            .imports
+            .iter()
+            .map(|((m, n), e)| Ok((m.clone(), n.clone(), item(e)?)))
+            .collect::<Result<_>>()?,
+        exports: ty
+            .exports
+            .iter()
+            .map(|(n, e)| Ok((n.clone(), item(e)?)))
+            .collect::<Result<_>>()?,
+    })
 }

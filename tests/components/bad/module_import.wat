@@ -1,3 +1,0 @@
-;; error: unsupported: core module import `m`
-(component
-  (import "m" (core module)))
