@@ -43,6 +43,10 @@ pub struct ComponentLinker {
     funcs: HashMap<String, Arc<RawHostFn>>,
     /// Core modules for core module imports, by import name.
     modules: HashMap<String, crate::Module>,
+    /// The resource type each imported resource path stands for (`linking.rs`).
+    pub(super) resources: super::imports::Defs<super::linking::ResourceType>,
+    /// Declared component types of host functions, by import path (`linking.rs`).
+    pub(super) func_types: super::imports::Defs<super::linking::HostFuncType>,
     /// Host functions taking and returning component values (`imports.rs`).
     pub(super) typed: super::imports::Defs<Arc<super::imports::CxHostFn>>,
     /// Destructors of host-implemented resource types, by import path (`imports.rs`).
@@ -73,6 +77,8 @@ impl ComponentLinker {
             engine: engine.clone(),
             funcs: HashMap::new(),
             modules: HashMap::new(),
+            resources: Default::default(),
+            func_types: Default::default(),
             typed: Default::default(),
             host_dtors: Default::default(),
             state_makers: Vec::new(),
@@ -97,40 +103,84 @@ impl ComponentLinker {
         self
     }
 
+    /// Defines the resource type an imported resource (`path`: `name`, or `iface#name` inside
+    /// an imported instance) stands for. Imports a component declares equal must be defined as
+    /// the same type; an import left undefined is a host resource type of its own.
+    pub fn resource(&mut self, path: &str, ty: super::linking::ResourceType) -> &mut Self {
+        self.resources.insert(path.to_string(), ty);
+        self
+    }
+
+    /// The resource type defined for `path`, if any (any compatible version).
+    pub(super) fn resource_definition(&self, path: &str) -> Option<super::linking::ResourceType> {
+        self.resources.get(path).copied()
+    }
+
+    /// Declares the component type of the host function defined (or to be defined) at `path`:
+    /// a component whose import of `path` has another type does not link.
+    pub fn func_type(&mut self, path: &str, ty: super::linking::HostFuncType) -> &mut Self {
+        self.func_types.insert(path.to_string(), ty);
+        self
+    }
+
     /// Instantiates `component`: executes its plan.
     pub fn instantiate(&self, component: &Component) -> Result<ComponentInstance, Error> {
         if !Engine::same(&self.engine, component.engine()) {
             return Err(Error::Link("component loaded into another engine".into()));
         }
-        self.check_imports_defined(component.metadata())?;
-        Builder::new(self, component)?.run()
+        let meta = component.metadata();
+        let paths = super::linking::resource_paths(meta);
+        self.check_imports_defined(meta, &paths)?;
+        let ids = super::linking::resource_identities(self, meta, &paths)?;
+        Builder::new(self, component, ids)?.run()
     }
 
     /// Every function the component imports must be defined, whether or not core code lowers
     /// it (an unused import is still part of the component's type).
-    fn check_imports_defined(&self, meta: &ComponentMetadata) -> Result<(), Error> {
+    fn check_imports_defined(
+        &self,
+        meta: &ComponentMetadata,
+        paths: &HashMap<String, ResourceIndex>,
+    ) -> Result<(), Error> {
         fn walk(
             linker: &ComponentLinker,
             meta: &ComponentMetadata,
+            paths: &HashMap<String, ResourceIndex>,
             import: ImportIndex,
             path: &mut Vec<String>,
             ty: &ItemType,
         ) -> Result<(), Error> {
             match ty {
-                ItemType::Func(_) => {
+                ItemType::Func(want) => {
+                    let name = import_path(meta, import, path);
+                    let defined =
+                        linker.funcs.contains_key(&name) || linker.typed.get(&name).is_some();
+                    if !defined {
+                        let what = if linker.resource_definition(&name).is_some() {
+                            "expected func found resource"
+                        } else {
+                            "is not defined"
+                        };
+                        return Err(Error::Link(format!("component import `{name}` {what}")));
+                    }
+                    match linker.func_types.get(&name) {
+                        Some(have) => super::linking::check_func(&name, want, have, paths),
+                        None => Ok(()),
+                    }
+                }
+                ItemType::Resource(_) => {
                     let name = import_path(meta, import, path);
                     if linker.funcs.contains_key(&name) || linker.typed.get(&name).is_some() {
-                        Ok(())
-                    } else {
-                        Err(Error::Link(format!(
-                            "component import `{name}` is not defined"
-                        )))
+                        return Err(Error::Link(format!(
+                            "component import `{name}`: expected resource found func"
+                        )));
                     }
+                    Ok(())
                 }
                 ItemType::Instance(items) => {
                     for (name, item) in items {
                         path.push(name.clone());
-                        walk(linker, meta, import, path, item)?;
+                        walk(linker, meta, paths, import, path, item)?;
                         path.pop();
                     }
                     Ok(())
@@ -149,11 +199,18 @@ impl ComponentLinker {
                     }
                     super::modules::check_module_type(&name, m, ty)
                 }
-                ItemType::Resource(_) | ItemType::Type(_) => Ok(()),
+                ItemType::Type(_) => Ok(()),
             }
         }
         for (i, import) in meta.imports.iter().enumerate() {
-            walk(self, meta, i as ImportIndex, &mut Vec::new(), &import.ty)?;
+            walk(
+                self,
+                meta,
+                paths,
+                i as ImportIndex,
+                &mut Vec::new(),
+                &import.ty,
+            )?;
         }
         Ok(())
     }
@@ -177,6 +234,8 @@ pub(super) struct Shared {
     pub(super) resource_names: HashMap<String, ResourceIndex>,
     /// Index of the host's handle table (after one table per component instance).
     pub(super) host_table: u32,
+    /// The run-time identity of each resource type (`linking.rs`).
+    pub(super) resource_ids: HashMap<ResourceIndex, super::linking::ResourceType>,
     /// The component VM context. It lives here, not in the instance, because the resource
     /// intrinsics (reachable from core instances that may outlive the component instance
     /// handle) read its `may_leave` flags.
@@ -291,7 +350,11 @@ fn link(msg: impl Into<String>) -> Error {
 }
 
 impl<'l> Builder<'l> {
-    fn new(linker: &'l ComponentLinker, component: &Component) -> Result<Builder<'l>, Error> {
+    fn new(
+        linker: &'l ComponentLinker,
+        component: &Component,
+        resource_ids: HashMap<ResourceIndex, super::linking::ResourceType>,
+    ) -> Result<Builder<'l>, Error> {
         let m = component.metadata();
         let (resource_names, host_dtors) = super::imports::host_resources(linker, m);
         let states = super::imports::make_states(linker)?;
@@ -308,6 +371,7 @@ impl<'l> Builder<'l> {
             host_dtors,
             resource_names,
             host_table: m.num_component_instances,
+            resource_ids,
             vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
         });
         // Everything the glue and the builtins reach is findable from the context before any
@@ -819,6 +883,15 @@ impl ComponentInstance {
             index,
             lifted,
         })
+    }
+
+    /// The run-time identity of the resource type the component exports at `path` (for a
+    /// linker to give components that import it: [`ComponentLinker::resource`]).
+    pub fn exported_resource_type(&self, path: &[&str]) -> Option<super::linking::ResourceType> {
+        match self.get_export(path)? {
+            ExportItem::Resource(r) => self.inner.shared.resource_ids.get(r).copied(),
+            _ => None,
+        }
     }
 
     /// The module the linker provided for core module import `import`.

@@ -30,6 +30,7 @@ mod call;
 mod glue_builtins;
 mod imports;
 mod instance;
+mod linking;
 mod load;
 mod modules;
 mod raw;
@@ -44,6 +45,7 @@ pub use kiln_environ::component::{
     ComponentExport, ComponentFuncType, ComponentImport, ComponentMetadata, ExportItem,
     InterfaceType, ItemType,
 };
+pub use linking::{HostFuncType, ResourceType};
 pub use load::Component;
 pub use raw::RawReturn;
 pub use resources::{HandleEntry, HandleTable};
