@@ -400,6 +400,7 @@ mod tests {
             message: "call stack exhausted".into(),
             backtrace,
             exit_status: None,
+            exception: None,
         };
         let text = format_trap(&t);
         assert_eq!(
@@ -413,6 +414,7 @@ mod tests {
             message: "boom".into(),
             backtrace: vec![],
             exit_status: None,
+            exception: None,
         };
         assert_eq!(format_trap(&t), "host function error: boom");
     }

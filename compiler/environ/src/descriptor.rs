@@ -12,7 +12,7 @@ pub const DESCRIPTOR_MAGIC: [u8; 8] = *b"KILN\0MOD";
 
 /// Version of the compiler/runtime contract (VM context layout, builtins, metadata format).
 /// Bump on any incompatible change; the runtime rejects artifacts whose version differs.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// The static descriptor a kiln `.so` exports (layout fixed, `#[repr(C)]`).
 ///

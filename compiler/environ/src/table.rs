@@ -131,7 +131,7 @@ impl Serialize for OffsetTable {
 }
 
 /// Reads a byte string in one piece (one copy, no per-entry work).
-struct BytesVisitor;
+pub(crate) struct BytesVisitor;
 
 impl<'de> Visitor<'de> for BytesVisitor {
     type Value = Vec<u8>;
@@ -315,7 +315,7 @@ mod tests {
         }
         // An unknown trap kind loads but is never reported.
         let mut raw = Vec::new();
-        for (o, v) in [(0u32, 0u32), (4, 13), (8, 256)] {
+        for (o, v) in [(0u32, 0u32), (4, 200), (8, 256)] {
             raw.extend_from_slice(&o.to_le_bytes());
             raw.extend_from_slice(&v.to_le_bytes());
         }

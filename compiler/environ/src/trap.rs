@@ -31,13 +31,17 @@ pub enum TrapKind {
     Interrupt = 10,
     /// A host function returned an error.
     HostError = 11,
-    /// A null reference was dereferenced.
+    /// A null reference was dereferenced (also `throw_ref` of a null `exnref`).
     NullReference = 12,
+    /// A wasm exception was thrown and no handler in the guest frames of this call caught it.
+    UncaughtException = 13,
+    /// Too many exception objects are alive at once (a bound on the runtime's exception heap).
+    ExceptionLimit = 14,
 }
 
 impl TrapKind {
     /// Every trap kind, in discriminant order.
-    pub const ALL: [TrapKind; 13] = [
+    pub const ALL: [TrapKind; 15] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::TableIndexOutOfBounds,
@@ -51,6 +55,8 @@ impl TrapKind {
         TrapKind::Interrupt,
         TrapKind::HostError,
         TrapKind::NullReference,
+        TrapKind::UncaughtException,
+        TrapKind::ExceptionLimit,
     ];
 
     /// Decodes a trap kind from its byte.
@@ -74,6 +80,8 @@ impl TrapKind {
             TrapKind::Interrupt => "interrupted",
             TrapKind::HostError => "host function error",
             TrapKind::NullReference => "null reference",
+            TrapKind::UncaughtException => "uncaught exception",
+            TrapKind::ExceptionLimit => "too many live exception objects",
         }
     }
 }
