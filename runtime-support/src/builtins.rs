@@ -339,7 +339,7 @@ pub mod imp {
                 .tags
                 .get(tag as u32 as usize)
                 .ok_or(TrapKind::NullReference)?;
-            crate::exn_heap::alloc(tag, traps::thread_guest_stack())
+            crate::exn_heap::alloc(tag, traps::thread_guest_stack_top())
         })();
         // SAFETY: called from guest code.
         unsafe { check(r) as i64 }

@@ -89,15 +89,16 @@ fn layout(n: usize) -> Option<Layout> {
     Layout::from_size_align(size, EXN_ALIGN as usize).ok()
 }
 
-/// Allocates an object of `tag` with a zeroed payload; collects first when `collect` gives the
-/// stack range `[low, high)` to scan for roots (see the module documentation).
-pub(crate) fn alloc(tag: &Tag, collect: Option<(usize, usize)>) -> Result<usize, TrapKind> {
+/// Allocates an object of `tag` with a zeroed payload; collects first (when due) if `collect`
+/// gives the top of the stack to scan for roots: the outermost entry's stack pointer (see the
+/// module documentation).
+pub(crate) fn alloc(tag: &Tag, collect: Option<usize>) -> Result<usize, TrapKind> {
     HEAP.with(|h| {
         let mut h = h.borrow_mut();
-        if let Some((low, high)) = collect {
+        if let Some(high) = collect {
             if h.objects.len() >= h.threshold {
-                // SAFETY: the caller passes a range of this thread's live stack.
-                unsafe { collect_garbage(&mut h, low, high) };
+                // SAFETY: the caller passes the top of this thread's live guest stack.
+                unsafe { collect_garbage(&mut h, high) };
             }
         }
         let layout = layout(tag.params().len()).ok_or(TrapKind::ExceptionLimit)?;
@@ -194,29 +195,36 @@ unsafe fn read_slot(exn: usize, i: usize) -> u128 {
     u128::from_le_bytes(unsafe { ((exn + slot_offset(i)) as *const [u8; 16]).read() })
 }
 
-/// The callee-saved registers, which may hold guest values not yet spilled to the stack.
-fn callee_saved_registers() -> [usize; 6] {
-    let r: [usize; 6];
+/// The stack pointer and the callee-saved registers, read at one point: a guest value that is
+/// not in one of these registers any more was saved above that stack pointer by whichever frame
+/// reused the register.
+#[inline(always)]
+fn stack_pointer_and_callee_saved() -> (usize, [usize; 6]) {
+    let (sp, a, b, c, d, e, f): (usize, usize, usize, usize, usize, usize, usize);
     // SAFETY: copies registers into outputs; no memory access.
     unsafe {
-        let (a, b, c, d, e, f): (usize, usize, usize, usize, usize, usize);
         std::arch::asm!(
+            "mov {sp}, rsp",
             "mov {a}, rbx", "mov {b}, rbp", "mov {c}, r12",
             "mov {d}, r13", "mov {e}, r14", "mov {f}, r15",
+            sp = out(reg) sp,
             a = out(reg) a, b = out(reg) b, c = out(reg) c,
             d = out(reg) d, e = out(reg) e, f = out(reg) f,
             options(nomem, nostack, preserves_flags)
         );
-        r = [a, b, c, d, e, f];
     }
-    r
+    (sp, [a, b, c, d, e, f])
 }
 
-/// Frees the objects no root in `[low, high)` (nor a callee-saved register) reaches.
+/// Frees the objects that no root reaches: no word of the stack between this function's frame
+/// and `high`, and no callee-saved register.
 ///
 /// # Safety
-/// `[low, high)` must be part of this thread's live stack.
-unsafe fn collect_garbage(h: &mut Heap, low: usize, high: usize) {
+/// `high` must be the top of this thread's live stack region that holds guest frames (the
+/// outermost entry's stack pointer), above this call.
+#[inline(never)]
+unsafe fn collect_garbage(h: &mut Heap, high: usize) {
+    let (low, registers) = stack_pointer_and_callee_saved();
     let mut marked: HashSet<usize> = HashSet::new();
     let mut work = Vec::new();
     let root = |w: usize, marked: &mut HashSet<usize>, work: &mut Vec<usize>| {
@@ -224,7 +232,7 @@ unsafe fn collect_garbage(h: &mut Heap, low: usize, high: usize) {
             work.push(w);
         }
     };
-    for w in callee_saved_registers() {
+    for w in registers {
         root(w, &mut marked, &mut work);
     }
     let mut p = low.next_multiple_of(8);
@@ -291,31 +299,16 @@ mod tests {
         assert!(Tag::same(&tag_of(b).unwrap(), &tag));
         // SAFETY: the header word of a live object.
         assert_eq!(unsafe { *(a as *const usize) }, tag.identity());
-        // Only `b` is a root (on this test's stack); `a` survives through `b`'s payload.
-        let roots = [b, 0usize];
-        let range = (roots.as_ptr() as usize, roots.as_ptr() as usize + 16);
+        // `b` is a root (on this test's stack); `a` survives through `b`'s payload.
+        let roots = std::hint::black_box([b, 0usize]);
+        let high = roots.as_ptr() as usize + 16;
         HEAP.with(|h| {
             let mut h = h.borrow_mut();
-            // SAFETY: `roots` is live on this stack.
-            unsafe { collect_garbage(&mut h, range.0, range.1) };
+            // SAFETY: `roots` is live on this stack, above the collector's frame.
+            unsafe { collect_garbage(&mut h, high) };
         });
         std::hint::black_box(&roots);
         assert!(tag_of(a).is_some() && tag_of(b).is_some());
-        let roots = [0usize, 0];
-        HEAP.with(|h| {
-            let mut h = h.borrow_mut();
-            // SAFETY: as above.
-            unsafe {
-                collect_garbage(
-                    &mut h,
-                    roots.as_ptr() as usize,
-                    roots.as_ptr() as usize + 16,
-                )
-            };
-        });
-        std::hint::black_box(&roots);
-        // Unless a callee-saved register happens to hold one, both are gone.
-        assert!(live_objects() <= 2);
         reset();
         assert_eq!(live_objects(), 0);
         assert!(tag_of(a).is_none() && payload(a).is_none());

@@ -185,9 +185,9 @@ pub(crate) fn activation_stack() -> Option<(usize, usize)> {
     Some((current_sp(), unsafe { (*state).entry_sp }))
 }
 
-/// The stack range of every activation of this thread below the caller: `[current sp,
-/// outermost entry sp)` (guest frames of all nested calls, and the host frames between them).
-pub(crate) fn thread_guest_stack() -> Option<(usize, usize)> {
+/// The outermost entry's stack pointer: every guest frame of this thread (of all nested calls,
+/// with the host frames between them) lies below it.
+pub(crate) fn thread_guest_stack_top() -> Option<usize> {
     let mut state = STATE.with(|s| s.get());
     if state.is_null() {
         return None;
@@ -197,7 +197,7 @@ pub(crate) fn thread_guest_stack() -> Option<(usize, usize)> {
         while !(*state).prev.is_null() {
             state = (*state).prev;
         }
-        Some((current_sp(), (*state).entry_sp))
+        Some((*state).entry_sp)
     }
 }
 
