@@ -18,12 +18,16 @@ use crate::module::ModuleInner;
 pub struct EngineConfig {
     /// Bytes of native stack guest code may use below the outermost entry (default 512 KiB).
     pub max_wasm_stack: usize,
+    /// Most wasm exception objects alive at once on one thread (default 1 Mi); allocating
+    /// beyond it (after collecting the unreachable ones) traps with `ExceptionLimit`.
+    pub max_live_exceptions: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             max_wasm_stack: 512 * 1024,
+            max_live_exceptions: 1 << 20,
         }
     }
 }

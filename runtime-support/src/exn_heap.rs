@@ -17,9 +17,10 @@
 //!   the payload slots of type `exnref` of reachable objects are traced precisely. Unreachable
 //!   objects are freed and the threshold becomes twice what survived, so a guest that throws
 //!   and catches in a loop runs in bounded memory.
-//! - **Limit.** If more than [`MAX_OBJECTS`] objects or [`MAX_BYTES`] bytes survive (a guest
-//!   deliberately keeping exceptions alive, e.g. chained through payloads), allocation traps
-//!   with `TrapKind::ExceptionLimit`.
+//! - **Limit.** If more than `EngineConfig::max_live_exceptions` objects (of the engine of the
+//!   tag being allocated) or [`MAX_BYTES`] bytes survive (a guest deliberately keeping
+//!   exceptions alive, e.g. chained through payloads), allocation traps with
+//!   `TrapKind::ExceptionLimit`.
 //!
 //! Allocations made on the host's behalf (exceptions a host function throws) never collect:
 //! their objects may only be referenced from Rust values until the guest sees them.
@@ -31,8 +32,6 @@ use std::alloc::Layout;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-/// Most exception objects alive at once on one thread.
-pub(crate) const MAX_OBJECTS: usize = 1 << 20;
 /// Most bytes of exception objects alive at once on one thread.
 pub(crate) const MAX_BYTES: usize = 256 << 20;
 /// The object count below which no collection is attempted.
@@ -102,7 +101,8 @@ pub(crate) fn alloc(tag: &Tag, collect: Option<usize>) -> Result<usize, TrapKind
             }
         }
         let layout = layout(tag.params().len()).ok_or(TrapKind::ExceptionLimit)?;
-        if h.objects.len() >= MAX_OBJECTS || h.bytes.saturating_add(layout.size()) > MAX_BYTES {
+        let max_objects = tag.inner.engine.config().max_live_exceptions;
+        if h.objects.len() >= max_objects || h.bytes.saturating_add(layout.size()) > MAX_BYTES {
             return Err(TrapKind::ExceptionLimit);
         }
         // SAFETY: the layout has a nonzero size (the header alone is 16 bytes).
