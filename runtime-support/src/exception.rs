@@ -100,13 +100,33 @@ impl PartialEq for Exception {
 
 impl Eq for Exception {}
 
+/// A payload value for a message.
+fn describe(v: &Val) -> String {
+    match v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(b) => f32::from_bits(*b).to_string(),
+        Val::F64(b) => f64::from_bits(*b).to_string(),
+        Val::V128(x) => format!("{x:#034x}"),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".into(),
+        Val::FuncRef(Some(_)) => "funcref".into(),
+        Val::ExternRef(Some(n)) => format!("externref {n}"),
+        Val::ExnRef(Some(e)) => match *e {},
+    }
+}
+
 impl Trap {
     /// The trap of a wasm exception no guest frame caught (`exception` is its copy, if it can
     /// be copied).
     pub(crate) fn uncaught(exception: Option<Exception>) -> Trap {
         let mut t = Trap::new(TrapKind::UncaughtException);
         if let Some(e) = &exception {
-            t.message = format!("uncaught exception (tag type {})", e.tag.inner.ty);
+            let payload: Vec<String> = e.payload.iter().map(describe).collect();
+            t.message = format!(
+                "uncaught exception (tag type {}, payload [{}])",
+                e.tag.inner.ty,
+                payload.join(", ")
+            );
         }
         t.exception = exception;
         t
