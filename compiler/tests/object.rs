@@ -119,7 +119,12 @@ fn cross_targets_emit_objects() {
             .unwrap_or_else(|e| panic!("{triple}: {e}"));
         let table = &compiled.metadata.exception_table;
         assert_eq!(table.len(), 1, "{triple}");
-        assert_eq!(object::File::parse(&*compiled.object).unwrap().architecture(), arch);
+        assert_eq!(
+            object::File::parse(&*compiled.object)
+                .unwrap()
+                .architecture(),
+            arch
+        );
     }
     let config = kiln_compiler::Config {
         target: Some("aarch64-unknown-linux-gnu".to_string()),

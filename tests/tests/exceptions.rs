@@ -109,17 +109,26 @@ fn exception_references_stay_in_wasm() {
     let mut linker = Linker::new(&engine);
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    linker.func_new("host", "take", ty(&[ValType::ExnRef], &[]), move |_, args, _| {
-        assert!(matches!(args, [Val::ExnRef(None)]));
-        c.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    });
+    linker.func_new(
+        "host",
+        "take",
+        ty(&[ValType::ExnRef], &[]),
+        move |_, args, _| {
+            assert!(matches!(args, [Val::ExnRef(None)]));
+            c.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        },
+    );
     let inst2 = linker.instantiate(&m2).unwrap();
     match inst2.get_func("pass").unwrap().call(&[Val::I32(1)]) {
         Err(Error::Trap(t)) => assert!(t.message.contains("exception reference"), "{t}"),
         other => panic!("{other:?}"),
     }
-    inst2.get_func("pass").unwrap().call(&[Val::I32(0)]).unwrap();
+    inst2
+        .get_func("pass")
+        .unwrap()
+        .call(&[Val::I32(0)])
+        .unwrap();
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
 
@@ -204,12 +213,21 @@ fn host_tags_and_host_thrown_exceptions() {
     let mut linker = Linker::new(&engine);
     linker.define("host", "tag", Extern::Tag(tag.clone()));
     let t2 = tag.clone();
-    linker.func_new("host", "fail", ty(&[ValType::I64], &[]), move |_, args, _| {
-        let x = Exception::new(&t2, vec![args[0].clone(), Val::FuncRef(None)]).unwrap();
-        Err(Trap::throw(x))
-    });
+    linker.func_new(
+        "host",
+        "fail",
+        ty(&[ValType::I64], &[]),
+        move |_, args, _| {
+            let x = Exception::new(&t2, vec![args[0].clone(), Val::FuncRef(None)]).unwrap();
+            Err(Trap::throw(x))
+        },
+    );
     let inst = linker.instantiate(&module).unwrap();
-    let r = inst.get_func("catch").unwrap().call(&[Val::I64(77)]).unwrap();
+    let r = inst
+        .get_func("catch")
+        .unwrap()
+        .call(&[Val::I64(77)])
+        .unwrap();
     assert!(matches!(r[..], [Val::I64(77)]));
     let t = uncaught(inst.get_func("no-catch").unwrap().call(&[Val::I64(5)]));
     let x = t.exception.unwrap();
@@ -287,7 +305,10 @@ fn throw_loops_run_in_bounded_memory() {
         [expected]
     );
     let peak = peak.load(Ordering::Relaxed);
-    assert!(peak > 0 && peak <= 4096, "peak of {peak} live exception objects");
+    assert!(
+        peak > 0 && peak <= 4096,
+        "peak of {peak} live exception objects"
+    );
     assert_eq!(live_exception_objects(), 0);
 
     match inst.get_func("chain").unwrap().call(&[Val::I32(100_000)]) {
@@ -295,7 +316,10 @@ fn throw_loops_run_in_bounded_memory() {
         other => panic!("{other:?}"),
     }
     assert_eq!(live_exception_objects(), 0);
-    inst.get_func("chain").unwrap().call(&[Val::I32(1000)]).unwrap();
+    inst.get_func("chain")
+        .unwrap()
+        .call(&[Val::I32(1000)])
+        .unwrap();
 }
 
 /// After an exception is caught deep down the stack, everything else keeps working: traps,

@@ -44,6 +44,9 @@ pub(crate) enum FrameKind {
     },
 }
 
+/// Loads an exception object's payload (of the given types) for a landing block.
+pub(crate) type Unpack<'a> = dyn FnMut(&mut FunctionBuilder, Value, &[ir::Type]) -> Vec<Value> + 'a;
+
 /// One catch clause of a `try_table`.
 pub(crate) struct Catch {
     /// The module-local tag index; `None` for `catch_all`/`catch_all_ref`.
@@ -240,7 +243,7 @@ impl TranslationState {
         &mut self,
         builder: &mut FunctionBuilder,
         catches: Vec<Catch>,
-        unpack: &mut dyn FnMut(&mut FunctionBuilder, Value, &[ir::Type]) -> Vec<Value>,
+        unpack: &mut Unpack<'_>,
     ) -> Result<()> {
         for c in catches.into_iter().filter(|c| c.used) {
             builder.switch_to_block(c.landing);
@@ -373,7 +376,7 @@ impl TranslationState {
     pub(crate) fn end(
         &mut self,
         builder: &mut FunctionBuilder,
-        unpack: &mut dyn FnMut(&mut FunctionBuilder, Value, &[ir::Type]) -> Vec<Value>,
+        unpack: &mut Unpack<'_>,
     ) -> Result<bool> {
         let frame = match self.control.pop() {
             Some(Frame::Live(f)) => f,

@@ -35,6 +35,16 @@ fn readonly() -> MemFlagsData {
 /// `TranslationState::handlers`).
 pub(crate) type Handlers = [(Option<u32>, ir::Block)];
 
+/// How a call returns: normally, covered by catch handlers (maybe none), or as a tail call
+/// (which leaves the frame, and its handlers with it).
+#[derive(Copy, Clone)]
+pub(crate) enum CallMode<'h> {
+    /// A call that returns here; a `try_call` if `handlers` is not empty.
+    Normal(&'h Handlers),
+    /// `return_call`, `return_call_indirect`.
+    Tail,
+}
+
 /// How a call reaches its callee.
 pub(super) enum Callee {
     /// A direct call to a defined function.
@@ -527,17 +537,14 @@ impl<'a> FuncEnvironment<'a> {
         Ok((sig, Callee::Direct(fref)))
     }
 
-    /// Emits a call (or tail call) and returns the results (empty for tail calls). A call
-    /// covered by `handlers` is a `try_call` (tail calls leave the frame, and its handlers
-    /// with it).
+    /// Emits a call (or tail call) and returns the results (empty for tail calls).
     fn emit_call(
         &mut self,
         builder: &mut FunctionBuilder,
         sig: ir::SigRef,
         callee: Callee,
         args: &[Value],
-        tail: bool,
-        handlers: &Handlers,
+        mode: CallMode<'_>,
     ) -> Vec<Value> {
         let mut all = Vec::with_capacity(args.len() + 2);
         let callee_vmctx = match &callee {
@@ -547,9 +554,13 @@ impl<'a> FuncEnvironment<'a> {
         all.push(callee_vmctx);
         all.push(self.vmctx);
         all.extend_from_slice(args);
-        if !tail && !handlers.is_empty() {
-            return self.try_call(builder, sig, callee, &all, handlers);
-        }
+        let tail = match mode {
+            CallMode::Normal(handlers) if !handlers.is_empty() => {
+                return self.try_call(builder, sig, callee, &all, handlers);
+            }
+            CallMode::Normal(_) => false,
+            CallMode::Tail => true,
+        };
         match callee {
             Callee::Direct(f) => {
                 if tail {
@@ -578,11 +589,10 @@ impl<'a> FuncEnvironment<'a> {
         builder: &mut FunctionBuilder,
         index: u32,
         args: &[Value],
-        tail: bool,
-        handlers: &Handlers,
+        mode: CallMode<'_>,
     ) -> Result<Vec<Value>> {
         let (sig, callee) = self.callee(builder, index)?;
-        Ok(self.emit_call(builder, sig, callee, args, tail, handlers))
+        Ok(self.emit_call(builder, sig, callee, args, mode))
     }
 
     /// `call_indirect` / `return_call_indirect` through table `table` at `elem`.
@@ -593,8 +603,7 @@ impl<'a> FuncEnvironment<'a> {
         table: u32,
         elem: Value,
         args: &[Value],
-        tail: bool,
-        handlers: &Handlers,
+        mode: CallMode<'_>,
     ) -> Result<Vec<Value>> {
         let sig = self.wasm_sig(builder, type_index)?;
         if type_index >= self.offsets.num_types {
@@ -640,13 +649,6 @@ impl<'a> FuncEnvironment<'a> {
             funcref,
             Self::off(FUNC_REF_VMCTX),
         );
-        Ok(self.emit_call(
-            builder,
-            sig,
-            Callee::Indirect { code, vmctx },
-            args,
-            tail,
-            handlers,
-        ))
+        Ok(self.emit_call(builder, sig, Callee::Indirect { code, vmctx }, args, mode))
     }
 }

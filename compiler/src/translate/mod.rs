@@ -16,6 +16,7 @@ mod simd;
 #[cfg(test)]
 mod tests;
 
+use func_env::CallMode;
 pub(crate) use func_env::FuncEnvironment;
 
 use crate::config::Tunables;
@@ -389,16 +390,19 @@ impl Translator<'_, '_, '_> {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
                 let handlers = self.state.handlers();
-                let res = self
-                    .env
-                    .call(self.builder, *function_index, &args, false, &handlers)?;
+                let res = self.env.call(
+                    self.builder,
+                    *function_index,
+                    &args,
+                    CallMode::Normal(&handlers),
+                )?;
                 self.state.stack.extend(res);
             }
             Operator::ReturnCall { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
                 self.env
-                    .call(self.builder, *function_index, &args, true, &[])?;
+                    .call(self.builder, *function_index, &args, CallMode::Tail)?;
                 self.state.reachable = false;
             }
             Operator::CallIndirect {
@@ -415,8 +419,7 @@ impl Translator<'_, '_, '_> {
                     *table_index,
                     elem,
                     &args,
-                    false,
-                    &handlers,
+                    CallMode::Normal(&handlers),
                 )?;
                 self.state.stack.extend(res);
             }
@@ -433,8 +436,7 @@ impl Translator<'_, '_, '_> {
                     *table_index,
                     elem,
                     &args,
-                    true,
-                    &[],
+                    CallMode::Tail,
                 )?;
                 self.state.reachable = false;
             }
