@@ -46,11 +46,12 @@ pub fn ref_type(offset: usize, r: RefType) -> Result<ValType> {
             shared: false,
             ty: A::Exn | A::NoExn,
         } => Ok(ValType::ExnRef),
-        _ => Err(CompileError::at(
-            offset,
-            format!("unsupported reference type {r}"),
-        )),
+        _ => Err(unsupported_ref(offset, r)),
     }
+}
+
+fn unsupported_ref(offset: usize, r: RefType) -> CompileError {
+    CompileError::at(offset, format!("unsupported reference type {r}"))
 }
 
 /// Whether `ty` is exactly one of the value types a kiln [`ValType`] stands for (so a
@@ -269,10 +270,10 @@ impl TypeSection {
                     A::NoExtern => "noextern",
                     A::Exn => "exn",
                     A::NoExn => "noexn",
-                    _ => return Err(ref_type(offset, r).unwrap_err()),
+                    _ => return Err(unsupported_ref(offset, r)),
                 });
             }
-            _ => return Err(ref_type(offset, r).unwrap_err()),
+            _ => return Err(unsupported_ref(offset, r)),
         }
         out.push(')');
         Ok(())

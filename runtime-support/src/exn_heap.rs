@@ -12,8 +12,9 @@
 //!   exception being thrown.
 //! - **Collection.** When the number of objects reaches a threshold, the `exn_new` builtin
 //!   first collects: every word of the thread's stack between the current stack pointer and the
-//!   outermost entry, and the callee-saved registers, is a root if it equals an object's
-//!   address (conservative: an integer that happens to look like one keeps the object alive);
+//!   outermost entry, and the callee-saved registers, is a root if it points into an object
+//!   (its start or any byte inside, in case compiled code keeps an address derived from an
+//!   `exnref`; conservative: an integer that happens to look like one keeps the object alive);
 //!   the payload slots of type `exnref` of reachable objects are traced precisely. Unreachable
 //!   objects are freed and the threshold becomes twice what survived, so a guest that throws
 //!   and catches in a loop runs in bounded memory.
@@ -30,7 +31,7 @@ use kiln_environ::exception::{EXN_ALIGN, EXN_PAYLOAD_OFFSET, EXN_SLOT_SIZE, EXN_
 use kiln_environ::{TrapKind, ValType};
 use std::alloc::Layout;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// Most bytes of exception objects alive at once on one thread.
 pub(crate) const MAX_BYTES: usize = 256 << 20;
@@ -46,7 +47,8 @@ struct Entry {
 
 /// The thread's exception objects.
 struct Heap {
-    objects: HashMap<usize, Entry>,
+    /// By address (ordered, so a word pointing inside an object finds it).
+    objects: BTreeMap<usize, Entry>,
     bytes: usize,
     threshold: usize,
 }
@@ -54,14 +56,20 @@ struct Heap {
 impl Heap {
     fn new() -> Heap {
         Heap {
-            objects: HashMap::new(),
+            objects: BTreeMap::new(),
             bytes: 0,
             threshold: MIN_THRESHOLD,
         }
     }
 
+    /// The start of the object `w` points into, if any.
+    fn object_containing(&self, w: usize) -> Option<usize> {
+        let (start, e) = self.objects.range(..=w).next_back()?;
+        (w < start + e.layout.size()).then_some(*start)
+    }
+
     fn free_all(&mut self) {
-        for (addr, e) in self.objects.drain() {
+        for (addr, e) in std::mem::take(&mut self.objects) {
             // SAFETY: allocated by `alloc` with this layout; no guest code can reach it any more.
             unsafe { std::alloc::dealloc(addr as *mut u8, e.layout) };
         }
@@ -228,8 +236,10 @@ unsafe fn collect_garbage(h: &mut Heap, high: usize) {
     let mut marked: HashSet<usize> = HashSet::new();
     let mut work = Vec::new();
     let root = |w: usize, marked: &mut HashSet<usize>, work: &mut Vec<usize>| {
-        if h.objects.contains_key(&w) && marked.insert(w) {
-            work.push(w);
+        if let Some(o) = h.object_containing(w) {
+            if marked.insert(o) {
+                work.push(o);
+            }
         }
     };
     for w in registers {
@@ -255,19 +265,15 @@ unsafe fn collect_garbage(h: &mut Heap, high: usize) {
             }
         }
     }
-    let dead: Vec<usize> = h
-        .objects
-        .keys()
-        .filter(|a| !marked.contains(a))
-        .copied()
-        .collect();
-    for addr in dead {
-        if let Some(e) = h.objects.remove(&addr) {
-            h.bytes -= e.layout.size();
-            // SAFETY: allocated with this layout; unreachable from the guest (not a root and
-            // not in the payload of a reachable object).
-            unsafe { std::alloc::dealloc(addr as *mut u8, e.layout) };
-        }
+    let (live, dead): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut h.objects)
+        .into_iter()
+        .partition(|(a, _)| marked.contains(a));
+    h.objects = live;
+    for (addr, e) in dead {
+        h.bytes -= e.layout.size();
+        // SAFETY: allocated with this layout; unreachable from the guest (not a root and not
+        // in the payload of a reachable object).
+        unsafe { std::alloc::dealloc(addr as *mut u8, e.layout) };
     }
     h.threshold = (2 * h.objects.len()).max(MIN_THRESHOLD);
 }
@@ -299,8 +305,9 @@ mod tests {
         assert!(Tag::same(&tag_of(b).unwrap(), &tag));
         // SAFETY: the header word of a live object.
         assert_eq!(unsafe { *(a as *const usize) }, tag.identity());
-        // `b` is a root (on this test's stack); `a` survives through `b`'s payload.
-        let roots = std::hint::black_box([b, 0usize]);
+        // A pointer inside `b` is a root (on this test's stack); `a` survives through `b`'s
+        // payload.
+        let roots = std::hint::black_box([b + 20, 0usize]);
         let high = roots.as_ptr() as usize + 16;
         HEAP.with(|h| {
             let mut h = h.borrow_mut();

@@ -95,7 +95,13 @@ pub(crate) struct TranslationState {
     pub(crate) control: Vec<Frame>,
     /// Whether the current position is reachable.
     pub(crate) reachable: bool,
+    /// Catch handlers named by the function's calls so far (bounded: every call inside nested
+    /// `try_table`s lists all their clauses).
+    pub(crate) handler_entries: usize,
 }
+
+/// Most catch handlers the calls of one function may name in total.
+const MAX_HANDLER_ENTRIES: usize = 1 << 20;
 
 fn internal(what: &str) -> CompileError {
     CompileError::msg(format!("internal translator error: {what}"))
@@ -220,7 +226,7 @@ impl TranslationState {
     /// The catch handlers covering a call at the current position, innermost `try_table`
     /// first and each `try_table`'s clauses in order: `(tag, landing block)`, `None` for a
     /// catch-all. Marks them used.
-    pub(crate) fn handlers(&mut self) -> Vec<(Option<u32>, ir::Block)> {
+    pub(crate) fn handlers(&mut self) -> Result<Vec<(Option<u32>, ir::Block)>> {
         let mut out = Vec::new();
         for frame in self.control.iter_mut().rev() {
             if let Frame::Live(LiveFrame {
@@ -234,7 +240,13 @@ impl TranslationState {
                 }
             }
         }
-        out
+        self.handler_entries += out.len();
+        if self.handler_entries > MAX_HANDLER_ENTRIES {
+            return Err(CompileError::msg(
+                "too many catch handlers in scope of the function's calls",
+            ));
+        }
+        Ok(out)
     }
 
     /// Fills the landing blocks of a closed `try_table`'s used clauses: `unpack` loads the

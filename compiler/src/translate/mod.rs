@@ -247,6 +247,7 @@ pub fn translate_function_with_debug(
         stack: Vec::new(),
         control: Vec::new(),
         reachable: true,
+        handler_entries: 0,
     };
     state.block(&mut builder, &[], &results)?;
 
@@ -366,13 +367,13 @@ impl Translator<'_, '_, '_> {
                     .ok_or_else(|| CompileError::msg(format!("unknown tag {tag_index}")))?
                     .len();
                 let args = self.state.popn(n)?;
-                let handlers = self.state.handlers();
+                let handlers = self.state.handlers()?;
                 self.env.throw(self.builder, *tag_index, &args, &handlers)?;
                 self.state.reachable = false;
             }
             Operator::ThrowRef => {
                 let exn = self.state.pop()?;
-                let handlers = self.state.handlers();
+                let handlers = self.state.handlers()?;
                 self.env.throw_ref(self.builder, exn, &handlers);
                 self.state.reachable = false;
             }
@@ -389,7 +390,7 @@ impl Translator<'_, '_, '_> {
             Operator::Call { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
-                let handlers = self.state.handlers();
+                let handlers = self.state.handlers()?;
                 let res = self.env.call(
                     self.builder,
                     *function_index,
@@ -412,7 +413,7 @@ impl Translator<'_, '_, '_> {
                 let n = self.type_at(*type_index)?.params.len();
                 let elem = self.state.pop()?;
                 let args = self.state.popn(n)?;
-                let handlers = self.state.handlers();
+                let handlers = self.state.handlers()?;
                 let res = self.env.call_indirect(
                     self.builder,
                     *type_index,

@@ -497,3 +497,19 @@ fn try_table_calls_are_try_calls() {
     assert!(!text.contains("try_call"), "{text}");
     assert!(text.contains("return_call "), "{text}");
 }
+
+/// Calls inside deeply nested `try_table`s with many clauses each name every clause: the total
+/// is bounded, beyond it the function is a compile error (not unbounded memory).
+#[test]
+fn catch_handlers_in_scope_are_bounded() {
+    let mut wat = String::from("(module (tag $e) (func $f) (func\n");
+    let catches = " (catch_all 0)".repeat(100);
+    for _ in 0..100 {
+        wat.push_str(&format!("(block (try_table{catches}\n"));
+    }
+    wat.push_str(&"(call $f)\n".repeat(110));
+    wat.push_str(&"))".repeat(100));
+    wat.push_str("))");
+    let err = translate_with(&wat, Tunables::default()).unwrap_err();
+    assert!(err.to_string().contains("too many catch handlers"), "{err}");
+}
