@@ -170,10 +170,12 @@ pub fn inspect(data: &[u8]) -> Result<String> {
         m.globals.len(),
         c.globals
     );
+    let _ = writeln!(w, "  tags          {} ({} imported)", m.tags.len(), c.tags);
     let _ = writeln!(w, "  elem segments {}", m.elems.len());
     let _ = writeln!(w, "  data segments {}", m.data.len());
     let _ = writeln!(w, "  memory images {}", m.memory_images.len());
     let _ = writeln!(w, "  trap sites    {}", m.trap_sites.len());
+    let _ = writeln!(w, "  catch sites   {}", m.exception_table.len());
     let _ = writeln!(
         w,
         "  start         {}",
