@@ -108,16 +108,20 @@ impl ConstEnv for Env<'_> {
 
 fn check_import(m: &ModuleInner, imp: &kiln_environ::Import, ext: &Extern) -> Result<(), Error> {
     let md = &m.metadata;
-    // Function and tag types are the same type when their engine-wide ids (signature and
-    // canonical identity) are equal.
-    let same_type = |ti: u32, ty: &kiln_environ::FuncType, id: u32| {
-        md.types.get(ti as usize) == Some(ty) && m.type_ids.get(ti as usize) == Some(&id)
+    // Function and tag types of wasm are the same type when their engine-wide ids (signature
+    // and canonical identity) are equal. The host's functions and tags have plain signatures:
+    // they match by signature (every function reference has one representation, and kiln has
+    // no instruction that relies on a reference's static type without checking it).
+    let same_type = |ti: u32, ty: &kiln_environ::FuncType, id: u32, host: bool| {
+        md.types.get(ti as usize) == Some(ty) && (host || m.type_ids.get(ti as usize) == Some(&id))
     };
     let ok = match (&imp.kind, ext) {
-        (ImportKind::Func(ti), Extern::Func(f)) => same_type(*ti, &f.ty(), f.raw().type_id),
+        (ImportKind::Func(ti), Extern::Func(f)) => {
+            same_type(*ti, &f.ty(), f.raw().type_id, f.is_host())
+        }
         (ImportKind::Tag(ti), Extern::Tag(t)) => {
             Engine::same(&t.inner.engine, m.engine())
-                && same_type(*ti, &t.inner.ty, t.inner.type_id)
+                && same_type(*ti, &t.inner.ty, t.inner.type_id, t.inner.host)
         }
         (ImportKind::Table(tt), Extern::Table(t)) => {
             let at = t.ty();

@@ -19,6 +19,8 @@ pub(crate) struct TagInner {
     /// Engine-wide id of the type (signature and identity).
     pub(crate) type_id: u32,
     pub(crate) engine: Engine,
+    /// Made by the host ([`Tag::new`]): its type is a plain signature.
+    pub(crate) host: bool,
 }
 
 /// A tag: an exception's identity and payload type. Cloning gives another handle to the same
@@ -36,16 +38,21 @@ impl Tag {
             return Err(Error::Other("a tag's type has no results".into()));
         }
         let type_id = engine.intern(&ty);
-        Ok(Tag::with_type_id(engine, ty, type_id))
+        Ok(Tag::make(engine, ty, type_id, true))
     }
 
     /// A new tag of an interned type (an instance's defined tag).
     pub(crate) fn with_type_id(engine: &Engine, ty: FuncType, type_id: u32) -> Tag {
+        Tag::make(engine, ty, type_id, false)
+    }
+
+    fn make(engine: &Engine, ty: FuncType, type_id: u32, host: bool) -> Tag {
         Tag {
             inner: Arc::new(TagInner {
                 ty,
                 type_id,
                 engine: engine.clone(),
+                host,
             }),
         }
     }

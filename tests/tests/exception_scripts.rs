@@ -6,7 +6,8 @@
 //! The scripts cover what the official ones do not: tags across modules and instances
 //! (`linking.wast`), payloads of every type, exception references inside payloads, calls with
 //! stack arguments and results inside `try_table` (`payloads.wast`), nesting, rethrowing, retry
-//! loops, deep stacks, many throws, traps, indirect and tail calls (`control.wast`).
+//! loops, deep stacks, many throws, traps, indirect and tail calls (`control.wast`), and the
+//! type-system subset exception handling comes with (`types.wast`).
 
 use kiln_cli::wast::{CompileOptions, WastRunner};
 use kiln_compiler::OptLevel;

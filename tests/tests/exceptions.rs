@@ -445,3 +445,42 @@ fn threads_throw_independently() {
         h.join().unwrap();
     }
 }
+
+/// Host functions have plain signatures: they satisfy imports whose types match by signature,
+/// even types of a recursion group or with typed references (wasm exports must match by
+/// canonical type: see `tests/exceptions/types.wast`).
+#[test]
+fn host_functions_satisfy_imports_by_signature() {
+    let engine = Engine::default();
+    let wat = r#"
+    (module
+      (rec (type $r (func (param i32))) (type $s (func)))
+      (type $t (func (result i32)))
+      (import "host" "get" (func $get (result (ref null $t))))
+      (import "host" "log" (func $log (type $r)))
+      (table 1 funcref)
+      (func (export "run") (result i32)
+        (call $log (i32.const 5))
+        (table.set (i32.const 0) (call $get))
+        (call_indirect (type $t) (i32.const 0))))
+    "#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let logged = Arc::new(AtomicUsize::new(0));
+    let l = logged.clone();
+    let mut linker = Linker::new(&engine);
+    linker.func_new("host", "get", ty(&[], &[ValType::FuncRef]), |_, _, r| {
+        r[0] = Val::FuncRef(None);
+        Ok(())
+    });
+    linker.func_new("host", "log", ty(&[ValType::I32], &[]), move |_, a, _| {
+        assert!(matches!(a, [Val::I32(5)]));
+        l.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    });
+    let inst = linker.instantiate(&module).unwrap();
+    match inst.get_func("run").unwrap().call(&[]) {
+        Err(Error::Trap(t)) => assert_eq!(t.kind, TrapKind::IndirectCallToNull),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(logged.load(Ordering::Relaxed), 1);
+}
