@@ -42,13 +42,14 @@ pub(crate) struct Resume {
 const MAX_FRAMES: usize = 1 << 20;
 
 /// Searches the guest frames of the innermost activation, from the last guest exit, for a
-/// handler of exception object `exn` whose tag identity is `tag`. The returned value holds no
-/// resources, so the caller can drop everything before resuming.
+/// handler of an exception whose tag identity is `tag`. The returned value holds no resources,
+/// so the caller can drop everything before resuming.
 pub(crate) fn find_handler(tag: usize) -> Option<Resume> {
     let (low, high) = traps::activation_stack()?;
     let (mut fp, mut pc) = traps::last_exit();
     for _ in 0..MAX_FRAMES {
-        let module = traps::module_at(pc)?;
+        // `pc` is a return address: the call it returns from is just before it.
+        let module = traps::module_at(pc.checked_sub(1)?)?;
         let text = module.text as usize;
         let off = u32::try_from(pc.checked_sub(text)?).ok()?;
         if let Some((frame_offset, handlers)) = module.metadata.exception_table.lookup(off) {
