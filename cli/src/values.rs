@@ -20,15 +20,11 @@ pub fn parse_arg(ty: ValType, s: &str) -> Result<Val> {
         ValType::V128 => {
             Val::V128(parse_int(t, 128).with_context(|| format!("invalid v128 `{s}`"))? as u128)
         }
-        ValType::FuncRef | ValType::ExternRef => {
+        ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => {
             if t != "null" {
                 bail!("invalid {ty} `{s}`: only `null` can be passed from the command line");
             }
-            if ty == ValType::FuncRef {
-                Val::FuncRef(None)
-            } else {
-                Val::ExternRef(None)
-            }
+            Val::default_for(ty)
         }
     })
 }
@@ -112,7 +108,8 @@ pub fn format_result(v: &Val) -> String {
         Val::F32(b) => f32::from_bits(*b).to_string(),
         Val::F64(b) => f64::from_bits(*b).to_string(),
         Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".into(),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".into(),
+        Val::ExnRef(Some(e)) => match *e {},
         Val::FuncRef(Some(_)) | Val::ExternRef(Some(_)) => "ref".into(),
     }
 }

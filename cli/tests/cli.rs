@@ -104,6 +104,34 @@ fn trap_exits_with_status_1_and_message() {
     }
 }
 
+/// A wasm exception nothing catches ends `kiln run` like a trap: status 1, the message, the
+/// backtrace from the throw.
+#[test]
+fn uncaught_exception_exits_with_status_1() {
+    let dir = Dir::new();
+    let wat = dir.file(
+        "exc.wat",
+        r#"(module
+             (tag $e (param i32))
+             (func $throw (throw $e (i32.const 3)))
+             (func (export "caught") (result i32)
+               (block $h (result i32) (try_table (catch $e $h) (call $throw)) (i32.const -1)))
+             (func (export "boom") (result i32) (call $throw) (i32.const 1)))"#,
+    );
+    let o = run(kiln().args(["run", "--invoke", "caught"]).arg(&wat), &dir);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "3");
+    let o = run(kiln().args(["run", "--invoke", "boom"]).arg(&wat), &dir);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: wasm trap: uncaught exception"),
+        "{err}"
+    );
+    assert!(err.contains("payload [3]"), "{err}");
+    assert!(err.contains("wasm backtrace:"), "{err}");
+}
+
 #[test]
 fn timeout_interrupts() {
     let dir = Dir::new();

@@ -14,6 +14,7 @@ use cranelift_codegen::ir::{self, ExternalName};
 use cranelift_codegen::isa::{self, OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
+use kiln_environ::exception::{Handler, CATCH_ALL, NO_CONTEXT};
 use kiln_environ::TrapKind;
 use rayon::prelude::*;
 use std::str::FromStr;
@@ -67,6 +68,10 @@ pub struct CompiledFunction {
     pub relocs: Vec<Relocation>,
     /// Trap sites: (offset in function, kind).
     pub traps: Vec<(u32, TrapKind)>,
+    /// Call sites with catch handlers, in code order: return offset, distance from the frame
+    /// pointer down to the stack pointer at the call, and the handlers (handler offsets
+    /// relative to the function's start).
+    pub exception_sites: Vec<(u32, u32, Vec<Handler>)>,
     /// Source map: (offset in function, wasm byte offset), sorted.
     pub srclocs: Vec<(u32, u32)>,
     /// Call-frame information, for `.eh_frame` (written under `-g`).
@@ -230,6 +235,7 @@ pub fn compile_ir(
         })?;
         traps.push((t.offset, kind));
     }
+    let exception_sites = exception_sites(buffer, &name)?;
     let srclocs = buffer
         .get_srclocs_sorted()
         .iter()
@@ -243,10 +249,60 @@ pub fn compile_ir(
         alignment: u64::from(buffer.alignment),
         relocs,
         traps,
+        exception_sites,
         srclocs,
         unwind,
         value_labels,
     })
+}
+
+/// The call sites of `buffer` that have catch handlers, as [`CompiledFunction::exception_sites`].
+fn exception_sites(
+    buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>,
+    name: &str,
+) -> Result<Vec<(u32, u32, Vec<Handler>)>> {
+    use cranelift_codegen::{ExceptionContextLoc, FinalizedMachExceptionHandler as H};
+    let mut out = Vec::new();
+    for site in buffer.call_sites() {
+        if site.exception_handlers.is_empty() {
+            continue;
+        }
+        let internal = |what: &str| {
+            CompileError::msg(format!(
+                "internal error: exception call site in `{name}`: {what}"
+            ))
+        };
+        let frame_offset = site
+            .frame_offset
+            .ok_or_else(|| internal("no frame offset"))?;
+        let mut context = NO_CONTEXT;
+        let mut handlers = Vec::new();
+        for h in site.exception_handlers {
+            match h {
+                H::Context(ExceptionContextLoc::SPOffset(o)) => context = *o,
+                H::Context(ExceptionContextLoc::GPR(_)) => {
+                    return Err(internal("VM context in a register"))
+                }
+                H::Tag(tag, offset) => {
+                    if context == NO_CONTEXT {
+                        return Err(internal("tag handler without a context"));
+                    }
+                    handlers.push(Handler {
+                        tag: tag.as_u32(),
+                        context_sp_offset: context,
+                        handler: *offset,
+                    });
+                }
+                H::Default(offset) => handlers.push(Handler {
+                    tag: CATCH_ALL,
+                    context_sp_offset: context,
+                    handler: *offset,
+                }),
+            }
+        }
+        out.push((site.ret_addr, frame_offset, handlers));
+    }
+    Ok(out)
 }
 
 /// A symbol-safe rendering of a name-section name (demangled where the producer mangled it).

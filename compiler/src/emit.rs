@@ -17,6 +17,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use kiln_environ::descriptor::DATA_ALIGN;
+use kiln_environ::exception::{ExceptionTableBuilder, Handler};
 use kiln_environ::{
     BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo, MemoryImage,
     ModuleMetadata, OffsetTable, TrapTable, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
@@ -250,6 +251,7 @@ pub fn emit_object(
         .collect();
     let mut trap_sites = Vec::new();
     let mut address_map = Vec::new();
+    let mut exception_sites = Vec::new();
     let mut starts = Vec::with_capacity(functions.len());
     for (f, id) in functions.iter().zip(&ids) {
         let (sym, _) = product.functions[*id].ok_or_else(|| module_err("function not defined"))?;
@@ -262,9 +264,26 @@ pub fn emit_object(
         }
         starts.push(start);
         trap_sites.extend(f.traps.iter().map(|(o, k)| (start + o, *k)));
+        for (ret, frame_offset, handlers) in &f.exception_sites {
+            let handlers: Vec<Handler> = handlers
+                .iter()
+                .map(|h| Handler {
+                    handler: start + h.handler,
+                    ..*h
+                })
+                .collect();
+            exception_sites.push((start + ret, *frame_offset, handlers));
+        }
         address_map.extend(f.srclocs.iter().map(|(o, w)| (start + o, *w)));
     }
     trap_sites.sort_by_key(|(o, _)| *o);
+    exception_sites.sort_by_key(|(o, _, _)| *o);
+    let mut exceptions = ExceptionTableBuilder::default();
+    for (ret, frame_offset, handlers) in &exception_sites {
+        exceptions
+            .add_site(*ret, *frame_offset, handlers)
+            .map_err(|e| CompileError::msg(format!("internal error: {e}")))?;
+    }
     address_map.sort_by_key(|(o, _)| *o);
     let debug_lines = match debug {
         Some(input) => {
@@ -282,6 +301,8 @@ pub fn emit_object(
         tables: module.tables.clone(),
         memories: module.memories.clone(),
         globals: module.globals.clone(),
+        tags: module.tags.clone(),
+        type_identities: module.type_identities.clone(),
         global_inits: module.global_inits.clone(),
         exports: module.exports.clone(),
         start: module.start,
@@ -298,6 +319,7 @@ pub fn emit_object(
         memory_images: data.images,
         trap_sites: TrapTable::from_sorted_sites(trap_sites),
         address_map: OffsetTable::from_sorted_pairs(address_map),
+        exception_table: exceptions.finish(),
         name: module.module_name.clone(),
         debug_lines,
     };

@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one stage per module, data flowing one way:
 //!
-//! 1. [`module`]: parse & validate the bytes into a [`module::ModuleTranslation`];
+//! 1. [`module`]: parse & validate the bytes into a [`module::ModuleTranslation`] (types in
+//!    [`types`]);
 //! 2. [`translate`]: each function body → Cranelift IR (our own translator);
 //! 3. [`codegen`]: Cranelift compiles functions in parallel (rayon) →
 //!    [`codegen::CompiledFunction`]s;
@@ -32,6 +33,7 @@ pub mod link;
 pub mod module;
 pub mod trampolines;
 pub mod translate;
+pub mod types;
 
 pub use component::{compile_component, CompiledComponent};
 pub use config::{Config, OptLevel, Tunables};

@@ -6,6 +6,7 @@
 //! translated, in parallel.
 
 use crate::error::{CompileError, Result};
+use crate::types::{ref_type, val_type, TypeSection};
 use kiln_environ::{
     ConstExpr, ConstOp, DataMode, ElemMode, Export, ExportKind, FuncType, GlobalType, Import,
     ImportKind, MemoryType, TableType, VMOffsets, ValType,
@@ -64,6 +65,12 @@ pub struct ModuleTranslation<'data> {
     pub globals: Vec<GlobalType>,
     /// Number of imported globals.
     pub num_imported_globals: u32,
+    /// Every tag's type index (imports first).
+    pub tags: Vec<u32>,
+    /// Number of imported tags.
+    pub num_imported_tags: u32,
+    /// Canonical identities of types that need one (see `ModuleMetadata::type_identities`).
+    pub type_identities: Vec<Option<String>>,
     /// Initializers of defined globals.
     pub global_inits: Vec<ConstExpr>,
     /// Exports.
@@ -112,39 +119,31 @@ impl<'data> ModuleTranslation<'data> {
     pub fn is_imported_global(&self, index: u32) -> bool {
         index < self.num_imported_globals
     }
+
+    /// The payload types of tag `index`.
+    pub fn tag_params(&self, index: u32) -> Option<&[ValType]> {
+        let ty = *self.tags.get(index as usize)?;
+        Some(&self.types.get(ty as usize)?.params)
+    }
 }
 
-/// The WebAssembly features kiln compiles: WebAssembly 2.0 plus multi-memory, tail calls and
-/// extended-const.
+/// The WebAssembly features kiln compiles: WebAssembly 2.0 plus multi-memory, tail calls,
+/// extended-const and exception handling (Wasm 3.0's `try_table`/`throw`/`throw_ref`/`exnref`).
+///
+/// Exception handling comes with the parts of the Wasm 3.0 type system it is specified and
+/// tested with, so `FUNCTION_REFERENCES` and `GC` are accepted for their *types*: explicit
+/// recursion groups of final function types and typed references to functions, externs and
+/// exceptions (see `types.rs`). Everything else those proposals add is a compile error:
+/// struct, array and other GC heap types, declared subtyping, their instructions (`call_ref`,
+/// `br_on_null`, `struct.new`, `ref.cast`...) and table initializer expressions.
 pub fn supported_features() -> WasmFeatures {
     WasmFeatures::WASM2
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::TAIL_CALL
         | WasmFeatures::EXTENDED_CONST
-}
-
-pub(crate) fn val_type(offset: usize, ty: wasmparser::ValType) -> Result<ValType> {
-    Ok(match ty {
-        wasmparser::ValType::I32 => ValType::I32,
-        wasmparser::ValType::I64 => ValType::I64,
-        wasmparser::ValType::F32 => ValType::F32,
-        wasmparser::ValType::F64 => ValType::F64,
-        wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(r) => ref_type(offset, r)?,
-    })
-}
-
-fn ref_type(offset: usize, r: wasmparser::RefType) -> Result<ValType> {
-    if r.is_func_ref() {
-        Ok(ValType::FuncRef)
-    } else if r.is_extern_ref() {
-        Ok(ValType::ExternRef)
-    } else {
-        Err(CompileError::at(
-            offset,
-            format!("unsupported reference type {r:?}"),
-        ))
-    }
+        | WasmFeatures::EXCEPTIONS
+        | WasmFeatures::FUNCTION_REFERENCES
+        | WasmFeatures::GC
 }
 
 pub(crate) fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<TableType> {
@@ -154,8 +153,17 @@ pub(crate) fn table_type(offset: usize, t: &wasmparser::TableType) -> Result<Tab
             "64-bit and shared tables are not supported",
         ));
     }
+    let element = ref_type(offset, t.element_type)?;
+    if element == ValType::ExnRef {
+        // Exception objects live only as long as the outermost call into the guest (kiln has
+        // no garbage collector), so they may not be stored where they would outlive it.
+        return Err(CompileError::at(
+            offset,
+            "unsupported: tables of exception references",
+        ));
+    }
     Ok(TableType {
-        element: ref_type(offset, t.element_type)?,
+        element,
         min: t.initial,
         max: t.maximum,
     })
@@ -178,8 +186,16 @@ pub(crate) fn memory_type(offset: usize, m: &wasmparser::MemoryType) -> Result<M
 }
 
 pub(crate) fn global_type(offset: usize, g: &wasmparser::GlobalType) -> Result<GlobalType> {
+    let ty = val_type(offset, g.content_type)?;
+    if ty == ValType::ExnRef && g.mutable {
+        // As for tables: an immutable `exnref` global can only ever be null.
+        return Err(CompileError::at(
+            offset,
+            "unsupported: mutable globals of exception references",
+        ));
+    }
     Ok(GlobalType {
-        ty: val_type(offset, g.content_type)?,
+        ty,
         mutable: g.mutable,
     })
 }
@@ -257,6 +273,9 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
         num_imported_memories: 0,
         globals: Vec::new(),
         num_imported_globals: 0,
+        tags: Vec::new(),
+        num_imported_tags: 0,
+        type_identities: Vec::new(),
         global_inits: Vec::new(),
         exports: Vec::new(),
         start: None,
@@ -268,6 +287,7 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
         escaping: Vec::new(),
         offsets: VMOffsets::new(Default::default(), 0, 0, 0, 0, 0),
     };
+    let mut type_section = TypeSection::default();
     let mut escaping = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let mut seen_end = false;
@@ -293,25 +313,9 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
             Payload::TypeSection(reader) => {
                 for group in reader.into_iter_with_offsets() {
                     let (offset, group) = group?;
-                    for sub in group.into_types() {
-                        let f = match &sub.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f,
-                            _ => return Err(CompileError::at(offset, "unsupported type kind")),
-                        };
-                        m.types.push(FuncType {
-                            params: f
-                                .params()
-                                .iter()
-                                .map(|t| val_type(offset, *t))
-                                .collect::<Result<_>>()?,
-                            results: f
-                                .results()
-                                .iter()
-                                .map(|t| val_type(offset, *t))
-                                .collect::<Result<_>>()?,
-                        });
-                    }
+                    type_section.add_group(offset, group)?;
                 }
+                m.types.clone_from(&type_section.types);
             }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports_with_offsets() {
@@ -340,8 +344,10 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
                             m.num_imported_globals += 1;
                             ImportKind::Global(t)
                         }
-                        wasmparser::TypeRef::Tag(_) => {
-                            return Err(CompileError::at(offset, "tags are not supported"))
+                        wasmparser::TypeRef::Tag(t) => {
+                            m.tags.push(t.func_type_idx);
+                            m.num_imported_tags += 1;
+                            ImportKind::Tag(t.func_type_idx)
                         }
                     };
                     m.imports.push(Import {
@@ -394,15 +400,18 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
                         wasmparser::ExternalKind::Table => ExportKind::Table,
                         wasmparser::ExternalKind::Memory => ExportKind::Memory,
                         wasmparser::ExternalKind::Global => ExportKind::Global,
-                        wasmparser::ExternalKind::Tag => {
-                            return Err(CompileError::msg("tags are not supported"))
-                        }
+                        wasmparser::ExternalKind::Tag => ExportKind::Tag,
                     };
                     m.exports.push(Export {
                         name: e.name.to_string(),
                         kind,
                         index: e.index,
                     });
+                }
+            }
+            Payload::TagSection(reader) => {
+                for t in reader {
+                    m.tags.push(t?.func_type_idx);
                 }
             }
             Payload::StartSection { func, .. } => m.start = Some(func),
@@ -480,6 +489,7 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
     if !seen_end {
         return Err(CompileError::msg("unexpected end of module"));
     }
+    m.type_identities = type_section.identities;
     let num_funcs = m.functions.len();
     m.func_names = vec![None; num_funcs];
     for (i, name) in names {
@@ -501,6 +511,7 @@ pub fn parse_with_features(wasm: &[u8], features: WasmFeatures) -> Result<Module
         tables: m.num_imported_tables,
         memories: m.num_imported_memories,
         globals: m.num_imported_globals,
+        tags: m.num_imported_tags,
     };
     m.offsets = VMOffsets::new(
         counts,

@@ -82,8 +82,23 @@ fn output_is_deterministic() {
     );
 }
 
+/// A module using exception handling: `try_table` call sites, `throw`, `throw_ref`.
+const EXCEPTIONS: &str = r#"
+(module
+  (tag $e (param i32 i64 f64))
+  (func $throw (param i32) (throw $e (local.get 0) (i64.const 1) (f64.const 2)))
+  (func (export "run") (param i32) (result i32)
+    (block $all
+      (block $h (result i32 i64 f64 exnref)
+        (try_table (catch_ref $e $h) (catch_all $all) (call $throw (local.get 0)))
+        (return (i32.const 0)))
+      (throw_ref))
+    (i32.const -1)))
+"#;
+
 #[test]
 fn cross_targets_emit_objects() {
+    let exceptions = wat::parse_str(EXCEPTIONS).unwrap();
     for (triple, arch) in [
         ("x86_64-unknown-linux-gnu", object::Architecture::X86_64),
         ("aarch64-unknown-linux-gnu", object::Architecture::Aarch64),
@@ -98,6 +113,18 @@ fn cross_targets_emit_objects() {
         let file = object::File::parse(&*compiled.object).unwrap();
         assert_eq!(file.architecture(), arch, "{triple}");
         assert_eq!(compiled.metadata.build.target, triple);
+        // Exception handling compiles for every target (the runtime resumes handlers on
+        // x86_64 only): one call site with two handlers.
+        let compiled = kiln_compiler::compile(&exceptions, &config)
+            .unwrap_or_else(|e| panic!("{triple}: {e}"));
+        let table = &compiled.metadata.exception_table;
+        assert_eq!(table.len(), 1, "{triple}");
+        assert_eq!(
+            object::File::parse(&*compiled.object)
+                .unwrap()
+                .architecture(),
+            arch
+        );
     }
     let config = kiln_compiler::Config {
         target: Some("aarch64-unknown-linux-gnu".to_string()),

@@ -83,6 +83,7 @@ enum kiln_valkind_enum {
   KILN_V128 = 4,      /**< v128 */
   KILN_FUNCREF = 5,   /**< funcref (nullable) */
   KILN_EXTERNREF = 6, /**< externref (nullable) */
+  KILN_EXNREF = 7,    /**< exnref: always null on the host side (stored in `externref`, 0) */
 };
 /** Returned by type accessors for an invalid handle or index. */
 #define KILN_VALKIND_INVALID ((kiln_valkind_t)0xFF)
@@ -94,6 +95,7 @@ enum kiln_externkind_enum {
   KILN_EXTERN_TABLE = 1,  /**< a table */
   KILN_EXTERN_MEMORY = 2, /**< a memory */
   KILN_EXTERN_GLOBAL = 3, /**< a global */
+  KILN_EXTERN_TAG = 4,    /**< a tag (exception handling) */
 };
 
 /** The kind of an error. */
@@ -124,6 +126,8 @@ enum kiln_trap_kind_enum {
   KILN_TRAP_CANONICAL_ABI = 13,            /**< "canonical ABI violation": a component broke a
                                                 canonical-ABI rule (bad pointer, encoding, handle,
                                                 reentrance); the message names the rule */
+  KILN_TRAP_UNCAUGHT_EXCEPTION = 14,       /**< "uncaught exception" (a wasm exception) */
+  KILN_TRAP_EXCEPTION_LIMIT = 15,          /**< "too many live exception objects" */
 };
 
 /* ---------------------------------------------------------------------------------------- */

@@ -327,6 +327,38 @@ pub mod imp {
         unsafe { traps::raise_trap(TrapKind::Interrupt) }
     }
 
+    /// Allocates an exception object of tag `tag` (collecting first when due, see `exn_heap`).
+    ///
+    /// # Safety
+    /// As [`memory_grow`].
+    pub unsafe extern "C" fn exn_new(vmctx: *mut u8, tag: i32) -> i64 {
+        let r = (|| {
+            // SAFETY: compiled code passes its live VM context.
+            let inst = unsafe { instance(vmctx) };
+            let tag = inst
+                .tags
+                .get(tag as u32 as usize)
+                .ok_or(TrapKind::NullReference)?;
+            crate::exn_heap::alloc(tag, traps::thread_guest_stack_top())
+        })();
+        // SAFETY: called from guest code.
+        unsafe { check(r) as i64 }
+    }
+
+    /// Throws exception object `exn`: resumes at its handler or unwinds to the entry point.
+    ///
+    /// # Safety
+    /// As [`memory_grow`]; called with the `tail` convention (same argument registers).
+    pub unsafe extern "C" fn throw_ref(_vmctx: *mut u8, exn: i64) {
+        let exn = exn as usize;
+        match crate::throw::throw_action(exn) {
+            // SAFETY: the action holds no resources; every Rust value of the search is dropped.
+            Ok(r) => unsafe { crate::throw::resume(r, exn) },
+            // SAFETY: called from guest code; the trap moves.
+            Err(trap) => unsafe { traps::raise_user_trap(trap) },
+        }
+    }
+
     /// Raises a trap of the given kind.
     ///
     /// # Safety

@@ -75,6 +75,8 @@ pub const KILN_V128: kiln_valkind_t = 4;
 pub const KILN_FUNCREF: kiln_valkind_t = 5;
 /// `KILN_EXTERNREF`
 pub const KILN_EXTERNREF: kiln_valkind_t = 6;
+/// `exnref` (always null on the host side).
+pub const KILN_EXNREF: kiln_valkind_t = 7;
 /// `KILN_VALKIND_INVALID`
 pub const KILN_VALKIND_INVALID: kiln_valkind_t = 0xFF;
 

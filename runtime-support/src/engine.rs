@@ -1,8 +1,9 @@
 //! The engine: process-wide runtime state shared by every module and instance created from it.
 //!
 //! Holds the epoch counter whose address every VM context carries (`vmctx.epoch_ptr`), the
-//! signature interner that gives each distinct `FuncType` an engine-wide id (compared by
-//! `call_indirect`), and the configuration. Creating an engine installs the trap signal handlers
+//! type interner that gives each distinct function type (signature and canonical identity, see
+//! `ModuleMetadata::type_identities`) an engine-wide id (compared by `call_indirect` and import
+//! checks), and the configuration. Creating an engine installs the trap signal handlers
 //! (once per process).
 
 use kiln_environ::FuncType;
@@ -17,20 +18,28 @@ use crate::module::ModuleInner;
 pub struct EngineConfig {
     /// Bytes of native stack guest code may use below the outermost entry (default 512 KiB).
     pub max_wasm_stack: usize,
+    /// Most wasm exception objects alive at once on one thread (default 1 Mi); allocating
+    /// beyond it (after collecting the unreachable ones) traps with `ExceptionLimit`.
+    pub max_live_exceptions: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             max_wasm_stack: 512 * 1024,
+            max_live_exceptions: 1 << 20,
         }
     }
 }
 
+/// A function type as the interner keys it: signature and canonical identity (`None` when the
+/// signature alone identifies the type).
+type TypeKey = (FuncType, Option<String>);
+
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<FuncType, u32>,
-    types: Vec<FuncType>,
+    ids: HashMap<TypeKey, u32>,
+    types: Vec<TypeKey>,
 }
 
 /// A wasm-to-host trampoline address and the module whose code holds it.
@@ -83,17 +92,24 @@ impl Engine {
 
     /// The engine-wide id of a function type (interned on first use).
     pub fn intern(&self, ty: &FuncType) -> u32 {
+        self.intern_with_identity(ty, None)
+    }
+
+    /// The engine-wide id of a function type with a canonical identity (a type of a recursion
+    /// group, or one with typed references: see `ModuleMetadata::type_identities`).
+    pub(crate) fn intern_with_identity(&self, ty: &FuncType, identity: Option<&str>) -> u32 {
         let mut i = self
             .inner
             .interner
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = i.ids.get(ty) {
+        let key = (ty.clone(), identity.map(str::to_string));
+        if let Some(id) = i.ids.get(&key) {
             return *id;
         }
         let id = i.types.len() as u32;
-        i.types.push(ty.clone());
-        i.ids.insert(ty.clone(), id);
+        i.types.push(key.clone());
+        i.ids.insert(key, id);
         id
     }
 
@@ -104,7 +120,7 @@ impl Engine {
             .interner
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        i.types.get(id as usize).cloned()
+        i.types.get(id as usize).map(|(t, _)| t.clone())
     }
 
     /// Records a module's wasm-to-host trampoline for signature `type_id`.

@@ -33,6 +33,10 @@ pub struct Trap {
     /// Set when the guest asked to exit (`wasi:cli/exit`): the status it exits with. Hosts
     /// treat such a "trap" as the end of the program, not as a failure of the runtime.
     pub exit_status: Option<i32>,
+    /// For `TrapKind::UncaughtException`: a copy of the exception (`None` when its payload
+    /// holds exception references). Returned by a host function to its wasm caller, a trap
+    /// with an exception throws it there (see [`Trap::throw`]).
+    pub exception: Option<crate::Exception>,
 }
 
 impl Trap {
@@ -43,6 +47,7 @@ impl Trap {
             message: kind.message().to_string(),
             backtrace: Vec::new(),
             exit_status: None,
+            exception: None,
         }
     }
 
@@ -53,6 +58,7 @@ impl Trap {
             message: message.into(),
             backtrace: Vec::new(),
             exit_status: None,
+            exception: None,
         }
     }
 
@@ -63,6 +69,7 @@ impl Trap {
             message: message.into(),
             backtrace: Vec::new(),
             exit_status: None,
+            exception: None,
         }
     }
 
@@ -83,6 +90,7 @@ impl Trap {
             message: format!("guest exited with status {status}"),
             backtrace: Vec::new(),
             exit_status: Some(status),
+            exception: None,
         }
     }
 }

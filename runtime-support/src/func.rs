@@ -389,6 +389,13 @@ impl Func {
                         &mut body,
                     )?
                 };
+                if crate::values::non_null_exnref(&ty.results, values.iter().map(|v| v.get_u128()))
+                {
+                    return Err(Error::Other(
+                        "the function returned an exception reference, which cannot leave wasm"
+                            .into(),
+                    ));
+                }
                 let mut results = Vec::with_capacity(ty.results.len());
                 for (t, raw) in ty.results.iter().zip(&values) {
                     // SAFETY: the guest wrote values of the declared result types.
@@ -431,8 +438,49 @@ unsafe extern "C" fn host_call(
     let result = unsafe { host_call_inner(ctx, caller_vmctx, values, len) };
     if let Err(trap) = result {
         traps::set_exit(exit);
-        // SAFETY: every Rust value of this call was dropped by `host_call_inner`; `trap` moves.
-        unsafe { traps::raise_user_trap(trap) }
+        // A trap carrying an exception throws it in the caller (see `exception.rs`).
+        // SAFETY: `caller_vmctx` is the caller's context, as for `host_call_inner`.
+        match unsafe { host_throw(trap, caller_vmctx) } {
+            // SAFETY: every Rust value of this call was dropped (the action holds none).
+            Ok((r, exn)) => unsafe { crate::throw::resume(r, exn) },
+            // SAFETY: every Rust value of this call was dropped by `host_call_inner`; `trap`
+            // moves.
+            Err(trap) => unsafe { traps::raise_user_trap(trap) },
+        }
+    }
+}
+
+/// Where a host function's error goes: the handler of its exception in the guest, if it has
+/// an exception and a guest frame catches it; otherwise it stays a trap.
+///
+/// # Safety
+/// `caller_vmctx` must be null or the calling guest's VM context (or a host context).
+unsafe fn host_throw(
+    trap: Trap,
+    caller_vmctx: *mut u8,
+) -> Result<(crate::throw::Resume, usize), Trap> {
+    let Some(exception) = &trap.exception else {
+        return Err(trap);
+    };
+    // SAFETY: caller contract.
+    let caller = if !caller_vmctx.is_null() && unsafe { vm::is_instance_vmctx(caller_vmctx) } {
+        // SAFETY: instance VM contexts hold a live `Arc<InstanceInner>` pointer.
+        Some(unsafe { Instance::from_vmctx(caller_vmctx) })
+    } else {
+        None
+    };
+    let exn = exception.to_object(&mut |f| {
+        if let Some(i) = &caller {
+            i.inner.keep_alive(f)
+        }
+    });
+    let exn = match exn {
+        Ok(exn) => exn,
+        Err(kind) => return Err(Trap::new(kind)),
+    };
+    match crate::throw::find_handler(exception.tag().identity()) {
+        Some(r) => Ok((r, exn)),
+        None => Err(trap),
     }
 }
 
@@ -457,6 +505,11 @@ unsafe fn host_call_inner(
     } else {
         None
     };
+    if crate::values::non_null_exnref(&ty.params, values.iter().map(|v| v.get_u128())) {
+        return Err(Trap::host(
+            "an exception reference cannot be passed to a host function",
+        ));
+    }
     let mut args = Vec::with_capacity(ty.params.len());
     for (t, raw) in ty.params.iter().zip(values.iter()) {
         // SAFETY: guest code passed values of the declared parameter types.

@@ -2,23 +2,24 @@
 //!
 //! [`Instance::new`] follows the artifact contract: it allocates the VM context with the layout
 //! of `VMOffsets` (16-aligned, zeroed), fills the header, signature ids, imports, defined
-//! memories/tables/globals and function references, then applies element and data segments in
+//! memories/tables/globals and function references (and makes the instance's tags: new ones for
+//! the tags it defines), then applies element and data segments in
 //! order (spec semantics: a trap stops instantiation, earlier writes to imported memories and
 //! tables stay visible) and runs the start function.
 
 use crate::constexpr::{eval, ConstEnv};
+use crate::engine::Engine;
 use crate::error::{Error, Trap};
 use crate::func::{Func, KeepAlive};
 use crate::global::{Global, GlobalInner};
 use crate::memory::{Memory, MemoryInner};
 use crate::module::{Module, ModuleInner};
 use crate::table::{Table, TableInner};
+use crate::tag::Tag;
 use crate::vm::{VMFuncRef, VMFunctionImport};
 use crate::Extern;
 use kiln_environ::vmoffsets::{FUNC_REF_SIZE, VMCTX_MAGIC};
-use kiln_environ::{
-    DataMode, ElemMode, ExportKind, ImportKind, ModuleMetadata, TrapKind, VMOffsets, ValType,
-};
+use kiln_environ::{DataMode, ElemMode, ExportKind, ImportKind, TrapKind, VMOffsets, ValType};
 use std::alloc::Layout;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ pub(crate) struct InstanceInner {
     pub(crate) memories: Vec<Memory>,
     /// Every global, imports first.
     pub(crate) globals: Vec<Global>,
+    /// Every tag, imports first (defined ones are new tags of this instance).
+    pub(crate) tags: Vec<Tag>,
     /// Element segments' raw items; `None` once dropped.
     pub(crate) elems: Mutex<Vec<Option<Arc<[u64]>>>>,
     /// Whether each data segment was dropped.
@@ -103,13 +106,23 @@ impl ConstEnv for Env<'_> {
     }
 }
 
-fn check_import(
-    md: &ModuleMetadata,
-    imp: &kiln_environ::Import,
-    ext: &Extern,
-) -> Result<(), Error> {
+fn check_import(m: &ModuleInner, imp: &kiln_environ::Import, ext: &Extern) -> Result<(), Error> {
+    let md = &m.metadata;
+    // Function and tag types of wasm are the same type when their engine-wide ids (signature
+    // and canonical identity) are equal. The host's functions and tags have plain signatures:
+    // they match by signature (every function reference has one representation, and kiln has
+    // no instruction that relies on a reference's static type without checking it).
+    let same_type = |ti: u32, ty: &kiln_environ::FuncType, id: u32, host: bool| {
+        md.types.get(ti as usize) == Some(ty) && (host || m.type_ids.get(ti as usize) == Some(&id))
+    };
     let ok = match (&imp.kind, ext) {
-        (ImportKind::Func(ti), Extern::Func(f)) => md.types.get(*ti as usize) == Some(&f.ty()),
+        (ImportKind::Func(ti), Extern::Func(f)) => {
+            same_type(*ti, &f.ty(), f.raw().type_id, f.is_host())
+        }
+        (ImportKind::Tag(ti), Extern::Tag(t)) => {
+            Engine::same(&t.inner.engine, m.engine())
+                && same_type(*ti, &t.inner.ty, t.inner.type_id, t.inner.host)
+        }
         (ImportKind::Table(tt), Extern::Table(t)) => {
             let at = t.ty();
             at.element == tt.element && limits_match(at.min, at.max, tt.min, tt.max)
@@ -150,14 +163,20 @@ impl Instance {
             )));
         }
         let (mut funcs, mut tables, mut memories, mut globals) = (vec![], vec![], vec![], vec![]);
+        let mut tags = Vec::new();
         for (imp, ext) in md.imports.iter().zip(imports) {
-            check_import(md, imp, ext)?;
+            check_import(m, imp, ext)?;
             match ext {
                 Extern::Func(f) => funcs.push(f.clone()),
                 Extern::Table(t) => tables.push(t.clone()),
                 Extern::Memory(x) => memories.push(x.clone()),
                 Extern::Global(g) => globals.push(g.clone()),
+                Extern::Tag(t) => tags.push(t.clone()),
             }
+        }
+        for ti in md.tags.iter().skip(tags.len()) {
+            let ty = md.types[*ti as usize].clone();
+            tags.push(Tag::with_type_id(engine, ty, m.type_ids[*ti as usize]));
         }
 
         let offsets = md.vmoffsets();
@@ -307,6 +326,7 @@ impl Instance {
             tables,
             memories,
             globals,
+            tags,
             elems: Mutex::new(vec![None; md.elems.len()]),
             data_dropped: md.data.iter().map(|_| AtomicBool::new(false)).collect(),
             stack_targets,
@@ -460,12 +480,18 @@ impl Instance {
         Some(g)
     }
 
+    /// Tag `index` (imports first).
+    pub fn tag(&self, index: u32) -> Option<Tag> {
+        self.inner.tags.get(index as usize).cloned()
+    }
+
     fn export(&self, kind: ExportKind, index: u32) -> Option<Extern> {
         Some(match kind {
             ExportKind::Func => Extern::Func(self.func(index)?),
             ExportKind::Table => Extern::Table(self.table(index)?),
             ExportKind::Memory => Extern::Memory(self.memory(index)?),
             ExportKind::Global => Extern::Global(self.global(index)?),
+            ExportKind::Tag => Extern::Tag(self.tag(index)?),
         })
     }
 

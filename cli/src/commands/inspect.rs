@@ -170,10 +170,12 @@ pub fn inspect(data: &[u8]) -> Result<String> {
         m.globals.len(),
         c.globals
     );
+    let _ = writeln!(w, "  tags          {} ({} imported)", m.tags.len(), c.tags);
     let _ = writeln!(w, "  elem segments {}", m.elems.len());
     let _ = writeln!(w, "  data segments {}", m.data.len());
     let _ = writeln!(w, "  memory images {}", m.memory_images.len());
     let _ = writeln!(w, "  trap sites    {}", m.trap_sites.len());
+    let _ = writeln!(w, "  catch sites   {}", m.exception_table.len());
     let _ = writeln!(
         w,
         "  start         {}",
@@ -225,6 +227,12 @@ fn describe_import(m: &ModuleMetadata, kind: &ImportKind) -> String {
         ImportKind::Table(t) => format!("table {} {}", t.element, limits(t.min, t.max)),
         ImportKind::Memory(t) => format!("memory {}", limits(t.min, t.max)),
         ImportKind::Global(g) => format!("global {}{}", if g.mutable { "mut " } else { "" }, g.ty),
+        ImportKind::Tag(t) => format!(
+            "tag {}",
+            m.types
+                .get(*t as usize)
+                .map_or("<bad type>".into(), |t| t.to_string())
+        ),
     }
 }
 
@@ -255,6 +263,14 @@ fn describe_export(m: &ModuleMetadata, kind: ExportKind, index: u32) -> String {
             ),
             None => format!("global[{index}]"),
         },
+        ExportKind::Tag => {
+            let ty = m
+                .tags
+                .get(i)
+                .and_then(|t| m.types.get(*t as usize))
+                .map_or("<bad index>".into(), |t| t.to_string());
+            format!("tag[{index}] {ty}")
+        }
     }
 }
 

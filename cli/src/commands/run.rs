@@ -405,6 +405,7 @@ mod tests {
             message: "call stack exhausted".into(),
             backtrace,
             exit_status: None,
+            exception: None,
         };
         let text = format_trap(&t);
         assert_eq!(
@@ -418,6 +419,7 @@ mod tests {
             message: "boom".into(),
             backtrace: vec![],
             exit_status: None,
+            exception: None,
         };
         assert_eq!(format_trap(&t), "host function error: boom");
     }

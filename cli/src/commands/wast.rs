@@ -21,8 +21,9 @@ pub struct WastCommand {
     #[arg(long, value_enum, default_value = "guard")]
     pub bounds_checks: BoundsArg,
     /// WebAssembly features modules may use: `all` (default), or `2.0` plus any of
-    /// `multi-memory`, `tail-call`, `extended-const`, comma-separated (the 2.0 scripts expect
-    /// modules using later proposals to be rejected: run them with `--features 2.0`).
+    /// `multi-memory`, `tail-call`, `extended-const`, `exceptions`, comma-separated (the 2.0
+    /// scripts expect modules using later proposals to be rejected: run them with
+    /// `--features 2.0`).
     #[arg(long, value_name = "LIST", value_parser = parse_features)]
     pub features: Option<WasmFeatures>,
     /// Print every directive's result, not only failures.
@@ -40,10 +41,14 @@ pub fn parse_features(list: &str) -> Result<WasmFeatures, String> {
             "multi-memory" => WasmFeatures::MULTI_MEMORY,
             "tail-call" => WasmFeatures::TAIL_CALL,
             "extended-const" => WasmFeatures::EXTENDED_CONST,
+            // With the parts of the Wasm 3.0 type system exception handling is written against.
+            "exceptions" => {
+                WasmFeatures::EXCEPTIONS | WasmFeatures::FUNCTION_REFERENCES | WasmFeatures::GC
+            }
             other => {
                 return Err(format!(
                     "unknown feature `{other}` (expected all, 2.0, multi-memory, tail-call, \
-                     extended-const)"
+                     extended-const, exceptions)"
                 ))
             }
         };

@@ -349,6 +349,21 @@ impl<'r> ScriptState<'r> {
                 Err(ExecError::Runtime(Error::Trap(t))) if trap_matches(&t, message) => Ok(()),
                 Err(e) => Err(format!("expected trap \"{message}\", got {}", e.describe())),
             },
+            WastDirective::AssertException { exec, .. } => match self.execute(exec) {
+                Ok(vals) => Err(format!(
+                    "expected an uncaught exception, got results [{}]",
+                    vals.describe()
+                )),
+                Err(ExecError::Runtime(Error::Trap(t)))
+                    if t.kind == TrapKind::UncaughtException =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(format!(
+                    "expected an uncaught exception, got {}",
+                    e.describe()
+                )),
+            },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Ok(vals) => Err(format!(
                     "expected \"{message}\", got results [{}]",
@@ -420,7 +435,6 @@ impl<'r> ScriptState<'r> {
             }
             WastDirective::AssertInvalidCustom { .. }
             | WastDirective::AssertMalformedCustom { .. }
-            | WastDirective::AssertException { .. }
             | WastDirective::AssertSuspension { .. }
             | WastDirective::Thread(_)
             | WastDirective::Wait { .. } => Err("directive not supported by kiln".into()),

@@ -23,6 +23,7 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::RefNull(ht) => match heap_kind(ht) {
             Some(RefKind::Func) => Val::FuncRef(None),
             Some(RefKind::Extern) => Val::ExternRef(None),
+            Some(RefKind::Exn) => Val::ExnRef(None),
             None => return Err(format!("unsupported null reference type {ht:?}")),
         },
         WastArgCore::RefExtern(n) => Val::ExternRef(Some(u64::from(*n))),
@@ -34,6 +35,7 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
 enum RefKind {
     Func,
     Extern,
+    Exn,
 }
 
 fn heap_kind(ht: &HeapType<'_>) -> Option<RefKind> {
@@ -46,6 +48,12 @@ fn heap_kind(ht: &HeapType<'_>) -> Option<RefKind> {
             ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
             ..
         } => Some(RefKind::Extern),
+        HeapType::Abstract {
+            ty: AbstractHeapType::Exn | AbstractHeapType::NoExn,
+            ..
+        } => Some(RefKind::Exn),
+        // A typed function reference `(ref null $t)`.
+        HeapType::Concrete(_) => Some(RefKind::Func),
         _ => None,
     }
 }
@@ -90,6 +98,9 @@ fn matches(got: &Val, want: &WastRetCore<'_>) -> bool {
         (WastRetCore::RefNull(ht), Val::ExternRef(None)) => ht
             .as_ref()
             .is_none_or(|h| heap_kind(h) == Some(RefKind::Extern)),
+        (WastRetCore::RefNull(ht), Val::ExnRef(None)) => ht
+            .as_ref()
+            .is_none_or(|h| heap_kind(h) == Some(RefKind::Exn)),
         (WastRetCore::RefExtern(None), Val::ExternRef(Some(_))) => true,
         (WastRetCore::RefExtern(Some(n)), Val::ExternRef(Some(h))) => u64::from(*n) == *h,
         (WastRetCore::RefFunc(_), Val::FuncRef(Some(_))) => true,
@@ -168,6 +179,8 @@ pub fn format_val(v: &Val) -> String {
         Val::FuncRef(Some(_)) => "(ref.func)".into(),
         Val::ExternRef(None) => "(ref.null extern)".into(),
         Val::ExternRef(Some(h)) => format!("(ref.extern {h})"),
+        Val::ExnRef(None) => "(ref.null exn)".into(),
+        Val::ExnRef(Some(e)) => match *e {},
     }
 }
 

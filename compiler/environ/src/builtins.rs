@@ -8,6 +8,12 @@
 //!
 //! Every builtin uses the platform C calling convention and takes the caller's VM context first.
 //! Builtins that trap do not return (the runtime unwinds to the entry point).
+//!
+//! `throw_ref` never returns either: the runtime resumes at a catch handler of some guest frame
+//! or unwinds to the entry point. Compiled code calls it with a `tail`-convention signature
+//! (the same registers as the C convention for its two integer arguments), so that Cranelift
+//! treats every register as clobbered on the exceptional edge and the runtime resumes a handler
+//! by restoring only the stack pointer, the frame pointer and the payload register.
 
 /// Invokes `$mac!` with the list of builtins: `name(param: type, ...) [-> type];` where types
 /// are `vmctx`, `i32` or `i64`.
@@ -40,6 +46,14 @@ macro_rules! foreach_builtin_function {
             out_of_epoch(vmctx: vmctx);
             /// Raises a trap of the given [`crate::TrapKind`]; does not return.
             raise_trap(vmctx: vmctx, kind: i32);
+            /// Allocates an exception object of tag `tag` (module-local index) with an
+            /// uninitialised payload (see [`crate::exception`]); compiled code stores the
+            /// payload, then throws it. Traps when too many exception objects are alive.
+            exn_new(vmctx: vmctx, tag: i32) -> i64;
+            /// Throws exception object `exn` (an `exnref`, not null): resumes at the first
+            /// matching catch handler of the guest frames of this call, or unwinds to the entry
+            /// point with an uncaught-exception trap. Does not return.
+            throw_ref(vmctx: vmctx, exn: i64);
         }
     };
 }

@@ -8,6 +8,7 @@
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
 //! - [`table`]: the fixed-width trap and address tables inside the metadata;
 //! - [`trap`]: trap kinds and their messages;
+//! - [`exception`]: exception objects' layout and the exception (catch handler) table;
 //! - [`component`]: the component artifact: types, canonical-ABI layout, instantiation plan.
 //!
 //! This crate knows nothing of Cranelift and nothing of the runtime's implementation: the compiler
@@ -17,6 +18,7 @@
 pub mod builtins;
 pub mod component;
 pub mod descriptor;
+pub mod exception;
 pub mod metadata;
 pub mod table;
 pub mod trap;
@@ -24,6 +26,7 @@ pub mod vmoffsets;
 
 pub use builtins::BuiltinFunctionIndex;
 pub use descriptor::{Descriptor, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL};
+pub use exception::ExceptionTable;
 pub use metadata::*;
 pub use table::{OffsetTable, TrapTable};
 pub use trap::TrapKind;

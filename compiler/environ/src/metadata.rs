@@ -4,7 +4,7 @@
 //! the runtime before it runs anything. All code offsets are relative to the descriptor's
 //! `text`; all data offsets are relative to the descriptor's `data`.
 
-use crate::{OffsetTable, TrapKind, TrapTable};
+use crate::{ExceptionTable, OffsetTable, TrapKind, TrapTable};
 use serde::{Deserialize, Serialize};
 
 /// A WebAssembly value type.
@@ -24,6 +24,8 @@ pub enum ValType {
     FuncRef,
     /// `externref` (nullable)
     ExternRef,
+    /// `exnref` (nullable): an exception reference (exception handling, Wasm 3.0)
+    ExnRef,
 }
 
 impl std::fmt::Display for ValType {
@@ -36,6 +38,7 @@ impl std::fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::ExnRef => "exnref",
         })
     }
 }
@@ -147,6 +150,8 @@ pub enum ImportKind {
     Memory(MemoryType),
     /// A global.
     Global(GlobalType),
+    /// A tag (exception handling) of the given type index (a function type without results).
+    Tag(u32),
 }
 
 /// An import of the module.
@@ -171,6 +176,8 @@ pub enum ExportKind {
     Memory,
     /// A global.
     Global,
+    /// A tag.
+    Tag,
 }
 
 /// An export of the module.
@@ -316,6 +323,16 @@ pub struct ModuleMetadata {
     pub memories: Vec<MemoryType>,
     /// Every global type (imports first).
     pub globals: Vec<GlobalType>,
+    /// Every tag's type index (imports first); the type is a function type without results
+    /// whose parameters are the exception's payload.
+    pub tags: Vec<u32>,
+    /// Canonical identity of the types whose identity is more than their signature: types of
+    /// an explicit recursion group with several members, and types whose signature refers to
+    /// other types (typed function references). `None` (or missing: the vector may be
+    /// shorter than `types`) means the signature alone identifies the type. Two types are
+    /// the same type (for imports, `call_indirect` and tags) when their signatures and
+    /// identities are equal.
+    pub type_identities: Vec<Option<String>>,
     /// Initializers of defined globals (one per defined global).
     pub global_inits: Vec<ConstExpr>,
     /// Exports, in order.
@@ -333,6 +350,8 @@ pub struct ModuleMetadata {
     /// Address map: (code offset, wasm byte offset), sorted by code offset (a fixed-width
     /// byte table).
     pub address_map: OffsetTable,
+    /// Call sites inside `try_table`s and their catch handlers.
+    pub exception_table: ExceptionTable,
     /// Module name from the name section.
     pub name: Option<String>,
     /// Source lines of the code, for trap backtraces; present when compiled with `-g`.
@@ -377,6 +396,8 @@ pub struct ImportCounts {
     pub memories: u32,
     /// Imported globals.
     pub globals: u32,
+    /// Imported tags.
+    pub tags: u32,
 }
 
 impl ModuleMetadata {
@@ -389,6 +410,7 @@ impl ModuleMetadata {
                 ImportKind::Table(_) => c.tables += 1,
                 ImportKind::Memory(_) => c.memories += 1,
                 ImportKind::Global(_) => c.globals += 1,
+                ImportKind::Tag(_) => c.tags += 1,
             }
         }
         c
@@ -405,6 +427,17 @@ impl ModuleMetadata {
             self.memories.len() as u32,
             self.globals.len() as u32,
         )
+    }
+
+    /// The canonical identity of type `index`, when it is more than its signature.
+    pub fn type_identity(&self, index: u32) -> Option<&str> {
+        self.type_identities.get(index as usize)?.as_deref()
+    }
+
+    /// The payload types of tag `index` (imports first).
+    pub fn tag_params(&self, index: u32) -> Option<&[ValType]> {
+        let ty = *self.tags.get(index as usize)?;
+        Some(&self.types.get(ty as usize)?.params)
     }
 
     /// Serializes the metadata (deterministic).

@@ -131,7 +131,7 @@ impl Serialize for OffsetTable {
 }
 
 /// Reads a byte string in one piece (one copy, no per-entry work).
-struct BytesVisitor;
+pub(crate) struct BytesVisitor;
 
 impl<'de> Visitor<'de> for BytesVisitor {
     type Value = Vec<u8>;

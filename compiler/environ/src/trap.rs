@@ -31,16 +31,20 @@ pub enum TrapKind {
     Interrupt = 10,
     /// A host function returned an error.
     HostError = 11,
-    /// A null reference was dereferenced.
+    /// A null reference was dereferenced (also `throw_ref` of a null `exnref`).
     NullReference = 12,
     /// A canonical-ABI rule was broken (a component's glue or intrinsics: bad pointers,
     /// encodings, handles, reentrance); the message names the rule.
     CanonicalAbi = 13,
+    /// A wasm exception was thrown and no handler in the guest frames of this call caught it.
+    UncaughtException = 14,
+    /// Too many exception objects are alive at once (a bound on the runtime's exception heap).
+    ExceptionLimit = 15,
 }
 
 impl TrapKind {
     /// Every trap kind, in discriminant order.
-    pub const ALL: [TrapKind; 14] = [
+    pub const ALL: [TrapKind; 16] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::TableIndexOutOfBounds,
@@ -55,6 +59,8 @@ impl TrapKind {
         TrapKind::HostError,
         TrapKind::NullReference,
         TrapKind::CanonicalAbi,
+        TrapKind::UncaughtException,
+        TrapKind::ExceptionLimit,
     ];
 
     /// Decodes a trap kind from its byte.
@@ -80,6 +86,8 @@ impl TrapKind {
             TrapKind::HostError => "host function error",
             TrapKind::NullReference => "null reference",
             TrapKind::CanonicalAbi => "canonical ABI violation",
+            TrapKind::UncaughtException => "uncaught exception",
+            TrapKind::ExceptionLimit => "too many live exception objects",
         }
     }
 }

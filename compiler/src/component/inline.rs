@@ -95,6 +95,7 @@ struct Frame<'p, 'a> {
     core_tables: Vec<CoreDef>,
     core_memories: Vec<CoreDef>,
     core_globals: Vec<CoreDef>,
+    core_tags: Vec<CoreDef>,
     core_instances: Vec<CoreInstanceDef>,
     modules: Vec<ModuleDef>,
     components: Vec<ComponentClosure>,
@@ -261,6 +262,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
             core_tables: Vec::new(),
             core_memories: Vec::new(),
             core_globals: Vec::new(),
+            core_tags: Vec::new(),
             core_instances: Vec::new(),
             modules: Vec::new(),
             components: Vec::new(),
@@ -409,18 +411,14 @@ impl<'p, 'a> Inliner<'p, 'a> {
         }
     }
 
-    fn core_space<'f>(
-        frame: &'f mut Frame<'_, '_>,
-        kind: ExternalKind,
-        offset: usize,
-    ) -> Result<&'f mut Vec<CoreDef>> {
-        Ok(match kind {
+    fn core_space<'f>(frame: &'f mut Frame<'_, '_>, kind: ExternalKind) -> &'f mut Vec<CoreDef> {
+        match kind {
             ExternalKind::Func | ExternalKind::FuncExact => &mut frame.core_funcs,
             ExternalKind::Table => &mut frame.core_tables,
             ExternalKind::Memory => &mut frame.core_memories,
             ExternalKind::Global => &mut frame.core_globals,
-            ExternalKind::Tag => return Err(err(offset, "unsupported: core tags in components")),
-        })
+            ExternalKind::Tag => &mut frame.core_tags,
+        }
     }
 
     fn item(frame: &Frame<'_, '_>, kind: K, index: u32, offset: usize) -> Result<ItemDef> {
@@ -554,7 +552,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 };
                 let conv = |ts: &[wasmparser::ValType]| {
                     ts.iter()
-                        .map(|t| crate::module::val_type(*offset, *t))
+                        .map(|t| crate::types::val_type(*offset, *t))
                         .collect::<Result<Vec<_>>>()
                 };
                 let ty = kiln_environ::FuncType {
@@ -655,7 +653,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 let mut exports = Vec::new();
                 for (name, kind, index) in items {
                     let offset = frame.comp.offset;
-                    let space = Self::core_space(frame, *kind, offset)?;
+                    let space = Self::core_space(frame, *kind);
                     let def = get(space, *index, "core item", offset)?;
                     exports.push((name.to_string(), def));
                 }
@@ -749,7 +747,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
             } => {
                 let inst = get(&frame.core_instances, *instance, "core instance", offset)?;
                 let def = Self::core_export(&inst, name, offset)?;
-                Self::core_space(frame, *kind, offset)?.push(def);
+                Self::core_space(frame, *kind).push(def);
             }
             ComponentAlias::InstanceExport {
                 kind,

@@ -211,6 +211,8 @@ pub fn summary(plan: &ComponentMetadata) -> kiln_environ::ModuleMetadata {
         tables: Vec::new(),
         memories: Vec::new(),
         globals: Vec::new(),
+        tags: Vec::new(),
+        type_identities: Vec::new(),
         global_inits: Vec::new(),
         exports: Vec::new(),
         start: None,
@@ -219,6 +221,7 @@ pub fn summary(plan: &ComponentMetadata) -> kiln_environ::ModuleMetadata {
         memory_images: Vec::new(),
         trap_sites: kiln_environ::TrapTable::default(),
         address_map: kiln_environ::OffsetTable::default(),
+        exception_table: Default::default(),
         name: None,
         debug_lines: None,
     }

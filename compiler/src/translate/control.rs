@@ -1,5 +1,11 @@
-//! The control stack: structured control flow (block, loop, if/else, end, br, br_if,
-//! br_table, return) mapped onto Cranelift blocks, and the bookkeeping for unreachable code.
+//! The control stack: structured control flow (block, loop, if/else, try_table, end, br,
+//! br_if, br_table, return) mapped onto Cranelift blocks, and the bookkeeping for unreachable
+//! code.
+//!
+//! A `try_table` is a block with catch clauses. Each clause gets a *landing block* (one
+//! parameter: the exception object) that every call inside the `try_table` names in its
+//! exception table ([`TranslationState::handlers`]); at the `try_table`'s `end` the landing
+//! blocks that were used are filled: they unpack the payload and branch to the clause's label.
 //!
 //! Part of stage 2 (translate), used by the operator dispatch in `translate/mod.rs`.
 //!
@@ -31,6 +37,30 @@ pub(crate) enum FrameKind {
         /// Whether the `else` operator was seen.
         seen_else: bool,
     },
+    /// `try_table`: a block whose calls are covered by `catches`.
+    TryTable {
+        /// The catch clauses, in wasm order.
+        catches: Vec<Catch>,
+    },
+}
+
+/// Loads an exception object's payload (of the given types) for a landing block.
+pub(crate) type Unpack<'a> = dyn FnMut(&mut FunctionBuilder, Value, &[ir::Type]) -> Vec<Value> + 'a;
+
+/// One catch clause of a `try_table`.
+pub(crate) struct Catch {
+    /// The module-local tag index; `None` for `catch_all`/`catch_all_ref`.
+    pub(crate) tag: Option<u32>,
+    /// The label, relative to the frames enclosing the `try_table`.
+    pub(crate) label: u32,
+    /// Types of the payload values passed to the label (empty for catch-all clauses).
+    pub(crate) payload: Vec<ir::Type>,
+    /// Whether the exception reference itself is passed too (`catch_ref`, `catch_all_ref`).
+    pub(crate) with_ref: bool,
+    /// The landing block: one `i64` parameter, the exception object.
+    pub(crate) landing: ir::Block,
+    /// Whether some call named the landing block (it is only filled then).
+    pub(crate) used: bool,
 }
 
 /// A live control frame: one entered while code was reachable.
@@ -65,7 +95,13 @@ pub(crate) struct TranslationState {
     pub(crate) control: Vec<Frame>,
     /// Whether the current position is reachable.
     pub(crate) reachable: bool,
+    /// Catch handlers named by the function's calls so far (bounded: every call inside nested
+    /// `try_table`s lists all their clauses).
+    pub(crate) handler_entries: usize,
 }
+
+/// Most catch handlers the calls of one function may name in total.
+const MAX_HANDLER_ENTRIES: usize = 1 << 20;
 
 fn internal(what: &str) -> CompileError {
     CompileError::msg(format!("internal translator error: {what}"))
@@ -169,6 +205,76 @@ impl TranslationState {
             stack_height,
             next_reached: false,
         }));
+        Ok(())
+    }
+
+    /// `try_table` with its catch clauses (landing blocks created by the caller).
+    pub(crate) fn try_table(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        params: &[ir::Type],
+        results: &[ir::Type],
+        catches: Vec<Catch>,
+    ) -> Result<()> {
+        self.block(builder, params, results)?;
+        if let Some(Frame::Live(f)) = self.control.last_mut() {
+            f.kind = FrameKind::TryTable { catches };
+        }
+        Ok(())
+    }
+
+    /// The catch handlers covering a call at the current position, innermost `try_table`
+    /// first and each `try_table`'s clauses in order: `(tag, landing block)`, `None` for a
+    /// catch-all. Marks them used.
+    pub(crate) fn handlers(&mut self) -> Result<Vec<(Option<u32>, ir::Block)>> {
+        let mut out = Vec::new();
+        for frame in self.control.iter_mut().rev() {
+            if let Frame::Live(LiveFrame {
+                kind: FrameKind::TryTable { catches },
+                ..
+            }) = frame
+            {
+                for c in catches.iter_mut() {
+                    c.used = true;
+                    out.push((c.tag, c.landing));
+                }
+            }
+        }
+        self.handler_entries += out.len();
+        if self.handler_entries > MAX_HANDLER_ENTRIES {
+            return Err(CompileError::msg(
+                "too many catch handlers in scope of the function's calls",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Fills the landing blocks of a closed `try_table`'s used clauses: `unpack` loads the
+    /// payload of the exception object, then the block branches to the clause's label.
+    fn fill_landings(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        catches: Vec<Catch>,
+        unpack: &mut Unpack<'_>,
+    ) -> Result<()> {
+        for c in catches.into_iter().filter(|c| c.used) {
+            builder.switch_to_block(c.landing);
+            // Every call inside the `try_table` (the only predecessors) has been emitted.
+            builder.seal_block(c.landing);
+            let exn = *builder
+                .block_params(c.landing)
+                .first()
+                .ok_or_else(|| internal("landing block without parameter"))?;
+            let mut vals = unpack(builder, exn, &c.payload);
+            if c.with_ref {
+                vals.push(exn);
+            }
+            let (target, n) = self.branch_target(c.label)?;
+            if n != vals.len() {
+                return Err(internal("catch clause arity mismatch"));
+            }
+            builder.ins().jump(target, &args(&vals));
+        }
         Ok(())
     }
 
@@ -277,8 +383,13 @@ impl TranslationState {
     }
 
     /// `end` (reachable or not). Returns `true` when this closed the function body: the
-    /// caller then emits the return (if `reachable`) with the values on the stack.
-    pub(crate) fn end(&mut self, builder: &mut FunctionBuilder) -> Result<bool> {
+    /// caller then emits the return (if `reachable`) with the values on the stack. `unpack`
+    /// loads an exception object's payload (for a `try_table`'s landing blocks).
+    pub(crate) fn end(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        unpack: &mut Unpack<'_>,
+    ) -> Result<bool> {
         let frame = match self.control.pop() {
             Some(Frame::Live(f)) => f,
             Some(Frame::Dead) => return Ok(false),
@@ -309,6 +420,9 @@ impl TranslationState {
                 reached = true;
             }
             _ => {}
+        }
+        if let FrameKind::TryTable { catches } = frame.kind {
+            self.fill_landings(builder, catches, unpack)?;
         }
         self.stack.truncate(frame.stack_height);
         if reached {

@@ -4,7 +4,8 @@
 //! `simd.rs`) asks this module for everything that depends on the artifact contract
 //! (`kiln-environ`): linear-memory addresses and bounds checks, globals, tables, function
 //! references, calls (direct, imported, indirect, tail), builtins and the epoch check. Nothing
-//! outside this file knows a VM context offset.
+//! outside this file knows a VM context offset. Exceptions (throwing, calls inside a
+//! `try_table`, unpacking a caught exception) are in `exceptions.rs`.
 
 use super::{trap_code, wasm_signature};
 use crate::config::Tunables;
@@ -14,7 +15,7 @@ use cranelift_codegen::ir::{
     self, condcodes::IntCC, types, AbiParam, Endianness, ExtFuncData, ExternalName, InstBuilder,
     MemFlagsData, Signature, TrapCode, UserExternalName, Value,
 };
-use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::FunctionBuilder;
 use kiln_environ::builtins::{BuiltinFunctionIndex, BuiltinType};
 use kiln_environ::vmoffsets::{
@@ -30,8 +31,22 @@ fn readonly() -> MemFlagsData {
     MemFlagsData::trusted().with_readonly().with_can_move()
 }
 
+/// The catch handlers covering a call: `(tag, landing block)`, `None` for a catch-all (see
+/// `TranslationState::handlers`).
+pub(crate) type Handlers = [(Option<u32>, ir::Block)];
+
+/// How a call returns: normally, covered by catch handlers (maybe none), or as a tail call
+/// (which leaves the frame, and its handlers with it).
+#[derive(Copy, Clone)]
+pub(crate) enum CallMode<'h> {
+    /// A call that returns here; a `try_call` if `handlers` is not empty.
+    Normal(&'h Handlers),
+    /// `return_call`, `return_call_indirect`.
+    Tail,
+}
+
 /// How a call reaches its callee.
-enum Callee {
+pub(super) enum Callee {
     /// A direct call to a defined function.
     Direct(ir::FuncRef),
     /// An indirect call through a code pointer with its callee VM context.
@@ -52,7 +67,7 @@ pub(crate) struct FuncEnvironment<'a> {
     pub(crate) pointer_type: ir::Type,
     /// The function's own VM context (its first parameter).
     pub(crate) vmctx: Value,
-    builtin_sigs: HashMap<BuiltinFunctionIndex, ir::SigRef>,
+    pub(super) builtin_sigs: HashMap<BuiltinFunctionIndex, ir::SigRef>,
     wasm_sigs: HashMap<u32, ir::SigRef>,
     direct_funcs: HashMap<u32, ir::FuncRef>,
 }
@@ -79,7 +94,7 @@ impl<'a> FuncEnvironment<'a> {
     }
 
     /// Offset as an `i32` load/store immediate (VM context layouts are far below 2 GiB).
-    fn off(offset: u32) -> i32 {
+    pub(super) fn off(offset: u32) -> i32 {
         offset as i32
     }
 
@@ -356,12 +371,29 @@ impl<'a> FuncEnvironment<'a> {
         which: BuiltinFunctionIndex,
         args: &[Value],
     ) -> Option<Value> {
+        let sig = self.builtin_sig(builder, which, self.isa.default_call_conv());
+        let fnptr = self.builtin_pointer(builder, which);
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        let call = builder.ins().call_indirect(sig, fnptr, &all);
+        builder.inst_results(call).first().copied()
+    }
+
+    /// The signature of builtin `which` with calling convention `conv` (cached per builtin:
+    /// each builtin is only ever called with one convention).
+    pub(super) fn builtin_sig(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        which: BuiltinFunctionIndex,
+        conv: CallConv,
+    ) -> ir::SigRef {
         let ptr = self.pointer_type;
-        let sig = match self.builtin_sigs.get(&which) {
+        match self.builtin_sigs.get(&which) {
             Some(s) => *s,
             None => {
                 let bsig = which.signature();
-                let mut sig = Signature::new(self.isa.default_call_conv());
+                let mut sig = Signature::new(conv);
                 let conv = |t: BuiltinType| match t {
                     BuiltinType::VMCtx => ptr,
                     BuiltinType::I32 => types::I32,
@@ -375,7 +407,16 @@ impl<'a> FuncEnvironment<'a> {
                 self.builtin_sigs.insert(which, s);
                 s
             }
-        };
+        }
+    }
+
+    /// Loads the address of builtin `which` from the builtin table.
+    pub(super) fn builtin_pointer(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        which: BuiltinFunctionIndex,
+    ) -> Value {
+        let ptr = self.pointer_type;
         // Readonly but not `can_move`: builtins are mostly called on cold paths (epoch
         // deadline), and hoisting these loads out of loops would only tie up registers.
         let flags = MemFlagsData::trusted().with_readonly();
@@ -386,12 +427,7 @@ impl<'a> FuncEnvironment<'a> {
             Self::off(VMOffsets::vmctx_builtins()),
         );
         let slot = which.index() * ptr.bytes();
-        let fnptr = builder.ins().load(ptr, flags, table, Self::off(slot));
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(self.vmctx);
-        all.extend_from_slice(args);
-        let call = builder.ins().call_indirect(sig, fnptr, &all);
-        builder.inst_results(call).first().copied()
+        builder.ins().load(ptr, flags, table, Self::off(slot))
     }
 
     /// At function entry and loop headers: calls `out_of_epoch` when the engine's epoch
@@ -508,14 +544,25 @@ impl<'a> FuncEnvironment<'a> {
         sig: ir::SigRef,
         callee: Callee,
         args: &[Value],
-        tail: bool,
+        mode: CallMode<'_>,
     ) -> Vec<Value> {
         let mut all = Vec::with_capacity(args.len() + 2);
+        let callee_vmctx = match &callee {
+            Callee::Direct(_) => self.vmctx,
+            Callee::Indirect { vmctx, .. } => *vmctx,
+        };
+        all.push(callee_vmctx);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        let tail = match mode {
+            CallMode::Normal(handlers) if !handlers.is_empty() => {
+                return self.try_call(builder, sig, callee, &all, handlers);
+            }
+            CallMode::Normal(_) => false,
+            CallMode::Tail => true,
+        };
         match callee {
             Callee::Direct(f) => {
-                all.push(self.vmctx);
-                all.push(self.vmctx);
-                all.extend_from_slice(args);
                 if tail {
                     builder.ins().return_call(f, &all);
                     Vec::new()
@@ -524,10 +571,7 @@ impl<'a> FuncEnvironment<'a> {
                     builder.inst_results(call).to_vec()
                 }
             }
-            Callee::Indirect { code, vmctx } => {
-                all.push(vmctx);
-                all.push(self.vmctx);
-                all.extend_from_slice(args);
+            Callee::Indirect { code, .. } => {
                 if tail {
                     builder.ins().return_call_indirect(sig, code, &all);
                     Vec::new()
@@ -545,10 +589,10 @@ impl<'a> FuncEnvironment<'a> {
         builder: &mut FunctionBuilder,
         index: u32,
         args: &[Value],
-        tail: bool,
+        mode: CallMode<'_>,
     ) -> Result<Vec<Value>> {
         let (sig, callee) = self.callee(builder, index)?;
-        Ok(self.emit_call(builder, sig, callee, args, tail))
+        Ok(self.emit_call(builder, sig, callee, args, mode))
     }
 
     /// `call_indirect` / `return_call_indirect` through table `table` at `elem`.
@@ -559,7 +603,7 @@ impl<'a> FuncEnvironment<'a> {
         table: u32,
         elem: Value,
         args: &[Value],
-        tail: bool,
+        mode: CallMode<'_>,
     ) -> Result<Vec<Value>> {
         let sig = self.wasm_sig(builder, type_index)?;
         if type_index >= self.offsets.num_types {
@@ -605,6 +649,6 @@ impl<'a> FuncEnvironment<'a> {
             funcref,
             Self::off(FUNC_REF_VMCTX),
         );
-        Ok(self.emit_call(builder, sig, Callee::Indirect { code, vmctx }, args, tail))
+        Ok(self.emit_call(builder, sig, Callee::Indirect { code, vmctx }, args, mode))
     }
 }

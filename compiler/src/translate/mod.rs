@@ -5,21 +5,24 @@
 //! locals are SSA `Variable`s, the operand stack is a `Vec<ir::Value>` and structured control
 //! flow lives in [`control`]. Numeric and memory operators are in [`ops`], SIMD operators in
 //! `simd.rs`, and everything that touches the VM context (memories, tables, globals, calls,
-//! builtins, epoch checks) in [`func_env`]. The output goes to `codegen.rs`.
+//! builtins, epoch checks) in [`func_env`], exception handling (`throw`, `throw_ref`, calls
+//! inside `try_table`) in `exceptions.rs`. The output goes to `codegen.rs`.
 
 mod control;
+mod exceptions;
 mod func_env;
 mod ops;
 mod simd;
 #[cfg(test)]
 mod tests;
 
+use func_env::CallMode;
 pub(crate) use func_env::FuncEnvironment;
 
 use crate::config::Tunables;
 use crate::error::{CompileError, Result};
 use crate::module::{FunctionBodyData, ModuleTranslation};
-use control::{Frame, TranslationState};
+use control::{Catch, Frame, TranslationState};
 use cranelift_codegen::ir::{
     self, types, AbiParam, ArgumentPurpose, GlobalValueData, InstBuilder, MemFlagsData, Signature,
     SourceLoc, TrapCode, UserFuncName,
@@ -31,8 +34,8 @@ use kiln_environ::{FuncType, TrapKind, VMOffsets, ValType};
 use wasmparser::{BlockType, Operator};
 
 /// Cranelift signature of a wasm function: CallConv::Tail, params (callee_vmctx: pointer,
-/// caller_vmctx: pointer, wasm params...), returns = wasm results. v128 as I8X16, funcref and
-/// externref as I64 (pointer type).
+/// caller_vmctx: pointer, wasm params...), returns = wasm results. v128 as I8X16, funcref,
+/// externref and exnref as I64 (pointer type).
 pub fn wasm_signature(isa: &dyn TargetIsa, ty: &FuncType) -> Signature {
     let ptr = isa.pointer_type();
     let mut sig = Signature::new(CallConv::Tail);
@@ -54,7 +57,7 @@ pub fn ir_type(ty: ValType) -> ir::Type {
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
         ValType::V128 => types::I8X16,
-        ValType::FuncRef | ValType::ExternRef => types::I64,
+        ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => types::I64,
     }
 }
 
@@ -244,6 +247,7 @@ pub fn translate_function_with_debug(
         stack: Vec::new(),
         control: Vec::new(),
         reachable: true,
+        handler_entries: 0,
     };
     state.block(&mut builder, &[], &results)?;
 
@@ -350,6 +354,29 @@ impl Translator<'_, '_, '_> {
                 let cond = st.pop()?;
                 st.if_(b, cond, &p, &r)?;
             }
+            Operator::TryTable { try_table } => {
+                let (p, r) = block_signature(self.env.module, try_table.ty)?;
+                let catches = self.catches(&try_table.catches)?;
+                self.state.try_table(self.builder, &p, &r, catches)?;
+            }
+            Operator::Throw { tag_index } => {
+                let n = self
+                    .env
+                    .module
+                    .tag_params(*tag_index)
+                    .ok_or_else(|| CompileError::msg(format!("unknown tag {tag_index}")))?
+                    .len();
+                let args = self.state.popn(n)?;
+                let handlers = self.state.handlers()?;
+                self.env.throw(self.builder, *tag_index, &args, &handlers)?;
+                self.state.reachable = false;
+            }
+            Operator::ThrowRef => {
+                let exn = self.state.pop()?;
+                let handlers = self.state.handlers()?;
+                self.env.throw_ref(self.builder, exn, &handlers);
+                self.state.reachable = false;
+            }
             Operator::Else => st.else_(b)?,
             Operator::End => self.end()?,
             Operator::Br { relative_depth } => st.br(b, *relative_depth)?,
@@ -363,13 +390,20 @@ impl Translator<'_, '_, '_> {
             Operator::Call { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
-                let res = self.env.call(self.builder, *function_index, &args, false)?;
+                let handlers = self.state.handlers()?;
+                let res = self.env.call(
+                    self.builder,
+                    *function_index,
+                    &args,
+                    CallMode::Normal(&handlers),
+                )?;
                 self.state.stack.extend(res);
             }
             Operator::ReturnCall { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
-                self.env.call(self.builder, *function_index, &args, true)?;
+                self.env
+                    .call(self.builder, *function_index, &args, CallMode::Tail)?;
                 self.state.reachable = false;
             }
             Operator::CallIndirect {
@@ -379,13 +413,14 @@ impl Translator<'_, '_, '_> {
                 let n = self.type_at(*type_index)?.params.len();
                 let elem = self.state.pop()?;
                 let args = self.state.popn(n)?;
+                let handlers = self.state.handlers()?;
                 let res = self.env.call_indirect(
                     self.builder,
                     *type_index,
                     *table_index,
                     elem,
                     &args,
-                    false,
+                    CallMode::Normal(&handlers),
                 )?;
                 self.state.stack.extend(res);
             }
@@ -402,7 +437,7 @@ impl Translator<'_, '_, '_> {
                     *table_index,
                     elem,
                     &args,
-                    true,
+                    CallMode::Tail,
                 )?;
                 self.state.reachable = false;
             }
@@ -568,9 +603,48 @@ impl Translator<'_, '_, '_> {
         Ok(())
     }
 
+    /// The catch clauses of a `try_table`, each with a fresh landing block.
+    fn catches(&mut self, clauses: &[wasmparser::Catch]) -> Result<Vec<Catch>> {
+        use wasmparser::Catch as C;
+        let mut out = Vec::with_capacity(clauses.len());
+        for c in clauses {
+            let (tag, label, with_ref) = match *c {
+                C::One { tag, label } => (Some(tag), label, false),
+                C::OneRef { tag, label } => (Some(tag), label, true),
+                C::All { label } => (None, label, false),
+                C::AllRef { label } => (None, label, true),
+            };
+            let payload = match tag {
+                Some(t) => self
+                    .env
+                    .module
+                    .tag_params(t)
+                    .ok_or_else(|| CompileError::msg(format!("unknown tag {t}")))?
+                    .iter()
+                    .map(|v| ir_type(*v))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let landing = self.builder.create_block();
+            self.builder
+                .append_block_param(landing, self.env.pointer_type);
+            self.builder.set_cold_block(landing);
+            out.push(Catch {
+                tag,
+                label,
+                payload,
+                with_ref,
+                landing,
+                used: false,
+            });
+        }
+        Ok(out)
+    }
+
     /// `end`: closes a frame; at the end of the function body, returns.
     fn end(&mut self) -> Result<()> {
-        if self.state.end(self.builder)? && self.state.reachable {
+        let mut unpack = exceptions::unpack_payload;
+        if self.state.end(self.builder, &mut unpack)? && self.state.reachable {
             let vals = self.state.peekn(self.results)?.to_vec();
             self.builder.ins().return_(&vals);
             self.state.reachable = false;
@@ -581,7 +655,10 @@ impl Translator<'_, '_, '_> {
     /// An operator in unreachable code: only nesting and `else`/`end` matter.
     fn unreachable_operator(&mut self, op: &Operator<'_>) -> Result<()> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. } => {
                 self.state.control.push(Frame::Dead);
             }
             Operator::Else => self.state.else_(self.builder)?,

@@ -464,3 +464,52 @@ fn trapping_operators_use_the_right_codes() {
         );
     }
 }
+
+/// Calls inside a `try_table` (and the `throw_ref` builtin call) become `try_call`s naming the
+/// catch clauses' landing blocks; calls outside it and tail calls inside it do not.
+#[test]
+fn try_table_calls_are_try_calls() {
+    let funcs = translate(
+        r#"(module
+             (tag $e (param i32))
+             (func $f (param i32) (result i32) (local.get 0))
+             (func (param i32) (result i32)
+               (drop (call $f (i32.const 0)))
+               (block $all
+                 (block $h (result i32)
+                   (try_table (result i32) (catch $e $h) (catch_all $all)
+                     (drop (call $f (i32.const 1)))
+                     (if (local.get 0) (then (throw $e (i32.const 2))))
+                     (call $f (i32.const 3))))
+                 (return))
+               (i32.const 0))
+             (func (param i32) (result i32)
+               (block $h (result i32)
+                 (try_table (catch $e $h) (return_call $f (local.get 0)))
+                 (unreachable))))"#,
+    );
+    let text = funcs[1].display().to_string();
+    assert_eq!(text.matches("try_call ").count(), 2, "{text}");
+    assert_eq!(text.matches("try_call_indirect ").count(), 1, "{text}");
+    assert!(text.contains("tag0: block"), "{text}");
+    assert!(text.contains("default: block"), "{text}");
+    let text = funcs[2].display().to_string();
+    assert!(!text.contains("try_call"), "{text}");
+    assert!(text.contains("return_call "), "{text}");
+}
+
+/// Calls inside deeply nested `try_table`s with many clauses each name every clause: the total
+/// is bounded, beyond it the function is a compile error (not unbounded memory).
+#[test]
+fn catch_handlers_in_scope_are_bounded() {
+    let mut wat = String::from("(module (tag $e) (func $f) (func\n");
+    let catches = " (catch_all 0)".repeat(100);
+    for _ in 0..100 {
+        wat.push_str(&format!("(block (try_table{catches}\n"));
+    }
+    wat.push_str(&"(call $f)\n".repeat(110));
+    wat.push_str(&"))".repeat(100));
+    wat.push_str("))");
+    let err = translate_with(&wat, Tunables::default()).unwrap_err();
+    assert!(err.to_string().contains("too many catch handlers"), "{err}");
+}

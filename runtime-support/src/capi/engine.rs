@@ -54,6 +54,7 @@ pub(super) fn extern_kind(k: ExportKind) -> kiln_externkind_t {
         ExportKind::Table => 1,
         ExportKind::Memory => 2,
         ExportKind::Global => 3,
+        ExportKind::Tag => 4,
     }
 }
 
@@ -143,6 +144,7 @@ pub unsafe extern "C" fn kiln_module_load(
                     ImportKind::Table(_) => 1,
                     ImportKind::Memory(_) => 2,
                     ImportKind::Global(_) => 3,
+                    ImportKind::Tag(_) => 4,
                 };
                 (c_string(&i.module), c_string(&i.name), kind)
             })

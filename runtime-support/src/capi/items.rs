@@ -70,6 +70,7 @@ pub unsafe extern "C" fn kiln_extern_kind(item: *const kiln_extern_t) -> kiln_ex
         Some(Extern::Table(_)) => 1,
         Some(Extern::Memory(_)) => 2,
         Some(Extern::Global(_)) => 3,
+        Some(Extern::Tag(_)) => 4,
         None => 0xFF,
     }
 }

@@ -47,6 +47,7 @@ pub(super) fn kind_of(t: ValType) -> kiln_valkind_t {
         ValType::V128 => KILN_V128,
         ValType::FuncRef => KILN_FUNCREF,
         ValType::ExternRef => KILN_EXTERNREF,
+        ValType::ExnRef => KILN_EXNREF,
     }
 }
 
@@ -60,6 +61,7 @@ pub(super) fn type_of(k: kiln_valkind_t) -> Result<ValType, Error> {
         KILN_V128 => ValType::V128,
         KILN_FUNCREF => ValType::FuncRef,
         KILN_EXTERNREF => ValType::ExternRef,
+        KILN_EXNREF => ValType::ExnRef,
         _ => return Err(Error::Other(format!("invalid value kind {k}"))),
     })
 }
@@ -90,6 +92,15 @@ pub(super) unsafe fn from_c(v: &kiln_val_t) -> Result<Val, Error> {
             let n = unsafe { v.of.externref };
             Val::ExternRef(n.checked_sub(1))
         }
+        KILN_EXNREF => {
+            // SAFETY: as above (an exnref travels in the `externref` member, always 0).
+            if unsafe { v.of.externref } != 0 {
+                return Err(Error::Other(
+                    "the host cannot hold non-null exception references".into(),
+                ));
+            }
+            Val::ExnRef(None)
+        }
         k => return Err(Error::Other(format!("invalid value kind {k}"))),
     })
 }
@@ -119,6 +130,8 @@ pub(super) fn to_c(v: Val) -> kiln_val_t {
                 externref: n.map_or(0, |n| n.wrapping_add(1)),
             },
         ),
+        Val::ExnRef(None) => (KILN_EXNREF, kiln_val_union { externref: 0 }),
+        Val::ExnRef(Some(e)) => match e {},
     };
     kiln_val_t { kind, of }
 }

@@ -153,6 +153,8 @@ pub fn metadata() -> ModuleMetadata {
             ty: ValType::I32,
             mutable: true,
         }],
+        tags: Vec::new(),
+        type_identities: Vec::new(),
         global_inits: vec![ConstExpr {
             ops: vec![ConstOp::I32Const(40), ConstOp::I32Const(2), ConstOp::I32Add],
         }],
@@ -208,6 +210,7 @@ pub fn metadata() -> ModuleMetadata {
         }],
         trap_sites: TrapTable::from_sorted_sites(trap_sites),
         address_map: OffsetTable::from_sorted_pairs(address_map),
+        exception_table: Default::default(),
         name: Some("fake".into()),
         debug_lines: Some(DebugLineTable {
             files: vec!["fake.c".into()],

@@ -105,7 +105,7 @@ fn arg(r: &mut Rng, ty: kiln_runtime::ValType) -> Cv {
         T::F32 => Cv::F32(bits as u32),
         T::F64 => Cv::F64(bits),
         T::V128 => Cv::V128(u128::from(bits) << 64 | u128::from(r.next())),
-        T::FuncRef | T::ExternRef => Cv::Ref(true),
+        T::FuncRef | T::ExternRef | T::ExnRef => Cv::Ref(true),
     }
 }
 
@@ -145,6 +145,7 @@ fn from_kiln(v: &kiln_runtime::Val) -> Cv {
         Val::V128(x) => Cv::V128(*x),
         Val::FuncRef(f) => Cv::Ref(f.is_none()),
         Val::ExternRef(e) => Cv::Ref(e.is_none()),
+        Val::ExnRef(e) => Cv::Ref(e.is_none()),
     }
 }
 
@@ -228,6 +229,7 @@ pub fn run(
             .zip(&ty.params)
             .map(|(a, t)| match t {
                 kiln_runtime::ValType::FuncRef => kiln_runtime::Val::FuncRef(None),
+                kiln_runtime::ValType::ExnRef => kiln_runtime::Val::ExnRef(None),
                 _ => to_kiln(a),
             })
             .collect();
@@ -241,6 +243,7 @@ pub fn run(
                 (Cv::F64(x), _) => wasmtime::Val::F64(*x),
                 (Cv::V128(x), _) => wasmtime::Val::V128((*x).into()),
                 (Cv::Ref(_), kiln_runtime::ValType::FuncRef) => wasmtime::Val::FuncRef(None),
+                (Cv::Ref(_), kiln_runtime::ValType::ExnRef) => wasmtime::Val::ExnRef(None),
                 (Cv::Ref(_), _) => wasmtime::Val::ExternRef(None),
             })
             .collect();

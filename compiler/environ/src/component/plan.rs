@@ -65,7 +65,7 @@ pub enum IntrinsicKind {
 /// A core definition: anything a core module instance can import.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CoreDef {
-    /// An export (function, table, memory or global) of an earlier core instance.
+    /// An export (function, table, memory, global or tag) of an earlier core instance.
     Export(CoreExport),
     /// A core function made by `canon lower` (defined by an earlier [`Initializer::Lower`]).
     Lowered(LoweredIndex),

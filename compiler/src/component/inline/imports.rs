@@ -371,7 +371,7 @@ fn module_type(
             };
             let conv = |ts: &[wasmparser::ValType]| {
                 ts.iter()
-                    .map(|t| crate::module::val_type(offset, *t))
+                    .map(|t| crate::types::val_type(offset, *t))
                     .collect::<Result<Vec<_>>>()
             };
             Ok(kiln_environ::FuncType {
