@@ -19,6 +19,7 @@ mod check;
 pub mod glue;
 pub mod host;
 pub mod plan;
+pub mod text;
 pub mod types;
 pub mod vmctx;
 pub mod wit;
