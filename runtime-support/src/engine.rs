@@ -10,19 +10,30 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::loader::ArtifactSharing;
 use crate::module::ModuleInner;
+use crate::signature::TrustedKeys;
 
 /// Engine configuration.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Bytes of native stack guest code may use below the outermost entry (default 512 KiB).
     pub max_wasm_stack: usize,
+    /// When set, every module and component loaded into the engine must carry a detached
+    /// signature (`<file>.sig`, made by `kiln sign`) by one of these keys; it is checked
+    /// before anything from the file is mapped (see `docs/trust-model.md`).
+    pub trusted_keys: Option<Arc<TrustedKeys>>,
+    /// How verified artifacts are mapped: the file itself when only this user or root can
+    /// write it (pages shared between processes), else a sealed private copy.
+    pub artifact_sharing: ArtifactSharing,
 }
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             max_wasm_stack: 512 * 1024,
+            trusted_keys: None,
+            artifact_sharing: ArtifactSharing::Auto,
         }
     }
 }
