@@ -340,11 +340,12 @@ impl ComponentDescriptor {
             .collect()
     }
 
-    /// The same descriptor with every span moved by `base` (the module array's count stays).
+    /// The same descriptor with every span moved by `base` (absent spans stay absent; the
+    /// module array's count stays).
     pub fn relocated(&self, base: u64) -> ComponentDescriptor {
         ComponentDescriptor {
             head: self.head.relocated(base),
-            modules: Span::new(self.modules.addr.wrapping_add(base), self.modules.len),
+            modules: self.modules.relocated(base),
             glue_text: self.glue_text.relocated(base),
         }
     }
@@ -442,6 +443,14 @@ mod tests {
         assert_eq!(back, d);
         assert_eq!(back.module_addresses(&image).unwrap(), vec![0x6000, 0x6100]);
         assert!(ModuleDescriptor::read(&image, 0x5000).is_err());
+        // Absent ranges (no modules, no glue) stay null when relocated, as in memory.
+        let empty = ComponentDescriptor {
+            head: head(),
+            ..Default::default()
+        };
+        let moved = empty.relocated(0x7000_0000);
+        assert_eq!(moved.modules, Span::default());
+        assert_eq!(moved.glue_text, Span::default());
     }
 
     #[test]
@@ -475,6 +484,6 @@ mod tests {
         assert!(read(&b).contains("overflows"));
         let mut b = good;
         b[0] = b'X';
-        assert!(read(&b).contains("bad descriptor magic"));
+        assert!(read(&b).contains("bad module descriptor magic"));
     }
 }

@@ -7,24 +7,40 @@
 //! lies inside one of them with the right permissions; and that the descriptors in memory are
 //! byte for byte the verified ones, relocated (the exported one carries the file digest).
 //!
-//! glibc finds an already-loaded object by name before it opens anything: a name
-//! `/proc/<pid>/fd/<n>` another, still-loaded object was once opened under would return that
-//! object. The memory checks catch it, and the open is retried under a fresh descriptor number.
+//! glibc finds an already-loaded object by name before it opens anything, and adds every name
+//! an object was opened under to it: a name `/proc/<pid>/fd/<n>` that a still-loaded object
+//! was once opened under would return that object. So each file (device and inode) is
+//! `dlopen`ed once: later loads of the same unchanged file share its [`Library`], and the
+//! descriptor whose name it was opened under stays open until after its `dlclose` (opening,
+//! sharing and closing are serialized by one lock). Should another part of the process have
+//! `dlopen`ed the file too, the memory checks catch the mix-up and the open is retried under a
+//! fresh descriptor number.
 
-use super::source::Source;
+use super::name::LoadName;
+use super::source::{Identity, Source};
 use crate::error::Error;
 use kiln_environ::artifact::elf::{ProgramHeader, PF_W, PF_X, PT_LOAD};
 use kiln_environ::artifact::{ArtifactKind, Verified};
 use kiln_environ::descriptor::Span;
+use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// The libraries loaded from files mapped directly, by device and inode; the lock also
+/// serializes every `dlopen` and `dlclose` of the loader.
+fn loaded() -> &'static Mutex<HashMap<(u64, u64), Weak<Library>>> {
+    static LOADED: OnceLock<Mutex<HashMap<(u64, u64), Weak<Library>>>> = OnceLock::new();
+    LOADED.get_or_init(|| Mutex::new(HashMap::new()))
+}
 
 /// A `dlopen`ed, verified kiln shared object, closed when the last module using it is dropped.
 pub(crate) struct Library {
     handle: *mut c_void,
+    /// The file's identity when it is mapped directly (the key in [`loaded`]).
+    identity: Option<Identity>,
     /// Where the object is mapped: run-time address = `base` + link-time address.
     base: usize,
     /// The verified open file (or sealed copy), kept open while the object is loaded: memory
@@ -60,18 +76,39 @@ struct LinkMap {
 const RETRIES: usize = 3;
 
 impl Library {
-    /// `dlopen`s the verified `source` and checks the mapping against `v`.
+    /// `dlopen`s the verified `source` (or shares the library already loaded from the same
+    /// unchanged file) and checks the mapping against `v`.
     pub(crate) fn open(source: Source, v: &Verified, shown: &Path) -> Result<Arc<Library>, Error> {
         let shown_s = shown.display().to_string();
+        let mut registry = loaded().lock().unwrap_or_else(|e| e.into_inner());
+        let identity = source.identity();
+        if let Some(id) = identity {
+            if let Some(lib) = registry.get(&(id.dev, id.ino)).and_then(Weak::upgrade) {
+                if lib.identity != Some(id) {
+                    return Err(Error::Load(format!(
+                        "{shown_s}: the file was rewritten in place while an earlier version of \
+                         it is loaded (write a new file and rename it over the old one)"
+                    )));
+                }
+                check_mapping(lib.handle, v)
+                    .map_err(|e| Error::Load(format!("{shown_s}: {}", e.msg)))?;
+                return Ok(lib);
+            }
+        }
         let private_copy = source.is_private_copy();
         let mut attempt = 0;
         let mut fd = None;
         loop {
-            let name = Source::proc_path(fd.as_ref().unwrap_or_else(|| source_fd(&source)));
+            let name = LoadName::new(
+                fd.as_ref().unwrap_or_else(|| source.fd()),
+                shown.file_name(),
+            );
             // SAFETY: `name` is a valid C string naming the verified file: a kiln `.so` the
             // verifier accepted has no constructors, dependencies, IFUNCs or TLS, so loading it
             // runs nothing from it.
-            let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            let handle =
+                unsafe { libc::dlopen(name.path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            drop(name);
             if handle.is_null() {
                 return Err(Error::Load(format!(
                     "{shown_s}: dlopen failed: {} (is /proc mounted?)",
@@ -88,13 +125,18 @@ impl Library {
                         Some(fd) => fd,
                         None => source.into_fd(),
                     };
-                    return Ok(Arc::new(Library {
+                    let lib = Arc::new(Library {
                         handle,
+                        identity,
                         base,
                         fd,
                         path: shown.to_path_buf(),
                         private_copy,
-                    }));
+                    });
+                    if let Some(id) = identity {
+                        registry.insert((id.dev, id.ino), Arc::downgrade(&lib));
+                    }
+                    return Ok(lib);
                 }
                 Err(e) => {
                     // SAFETY: as above.
@@ -104,11 +146,15 @@ impl Library {
                         return Err(Error::Load(format!("{shown_s}: {}", e.msg)));
                     }
                     // Another object answers to this name: open ours under a fresh number.
-                    let current = fd.as_ref().unwrap_or_else(|| source_fd(&source));
-                    // SAFETY: duplicates a valid descriptor (close-on-exec), above 64 to
-                    // skip the numbers other loads are likely to use.
+                    let current = fd.as_ref().unwrap_or_else(|| source.fd());
+                    // SAFETY: duplicates a valid descriptor (close-on-exec) at the lowest free
+                    // number above it.
                     let raw = unsafe {
-                        libc::fcntl(current.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64 + attempt)
+                        libc::fcntl(
+                            current.as_raw_fd(),
+                            libc::F_DUPFD_CLOEXEC,
+                            current.as_raw_fd() + 1,
+                        )
                     };
                     if raw < 0 {
                         return Err(Error::Load(format!("{shown_s}: {}", e.msg)));
@@ -142,12 +188,15 @@ impl Library {
     }
 }
 
-fn source_fd(source: &Source) -> &OwnedFd {
-    source.fd()
-}
-
 impl Drop for Library {
     fn drop(&mut self) {
+        let mut registry = loaded().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = self.identity {
+            let key = (id.dev, id.ino);
+            if registry.get(&key).is_some_and(|w| w.strong_count() == 0) {
+                registry.remove(&key);
+            }
+        }
         // SAFETY: the handle came from `dlopen`; no module of this object is alive any more.
         // The descriptor (a field) closes after this, once the object is unloaded.
         unsafe { libc::dlclose(self.handle) };

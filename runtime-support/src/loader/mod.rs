@@ -21,6 +21,7 @@
 
 mod compat;
 mod library;
+mod name;
 mod source;
 
 pub use compat::has_cpu_feature;
@@ -126,13 +127,15 @@ fn load_message(e: Error) -> String {
 }
 
 /// Checks the artifact at `path` as the loader does before `dlopen` — structure and checksum,
-/// for any kiln target, nothing mapped executable — and returns its SHA-256 digest (what a
-/// signature signs).
-pub(crate) fn verify_file(path: &Path) -> Result<[u8; 32], Error> {
+/// for any kiln target, nothing mapped executable — then gives its bytes to `then`.
+pub(crate) fn with_verified_file<T>(
+    path: &Path,
+    then: impl FnOnce(&[u8]) -> T,
+) -> Result<T, Error> {
     let shown = path.display().to_string();
     let source = Source::open(path, ArtifactSharing::Auto)?;
     let bytes = source.bytes();
     let verified = verify(bytes, None).map_err(|e| refused(&shown, e))?;
     check_checksum(bytes, &verified).map_err(|e| refused(&shown, e))?;
-    Ok(signature::digest::file_digest(bytes))
+    Ok(then(bytes))
 }

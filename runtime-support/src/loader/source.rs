@@ -40,9 +40,9 @@ pub const MAX_ARTIFACT: u64 = 1 << 32;
 
 /// The identity of a file, compared after `dlopen`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Identity {
-    dev: u64,
-    ino: u64,
+pub(crate) struct Identity {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
     size: i64,
     mtime: (i64, i64),
     ctime: (i64, i64),
@@ -160,12 +160,9 @@ impl Source {
         self.identity.is_none()
     }
 
-    /// The path `dlopen` reaches this open file through.
-    pub(crate) fn proc_path(fd: &OwnedFd) -> CString {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        CString::new(format!("/proc/{pid}/fd/{}", fd.as_raw_fd()))
-            .expect("a formatted path has no NUL byte")
+    /// The file's identity when mapped directly (`None` for a sealed copy).
+    pub(crate) fn identity(&self) -> Option<Identity> {
+        self.identity
     }
 
     /// Checks that the file was not changed since it was opened (a sealed copy cannot be).

@@ -281,8 +281,14 @@ pub fn sign_digest(key: &SecretKey, digest: &[u8; 32]) -> Signature {
 /// Verifies the artifact at `path` statically (the loader's checks before `dlopen`: structure
 /// and checksum, any kiln target, nothing mapped executable) and signs its digest.
 pub fn sign_file(key: &SecretKey, path: &Path) -> Result<Signature, Error> {
-    let digest = loader::verify_file(path)?;
+    let digest = loader::with_verified_file(path, digest::file_digest)?;
     Ok(sign_digest(key, &digest))
+}
+
+/// Checks the artifact at `path` as the loader does before `dlopen` (structure and checksum,
+/// any kiln target; nothing is mapped executable), without a signature.
+pub fn check_file(path: &Path) -> Result<(), Error> {
+    loader::with_verified_file(path, |_| ())
 }
 
 /// Verifies the artifact at `path` statically (structure and checksum) and its detached
@@ -292,7 +298,7 @@ pub fn verify_file(
     path: &Path,
     signature: Option<&Path>,
 ) -> Result<(), Error> {
-    let digest = loader::verify_file(path)?;
+    let digest = loader::with_verified_file(path, digest::file_digest)?;
     let sig_path = signature.map_or_else(|| signature_path(path), Path::to_path_buf);
     let sig = read_signature(&sig_path)?;
     trusted

@@ -1,0 +1,110 @@
+//! The name `dlopen` opens a verified file under.
+//!
+//! The dynamic loader must open exactly the file that was verified, so it is given
+//! `/proc/<pid>/fd/<n>` of the open descriptor, never the original path. Debuggers, though,
+//! name a library after the last component of the name it was opened under (lldb prints
+//! `5`square` for `/proc/<pid>/fd/5`). So when it can be done safely, the name is a symbolic
+//! link `<dir>/<file name>` → `/proc/<pid>/fd/<n>` in a fresh private directory (`mkdtemp`,
+//! mode 0700, in a temporary directory that others cannot rename entries of). Debuggers read
+//! the library when `dlopen` maps it, so they show `calc.so`, and resolving the link leads
+//! them (and their `.gnu_debuglink` search) to the real file; the link and its directory are
+//! removed as soon as `dlopen` returns. Each name is used once, so glibc's search of loaded
+//! objects by name never matches a name an older object was opened under.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// A name for `dlopen`, and the link to remove when it is no longer needed.
+pub(crate) struct LoadName {
+    /// The name to pass to `dlopen`.
+    pub(crate) path: CString,
+    link: Option<(PathBuf, PathBuf)>,
+}
+
+/// `/proc/<pid>/fd/<n>` of `fd`.
+fn proc_path(fd: &OwnedFd) -> String {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    format!("/proc/{pid}/fd/{}", fd.as_raw_fd())
+}
+
+/// Whether nobody but this user or root can rename entries of `dir` (not writable by group or
+/// others, or sticky).
+fn private_parent(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    meta.is_dir()
+        && (meta.mode() & libc::S_ISVTX != 0
+            || (meta.mode() & 0o022 == 0 && (meta.uid() == euid || meta.uid() == 0)))
+}
+
+/// Whether the temporary directory is safe for load names (checked once).
+fn temp_dir_is_private() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| private_parent(&std::env::temp_dir()))
+}
+
+/// A fresh private directory (mode 0700) in the temporary directory.
+fn fresh_dir() -> Option<PathBuf> {
+    if !temp_dir_is_private() {
+        return None;
+    }
+    let mut bytes = std::env::temp_dir()
+        .join("kiln-load-XXXXXX")
+        .into_os_string()
+        .into_vec();
+    bytes.push(0);
+    // SAFETY: a writable, NUL-terminated template ending in XXXXXX.
+    let made = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+    if made.is_null() {
+        return None;
+    }
+    bytes.pop();
+    Some(PathBuf::from(OsStr::from_bytes(&bytes)))
+}
+
+impl LoadName {
+    /// A fresh name for `fd`, ending in `file_name` when possible.
+    pub(crate) fn new(fd: &OwnedFd, file_name: Option<&OsStr>) -> LoadName {
+        let target = proc_path(fd);
+        let fallback = || LoadName {
+            path: CString::new(target.clone()).expect("a formatted path has no NUL byte"),
+            link: None,
+        };
+        let Some(name) = file_name else {
+            return fallback();
+        };
+        let Some(dir) = fresh_dir() else {
+            return fallback();
+        };
+        let link = dir.join(name);
+        let path = CString::new(link.as_os_str().as_bytes());
+        match (std::os::unix::fs::symlink(&target, &link), path) {
+            (Ok(()), Ok(path)) => LoadName {
+                path,
+                link: Some((link, dir)),
+            },
+            _ => {
+                let _ = std::fs::remove_file(&link);
+                let _ = std::fs::remove_dir(&dir);
+                fallback()
+            }
+        }
+    }
+}
+
+impl Drop for LoadName {
+    fn drop(&mut self) {
+        if let Some((link, dir)) = self.link.take() {
+            let _ = std::fs::remove_file(link);
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
