@@ -117,7 +117,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, ArtifactError> {
     Err(ArtifactError::new(msg))
 }
 
-/// The dynamic tags a kiln `.so` may have.
+/// Dynamic tags.
 const DT_STRTAB: u64 = 5;
 const DT_SYMTAB: u64 = 6;
 const DT_RELA: u64 = 7;
@@ -168,6 +168,44 @@ fn dynamic_tag_name(tag: u64) -> String {
     };
     name.to_string()
 }
+
+/// The dynamic tags of `elf` that kiln refuses, by name — what would run code or load other
+/// files at `dlopen` — read before anything else so the error names them (empty when the
+/// dynamic section cannot be read; the other checks then say why).
+fn refused_dynamic_tags(elf: &ElfFile<'_>) -> Vec<String> {
+    let Some(dynamic) = elf.phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else {
+        return Vec::new();
+    };
+    let Ok(entries) = elf.dynamic(dynamic) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for d in entries {
+        if !ALLOWED_TAGS.contains(&d.tag) {
+            let name = dynamic_tag_name(d.tag);
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// The dynamic tags a kiln `.so` may have.
+const ALLOWED_TAGS: [u64; 12] = [
+    DT_STRTAB,
+    DT_SYMTAB,
+    DT_RELA,
+    DT_RELASZ,
+    DT_RELAENT,
+    DT_STRSZ,
+    DT_SYMENT,
+    DT_BIND_NOW,
+    DT_FLAGS,
+    DT_GNU_HASH,
+    DT_RELACOUNT,
+    DT_FLAGS_1,
+];
 
 /// The descriptors as the file stores them: pointers are the addends of relative relocations.
 struct FileImage<'e, 'a> {
@@ -234,6 +272,7 @@ fn check_segments(
     let file_len = elf.data.0.len() as u64;
     let (mut dynamic, mut relro, mut stack) = (None, None, false);
     let mut loads = Vec::new();
+    let mut unexpected = Vec::new();
     for p in &elf.phdrs {
         if p.offset.checked_add(p.filesz).is_none_or(|e| e > file_len) {
             return fail(format!(
@@ -256,21 +295,22 @@ fn check_segments(
                 stack = true;
             }
             PT_NOTE => {}
-            t => {
-                let what = match t {
-                    3 => "PT_INTERP".to_string(),
-                    6 => "PT_PHDR".to_string(),
-                    7 => "PT_TLS (thread-local storage)".to_string(),
-                    0x6474_e550 => "PT_GNU_EH_FRAME".to_string(),
-                    0x6474_e553 => "PT_GNU_PROPERTY".to_string(),
-                    PT_DYNAMIC | PT_GNU_RELRO | PT_GNU_STACK => format!("a second {t:#x}"),
-                    _ => format!("type {t:#x}"),
-                };
-                return fail(format!(
-                    "unexpected program header {what}: not what kiln emits"
-                ));
-            }
+            t => unexpected.push(match t {
+                3 => "PT_INTERP".to_string(),
+                6 => "PT_PHDR".to_string(),
+                7 => "PT_TLS (thread-local storage)".to_string(),
+                0x6474_e550 => "PT_GNU_EH_FRAME".to_string(),
+                0x6474_e553 => "PT_GNU_PROPERTY".to_string(),
+                PT_DYNAMIC | PT_GNU_RELRO | PT_GNU_STACK => format!("a second {t:#x}"),
+                _ => format!("type {t:#x}"),
+            }),
         }
+    }
+    if !unexpected.is_empty() {
+        return fail(format!(
+            "unexpected program headers {}: not what kiln emits",
+            unexpected.join(", ")
+        ));
     }
     if !stack {
         return fail("no PT_GNU_STACK: the loader would make the stack executable");
@@ -305,11 +345,6 @@ fn check_segments(
         }
         if p.flags & PF_W != 0 && p.flags & PF_X != 0 {
             return fail("a segment is both writable and executable");
-        }
-        if p.flags & PF_W != 0
-            && !(p.vaddr >= relro.addr && p.vaddr + p.memsz <= relro.addr + relro.len)
-        {
-            return fail("a writable segment is not made read-only after relocation (RELRO)");
         }
         if let Some(next) = loads.get(i + 1) {
             let end_page = (p.vaddr + p.memsz).div_ceil(MIN_PAGE) * MIN_PAGE;
@@ -358,22 +393,7 @@ fn check_dynamic(elf: &ElfFile<'_>, dynamic: &ProgramHeader) -> Result<Dynamic, 
     let entries = elf.dynamic(dynamic)?;
     let mut seen = BTreeMap::new();
     for d in &entries {
-        let allowed = matches!(
-            d.tag,
-            DT_STRTAB
-                | DT_SYMTAB
-                | DT_RELA
-                | DT_RELASZ
-                | DT_RELAENT
-                | DT_STRSZ
-                | DT_SYMENT
-                | DT_BIND_NOW
-                | DT_FLAGS
-                | DT_GNU_HASH
-                | DT_RELACOUNT
-                | DT_FLAGS_1
-        );
-        if !allowed {
+        if !ALLOWED_TAGS.contains(&d.tag) {
             return fail(format!(
                 "unexpected {} in the dynamic section: not what kiln emits",
                 dynamic_tag_name(d.tag)
@@ -639,6 +659,13 @@ fn check_module_descriptor(
 pub fn verify(data: &[u8], machine: Option<Machine>) -> Result<Verified, ArtifactError> {
     let elf = ElfFile::parse(data)?;
     let machine = check_header(&elf, machine)?;
+    let refused = refused_dynamic_tags(&elf);
+    if !refused.is_empty() {
+        return fail(format!(
+            "unexpected {} in the dynamic section: not what kiln emits",
+            refused.join(", ")
+        ));
+    }
     let (loads, dynamic_ph, relro) = check_segments(&elf)?;
     let image_end = loads[loads.len() - 1].vaddr + loads[loads.len() - 1].memsz;
     let dynamic = check_dynamic(&elf, &dynamic_ph)?;
@@ -655,6 +682,11 @@ pub fn verify(data: &[u8], machine: Option<Machine>) -> Result<Verified, Artifac
         }
     }
     let relocs = check_relocations(&elf, machine, &dynamic, relro, image_end)?;
+    for p in loads.iter().filter(|p| p.flags & PF_W != 0) {
+        if !(p.vaddr >= relro.addr && p.vaddr + p.memsz <= relro.addr + relro.len) {
+            return fail("a writable segment is not made read-only after relocation (RELRO)");
+        }
+    }
     let (kind, desc_addr, desc_size) = check_symbols(&elf, &dynamic)?;
     check_span(
         &loads,
