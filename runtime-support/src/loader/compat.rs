@@ -1,17 +1,16 @@
 //! Whether an artifact's fingerprint fits this runtime and this machine: ABI version, target
 //! and CPU features, each refused with a message that says precisely what differs.
 
-use crate::error::Error;
 use kiln_environ::{Fingerprint, ABI_VERSION, KILN_VERSION};
 
-/// Checks `fp` against this runtime and host.
-pub(crate) fn check(shown: &str, fp: &Fingerprint) -> Result<(), Error> {
+/// Checks `fp` against this runtime and host; the error says what differs.
+pub(crate) fn check(fp: &Fingerprint) -> Result<(), String> {
     if fp.abi_version != ABI_VERSION {
-        return Err(Error::Load(format!(
-            "{shown}: compiled by kiln {} for ABI version {}, this runtime (kiln {KILN_VERSION}) \
+        return Err(format!(
+            "compiled by kiln {} for ABI version {}, this runtime (kiln {KILN_VERSION}) \
              supports ABI version {ABI_VERSION}: recompile it",
             fp.kiln_version, fp.abi_version
-        )));
+        ));
     }
     let arch = fp.target.split('-').next().unwrap_or("");
     let os_ok = fp
@@ -20,12 +19,12 @@ pub(crate) fn check(shown: &str, fp: &Fingerprint) -> Result<(), Error> {
         .skip(1)
         .any(|p| p == std::env::consts::OS);
     if arch != std::env::consts::ARCH || !os_ok {
-        return Err(Error::Load(format!(
-            "{shown}: compiled for target {}, this host is {}-{}",
+        return Err(format!(
+            "compiled for target {}, this host is {}-{}",
             fp.target,
             std::env::consts::ARCH,
             std::env::consts::OS
-        )));
+        ));
     }
     let (lacking, unknown) = fp.missing_cpu_features(has_cpu_feature);
     if !lacking.is_empty() {
@@ -34,18 +33,18 @@ pub(crate) fn check(shown: &str, fp: &Fingerprint) -> Result<(), Error> {
         } else {
             fp.cpu.clone()
         };
-        return Err(Error::Load(format!(
-            "{shown}: compiled for {baseline}, this CPU lacks {}: recompile it for a baseline \
-             this CPU has (kiln compile --cpu)",
+        return Err(format!(
+            "compiled for {baseline}, this CPU lacks {}: recompile it for a baseline this CPU \
+             has (kiln compile --cpu)",
             lacking.join(", ")
-        )));
+        ));
     }
     if !unknown.is_empty() {
-        return Err(Error::Load(format!(
-            "{shown}: compiled for {}, which requires CPU features unknown to this runtime: {}",
+        return Err(format!(
+            "compiled for {}, which requires CPU features unknown to this runtime: {}",
             fp.cpu,
             unknown.join(", ")
-        )));
+        ));
     }
     Ok(())
 }

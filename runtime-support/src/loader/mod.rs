@@ -46,12 +46,13 @@ pub(crate) struct Artifact {
     shown: String,
 }
 
-fn refused(shown: &str, e: ArtifactError) -> Error {
+fn refused_file(shown: &str, e: ArtifactError) -> Error {
     Error::Load(format!("{shown}: refused before loading: {e}"))
 }
 
 impl Artifact {
-    /// Opens and checks the artifact at `path`, which must be of `kind`.
+    /// Opens and checks the artifact at `path`, which must be of `kind`. Every refusal says
+    /// "refused before loading": nothing from the file was mapped executable or run.
     pub(crate) fn open(
         engine: &Engine,
         path: &Path,
@@ -60,35 +61,29 @@ impl Artifact {
         let shown = path.display().to_string();
         let config = engine.config();
         let source = Source::open(path, config.artifact_sharing)?;
+        let refused = |why: String| Error::Load(format!("{shown}: refused before loading: {why}"));
         let bytes = source.bytes();
-        let machine = Machine::host().ok_or_else(|| {
-            Error::Load(format!(
-                "{shown}: kiln does not run on {}",
-                std::env::consts::ARCH
-            ))
-        })?;
-        let verified = verify(bytes, Some(machine)).map_err(|e| refused(&shown, e))?;
+        let machine = Machine::host()
+            .ok_or_else(|| refused(format!("kiln does not run on {}", std::env::consts::ARCH)))?;
+        let verified = verify(bytes, Some(machine)).map_err(|e| refused(e.to_string()))?;
         if verified.kind != kind {
             let (is, not, how) = match verified.kind {
                 ArtifactKind::Module => ("a core module", "a component", "Module::load"),
                 ArtifactKind::Component => ("a component", "a core module", "Component::load"),
             };
-            return Err(Error::Load(format!(
-                "{shown} is {is}, not {not} (it exports `{}`; load it with {how})",
+            return Err(refused(format!(
+                "it is {is}, not {not} (it exports `{}`; load it with {how})",
                 verified.kind.symbol()
             )));
         }
-        compat::check(&shown, &verified.fingerprint)?;
-        check_checksum(bytes, &verified).map_err(|e| refused(&shown, e))?;
+        compat::check(&verified.fingerprint).map_err(refused)?;
+        check_checksum(bytes, &verified).map_err(|e| refused(e.to_string()))?;
         if let Some(keys) = &config.trusted_keys {
-            let sig = signature::read_signature(&signature::signature_path(path))?;
+            let sig = signature::read_signature(&signature::signature_path(path))
+                .map_err(|e| refused(load_message(e)))?;
             let digest = signature::digest::file_digest(bytes);
-            keys.verify_digest(&digest, &sig).map_err(|e| {
-                Error::Load(format!(
-                    "{shown}: refused before loading: {}",
-                    load_message(e)
-                ))
-            })?;
+            keys.verify_digest(&digest, &sig)
+                .map_err(|e| refused(load_message(e)))?;
         }
         Ok(Artifact {
             source,
@@ -135,7 +130,7 @@ pub(crate) fn with_verified_file<T>(
     let shown = path.display().to_string();
     let source = Source::open(path, ArtifactSharing::Auto)?;
     let bytes = source.bytes();
-    let verified = verify(bytes, None).map_err(|e| refused(&shown, e))?;
-    check_checksum(bytes, &verified).map_err(|e| refused(&shown, e))?;
+    let verified = verify(bytes, None).map_err(|e| refused_file(&shown, e))?;
+    check_checksum(bytes, &verified).map_err(|e| refused_file(&shown, e))?;
     Ok(then(bytes))
 }
