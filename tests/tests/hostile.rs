@@ -320,3 +320,33 @@ fn cpu_baselines_are_recorded_and_a_missing_feature_is_named() {
         "{bad}"
     );
 }
+
+#[test]
+fn the_cli_refuses_hostile_files_before_running_anything() {
+    let dir = TempDir::new("kiln-hostile-cli").unwrap();
+    let kiln = kiln_tests::tools::kiln_exe();
+    for (trick, name) in [
+        (Trick::Constructor, "x.wasm"),
+        (Trick::InitArrayPosingAsKiln, "plugin"),
+        (Trick::Ifunc, "f.so"),
+    ] {
+        let marker = dir.path().join(format!("{trick:?}.marker"));
+        let so = hostile::build(&dir.path().join(format!("{trick:?}")), name, trick, &marker);
+        for args in [vec!["run"], vec!["run", "--invoke", "f"], vec!["inspect"], vec!["verify"]] {
+            let out = std::process::Command::new(kiln)
+                .args(&args)
+                .arg(&so)
+                .env("XDG_CACHE_HOME", dir.path().join("cache"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} {name}: {text}");
+            assert!(out.status.code().is_some(), "{args:?} {name}: killed by a signal");
+            assert!(
+                text.contains("refused before loading") || text.contains("not a kiln shared object"),
+                "{args:?} {name}: {text}"
+            );
+            assert!(!marker.exists(), "{args:?} {name}: the constructor ran");
+        }
+    }
+}
