@@ -41,7 +41,13 @@ fn keygen_sign_verify_and_run_with_trusted_keys() {
     std::fs::write(d.join("m.wat"), MODULE).unwrap();
     let so = d.join("m.so");
     ok(kiln(d)
-        .args(["compile", "--target", "x86_64-unknown-linux-gnu", "--cpu", "x86-64-v2"])
+        .args([
+            "compile",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--cpu",
+            "x86-64-v2",
+        ])
         .arg(d.join("m.wat"))
         .arg("-o")
         .arg(&so));
@@ -63,14 +69,23 @@ fn keygen_sign_verify_and_run_with_trusted_keys() {
     assert!(again.contains("failed to create"), "{again}");
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.join("key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.join("key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // Verify without a key: structure and checksum only.
     let v = ok(kiln(d).arg("verify").arg(&so));
     assert!(v.contains("OK (structure and checksum"), "{v}");
     // Unsigned: verification with a key and runs that require one fail.
-    let v = fails(kiln(d).arg("verify").arg("--key").arg(d.join("key.pub")).arg(&so));
+    let v = fails(
+        kiln(d)
+            .arg("verify")
+            .arg("--key")
+            .arg(d.join("key.pub"))
+            .arg(&so),
+    );
     assert!(v.contains("a signature is required"), "{v}");
     let run_signed = |keys: &str| {
         let mut c = kiln(d);
@@ -81,12 +96,19 @@ fn keygen_sign_verify_and_run_with_trusted_keys() {
         c
     };
     let r = fails(&mut run_signed("key.pub"));
-    assert!(r.contains("refused before loading") && r.contains("signature"), "{r}");
+    assert!(
+        r.contains("refused before loading") && r.contains("signature"),
+        "{r}"
+    );
     // Signed: verifies and runs with the right key, not with another.
     let s = ok(kiln(d).arg("sign").arg("--key").arg(d.join("key")).arg(&so));
     assert!(s.contains("signed"), "{s}");
     assert!(d.join("m.so.sig").exists());
-    ok(kiln(d).arg("verify").arg("--key").arg(d.join("key.pub")).arg(&so));
+    ok(kiln(d)
+        .arg("verify")
+        .arg("--key")
+        .arg(d.join("key.pub"))
+        .arg(&so));
     assert_eq!(ok(&mut run_signed("key.pub")).trim(), "5");
     let r = fails(&mut run_signed("other.pub"));
     assert!(r.contains("not trusted"), "{r}");
@@ -105,7 +127,12 @@ fn keygen_sign_verify_and_run_with_trusted_keys() {
     std::fs::write(&so, &bytes).unwrap();
     let v = fails(kiln(d).arg("verify").arg(&so));
     assert!(v.contains("checksum mismatch"), "{v}");
-    let r = fails(kiln(d).args(["run", "--invoke", "add"]).arg(&so).args(["2", "3"]));
+    let r = fails(
+        kiln(d)
+            .args(["run", "--invoke", "add"])
+            .arg(&so)
+            .args(["2", "3"]),
+    );
     assert!(r.contains("checksum mismatch"), "{r}");
     let r = fails(&mut run_signed("key.pub"));
     assert!(r.contains("refused before loading"), "{r}");
@@ -127,13 +154,29 @@ fn compile_rejects_an_unknown_cpu_and_native_for_another_target() {
     let dir = kiln_cli::tempdir::TempDir::new("kiln-cpu-test").unwrap();
     let d = dir.path();
     std::fs::write(d.join("m.wat"), MODULE).unwrap();
-    let e = fails(kiln(d).args(["compile", "--cpu", "i486"]).arg(d.join("m.wat")));
-    assert!(e.contains("unknown CPU `i486`") && e.contains("x86-64-v3"), "{e}");
     let e = fails(
         kiln(d)
-            .args(["compile", "--target", "aarch64-unknown-linux-gnu", "--cpu", "native"])
+            .args(["compile", "--cpu", "i486"])
+            .arg(d.join("m.wat")),
+    );
+    assert!(
+        e.contains("unknown CPU `i486`") && e.contains("x86-64-v3"),
+        "{e}"
+    );
+    let e = fails(
+        kiln(d)
+            .args([
+                "compile",
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "--cpu",
+                "native",
+            ])
             .arg(d.join("m.wat"))
             .args(["--emit", "obj"]),
     );
-    assert!(e.contains("`--cpu native` compiles for this machine's CPU"), "{e}");
+    assert!(
+        e.contains("`--cpu native` compiles for this machine's CPU"),
+        "{e}"
+    );
 }

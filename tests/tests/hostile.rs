@@ -332,7 +332,12 @@ fn the_cli_refuses_hostile_files_before_running_anything() {
     ] {
         let marker = dir.path().join(format!("{trick:?}.marker"));
         let so = hostile::build(&dir.path().join(format!("{trick:?}")), name, trick, &marker);
-        for args in [vec!["run"], vec!["run", "--invoke", "f"], vec!["inspect"], vec!["verify"]] {
+        for args in [
+            vec!["run"],
+            vec!["run", "--invoke", "f"],
+            vec!["inspect"],
+            vec!["verify"],
+        ] {
             let out = std::process::Command::new(kiln)
                 .args(&args)
                 .arg(&so)
@@ -341,9 +346,13 @@ fn the_cli_refuses_hostile_files_before_running_anything() {
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{args:?} {name}: {text}");
-            assert!(out.status.code().is_some(), "{args:?} {name}: killed by a signal");
             assert!(
-                text.contains("refused before loading") || text.contains("not a kiln shared object"),
+                out.status.code().is_some(),
+                "{args:?} {name}: killed by a signal"
+            );
+            assert!(
+                text.contains("refused before loading")
+                    || text.contains("not a kiln shared object"),
                 "{args:?} {name}: {text}"
             );
             assert!(!marker.exists(), "{args:?} {name}: the constructor ran");
