@@ -452,7 +452,7 @@ impl<'a> GnuHash<'a> {
             || bloom_size == 0
             || bloom_size > MAX_HASH_WORDS
             || !bloom_size.is_power_of_two()
-            || bloom_shift >= 64
+            || bloom_shift >= 32
             || symoffset == 0
         {
             return fail("malformed GNU hash table");
