@@ -14,7 +14,7 @@
 
 use kiln_cli::tempdir::TempDir;
 use kiln_tests::tools::output;
-use kiln_tests::wasi_samples::{built, component, samples, tools, COMPONENTS};
+use kiln_tests::wasi_samples::{component, samples, tools, COMPONENTS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

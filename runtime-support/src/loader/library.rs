@@ -29,10 +29,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-/// The libraries loaded from files mapped directly, by device and inode; the lock also
-/// serializes every `dlopen` and `dlclose` of the loader.
-fn loaded() -> &'static Mutex<HashMap<(u64, u64), Weak<Library>>> {
-    static LOADED: OnceLock<Mutex<HashMap<(u64, u64), Weak<Library>>>> = OnceLock::new();
+/// Libraries loaded from files mapped directly, by device and inode.
+type Loaded = HashMap<(u64, u64), Weak<Library>>;
+
+/// The libraries loaded from files mapped directly; the lock also serializes every `dlopen`
+/// and `dlclose` of the loader.
+fn loaded() -> &'static Mutex<Loaded> {
+    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
     LOADED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 

@@ -129,9 +129,9 @@ pub fn run(args: &Args) -> u64 {
         // Mutate a few bytes of the valid module: almost always invalid, sometimes subtly.
         let mut mutant = wasm.clone();
         if !mutant.is_empty() {
-            for _ in 0..1 + rng.next() % 4 {
-                let at = (rng.next() % mutant.len() as u64) as usize;
-                mutant[at] = rng.next() as u8;
+            for _ in 0..1 + rng.next_u64() % 4 {
+                let at = (rng.next_u64() % mutant.len() as u64) as usize;
+                mutant[at] = rng.next_u64() as u8;
             }
         }
         match compile_checked(&mutant, timeout) {

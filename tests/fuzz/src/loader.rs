@@ -120,7 +120,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, regions: &(Vec<Range<usize>>, Vec<
             6 => 0x1000,
             7 => rng.below(256),
             8 => 0x7fff_ffff_ffff_fff0,
-            _ => rng.next(),
+            _ => rng.next_u64(),
         }
     };
     for _ in 0..1 + rng.below(3) {
@@ -140,7 +140,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, regions: &(Vec<Range<usize>>, Vec<
         }
         let at = r.start + rng.below((r.end - r.start) as u64) as usize;
         match rng.below(8) {
-            0 | 1 => bytes[at] = rng.next() as u8,
+            0 | 1 => bytes[at] = rng.next_u64() as u8,
             2 | 3 => bytes[at] ^= 1 << rng.below(8),
             4..=6 => {
                 let at = at & !7;

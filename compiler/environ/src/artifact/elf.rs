@@ -313,7 +313,7 @@ impl<'a> ElfFile<'a> {
                 header.phnum
             ));
         }
-        if header.phoff % 8 != 0 {
+        if !header.phoff.is_multiple_of(8) {
             return fail("misaligned program header table");
         }
         let mut phdrs = Vec::with_capacity(header.phnum as usize);
