@@ -5,7 +5,9 @@
 //! name a library after the last component of the name it was opened under (lldb prints
 //! `5`square` for `/proc/<pid>/fd/5`). So when it can be done safely, the name is a symbolic
 //! link `<dir>/<file name>` → `/proc/<pid>/fd/<n>` in a fresh private directory (`mkdtemp`,
-//! mode 0700, in a temporary directory that others cannot rename entries of). Debuggers read
+//! mode 0700, in `$XDG_RUNTIME_DIR`, `/dev/shm` or the temporary directory: the first of them
+//! that others cannot rename entries of; the first two are memory file systems, where this
+//! costs tens of microseconds rather than hundreds). Debuggers read
 //! the library when `dlopen` maps it, so they show `calc.so`, and resolving the link leads
 //! them (and their `.gnu_debuglink` search) to the real file; the link and its directory are
 //! removed as soon as `dlopen` returns. Each name is used once, so glibc's search of loaded
@@ -45,18 +47,23 @@ fn private_parent(dir: &std::path::Path) -> bool {
             || (meta.mode() & 0o022 == 0 && (meta.uid() == euid || meta.uid() == 0)))
 }
 
-/// Whether the temporary directory is safe for load names (checked once).
-fn temp_dir_is_private() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| private_parent(&std::env::temp_dir()))
+/// Where load names are made (chosen once; `None`: nowhere safe, use `/proc` names).
+fn names_parent() -> Option<&'static PathBuf> {
+    static PARENT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PARENT
+        .get_or_init(|| {
+            let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+            runtime
+                .into_iter()
+                .chain([PathBuf::from("/dev/shm"), std::env::temp_dir()])
+                .find(|d| d.is_absolute() && private_parent(d))
+        })
+        .as_ref()
 }
 
-/// A fresh private directory (mode 0700) in the temporary directory.
+/// A fresh private directory (mode 0700) for one load name.
 fn fresh_dir() -> Option<PathBuf> {
-    if !temp_dir_is_private() {
-        return None;
-    }
-    let mut bytes = std::env::temp_dir()
+    let mut bytes = names_parent()?
         .join("kiln-load-XXXXXX")
         .into_os_string()
         .into_vec();

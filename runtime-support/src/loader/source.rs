@@ -123,7 +123,7 @@ impl Source {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                libc::MAP_PRIVATE,
                 fd.as_raw_fd(),
                 0,
             )
