@@ -1,8 +1,9 @@
 //! A kiln shared object read as bytes, before anything maps or runs it.
 //!
 //! - [`elf`]: a small bounds-checked reader of the ELF structures the dynamic loader reads;
-//! - [`verify`]: the static verifier — accepts exactly what kiln emits and decodes the
-//!   descriptors through [`crate::descriptor`]'s one reader;
+//! - [`verify`] (with `structure.rs`, its ELF-level half): the static verifier — accepts
+//!   exactly what kiln emits and decodes the descriptors through [`crate::descriptor`]'s one
+//!   reader;
 //! - [`checksum`]: the file checksum recorded in the exported descriptor at compile time (the
 //!   compiler calls [`checksum::seal`]) and checked at every load.
 //!
@@ -11,6 +12,7 @@
 
 pub mod checksum;
 pub mod elf;
+mod structure;
 pub mod verify;
 
 pub use checksum::{check_checksum, checksum, seal};
