@@ -49,6 +49,9 @@ pub(crate) struct Library {
     /// The verified open file (or sealed copy), kept open while the object is loaded: memory
     /// images are mapped from it, and its `/proc` name must not be reused meanwhile.
     fd: OwnedFd,
+    /// The name the object was opened under (debuggers that attach later open it); removed
+    /// after `dlclose`, after the descriptor closes.
+    _name: LoadName,
     path: PathBuf,
     private_copy: bool,
 }
@@ -111,7 +114,6 @@ impl Library {
             // runs nothing from it.
             let handle =
                 unsafe { libc::dlopen(name.path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-            drop(name);
             if handle.is_null() {
                 return Err(Error::Load(format!(
                     "{shown_s}: dlopen failed: {} (is /proc mounted?)",
@@ -133,6 +135,7 @@ impl Library {
                         identity,
                         base,
                         fd,
+                        _name: name,
                         path: shown.to_path_buf(),
                         private_copy,
                     });

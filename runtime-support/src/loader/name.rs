@@ -7,11 +7,13 @@
 //! link `<dir>/<file name>` → `/proc/<pid>/fd/<n>` in a fresh private directory (`mkdtemp`,
 //! mode 0700, in `$XDG_RUNTIME_DIR`, `/dev/shm` or the temporary directory: the first of them
 //! that others cannot rename entries of; the first two are memory file systems, where this
-//! costs tens of microseconds rather than hundreds). Debuggers read
-//! the library when `dlopen` maps it, so they show `calc.so`, and resolving the link leads
-//! them (and their `.gnu_debuglink` search) to the real file; the link and its directory are
-//! removed as soon as `dlopen` returns. Each name is used once, so glibc's search of loaded
-//! objects by name never matches a name an older object was opened under.
+//! costs tens of microseconds rather than hundreds). Debuggers show `calc.so`, and resolving
+//! the link leads them (and their `.gnu_debuglink` search) to the real file — also a debugger
+//! that attaches later, since the link and the descriptor it points through live as long as
+//! the library is loaded; both are removed after its `dlclose`. A directory left behind by a
+//! process that died is removed by the next process that makes a load name (the directory
+//! names carry the process id). Each name is used once, so glibc's search of loaded objects by
+//! name never matches a name an older object was opened under.
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -47,24 +49,68 @@ fn private_parent(dir: &std::path::Path) -> bool {
             || (meta.mode() & 0o022 == 0 && (meta.uid() == euid || meta.uid() == 0)))
 }
 
-/// Where load names are made (chosen once; `None`: nowhere safe, use `/proc` names).
+/// Prefix of load-name directories: `kiln-load-<pid>-XXXXXX`.
+const PREFIX: &str = "kiln-load-";
+
+/// Where load names are made (chosen once, after removing what dead processes left there;
+/// `None`: nowhere safe, use `/proc` names).
 fn names_parent() -> Option<&'static PathBuf> {
     static PARENT: OnceLock<Option<PathBuf>> = OnceLock::new();
     PARENT
         .get_or_init(|| {
             let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-            runtime
+            let parent = runtime
                 .into_iter()
                 .chain([PathBuf::from("/dev/shm"), std::env::temp_dir()])
-                .find(|d| d.is_absolute() && private_parent(d))
+                .find(|d| d.is_absolute() && private_parent(d))?;
+            remove_stale(&parent);
+            Some(parent)
         })
         .as_ref()
 }
 
+/// Removes the load-name directories of this user's processes that no longer exist.
+fn remove_stale(parent: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let dead = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let ours = entry
+            .metadata()
+            .is_ok_and(|m| m.uid() == euid && m.is_dir());
+        if dead && ours {
+            let dir = entry.path();
+            if let Ok(links) = std::fs::read_dir(&dir) {
+                for link in links.flatten() {
+                    let _ = std::fs::remove_file(link.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
 /// A fresh private directory (mode 0700) for one load name.
 fn fresh_dir() -> Option<PathBuf> {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
     let mut bytes = names_parent()?
-        .join("kiln-load-XXXXXX")
+        .join(format!("{PREFIX}{pid}-XXXXXX"))
         .into_os_string()
         .into_vec();
     bytes.push(0);
