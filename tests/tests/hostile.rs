@@ -359,3 +359,36 @@ fn the_cli_refuses_hostile_files_before_running_anything() {
         }
     }
 }
+
+#[test]
+fn concurrent_loads_of_the_same_file_share_one_library() {
+    let a = compile_wat(MEMORY_MODULE).unwrap();
+    let b = compile_component();
+    let engine = Engine::default();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (engine, a, b) = (&engine, &a.path, &b.path);
+            s.spawn(move || {
+                let mut kept = Vec::new();
+                for i in 0..40 {
+                    let m = Module::load(engine, a).unwrap();
+                    if (i + t) % 3 == 0 {
+                        kept.push(m);
+                    }
+                    if i % 5 == 0 {
+                        Component::load(engine, b).unwrap();
+                    }
+                    if i % 7 == 0 {
+                        kept.clear();
+                    }
+                }
+            });
+        }
+    });
+    let m = Module::load(&engine, &a.path).unwrap();
+    let i = kiln_runtime::Instance::new(&m, &[]).unwrap();
+    assert!(matches!(
+        i.get_func("load").unwrap().call(&[Val::I32(2)]).unwrap()[0],
+        Val::I32(108)
+    ));
+}

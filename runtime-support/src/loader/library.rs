@@ -90,15 +90,19 @@ impl Library {
         let identity = source.identity();
         if let Some(id) = identity {
             if let Some(lib) = registry.get(&(id.dev, id.ino)).and_then(Weak::upgrade) {
-                if lib.identity != Some(id) {
-                    return Err(Error::Load(format!(
+                let checked = if lib.identity != Some(id) {
+                    Err(Error::Load(format!(
                         "{shown_s}: the file was rewritten in place while an earlier version of \
                          it is loaded (write a new file and rename it over the old one)"
-                    )));
-                }
-                check_mapping(lib.handle, v)
-                    .map_err(|e| Error::Load(format!("{shown_s}: {}", e.msg)))?;
-                return Ok(lib);
+                    )))
+                } else {
+                    check_mapping(lib.handle, v)
+                        .map(|_| ())
+                        .map_err(|e| Error::Load(format!("{shown_s}: {}", e.msg)))
+                };
+                // Unlock before `lib` can be dropped: the last drop of a library takes the lock.
+                drop(registry);
+                return checked.map(|()| lib);
             }
         }
         let private_copy = source.is_private_copy();
