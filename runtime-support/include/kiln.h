@@ -114,6 +114,8 @@ enum kiln_error_kind_enum {
   KILN_ERROR_LINK = 1,  /**< unknown import or incompatible import type ("unlinkable") */
   KILN_ERROR_TRAP = 2,  /**< a guest trap: see kiln_error_trap() */
   KILN_ERROR_OTHER = 3, /**< anything else: argument type mismatch, NULL argument, ... */
+  KILN_ERROR_BUSY = 4,  /**< the instance's store is running on another thread (a store — the
+                           instances linked together — runs one thread at a time); retry later */
 };
 
 /** Why the guest trapped (same order as kiln_environ::TrapKind). */
@@ -412,6 +414,19 @@ kiln_error_t *kiln_func_call(const kiln_func_t *func, const kiln_val_t *args, si
 kiln_error_t *kiln_linker_new(const kiln_engine_t *engine, kiln_linker_t **out);
 /** Frees a linker (definitions stay alive in the instances that use them). */
 void kiln_linker_delete(kiln_linker_t *linker);
+/**
+ * Gives the store of every instance this linker creates an epoch deadline `ticks` after the
+ * engine's epoch at instantiation, set before segments and the start function run.
+ */
+kiln_error_t *kiln_linker_set_epoch_deadline(kiln_linker_t *linker, uint64_t ticks);
+/**
+ * Limits the stores of the instances this linker creates (0: unlimited): the bytes of any one
+ * linear memory, the elements of any one table, the instances in a store. Growth beyond a
+ * limit fails as the guest expects (memory.grow and table.grow return -1); an instance beyond
+ * the count, or one whose initial memories or tables exceed the limits, fails to instantiate.
+ */
+kiln_error_t *kiln_linker_set_limits(kiln_linker_t *linker, uint64_t memory_bytes,
+                                     uint64_t table_elements, uint64_t instances);
 /** Defines `module::name` as `item` (replacing any previous definition). */
 kiln_error_t *kiln_linker_define(kiln_linker_t *linker, const char *module, const char *name,
                                  const kiln_extern_t *item);
@@ -461,8 +476,9 @@ kiln_error_t *kiln_instance_get_global(const kiln_instance_t *instance, const ch
 kiln_error_t *kiln_instance_get_table(const kiln_instance_t *instance, const char *name,
                                       kiln_table_t **out);
 /**
- * Sets the instance's epoch deadline to the engine's current epoch + `ticks`: guest code
- * running when the epoch passes it traps with KILN_TRAP_INTERRUPT.
+ * Sets the epoch deadline of the instance's store (the instance and every instance linked with
+ * it) to the engine's current epoch + `ticks`: guest code running when the epoch passes it
+ * traps with KILN_TRAP_INTERRUPT.
  */
 kiln_error_t *kiln_instance_set_epoch_deadline(const kiln_instance_t *instance, uint64_t ticks);
 

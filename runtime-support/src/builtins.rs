@@ -116,7 +116,9 @@ pub mod imp {
         let inst = unsafe { instance(vmctx) };
         let Ok(m) = memory(inst, mem) else { return -1 };
         let delta = mem_index(m, delta);
-        m.grow(delta).map_or(-1, |old| old as i64)
+        let limiter = inst.store().limiter();
+        m.grow_limited(delta, limiter.as_deref())
+            .map_or(-1, |old| old as i64)
     }
 
     /// `memory.fill`.

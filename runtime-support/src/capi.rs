@@ -91,6 +91,8 @@ pub const KILN_ERROR_LINK: kiln_error_kind_t = 1;
 pub const KILN_ERROR_TRAP: kiln_error_kind_t = 2;
 /// `KILN_ERROR_OTHER`
 pub const KILN_ERROR_OTHER: kiln_error_kind_t = 3;
+/// `KILN_ERROR_BUSY`
+pub const KILN_ERROR_BUSY: kiln_error_kind_t = 4;
 
 /// Runs `f`, turning a panic into an error.
 fn catch<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {

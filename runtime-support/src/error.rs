@@ -132,6 +132,9 @@ pub enum Error {
     Link(String),
     /// A guest trap.
     Trap(Trap),
+    /// The instance's store is running guest code on another thread (a store runs one thread
+    /// at a time), or two running stores would have to be joined.
+    Busy(String),
     /// Anything else: argument type mismatch, resource exhaustion...
     Other(String),
 }
@@ -142,7 +145,7 @@ impl fmt::Display for Error {
             Error::Load(m) => write!(f, "cannot load module: {m}"),
             Error::Link(m) => write!(f, "cannot link module: {m}"),
             Error::Trap(t) => write!(f, "{t}"),
-            Error::Other(m) => f.write_str(m),
+            Error::Busy(m) | Error::Other(m) => f.write_str(m),
         }
     }
 }

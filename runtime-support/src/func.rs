@@ -301,6 +301,19 @@ impl Func {
         matches!(self.inner.owner, FuncOwner::Host(..))
     }
 
+    /// The engine the function belongs to.
+    pub(crate) fn engine(&self) -> &Engine {
+        match &self.inner.owner {
+            FuncOwner::Instance(i) => i.module.engine(),
+            FuncOwner::Host(h, _) => &h.engine,
+        }
+    }
+
+    /// The store of a guest function (host functions have none: they run in their caller's).
+    pub(crate) fn store(&self) -> Option<Arc<crate::store::StoreInner>> {
+        self.instance().map(|i| i.store())
+    }
+
     /// The owner instance, for guest functions.
     pub(crate) fn instance(&self) -> Option<&Arc<InstanceInner>> {
         match &self.inner.owner {
@@ -366,6 +379,8 @@ impl Func {
                         "function cannot be called from the host (no array-call trampoline)".into(),
                     ));
                 }
+                let engine = inst.module.engine();
+                admit_funcrefs(args, engine, &inst.store())?;
                 let n = ty.params.len().max(ty.results.len()).max(1);
                 let mut values = vec![ValRaw::default(); n];
                 for (slot, a) in values.iter_mut().zip(args) {
@@ -376,16 +391,16 @@ impl Func {
                 let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
                     unsafe { std::mem::transmute(r.array_call) };
                 let vals = values.as_mut_ptr();
-                let engine = inst.module.engine();
                 let mut body = || {
                     // SAFETY: see above; this closure owns nothing that needs dropping.
                     unsafe { f(r.vmctx, r.vmctx, vals, n) }
                 };
-                // SAFETY: the body holds only raw pointers; the limit targets are live contexts.
+                // SAFETY: the body holds only raw pointers; the slot is the store slot of the
+                // instance `inst`, alive for the call.
                 unsafe {
-                    traps::catch_traps(
+                    crate::store::run_in_store(
+                        inst.store_slot(),
                         engine.config().max_wasm_stack,
-                        inst.stack_targets(),
                         &mut body,
                     )?
                 };
@@ -425,6 +440,31 @@ pub(crate) unsafe extern "C" fn host_call_entry(
     len: usize,
 ) {
     traps::exit_to_runtime!(host_call)
+}
+
+/// Stack a host function is guaranteed when guest code calls it: less left is a stack
+/// overflow trap (the thread's stack limit keeps more than this free below guest frames).
+const HOST_CALL_STACK: usize = 64 * 1024;
+
+/// Checks function references the host hands to guest code of `store`: each must come from
+/// `engine`, and the store of a guest function joins `store` (so one thread at a time runs
+/// everything guest code can reach).
+pub(crate) fn admit_funcrefs(
+    vals: &[Val],
+    engine: &Engine,
+    store: &Arc<crate::store::StoreInner>,
+) -> Result<(), Error> {
+    for v in vals {
+        if let Val::FuncRef(Some(f)) = v {
+            if !Engine::same(f.engine(), engine) {
+                return Err(crate::store::engine_mismatch("a function argument"));
+            }
+            if let Some(s) = f.store() {
+                crate::store::join(store, &s)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn host_call(
@@ -496,6 +536,9 @@ unsafe fn host_call_inner(
     if len < ty.params.len().max(ty.results.len()) {
         return Err(Trap::host("host call value array too short"));
     }
+    if traps::host_stack_exhausted(HOST_CALL_STACK) {
+        return Err(Trap::new(kiln_environ::TrapKind::StackOverflow));
+    }
     // SAFETY: the trampoline passes `len` slots.
     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
     // SAFETY: the caller is compiled code passing its own VM context (checked by magic).
@@ -530,6 +573,10 @@ unsafe fn host_call_inner(
     }
     check_types("results", &results, &ty.results)
         .map_err(|e| Trap::host(format!("host function: {e}")))?;
+    if let Some(i) = &caller.instance {
+        admit_funcrefs(&results, &host.engine, &i.inner.store())
+            .map_err(|e| Trap::host(format!("host function result: {e}")))?;
+    }
     for (slot, v) in values.iter_mut().zip(&results) {
         let raw = v.to_raw(&mut |f| {
             if let Some(i) = &caller.instance {
@@ -646,7 +693,7 @@ mod tests {
             }
         };
         // SAFETY: the body holds only raw pointers.
-        unsafe { traps::catch_traps(1 << 20, &[], &mut body).unwrap() };
+        unsafe { traps::catch_traps(1 << 20, std::ptr::null(), &mut body).unwrap() };
         assert_eq!(values[0].get_u32(), 42);
         assert_eq!(values[1].get_u64(), 42, "externref 41 travels as 42");
         assert_eq!(r.array_call, host_call_entry as *const () as usize);

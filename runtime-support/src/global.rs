@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::func::KeepAlive;
 use crate::instance::InstanceInner;
+use crate::store::StoreCell;
 use crate::values::Val;
 use crate::vm::VMGlobalDefinition;
 use kiln_environ::GlobalType;
@@ -18,7 +19,9 @@ pub(crate) struct GlobalInner {
     own_def: Option<Box<VMGlobalDefinition>>,
     keep_funcs: KeepAlive,
     keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
-    engine: Engine,
+    pub(crate) engine: Engine,
+    /// The store whose guest code may reach the global (for function-reference globals).
+    pub(crate) store: StoreCell,
 }
 
 // SAFETY: the storage is kept alive by the handle's owner; concurrent guest accesses are racy
@@ -52,6 +55,7 @@ impl GlobalInner {
             keep_funcs: KeepAlive::default(),
             keep_instances: Mutex::new(Vec::new()),
             engine: engine.clone(),
+            store: StoreCell::default(),
         };
         g.set_raw(raw);
         g
@@ -77,6 +81,20 @@ impl GlobalInner {
     /// The type.
     pub(crate) fn ty(&self) -> &GlobalType {
         &self.ty
+    }
+
+    /// Checks a value the host stores into the global: a function must come from the global's
+    /// engine, and its store joins the global's.
+    fn admit(&self, v: &Val) -> Result<(), Error> {
+        if let Val::FuncRef(Some(f)) = v {
+            if !Engine::same(f.engine(), &self.engine) {
+                return Err(crate::store::engine_mismatch("the function"));
+            }
+            if let Some(s) = f.store() {
+                self.store.join(&s)?;
+            }
+        }
+        Ok(())
     }
 
     /// Keeps an importing instance alive as long as the global (see `TableInner::keep_instance`).
@@ -107,6 +125,7 @@ impl Global {
         }
         // SAFETY: no external storage.
         let inner = unsafe { GlobalInner::new(engine, &ty, 0, None) };
+        inner.admit(&v)?;
         let raw = v.to_raw(&mut |f| inner.keep_funcs.keep(f));
         inner.set_raw(raw);
         Ok(Global {
@@ -138,6 +157,7 @@ impl Global {
                 v.ty()
             )));
         }
+        self.inner.admit(&v)?;
         let raw = v.to_raw(&mut |f| self.inner.keep_funcs.keep(f));
         self.inner.set_raw(raw);
         Ok(())

@@ -14,14 +14,15 @@ use crate::func::{Func, KeepAlive};
 use crate::global::{Global, GlobalInner};
 use crate::memory::{Memory, MemoryInner};
 use crate::module::{Module, ModuleInner};
+use crate::store::{StoreInner, StoreMember};
 use crate::table::{Table, TableInner};
 use crate::tag::Tag;
-use crate::vm::{VMFuncRef, VMFunctionImport};
+use crate::vm::{VMFuncRef, VMFunctionImport, VMStoreContext};
 use crate::Extern;
 use kiln_environ::vmoffsets::{FUNC_REF_SIZE, VMCTX_MAGIC};
 use kiln_environ::{DataMode, ElemMode, ExportKind, ImportKind, TrapKind, VMOffsets, ValType};
 use std::alloc::Layout;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The VM context allocation, freed on drop.
@@ -55,8 +56,9 @@ pub(crate) struct InstanceInner {
     pub(crate) elems: Mutex<Vec<Option<Arc<[u64]>>>>,
     /// Whether each data segment was dropped.
     pub(crate) data_dropped: Vec<AtomicBool>,
-    /// VM contexts whose stack limit an entry into this instance must set (own first).
-    stack_targets: Vec<*mut u8>,
+    /// The store the instance was created in (the one it belongs to now is its root: see
+    /// `store.rs`; this reference keeps the forwarding chain alive).
+    store: Arc<StoreInner>,
     /// Functions handed to guest code by the host (their references must stay alive).
     keepalive: KeepAlive,
     vmctx: VmCtxAlloc,
@@ -72,6 +74,65 @@ unsafe impl Sync for InstanceInner {}
 #[derive(Clone)]
 pub struct Instance {
     pub(crate) inner: Arc<InstanceInner>,
+}
+
+/// What a linker applies to the store of an instance it creates.
+#[derive(Clone, Default)]
+pub(crate) struct InstanceOptions {
+    /// The store's resource limiter.
+    pub(crate) limiter: Option<Arc<dyn crate::ResourceLimiter>>,
+    /// The store's epoch deadline, in ticks from now.
+    pub(crate) epoch_deadline: Option<u64>,
+}
+
+impl StoreMember for InstanceInner {
+    fn store_slot(&self) -> &AtomicPtr<VMStoreContext> {
+        InstanceInner::store_slot(self)
+    }
+}
+
+/// The store a new instance joins: the store of everything it imports that guest code can
+/// reach (functions of other instances, tables, function-reference globals), joined into one,
+/// or a new store. Every import must come from `engine`.
+fn import_store(
+    engine: &Engine,
+    funcs: &[Func],
+    tables: &[Table],
+    globals: &[Global],
+) -> Result<Arc<StoreInner>, Error> {
+    let other = |what: &str| {
+        Error::Link(format!(
+            "{what} import belongs to another engine (objects of two engines cannot be linked)"
+        ))
+    };
+    let mut store = None;
+    for f in funcs {
+        if !Engine::same(f.engine(), engine) {
+            return Err(other("a function"));
+        }
+        store = crate::store::join_opt(store, f.store())?;
+    }
+    for t in tables {
+        if !Engine::same(&t.inner.engine, engine) {
+            return Err(other("a table"));
+        }
+        store = crate::store::join_opt(store, t.inner.store.get())?;
+    }
+    for g in globals {
+        if !Engine::same(&g.inner.engine, engine) {
+            return Err(other("a global"));
+        }
+        store = crate::store::join_opt(store, g.inner.store.get())?;
+    }
+    let store = store.unwrap_or_else(|| StoreInner::new(engine));
+    // Imported tables and globals without a store yet join this one.
+    for t in tables {
+        t.inner.store.join(&store)?;
+    }
+    for g in globals {
+        g.inner.store.join(&store)?;
+    }
+    Ok(store.root())
 }
 
 unsafe fn write<T>(vmctx: *mut u8, off: u32, v: T) {
@@ -152,6 +213,16 @@ impl Instance {
     /// initialization and the start function. Import type mismatch → `Error::Link`; a trap during
     /// instantiation → `Error::Trap` (with everything done before the trap kept, as the spec says).
     pub fn new(module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
+        Instance::new_with(module, imports, &InstanceOptions::default())
+    }
+
+    /// [`Instance::new`] with a limiter and epoch deadline applied to the instance's store
+    /// before anything runs (segments, start function).
+    pub(crate) fn new_with(
+        module: &Module,
+        imports: &[Extern],
+        options: &InstanceOptions,
+    ) -> Result<Instance, Error> {
         let m = &module.inner;
         let md = &m.metadata;
         let engine = m.engine();
@@ -172,6 +243,35 @@ impl Instance {
                 Extern::Memory(x) => memories.push(x.clone()),
                 Extern::Global(g) => globals.push(g.clone()),
                 Extern::Tag(t) => tags.push(t.clone()),
+            }
+        }
+        let store = import_store(engine, &funcs, &tables, &globals)?;
+        if let Some(l) = &options.limiter {
+            store.set_limiter(Some(l.clone()));
+        }
+        if let Some(ticks) = options.epoch_deadline {
+            store.set_epoch_deadline(engine.epoch().saturating_add(ticks));
+        }
+        store.add_instance()?;
+        if let Some(l) = store.limiter() {
+            for ty in md.memories.iter().skip(memories.len()) {
+                let bytes = ty.min.saturating_mul(crate::memory::WASM_PAGE_SIZE);
+                let max = ty
+                    .max
+                    .map(|m| m.saturating_mul(crate::memory::WASM_PAGE_SIZE));
+                if !l.memory_growing(0, bytes, max) {
+                    return Err(Error::Other(format!(
+                        "a memory of {bytes} bytes exceeds the store's limits"
+                    )));
+                }
+            }
+            for ty in md.tables.iter().skip(tables.len()) {
+                if !l.table_growing(0, ty.min, ty.max) {
+                    return Err(Error::Other(format!(
+                        "a table of {} elements exceeds the store's limits",
+                        ty.min
+                    )));
+                }
             }
         }
         for ti in md.tags.iter().skip(tags.len()) {
@@ -198,9 +298,8 @@ impl Instance {
                 VMOffsets::vmctx_builtins(),
                 crate::builtins::table_ptr(),
             );
-            write(vmctx, VMOffsets::vmctx_stack_limit(), 0usize);
+            write(vmctx, VMOffsets::vmctx_store_context(), store.context());
             write(vmctx, VMOffsets::vmctx_epoch_ptr(), engine.epoch_ptr());
-            write(vmctx, VMOffsets::vmctx_epoch_deadline(), u64::MAX);
             write(vmctx, VMOffsets::vmctx_magic(), VMCTX_MAGIC);
             for (i, id) in m.type_ids.iter().enumerate() {
                 write(vmctx, offsets.vmctx_type_id(i as u32), *id);
@@ -309,15 +408,11 @@ impl Instance {
             });
         }
 
-        let mut stack_targets = vec![vmctx];
-        for f in &funcs {
-            if let Some(i) = f.instance() {
-                for t in &i.stack_targets {
-                    if !stack_targets.contains(t) {
-                        stack_targets.push(*t);
-                    }
-                }
-            }
+        for t in &tables[ntab..] {
+            t.inner.store.join(&store)?;
+        }
+        for g in &globals[nglob..] {
+            g.inner.store.join(&store)?;
         }
         let inner = Arc::new(InstanceInner {
             module: m.clone(),
@@ -329,10 +424,11 @@ impl Instance {
             tags,
             elems: Mutex::new(vec![None; md.elems.len()]),
             data_dropped: md.data.iter().map(|_| AtomicBool::new(false)).collect(),
-            stack_targets,
+            store: store.clone(),
             keepalive: KeepAlive::default(),
             vmctx: alloc,
         });
+        store.adopt(&(inner.clone() as Arc<dyn StoreMember>));
         // SAFETY: the instance slot of the header; the Arc outlives the VM context it owns.
         unsafe { write(vmctx, VMOffsets::vmctx_instance(), Arc::as_ptr(&inner)) };
         let instance = Instance { inner };
@@ -524,18 +620,21 @@ impl Instance {
             .collect()
     }
 
-    /// Sets the epoch deadline to `engine.epoch() + ticks`.
+    /// Sets the epoch deadline of the instance's store (every instance linked with this one)
+    /// to `engine.epoch() + ticks`.
     pub fn set_epoch_deadline(&self, ticks: u64) {
         let deadline = self.inner.module.engine().epoch().saturating_add(ticks);
-        let p = self.inner.vmctx.ptr;
-        // SAFETY: the deadline slot of our VM context; compiled code only reads it.
-        unsafe {
-            std::ptr::write_volatile(
-                p.add(VMOffsets::vmctx_epoch_deadline() as usize)
-                    .cast::<u64>(),
-                deadline,
-            )
-        };
+        self.inner.store().set_epoch_deadline(deadline);
+    }
+
+    /// Installs `limiter` as the resource limiter of the instance's store.
+    pub fn set_limiter(&self, limiter: Option<Arc<dyn crate::ResourceLimiter>>) {
+        self.inner.store().set_limiter(limiter);
+    }
+
+    /// Whether `a` and `b` belong to the same store (one thread at a time runs a store).
+    pub fn same_store(a: &Instance, b: &Instance) -> bool {
+        Arc::ptr_eq(&a.inner.store(), &b.inner.store())
     }
 
     /// The module this is an instance of.
@@ -573,8 +672,22 @@ impl InstanceInner {
     }
 
     /// The VM contexts an entry into this instance sets the stack limit of.
-    pub(crate) fn stack_targets(&self) -> &[*mut u8] {
-        &self.stack_targets
+    pub(crate) fn store_slot(&self) -> &AtomicPtr<VMStoreContext> {
+        // SAFETY: the store slot of our VM context: pointer-sized and aligned, accessed only
+        // atomically by the runtime (compiled code reads it while the store does not move).
+        unsafe {
+            AtomicPtr::from_ptr(
+                self.vmctx
+                    .ptr
+                    .add(VMOffsets::vmctx_store_context() as usize)
+                    .cast(),
+            )
+        }
+    }
+
+    /// The store the instance belongs to now.
+    pub(crate) fn store(&self) -> Arc<StoreInner> {
+        self.store.root()
     }
 
     /// Keeps `f` alive as long as this instance (its reference was handed to guest code).

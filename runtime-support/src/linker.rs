@@ -3,18 +3,21 @@
 use crate::engine::Engine;
 use crate::error::{Error, Trap};
 use crate::func::{Caller, Func};
-use crate::instance::Instance;
+use crate::instance::{Instance, InstanceOptions};
+use crate::limits::ResourceLimiter;
 use crate::module::Module;
 use crate::values::Val;
 use crate::Extern;
 use kiln_environ::FuncType;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Resolves imports by (module, name).
 #[derive(Clone)]
 pub struct Linker {
     engine: Engine,
     items: HashMap<(String, String), Extern>,
+    options: InstanceOptions,
 }
 
 impl Linker {
@@ -23,7 +26,23 @@ impl Linker {
         Linker {
             engine: engine.clone(),
             items: HashMap::new(),
+            options: InstanceOptions::default(),
         }
+    }
+
+    /// Limits the stores of the instances this linker creates (their memories' and tables'
+    /// growth, instance count); applied before segments and start functions run.
+    pub fn set_limiter(&mut self, limiter: Arc<dyn ResourceLimiter>) -> &mut Self {
+        self.options.limiter = Some(limiter);
+        self
+    }
+
+    /// Gives the stores of the instances this linker creates an epoch deadline `ticks` after
+    /// the engine's epoch at instantiation, before their start functions run (see
+    /// [`Instance::set_epoch_deadline`]; modules must be compiled with epoch interruption).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> &mut Self {
+        self.options.epoch_deadline = Some(ticks);
+        self
     }
 
     /// Defines `module::name` (replacing any previous definition).
@@ -60,6 +79,11 @@ impl Linker {
 
     /// Instantiates `module` with imports resolved from this linker.
     pub fn instantiate(&self, module: &Module) -> Result<Instance, Error> {
+        if !Engine::same(&self.engine, module.inner.engine()) {
+            return Err(Error::Link(
+                "the module belongs to another engine than the linker".into(),
+            ));
+        }
         let mut imports = Vec::with_capacity(module.imports().len());
         for imp in module.imports() {
             let item = self.get(&imp.module, &imp.name).ok_or_else(|| {
@@ -67,6 +91,6 @@ impl Linker {
             })?;
             imports.push(item.clone());
         }
-        Instance::new(module, &imports)
+        Instance::new_with(module, &imports, &self.options)
     }
 }

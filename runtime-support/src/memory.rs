@@ -21,7 +21,19 @@ pub const MAX_PAGES_32: u64 = 65536;
 /// Largest reservation for a 64-bit memory (it cannot move, so it cannot grow beyond this).
 const MAX_RESERVATION_64: u64 = 1 << 33;
 
-/// An anonymous mapping, unmapped on drop.
+/// The host's page size.
+pub(crate) fn host_page_size() -> usize {
+    // SAFETY: `sysconf` has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+/// An anonymous mapping, unmapped on drop: a reservation of address space made accessible
+/// piece by piece (linear memories, tables).
 pub(crate) struct Mmap {
     base: *mut u8,
     len: usize,
@@ -218,8 +230,13 @@ impl MemoryInner {
         self.mmap.base()
     }
 
-    /// Grows by `delta` pages; returns the old size in pages, or `None` when it cannot grow.
-    pub(crate) fn grow(&self, delta: u64) -> Option<u64> {
+    /// Grows by `delta` pages if `limiter` (the store's) allows it; returns the old size in
+    /// pages, or `None` when it cannot grow.
+    pub(crate) fn grow_limited(
+        &self,
+        delta: u64,
+        limiter: Option<&dyn crate::ResourceLimiter>,
+    ) -> Option<u64> {
         let _g = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old_bytes = self.byte_len();
         let old = old_bytes / WASM_PAGE_SIZE;
@@ -228,6 +245,12 @@ impl MemoryInner {
             return None;
         }
         let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
+        let max_bytes = self.ty.max.map(|m| m.saturating_mul(WASM_PAGE_SIZE));
+        if let Some(l) = limiter {
+            if delta != 0 && !l.memory_growing(old_bytes, new_bytes, max_bytes) {
+                return None;
+            }
+        }
         // Keep at least one guard page inside the reservation for 64-bit memories.
         if new_bytes
             > (self.mmap.len() as u64).saturating_sub(if self.ty.memory64 {
@@ -303,8 +326,10 @@ impl Memory {
 
     /// Grows by `delta` pages; returns the old size in pages.
     pub fn grow(&self, delta: u64) -> Result<u64, Error> {
+        // An instance's memory grows within its store's limits.
+        let limiter = self._instance.as_ref().and_then(|i| i.store().limiter());
         self.inner
-            .grow(delta)
+            .grow_limited(delta, limiter.as_deref())
             .ok_or_else(|| Error::Other(format!("failed to grow memory by {delta} pages")))
     }
 
@@ -446,7 +471,7 @@ mod tests {
                 unsafe { *out_p = guest_load(p) }
             };
             // SAFETY: the body holds only raw pointers.
-            unsafe { crate::traps::catch_traps(1 << 20, &[], &mut body)? };
+            unsafe { crate::traps::catch_traps(1 << 20, std::ptr::null(), &mut body)? };
             Ok(out)
         };
         m.write(10, &[77]).unwrap();

@@ -1,24 +1,34 @@
 //! Tables: element storage, growth, and the host-facing [`Table`] handle.
 //!
-//! Elements are 8-byte words (a `*const VMFuncRef` or a raw externref, 0 is null) in a heap
-//! vector. The `VMTableDefinition` compiled code reads lives in the defining instance's VM
-//! context (or in a box for host tables); growth may move the vector, so `grow` rewrites both
-//! `base` and `current_elements` (compiled code reloads the base on every access).
+//! Elements are 8-byte words (a `*const VMFuncRef` or a raw externref, 0 is null) in storage
+//! that never moves: the table's maximum is reserved as inaccessible address space up front
+//! and growth makes more of it accessible (as for linear memories), so compiled code, host
+//! calls on other threads and the runtime's bulk operations never see the base change. The
+//! `VMTableDefinition` compiled code reads lives in the defining instance's VM context (or in a
+//! box for host tables); growth publishes the new `current_elements` after the storage behind
+//! it is accessible, and sizes only increase, so a reader racing a grower stays in bounds.
+//! Element words are read and written atomically.
 
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::func::{Func, KeepAlive};
 use crate::instance::InstanceInner;
+use crate::memory::Mmap;
+use crate::store::StoreCell;
 use crate::values::Val;
 use crate::vm::VMTableDefinition;
 use kiln_environ::{TableType, TrapKind, ValType};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The most elements a table may have, whatever its declared maximum.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 pub(crate) struct TableInner {
-    elements: Mutex<Vec<u64>>,
+    /// The reservation of `max` elements (rounded up to pages); `[0, size)` is accessible.
+    storage: Mmap,
+    /// Bytes of `storage` made accessible so far.
+    committed: Mutex<usize>,
     ty: TableType,
     max: u64,
     def: *mut VMTableDefinition,
@@ -28,10 +38,14 @@ pub(crate) struct TableInner {
     /// Instances that imported the table (guest code may store their references into it).
     keep_instances: Mutex<Vec<Arc<InstanceInner>>>,
     pub(crate) engine: Engine,
+    /// The store whose guest code may reach the table (set when an instance defines or imports
+    /// it, or the host stores a guest function into it); function references of other stores
+    /// join theirs with it.
+    pub(crate) store: StoreCell,
 }
 
-// SAFETY: element storage is guarded by `elements` for the runtime's own accesses; the raw
-// definition pointer is kept alive by the handle's owner.
+// SAFETY: element words are accessed atomically; the storage never moves and growth is
+// serialized by `committed`; the raw definition pointer is kept alive by the handle's owner.
 unsafe impl Send for TableInner {}
 // SAFETY: as above.
 unsafe impl Sync for TableInner {}
@@ -60,7 +74,12 @@ impl TableInner {
                 ty.min
             )));
         }
-        let mut v = vec![init; ty.min as usize];
+        let page = crate::memory::host_page_size();
+        let bytes = (max as usize)
+            .checked_mul(8)
+            .and_then(|b| b.checked_next_multiple_of(page))
+            .ok_or_else(|| Error::Other("table too large".into()))?;
+        let storage = Mmap::reserve(bytes)?;
         let (def, own_def) = match def {
             Some(p) => (p, None),
             None => {
@@ -73,11 +92,12 @@ impl TableInner {
         };
         // SAFETY: `def` is valid (caller contract or our box).
         unsafe {
-            (*def).base = v.as_mut_ptr();
-            (*def).current_elements = v.len() as u64;
+            (*def).base = storage.base().cast();
+            (*def).current_elements = 0;
         }
-        Ok(TableInner {
-            elements: Mutex::new(v),
+        let t = TableInner {
+            storage,
+            committed: Mutex::new(0),
             ty: ty.clone(),
             max,
             def,
@@ -85,7 +105,51 @@ impl TableInner {
             keep_funcs: KeepAlive::default(),
             keep_instances: Mutex::new(Vec::new()),
             engine: engine.clone(),
-        })
+            store: StoreCell::default(),
+        };
+        if t.grow_by(ty.min, init, &|_, _| true).is_none() {
+            return Err(Error::Other(format!(
+                "cannot allocate a table of {} elements",
+                ty.min
+            )));
+        }
+        Ok(t)
+    }
+
+    /// Grows by `delta` elements set to `init` if the result is within `max` and `allow(old,
+    /// new)`; returns the old size.
+    fn grow_by(&self, delta: u64, init: u64, allow: &dyn Fn(u64, u64) -> bool) -> Option<u64> {
+        let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.size();
+        let new = old.checked_add(delta)?;
+        if new > self.max || !allow(old, new) {
+            return None;
+        }
+        let need = (new as usize)
+            .checked_mul(8)?
+            .checked_next_multiple_of(crate::memory::host_page_size())?
+            .min(self.storage.len());
+        if need > *committed {
+            self.storage
+                .make_accessible(*committed, need - *committed)
+                .ok()?;
+            *committed = need;
+        }
+        for i in old..new {
+            self.slot(i).store(init, Ordering::Relaxed);
+        }
+        // SAFETY: `def` is valid; the elements up to `new` are accessible and initialized
+        // before the size that admits them is published.
+        unsafe { AtomicU64::from_ptr(&raw mut (*self.def).current_elements) }
+            .store(new, Ordering::Release);
+        Some(old)
+    }
+
+    /// The element word `i` (`i` below the committed size).
+    fn slot(&self, i: u64) -> &AtomicU64 {
+        // SAFETY: callers pass an index inside the accessible storage, which never moves and
+        // lives as long as `self`; element words are only accessed atomically.
+        unsafe { AtomicU64::from_ptr(self.base().add(i as usize)) }
     }
 
     /// The definition compiled code reads.
@@ -101,8 +165,9 @@ impl TableInner {
 
     /// Current number of elements.
     pub(crate) fn size(&self) -> u64 {
-        // SAFETY: `def` is valid while `self` is.
-        unsafe { (*self.def).current_elements }
+        // SAFETY: `def` is valid while `self` is; the size is only written atomically.
+        unsafe { AtomicU64::from_ptr(&raw mut (*self.def).current_elements) }
+            .load(Ordering::Acquire)
     }
 
     fn base(&self) -> *mut u64 {
@@ -115,8 +180,7 @@ impl TableInner {
         if i >= self.size() {
             return None;
         }
-        // SAFETY: `i` is in bounds of the element array.
-        Some(unsafe { self.base().add(i as usize).read() })
+        Some(self.slot(i).load(Ordering::Relaxed))
     }
 
     /// Fills `[dst, dst + len)` with `val`; traps when out of bounds.
@@ -126,8 +190,7 @@ impl TableInner {
             return Err(TrapKind::TableOutOfBounds);
         }
         for i in dst..end {
-            // SAFETY: `i < size`.
-            unsafe { self.base().add(i as usize).write(val) };
+            self.slot(i).store(val, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -140,10 +203,9 @@ impl TableInner {
         if end > self.size() {
             return Err(TrapKind::TableOutOfBounds);
         }
-        // SAFETY: the destination range is in bounds; `vals` is a separate allocation.
-        unsafe {
-            std::ptr::copy_nonoverlapping(vals.as_ptr(), self.base().add(dst as usize), vals.len())
-        };
+        for (i, v) in (dst..end).zip(vals) {
+            self.slot(i).store(*v, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -160,35 +222,31 @@ impl TableInner {
         if dend > self.size() || send > src.size() {
             return Err(TrapKind::TableOutOfBounds);
         }
-        // SAFETY: both ranges are in bounds; `copy` handles overlap within one table.
-        unsafe {
-            std::ptr::copy(
-                src.base().add(s as usize),
-                self.base().add(d as usize),
-                len as usize,
-            )
-        };
+        // Element by element, in the direction that handles overlap within one table.
+        if d <= s {
+            for k in 0..len {
+                self.slot(d + k)
+                    .store(src.slot(s + k).load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        } else {
+            for k in (0..len).rev() {
+                self.slot(d + k)
+                    .store(src.slot(s + k).load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
         Ok(())
     }
 
-    /// Grows by `delta` elements set to `init`; returns the old size, or None.
+    /// Grows by `delta` elements set to `init`; returns the old size, or None (beyond the
+    /// maximum, refused by the store's limiter, or out of memory).
     pub(crate) fn grow_raw(&self, delta: u64, init: u64) -> Option<u64> {
-        let mut v = self.elements.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.size();
-        let new = old.checked_add(delta)?;
-        if new > self.max {
-            return None;
-        }
-        if v.try_reserve(delta as usize).is_err() {
-            return None;
-        }
-        v.resize(new as usize, init);
-        // SAFETY: `def` is valid; the vector now holds `new` elements (possibly moved).
-        unsafe {
-            (*self.def).base = v.as_mut_ptr();
-            (*self.def).current_elements = new;
-        }
-        Some(old)
+        let limiter = self.store.get().and_then(|s| s.limiter());
+        let max = self.ty.max;
+        self.grow_by(delta, init, &|old, new| {
+            limiter
+                .as_ref()
+                .is_none_or(|l| l.table_growing(old, new, max))
+        })
     }
 
     /// Keeps `f` alive as long as the table (it was stored into it by the host).
@@ -214,6 +272,14 @@ impl TableInner {
                 v.ty(),
                 self.ty.element
             )));
+        }
+        if let Val::FuncRef(Some(f)) = v {
+            if !Engine::same(f.engine(), &self.engine) {
+                return Err(crate::store::engine_mismatch("the function"));
+            }
+            if let Some(s) = f.store() {
+                self.store.join(&s)?;
+            }
         }
         Ok(v.to_raw(&mut |f| self.keep_func(f)) as u64)
     }

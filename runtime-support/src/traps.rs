@@ -221,48 +221,100 @@ unsafe extern "C" fn call_body(data: *mut c_void) {
     body();
 }
 
+/// Room left below the stack limit for host code (builtins, host functions, the trap
+/// handler's callers) when the limit is clamped to the thread's stack.
+const HOST_STACK_RESERVE: usize = 128 * 1024;
+
+/// The lowest usable address of the current thread's stack (above its guard page), or 0 when
+/// unknown; computed once per thread.
+fn stack_bottom() -> usize {
+    thread_local! {
+        static BOTTOM: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    BOTTOM.with(|b| {
+        if let Some(v) = b.get() {
+            return v;
+        }
+        let mut v = 0usize;
+        // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is read and
+        // destroyed after; the out-pointers are valid locals.
+        unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+                let mut addr: *mut c_void = std::ptr::null_mut();
+                let mut size = 0usize;
+                if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
+                    let mut guard = 0usize;
+                    libc::pthread_attr_getguardsize(&attr, &mut guard);
+                    v = addr as usize + guard;
+                }
+                libc::pthread_attr_destroy(&mut attr);
+            }
+        }
+        b.set(Some(v));
+        v
+    })
+}
+
+/// The stack limit of the thread's activations: set at its outermost entry into guest code to
+/// `sp - max_wasm_stack`, raised if needed so that [`HOST_STACK_RESERVE`] bytes remain above
+/// the thread's stack bottom; nested entries (host functions calling back into guests, of any
+/// store) keep it.
+fn thread_stack_limit(prev: *const CallThreadState, sp: usize, max_wasm_stack: usize) -> usize {
+    if !prev.is_null() {
+        // SAFETY: `prev` is the enclosing activation, alive further up this thread's stack.
+        return unsafe { (*prev).stack_limit };
+    }
+    let limit = sp.saturating_sub(max_wasm_stack);
+    let bottom = stack_bottom();
+    if bottom == 0 {
+        return limit;
+    }
+    limit.max(bottom.saturating_add(HOST_STACK_RESERVE))
+}
+
+/// Whether the current thread is inside a guest activation whose stack limit leaves less than
+/// `need` bytes of stack: host functions and builtins check this before running, so stack
+/// exhaustion in them is a trap, not a crash.
+pub(crate) fn host_stack_exhausted(need: usize) -> bool {
+    let cur = STATE.with(|s| s.get());
+    if cur.is_null() {
+        return false;
+    }
+    // SAFETY: the current activation, alive further up this thread's stack.
+    let limit = unsafe { (*cur).stack_limit };
+    let bottom = stack_bottom();
+    let floor = if bottom == 0 {
+        limit.saturating_sub(HOST_STACK_RESERVE)
+    } else {
+        bottom
+    };
+    current_sp() < floor.saturating_add(need)
+}
+
 /// Runs `body` (which calls guest code) so that guest traps become `Err(Trap)`.
 ///
-/// At the outermost entry of a thread the stack limit is `sp - max_wasm_stack`; nested entries
-/// keep the outer limit. The limit is written into every VM context in `limit_targets`.
+/// The thread's stack limit (see [`thread_stack_limit`]) is written into `store`, the context
+/// of the store `body` runs guest code of, which the calling thread has entered
+/// (`store::enter`); compiled code of every instance of that store reads it from there.
 ///
 /// # Safety
 /// `body` must not hold values with destructors across the guest call (a trap skips its frame),
-/// and every pointer in `limit_targets` must be a live instance VM context.
+/// and `store` must be null or a live store context entered by this thread.
 pub(crate) unsafe fn catch_traps(
     max_wasm_stack: usize,
-    limit_targets: &[*mut u8],
+    store: *const crate::vm::VMStoreContext,
     mut body: &mut dyn FnMut(),
 ) -> Result<(), Trap> {
     init_traps();
     ensure_alt_stack();
     let prev = STATE.with(|s| s.get());
     let sp = current_sp();
-    let stack_limit = if prev.is_null() {
-        sp.saturating_sub(max_wasm_stack)
-    } else {
-        // SAFETY: `prev` is the enclosing activation, alive further up this thread's stack.
-        unsafe { (*prev).stack_limit }
-    };
-    let limit_off = kiln_environ::VMOffsets::vmctx_stack_limit() as usize;
-    // The previous limits, restored on exit: a limit from this thread's stack must not outlive
-    // the call (another thread may later enter these instances through a table, where no entry
-    // sets the limit; 0 disables the prologue check and the guard page catches runaway recursion).
-    let mut saved_inline = [0usize; 4];
-    let mut saved_heap = Vec::new();
-    let saved: &mut [usize] = if limit_targets.len() <= saved_inline.len() {
-        &mut saved_inline[..limit_targets.len()]
-    } else {
-        saved_heap.resize(limit_targets.len(), 0);
-        &mut saved_heap
-    };
-    for (vmctx, old) in limit_targets.iter().zip(saved.iter_mut()) {
-        // SAFETY: caller contract: a live VM context; the stack limit is a usize at `limit_off`.
-        unsafe {
-            let p = vmctx.add(limit_off).cast::<usize>();
-            *old = p.read();
-            p.write(stack_limit);
-        }
+    let stack_limit = thread_stack_limit(prev, sp, max_wasm_stack);
+    // SAFETY: caller contract: null or a live context this thread owns.
+    if let Some(ctx) = unsafe { store.as_ref() } {
+        ctx.stack_limit
+            .store(stack_limit, std::sync::atomic::Ordering::Relaxed);
     }
     let state = CallThreadState {
         jmp_buf: Cell::new(std::ptr::null_mut()),
@@ -293,10 +345,6 @@ pub(crate) unsafe fn catch_traps(
     if state.prev.is_null() {
         // The outermost entry returned: no guest frame can hold an exception reference now.
         crate::exn_heap::reset();
-    }
-    for (vmctx, old) in limit_targets.iter().zip(saved.iter()).rev() {
-        // SAFETY: as above.
-        unsafe { vmctx.add(limit_off).cast::<usize>().write(*old) };
     }
     if ret == 0 {
         return Ok(());

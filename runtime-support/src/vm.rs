@@ -6,6 +6,42 @@
 
 use kiln_environ::vmoffsets as off;
 use kiln_environ::VMOffsets;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// What compiled code reads per store (`vmoffsets::STORE_CONTEXT_*`): the stack limit of the
+/// thread running the store and the epoch deadline. Every instance VM context of the store
+/// points here (`VMOffsets::vmctx_store_context`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMStoreContext {
+    /// Guest prologues trap when the stack pointer would go below it (0: no check).
+    pub stack_limit: AtomicUsize,
+    /// When the engine's epoch reaches it, guest code calls the `out_of_epoch` builtin.
+    pub epoch_deadline: AtomicU64,
+    /// The engine's epoch counter (for component glue, which has no instance VM context).
+    pub epoch_ptr: AtomicPtr<u64>,
+}
+
+impl VMStoreContext {
+    /// A context with no stack limit and no deadline, reading `epoch_ptr`.
+    pub fn new(epoch_ptr: *const u64) -> VMStoreContext {
+        VMStoreContext {
+            stack_limit: AtomicUsize::new(0),
+            epoch_deadline: AtomicU64::new(u64::MAX),
+            epoch_ptr: AtomicPtr::new(epoch_ptr.cast_mut()),
+        }
+    }
+
+    /// Sets the epoch deadline (an absolute epoch).
+    pub fn set_epoch_deadline(&self, deadline: u64) {
+        self.epoch_deadline.store(deadline, Ordering::Relaxed);
+    }
+
+    /// The epoch deadline.
+    pub fn epoch_deadline(&self) -> u64 {
+        self.epoch_deadline.load(Ordering::Relaxed)
+    }
+}
 
 /// A function reference as compiled code sees it (`*const VMFuncRef` is a `funcref`).
 #[repr(C)]
@@ -118,6 +154,18 @@ const _: () = {
     assert!(std::mem::size_of::<VMTableDefinition>() == off::TABLE_DEFINITION_SIZE as usize);
     assert!(std::mem::size_of::<VMGlobalDefinition>() == off::GLOBAL_DEFINITION_SIZE as usize);
     assert!(std::mem::size_of::<ValRaw>() == off::VAL_RAW_SIZE as usize);
+    assert!(
+        std::mem::offset_of!(VMStoreContext, stack_limit)
+            == off::STORE_CONTEXT_STACK_LIMIT as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, epoch_deadline)
+            == off::STORE_CONTEXT_EPOCH_DEADLINE as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, epoch_ptr) == off::STORE_CONTEXT_EPOCH_PTR as usize
+    );
+    assert!(std::mem::size_of::<VMStoreContext>() == off::STORE_CONTEXT_SIZE as usize);
 };
 
 /// Whether `vmctx` points at an instance VM context (as opposed to a host function context).

@@ -13,7 +13,7 @@ use clap::Args;
 use kiln_compiler::Config;
 use kiln_environ::TrapKind;
 use kiln_runtime::signature::TrustedKeys;
-use kiln_runtime::{Engine, EngineConfig, Error, FrameInfo, Instance, Module, Trap};
+use kiln_runtime::{Engine, EngineConfig, Error, FrameInfo, Module, Trap};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,8 +93,15 @@ impl RunCommand {
         if !self.dirs.is_empty() || !self.envs.is_empty() || self.inherit_network {
             bail!("--dir, --env and --inherit-network apply to WASI components only");
         }
-        let instance =
-            Instance::new(&module, &[]).map_err(|e| runtime_error(e, "failed to instantiate"))?;
+        // The deadline covers the start function too: it is set before instantiation.
+        let mut linker = kiln_runtime::Linker::new(&engine);
+        if let Some(timeout) = self.timeout {
+            linker.set_epoch_deadline(1);
+            start_timeout(&engine, timeout)?;
+        }
+        let instance = linker
+            .instantiate(&module)
+            .map_err(|e| runtime_error(e, "failed to instantiate"))?;
         let name = match &self.invoke {
             Some(name) => name.as_str(),
             None if instance.get_func("_start").is_some() => "_start",
@@ -118,17 +125,6 @@ impl RunCommand {
             .enumerate()
             .map(|(i, (t, a))| parse_arg(*t, a).with_context(|| format!("argument {}", i + 1)))
             .collect::<Result<Vec<_>>>()?;
-        if let Some(timeout) = self.timeout {
-            instance.set_epoch_deadline(1);
-            let engine = engine.clone();
-            std::thread::Builder::new()
-                .name("kiln-timeout".into())
-                .spawn(move || {
-                    std::thread::sleep(timeout);
-                    engine.increment_epoch();
-                })
-                .context("failed to start the timeout thread")?;
-        }
         let results = func
             .call(&args)
             .map_err(|e| runtime_error(e, &format!("failed to invoke `{name}`")))?;
@@ -396,6 +392,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(value * scale).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+/// Starts the thread that ends every epoch deadline of `engine` after `timeout`.
+pub(super) fn start_timeout(engine: &Engine, timeout: Duration) -> Result<()> {
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("kiln-timeout".into())
+        .spawn(move || {
+            std::thread::sleep(timeout);
+            engine.increment_epoch();
+        })
+        .context("failed to start the timeout thread")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ fn describe_error(e: &Error) -> String {
         Error::Trap(t) => format!("trap: {}", t.rendered()),
         Error::Link(m) => format!("link error: {m}"),
         Error::Load(m) => format!("load error: {m}"),
-        Error::Other(m) => format!("error: {m}"),
+        Error::Busy(m) | Error::Other(m) => format!("error: {m}"),
     }
 }
 

@@ -6,7 +6,7 @@
 //! are supported (pointers are 8 bytes).
 //!
 //! ```text
-//! header (64 bytes)       builtins*, stack_limit, epoch_ptr, epoch_deadline, instance*, magic
+//! header (64 bytes)       builtins*, store_context*, epoch_ptr, reserved, instance*, magic
 //! type_ids                [u32; types]               engine-wide signature ids
 //! imported_functions      [VMFunctionImport; n]      { wasm_call, vmctx }
 //! imported_tables         [*mut VMTableDefinition; n]
@@ -16,6 +16,16 @@
 //! defined_memories        [VMMemoryDefinition; n]    { base, current_length }
 //! defined_globals         [VMGlobalDefinition; n]    16 bytes each, 16-aligned
 //! func_refs               [VMFuncRef; functions]     { wasm_call, array_call, vmctx, type_id }
+//! ```
+//!
+//! The store context (`VMStoreContext`, one per store: the instances linked together, which
+//! one thread runs at a time) holds what changes per activation rather than per instance:
+//!
+//! ```text
+//! stack_limit      usize   guest prologues trap when the stack pointer would go below it
+//! epoch_deadline   u64     when the engine's epoch counter reaches it, guest code calls the
+//!                          `out_of_epoch` builtin
+//! epoch_ptr        *const u64   the engine's epoch counter (for glue, which has no vmctx)
 //! ```
 
 use crate::metadata::ImportCounts;
@@ -40,6 +50,15 @@ pub const HOST_CTX_MAGIC: u32 = u32::from_le_bytes(*b"host");
 /// Offset, in a host function context, of its array-call function pointer:
 /// `extern "C" fn(host_ctx, caller_vmctx, values: *mut ValRaw, len: usize)`.
 pub const HOST_CTX_ARRAY_CALL: u32 = 8;
+
+/// `VMStoreContext`: offset of the stack limit (`usize`).
+pub const STORE_CONTEXT_STACK_LIMIT: u32 = 0;
+/// `VMStoreContext`: offset of the epoch deadline (`u64`).
+pub const STORE_CONTEXT_EPOCH_DEADLINE: u32 = 8;
+/// `VMStoreContext`: offset of the pointer to the engine's epoch counter (`*const u64`).
+pub const STORE_CONTEXT_EPOCH_PTR: u32 = 16;
+/// Size of `VMStoreContext`.
+pub const STORE_CONTEXT_SIZE: u32 = 24;
 
 /// `VMFunctionImport`: offset of the wasm-convention code pointer.
 pub const FUNCTION_IMPORT_WASM_CALL: u32 = 0;
@@ -157,19 +176,15 @@ impl VMOffsets {
     pub const fn vmctx_builtins() -> u32 {
         0
     }
-    /// Offset of the stack limit (`usize`): guest prologues trap when the stack pointer would
-    /// go below it.
-    pub const fn vmctx_stack_limit() -> u32 {
+    /// Offset of the pointer to the store context (`*const VMStoreContext`): the stack limit
+    /// and epoch deadline of the store the instance belongs to. Constant while any guest code
+    /// of the store runs (the runtime repoints it only when the store is idle).
+    pub const fn vmctx_store_context() -> u32 {
         8
     }
     /// Offset of the pointer to the engine's epoch counter (`*const u64`).
     pub const fn vmctx_epoch_ptr() -> u32 {
         16
-    }
-    /// Offset of the epoch deadline (`u64`): when the counter reaches it, guest code calls the
-    /// `out_of_epoch` builtin.
-    pub const fn vmctx_epoch_deadline() -> u32 {
-        24
     }
     /// Offset of the runtime's instance pointer (opaque to compiled code).
     pub const fn vmctx_instance() -> u32 {

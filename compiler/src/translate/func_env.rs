@@ -20,8 +20,8 @@ use cranelift_frontend::FunctionBuilder;
 use kiln_environ::builtins::{BuiltinFunctionIndex, BuiltinType};
 use kiln_environ::vmoffsets::{
     FUNCTION_IMPORT_VMCTX, FUNCTION_IMPORT_WASM_CALL, FUNC_REF_TYPE_ID, FUNC_REF_VMCTX,
-    FUNC_REF_WASM_CALL, MEMORY_BASE, MEMORY_CURRENT_LENGTH, TABLE_BASE, TABLE_CURRENT_ELEMENTS,
-    TABLE_ELEMENT_SIZE,
+    FUNC_REF_WASM_CALL, MEMORY_BASE, MEMORY_CURRENT_LENGTH, STORE_CONTEXT_EPOCH_DEADLINE,
+    TABLE_BASE, TABLE_CURRENT_ELEMENTS, TABLE_ELEMENT_SIZE,
 };
 use kiln_environ::{BoundsChecks, TrapKind, VMOffsets};
 use std::collections::HashMap;
@@ -442,6 +442,14 @@ impl<'a> FuncEnvironment<'a> {
             self.vmctx,
             Self::off(VMOffsets::vmctx_epoch_ptr()),
         );
+        // The store context pointer is constant while the function runs; the deadline in it
+        // is not (the host may move it at any time).
+        let store_ctx = builder.ins().load(
+            self.pointer_type,
+            readonly(),
+            self.vmctx,
+            Self::off(VMOffsets::vmctx_store_context()),
+        );
         // An atomic load: the counter changes behind the code's back, and a plain load could
         // be merged with an earlier one (and a loop would never see the deadline).
         let counter = builder
@@ -450,8 +458,8 @@ impl<'a> FuncEnvironment<'a> {
         let deadline = builder.ins().load(
             types::I64,
             MemFlagsData::trusted(),
-            self.vmctx,
-            Self::off(VMOffsets::vmctx_epoch_deadline()),
+            store_ctx,
+            Self::off(STORE_CONTEXT_EPOCH_DEADLINE),
         );
         let expired = builder
             .ins()

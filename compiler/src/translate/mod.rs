@@ -30,6 +30,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use kiln_environ::builtins::BuiltinFunctionIndex;
+use kiln_environ::vmoffsets::STORE_CONTEXT_STACK_LIMIT;
 use kiln_environ::{FuncType, TrapKind, VMOffsets, ValType};
 use wasmparser::{BlockType, Operator};
 
@@ -208,9 +209,15 @@ pub fn translate_function_with_debug(
         .mem_flags
         .insert(MemFlagsData::trusted().with_readonly())
         .map_err(|_| CompileError::msg("too many memory flags"))?;
-    let limit = builder.create_global_value(GlobalValueData::Load {
+    let store_ctx = builder.create_global_value(GlobalValueData::Load {
         base: vmctx_gv,
-        offset: (VMOffsets::vmctx_stack_limit() as i32).into(),
+        offset: (VMOffsets::vmctx_store_context() as i32).into(),
+        global_type: isa.pointer_type(),
+        flags,
+    });
+    let limit = builder.create_global_value(GlobalValueData::Load {
+        base: store_ctx,
+        offset: (STORE_CONTEXT_STACK_LIMIT as i32).into(),
         global_type: isa.pointer_type(),
         flags,
     });

@@ -61,7 +61,7 @@ impl kiln_trap_t {
 /// The bare message of an error.
 pub(super) fn bare_message(e: &Error) -> &str {
     match e {
-        Error::Load(m) | Error::Link(m) | Error::Other(m) => m,
+        Error::Load(m) | Error::Link(m) | Error::Busy(m) | Error::Other(m) => m,
         Error::Trap(t) => &t.message,
     }
 }
@@ -131,6 +131,7 @@ pub unsafe extern "C" fn kiln_error_kind(error: *const kiln_error_t) -> kiln_err
         Some(Error::Load(_)) => KILN_ERROR_LOAD,
         Some(Error::Link(_)) => KILN_ERROR_LINK,
         Some(Error::Trap(_)) => KILN_ERROR_TRAP,
+        Some(Error::Busy(_)) => KILN_ERROR_BUSY,
         _ => KILN_ERROR_OTHER,
     }
 }

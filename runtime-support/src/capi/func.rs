@@ -148,6 +148,43 @@ pub unsafe extern "C" fn kiln_linker_delete(linker: *mut kiln_linker_t) {
 
 #[unsafe(no_mangle)]
 /// See `kiln.h`.
+pub unsafe extern "C" fn kiln_linker_set_epoch_deadline(
+    linker: *mut kiln_linker_t,
+    ticks: u64,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
+        let l = unsafe { handle_mut(linker, "linker") }?;
+        l.linker.set_epoch_deadline(ticks);
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_linker_set_limits(
+    linker: *mut kiln_linker_t,
+    memory_bytes: u64,
+    table_elements: u64,
+    instances: u64,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
+        let l = unsafe { handle_mut(linker, "linker") }?;
+        let some = |v: u64| (v != 0).then_some(v);
+        l.linker
+            .set_limiter(std::sync::Arc::new(crate::StoreLimits {
+                memory_size: some(memory_bytes),
+                table_elements: some(table_elements),
+                instances: some(instances).map_or(usize::MAX, |n| n as usize),
+                ..Default::default()
+            }));
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
 pub unsafe extern "C" fn kiln_linker_define(
     linker: *mut kiln_linker_t,
     module: *const c_char,

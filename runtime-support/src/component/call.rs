@@ -11,7 +11,6 @@ use super::glue_builtins::{pop_arena, push_arena};
 use super::instance::{ComponentFunc, ComponentInstance};
 use super::values::{decode, host_size, HostBuffer, Val};
 use crate::error::Error;
-use crate::traps;
 use kiln_environ::component::glue::ExportGlue;
 use kiln_environ::component::InterfaceType;
 
@@ -59,15 +58,6 @@ impl ComponentInstance {
         let mut results = HostBuffer::zeroed(ty.result.as_ref().map_or(8, host_size));
         let mut core_ret = 0u64;
         let cvmctx = self.vmctx_ptr();
-        let mut targets: Vec<*mut u8> = Vec::new();
-        for i in self.core_instances() {
-            for t in i.inner.stack_targets() {
-                if !targets.contains(t) {
-                    targets.push(*t);
-                }
-            }
-        }
-        let max_stack = component.engine().config().max_wasm_stack;
         let (argp, resp, retp) = (
             args.words.as_ptr().cast::<u8>(),
             results.words.as_mut_ptr().cast::<u8>(),
@@ -80,12 +70,12 @@ impl ComponentInstance {
             // context, the buffers are laid out as the glue expects and outlive the call.
             unsafe { call(cvmctx, argp, resp, retp) }
         };
-        // SAFETY: the body holds only raw pointers; the targets are live instance contexts.
-        let r = unsafe { traps::catch_traps(max_stack, &targets, &mut body) };
-        if let Err(t) = r {
+        // SAFETY: the body holds only raw pointers to live buffers and contexts.
+        let r = unsafe { self.catching(&mut body) };
+        if let Err(e) = r {
             truncate_scopes(depth);
             pop_arena();
-            return Err(Error::Trap(t));
+            return Err(e);
         }
         // SAFETY: the glue wrote the result; its slices stay valid until post-return.
         let value = ty
@@ -97,9 +87,9 @@ impl ComponentInstance {
             unsafe { post(cvmctx, retp) }
         };
         // SAFETY: as above.
-        let r = unsafe { traps::catch_traps(max_stack, &targets, &mut post_body) };
+        let r = unsafe { self.catching(&mut post_body) };
         pop_arena();
-        r.map_err(Error::Trap)?;
+        r?;
         match value {
             Some(v) => Ok(Some(v?)),
             None => Ok(None),

@@ -395,6 +395,15 @@ impl<'l> Builder<'l> {
         })
     }
 
+    /// Joins a new core instance's store with the others': one store holds the whole
+    /// component, so one thread at a time runs it.
+    fn join_store(&self, instance: &Instance) -> Result<(), Error> {
+        if let Some(first) = self.core_instances.first() {
+            crate::store::join(&first.inner.store(), &instance.inner.store())?;
+        }
+        Ok(())
+    }
+
     fn resolve(&mut self, def: &CoreDef) -> Result<Extern, Error> {
         match def {
             CoreDef::Export(e) => self
@@ -489,6 +498,7 @@ impl<'l> Builder<'l> {
                     externs.push(self.resolve(d)?);
                 }
                 let instance = Instance::new(&module, &externs)?;
+                self.join_store(&instance)?;
                 self.core_instances.push(instance);
             }
             Initializer::InstantiateImportedModule { import, imports } => {
@@ -515,6 +525,7 @@ impl<'l> Builder<'l> {
                     externs.push(self.resolve(def)?);
                 }
                 let instance = Instance::new(&module, &externs)?;
+                self.join_store(&instance)?;
                 self.core_instances.push(instance);
                 self.imported_modules.insert(*import, module);
             }

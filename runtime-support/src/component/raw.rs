@@ -101,22 +101,23 @@ impl ComponentInstance {
         r
     }
 
-    /// Runs `body` inside the runtime's trap catcher with this instance's stack limits.
+    /// Runs `body` inside the runtime's trap catcher, in the store of the component's core
+    /// instances (entered by this thread: another thread's call is `Error::Busy`).
     ///
     /// # Safety
     /// `body` calls compiled code of this instance only with valid arguments.
-    unsafe fn catching(&self, body: &mut dyn FnMut()) -> Result<(), Error> {
-        let mut targets: Vec<*mut u8> = Vec::new();
-        for i in self.core_instances() {
-            for t in i.inner.stack_targets() {
-                if !targets.contains(t) {
-                    targets.push(*t);
-                }
-            }
-        }
+    pub(super) unsafe fn catching(&self, body: &mut dyn FnMut()) -> Result<(), Error> {
         let max_stack = self.component().engine().config().max_wasm_stack;
-        // SAFETY: forwarded contract; the targets are live instance contexts.
-        unsafe { traps::catch_traps(max_stack, &targets, body) }.map_err(Error::Trap)
+        // Every core instance of the component is in one store (joined at instantiation).
+        match self.core_instances().first() {
+            // SAFETY: forwarded contract; the slot is the live store slot of a core instance
+            // this component instance keeps alive.
+            Some(i) => unsafe { crate::store::run_in_store(i.inner.store_slot(), max_stack, body) },
+            // No core instance: the glue runs no guest code.
+            // SAFETY: forwarded contract.
+            None => unsafe { traps::catch_traps(max_stack, std::ptr::null(), body) }
+                .map_err(Error::Trap),
+        }
     }
 
     /// The compiled `call` and `post_return` entries of `f`.

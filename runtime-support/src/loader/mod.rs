@@ -116,7 +116,7 @@ impl Artifact {
 
 fn load_message(e: Error) -> String {
     match e {
-        Error::Load(m) | Error::Other(m) | Error::Link(m) => m,
+        Error::Load(m) | Error::Other(m) | Error::Link(m) | Error::Busy(m) => m,
         other => other.to_string(),
     }
 }

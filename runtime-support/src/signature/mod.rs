@@ -258,7 +258,7 @@ impl TrustedKeys {
 /// The message of a load error (its text without the kind).
 fn message(e: &Error) -> String {
     match e {
-        Error::Load(m) | Error::Other(m) | Error::Link(m) => m.clone(),
+        Error::Load(m) | Error::Other(m) | Error::Link(m) | Error::Busy(m) => m.clone(),
         other => other.to_string(),
     }
 }

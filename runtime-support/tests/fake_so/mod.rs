@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use kiln_environ::vmoffsets::{STORE_CONTEXT_EPOCH_DEADLINE, STORE_CONTEXT_STACK_LIMIT};
 use kiln_environ::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -234,12 +235,10 @@ pub fn assembly(md: &ModuleMetadata) -> String {
     s += &format!(".set IMP0, {}\n", o.vmctx_imported_function(0));
     s += &format!(".set REF_LOAD, {}\n", o.vmctx_func_ref(f::LOAD));
     s += &format!(".set TABLE0, {}\n", o.vmctx_defined_table(0));
-    s += &format!(".set STACK_LIMIT, {}\n", VMOffsets::vmctx_stack_limit());
+    s += &format!(".set STORE_CTX, {}\n", VMOffsets::vmctx_store_context());
+    s += &format!(".set STACK_LIMIT, {STORE_CONTEXT_STACK_LIMIT}\n");
     s += &format!(".set EPOCH_PTR, {}\n", VMOffsets::vmctx_epoch_ptr());
-    s += &format!(
-        ".set EPOCH_DEADLINE, {}\n",
-        VMOffsets::vmctx_epoch_deadline()
-    );
+    s += &format!(".set EPOCH_DEADLINE, {STORE_CONTEXT_EPOCH_DEADLINE}\n");
     s += &format!(
         ".set B_GROW, {}\n",
         8 * BuiltinFunctionIndex::memory_grow.index()
@@ -319,7 +318,8 @@ text_start:
     .org text_start + 6*SLOT, 0xcc
     push rbp
     mov rbp, rsp
-    cmp rsp, [rdi + STACK_LIMIT]
+    mov rax, [rdi + STORE_CTX]
+    cmp rsp, [rax + STACK_LIMIT]
     jb 1f
     call text_start + 6*SLOT
     pop rbp
@@ -341,9 +341,10 @@ text_start:
     push rbp
     mov rbp, rsp
     mov rax, [rdi + EPOCH_PTR]
+    mov rdx, [rdi + STORE_CTX]
 2:
     mov rcx, [rax]
-    cmp rcx, [rdi + EPOCH_DEADLINE]
+    cmp rcx, [rdx + EPOCH_DEADLINE]
     jb 2b
     mov rax, [rdi]
     call [rax + B_EPOCH]

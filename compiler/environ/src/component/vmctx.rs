@@ -5,7 +5,7 @@
 //! component share it, since the plan is flat). All slots are 8 bytes:
 //!
 //! ```text
-//! header (32 bytes)   magic (u32 "vmcc"), pad, runtime instance*, builtins*, reserved
+//! header (32 bytes)   magic (u32 "vmcc"), pad, runtime instance*, builtins*, store_context*
 //! instance_flags      [u32; num_component_instances], padded to 8: bit 0 may_leave,
 //!                     bit 1 may_enter, bit 2 needs_post_return (CanonicalABI.md)
 //! memories            [*mut VMMemoryDefinition; num_memories]   option memories
@@ -63,6 +63,9 @@ impl VMComponentOffsets {
     pub const INSTANCE: u32 = 8;
     /// Offset of the component builtins table pointer.
     pub const BUILTINS: u32 = 16;
+    /// Offset of the pointer to the store context of the store the component's core instances
+    /// belong to (`vmoffsets::STORE_CONTEXT_*`), for the glue's epoch checks.
+    pub const STORE_CONTEXT: u32 = 24;
     /// Size of the header.
     pub const HEADER_SIZE: u32 = 32;
 
