@@ -378,3 +378,27 @@ pub(crate) fn engine_mismatch(what: &str) -> Error {
         "{what} belongs to another engine (objects of two engines cannot be used together)"
     ))
 }
+
+/// Whether the epoch deadline of the store the current thread runs has passed (false outside
+/// any store): host-side work of a call (lifting long values, blocking WASI calls) checks it and
+/// traps with `TrapKind::Interrupt`, as guest code does.
+pub(crate) fn deadline_passed() -> bool {
+    let ctx = crate::traps::current_store();
+    // SAFETY: a live store context entered by this thread (`current_store`).
+    let Some(ctx) = (unsafe { ctx.as_ref() }) else {
+        return false;
+    };
+    let epoch_ptr = ctx.epoch_ptr.load(Ordering::Relaxed);
+    // SAFETY: the engine's epoch counter, alive as long as the store's engine.
+    let epoch = unsafe { AtomicU64::from_ptr(epoch_ptr).load(Ordering::Relaxed) };
+    epoch >= ctx.epoch_deadline()
+}
+
+/// `Err(interrupt trap)` once the current store's deadline passed (see [`deadline_passed`]).
+pub(crate) fn check_deadline() -> Result<(), crate::Trap> {
+    if deadline_passed() {
+        Err(crate::Trap::new(kiln_environ::TrapKind::Interrupt))
+    } else {
+        Ok(())
+    }
+}

@@ -114,6 +114,8 @@ pub(crate) struct CallThreadState {
     prev: *const CallThreadState,
     entry_sp: usize,
     stack_limit: usize,
+    /// The store context of the store this activation runs (null: none).
+    store: *const crate::vm::VMStoreContext,
     reason: Cell<Reason>,
     signum: Cell<i32>,
     fault_addr: Cell<usize>,
@@ -273,6 +275,21 @@ fn thread_stack_limit(prev: *const CallThreadState, sp: usize, max_wasm_stack: u
     limit.max(bottom.saturating_add(HOST_STACK_RESERVE))
 }
 
+/// The store context of the innermost activation on this thread that runs a store (null when
+/// there is none): what host-side loops of a call check the deadline of.
+pub(crate) fn current_store() -> *const crate::vm::VMStoreContext {
+    let mut cur = STATE.with(|s| s.get());
+    while !cur.is_null() {
+        // SAFETY: activations on this thread's stack are alive while they are linked.
+        let st = unsafe { &*cur };
+        if !st.store.is_null() {
+            return st.store;
+        }
+        cur = st.prev;
+    }
+    std::ptr::null()
+}
+
 /// Whether the current thread is inside a guest activation whose stack limit leaves less than
 /// `need` bytes of stack: host functions and builtins check this before running, so stack
 /// exhaustion in them is a trap, not a crash.
@@ -321,6 +338,7 @@ pub(crate) unsafe fn catch_traps(
         prev,
         entry_sp: sp,
         stack_limit,
+        store,
         reason: Cell::new(Reason::None),
         signum: Cell::new(0),
         fault_addr: Cell::new(0),

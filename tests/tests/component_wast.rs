@@ -99,6 +99,11 @@ fn run_suite() {
 /// Glue traps the suite cannot provoke, with the reason.
 const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
     (
+        GlueTrap::Interrupted,
+        "an epoch deadline passing inside a glue loop: scripts have no deadlines (tested by \
+         tests/tests/component_limits.rs through the API)",
+    ),
+    (
         GlueTrap::StringTooLong,
         "raised when storing a string of 2^31 bytes or more into a guest: needs a 2 GiB string",
     ),

@@ -88,7 +88,10 @@ pub(super) fn alloc_copy(bytes: &[u8]) -> *mut u8 {
 
 /// Raises glue trap `t` (from a builtin called by glue, its Rust values dropped).
 pub(super) fn raise(t: GlueTrap) -> ! {
-    raise_trap(Trap::abi(t.message()))
+    match t {
+        GlueTrap::Interrupted => raise_trap(Trap::new(kiln_environ::TrapKind::Interrupt)),
+        _ => raise_trap(Trap::abi(t.message())),
+    }
 }
 
 /// Raises `t` (from a builtin called by glue, its Rust values dropped).

@@ -31,11 +31,19 @@ pub const MAX_READ: usize = 1 << 20;
 /// Most bytes one `blocking-write-and-flush` / `blocking-write-zeroes-and-flush` takes.
 pub const MAX_BLOCKING_WRITE: usize = 4096;
 
+/// Longest single sleep of a blocking wait: between sleeps the store's epoch deadline is
+/// checked, so a guest blocked in `poll` (or a blocking read or write) is interrupted within
+/// about this long after its deadline passes.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
+
 /// Waits until at least one of `readies` is ready (`block`), or just checks them; returns the
 /// indices of the ready ones in ascending order. Descriptor errors and hang-ups count as
-/// ready.
+/// ready. A blocking wait traps with an interrupt once the store's epoch deadline passed.
 pub(crate) fn wait(readies: &[Readiness], block: bool) -> Result<Vec<u32>, Trap> {
     loop {
+        if block {
+            crate::store::check_deadline()?;
+        }
         let now = Instant::now();
         let mut ready = Vec::new();
         let mut fds = Vec::new();
@@ -67,6 +75,8 @@ pub(crate) fn wait(readies: &[Readiness], block: bool) -> Result<Vec<u32>, Trap>
                 "WASI: poll on pollables that can never become ready",
             ));
         }
+        // Sleep in slices, checking the deadline in between (see `WAIT_SLICE`).
+        let timeout = Some(timeout.map_or(WAIT_SLICE, |t| t.min(WAIT_SLICE)));
         if !fds.is_empty() || timeout.is_some_and(|t| !t.is_zero()) {
             let ts = timeout.map(|t| libc::timespec {
                 tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,

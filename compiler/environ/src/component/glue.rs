@@ -253,11 +253,14 @@ pub enum GlueTrap {
     TaskReturnUnexpected = 29,
     /// `task.return` of another result type or with other options than the task's.
     TaskReturnInvalid = 30,
+    /// The store's epoch deadline passed during a glue loop (the runtime raises it as an
+    /// interrupt, `TrapKind::Interrupt`).
+    Interrupted = 31,
 }
 
 impl GlueTrap {
     /// Every glue trap, in code order.
-    pub const ALL: [GlueTrap; 31] = [
+    pub const ALL: [GlueTrap; 32] = [
         GlueTrap::CannotEnter,
         GlueTrap::ReallocMisaligned,
         GlueTrap::ListReallocOutOfBounds,
@@ -289,6 +292,7 @@ impl GlueTrap {
         GlueTrap::AsyncBlocked,
         GlueTrap::TaskReturnUnexpected,
         GlueTrap::TaskReturnInvalid,
+        GlueTrap::Interrupted,
     ];
 
     /// The trap of code `code`, if valid.
@@ -372,6 +376,7 @@ impl GlueTrap {
             GlueTrap::NotInstantiated => {
                 "internal error: no component instance behind the component VM context"
             }
+            GlueTrap::Interrupted => "interrupted",
         }
     }
 }

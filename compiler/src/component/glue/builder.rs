@@ -14,6 +14,7 @@ use kiln_environ::component::glue::{ComponentBuiltin, GlueTrap};
 use kiln_environ::component::{CanonicalOptions, StringEncoding, VMComponentOffsets};
 use kiln_environ::vmoffsets::{
     FUNC_REF_VMCTX, FUNC_REF_WASM_CALL, MEMORY_BASE, MEMORY_CURRENT_LENGTH,
+    STORE_CONTEXT_EPOCH_DEADLINE, STORE_CONTEXT_EPOCH_PTR,
 };
 use kiln_environ::{FuncType, ValType};
 use std::collections::HashMap;
@@ -280,10 +281,51 @@ impl<'a, 'b> Glue<'a, 'b> {
         let more = self.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
         self.b.ins().brif(more, body_blk, &[], exit, &[]);
         self.b.switch_to_block(body_blk);
+        self.epoch_check_every(i, 1024);
         body(self, i);
         let next = self.b.ins().iadd_imm_s(i, 1);
         self.b.ins().jump(header, &[next.into()]);
         self.b.switch_to_block(exit);
+    }
+
+    /// Every `period` iterations (a power of two; `i` the `i64` counter), compares the engine's
+    /// epoch with the store's deadline (through the store context the component VM context
+    /// points at, when it has one) and traps with [`GlueTrap::Interrupted`] once it passed, so
+    /// a long list copy honours the deadline like guest loops do.
+    pub fn epoch_check_every(&mut self, i: Value, period: i64) {
+        let check = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(check);
+        let low = self.b.ins().band_imm_s(i, period - 1);
+        self.b.ins().brif(low, cont, &[], check, &[]);
+        self.b.switch_to_block(check);
+        let ctx = self.b.ins().load(
+            types::I64,
+            mflags(),
+            self.cvmctx,
+            VMComponentOffsets::STORE_CONTEXT as i32,
+        );
+        let has = self.b.create_block();
+        self.b.ins().brif(ctx, has, &[], cont, &[]);
+        self.b.switch_to_block(has);
+        let epoch_ptr =
+            self.b
+                .ins()
+                .load(types::I64, mflags(), ctx, STORE_CONTEXT_EPOCH_PTR as i32);
+        let epoch = self.b.ins().load(types::I64, mflags(), epoch_ptr, 0);
+        let deadline = self.b.ins().load(
+            types::I64,
+            mflags(),
+            ctx,
+            STORE_CONTEXT_EPOCH_DEADLINE as i32,
+        );
+        let passed = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        self.trap_if(passed, GlueTrap::Interrupted);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
     }
 
     /// Reads the flags word of the options' component instance.
