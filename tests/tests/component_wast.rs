@@ -99,14 +99,6 @@ fn run_suite() {
 /// Glue traps the suite cannot provoke, with the reason.
 const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
     (
-        GlueTrap::StringTooLong,
-        "raised when storing a string of 2^31 bytes or more into a guest: needs a 2 GiB string",
-    ),
-    (
-        GlueTrap::ListTooLong,
-        "raised when lowering a list whose byte size passes 2^32: needs a 4 GiB list",
-    ),
-    (
         GlueTrap::HostOutOfMemory,
         "raised when the host cannot allocate a lifted value",
     ),
