@@ -14,6 +14,13 @@ pub static CORE_VALUES: AtomicU64 = AtomicU64::new(0);
 /// Core export calls (and instantiations) that trapped with the same kind in both.
 pub static CORE_TRAPS: AtomicU64 = AtomicU64::new(0);
 
+/// String cases compared (`strings.rs`).
+pub static STRING_CASES: AtomicU64 = AtomicU64::new(0);
+/// String cases both runtimes trapped on (same class).
+pub static STRING_TRAPS: AtomicU64 = AtomicU64::new(0);
+/// String cases also compared with the spec's Python (`--oracle`).
+pub static STRING_SPEC: AtomicU64 = AtomicU64::new(0);
+
 /// Adds one to `c`.
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -24,7 +31,8 @@ pub fn summary() -> String {
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     format!(
         "compared: {} component round-trips, {} damaged results (both trapped: {}, same value: {}), \
-         {} core calls (values: {}, same trap: {})",
+         {} core calls (values: {}, same trap: {}), {} string cases (both trapped: {}, \
+         checked against the spec: {})",
         g(&COMPONENT_VALUES),
         g(&DAMAGED_TRAPS) + g(&DAMAGED_VALUES),
         g(&DAMAGED_TRAPS),
@@ -32,5 +40,8 @@ pub fn summary() -> String {
         g(&CORE_VALUES) + g(&CORE_TRAPS),
         g(&CORE_VALUES),
         g(&CORE_TRAPS),
+        g(&STRING_CASES),
+        g(&STRING_TRAPS),
+        g(&STRING_SPEC),
     )
 }
