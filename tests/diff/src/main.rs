@@ -10,7 +10,10 @@
 //!   crossing the canonical ABI host -> guest, guest -> host or between two components through a
 //!   fused adapter, in a random encoding pair, sometimes damaged or with a `realloc` that
 //!   misbehaves at one step; results, `realloc` logs and trap classes compared (and, with
-//!   `--oracle`, kiln's outcome against the spec's Python, exactly).
+//!   `--oracle`, kiln's outcome against the spec's Python, exactly);
+//! - every tenth iteration, an instantiation case (`instantiation.rs`): a start function calling
+//!   a sibling (through one or two fused adapters), a host import, its own instance or its
+//!   parent during instantiation, with a string changing encoding at each hop.
 //!
 //! Before the iterations, `fixed.rs` runs hand-made invalid values and string transcoding
 //! through kiln's own test component in both runtimes, and the core modules of `cases/`
@@ -37,6 +40,7 @@ mod component;
 mod core;
 mod fixed;
 mod guest;
+mod instantiation;
 mod rng;
 mod runners;
 mod stats;
@@ -320,6 +324,24 @@ fn main() {
                 &name,
                 case.line().as_bytes(),
                 "case",
+            );
+        }
+        if args.only != "core" && args.only != "strings" && i % 10 == 0 {
+            let case = instantiation::generate(&mut Rng::new(case_seed ^ 0x1457));
+            if let Some(dir) = std::env::var_os("KILN_DIFF_DUMP") {
+                let _ = std::fs::write(Path::new(&dir).join(format!("start-{i}.wat")), &case.text);
+            }
+            let name = format!("start-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| {
+                instantiation::run(&case, &kengine, &wengine, &work)
+            }));
+            record(
+                &mut tally,
+                v,
+                &args.failures,
+                &name,
+                case.text.as_bytes(),
+                "wat",
             );
         }
         if args.only != "core" && args.only != "strings" {

@@ -21,6 +21,11 @@ pub static STRING_TRAPS: AtomicU64 = AtomicU64::new(0);
 /// String cases also compared with the spec's Python (`--oracle`).
 pub static STRING_SPEC: AtomicU64 = AtomicU64::new(0);
 
+/// Instantiation cases whose start function's call trapped in both runtimes.
+pub static INSTANTIATION_TRAPS: AtomicU64 = AtomicU64::new(0);
+/// Instantiation cases that instantiated in both runtimes with the same results.
+pub static INSTANTIATION_VALUES: AtomicU64 = AtomicU64::new(0);
+
 /// Adds one to `c`.
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -32,7 +37,8 @@ pub fn summary() -> String {
     format!(
         "compared: {} component round-trips, {} damaged results (both trapped: {}, same value: {}), \
          {} core calls (values: {}, same trap: {}), {} string cases (both trapped: {}, \
-         checked against the spec: {})",
+         checked against the spec: {}), \
+         {} instantiation cases (calls during instantiation that worked: {}, trapped: {})",
         g(&COMPONENT_VALUES),
         g(&DAMAGED_TRAPS) + g(&DAMAGED_VALUES),
         g(&DAMAGED_TRAPS),
@@ -43,5 +49,8 @@ pub fn summary() -> String {
         g(&STRING_CASES),
         g(&STRING_TRAPS),
         g(&STRING_SPEC),
+        g(&INSTANTIATION_VALUES) + g(&INSTANTIATION_TRAPS),
+        g(&INSTANTIATION_VALUES),
+        g(&INSTANTIATION_TRAPS),
     )
 }

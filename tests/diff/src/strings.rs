@@ -284,7 +284,7 @@ fn gen_char(r: &mut Rng, c: u64) -> char {
 
 /// A string of up to 10 characters: either classes up to a random maximum, or a first
 /// character of a wider class placed at the start, in the middle or at the end.
-fn gen_string(r: &mut Rng) -> String {
+pub fn gen_string(r: &mut Rng) -> String {
     let n = r.below(11) as usize;
     let mut out = String::new();
     match r.below(4) {
