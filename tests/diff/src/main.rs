@@ -7,10 +7,13 @@
 //! - a core case (`core.rs`): a wasm-smith module, every export called in both runtimes.
 //!
 //! - a string case (`strings.rs`, every iteration when component cases run): a random string
-//!   crossing the canonical ABI host -> guest, guest -> host or between two components through a
-//!   fused adapter, in a random encoding pair, sometimes damaged or with a `realloc` that
+//!   crossing the canonical ABI host -> guest, guest -> host, between two components through a
+//!   fused adapter or through import trampolines and the host, in a random encoding pair, sometimes damaged or with a `realloc` that
 //!   misbehaves at one step; results, `realloc` logs and trap classes compared (and, with
 //!   `--oracle`, kiln's outcome against the spec's Python, exactly);
+//! - a list case (`lists.rs`): a random list of any element alignment lowered by the host or
+//!   through an adapter, sometimes with a misbehaving `realloc`; logs, bytes, heaps and trap
+//!   classes compared (and, with `--oracle`, against the spec's Python, exactly);
 //! - every tenth iteration, an instantiation case (`instantiation.rs`): a start function calling
 //!   a sibling (through one or two fused adapters), a host import, its own instance or its
 //!   parent during instantiation, with a string changing encoding at each hop.
@@ -41,6 +44,7 @@ mod core;
 mod fixed;
 mod guest;
 mod instantiation;
+mod lists;
 mod rng;
 mod runners;
 mod stats;
@@ -62,11 +66,11 @@ struct Args {
     /// Seed of the deterministic generator.
     #[arg(long, default_value_t = 0x6b696c6e)]
     seed: u64,
-    /// Which cases to run: `all`, `component` (component and string cases), `strings`, `core`
-    /// or `wasi`.
+    /// Which cases to run: `all`, `component` (component, string and list cases), `strings`
+    /// (string and list cases), `core` or `wasi`.
     #[arg(long, default_value = "all")]
     only: String,
-    /// Also compare every string case with the Component Model spec's Python
+    /// Also compare every string and list case with the Component Model spec's Python
     /// (`tests/components/oracle/canon_oracle.py --serve`; needs python3 and the spec).
     #[arg(long)]
     oracle: bool,
@@ -291,6 +295,15 @@ fn main() {
         Some(Ok(rt)) => Some(rt),
         None => None,
     };
+    let list_rt = match string_cases.then(|| lists::Runtimes::new(&kengine, &wengine, &work)) {
+        Some(Err(e)) => {
+            let v = std::thread::Result::Ok(Verdict::Mismatch(format!("list cases: {e:#}")));
+            record(&mut tally, v, &args.failures, "lists", b"", "none");
+            None
+        }
+        Some(Ok(rt)) => Some(rt),
+        None => None,
+    };
     let mut oracle = match (&string_rt, args.oracle) {
         (Some(_), true) => match strings::Oracle::start(args.oracle_spec.as_deref()) {
             Ok(o) => Some(o),
@@ -317,6 +330,19 @@ fn main() {
                 }
                 v
             }));
+            record(
+                &mut tally,
+                v,
+                &args.failures,
+                &name,
+                case.line().as_bytes(),
+                "case",
+            );
+        }
+        if let Some(rt) = &list_rt {
+            let case = lists::generate(&mut Rng::new(case_seed ^ 0x1157));
+            let name = format!("lists-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| lists::run(&case, rt, oracle.as_mut())));
             record(
                 &mut tally,
                 v,

@@ -21,6 +21,12 @@ pub static STRING_TRAPS: AtomicU64 = AtomicU64::new(0);
 /// String cases also compared with the spec's Python (`--oracle`).
 pub static STRING_SPEC: AtomicU64 = AtomicU64::new(0);
 
+/// List cases compared (`lists.rs`).
+pub static LIST_CASES: AtomicU64 = AtomicU64::new(0);
+/// List cases that trapped in both runtimes.
+pub static LIST_TRAPS: AtomicU64 = AtomicU64::new(0);
+/// List cases also compared with the spec's Python (`--oracle`).
+pub static LIST_SPEC: AtomicU64 = AtomicU64::new(0);
 /// Instantiation cases whose start function's call trapped in both runtimes.
 pub static INSTANTIATION_TRAPS: AtomicU64 = AtomicU64::new(0);
 /// Instantiation cases that instantiated in both runtimes with the same results.
@@ -38,7 +44,7 @@ pub fn summary() -> String {
         "compared: {} component round-trips, {} damaged results (both trapped: {}, same value: {}), \
          {} core calls (values: {}, same trap: {}), {} string cases (both trapped: {}, \
          checked against the spec: {}), \
-         {} instantiation cases (calls during instantiation that worked: {}, trapped: {})",
+         {} list cases (both trapped: {}, checked against the spec: {}), {} instantiation cases (calls during instantiation that worked: {}, trapped: {})",
         g(&COMPONENT_VALUES),
         g(&DAMAGED_TRAPS) + g(&DAMAGED_VALUES),
         g(&DAMAGED_TRAPS),
@@ -49,6 +55,9 @@ pub fn summary() -> String {
         g(&STRING_CASES),
         g(&STRING_TRAPS),
         g(&STRING_SPEC),
+        g(&LIST_CASES),
+        g(&LIST_TRAPS),
+        g(&LIST_SPEC),
         g(&INSTANTIATION_VALUES) + g(&INSTANTIATION_TRAPS),
         g(&INSTANTIATION_VALUES),
         g(&INSTANTIATION_TRAPS),

@@ -11,8 +11,12 @@
 //! (2) or the last block that fits (3), and a report gives the pointer, the length word, the
 //! bytes received, the log and the heap.
 //!
+//! The peer also comes alone (`tests/components/canon-strings-peer.wat`): the host provides its
+//! import "guest" by forwarding to an instance of the first component, so its `send` and `fetch`
+//! go through compiled import trampolines (`itake`, `ifetch`).
+//!
 //! A case ([`Case`]) is one direction (`take`: host -> guest; `give`: guest -> host; `send` and
-//! `fetch`: guest -> guest), a string drawn from the character classes the spec's algorithms
+//! `fetch`: guest -> guest; `itake` and `ifetch`: guest -> host -> guest), a string drawn from the character classes the spec's algorithms
 //! branch on (ASCII, latin1, BMP, astral, with the first wide character at the start, in the
 //! middle or at the end), held by the source in one of its forms (UTF-8, UTF-16, latin1 or
 //! tagged UTF-16 in a latin1+UTF-16 guest), sometimes damaged (the tag bit flipped, lengths
@@ -67,6 +71,12 @@ pub enum Dir {
     Send,
     /// Guest -> guest, a result through a fused adapter (`fetch-SRC-DST`).
     Fetch,
+    /// Guest -> host -> guest: the peer alone sends through its import trampoline (which lifts
+    /// the string for the host); the host passes it to the guest's `take-DST`.
+    ImportTake,
+    /// Guest -> host -> guest: the peer alone fetches through its import trampoline (which
+    /// lowers the host's string, got from the guest's `give-SRC`, into the peer).
+    ImportFetch,
 }
 
 impl Dir {
@@ -76,6 +86,8 @@ impl Dir {
             Dir::Give => "give",
             Dir::Send => "send",
             Dir::Fetch => "fetch",
+            Dir::ImportTake => "itake",
+            Dir::ImportFetch => "ifetch",
         }
     }
 }
@@ -127,6 +139,8 @@ impl Case {
             "give" => Dir::Give,
             "send" => Dir::Send,
             "fetch" => Dir::Fetch,
+            "itake" => Dir::ImportTake,
+            "ifetch" => Dir::ImportFetch,
             _ => bail!("unknown direction {d}"),
         };
         let step: i64 = step.parse()?;
@@ -320,7 +334,16 @@ pub fn gen_string(r: &mut Rng) -> String {
 
 /// Generates a case.
 pub fn generate(r: &mut Rng) -> Case {
-    let dir = [Dir::Take, Dir::Give, Dir::Send, Dir::Fetch][r.below(4) as usize];
+    let dir = [
+        Dir::Take,
+        Dir::Give,
+        Dir::Send,
+        Dir::Fetch,
+        Dir::Send,
+        Dir::Fetch,
+        Dir::ImportTake,
+        Dir::ImportFetch,
+    ][r.below(8) as usize];
     let text = gen_string(r);
     let pick = |r: &mut Rng| ENCODINGS[r.below(3) as usize].to_string();
     let src = if dir == Dir::Take {
@@ -499,39 +522,85 @@ pub fn trap_class(m: &str) -> &'static str {
     }
 }
 
-/// The exports a case calls: (the call, its arguments, the fault setter, the heap, the report).
-fn plan(case: &Case) -> (String, Vec<V>, &'static str, &'static str, &'static str) {
+/// Which instance an export belongs to: `canon-strings.wat`, or the peer alone
+/// (`canon-strings-peer.wat`, whose imports the host forwards to the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Strings,
+    Peer,
+}
+
+/// An export to call.
+type Target = (Which, String);
+
+/// What a case calls: the call and its arguments, then where the fault is set, the heap and
+/// the report are read.
+struct Plan {
+    call: Target,
+    args: Vec<V>,
+    setter: Target,
+    heap: Target,
+    report: Target,
+}
+
+fn plan(case: &Case) -> Plan {
     let give_args = vec![
         V::List(case.bytes.iter().map(|b| V::U8(*b)).collect()),
         V::U32(case.at),
         V::U32(case.lenword),
     ];
     let (s, d) = (short(&case.src), short(&case.dst));
+    let at = |w: Which, n: &str| (w, n.to_string());
+    let guest = |call: Target, args: Vec<V>| Plan {
+        call,
+        args,
+        setter: at(Which::Strings, "guest-set-fault"),
+        heap: at(Which::Strings, "guest-heap"),
+        report: at(Which::Strings, "guest-report-bytes"),
+    };
     match case.dir {
-        Dir::Take => (
-            format!("take-{d}"),
+        Dir::Take => guest(
+            at(Which::Strings, &format!("take-{d}")),
             vec![V::String(String::from_utf8_lossy(&case.bytes).into_owned())],
-            "guest-set-fault",
-            "guest-heap",
-            "guest-report-bytes",
         ),
-        Dir::Give => (format!("give-{s}"), give_args, "", "", ""),
-        Dir::Send => (
-            format!("send-{s}-{d}"),
-            give_args,
-            "guest-set-fault",
-            "guest-heap",
-            "guest-report-bytes",
-        ),
-        Dir::Fetch => (
-            format!("fetch-{s}-{d}"),
-            give_args,
-            "peer-set-fault",
-            "peer-heap",
-            "peer-report-bytes",
-        ),
+        Dir::Give => guest(at(Which::Strings, &format!("give-{s}")), give_args),
+        Dir::Send => guest(at(Which::Strings, &format!("send-{s}-{d}")), give_args),
+        Dir::ImportTake => guest(at(Which::Peer, &format!("send-{s}-{d}")), give_args),
+        Dir::Fetch => Plan {
+            call: at(Which::Strings, &format!("fetch-{s}-{d}")),
+            args: give_args,
+            setter: at(Which::Strings, "peer-set-fault"),
+            heap: at(Which::Strings, "peer-heap"),
+            report: at(Which::Strings, "peer-report-bytes"),
+        },
+        Dir::ImportFetch => Plan {
+            call: at(Which::Peer, &format!("fetch-{s}-{d}")),
+            args: give_args,
+            setter: at(Which::Peer, "set-fault"),
+            heap: at(Which::Peer, "heap"),
+            report: at(Which::Peer, "report-bytes"),
+        },
     }
 }
+
+/// The results of an export: `set-fault`, `take-*`, `send-*` and `fetch-*` have none.
+fn result_count(name: &str) -> usize {
+    let none = name.contains("set-fault")
+        || name.starts_with("take-")
+        || name.starts_with("send-")
+        || name.starts_with("fetch-");
+    usize::from(!none)
+}
+
+/// The functions the peer imports from the guest (instance "guest").
+const GUEST_FUNCS: [&str; 6] = [
+    "take-utf8",
+    "take-utf16",
+    "take-latin1",
+    "give-utf8",
+    "give-utf16",
+    "give-latin1",
+];
 
 fn u8s(v: &V) -> Result<Vec<u8>> {
     match v {
@@ -557,26 +626,26 @@ fn u32_of(v: &V) -> Result<u32> {
 /// fresh instance).
 fn script(
     case: &Case,
-    mut call: impl FnMut(&str, &[V]) -> Result<std::result::Result<Option<V>, String>>,
+    mut call: impl FnMut(&Target, &[V]) -> Result<std::result::Result<Option<V>, String>>,
 ) -> Result<Got> {
-    let (name, args, setter, heap, report) = plan(case);
+    let p = plan(case);
     if let Some((step, kind)) = case.fault {
-        call(setter, &[V::U32(step), V::U32(kind)])?
+        call(&p.setter, &[V::U32(step), V::U32(kind)])?
             .map_err(|t| anyhow!("set-fault trapped: {t}"))?;
     }
-    let v = match call(&name, &args)? {
+    let v = match call(&p.call, &p.args)? {
         Err(t) => return Ok(Got::Trap(t)),
         Ok(v) => v,
     };
     if case.dir == Dir::Give {
         return match v {
             Some(V::String(s)) => Ok(Got::Str(s)),
-            o => Err(anyhow!("{name} returned {o:?}")),
+            o => Err(anyhow!("{:?} returned {o:?}", p.call)),
         };
     }
-    let heap = call(heap, &[])?.map_err(|t| anyhow!("heap trapped: {t}"))?;
+    let heap = call(&p.heap, &[])?.map_err(|t| anyhow!("heap trapped: {t}"))?;
     let heap = u8s(&heap.ok_or_else(|| anyhow!("heap: no result"))?)?;
-    let rep = call(report, &[])?.map_err(|t| anyhow!("report trapped: {t}"))?;
+    let rep = call(&p.report, &[])?.map_err(|t| anyhow!("report trapped: {t}"))?;
     let Some(V::Tuple(t)) = rep else {
         bail!("report returned {rep:?}");
     };
@@ -596,47 +665,72 @@ fn script(
     })
 }
 
-/// The string component, compiled by both runtimes.
+/// The string components, compiled by both runtimes.
 pub struct Runtimes {
     kengine: kiln_runtime::Engine,
     kc: kiln_runtime::Component,
+    kpeer: kiln_runtime::Component,
     wengine: wasmtime::Engine,
     wc: wasmtime::component::Component,
-    so: PathBuf,
+    wpeer: wasmtime::component::Component,
+    so: Vec<PathBuf>,
 }
 
 impl Drop for Runtimes {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.so);
+        for so in &self.so {
+            let _ = std::fs::remove_file(so);
+        }
     }
 }
 
-/// The component's path.
-pub fn component_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/canon-strings.wat")
+/// The components' paths: the guest with its peer, and the peer alone.
+pub fn component_paths() -> [PathBuf; 2] {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components");
+    [
+        dir.join("canon-strings.wat"),
+        dir.join("canon-strings-peer.wat"),
+    ]
 }
 
 impl Runtimes {
-    /// Compiles the string component in both runtimes (`.so` in `dir`).
+    /// Compiles the string components in both runtimes (`.so` files in `dir`).
     pub fn new(
         kengine: &kiln_runtime::Engine,
         wengine: &wasmtime::Engine,
         dir: &Path,
     ) -> Result<Runtimes> {
-        let path = component_path();
-        let wasm = wat::parse_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        let so = dir.join("canon-strings.so");
-        kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
-            .map_err(|e| anyhow!("kiln compile canon-strings.wat: {e}"))?;
-        let kc =
-            kiln_runtime::Component::load(kengine, &so).map_err(|e| anyhow!("kiln load: {e}"))?;
-        let wc = wasmtime::component::Component::new(wengine, &wasm)
-            .map_err(|e| anyhow!("wasmtime compile canon-strings.wat: {e:#}"))?;
+        let mut so = Vec::new();
+        let mut k = Vec::new();
+        let mut w = Vec::new();
+        for path in component_paths() {
+            let wasm = wat::parse_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let out = dir.join(path.with_extension("so").file_name().expect("file name"));
+            kiln_compiler::compile_to_file(
+                &wasm,
+                &Default::default(),
+                kiln_compiler::Emit::So,
+                &out,
+            )
+            .map_err(|e| anyhow!("kiln compile {}: {e}", path.display()))?;
+            k.push(
+                kiln_runtime::Component::load(kengine, &out)
+                    .map_err(|e| anyhow!("kiln load: {e}"))?,
+            );
+            so.push(out);
+            w.push(
+                wasmtime::component::Component::new(wengine, &wasm)
+                    .map_err(|e| anyhow!("wasmtime compile {}: {e:#}", path.display()))?,
+            );
+        }
+        let (kpeer, wpeer) = (k.pop().expect("two"), w.pop().expect("two"));
         Ok(Runtimes {
             kengine: kengine.clone(),
-            kc,
+            kc: k.pop().expect("two"),
+            kpeer,
             wengine: wengine.clone(),
-            wc,
+            wc: w.pop().expect("two"),
+            wpeer,
             so,
         })
     }
@@ -646,9 +740,32 @@ impl Runtimes {
         let inst = kiln_runtime::ComponentLinker::new(&self.kengine)
             .instantiate(&self.kc)
             .map_err(|e| anyhow!("kiln instantiate: {e}"))?;
-        script(case, |name, args| {
+        let mut peer = None;
+        if matches!(case.dir, Dir::ImportTake | Dir::ImportFetch) {
+            // The peer's import "guest" forwards to `inst`, as the component scripts' host does.
+            let mut linker = kiln_runtime::ComponentLinker::new(&self.kengine);
+            for f in GUEST_FUNCS {
+                let target = inst.clone();
+                linker.interface_func("guest", f, move |args| {
+                    target.call(f, args).map_err(|e| match e {
+                        kiln_runtime::Error::Trap(t) => t,
+                        other => kiln_runtime::Trap::host(format!("forwarding {f}: {other}")),
+                    })
+                });
+            }
+            peer = Some(
+                linker
+                    .instantiate(&self.kpeer)
+                    .map_err(|e| anyhow!("kiln instantiate the peer: {e}"))?,
+            );
+        }
+        script(case, |(which, name), args| {
             let args: Vec<_> = args.iter().map(to_kiln).collect();
-            match inst.call(name, &args) {
+            let target = match which {
+                Which::Strings => &inst,
+                Which::Peer => peer.as_ref().expect("instantiated for import cases"),
+            };
+            match target.call(name, &args) {
                 Ok(v) => Ok(Ok(v.map(|v| from_kiln(&v)).transpose()?)),
                 Err(kiln_runtime::Error::Trap(t)) => Ok(Err(t.message)),
                 Err(e) => Err(anyhow!("kiln call {name}: {e}")),
@@ -658,22 +775,46 @@ impl Runtimes {
 
     /// Runs `case` in wasmtime.
     pub fn wasmtime(&self, case: &Case) -> Result<Got> {
-        use wasmtime::component::Val;
-        let mut store = wasmtime::Store::new(&self.wengine, ());
-        let inst = wasmtime::component::Linker::new(&self.wengine)
+        use wasmtime::component::{Instance, Linker, Val};
+        let mut store: wasmtime::Store<Option<Instance>> =
+            wasmtime::Store::new(&self.wengine, None);
+        let inst = Linker::new(&self.wengine)
             .instantiate(&mut store, &self.wc)
             .map_err(|e| anyhow!("wasmtime instantiate: {e:#}"))?;
-        script(case, |name, args| {
-            let f = inst
+        *store.data_mut() = Some(inst);
+        let mut peer = None;
+        if matches!(case.dir, Dir::ImportTake | Dir::ImportFetch) {
+            // The peer's import "guest" forwards to `inst` (kept in the store's data).
+            let mut linker: Linker<Option<Instance>> = Linker::new(&self.wengine);
+            let mut guest = linker
+                .instance("guest")
+                .map_err(|e| anyhow!("wasmtime linker: {e:#}"))?;
+            for f in GUEST_FUNCS {
+                guest
+                    .func_new(f, move |mut store, _, params, results| {
+                        let target = store.data().expect("the guest is instantiated first");
+                        let func = target
+                            .get_func(&mut store, f)
+                            .ok_or_else(|| wasmtime::format_err!("no export {f}"))?;
+                        func.call(&mut store, params, results)
+                    })
+                    .map_err(|e| anyhow!("wasmtime linker: {e:#}"))?;
+            }
+            peer = Some(
+                linker
+                    .instantiate(&mut store, &self.wpeer)
+                    .map_err(|e| anyhow!("wasmtime instantiate the peer: {e:#}"))?,
+            );
+        }
+        script(case, |(which, name), args| {
+            let target = match which {
+                Which::Strings => inst,
+                Which::Peer => peer.expect("instantiated for import cases"),
+            };
+            let f = target
                 .get_func(&mut store, name)
                 .ok_or_else(|| anyhow!("wasmtime: no export {name}"))?;
-            let n = usize::from(
-                !(name.contains("set-fault")
-                    || name.starts_with("take-")
-                    || name.starts_with("send-")
-                    || name.starts_with("fetch-")),
-            );
-            let mut results = vec![Val::Bool(false); n];
+            let mut results = vec![Val::Bool(false); result_count(name)];
             let args: Vec<_> = args.iter().map(to_wasmtime).collect();
             match f.call(&mut store, &args, &mut results) {
                 Ok(()) => Ok(Ok(results.first().map(from_wasmtime).transpose()?)),
@@ -718,7 +859,8 @@ impl Oracle {
         Ok(o)
     }
 
-    fn ask_line(&mut self, line: &str) -> Result<String> {
+    /// Sends one case line, returns the answer line.
+    pub fn ask_line(&mut self, line: &str) -> Result<String> {
         writeln!(self.stdin, "{line}")?;
         self.stdin.flush()?;
         let mut answer = String::new();
