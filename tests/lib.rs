@@ -4,15 +4,21 @@
 //! `spec.rs` runs the official testsuite through `kiln_cli::wast`, `runtime.rs` checks runtime
 //! behaviour and artifact properties. The scaffolding every test file shares lives here, once:
 //! [`tools`] (the workspace, this build's `kiln` executables and runtime library), [`chost`]
-//! (C hosts built against `kiln.h`), [`known`] (known-failures lists reconciled with a run),
-//! and in this file the testsuite's scripts, test-module compilation and Rust guest builds.
+//! (C hosts built against `kiln.h`), [`hostile`] (shared objects that run code at load and
+//! damaged artifacts, for the loader tests), [`known`] (known-failures lists reconciled with a run),
+//! [`wasi_samples`] (the real WASI sample components, built once and cached), and in this file
+//! the testsuite's scripts, test-module compilation and Rust guest builds.
 
 #[path = "support/chost.rs"]
 pub mod chost;
+#[path = "support/hostile.rs"]
+pub mod hostile;
 #[path = "support/known.rs"]
 pub mod known;
 #[path = "support/tools.rs"]
 pub mod tools;
+#[path = "support/wasi_samples.rs"]
+pub mod wasi_samples;
 
 pub use known::{parse_known_failures, KnownFailures};
 pub use tools::workspace;

@@ -120,30 +120,7 @@ pub fn build_isa(config: &Config) -> Result<OwnedTargetIsa> {
         "false",
     )?;
     let flags = settings::Flags::new(flags);
-    let builder = match &config.target {
-        None => cranelift_native::builder()
-            .map_err(|e| CompileError::msg(format!("host is not supported by Cranelift: {e}")))?,
-        Some(t) => {
-            let triple = target_lexicon::Triple::from_str(t)
-                .map_err(|e| CompileError::msg(format!("invalid target `{t}`: {e}")))?;
-            let mut b = isa::lookup(triple)
-                .map_err(|e| CompileError::msg(format!("unsupported target `{t}`: {e}")))?;
-            if t.starts_with("x86_64") {
-                // x86-64-v2: what WebAssembly SIMD lowering needs, on every x86-64 CPU since 2009.
-                for f in [
-                    "has_sse3",
-                    "has_ssse3",
-                    "has_sse41",
-                    "has_sse42",
-                    "has_popcnt",
-                ] {
-                    b.enable(f)
-                        .map_err(|e| CompileError::msg(format!("cpu feature {f}: {e}")))?;
-                }
-            }
-            b
-        }
-    };
+    let (builder, _) = isa_builder(config)?;
     let triple = builder.triple().clone();
     if triple.pointer_width().map(|w| w.bits()) != Ok(64) {
         return Err(CompileError::msg(format!(
@@ -153,6 +130,75 @@ pub fn build_isa(config: &Config) -> Result<OwnedTargetIsa> {
     builder
         .finish(flags)
         .map_err(|e| CompileError::msg(format!("cannot build target ISA: {e}")))
+}
+
+/// The CPU baseline a configuration compiles for: `config.cpu`, or by default `native` for
+/// the host and `x86-64-v2` (x86-64) or `generic` (other architectures) for an explicit target.
+pub fn cpu_name(config: &Config) -> String {
+    match (&config.cpu, &config.target) {
+        (Some(cpu), _) => cpu.clone(),
+        (None, None) => "native".to_string(),
+        (None, Some(t)) if t.starts_with("x86_64") => "x86-64-v2".to_string(),
+        (None, Some(_)) => "generic".to_string(),
+    }
+}
+
+/// The ISA builder for the configured target and CPU baseline, and the baseline's name.
+fn isa_builder(config: &Config) -> Result<(isa::Builder, String)> {
+    let cpu = cpu_name(config);
+    let host = target_lexicon::Triple::host();
+    let triple = match &config.target {
+        None => host.clone(),
+        Some(t) => target_lexicon::Triple::from_str(t)
+            .map_err(|e| CompileError::msg(format!("invalid target `{t}`: {e}")))?,
+    };
+    if cpu == "native" {
+        if triple != host {
+            return Err(CompileError::msg(format!(
+                "`--cpu native` compiles for this machine's CPU, but the target is `{triple}`; \
+                 name a CPU baseline (e.g. `--cpu x86-64-v3`) or `generic`"
+            )));
+        }
+        let b = cranelift_native::builder()
+            .map_err(|e| CompileError::msg(format!("host is not supported by Cranelift: {e}")))?;
+        return Ok((b, cpu));
+    }
+    let mut b = isa::lookup(triple.clone())
+        .map_err(|e| CompileError::msg(format!("unsupported target `{triple}`: {e}")))?;
+    if cpu != "generic" {
+        b.enable(&cpu).map_err(|_| {
+            let known: Vec<String> = b
+                .iter()
+                .filter(|s| s.kind == settings::SettingKind::Preset)
+                .map(|s| s.name.to_string())
+                .collect();
+            CompileError::msg(format!(
+                "unknown CPU `{cpu}` for {}; known: native, generic{}{}",
+                triple.architecture,
+                if known.is_empty() { "" } else { ", " },
+                known.join(", ")
+            ))
+        })?;
+    }
+    Ok((b, cpu))
+}
+
+/// The build facts an artifact compiled from `wasm` with `config` for `isa` records (and its
+/// fingerprint shows).
+pub fn build_info(wasm: &[u8], config: &Config, isa: &dyn TargetIsa) -> kiln_environ::BuildInfo {
+    use sha2::{Digest, Sha256};
+    kiln_environ::BuildInfo {
+        kiln_version: kiln_environ::KILN_VERSION.to_string(),
+        abi_version: kiln_environ::ABI_VERSION,
+        target: isa.triple().to_string(),
+        cpu: cpu_name(config),
+        cpu_features: cpu_features(isa),
+        input_sha256: Sha256::digest(wasm).into(),
+        opt_level: config.opt_level.as_u8(),
+        bounds_checks: config.tunables.bounds_checks,
+        epoch_interruption: config.tunables.epoch_interruption,
+        debug_info: config.debug_info,
+    }
 }
 
 /// The CPU features compiled code assumes, named as `is_x86_feature_detected!` names them.

@@ -47,8 +47,13 @@ pub type Progress = dyn Fn(usize, usize) + Send + Sync;
 
 /// Compiler configuration.
 pub struct Config {
-    /// Target triple; `None` means the host, with the host's CPU features.
+    /// Target triple; `None` means the host.
     pub target: Option<String>,
+    /// CPU baseline: `native` (this machine's CPU; the host target only), `generic` (the
+    /// architecture's baseline), or a Cranelift CPU name (`x86-64-v2`, `x86-64-v3`,
+    /// `x86-64-v4`, `haswell`, `znver3`...). `None`: `native` for the host, `x86-64-v2` for an
+    /// explicit x86-64 target, `generic` otherwise ([`crate::codegen::cpu_name`]).
+    pub cpu: Option<String>,
     /// Optimisation level.
     pub opt_level: OptLevel,
     /// Number of compile threads; `None` uses every core.
@@ -73,6 +78,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             target: None,
+            cpu: None,
             opt_level: OptLevel::O2,
             jobs: None,
             tunables: Tunables::default(),

@@ -5,9 +5,10 @@
 //!   section (`wasm[3]::fac`, `array_call[3]`, `host_call[0]`);
 //! - `.kiln.data`: the data blob — page-aligned copy-on-write memory images first, then the
 //!   bytes of every segment not covered by an image;
-//! - `.kiln.meta`: the serialized [`ModuleMetadata`];
-//! - the descriptor, the object's only global symbol ([`kiln_environ::DESCRIPTOR_SYMBOL`]), whose
-//!   pointer fields are relocations to the three sections above.
+//! - `.kiln.meta`: the encoded [`Fingerprint`], then the serialized [`ModuleMetadata`];
+//! - the descriptor ([`ModuleDescriptor::encode`]), the object's only global symbol
+//!   ([`kiln_environ::DESCRIPTOR_SYMBOL`]), whose pointer fields are relocations to the
+//!   sections above. Its checksum stays zero here: [`crate::link`] writes it into the linked file.
 
 use crate::codegen::{CompiledFunction, FunctionKind, RelocTarget};
 use crate::error::{CompileError, Result};
@@ -16,11 +17,11 @@ use cranelift_codegen::ir;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use kiln_environ::descriptor::DATA_ALIGN;
+use kiln_environ::descriptor::{DescriptorHead, Pointee, DATA_ALIGN, DESCRIPTOR_SIZE};
 use kiln_environ::exception::{ExceptionTableBuilder, Handler};
 use kiln_environ::{
-    BuildInfo, ConstOp, DataMode, DataSegment, Descriptor, ElemSegment, FunctionInfo, MemoryImage,
-    ModuleMetadata, OffsetTable, TrapTable, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+    BuildInfo, ConstOp, DataMode, DataSegment, ElemSegment, Fingerprint, FunctionInfo, MemoryImage,
+    ModuleDescriptor, ModuleMetadata, OffsetTable, Span, TrapTable, DESCRIPTOR_SYMBOL,
 };
 use object::write::{Relocation, StandardSection, Symbol, SymbolSection};
 use object::{RelocationEncoding, RelocationFlags, RelocationKind, SectionKind, SymbolFlags};
@@ -324,13 +325,16 @@ pub fn emit_object(
         debug_lines,
     };
     let meta_bytes = metadata.to_bytes();
+    let fingerprint = Fingerprint::of(&metadata.build).encode();
 
+    // `.kiln.meta`: the fingerprint, then the metadata.
     let meta_section = object.add_section(
         Vec::new(),
         b".kiln.meta".to_vec(),
         SectionKind::ReadOnlyData,
     );
-    object.append_section_data(meta_section, &meta_bytes, 8);
+    let fp_offset = object.append_section_data(meta_section, fingerprint.as_bytes(), 8);
+    let meta_offset = object.append_section_data(meta_section, &meta_bytes, 8);
     let data_align = if metadata.memory_images.is_empty() {
         16
     } else {
@@ -349,27 +353,29 @@ pub fn emit_object(
     };
     object.append_section_data(data_section, &blob, data_align);
 
-    let mut desc = vec![0u8; Descriptor::SIZE as usize];
-    desc[0..8].copy_from_slice(&DESCRIPTOR_MAGIC);
-    desc[8..12].copy_from_slice(&ABI_VERSION.to_le_bytes());
-    desc[12..16].copy_from_slice(&Descriptor::SIZE.to_le_bytes());
-    let put = |d: &mut Vec<u8>, at: u32, v: u64| {
-        d[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes())
+    // The descriptor: lengths in place, pointers as relocations (the file checksum is written
+    // after linking, by `link`).
+    let desc = ModuleDescriptor {
+        head: DescriptorHead {
+            checksum: [0; 16],
+            fingerprint: Span::new(0, fingerprint.len() as u64),
+            metadata: Span::new(0, meta_bytes.len() as u64),
+        },
+        text: Span::new(0, text_len),
+        data: Span::new(0, blob.len() as u64),
     };
-    put(
-        &mut desc,
-        Descriptor::OFFSET_METADATA_LEN,
-        meta_bytes.len() as u64,
-    );
-    put(&mut desc, Descriptor::OFFSET_TEXT_LEN, text_len);
-    put(&mut desc, Descriptor::OFFSET_DATA_LEN, blob.len() as u64);
     let desc_section = object.section_id(StandardSection::ReadOnlyDataWithRel);
-    let desc_offset = object.append_section_data(desc_section, &desc, 16);
-    for (field, target) in [
-        (Descriptor::OFFSET_METADATA, meta_section),
-        (Descriptor::OFFSET_TEXT, text),
-        (Descriptor::OFFSET_DATA, data_section),
-    ] {
+    let desc_offset = object.append_section_data(desc_section, &desc.encode(), 16);
+    for (field, pointee) in ModuleDescriptor::POINTERS {
+        let (target, addend) = match pointee {
+            Pointee::Fingerprint => (meta_section, fp_offset),
+            Pointee::Metadata => (meta_section, meta_offset),
+            Pointee::Text => (text, 0),
+            Pointee::Data => (data_section, 0),
+            Pointee::Modules | Pointee::GlueText => {
+                unreachable!("a module descriptor has no {pointee:?} field")
+            }
+        };
         let symbol = object.section_symbol(target);
         object
             .add_relocation(
@@ -377,7 +383,7 @@ pub fn emit_object(
                 Relocation {
                     offset: desc_offset + u64::from(field),
                     symbol,
-                    addend: 0,
+                    addend: addend as i64,
                     flags: RelocationFlags::Generic {
                         kind: RelocationKind::Absolute,
                         encoding: RelocationEncoding::Generic,
@@ -390,7 +396,7 @@ pub fn emit_object(
     object.add_symbol(Symbol {
         name: descriptor.name.as_bytes().to_vec(),
         value: desc_offset,
-        size: u64::from(Descriptor::SIZE),
+        size: u64::from(DESCRIPTOR_SIZE),
         kind: SymbolKind::Data,
         scope: if descriptor.exported {
             SymbolScope::Dynamic

@@ -41,8 +41,7 @@ pub use error::CompileError;
 pub use link::link_shared_object;
 pub use wasmparser::WasmFeatures;
 
-use kiln_environ::{BuildInfo, ModuleMetadata, ABI_VERSION, KILN_VERSION};
-use sha2::{Digest, Sha256};
+use kiln_environ::ModuleMetadata;
 use std::path::Path;
 
 /// What `compile_to_file` writes.
@@ -124,15 +123,7 @@ fn compile_with_listing(
 ) -> Result<CompiledModule, CompileError> {
     let mut module = module::parse_with_features(wasm, config.features)?;
     let isa = codegen::build_isa(config)?;
-    let build = BuildInfo {
-        kiln_version: KILN_VERSION.to_string(),
-        abi_version: ABI_VERSION,
-        target: isa.triple().to_string(),
-        cpu_features: codegen::cpu_features(&*isa),
-        input_sha256: Sha256::digest(wasm).into(),
-        opt_level: config.opt_level.as_u8(),
-        bounds_checks: config.tunables.bounds_checks,
-    };
+    let build = codegen::build_info(wasm, config, &*isa);
     let mut functions = codegen::compile_functions(&mut module, &*isa, config)?;
     functions.extend(trampolines::compile_trampolines(&module, &*isa)?);
     let debug_input = config
@@ -186,6 +177,7 @@ pub fn compile_to_file(
     }
     if config.debug_info && config.split_debug && emit == Emit::So {
         debug::split_debug_info(out)?;
+        link::seal_file(out)?;
     }
     Ok(compiled.metadata)
 }

@@ -1,8 +1,14 @@
-//! Stage 6 — link: relocatable object → shared object, with the system linker.
+//! Stage 6 — link: relocatable object → shared object, with the system linker; then seal.
 //!
 //! kiln objects reference nothing outside themselves, so linking is only layout and the
 //! conversion of absolute data relocations into dynamic relative ones. The system linker does
 //! that today; a built-in linker (for cross-linking without a C toolchain) is planned.
+//!
+//! Sealing ([`seal_file`]) runs the runtime's static verifier on the linked file — so a linker
+//! that emits anything kiln's runtime would refuse fails the compile, not the load — and writes
+//! the file checksum into the exported descriptor (`kiln_environ::artifact::checksum`). The output
+//! is a function of the objects and the linker alone: no paths, times or build ids from
+//! elsewhere end up in it (`--build-id=sha1` hashes the contents).
 
 use crate::error::{CompileError, Result};
 use std::path::Path;
@@ -57,7 +63,30 @@ pub fn link_objects(objects: &[&[u8]], out: &Path) -> Result<()> {
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
+    seal_file(out)?;
     Ok(())
+}
+
+/// Verifies the linked shared object `path` as the runtime will and writes its checksum into
+/// its descriptor (again after anything that rewrites the file, such as `--split-debug`).
+pub fn seal_file(path: &Path) -> Result<[u8; 16]> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| CompileError::msg(format!("cannot seal {}: {e}", path.display()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+    let (at, sum) = kiln_environ::artifact::seal(&mut bytes).map_err(|e| {
+        CompileError::msg(format!(
+            "the linked shared object {} is not what kiln's runtime accepts: {e}",
+            path.display()
+        ))
+    })?;
+    file.write_all_at(&sum, at).map_err(io)?;
+    Ok(sum)
 }
 
 /// The system linker links objects for this machine only: say so clearly for anything else.

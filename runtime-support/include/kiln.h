@@ -23,6 +23,14 @@
  * - Handles may be shared between threads (the runtime is Send + Sync), except that a linker
  *   must not be modified while it is used elsewhere; host callbacks run on whichever thread
  *   called into wasm, so their `env` must tolerate that.
+ * - A kiln `.so` is native code. Loading one (kiln_module_load(), kiln_component_load()) first
+ *   checks the file as bytes — it must be exactly what kiln emits (no constructors, library
+ *   dependencies, IFUNC resolvers or TLS; every range inside the file), carry the checksum
+ *   kiln recorded, fit this runtime and CPU, and, with kiln_engine_config_t::trusted_keys, be
+ *   signed by a trusted key — and only then dlopen()s exactly those bytes. A file that fails
+ *   gives a KILN_ERROR_LOAD error and nothing from it has run. A file that passes is trusted
+ *   code: the checks make loading safe, not the code; a signature says who vouches for it.
+ *   docs/trust-model.md says precisely what each check guarantees.
  *
  * Linking: `cc host.c -I runtime-support/include -L $TARGET/debug -lkiln_runtime
  *           -Wl,-rpath,$TARGET/debug` (shared), or
@@ -101,7 +109,8 @@ enum kiln_externkind_enum {
 /** The kind of an error. */
 typedef uint8_t kiln_error_kind_t;
 enum kiln_error_kind_enum {
-  KILN_ERROR_LOAD = 0,  /**< not a kiln .so, wrong version/target/CPU features, dlopen failure */
+  KILN_ERROR_LOAD = 0,  /**< refused before running anything: not exactly a kiln .so, checksum,
+                           version/target/CPU features, missing or invalid signature, metadata */
   KILN_ERROR_LINK = 1,  /**< unknown import or incompatible import type ("unlinkable") */
   KILN_ERROR_TRAP = 2,  /**< a guest trap: see kiln_error_trap() */
   KILN_ERROR_OTHER = 3, /**< anything else: argument type mismatch, NULL argument, ... */
@@ -217,10 +226,26 @@ const char *kiln_trap_kind_message(kiln_trap_kind_t kind);
 /* Engine                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/** Public keys trusted to sign kiln artifacts (see "Artifact signatures" below). */
+typedef struct kiln_trusted_keys kiln_trusted_keys_t;
+
 /** Engine configuration. */
 typedef struct kiln_engine_config {
   /** Bytes of native stack guest code may use below the outermost entry (0: default 512 KiB). */
   size_t max_wasm_stack;
+  /**
+   * NULL (the default): no signature required. Otherwise every module and component loaded
+   * into the engine must have a detached signature `<file>.sig` (kiln sign,
+   * kiln_artifact_sign()) by one of these keys, checked before anything from the file is
+   * mapped; the engine keeps its own copy of the keys.
+   */
+  const kiln_trusted_keys_t *trusted_keys;
+  /**
+   * false (the default): map an artifact's file directly (its code pages shared between
+   * processes) when only this user or root can write it, else a sealed private copy (memfd).
+   * true: always load a sealed private copy.
+   */
+  bool always_copy;
 } kiln_engine_config_t;
 
 /** Fills `*config` with the defaults. */
@@ -236,6 +261,38 @@ void kiln_engine_delete(kiln_engine_t *engine);
 void kiln_engine_increment_epoch(const kiln_engine_t *engine);
 /** The engine's current epoch (0 for NULL). */
 uint64_t kiln_engine_epoch(const kiln_engine_t *engine);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Artifact signatures                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+/*
+ * Ed25519 keys are text files: `kiln keygen -o KEY` writes the secret key KEY and the public
+ * key KEY.pub. A signature is a detached text file, `<artifact>.sig` by default, over the
+ * SHA-256 digest of every byte of the artifact. An engine whose configuration names trusted
+ * keys refuses artifacts without a valid signature by one of them.
+ */
+
+/**
+ * Reads a file of trusted public keys (one or more `kiln-ed25519-public-key` lines, `#`
+ * comments and blank lines allowed; a `.pub` file from kiln keygen is one).
+ */
+kiln_error_t *kiln_trusted_keys_load(const char *path, kiln_trusted_keys_t **out);
+/** Frees trusted keys (engines keep their own copy). */
+void kiln_trusted_keys_delete(kiln_trusted_keys_t *keys);
+/**
+ * Checks the artifact at `artifact_path` as loading does before dlopen (structure and
+ * checksum; any kiln target; nothing is mapped executable), signs it with the secret key file
+ * `secret_key_path` and writes the signature to `signature_path` (NULL: `<artifact>.sig`).
+ */
+kiln_error_t *kiln_artifact_sign(const char *secret_key_path, const char *artifact_path,
+                                 const char *signature_path);
+/**
+ * Checks the artifact at `artifact_path` without loading it: structure and checksum, and with
+ * `keys` its signature `signature_path` (NULL: `<artifact>.sig`) by one of them. NULL `keys`
+ * checks no signature (and `signature_path` must be NULL). A failed check is KILN_ERROR_LOAD.
+ */
+kiln_error_t *kiln_artifact_verify(const kiln_trusted_keys_t *keys, const char *artifact_path,
+                                   const char *signature_path);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Modules                                                                                   */
@@ -256,8 +313,11 @@ typedef struct kiln_export {
 } kiln_export_t;
 
 /**
- * Loads a kiln-compiled `.so` (dlopen) and checks its descriptor, version, target and CPU
- * features. A file that is not a kiln module gives a KILN_ERROR_LOAD error.
+ * Loads a kiln-compiled module `.so`: checks the file before anything from it is mapped
+ * (structure, checksum, ABI version, target and CPU features, signature when the engine
+ * requires one, metadata), then dlopen()s exactly the bytes checked. Any file that is not a
+ * kiln module fit for this host gives a KILN_ERROR_LOAD error naming the reason, and nothing
+ * from it has run.
  */
 kiln_error_t *kiln_module_load(const kiln_engine_t *engine, const char *path,
                                kiln_module_t **out);
@@ -652,7 +712,10 @@ kiln_error_t *kiln_cval_set_string(kiln_cval_t *value, const char *s, size_t len
  */
 kiln_cval_t *kiln_cval_alloc(size_t n);
 
-/** Loads a component `.so` compiled by kiln (KILN_ERROR_LOAD if it is not one). */
+/**
+ * Loads a component `.so` compiled by kiln, with the same checks as kiln_module_load() before
+ * anything is mapped (KILN_ERROR_LOAD, with nothing run, if it is not one fit for this host).
+ */
 kiln_error_t *kiln_component_load(const kiln_engine_t *engine, const char *path,
                                   kiln_component_t **out);
 /** Frees a component handle (instances keep what they need alive). */

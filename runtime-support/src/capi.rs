@@ -10,7 +10,8 @@
 //! `func` (functions, linkers, instances), `host` (host functions backed by C callbacks, the
 //! caller handle), `items` (externs, memories, globals, tables); for components: `component`
 //! (components, component linker, instances, calls), `component_host` (imports implemented
-//! in C), `component_val` (`kiln_cval_t`), `wasi` (WASI 0.2 configuration and commands).
+//! in C), `component_val` (`kiln_cval_t`), `wasi` (WASI 0.2 configuration and commands);
+//! `trust` (trusted keys, signing and verifying artifacts).
 //!
 //! Safety contract for callers (stated once here rather than on each function): every pointer
 //! argument is NULL or valid for its documented use in `kiln.h`; handles are ones this API
@@ -30,6 +31,7 @@ mod error;
 mod func;
 mod host;
 mod items;
+mod trust;
 mod val;
 mod wasi;
 
@@ -49,6 +51,7 @@ pub use host::{
 pub use items::{
     kiln_extern_t, kiln_global_t, kiln_memory_t, kiln_memorytype_t, kiln_table_t, kiln_tabletype_t,
 };
+pub use trust::kiln_trusted_keys_t;
 pub use val::{kiln_val_t, kiln_val_union};
 pub use wasi::{kiln_wasi_buffer_t, kiln_wasi_config_t};
 

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::loader::ArtifactSharing;
 use crate::module::ModuleInner;
+use crate::signature::TrustedKeys;
 
 /// Engine configuration.
 #[derive(Clone, Debug)]
@@ -21,6 +23,13 @@ pub struct EngineConfig {
     /// Most wasm exception objects alive at once on one thread (default 1 Mi); allocating
     /// beyond it (after collecting the unreachable ones) traps with `ExceptionLimit`.
     pub max_live_exceptions: usize,
+    /// When set, every module and component loaded into the engine must carry a detached
+    /// signature (`<file>.sig`, made by `kiln sign`) by one of these keys; it is checked
+    /// before anything from the file is mapped (see `docs/trust-model.md`).
+    pub trusted_keys: Option<Arc<TrustedKeys>>,
+    /// How verified artifacts are mapped: the file itself when only this user or root can
+    /// write it (pages shared between processes), else a sealed private copy.
+    pub artifact_sharing: ArtifactSharing,
 }
 
 impl Default for EngineConfig {
@@ -28,6 +37,8 @@ impl Default for EngineConfig {
         EngineConfig {
             max_wasm_stack: 512 * 1024,
             max_live_exceptions: 1 << 20,
+            trusted_keys: None,
+            artifact_sharing: ArtifactSharing::Auto,
         }
     }
 }

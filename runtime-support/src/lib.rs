@@ -3,7 +3,9 @@
 //! This crate is the last stage of the pipeline described in `ARCHITECTURE.md`: the compiler
 //! writes a `.so` following the artifact contract in `kiln-environ`, and the runtime
 //!
-//! 1. loads it and checks its descriptor and build facts ([`Module::load`], `module.rs`);
+//! 1. checks the file before anything from it is mapped — static verification, fingerprint,
+//!    digest, signature (`loader/`, [`signature`]) — then `dlopen`s the verified bytes and
+//!    checks the metadata ([`Module::load`], `module.rs`);
 //! 2. allocates and fills a VM context per instance, links imports, applies segments and runs
 //!    the start function ([`Instance::new`], `instance.rs`; memories, tables and globals in
 //!    `memory.rs`, `table.rs`, `global.rs`; constant expressions in `constexpr.rs`);
@@ -42,8 +44,10 @@ mod func;
 mod global;
 mod instance;
 mod linker;
+mod loader;
 mod memory;
 mod module;
+pub mod signature;
 mod table;
 mod tag;
 mod throw;
@@ -64,6 +68,7 @@ pub use global::Global;
 pub use instance::Instance;
 pub use kiln_environ::{FuncType, GlobalType, MemoryType, TableType, TrapKind, ValType};
 pub use linker::Linker;
+pub use loader::ArtifactSharing;
 pub use memory::{Memory, WASM_PAGE_SIZE};
 pub use module::{has_cpu_feature, Module};
 pub use table::Table;

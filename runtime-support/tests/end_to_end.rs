@@ -435,7 +435,7 @@ fn load_err(
     let mut md = fake_so::metadata();
     edit(&mut md);
     let asm = asm_edit(fake_so::assembly(&md));
-    let so = fake_so::build(&fake_so::scratch(tag), "bad", &asm);
+    let so = fake_so::build_broken(&fake_so::scratch(tag), "bad", &asm);
     match Module::load(&Engine::default(), &so) {
         Err(Error::Load(m)) => m,
         other => panic!("expected a load error, got {other:?}"),
@@ -458,10 +458,13 @@ fn load_checks() {
         |md| md.build.cpu_features.push("sse9".into()),
         |s| s,
     );
-    assert!(m.contains("unknown CPU feature sse9"), "{m}");
+    assert!(
+        m.contains("requires CPU features unknown to this runtime: sse9"),
+        "{m}"
+    );
     let m = load_err("abi", |md| md.build.abi_version = 99, |s| s);
     assert!(
-        m.contains("compiled for ABI version 99, this runtime supports"),
+        m.contains("for ABI version 99, this runtime (kiln 0.1.0) supports ABI version"),
         "{m}"
     );
     let m = load_err(
@@ -470,8 +473,8 @@ fn load_checks() {
         |s| {
             let abi = kiln_environ::ABI_VERSION;
             s.replace(
-                &format!("    .long {abi}\n    .long 64"),
-                "    .long 7\n    .long 64",
+                &format!("    .long {abi}\n    .long 96"),
+                "    .long 7\n    .long 96",
             )
         },
     );
@@ -527,7 +530,7 @@ fn load_checks() {
             |s| s,
         );
         assert!(
-            m.contains("requires CPU feature avx512f which this CPU lacks"),
+            m.contains("compiled for x86-64, this CPU lacks avx512f"),
             "{m}"
         );
     }

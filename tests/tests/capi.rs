@@ -149,6 +149,113 @@ fn c_program_drives_the_whole_api() {
     assert!(ok, "api_test failed\n{show}");
 }
 
+/// A module `trust_test.c` calls: `load(0)` reads the first byte of its data image ("k").
+const TRUST_MODULE: &str = r#"
+(module
+  (memory 1)
+  (data (i32.const 0) "kiln")
+  (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0))))
+"#;
+
+#[test]
+fn c_program_refuses_hostile_files_and_checks_signatures() {
+    use kiln_runtime::signature::SecretKey;
+    use kiln_tests::hostile::{self, Trick};
+    let dir = TempDir::new("kiln-capi-trust").unwrap();
+    let d = dir.path();
+    let module = compile(d, "module.so", TRUST_MODULE);
+    let component = compile(
+        d,
+        "component.so",
+        r#"(component
+          (core module $m (func (export "f") (param i32) (result i32) (local.get 0)))
+          (core instance $i (instantiate $m))
+          (func (export "id") (param "x" s32) (result s32) (canon lift (core func $i "f"))))"#,
+    );
+    let unsigned = d.join("unsigned.so");
+    std::fs::copy(&module, &unsigned).unwrap();
+    let key = SecretKey::generate().unwrap();
+    let other = SecretKey::generate().unwrap();
+    let write = |name: &str, text: String| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let secret = write("key", key.to_text());
+    let public = write("key.pub", key.public_key().to_text());
+    let other_public = write("other.pub", other.public_key().to_text());
+    // The hostile files: code that runs at load, posing as modules, and damaged artifacts.
+    let marker = d.join("marker");
+    let mut hostile_files = Vec::new();
+    for (trick, name) in [
+        (Trick::Constructor, "x.wasm"),
+        (Trick::InitArrayPosingAsKiln, "no-extension"),
+        (Trick::DtInit, "init.so"),
+        (Trick::Ifunc, "ifunc.so"),
+        (Trick::Needed, "needed.so"),
+        (Trick::Tls, "tls.so"),
+    ] {
+        hostile_files.push(hostile::build(
+            &d.join(format!("{trick:?}")),
+            name,
+            trick,
+            &marker,
+        ));
+    }
+    hostile_files.push(hostile::truncated(&module, 4096, &d.join("cut.so")));
+    let bytes = std::fs::read(&module).unwrap();
+    let mut raw = bytes.clone();
+    hostile::set_raw_descriptor_pointer(&mut raw, 48, 0x10);
+    let mut flipped = bytes.clone();
+    hostile::flip_memory64(&mut flipped);
+    for (name, b) in [("meta-0x10.so", raw), ("flipped.so", flipped)] {
+        std::fs::write(d.join(name), b).unwrap();
+        hostile_files.push(d.join(name));
+    }
+    let src = workspace().join("samples/c-host/trust_test.c");
+    let exe = build_c(d, &src, "trust_test", Link::Shared);
+    let mut args: Vec<&Path> = vec![
+        &marker,
+        &secret,
+        &public,
+        &other_public,
+        &module,
+        &component,
+        &unsigned,
+    ];
+    args.extend(hostile_files.iter().map(PathBuf::as_path));
+    let (ok, out, err) = run(&exe, &args);
+    let show = format!("stdout:\n{out}\nstderr:\n{err}");
+    for line in [
+        "hostile files: 9 refused, marker absent",
+        "signed and verified",
+        "signed module: load(0) = 107",
+        "private copy: load(0) = 107",
+        "failures: 0",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "missing line `{line}`\n{show}"
+        );
+    }
+    for reason in [
+        "DT_NEEDED",
+        "DT_INIT_ARRAY",
+        "DT_INIT (a constructor)",
+        "IRELATIVE",
+        "PT_TLS",
+        "extends past the end of the file",
+        "has no relocation",
+        "checksum mismatch",
+        "a signature is required",
+        "not trusted",
+    ] {
+        assert!(out.contains(reason), "no refusal for `{reason}`\n{show}");
+    }
+    assert!(ok, "trust_test failed\n{show}");
+    assert!(!marker.exists());
+}
+
 #[test]
 fn sample_host_runs_fib_statically_linked() {
     let dir = TempDir::new("kiln-capi-host").unwrap();

@@ -631,3 +631,49 @@ fn lldb_debugs_a_rust_component() {
     assert!(out.contains("(int) x = 1"), "{out}");
     assert!(out.contains("Return value: (int) $0 = 1"), "{out}");
 }
+
+/// A debugger that attaches to a host that already loaded a module finds the library (the
+/// runtime keeps the name it was `dlopen`ed under, a link named after the file, while it is
+/// loaded) and its symbols. Skipped with a notice where ptrace attach is not permitted.
+#[test]
+fn gdb_attaches_to_a_running_host() {
+    require("gdb");
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").unwrap_or_default();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if scope.trim() != "0" && !root {
+        eprintln!("skipping: ptrace attach is restricted (kernel.yama.ptrace_scope = {scope})");
+        return;
+    }
+    let dir = TempDir::new("kiln-attach").expect("temp dir");
+    let wat = dir.path().join("spin.wat");
+    std::fs::write(
+        &wat,
+        "(module (func $spinner (export \"spin\") (loop $l (br $l))))",
+    )
+    .unwrap();
+    let so = dir.path().join("spin.so");
+    run(Command::new(kiln())
+        .arg("compile")
+        .arg(&wat)
+        .arg("-o")
+        .arg(&so));
+    let mut host = Command::new(kiln())
+        .args(["run", "--invoke", "spin", "--timeout", "60s"])
+        .arg(&so)
+        .spawn()
+        .expect("start kiln run");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = Command::new("gdb")
+        .args(["-batch", "-p", &host.id().to_string(), "-ex", "bt 2"])
+        .output()
+        .expect("run gdb");
+    let _ = host.kill();
+    let _ = host.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("wasm[0]::spinner") && text.contains("spin.so"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -117,3 +117,61 @@ fn a_component_that_is_not_a_command() {
     let e = wasi::run_command(&instance).expect_err("not a command");
     assert!(e.to_string().contains("wasi:cli/run"), "{e}");
 }
+
+/// A component whose WASI imports have other types than WASI's does not link: the WASI host
+/// declares each function's type (from WASI's WIT), and the linker compares them with the
+/// component's imports, resources by the interface that defines them.
+#[test]
+fn wasi_imports_of_another_type_do_not_link() {
+    let engine = Engine::default();
+    let dir = TempDir::new("kiln-wasi-types").expect("temp dir");
+    let link = |name: &str, wat: &str| {
+        let wasm = wat::parse_str(wat).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let so = dir.path().join(format!("{name}.so"));
+        kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let component = Component::load(&engine, &so).expect("load");
+        let mut linker = ComponentLinker::new(&engine);
+        wasi::add_to_linker(&mut linker, WasiConfig::new());
+        linker.instantiate(&component).map(drop)
+    };
+    // get-random-u64 with a parameter, with a string result, or async: refused at link time.
+    for (name, ty) in [
+        ("param", "(func (param \"n\" (list u8)) (result u64))"),
+        ("result", "(func (result string))"),
+        ("async", "(func async (result u64))"),
+    ] {
+        let wat = format!(
+            "(component (import \"wasi:random/random@0.2.0\" \
+             (instance (export \"get-random-u64\" {ty}))))"
+        );
+        let e = link(name, &wat).expect_err(name).to_string();
+        assert!(
+            e.contains("`wasi:random/random@0.2.0#get-random-u64` has the wrong type"),
+            "{name}: {e}"
+        );
+        assert!(e.contains("func() -> u64"), "{name}: {e}");
+    }
+    // The right type links.
+    let ok = "(component (import \"wasi:random/random@0.2.0\" \
+              (instance (export \"get-random-u64\" (func (result u64))))))";
+    link("ok", ok).expect("WASI's own type links");
+    // Resources are compared by the interface defining them: `poll` of borrowed pollables
+    // links; `poll` of borrowed wasi:io/error `error`s does not.
+    let poll = |ty: &str| {
+        format!(
+            r#"(component
+                 (import "wasi:io/error@0.2.0" (instance $err (export "error" (type (sub resource)))))
+                 (alias export $err "error" (type $error))
+                 (import "wasi:io/poll@0.2.0" (instance
+                   (export "error" (type $e (eq $error)))
+                   (export "pollable" (type $pollable (sub resource)))
+                   (export "poll" (func (param "in" (list (borrow {ty}))) (result (list u32)))))))"#
+        )
+    };
+    link("right-resource", &poll("$pollable")).expect("WASI's own read links");
+    let e = link("wrong-resource", &poll("$e"))
+        .expect_err("a poll of errors links")
+        .to_string();
+    assert!(e.contains("has the wrong type"), "{e}");
+}

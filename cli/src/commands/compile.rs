@@ -28,9 +28,15 @@ pub struct CompileCommand {
     /// Where to write the output (default: the input with `.so` or `.o`).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Target triple (default: the host, with its CPU features).
+    /// Target triple (default: the host).
     #[arg(long)]
     pub target: Option<String>,
+    /// CPU baseline the code may assume: `native` (this machine's CPU; the default for the
+    /// host), `generic`, `x86-64-v2` (the default for an explicit x86-64 target),
+    /// `x86-64-v3`, `x86-64-v4`, or a CPU name such as `haswell` or `znver3`. A host whose
+    /// CPU lacks a feature refuses the artifact with the features it lacks.
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Option<String>,
     /// Optimisation level (default: 2, or 0 with `-g`).
     #[arg(short = 'O', value_enum)]
     pub opt_level: Option<OptArg>,
@@ -77,6 +83,7 @@ impl CompileCommand {
         let progress = std::io::stderr().is_terminal().then(LazyProgress::new);
         let config = Config {
             target: self.target.clone(),
+            cpu: self.cpu.clone(),
             opt_level: self
                 .opt_level
                 .unwrap_or(if self.debug_info {

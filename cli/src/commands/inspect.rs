@@ -1,18 +1,18 @@
-//! `kiln inspect`: what a kiln `.so` is, read statically with the `object` crate.
+//! `kiln inspect`: what a kiln `.so` is, read statically.
 //!
-//! The descriptor symbol is found in the dynamic symbol table; its pointer fields are resolved
-//! through the file's relative dynamic relocations (or read in place), which leads to the
-//! serialized metadata. Nothing is loaded or run, so artifacts for other targets can be
+//! The file goes through the same static verifier the runtime runs before `dlopen`
+//! (`kiln_environ::artifact::verify`, which decodes the descriptors with their one reader), so
+//! a file the runtime would refuse is refused here with the same reason; its checksum is
+//! recomputed and compared. Nothing is loaded or run, so artifacts for other targets can be
 //! inspected too. Component shared objects get their own report (`inspect/component.rs`).
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use kiln_environ::{
-    BoundsChecks, Descriptor, ExportKind, ImportKind, ModuleMetadata, DESCRIPTOR_MAGIC,
-    DESCRIPTOR_SYMBOL,
-};
+use kiln_environ::artifact::check_checksum;
+use kiln_environ::artifact::checksum::hex;
+use kiln_environ::artifact::{verify, ArtifactKind, Verified};
+use kiln_environ::{BoundsChecks, ExportKind, Fingerprint, ImportKind, ModuleMetadata};
 use object::{Object, ObjectSection, ObjectSymbol};
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -27,87 +27,121 @@ pub struct InspectCommand {
 }
 
 impl InspectCommand {
-    /// Prints the report; returns the exit status.
+    /// Prints the report; returns the exit status (1 when the checksum does not match).
     pub fn execute(self) -> Result<i32> {
         let data = std::fs::read(&self.file)
             .with_context(|| format!("failed to read `{}`", self.file.display()))?;
         let report = inspect(&data)
             .with_context(|| format!("failed to inspect `{}`", self.file.display()))?;
         print!("{report}");
-        Ok(0)
+        Ok(if report.contains(CHECKSUM_MISMATCH) {
+            1
+        } else {
+            0
+        })
     }
+}
+
+/// How the checksum line of a report starts when the file's checksum does not match.
+const CHECKSUM_MISMATCH: &str = "checksum:       MISMATCH";
+
+/// Verifies `data` statically as the runtime does before loading it (any kiln target).
+pub fn verify_artifact(data: &[u8]) -> Result<Verified> {
+    verify(data, None).map_err(|e| anyhow!("not a kiln shared object the runtime would load: {e}"))
 }
 
 /// What [`read_artifact`] finds in a kiln shared object.
 pub struct Artifact {
     /// The module metadata.
     pub metadata: ModuleMetadata,
+    /// The fingerprint the descriptor points at.
+    pub fingerprint: Fingerprint,
+    /// The recorded checksum, and whether it matches the file (else why not).
+    pub checksum: ([u8; 16], Result<(), String>),
+    /// The file's SHA-256 digest, what `kiln sign` signs.
+    pub digest: [u8; 32],
     /// Every section with its size, in file order.
     pub sections: Vec<(String, u64)>,
     /// Names of the exported (dynamic, defined, global) symbols.
     pub exported_symbols: Vec<String>,
 }
 
-/// Reads the descriptor and metadata of a kiln `.so` without loading it.
+/// Reads the descriptor and metadata of a kiln module `.so` without loading it.
 pub fn read_artifact(data: &[u8]) -> Result<Artifact> {
+    let v = verify_artifact(data)?;
+    let Some(desc) = v.module.as_ref().filter(|_| v.kind == ArtifactKind::Module) else {
+        bail!("a component, not a core module");
+    };
+    let metadata =
+        ModuleMetadata::from_bytes(v.bytes(data, desc.head.metadata)).map_err(|e| anyhow!(e))?;
     let file = object::File::parse(data).map_err(|e| anyhow!("not an object file: {e}"))?;
     let exported_symbols: Vec<String> = file
         .dynamic_symbols()
         .filter(|s| s.is_definition() && s.is_global())
         .filter_map(|s| s.name().ok().map(str::to_string))
         .collect();
-    let desc = file
-        .dynamic_symbols()
-        .chain(file.symbols())
-        .find(|s| s.name() == Ok(DESCRIPTOR_SYMBOL) && s.is_definition())
-        .ok_or_else(|| anyhow!("no `{DESCRIPTOR_SYMBOL}` symbol: not a kiln shared object"))?
-        .address();
-    let relocs: HashMap<u64, i64> = file
-        .dynamic_relocations()
-        .map(|it| {
-            it.filter(|(_, r)| !r.has_implicit_addend())
-                .map(|(off, r)| (off, r.addend()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let read = |addr: u64, len: u64| -> Result<&[u8]> {
-        for s in file.sections() {
-            let (start, size) = (s.address(), s.size());
-            if addr >= start && addr.saturating_add(len) <= start.saturating_add(size) {
-                let bytes = s.data().map_err(|e| anyhow!("{e}"))?;
-                let from = (addr - start) as usize;
-                return bytes
-                    .get(from..from + len as usize)
-                    .ok_or_else(|| anyhow!("address {addr:#x} has no file data"));
-            }
-        }
-        bail!("address {addr:#x} (+{len}) is outside every section")
-    };
-    let word = |addr: u64| -> Result<u64> {
-        let b = read(addr, 8)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    };
-    let pointer = |addr: u64| -> Result<u64> {
-        match relocs.get(&addr) {
-            Some(addend) => Ok(*addend as u64),
-            None => word(addr),
-        }
-    };
-    if read(desc, 8)? != DESCRIPTOR_MAGIC {
-        bail!("the descriptor has the wrong magic bytes");
-    }
-    let meta_ptr = pointer(desc + u64::from(Descriptor::OFFSET_METADATA))?;
-    let meta_len = word(desc + u64::from(Descriptor::OFFSET_METADATA_LEN))?;
-    let metadata = ModuleMetadata::from_bytes(read(meta_ptr, meta_len)?).map_err(|e| anyhow!(e))?;
     let sections = file
         .sections()
         .map(|s| (s.name().unwrap_or("?").to_string(), s.size()))
         .collect();
     Ok(Artifact {
         metadata,
+        fingerprint: v.fingerprint.clone(),
+        checksum: (
+            v.recorded_checksum,
+            check_checksum(data, &v).map_err(|e| e.to_string()),
+        ),
+        digest: kiln_runtime::signature::digest::file_digest(data),
         sections,
         exported_symbols,
     })
+}
+
+/// The build, fingerprint, checksum and digest lines every report starts with.
+pub(crate) fn build_lines(
+    w: &mut String,
+    fp: &Fingerprint,
+    input_sha256: &[u8; 32],
+    checksum: &([u8; 16], Result<(), String>),
+    digest: &[u8; 32],
+) {
+    let _ = writeln!(w, "kiln version:   {}", fp.kiln_version);
+    let _ = writeln!(w, "ABI version:    {}", fp.abi_version);
+    let _ = writeln!(w, "target:         {}", fp.target);
+    let _ = writeln!(w, "CPU baseline:   {}", fp.cpu);
+    let _ = writeln!(
+        w,
+        "CPU features:   {}",
+        if fp.cpu_features.is_empty() {
+            "(none)".into()
+        } else {
+            fp.cpu_features.join(", ")
+        }
+    );
+    let _ = writeln!(w, "opt level:      {}", fp.opt_level);
+    let bounds = match fp.bounds_checks {
+        BoundsChecks::Guard => "guard pages",
+        BoundsChecks::Explicit => "explicit",
+    };
+    let _ = writeln!(w, "bounds checks:  {bounds}");
+    let on = |b: bool| if b { "on" } else { "off" };
+    let _ = writeln!(w, "epoch checks:   {}", on(fp.epoch_interruption));
+    let _ = writeln!(w, "debug info:     {}", on(fp.debug_info));
+    let _ = writeln!(w, "fingerprint:    {}", fp.encode());
+    let _ = writeln!(w, "input sha256:   {}", hex(input_sha256));
+    match &checksum.1 {
+        Ok(()) => {
+            let _ = writeln!(w, "checksum:       {} (matches the file)", hex(&checksum.0));
+        }
+        Err(e) => {
+            let _ = writeln!(w, "{CHECKSUM_MISMATCH}: {e}");
+        }
+    }
+    let _ = writeln!(
+        w,
+        "sha256 digest:  {} (what `kiln sign` signs)",
+        hex(digest)
+    );
 }
 
 /// The human-readable report `kiln inspect` prints.
@@ -117,29 +151,15 @@ pub fn inspect(data: &[u8]) -> Result<String> {
     }
     let a = read_artifact(data)?;
     let m = &a.metadata;
-    let b = &m.build;
     let mut out = String::new();
     let w = &mut out;
-    let hash: String = b.input_sha256.iter().map(|x| format!("{x:02x}")).collect();
-    let _ = writeln!(w, "kiln version:   {}", b.kiln_version);
-    let _ = writeln!(w, "ABI version:    {}", b.abi_version);
-    let _ = writeln!(w, "target:         {}", b.target);
-    let _ = writeln!(
+    build_lines(
         w,
-        "CPU features:   {}",
-        if b.cpu_features.is_empty() {
-            "(none)".into()
-        } else {
-            b.cpu_features.join(", ")
-        }
+        &a.fingerprint,
+        &m.build.input_sha256,
+        &a.checksum,
+        &a.digest,
     );
-    let _ = writeln!(w, "input sha256:   {hash}");
-    let _ = writeln!(w, "opt level:      {}", b.opt_level);
-    let bounds = match b.bounds_checks {
-        BoundsChecks::Guard => "guard pages",
-        BoundsChecks::Explicit => "explicit",
-    };
-    let _ = writeln!(w, "bounds checks:  {bounds}");
     if let Some(name) = &m.name {
         let _ = writeln!(w, "module name:    {name}");
     }

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod inspect;
 pub mod run;
 pub mod run_component;
+pub mod sign;
 pub mod wast;
 
 use anyhow::{Context, Result};
@@ -36,6 +37,12 @@ pub enum Command {
     Wast(wast::WastCommand),
     /// Generate host bindings for a compiled component (`kiln bindgen c FILE.so`).
     Bindgen(bindgen::BindgenCommand),
+    /// Generate an Ed25519 key pair for signing artifacts (`<OUTPUT>` and `<OUTPUT>.pub`).
+    Keygen(sign::KeygenCommand),
+    /// Sign a kiln .so (a detached signature, `<FILE>.sig` by default).
+    Sign(sign::SignCommand),
+    /// Check a kiln .so without loading it: structure, checksum, and with --key its signature.
+    Verify(sign::VerifyCommand),
 }
 
 impl Command {
@@ -47,6 +54,9 @@ impl Command {
             Command::Inspect(c) => c.execute(),
             Command::Wast(c) => c.execute(),
             Command::Bindgen(c) => c.execute(),
+            Command::Keygen(c) => c.execute(),
+            Command::Sign(c) => c.execute(),
+            Command::Verify(c) => c.execute(),
         }
     }
 }

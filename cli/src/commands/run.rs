@@ -12,7 +12,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kiln_compiler::Config;
 use kiln_environ::TrapKind;
-use kiln_runtime::{Engine, Error, FrameInfo, Instance, Module, Trap};
+use kiln_runtime::signature::TrustedKeys;
+use kiln_runtime::{Engine, EngineConfig, Error, FrameInfo, Instance, Module, Trap};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +39,10 @@ pub struct RunCommand {
     /// operation (bind, connect, listen, name lookups) fails with `access-denied`.
     #[arg(long)]
     pub inherit_network: bool,
+    /// Require a signature (`<FILE>.sig`, made by `kiln sign`) by one of the public keys in
+    /// this file before loading a `.so` (checked before anything from it is mapped).
+    #[arg(long, value_name = "PUBLIC_KEYS")]
+    pub trusted_keys: Option<PathBuf>,
     /// The module or component: a kiln `.so`, or a `.wasm`/`.wat` to compile first.
     pub file: PathBuf,
     /// Arguments: for a WASI command component, its program arguments; for a core module's
@@ -49,7 +54,15 @@ pub struct RunCommand {
 impl RunCommand {
     /// Runs; returns the exit status.
     pub fn execute(self) -> Result<i32> {
-        let engine = Engine::default();
+        let mut config = EngineConfig::default();
+        if let Some(keys) = &self.trusted_keys {
+            if !self.is_so() {
+                bail!("--trusted-keys applies to a kiln .so; `kiln run` compiles a .wasm itself");
+            }
+            let keys = TrustedKeys::from_file(keys).map_err(|e| anyhow!("{e}"))?;
+            config.trusted_keys = Some(std::sync::Arc::new(keys));
+        }
+        let engine = Engine::new(config);
         if let Some(component) = self.load_component(&engine)? {
             if self.invoke.is_some() && !self.args.is_empty() {
                 bail!("component arguments go inside --invoke, in WAVE: 'name(arg, ...)'");
@@ -166,20 +179,30 @@ impl RunCommand {
 
     /// The component, when the input is one (a component `.wasm`/`.wat`, compiled and cached,
     /// or a component `.so`).
+    /// Whether the input is a shared object (by extension or by its ELF header).
+    fn is_so(&self) -> bool {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        self.file.extension().is_some_and(|e| e == "so")
+            || std::fs::File::open(&self.file)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .is_ok_and(|()| magic == *b"\x7fELF")
+    }
+
     fn load_component(&self, engine: &Engine) -> Result<Option<kiln_runtime::Component>> {
-        let is_so = self.file.extension().is_some_and(|e| e == "so")
-            || std::fs::read(&self.file)
-                .map(|b| b.starts_with(b"\x7fELF"))
-                .unwrap_or(false);
-        if is_so {
-            // Decide from the symbol table, without loading: a module `.so` opened and closed
-            // as a failed component, then opened again, loses lldb's breakpoints in it.
+        if self.is_so() {
+            // Decide statically, without loading (the loader's own verifier): a module `.so`
+            // opened and closed as a failed component, then opened again, loses lldb's
+            // breakpoints in it.
             let bytes = std::fs::read(&self.file)
                 .with_context(|| format!("cannot read `{}`", self.file.display()))?;
             if !super::inspect::is_component(&bytes) {
                 return Ok(None);
             }
-            return Ok(kiln_runtime::Component::load(engine, &self.file).ok());
+            return kiln_runtime::Component::load(engine, &self.file)
+                .map(Some)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("failed to load `{}`", self.file.display()));
         }
         let wasm = read_wasm(&self.file)?;
         if !kiln_compiler::component::is_component(&wasm) {
@@ -197,11 +220,7 @@ impl RunCommand {
     }
 
     fn load(&self, engine: &Engine) -> Result<Module> {
-        let is_so = self.file.extension().is_some_and(|e| e == "so")
-            || std::fs::read(&self.file)
-                .map(|b| b.starts_with(b"\x7fELF"))
-                .unwrap_or(false);
-        if is_so {
+        if self.is_so() {
             return Module::load(engine, &self.file)
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| format!("failed to load `{}`", self.file.display()));

@@ -12,6 +12,11 @@
 //! called, not when the importer is instantiated, so an instance may import itself once it is
 //! registered: that is how scripts test reentrance (a call from the host back into an instance
 //! that is still running traps). A call to an import that nothing was registered for traps.
+//!
+//! As in wasmtime's script engine, a *named* component instance (`(component instance $I $C)`)
+//! or a registered one provides, to components instantiated later that import `I`, the
+//! identities of the resource types it exports and the core modules it exports: a component
+//! that declares two imported resource types equal does not link when they are different types.
 
 use kiln_compiler::Config;
 use kiln_environ::component::ItemType;
@@ -34,6 +39,18 @@ pub(super) struct ComponentState {
     pub last_definition: Option<Component>,
     /// Instances registered for the imports of later components.
     pub registry: Registry,
+}
+
+/// The instance providing import `name`'s resources and modules: the one registered as
+/// `name`, else the named instance `$name`.
+fn provider(state: &ComponentState, name: &str) -> Option<ComponentInstance> {
+    state
+        .registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
+        .or_else(|| state.instances.get(name).cloned())
 }
 
 impl ComponentState {
@@ -61,14 +78,30 @@ impl Drop for ComponentState {
 pub(super) fn instantiate(
     engine: &Engine,
     component: &Component,
-    registry: &Registry,
+    state: &ComponentState,
 ) -> Result<ComponentInstance, Error> {
+    let registry = &state.registry;
     let mut linker = ComponentLinker::new(engine);
     for import in component.imports() {
         let ItemType::Instance(items) = &import.ty else {
             continue;
         };
+        let from = provider(state, &import.name);
         for (name, ty) in items {
+            let path = format!("{}#{name}", import.name);
+            match (ty, &from) {
+                (ItemType::Resource(_), Some(inst)) => {
+                    if let Some(t) = inst.exported_resource_type(&[name]) {
+                        linker.resource(&path, t);
+                    }
+                }
+                (ItemType::Module(_), Some(inst)) => {
+                    if let Some(m) = inst.get_module(&[name]) {
+                        linker.module(&path, &m);
+                    }
+                }
+                _ => {}
+            }
             if !matches!(ty, ItemType::Func(_)) {
                 continue;
             }

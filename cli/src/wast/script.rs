@@ -483,8 +483,7 @@ impl<'r> ScriptState<'r> {
 
     /// Instantiates a component (imports from registered component instances).
     fn instantiate_component(&mut self, component: &Component) -> Result<ComponentInstance, Error> {
-        let inst =
-            component::instantiate(self.runner.engine(), component, &self.components.registry)?;
+        let inst = component::instantiate(self.runner.engine(), component, &self.components)?;
         for core in inst.core_instances() {
             core.set_epoch_deadline(DIRECTIVE_DEADLINE_TICKS);
             self.all.push(core.clone());

@@ -2,7 +2,10 @@
 //!
 //! Everything both sides of a kiln shared object must agree on lives here and only here:
 //!
-//! - [`descriptor`]: the one exported symbol of a `.so` and the static descriptor it points at;
+//! - [`descriptor`]: the one exported symbol of a `.so` and the static descriptor it points at
+//!   (one encoder and one reader for both kinds);
+//! - [`fingerprint`]: what an artifact was compiled by and for, in a stable text form;
+//! - [`artifact`]: a `.so` read as bytes: the static verifier, the file digest;
 //! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
 //! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
@@ -15,18 +18,24 @@
 //! writes what is described here and the runtime reads it.
 #![deny(missing_docs)]
 
+pub mod artifact;
 pub mod builtins;
 pub mod component;
 pub mod descriptor;
 pub mod exception;
+pub mod fingerprint;
 pub mod metadata;
 pub mod table;
 pub mod trap;
 pub mod vmoffsets;
 
 pub use builtins::BuiltinFunctionIndex;
-pub use descriptor::{Descriptor, ABI_VERSION, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL};
+pub use descriptor::{
+    ComponentDescriptor, ModuleDescriptor, Span, ABI_VERSION, COMPONENT_DESCRIPTOR_MAGIC,
+    COMPONENT_DESCRIPTOR_SYMBOL, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
+};
 pub use exception::ExceptionTable;
+pub use fingerprint::Fingerprint;
 pub use metadata::*;
 pub use table::{OffsetTable, TrapTable};
 pub use trap::TrapKind;

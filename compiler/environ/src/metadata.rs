@@ -296,7 +296,9 @@ pub struct BuildInfo {
     pub abi_version: u32,
     /// Target triple.
     pub target: String,
-    /// CPU features the code assumes (names as in `is_x86_feature_detected!`).
+    /// The CPU baseline the code was compiled for (`native`, `x86-64-v2`, `x86-64-v3`, ...).
+    pub cpu: String,
+    /// CPU features the code assumes (names as in `is_x86_feature_detected!`), sorted.
     pub cpu_features: Vec<String>,
     /// SHA-256 of the input bytes.
     pub input_sha256: [u8; 32],
@@ -304,6 +306,10 @@ pub struct BuildInfo {
     pub opt_level: u8,
     /// Bounds-check strategy the code was compiled with.
     pub bounds_checks: BoundsChecks,
+    /// Whether loops and function entries check the epoch deadline.
+    pub epoch_interruption: bool,
+    /// Whether the code was compiled with debug info (`-g`).
+    pub debug_info: bool,
 }
 
 /// Everything the runtime needs to know about a compiled core module.

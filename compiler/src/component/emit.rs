@@ -1,6 +1,7 @@
 //! The component object: the serialized plan and the exported component descriptor.
 //!
-//! Holds `.kiln.cmeta` (the postcard-serialized [`ComponentMetadata`]), an array of pointers
+//! Holds `.kiln.cmeta` (the encoded fingerprint, then the postcard-serialized
+//! [`ComponentMetadata`]), an array of pointers
 //! to the core modules' (hidden) descriptors, relocated against undefined symbols that the
 //! modules' own objects define, and the descriptor [`COMPONENT_DESCRIPTOR_SYMBOL`], the only
 //! symbol the linked shared object exports.
@@ -9,10 +10,10 @@ use crate::error::{CompileError, Result};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use kiln_environ::component::{
-    module_descriptor_symbol, ComponentDescriptor, ComponentMetadata, COMPONENT_DESCRIPTOR_MAGIC,
-    COMPONENT_DESCRIPTOR_SYMBOL,
+    module_descriptor_symbol, ComponentDescriptor, ComponentMetadata, COMPONENT_DESCRIPTOR_SYMBOL,
 };
-use kiln_environ::ABI_VERSION;
+use kiln_environ::descriptor::{DescriptorHead, Pointee, DESCRIPTOR_SIZE};
+use kiln_environ::{Fingerprint, Span};
 use object::write::{Relocation, StandardSection, Symbol, SymbolId, SymbolSection};
 use object::{
     RelocationEncoding, RelocationFlags, RelocationKind, SectionKind, SymbolFlags, SymbolKind,
@@ -55,12 +56,15 @@ pub fn emit_component(
     let mut object = product.object;
 
     let meta_bytes = metadata.to_bytes();
+    let fingerprint = Fingerprint::of(&metadata.build).encode();
+    // `.kiln.cmeta`: the fingerprint, then the plan.
     let meta_section = object.add_section(
         Vec::new(),
         b".kiln.cmeta".to_vec(),
         SectionKind::ReadOnlyData,
     );
-    object.append_section_data(meta_section, &meta_bytes, 8);
+    let fp_offset = object.append_section_data(meta_section, fingerprint.as_bytes(), 8);
+    let meta_offset = object.append_section_data(meta_section, &meta_bytes, 8);
     let meta_symbol = object.section_symbol(meta_section);
 
     let rel = object.section_id(StandardSection::ReadOnlyDataWithRel);
@@ -87,38 +91,9 @@ pub fn emit_component(
     } else {
         None
     };
-
-    type D = ComponentDescriptor;
-    let mut desc = vec![0u8; D::SIZE as usize];
-    desc[0..8].copy_from_slice(&COMPONENT_DESCRIPTOR_MAGIC);
-    desc[8..12].copy_from_slice(&ABI_VERSION.to_le_bytes());
-    desc[12..16].copy_from_slice(&D::SIZE.to_le_bytes());
-    let put = |d: &mut Vec<u8>, at: u32, v: u64| {
-        d[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes())
-    };
-    put(&mut desc, D::OFFSET_METADATA_LEN, meta_bytes.len() as u64);
-    put(&mut desc, D::OFFSET_NUM_MODULES, n as u64);
-    put(&mut desc, D::OFFSET_GLUE_TEXT_LEN, glue.len() as u64);
-    let desc_offset = object.append_section_data(rel, &desc, 16);
-    object
-        .add_relocation(
-            rel,
-            abs64(meta_symbol, desc_offset + u64::from(D::OFFSET_METADATA), 0),
-        )
-        .map_err(emit_err)?;
-    if let Some(at) = array_offset {
-        object
-            .add_relocation(
-                rel,
-                abs64(
-                    rel_symbol,
-                    desc_offset + u64::from(D::OFFSET_MODULES),
-                    at as i64,
-                ),
-            )
-            .map_err(emit_err)?;
-    }
-    if !glue.is_empty() {
+    let glue_at = if glue.is_empty() {
+        None
+    } else {
         let text = object.section_id(StandardSection::Text);
         let at = object.append_section_data(text, glue, 16);
         object.add_symbol(Symbol {
@@ -131,22 +106,48 @@ pub fn emit_component(
             section: SymbolSection::Section(text),
             flags: SymbolFlags::None,
         });
-        let text_symbol = object.section_symbol(text);
+        Some((object.section_symbol(text), at))
+    };
+
+    // The descriptor: lengths in place, pointers as relocations (the file checksum is written
+    // after linking).
+    let desc = ComponentDescriptor {
+        head: DescriptorHead {
+            checksum: [0; 16],
+            fingerprint: Span::new(0, fingerprint.len() as u64),
+            metadata: Span::new(0, meta_bytes.len() as u64),
+        },
+        modules: Span::new(0, n as u64),
+        glue_text: Span::new(0, glue.len() as u64),
+    };
+    let desc_offset = object.append_section_data(rel, &desc.encode(), 16);
+    for (field, pointee) in ComponentDescriptor::POINTERS {
+        let (symbol, addend) = match pointee {
+            Pointee::Fingerprint => (meta_symbol, fp_offset),
+            Pointee::Metadata => (meta_symbol, meta_offset),
+            Pointee::Modules => match array_offset {
+                Some(at) => (rel_symbol, at),
+                None => continue,
+            },
+            Pointee::GlueText => match glue_at {
+                Some(target) => target,
+                None => continue,
+            },
+            Pointee::Text | Pointee::Data => {
+                unreachable!("a component descriptor has no {pointee:?} field")
+            }
+        };
         object
             .add_relocation(
                 rel,
-                abs64(
-                    text_symbol,
-                    desc_offset + u64::from(D::OFFSET_GLUE_TEXT),
-                    at as i64,
-                ),
+                abs64(symbol, desc_offset + u64::from(field), addend as i64),
             )
             .map_err(emit_err)?;
     }
     object.add_symbol(Symbol {
         name: COMPONENT_DESCRIPTOR_SYMBOL.as_bytes().to_vec(),
         value: desc_offset,
-        size: u64::from(D::SIZE),
+        size: u64::from(DESCRIPTOR_SIZE),
         kind: SymbolKind::Data,
         scope: SymbolScope::Dynamic,
         weak: false,

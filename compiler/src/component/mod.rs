@@ -21,9 +21,8 @@ use crate::emit::DescriptorSymbol;
 use crate::error::{CompileError, Result};
 use crate::{codegen, module, trampolines, Config, Emit};
 use kiln_environ::component::{module_descriptor_symbol, ComponentMetadata};
-use kiln_environ::{BuildInfo, ABI_VERSION, KILN_VERSION};
+use kiln_environ::BuildInfo;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// A compiled component: one relocatable object per distinct core module, the component
@@ -69,15 +68,7 @@ pub fn plan(wasm: &[u8], config: &Config) -> Result<ComponentMetadata> {
 
 fn build_info(wasm: &[u8], config: &Config) -> Result<BuildInfo> {
     let isa = codegen::build_isa(config)?;
-    Ok(BuildInfo {
-        kiln_version: KILN_VERSION.to_string(),
-        abi_version: ABI_VERSION,
-        target: isa.triple().to_string(),
-        cpu_features: codegen::cpu_features(&*isa),
-        input_sha256: Sha256::digest(wasm).into(),
-        opt_level: config.opt_level.as_u8(),
-        bounds_checks: config.tunables.bounds_checks,
-    })
+    Ok(codegen::build_info(wasm, config, &*isa))
 }
 
 /// Compiles one core module of a component into an object with a hidden descriptor.
@@ -131,6 +122,7 @@ pub fn compile_component(wasm: &[u8], config: &Config) -> Result<CompiledCompone
     parse::validate_bodies(bodies, |m| inliner.modules.contains(&m))?;
     let module_config = Config {
         target: config.target.clone(),
+        cpu: config.cpu.clone(),
         opt_level: config.opt_level,
         jobs: None,
         tunables: config.tunables,

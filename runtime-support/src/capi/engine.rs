@@ -16,6 +16,10 @@ pub struct kiln_engine_t {
 pub struct kiln_engine_config_t {
     /// Guest stack budget in bytes (0: default).
     pub max_wasm_stack: usize,
+    /// Keys every loaded artifact must be signed by (NULL: no signature required).
+    pub trusted_keys: *const super::trust::kiln_trusted_keys_t,
+    /// Always load a sealed private copy of each artifact.
+    pub always_copy: bool,
 }
 
 /// `kiln_module_t`: a module handle and the C strings of its imports and exports.
@@ -67,6 +71,8 @@ pub unsafe extern "C" fn kiln_engine_config_default(config: *mut kiln_engine_con
         unsafe {
             config.write(kiln_engine_config_t {
                 max_wasm_stack: d.max_wasm_stack,
+                trusted_keys: std::ptr::null(),
+                always_copy: false,
             })
         };
     }
@@ -82,6 +88,13 @@ pub unsafe extern "C" fn kiln_engine_new(
     if let Some(cfg) = unsafe { config.as_ref() } {
         if cfg.max_wasm_stack != 0 {
             c.max_wasm_stack = cfg.max_wasm_stack;
+        }
+        // SAFETY: NULL or live keys per the contract; the engine keeps its own copy.
+        if let Some(keys) = unsafe { cfg.trusted_keys.as_ref() } {
+            c.trusted_keys = Some(std::sync::Arc::new(keys.keys.clone()));
+        }
+        if cfg.always_copy {
+            c.artifact_sharing = crate::ArtifactSharing::AlwaysCopy;
         }
     }
     catch(|| {

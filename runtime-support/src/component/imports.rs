@@ -166,7 +166,7 @@ fn version_numbers(path: &str) -> Vec<u64> {
 
 /// Host definitions by import path, with an index by semver-compatibility key kept up to
 /// date as they are added, so instantiation finds each import with two map lookups.
-pub(super) struct Defs<V> {
+pub(crate) struct Defs<V> {
     exact: HashMap<String, V>,
     /// Compatibility key → the newest compatible path defined.
     compat: HashMap<String, String>,
@@ -195,6 +195,12 @@ impl<V> Defs<V> {
             }
         }
         self.exact.insert(path, v);
+    }
+
+    /// Every path defined (exactly as given).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &String> {
+        self.exact.keys()
     }
 
     /// The definition of `path`: exactly, else the newest of a compatible version.

@@ -48,7 +48,7 @@ pub struct ComponentLinker {
     /// Declared component types of host functions, by import path (`linking.rs`).
     pub(super) func_types: super::imports::Defs<super::linking::HostFuncType>,
     /// Host functions taking and returning component values (`imports.rs`).
-    pub(super) typed: super::imports::Defs<Arc<super::imports::CxHostFn>>,
+    pub(crate) typed: super::imports::Defs<Arc<super::imports::CxHostFn>>,
     /// Destructors of host-implemented resource types, by import path (`imports.rs`).
     pub(super) host_dtors: super::imports::Defs<Arc<super::imports::HostDtorFn>>,
     /// Makers of per-instance host state (`imports.rs`).

@@ -1,12 +1,13 @@
-//! Loading a component `.so`: the exported component descriptor, the plan, the core modules.
+//! Loading a component `.so`: the loader's checks (`loader/`), then the plan and every core
+//! module's metadata from the verified bytes, then `dlopen` of those bytes.
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::module::{Library, Module};
-use kiln_environ::component::{
-    ComponentDescriptor, ComponentMetadata, COMPONENT_DESCRIPTOR_MAGIC, COMPONENT_DESCRIPTOR_SYMBOL,
-};
-use kiln_environ::{Descriptor, ABI_VERSION, DESCRIPTOR_SYMBOL};
+use crate::loader::{Artifact, Library};
+use crate::module::{decode_metadata, Module};
+use kiln_environ::artifact::ArtifactKind;
+use kiln_environ::component::ComponentMetadata;
+use kiln_environ::{Fingerprint, ABI_VERSION};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,86 +36,54 @@ impl std::fmt::Debug for Component {
 }
 
 impl Component {
-    /// Loads and checks a component shared object (descriptor, plan, every core module).
+    /// Loads a component shared object: checks the file (static verification, fingerprint,
+    /// digest, signature when the engine requires one), the plan and every core module's
+    /// metadata before anything from it is mapped, then `dlopen`s the verified bytes.
     pub fn load(engine: &Engine, path: &Path) -> Result<Component, Error> {
-        let library = Library::open(path)?;
-        let shown = path.display().to_string();
-        let Some(desc) = library.symbol(COMPONENT_DESCRIPTOR_SYMBOL) else {
-            let what = if library.symbol(DESCRIPTOR_SYMBOL).is_some() {
-                "is a core module, not a component"
-            } else {
-                "is not a kiln component"
-            };
-            return Err(Error::Load(format!(
-                "{shown} {what} (no `{COMPONENT_DESCRIPTOR_SYMBOL}` symbol)"
-            )));
-        };
-        let desc = desc.cast::<ComponentDescriptor>();
-        // SAFETY: the symbol is at least the 16-byte head (magic, version, size) of a
-        // descriptor; the rest is read only after `size` is checked.
-        let (magic, abi, size) = unsafe {
-            (
-                desc.cast::<[u8; 8]>().read_unaligned(),
-                desc.cast::<u8>().add(8).cast::<u32>().read_unaligned(),
-                desc.cast::<u8>().add(12).cast::<u32>().read_unaligned(),
-            )
-        };
-        if magic != COMPONENT_DESCRIPTOR_MAGIC {
-            return Err(Error::Load(format!(
-                "not a kiln component: {shown} (bad descriptor magic)"
-            )));
-        }
-        if abi != ABI_VERSION {
-            return Err(Error::Load(format!(
-                "{shown}: compiled for ABI version {abi}, this runtime supports {ABI_VERSION}"
-            )));
-        }
-        if size < ComponentDescriptor::SIZE {
-            return Err(Error::Load(format!(
-                "not a kiln component: {shown} (descriptor of {size} bytes)"
-            )));
-        }
-        // SAFETY: the descriptor has at least `SIZE` bytes (checked above).
-        let d = unsafe { desc.read_unaligned() };
-        if d.metadata.is_null() || (d.modules.is_null() && d.num_modules != 0) {
-            return Err(Error::Load(format!(
-                "not a kiln component: {shown} (null descriptor fields)"
-            )));
-        }
-        // SAFETY: the descriptor promises `metadata_len` readable bytes at `metadata`.
-        let bytes = unsafe { std::slice::from_raw_parts(d.metadata, d.metadata_len) };
-        let metadata = ComponentMetadata::from_bytes(bytes)
+        let artifact = Artifact::open(engine, path, ArtifactKind::Component)?;
+        let shown = artifact.shown().to_string();
+        let v = artifact.verified();
+        let d = v
+            .component
+            .clone()
+            .expect("a verified component has its descriptor");
+        let fingerprint: Fingerprint = v.fingerprint.clone();
+        let metadata = ComponentMetadata::from_bytes(artifact.bytes(d.head.metadata))
             .map_err(|e| Error::Load(format!("{shown}: {e}")))?;
-        if metadata.build.abi_version != ABI_VERSION {
+        if metadata.build.abi_version != ABI_VERSION
+            || Fingerprint::of(&metadata.build) != fingerprint
+        {
             return Err(Error::Load(format!(
-                "{shown}: plan written for ABI version {}",
-                metadata.build.abi_version
+                "{shown}: corrupt kiln plan: its build facts differ from the descriptor's \
+                 fingerprint"
             )));
         }
         metadata
             .check()
             .map_err(|e| Error::Load(format!("{shown}: {e}")))?;
-        if d.num_modules != metadata.modules.len() {
+        if v.component_modules.len() != metadata.modules.len() {
             return Err(Error::Load(format!(
                 "{shown}: descriptor lists {} core modules, the plan {}",
-                d.num_modules,
+                v.component_modules.len(),
                 metadata.modules.len()
             )));
         }
-        let mut modules = Vec::with_capacity(d.num_modules);
-        for (i, info) in metadata.modules.iter().enumerate() {
-            // SAFETY: the descriptor promises `num_modules` pointers at `modules`.
-            let p = unsafe { d.modules.add(i).read_unaligned() };
-            if p.is_null() {
-                return Err(Error::Load(format!("{shown}: core module {i} is missing")));
-            }
+        let mut parts = Vec::with_capacity(metadata.modules.len());
+        for (i, ((_, desc), info)) in v
+            .component_modules
+            .iter()
+            .zip(&metadata.modules)
+            .enumerate()
+        {
             let name = format!("{shown} (core module {i})");
-            // SAFETY: a module descriptor linked into this library by the compiler.
-            let module = unsafe {
-                Module::from_descriptor(engine, library.clone(), p.cast::<Descriptor>(), &name)?
-            };
-            let imports: Vec<(String, String)> = module
-                .imports()
+            let m = decode_metadata(
+                &name,
+                artifact.bytes(desc.head.metadata),
+                &fingerprint,
+                desc,
+            )?;
+            let imports: Vec<(String, String)> = m
+                .imports
                 .iter()
                 .map(|i| (i.module.clone(), i.name.clone()))
                 .collect();
@@ -123,15 +92,28 @@ impl Component {
                     "{name}: its imports differ from the plan's"
                 )));
             }
-            modules.push(module);
+            let image_offset = v.file_offset(desc.data.addr, desc.data.len);
+            parts.push((desc.clone(), m, image_offset));
         }
+        let library = artifact.load()?;
+        let modules = parts
+            .into_iter()
+            .map(|(desc, m, image_offset)| {
+                Module::from_verified(engine, library.clone(), &desc, m, image_offset)
+            })
+            .collect();
+        let glue_text = if d.glue_text.len == 0 {
+            (0, 0)
+        } else {
+            library.span(d.glue_text)
+        };
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 engine: engine.clone(),
                 metadata,
                 modules,
                 path: path.to_path_buf(),
-                glue_text: (d.glue_text as usize, d.glue_text_len),
+                glue_text,
                 _library: library,
             }),
         })

@@ -17,6 +17,7 @@ mod clocks;
 mod filesystem;
 mod io;
 mod random;
+mod signatures;
 mod sockets;
 mod streams;
 mod table;
@@ -236,7 +237,11 @@ pub(crate) fn define(
     name: &str,
     f: impl Fn(&HostCx<'_>, &WasiState, &[Val]) -> Result<Option<Val>, Trap> + Send + Sync + 'static,
 ) {
-    linker.func_cx(&path(iface, name), move |cx, args| {
+    let path = path(iface, name);
+    if let Some(ty) = signatures::signature(&path) {
+        linker.func_type(&path, ty.clone());
+    }
+    linker.func_cx(&path, move |cx, args| {
         let st = cx.state::<WasiState>()?;
         f(cx, st, args)
     });

@@ -125,10 +125,13 @@ pub fn metadata() -> ModuleMetadata {
             kiln_version: KILN_VERSION.into(),
             abi_version: ABI_VERSION,
             target: "x86_64-unknown-linux-gnu".into(),
+            cpu: "x86-64".into(),
             cpu_features: vec!["sse2".into()],
             input_sha256: [0; 32],
             opt_level: 0,
             bounds_checks: BoundsChecks::Guard,
+            epoch_interruption: true,
+            debug_info: false,
         },
         types,
         imports: vec![Import {
@@ -400,6 +403,9 @@ data_start:
     .ascii "...WRONG"
 data_end:
 "#;
+    s += "fingerprint_start:\n";
+    s += &format!("    .ascii \"{}\"\n", Fingerprint::of(&md.build).encode());
+    s += "fingerprint_end:\n";
     s += "metadata_start:\n";
     for chunk in md.to_bytes().chunks(32) {
         let bytes: Vec<String> = chunk.iter().map(|b| b.to_string()).collect();
@@ -414,27 +420,56 @@ data_end:
 kiln_module_v1:
     .ascii "KILN\0MOD"
     .long ABI
-    .long 64
+    .long 96
+    .zero 16
+    .quad fingerprint_start
+    .quad fingerprint_end - fingerprint_start
     .quad metadata_start
     .quad metadata_end - metadata_start
     .quad text_start
     .quad text_end - text_start
     .quad data_start
     .quad data_end - data_start
-    .size kiln_module_v1, 64
+    .size kiln_module_v1, 96
     .section .note.GNU-stack, "", @progbits
 "#;
     s.replace("ABI", &ABI_VERSION.to_string())
 }
 
-/// Assembles and links `asm` into `dir/name.so`.
+/// Assembles and links `asm` into `dir/name.so` with the linker options kiln uses, and seals
+/// it (writes its checksum) as the compiler does; returns the path.
 pub fn build(dir: &Path, name: &str, asm: &str) -> PathBuf {
+    let so = build_unsealed(dir, name, asm);
+    let mut bytes = std::fs::read(&so).unwrap();
+    kiln_environ::artifact::seal(&mut bytes).expect("the fake module passes the verifier");
+    std::fs::write(&so, bytes).unwrap();
+    so
+}
+
+/// Like [`build`], for deliberately broken modules: sealed when the verifier accepts the
+/// file, left unsealed otherwise (the loader then refuses it for the verifier's reason).
+pub fn build_broken(dir: &Path, name: &str, asm: &str) -> PathBuf {
+    let so = build_unsealed(dir, name, asm);
+    let mut bytes = std::fs::read(&so).unwrap();
+    if kiln_environ::artifact::seal(&mut bytes).is_ok() {
+        std::fs::write(&so, bytes).unwrap();
+    }
+    so
+}
+
+/// Like [`build`], without the checksum (or the verifier's approval).
+pub fn build_unsealed(dir: &Path, name: &str, asm: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let src = dir.join(format!("{name}.s"));
     let so = dir.join(format!("{name}.so"));
     std::fs::write(&src, asm).unwrap();
     let out = Command::new("cc")
-        .args(["-shared", "-nostdlib", "-Wl,-z,noexecstack", "-o"])
+        .args([
+            "-shared",
+            "-nostdlib",
+            "-Wl,--hash-style=gnu,--build-id=sha1,-z,noexecstack,-z,relro,-z,now,-z,text",
+            "-o",
+        ])
         .arg(&so)
         .arg(&src)
         .output()

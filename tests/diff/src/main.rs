@@ -51,6 +51,7 @@ mod stats;
 mod strings;
 mod types;
 mod wasi;
+mod wasi_signatures;
 
 use clap::Parser;
 use rng::Rng;
@@ -66,6 +67,16 @@ struct Args {
     /// Seed of the deterministic generator.
     #[arg(long, default_value_t = 0x6b696c6e)]
     seed: u64,
+    /// Check kiln's WASI signature table against WASI's WIT and exit (the normal run checks
+    /// it too, first).
+    #[arg(long)]
+    check_wasi_signatures: bool,
+    /// Rewrite kiln's WASI signature table from WASI's WIT and exit.
+    #[arg(long)]
+    bless_wasi_signatures: bool,
+    /// Print every WASI function of the WIT in the signature table's form and exit.
+    #[arg(long)]
+    print_wasi_signatures: bool,
     /// Which cases to run: `all`, `component` (component, string and list cases), `strings`
     /// (string and list cases), `core` or `wasi`.
     #[arg(long, default_value = "all")]
@@ -215,6 +226,31 @@ fn main() {
             }
         }
         return;
+    }
+    if args.print_wasi_signatures {
+        if let Err(e) = wasi_signatures::print_all() {
+            eprintln!("{e:#}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    // kiln's WASI host declares the types of its functions (the linker checks components'
+    // imports against them): they must be WASI's.
+    match wasi_signatures::check(args.bless_wasi_signatures) {
+        Ok(n) if args.bless_wasi_signatures => {
+            println!("rewrote {n} WASI signatures from WASI's WIT");
+            return;
+        }
+        Ok(n) => {
+            println!("wasi signatures: {n} functions checked against WASI's WIT");
+            if args.check_wasi_signatures {
+                return;
+            }
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
     }
     let kengine = kiln_runtime::Engine::default();
     let wengine = match runners::wasmtime_engine() {

@@ -1,216 +1,111 @@
-//! Bounded fuzzing of kiln: the compiler must turn any bytes into an error or a valid shared
-//! object, never a panic, a crash or a hang.
+//! Bounded fuzzing of kiln: no input may make the compiler or the loader panic, crash or hang.
 //!
-//! Each iteration draws a module from wasm-smith (restricted to the features kiln supports,
-//! exception handling included), compiles it, links a sample of them and loads the result with
-//! the runtime (a rejection is a failure, except for kiln's documented restrictions,
-//! [`RESTRICTIONS`], which are counted apart); then it mutates
-//! the module's bytes and compiles the mutant. A failing input is written to
-//! `fuzz-failures/` and the run exits non-zero. Runs are deterministic for a given `--seed`.
+//! Two targets ([`Target`]), each deterministic for a given `--seed`:
+//! - `compile` (`compile.rs`): wasm-smith modules and mutated module bytes through the
+//!   compiler, a sample of them linked and loaded;
+//! - `loader` (`loader.rs`): real kiln `.so` files (modules, a component) and hostile shared
+//!   objects, mutated in their headers, program headers, dynamic section, relocations,
+//!   symbols, descriptor and metadata (half of them with a recomputed checksum, to get past it),
+//!   each loaded in a child process: the host must get an error or a working module, never a
+//!   crash, a hang, or code from the file run before it is accepted.
 //!
-//! `cargo run -p kiln-fuzz -- --iterations 1000 [--seed N]`
+//! A failing input is written to `fuzz-failures/` and the run exits non-zero.
+//!
+//! `cargo run -p kiln-fuzz -- [--target compile|loader|all] --iterations 1000 [--seed N]`
 
-use clap::Parser;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod compile;
+mod loader;
+
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::time::Duration;
 
+/// Which part of kiln to fuzz.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// The compiler: generated and mutated modules.
+    Compile,
+    /// The loader: mutated and hostile shared objects, loaded in child processes.
+    Loader,
+    /// Both, one after the other.
+    All,
+}
+
+/// Command-line arguments.
 #[derive(Parser)]
-#[command(about = "Bounded fuzzing of the kiln compiler and runtime")]
-struct Args {
-    /// Number of generated modules (each also yields one mutated input).
+#[command(about = "Bounded fuzzing of the kiln compiler and loader")]
+pub struct Args {
+    /// What to fuzz.
+    #[arg(long, value_enum, default_value = "compile")]
+    pub target: Target,
+    /// Number of iterations (compile: generated modules, each also yields one mutated input;
+    /// loader: mutated files loaded).
     #[arg(long, default_value_t = 1000)]
-    iterations: u64,
+    pub iterations: u64,
     /// Seed of the deterministic generator.
     #[arg(long, default_value_t = 0x6b696c6e)]
-    seed: u64,
-    /// Seconds one compile may take before it counts as a hang.
+    pub seed: u64,
+    /// Seconds one compile or load may take before it counts as a hang.
     #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Link and load every Nth valid module with the runtime (0: never).
+    pub timeout: u64,
+    /// Link and load every Nth valid module with the runtime (compile target; 0: never).
     #[arg(long, default_value_t = 10)]
-    load_every: u64,
+    pub load_every: u64,
+    /// Wall-time budget in seconds for the loader target: it stops early when spent.
+    #[arg(long, default_value_t = 120)]
+    pub budget: u64,
+    /// Internal: load this file in this (child) process and report (loader target).
+    #[arg(long, hide = true)]
+    pub load_child: Option<PathBuf>,
 }
 
 /// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
-}
 
-/// Compile errors for valid modules that kiln rejects by design (ARCHITECTURE.md, "Exceptions":
-/// exception objects live on the guest stack only).
-const RESTRICTIONS: &[&str] = &[
-    "unsupported: tables of exception references",
-    "unsupported: mutable globals of exception references",
-];
-
-fn smith_config() -> wasm_smith::Config {
-    wasm_smith::Config {
-        exceptions_enabled: true,
-        gc_enabled: false,
-        memory64_enabled: false,
-        relaxed_simd_enabled: false,
-        threads_enabled: false,
-        custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
-        simd_enabled: true,
-        tail_call_enabled: true,
-        extended_const_enabled: true,
-        max_memories: 4,
-        max_tables: 4,
-        ..wasm_smith::Config::default()
-    }
-}
-
-enum Outcome {
-    Compiled(Option<Vec<u8>>),
-    Rejected(String),
-}
-
-/// Compiles `wasm` on a worker thread; a panic or a time-out is a failure.
-fn compile_checked(wasm: &[u8], timeout: Duration) -> Result<Outcome, String> {
-    let (tx, rx) = mpsc::channel();
-    let input = wasm.to_vec();
-    std::thread::Builder::new()
-        .name("compile".into())
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let config = kiln_compiler::Config {
-                    jobs: Some(1),
-                    ..Default::default()
-                };
-                kiln_compiler::compile(&input, &config)
-            }));
-            let _ = tx.send(result);
-        })
-        .map_err(|e| format!("cannot spawn compile thread: {e}"))?;
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(Ok(compiled))) => Ok(Outcome::Compiled(Some(compiled.object))),
-        Ok(Ok(Err(e))) => Ok(Outcome::Rejected(e.to_string())),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            Err(format!("compiler panicked: {msg}"))
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
         }
-        Err(_) => Err(format!("compile did not finish within {timeout:?}")),
     }
 }
 
-fn save_failure(kind: &str, i: u64, wasm: &[u8]) -> PathBuf {
+/// Writes a failing input to `fuzz-failures/<kind>-<i>.<ext>`; returns its path.
+pub fn save_failure(kind: &str, i: u64, ext: &str, bytes: &[u8]) -> PathBuf {
     let dir = PathBuf::from("fuzz-failures");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("{kind}-{i}.wasm"));
-    let _ = std::fs::write(&path, wasm);
+    let path = dir.join(format!("{kind}-{i}.{ext}"));
+    let _ = std::fs::write(&path, bytes);
     path
 }
 
 fn main() {
     let args = Args::parse();
-    let timeout = Duration::from_secs(args.timeout);
-    let mut rng = Rng(args.seed | 1);
-    let engine = kiln_runtime::Engine::default();
-    let tmp = std::env::temp_dir().join(format!("kiln-fuzz-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&tmp);
-    let (mut valid, mut rejected, mut mutants_ok, mut mutants_rejected, mut loaded) =
-        (0, 0, 0, 0, 0);
-    let mut restricted = 0;
-    let mut failures = 0u64;
-    for i in 0..args.iterations {
-        let seed_bytes = rng.bytes(4096);
-        let mut u = arbitrary::Unstructured::new(&seed_bytes);
-        let Ok(module) = wasm_smith::Module::new(smith_config(), &mut u) else {
-            continue;
-        };
-        let wasm = module.to_bytes();
-        match compile_checked(&wasm, timeout) {
-            Ok(Outcome::Compiled(object)) => {
-                valid += 1;
-                if args.load_every > 0 && valid % args.load_every == 0 {
-                    if let Some(object) = object {
-                        let so = tmp.join(format!("m{i}.so"));
-                        let result = kiln_compiler::link_shared_object(&object, &so)
-                            .map_err(|e| e.to_string())
-                            .and_then(|()| {
-                                kiln_runtime::Module::load(&engine, &so)
-                                    .map(|_| ())
-                                    .map_err(|e| e.to_string())
-                            });
-                        let _ = std::fs::remove_file(&so);
-                        match result {
-                            Ok(()) => loaded += 1,
-                            Err(e) => {
-                                failures += 1;
-                                let p = save_failure("load", i, &wasm);
-                                eprintln!(
-                                    "FAIL iteration {i}: valid module did not link/load: {e} ({})",
-                                    p.display()
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(Outcome::Rejected(e)) if RESTRICTIONS.iter().any(|r| e.starts_with(r)) => {
-                restricted += 1;
-            }
-            Ok(Outcome::Rejected(e)) => {
-                // wasm-smith only generates valid modules of the features kiln supports, so any
-                // other rejection is a compiler bug.
-                rejected += 1;
-                failures += 1;
-                let p = save_failure("rejected", i, &wasm);
-                eprintln!(
-                    "FAIL iteration {i}: valid module rejected: {e} ({})",
-                    p.display()
-                );
-            }
-            Err(e) => {
-                failures += 1;
-                let p = save_failure("smith", i, &wasm);
-                eprintln!("FAIL iteration {i}: {e} ({})", p.display());
-            }
-        }
-        // Mutate a few bytes of the valid module: almost always invalid, sometimes subtly.
-        let mut mutant = wasm.clone();
-        if !mutant.is_empty() {
-            for _ in 0..1 + rng.next() % 4 {
-                let at = (rng.next() % mutant.len() as u64) as usize;
-                mutant[at] = rng.next() as u8;
-            }
-        }
-        match compile_checked(&mutant, timeout) {
-            Ok(Outcome::Compiled(_)) => mutants_ok += 1,
-            Ok(Outcome::Rejected(_)) => mutants_rejected += 1,
-            Err(e) => {
-                failures += 1;
-                let p = save_failure("mutant", i, &mutant);
-                eprintln!("FAIL iteration {i} (mutant): {e} ({})", p.display());
-            }
-        }
+    if let Some(path) = &args.load_child {
+        std::process::exit(loader::child(path));
     }
-    let _ = std::fs::remove_dir_all(&tmp);
-    println!(
-        "fuzz: {valid} generated modules compiled ({loaded} linked and loaded), {rejected} rejected, \
-         {restricted} hit kiln's documented restrictions; mutants: {mutants_ok} compiled, \
-         {mutants_rejected} rejected"
-    );
-    let passed = args.iterations * 2 - failures;
-    println!("fuzz: {passed} passed, {failures} failed");
+    let mut failures = 0;
+    if matches!(args.target, Target::Compile | Target::All) {
+        failures += compile::run(&args);
+    }
+    if matches!(args.target, Target::Loader | Target::All) {
+        failures += loader::run(&args);
+    }
     if failures > 0 {
         std::process::exit(1);
     }
