@@ -104,14 +104,6 @@ const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
          tests/tests/component_limits.rs through the API)",
     ),
     (
-        GlueTrap::StringTooLong,
-        "raised when storing a string of 2^31 bytes or more into a guest: needs a 2 GiB string",
-    ),
-    (
-        GlueTrap::ListTooLong,
-        "raised when lowering a list whose byte size passes 2^32: needs a 4 GiB list",
-    ),
-    (
         GlueTrap::HostOutOfMemory,
         "raised when the host cannot allocate a lifted value",
     ),
@@ -172,4 +164,129 @@ fn every_glue_trap_is_tested() {
         missing.is_empty(),
         "glue traps no assert_trap expects: {missing:#?}"
     );
+}
+
+/// The components the differential test against wasmtime runs its random string and list cases
+/// on (`tests/components/canon-strings.wat`, `canon-strings-peer.wat`, `canon-lists.wat`,
+/// written by `tests/components/oracle/canon_oracle.py`) pass the scripts whose components they
+/// are: each script of the suite that defines them runs again with its definition replaced by
+/// the standalone file.
+#[test]
+fn standalone_components_pass_their_scripts() {
+    std::thread::Builder::new()
+        .name("standalone-components".into())
+        .stack_size(THREAD_STACK)
+        .spawn(run_standalone)
+        .expect("spawn")
+        .join()
+        .expect("standalone thread panicked");
+}
+
+/// (script, [(definition name, standalone file)]) pairs of `standalone_components_pass_their_scripts`.
+const STANDALONE: &[(&str, &[(&str, &str)])] = &[
+    (
+        "canon-strings-host.wast",
+        &[("$Strings", "canon-strings.wat")],
+    ),
+    (
+        "canon-strings-adapters.wast",
+        &[("$Strings", "canon-strings.wat")],
+    ),
+    (
+        "canon-strings-imports.wast",
+        &[
+            ("$Strings", "canon-strings.wat"),
+            ("$HostPeer", "canon-strings-peer.wat"),
+        ],
+    ),
+    ("canon-lists.wast", &[("$Lists", "canon-lists.wat")]),
+];
+
+fn run_standalone() {
+    let runner = WastRunner::new(CompileOptions {
+        jobs: Some(1),
+        ..CompileOptions::default()
+    })
+    .expect("wast runner");
+    let components = Path::new(env!("CARGO_MANIFEST_DIR")).join("components");
+    let mut failures = Vec::new();
+    for (script, swaps) in STANDALONE {
+        let mut text = std::fs::read_to_string(suite_dir().join(script)).expect("read script");
+        for (name, file) in *swaps {
+            let wat = std::fs::read_to_string(components.join(file)).expect("read component");
+            let head = format!("(component definition {name}\n");
+            let start = text
+                .find(&head)
+                .unwrap_or_else(|| panic!("{script} defines no {name}"));
+            let end = start + form_len(&text[start..]);
+            text.replace_range(start..end, &as_definition(&wat, name, file));
+        }
+        let report = runner.run_script(&format!("{script} (standalone)"), &text);
+        println!(
+            "  {script} with the standalone components: {} passed, {} failed",
+            report.passed(),
+            report.failed()
+        );
+        assert!(report.passed() > 0, "{script}: nothing ran");
+        if report.failed() > 0 {
+            let failed: Vec<_> = report
+                .results
+                .iter()
+                .filter(|r| !r.passed())
+                .take(5)
+                .collect();
+            failures.push(format!("{script}: {failed:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The standalone component `wat` (leading `;;` comments, then `(component ...)`) as the
+/// definition `name`.
+fn as_definition(wat: &str, name: &str, file: &str) -> String {
+    let at = wat
+        .find("\n(component\n")
+        .unwrap_or_else(|| panic!("{file}: no (component at the start of a line"));
+    let rest = &wat[at + 1..];
+    let form = &rest[..form_len(rest)];
+    assert!(
+        rest[form.len()..].trim().is_empty(),
+        "{file}: more than one component"
+    );
+    format!(
+        "(component definition {name}\n{}",
+        &form["(component\n".len()..]
+    )
+}
+
+/// The length of the S-expression at the start of `text` (strings and `;;` comments skipped).
+fn form_len(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b';' if b.get(i + 1) == Some(&b';') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!("unbalanced parentheses")
 }

@@ -24,9 +24,8 @@ fn agree(k: &Outcome, w: &Outcome) -> bool {
 }
 
 /// A corruption of the `roundtrip` result of a value of `ty`. Heap damage (mode 2) compares
-/// alike because the guest's `realloc` resizes the last block in place: wasmtime lowers strings
-/// into UTF-16 and latin1+UTF-16 guests by allocating the worst case and shrinking it, kiln
-/// allocates the exact size once, and both then leave the same heap layout.
+/// alike because both runtimes lower strings with CanonicalABI.md's `realloc` sequences
+/// (worst case, then a shrink) and the guest's `realloc` resizes the last block in place.
 fn corruption(r: &mut Rng, ty: &Ty) -> Corrupt {
     let flat = ty.flat();
     let xor = if flat.len() == 1 && flat[0] != Ct::F32 && flat[0] != Ct::F64 {

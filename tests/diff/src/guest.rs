@@ -60,8 +60,8 @@ pub fn component(ty: &Ty, encoding: &str, spread: bool) -> String {
     (global $bump (mut i32) (i32.const {HEAP}))
     (func (export "realloc") (param $old i32) (param $oldsz i32) (param $align i32) (param $size i32) (result i32)
       (local $p i32)
-      ;; The last block grows or shrinks in place (so wasmtime's worst-case-then-shrink string
-      ;; lowering leaves the same heap layout as kiln's exact allocation).
+      ;; The last block grows or shrinks in place (the heap layout then depends only on the
+      ;; sizes of the realloc calls, which both runtimes take from CanonicalABI.md).
       local.get $old
       if
         local.get $old

@@ -6,6 +6,18 @@
 //!   runtimes, then values the guest damages on purpose (traps compared);
 //! - a core case (`core.rs`): a wasm-smith module, every export called in both runtimes.
 //!
+//! - a string case (`strings.rs`, every iteration when component cases run): a random string
+//!   crossing the canonical ABI host -> guest, guest -> host, between two components through a
+//!   fused adapter or through import trampolines and the host, in a random encoding pair, sometimes damaged or with a `realloc` that
+//!   misbehaves at one step; results, `realloc` logs and trap classes compared (and, with
+//!   `--oracle`, kiln's outcome against the spec's Python, exactly);
+//! - a list case (`lists.rs`): a random list of any element alignment lowered by the host or
+//!   through an adapter, sometimes with a misbehaving `realloc`; logs, bytes, heaps and trap
+//!   classes compared (and, with `--oracle`, against the spec's Python, exactly);
+//! - every tenth iteration, an instantiation case (`instantiation.rs`): a start function calling
+//!   a sibling (through one or two fused adapters), a host import, its own instance or its
+//!   parent during instantiation, with a string changing encoding at each hop.
+//!
 //! Before the iterations, `fixed.rs` runs hand-made invalid values and string transcoding
 //! through kiln's own test component in both runtimes, and the core modules of `cases/`
 //! (regressions) run like generated ones.
@@ -31,9 +43,12 @@ mod component;
 mod core;
 mod fixed;
 mod guest;
+mod instantiation;
+mod lists;
 mod rng;
 mod runners;
 mod stats;
+mod strings;
 mod types;
 mod wasi;
 mod wasi_signatures;
@@ -62,9 +77,21 @@ struct Args {
     /// Print every WASI function of the WIT in the signature table's form and exit.
     #[arg(long)]
     print_wasi_signatures: bool,
-    /// Which cases to run: `all`, `component`, `core` or `wasi`.
+    /// Which cases to run: `all`, `component` (component, string and list cases), `strings`
+    /// (string and list cases), `core` or `wasi`.
     #[arg(long, default_value = "all")]
     only: String,
+    /// Also compare every string and list case with the Component Model spec's Python
+    /// (`tests/components/oracle/canon_oracle.py --serve`; needs python3 and the spec).
+    #[arg(long)]
+    oracle: bool,
+    /// The spec's `definitions.py` for `--oracle` (default: the Component Model mirror).
+    #[arg(long)]
+    oracle_spec: Option<PathBuf>,
+    /// Run one string case (a line of a `diff-failures/*.case` file, or the file), print each
+    /// runtime's outcome (and the spec's with `--oracle`), then exit.
+    #[arg(long)]
+    replay_string: Option<String>,
     /// Directory failing inputs are written to.
     #[arg(long, default_value = "diff-failures")]
     failures: PathBuf,
@@ -254,6 +281,9 @@ fn main() {
         }
         return;
     }
+    if let Some(line) = &args.replay_string {
+        replay_string(line, &args, &kengine, &wengine, &work);
+    }
     let mut tally = Tally::default();
     if args.only == "all" || args.only == "wasi" {
         wasi_programs(&mut tally, &args, &kengine, &wengine, &work);
@@ -261,10 +291,10 @@ fn main() {
     if args.only == "wasi" {
         finish(&tally, &work);
     }
-    if args.only != "component" {
+    if args.only != "component" && args.only != "strings" {
         fixed_core_cases(&mut tally, &args.failures, &kengine, &wengine, &work);
     }
-    if args.only != "core" {
+    if args.only != "core" && args.only != "strings" {
         match catch_unwind(AssertUnwindSafe(|| fixed::run(&kengine, &wengine, &work))) {
             Ok(Ok((n, reports))) => {
                 if reports.is_empty() {
@@ -290,9 +320,93 @@ fn main() {
             ),
         }
     }
+    let string_cases = matches!(args.only.as_str(), "all" | "component" | "strings");
+    let string_rt = string_cases.then(|| strings::Runtimes::new(&kengine, &wengine, &work));
+    let string_rt = match string_rt {
+        Some(Err(e)) => {
+            let v = std::thread::Result::Ok(Verdict::Mismatch(format!("string cases: {e:#}")));
+            record(&mut tally, v, &args.failures, "strings", b"", "none");
+            None
+        }
+        Some(Ok(rt)) => Some(rt),
+        None => None,
+    };
+    let list_rt = match string_cases.then(|| lists::Runtimes::new(&kengine, &wengine, &work)) {
+        Some(Err(e)) => {
+            let v = std::thread::Result::Ok(Verdict::Mismatch(format!("list cases: {e:#}")));
+            record(&mut tally, v, &args.failures, "lists", b"", "none");
+            None
+        }
+        Some(Ok(rt)) => Some(rt),
+        None => None,
+    };
+    let mut oracle = match (&string_rt, args.oracle) {
+        (Some(_), true) => match strings::Oracle::start(args.oracle_spec.as_deref()) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("--oracle: {e:#}");
+                std::process::exit(2);
+            }
+        },
+        _ => None,
+    };
     for i in 0..args.iterations {
         let case_seed = args.seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        if args.only != "core" {
+        if let Some(rt) = &string_rt {
+            let case = strings::generate(&mut Rng::new(case_seed ^ 0x5717_6e67));
+            let name = format!("strings-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| {
+                let (v, counted) = strings::run(&case, rt, oracle.as_mut());
+                crate::stats::bump(&crate::stats::STRING_CASES);
+                if counted.trapped {
+                    crate::stats::bump(&crate::stats::STRING_TRAPS);
+                }
+                if counted.spec {
+                    crate::stats::bump(&crate::stats::STRING_SPEC);
+                }
+                v
+            }));
+            record(
+                &mut tally,
+                v,
+                &args.failures,
+                &name,
+                case.line().as_bytes(),
+                "case",
+            );
+        }
+        if let Some(rt) = &list_rt {
+            let case = lists::generate(&mut Rng::new(case_seed ^ 0x1157));
+            let name = format!("lists-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| lists::run(&case, rt, oracle.as_mut())));
+            record(
+                &mut tally,
+                v,
+                &args.failures,
+                &name,
+                case.line().as_bytes(),
+                "case",
+            );
+        }
+        if args.only != "core" && args.only != "strings" && i % 10 == 0 {
+            let case = instantiation::generate(&mut Rng::new(case_seed ^ 0x1457));
+            if let Some(dir) = std::env::var_os("KILN_DIFF_DUMP") {
+                let _ = std::fs::write(Path::new(&dir).join(format!("start-{i}.wat")), &case.text);
+            }
+            let name = format!("start-{:x}-{i}", args.seed);
+            let v = catch_unwind(AssertUnwindSafe(|| {
+                instantiation::run(&case, &kengine, &wengine, &work)
+            }));
+            record(
+                &mut tally,
+                v,
+                &args.failures,
+                &name,
+                case.text.as_bytes(),
+                "wat",
+            );
+        }
+        if args.only != "core" && args.only != "strings" {
             let mut r = Rng::new(case_seed);
             // A quarter of the functions take several parameters (2..=6).
             let spread = r.below(4) == 0;
@@ -316,7 +430,7 @@ fn main() {
             }));
             record(&mut tally, v, &args.failures, &name, text.as_bytes(), "wat");
         }
-        if args.only != "component" {
+        if args.only != "component" && args.only != "strings" {
             let mut r = Rng::new(case_seed ^ 0xc0de);
             let name = format!("core-{:x}-{i}", args.seed);
             match core::generate(&mut r) {
@@ -340,6 +454,58 @@ fn main() {
         }
     }
     finish(&tally, &work);
+}
+
+/// `--replay-string`: runs one string case and prints every outcome.
+fn replay_string(
+    line: &str,
+    args: &Args,
+    kengine: &kiln_runtime::Engine,
+    wengine: &wasmtime::Engine,
+    work: &Path,
+) -> ! {
+    let text = std::fs::read_to_string(line).unwrap_or_else(|_| line.to_string());
+    let case = strings::Case::parse(text.trim()).unwrap_or_else(|e| {
+        eprintln!("{e:#}");
+        std::process::exit(2);
+    });
+    let rt = strings::Runtimes::new(kengine, wengine, work).unwrap_or_else(|e| {
+        eprintln!("{e:#}");
+        std::process::exit(2);
+    });
+    match rt.kiln(&case) {
+        Ok(g) => println!("kiln:     {g}"),
+        Err(e) => println!("kiln:     harness error {e:#}"),
+    }
+    match rt.wasmtime(&case) {
+        Ok(g) => println!("wasmtime: {g}"),
+        Err(e) => println!("wasmtime: harness error {e:#}"),
+    }
+    let mut oracle = None;
+    if args.oracle {
+        let mut o = strings::Oracle::start(args.oracle_spec.as_deref()).unwrap_or_else(|e| {
+            eprintln!("--oracle: {e:#}");
+            std::process::exit(2);
+        });
+        match o.ask(&case) {
+            Ok(g) => println!("spec:     {g}"),
+            Err(e) => println!("spec:     {e:#}"),
+        }
+        oracle = Some(o);
+    }
+    let (v, _) = strings::run(&case, &rt, oracle.as_mut());
+    let _ = std::fs::remove_dir_all(work);
+    match v {
+        Verdict::Mismatch(report) => {
+            println!("{report}");
+            match known(&report) {
+                Some(id) => println!("(known difference {id})"),
+                None => std::process::exit(1),
+            }
+        }
+        _ => println!("agree"),
+    }
+    std::process::exit(0);
 }
 
 /// Prints the summary, removes the work directory and exits (non-zero after a failure).

@@ -137,6 +137,11 @@ impl KilnComponent {
         })
     }
 
+    /// The loaded component.
+    pub fn component(&self) -> &kiln_runtime::Component {
+        &self.component
+    }
+
     /// Calls `name` with `args` in a fresh instance, arming `corrupt` first.
     pub fn call(&self, name: &str, args: &[V], corrupt: Corrupt) -> Result<Outcome> {
         use kiln_runtime::component::Val;
