@@ -47,11 +47,10 @@ impl ComponentInstance {
         }?;
         // The budget left after what the glue lifted into the call's arena.
         let mut budget = remaining_budget();
-        let value = match &ty.result {
+        let value = ty.result.as_ref().map(|rt| {
             // SAFETY: the glue wrote the result; its slices stay valid until post-return.
-            Some(rt) => Some(unsafe { decode_within(rt, results.bytes_mut(), &mut budget) }),
-            None => None,
-        };
+            unsafe { decode_within(rt, results.bytes_mut(), &mut budget) }
+        });
         self.post_return_raw(f, ret)?;
         value.transpose()
     }
