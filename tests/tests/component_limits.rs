@@ -63,7 +63,7 @@ fn guest_claimed_sizes_trap_fast_with_bounded_host_memory() {
     let linker = amplify_linker(c.engine());
     // (export, arguments, what the trap says; "" when it succeeds)
     const BUDGET: &str = "host value budget";
-    let cases: [(&str, &[u32], &str); 13] = [
+    let cases: [(&str, &[u32], &str); 14] = [
         ("bytes-to-host", &[64 * MIB], BUDGET),
         ("bytes-to-host", &[255 * MIB], BUDGET),
         (
@@ -76,6 +76,7 @@ fn guest_claimed_sizes_trap_fast_with_bounded_host_memory() {
             &[u32::MAX],
             "above the canonical ABI's maximum",
         ),
+        ("strings-to-host", &[4096, MIB], BUDGET),
         ("strings-to-host", &[MIB, MIB], BUDGET),
         // The largest lengths the canonical ABI allows (2^28 - 1 bytes), and more.
         ("string-to-component", &[MAX], "realloc"),
@@ -256,4 +257,32 @@ fn a_trap_while_borrowing_ends_its_borrow_scope() {
         e.call("drop-it", &[Val::Borrow(h)]).expect("drop-it"),
         Some(Val::U32(1))
     );
+}
+
+#[test]
+fn wasi_reads_byte_lists_in_place() {
+    use kiln_runtime::wasi::{self, OutputBuffer, OutputConfig, WasiConfig};
+    let (_dir, c) = component("wasi-big-write.wat");
+    let out = OutputBuffer::new();
+    let mut cfg = WasiConfig::new();
+    cfg.stdout = OutputConfig::Buffer(out.clone());
+    let mut linker = ComponentLinker::new(c.engine());
+    wasi::add_to_linker(&mut linker, cfg);
+    let instance = linker.instantiate(&c).expect("instantiate");
+    assert_eq!(
+        instance.call("write", &[Val::U32(5)]).expect("write"),
+        Some(Val::U8(0))
+    );
+    assert_eq!(out.contents(), b"hello");
+    // 64 MiB claimed: refused by its length, not after a value per byte was built.
+    let instance = linker.instantiate(&c).expect("instantiate");
+    let start = Instant::now();
+    let msg = trap_message(instance.call("write", &[Val::U32(64 * MIB)]));
+    assert!(msg.contains("at most 4096"), "{msg}");
+    let took = start.elapsed();
+    eprintln!(
+        "WASI blocking-write-and-flush of 64 MiB: {took:?}, peak RSS {} MiB",
+        status_kib("VmHWM:") / 1024
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
