@@ -183,11 +183,20 @@ impl<'a> HostResult<'a> {
         self.ty
     }
 
-    /// The result struct, for hosts that write it themselves (marks the result written: its
-    /// slices must stay valid until the host function's call returns to the guest).
+    /// The result struct, zeroed, for hosts that write it themselves (marks the result
+    /// written: its slices must stay valid until the guest has it, e.g. in blocks given to
+    /// [`HostResult::keep`]).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        if let Some(t) = self.ty {
+            self.buf(t).fill(0);
+        }
         self.set = true;
         self.base
+    }
+
+    /// Keeps `block` (which the result points into) alive until the guest has the result.
+    pub fn keep(&mut self, block: Vec<u64>) {
+        self.keep.push(block);
     }
 
     /// The result struct as bytes.
