@@ -181,14 +181,14 @@ fn host_imports_options_and_resources() {
 
     let ticks = Arc::new(AtomicU32::new(0));
     let mut linker = ComponentLinker::new(&engine);
-    linker.func_raw("log", |call, args, _| {
+    linker.func_flat("log", |call, args, _| {
         // A lowering with memory and realloc: the raw host function sees both.
         assert!(call.memory.is_some() && call.realloc.is_some());
         assert_eq!(args.len(), 2);
         Ok(())
     });
     let t = ticks.clone();
-    linker.func_raw("wasi:clocks/monotonic@0.2.0#now", move |_, _, results| {
+    linker.func_flat("wasi:clocks/monotonic@0.2.0#now", move |_, _, results| {
         results[0] = Val::I64(i64::from(t.fetch_add(1, Ordering::SeqCst)) + 100);
         Ok(())
     });

@@ -270,7 +270,11 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
                 continue;
             };
             let host = host.clone();
-            l.func(path, move |args| host.call(&ty, args));
+            if host.is_raw() {
+                l.func_raw(path, move |_, args, out| host.call_in_place(args, out));
+            } else {
+                l.func(path, move |args| host.call(&ty, args));
+            }
         }
         let instance = l.instantiate(component)?;
         *out = boxed(kiln_component_instance_t { instance });

@@ -1,8 +1,9 @@
 //! C API: component imports implemented in C. A `kiln_component_linker_t` records, by WIT
 //! name, either a dynamic callback (arguments and result as `kiln_cval_t` trees) or a raw
 //! callback (arguments and result in the host C representation, what `kiln bindgen c` headers
-//! register); at instantiation each definition the component imports becomes a closure of a
-//! `ComponentLinker`, typed with the import's component function type.
+//! register); at instantiation each definition the component imports becomes a host function
+//! of a `ComponentLinker`: a raw callback gets the arguments struct the import trampoline lifted
+//! and writes the result in place (`ComponentLinker::func_raw`), a dynamic one converts.
 //!
 //! Raw callbacks write results whose strings and lists point at C memory; that memory must
 //! stay valid until the callback returns and the runtime has copied the result, which is what
@@ -11,9 +12,8 @@
 use super::component_val::{cval_free, cval_to_val, cval_zero, kiln_cval_t, val_to_cval};
 use super::host::kiln_finalizer_t;
 use super::*;
-use crate::component::{decode, ComponentFuncType, HostBuffer, InterfaceType, Val};
+use crate::component::{ComponentFuncType, HostArgs, HostResult, Val};
 use crate::error::Trap;
-use kiln_environ::component::host::host_layout;
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -90,11 +90,11 @@ impl ComponentHostEnv {
         Ok(h)
     }
 
-    /// Runs the callback for one call of an import of type `ty`.
+    /// Runs a dynamic callback for one call of an import of type `ty` (raw callbacks run in
+    /// place: [`ComponentHostEnv::call_in_place`]).
     pub(super) fn call(&self, ty: &ComponentFuncType, args: &[Val]) -> Result<Option<Val>, Trap> {
         match self.callback {
             Callback::Dynamic(Some(f)) => self.call_dynamic(f, ty, args),
-            Callback::Raw(Some(f)) => self.call_raw(f, ty, args),
             _ => Err(Trap::host("callback is NULL")),
         }
     }
@@ -157,40 +157,38 @@ impl ComponentHostEnv {
         out
     }
 
-    fn call_raw(
+    /// Runs a raw callback over the host C representation the import trampoline lifted: the
+    /// arguments struct as it is, the result written in place (the blocks the callback took
+    /// from `kiln_component_host_alloc` live until the guest has the result).
+    pub(super) fn call_in_place(
         &self,
-        f: unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void) -> *mut kiln_error_t,
-        ty: &ComponentFuncType,
-        args: &[Val],
-    ) -> Result<Option<Val>, Trap> {
-        let tys: Vec<&InterfaceType> = ty.params.iter().map(|(_, t)| t).collect();
-        let mut buf = HostBuffer::encode_all(&tys, args).map_err(|e| Trap::host(e.to_string()))?;
-        let size = ty.result.as_ref().map_or(0, |t| host_layout(t).size);
-        let mut result = HostBuffer::zeroed(size);
+        args: &HostArgs<'_>,
+        out: &mut HostResult<'_>,
+    ) -> Result<(), Trap> {
+        let Callback::Raw(Some(f)) = self.callback else {
+            return Err(Trap::host("not a raw callback"));
+        };
+        let result = out.as_mut_ptr();
         HOST_ARENAS.with(|a| a.borrow_mut().push(Vec::new()));
         // SAFETY: the callback contract of `kiln.h`: host C structs laid out for the type.
-        let err = unsafe {
-            f(
-                self.env,
-                buf.bytes_mut().as_ptr().cast(),
-                result.bytes_mut().as_mut_ptr().cast(),
-            )
-        };
-        let out = if !err.is_null() {
+        let err = unsafe { f(self.env, args.as_ptr().cast(), result.cast()) };
+        let blocks = HOST_ARENAS
+            .with(|a| a.borrow_mut().pop())
+            .unwrap_or_default();
+        for b in blocks {
+            out.keep(b.into_vec());
+        }
+        if err.is_null() {
+            Ok(())
+        } else {
             // SAFETY: an error the callback made with this API.
             Err(error_to_trap(unsafe { error::take(err) }))
-        } else {
-            match &ty.result {
-                // SAFETY: the callback wrote the host C representation; its out-of-line data
-                // is valid at least until the arena frame below is closed.
-                Some(t) => unsafe { decode(t, result.bytes_mut()) }
-                    .map(Some)
-                    .map_err(|e| Trap::host(format!("host function result: {e}"))),
-                None => Ok(None),
-            }
-        };
-        HOST_ARENAS.with(|a| drop(a.borrow_mut().pop()));
-        out
+        }
+    }
+
+    /// Whether this is a raw callback.
+    pub(super) fn is_raw(&self) -> bool {
+        matches!(self.callback, Callback::Raw(_))
     }
 }
 

@@ -11,80 +11,11 @@ use crate::error::Trap;
 use crate::traps;
 use crate::vm::VMMemoryDefinition;
 use kiln_environ::component::glue::GlueTrap;
-use std::cell::RefCell;
 
 #[path = "handles_glue.rs"]
 pub(super) mod handles_glue;
 #[path = "strings.rs"]
 mod strings;
-
-thread_local! {
-    /// One frame per active export call on this thread; each frame owns its allocations.
-    static ARENAS: RefCell<Vec<Vec<Box<[u64]>>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Opens an arena frame for one export call (closed by [`pop_arena`] after post-return).
-pub(crate) fn push_arena() {
-    ARENAS.with(|a| a.borrow_mut().push(Vec::new()));
-}
-
-/// Frees the innermost arena frame.
-pub(crate) fn pop_arena() {
-    ARENAS.with(|a| drop(a.borrow_mut().pop()));
-}
-
-/// A zeroed arena block of at least `size` bytes (8-aligned), or `None` when the host is out of
-/// memory (the caller traps instead of aborting the process).
-fn try_alloc(size: usize) -> Option<*mut u8> {
-    let words = size.div_ceil(8).max(1);
-    let mut v: Vec<u64> = Vec::new();
-    v.try_reserve_exact(words).ok()?;
-    v.resize(words, 0);
-    let mut block = v.into_boxed_slice();
-    let p = block.as_mut_ptr().cast::<u8>();
-    ARENAS.with(|a| {
-        let mut a = a.borrow_mut();
-        if a.is_empty() {
-            a.push(Vec::new());
-        }
-        a.last_mut().expect("non-empty").push(block);
-    });
-    Some(p)
-}
-
-fn alloc(size: usize) -> *mut u8 {
-    let mut block = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
-    let p = block.as_mut_ptr().cast::<u8>();
-    ARENAS.with(|a| {
-        let mut a = a.borrow_mut();
-        if a.is_empty() {
-            a.push(Vec::new());
-        }
-        a.last_mut().expect("non-empty").push(block);
-    });
-    p
-}
-
-/// Keeps `block` alive until the innermost arena frame closes.
-pub(crate) fn keep_in_arena(block: Vec<u64>) {
-    ARENAS.with(|a| {
-        let mut a = a.borrow_mut();
-        if a.is_empty() {
-            a.push(Vec::new());
-        }
-        a.last_mut()
-            .expect("non-empty")
-            .push(block.into_boxed_slice());
-    });
-}
-
-/// Copies `bytes` into a new arena block and returns its address.
-pub(super) fn alloc_copy(bytes: &[u8]) -> *mut u8 {
-    let p = alloc(bytes.len());
-    // SAFETY: `p` has room for `bytes.len()` bytes and does not overlap `bytes`.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-    p
-}
 
 /// Raises glue trap `t` (from a builtin called by glue, its Rust values dropped).
 pub(super) fn raise(t: GlueTrap) -> ! {
@@ -135,9 +66,9 @@ mod imp {
 
     pub unsafe extern "C" fn host_alloc(_vmctx: *mut u8, size: i64, _align: i64) -> i64 {
         // Arena blocks are 8-aligned, enough for every host representation.
-        match try_alloc(size.max(0) as usize) {
-            Some(p) => p as i64,
-            None => raise(GlueTrap::HostOutOfMemory),
+        match super::super::arena::try_alloc(size.max(0) as usize) {
+            Ok(p) => p as i64,
+            Err(t) => raise_trap(t),
         }
     }
 

@@ -56,9 +56,26 @@ pub(crate) fn scope_depth() -> usize {
     SCOPES.with(|s| s.borrow().len())
 }
 
-/// Drops the borrow scopes above `depth` (after a trap unwound past their ends).
+/// Ends the borrow scopes above `depth`, innermost first, after a trap unwound past their
+/// ends: everything they lent is returned (lend counts lowered, temporary handles removed) so
+/// the handles stay usable, and no scope is left for a later end to pop by mistake.
 pub(crate) fn truncate_scopes(depth: usize) {
-    SCOPES.with(|s| s.borrow_mut().truncate(depth));
+    loop {
+        let scope = SCOPES.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() > depth {
+                s.pop()
+            } else {
+                None
+            }
+        });
+        match scope {
+            Some(scope) => {
+                let _ = close_scope(scope);
+            }
+            None => break,
+        }
+    }
 }
 
 fn glue(t: GlueTrap) -> Trap {
@@ -202,6 +219,11 @@ fn end_scope() -> Result<(), Trap> {
     let Some(scope) = SCOPES.with(|s| s.borrow_mut().pop()) else {
         return Err(Trap::abi("internal error: unbalanced borrow scope"));
     };
+    close_scope(scope)
+}
+
+/// Returns everything `scope` lent; an error when the callee kept a borrow it was given.
+fn close_scope(scope: Vec<Lent>) -> Result<(), Trap> {
     let mut result = Ok(());
     for l in scope {
         match l {
@@ -362,7 +384,7 @@ impl ComponentInstance {
             Some(ResourceKind::Defined { .. })
         );
         if e.own && !defined {
-            crate::component::imports::run_host_dtor(v.shared, resource, e.rep)
+            crate::component::host::run_host_dtor(v.shared, resource, e.rep)
                 .map_err(Error::Trap)?;
         }
         if e.own && defined {

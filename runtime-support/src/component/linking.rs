@@ -14,8 +14,7 @@
 //! compared with the component's by the path under which the component imports them (any
 //! compatible version).
 
-use super::imports::normalize;
-use super::instance::{import_path, ComponentLinker};
+use super::linker::{import_path, normalize, ComponentLinker};
 use crate::error::Error;
 use kiln_environ::component::{
     ComponentFuncType, ComponentMetadata, ImportIndex, InterfaceType, ItemType, ResourceIndex,

@@ -8,8 +8,14 @@
 //! compiled `post_return` entry (the guest's post-return, re-enabling `may_enter`) and frees the
 //! arena. Arena frames are per thread and nest: post-returns must run on the calling thread,
 //! innermost call first.
+//!
+//! This is the one entry into a component export: the dynamic [`ComponentInstance::call`]
+//! (`call.rs`) and the typed [`super::TypedFunc`] convert their values to and from the host C
+//! representation around it. The compiled entry checks the instance flags and opens the borrow
+//! scope; a trap anywhere inside ends every borrow scope and arena frame the call opened.
 
-use super::glue_builtins::{pop_arena, push_arena};
+use super::arena::{arena_depth, push_arena, truncate_arenas};
+use super::glue_builtins::handles_glue::{scope_depth, truncate_scopes};
 use super::instance::{ComponentFunc, ComponentInstance};
 use crate::error::Error;
 use crate::traps;
@@ -26,6 +32,8 @@ pub struct RawReturn {
     core_ret: u64,
     func: u32,
     thread: std::thread::ThreadId,
+    /// The arena depth before the call (its frame is the next one).
+    arenas: usize,
 }
 
 impl RawReturn {
@@ -55,7 +63,8 @@ impl ComponentInstance {
         let cvmctx = self.vmctx_ptr();
         let mut core_ret = 0u64;
         let retp = &mut core_ret as *mut u64;
-        push_arena();
+        let (scopes, arenas) = (scope_depth(), arena_depth());
+        push_arena(self.inner.shared.host_value_budget);
         let mut body = || {
             // SAFETY: the glue compiled for this lift with this instance's context; the
             // buffers are as the caller promised and outlive the call.
@@ -64,13 +73,17 @@ impl ComponentInstance {
         // SAFETY: the body holds only raw pointers; the targets are live instance contexts.
         let r = unsafe { self.catching(&mut body) };
         if let Err(e) = r {
-            pop_arena();
+            // The trap unwound past the ends of the borrow scopes and arena frames the call
+            // opened (its own, and those of calls nested inside it).
+            truncate_scopes(scopes);
+            truncate_arenas(arenas);
             return Err(e);
         }
         Ok(RawReturn {
             core_ret,
             func: f.index(),
             thread: std::thread::current().id(),
+            arenas,
         })
     }
 
@@ -87,6 +100,7 @@ impl ComponentInstance {
                 "post-return of a raw call given to another function".into(),
             ));
         }
+        let scopes = scope_depth();
         let r = self.raw_entries(f).and_then(|(_, post)| {
             let cvmctx = self.vmctx_ptr();
             let retp = &ret.core_ret as *const u64;
@@ -97,7 +111,10 @@ impl ComponentInstance {
             // SAFETY: as in `call_raw`.
             unsafe { self.catching(&mut body) }
         });
-        pop_arena();
+        if r.is_err() {
+            truncate_scopes(scopes);
+        }
+        truncate_arenas(ret.arenas);
         r
     }
 

@@ -2,9 +2,19 @@
 //! `resource.rep` and `resource.drop` intrinsics, following CanonicalABI.md: handle 0 is never
 //! valid, freed slots are reused, every misuse traps with a message naming the rule.
 
-use crate::error::Trap;
-use kiln_environ::component::{ComponentInstanceIndex, ResourceIndex, ResourceKind, ResourceType};
+use super::instance::{lock, Shared};
+use crate::error::{Error, Trap};
+use crate::func::{Caller, Func};
+use crate::values::Val;
+use crate::Engine;
+use kiln_environ::component::glue::GlueTrap;
+use kiln_environ::component::vmctx::{FLAG_MAY_ENTER, FLAG_MAY_LEAVE};
+use kiln_environ::component::{
+    ComponentInstanceIndex, IntrinsicKind, ResourceIndex, ResourceKind, ResourceType,
+};
+use kiln_environ::{FuncType, ValType};
 use std::fmt;
+use std::sync::Weak;
 
 /// One handle of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +216,99 @@ impl HandleTables {
         let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
         Some(f(&mut t))
     }
+}
+
+/// A `resource.new/rep/drop` intrinsic as a core function.
+pub(super) fn intrinsic(
+    engine: &Engine,
+    shared: Weak<Shared>,
+    kind: IntrinsicKind,
+    resource: ResourceIndex,
+    instance: ComponentInstanceIndex,
+) -> Func {
+    let ty = match kind {
+        IntrinsicKind::ResourceNew | IntrinsicKind::ResourceRep => FuncType {
+            params: vec![ValType::I32],
+            results: vec![ValType::I32],
+        },
+        IntrinsicKind::ResourceDrop => FuncType {
+            params: vec![ValType::I32],
+            results: vec![],
+        },
+    };
+    Func::new(engine, ty, move |_: &mut Caller<'_>, args, results| {
+        let shared = shared
+            .upgrade()
+            .ok_or_else(|| Trap::host("component instance is gone"))?;
+        // CanonicalABI.md: `resource.new` and `resource.drop` start with
+        // `trap_if(not may_leave)`; `resource.rep` only reads the table (a post-return may
+        // call it).
+        let flags = shared
+            .vmctx
+            .read_u32(shared.vmctx.offsets.instance_flags(instance));
+        if flags & FLAG_MAY_LEAVE == 0 && kind != IntrinsicKind::ResourceRep {
+            return Err(Trap::abi(GlueTrap::CannotLeave.message()));
+        }
+        let arg = match args.first() {
+            Some(Val::I32(v)) => *v as u32,
+            _ => return Err(Trap::host("resource intrinsic called with a bad argument")),
+        };
+        match kind {
+            IntrinsicKind::ResourceNew => {
+                let h = shared.in_table(instance, |t| {
+                    t.insert(HandleEntry {
+                        resource,
+                        rep: arg,
+                        own: true,
+                        lend_count: 0,
+                    })
+                })?;
+                results[0] = Val::I32(h as i32);
+            }
+            IntrinsicKind::ResourceRep => {
+                let rep = shared.in_table(instance, |t| t.get(arg, resource).map(|e| e.rep))?;
+                results[0] = Val::I32(rep as i32);
+            }
+            IntrinsicKind::ResourceDrop => {
+                let entry = shared.in_table(instance, |t| t.remove(arg, resource))?;
+                let definer = match shared.resources.get(resource as usize).map(|r| &r.kind) {
+                    Some(ResourceKind::Defined { instance }) => Some(*instance),
+                    _ => None,
+                };
+                let defined = definer.is_some();
+                // CanonicalABI.md `canon_resource_drop`: running the destructor of another
+                // instance's resource enters that instance, which must allow it.
+                if let Some(definer) = definer.filter(|d| entry.own && *d != instance) {
+                    let flags = shared
+                        .vmctx
+                        .read_u32(shared.vmctx.offsets.instance_flags(definer));
+                    if flags & FLAG_MAY_ENTER == 0 {
+                        return Err(Trap::abi(
+                            "cannot enter component instance (the resource's defining instance, \
+                             to run its destructor: may_enter is false)",
+                        ));
+                    }
+                }
+                if entry.own && !defined {
+                    super::host::run_host_dtor(&shared, resource, entry.rep)?;
+                }
+                if entry.own && defined {
+                    let dtor = lock(&shared.dtors)
+                        .get(resource as usize)
+                        .cloned()
+                        .flatten();
+                    if let Some(dtor) = dtor {
+                        dtor.call(&[Val::I32(entry.rep as i32)])
+                            .map_err(|e| match e {
+                                Error::Trap(t) => t,
+                                other => Trap::host(other.to_string()),
+                            })?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

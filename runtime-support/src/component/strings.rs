@@ -15,7 +15,8 @@
 //! Source encodings (`src_enc`): 0 UTF-8, 1 UTF-16, 2 latin1. Destination encodings
 //! (`dst_enc`, a guest's option): 0 UTF-8, 1 UTF-16, 2 latin1+UTF-16.
 
-use super::{alloc_copy, guest_memory, raise_trap};
+use super::{guest_memory, raise_trap};
+use crate::component::arena::{charge_lifted, try_alloc};
 use crate::error::Trap;
 use kiln_environ::component::abi::{MAX_STRING_BYTE_LENGTH, UTF16_TAG};
 use kiln_environ::component::glue::GlueTrap;
@@ -31,8 +32,9 @@ struct Checked<'a> {
     simple: i32,
 }
 
-/// CanonicalABI.md `load_string_from_range` for a 32-bit memory: the checks in spec order,
-/// then the encoding (validated, not decoded).
+/// CanonicalABI.md `load_string_from_range` for a 32-bit memory: the checks in spec order
+/// that take constant time (the encoding is validated by the caller, after it charged the
+/// work: see `string_lift`).
 fn check(mem: &[u8], enc: i32, ptr: u32, tagged: u32) -> Result<Checked<'_>, Trap> {
     let (align, bytes, simple) = match enc {
         0 => (1u64, u64::from(tagged), UTF8),
@@ -51,7 +53,6 @@ fn check(mem: &[u8], enc: i32, ptr: u32, tagged: u32) -> Result<Checked<'_>, Tra
         return Err(glue(GlueTrap::StringOutOfBounds));
     }
     let bytes = &mem[ptr as usize..end as usize];
-    validate(bytes, simple)?;
     Ok(Checked { bytes, simple })
 }
 
@@ -136,6 +137,32 @@ fn ok_or_raise<T>(r: Result<T, Trap>) -> T {
     }
 }
 
+/// A guest string lifted for the host: checked (constant time), charged to the call's host
+/// value budget, validated, and transcoded to UTF-8 in the arena unless it is UTF-8 already
+/// (then pointed at). Returns the host `(ptr, len)`.
+fn lift_for_host(
+    mem: &[u8],
+    encoding: i32,
+    ptr: i32,
+    len: i32,
+) -> Result<(*const u8, usize), Trap> {
+    let c = check(mem, encoding, ptr as u32, len as u32)?;
+    charge_lifted(c.bytes.len() as u64)?;
+    validate(c.bytes, c.simple)?;
+    if c.simple == UTF8 {
+        return Ok((c.bytes.as_ptr(), c.bytes.len()));
+    }
+    let n: usize = code_points(c.bytes, c.simple).map(char::len_utf8).sum();
+    let p = try_alloc(n)?;
+    // SAFETY: the arena block has room for `n` bytes.
+    let d = unsafe { std::slice::from_raw_parts_mut(p, n) };
+    let mut at = 0;
+    for ch in code_points(c.bytes, c.simple) {
+        at += ch.encode_utf8(&mut d[at..]).len();
+    }
+    Ok((p.cast_const(), n))
+}
+
 /// The builtin implementations (the table is built in `glue_builtins.rs`).
 pub(super) mod imp {
     use super::*;
@@ -150,13 +177,7 @@ pub(super) mod imp {
     ) {
         // SAFETY: the glue passes the definition of its options memory.
         let mem = unsafe { guest_memory(memory) };
-        let c = ok_or_raise(check(mem, encoding, ptr as u32, len as u32));
-        let (host_ptr, host_len) = if c.simple == UTF8 {
-            (c.bytes.as_ptr(), c.bytes.len())
-        } else {
-            let s: String = code_points(c.bytes, c.simple).collect();
-            (alloc_copy(s.as_bytes()).cast_const(), s.len())
-        };
+        let (host_ptr, host_len) = ok_or_raise(lift_for_host(mem, encoding, ptr, len));
         let out = out as usize as *mut u64;
         // SAFETY: `out` is the glue's host slice slot (16 bytes, 8-aligned).
         unsafe {
@@ -175,6 +196,9 @@ pub(super) mod imp {
     ) {
         // SAFETY: the glue passes the definition of its options memory.
         let mem = unsafe { guest_memory(memory) };
+        // Bounds only: the lowering into the other guest validates the code units as it reads
+        // them, after that guest's `realloc` accepted the size (`source`), so a claimed length
+        // costs nothing before the allocation checks.
         let c = ok_or_raise(check(mem, encoding, ptr as u32, len as u32));
         let out = out as usize as *mut u64;
         // SAFETY: `out` is the glue's host slice slot (16 bytes, 8-aligned).
@@ -341,12 +365,16 @@ unsafe fn to_utf8_rest(
 ) -> Result<i64, Trap> {
     // SAFETY: caller contract.
     let s = unsafe { source(src_enc, src, n)? };
-    let encoded: String = code_points(s, src_enc).collect();
+    let len: usize = code_points(s, src_enc).map(char::len_utf8).sum();
     // SAFETY: the glue grew the allocation to the worst case, at least the encoded length.
-    let d = unsafe { dest(def, dst, encoded.len() as u64)? };
-    let done = (done as usize).min(encoded.len());
-    d[done..].copy_from_slice(&encoded.as_bytes()[done..]);
-    Ok(encoded.len() as i64)
+    let d = unsafe { dest(def, dst, len as u64)? };
+    // The first `done` code points were ASCII, one byte each, already in place.
+    let done = (done as usize).min(len);
+    let mut at = done;
+    for c in code_points(s, src_enc).skip(done) {
+        at += c.encode_utf8(&mut d[at..]).len();
+    }
+    Ok(len as i64)
 }
 
 /// # Safety
@@ -400,21 +428,24 @@ unsafe fn latin1_inflate(
 ) -> Result<i64, Trap> {
     // SAFETY: caller contract.
     let s = unsafe { source(src_enc, src, n)? };
-    let encoded: Vec<u16> = code_points(s, src_enc)
-        .collect::<String>()
-        .encode_utf16()
-        .collect();
-    let bytes = 2 * encoded.len();
+    let units: usize = code_points(s, src_enc).map(char::len_utf16).sum();
+    let bytes = 2 * units;
     // SAFETY: the glue grew the allocation to `2 * n` bytes, at least `bytes`.
     let d = unsafe { dest(def, dst, bytes as u64)? };
-    let done = (done as usize).min(encoded.len());
+    let done = (done as usize).min(units);
     // Widen the latin1 bytes already in guest memory, last first (in place).
     for j in (0..done).rev() {
         d[2 * j] = d[j];
         d[2 * j + 1] = 0;
     }
-    for (o, u) in d[2 * done..].chunks_exact_mut(2).zip(&encoded[done..]) {
-        o.copy_from_slice(&u.to_le_bytes());
+    // The first `done` code points were latin1, one unit each.
+    let mut at = 2 * done;
+    let mut buf = [0u16; 2];
+    for c in code_points(s, src_enc).skip(done) {
+        for u in c.encode_utf16(&mut buf) {
+            d[at..at + 2].copy_from_slice(&u.to_le_bytes());
+            at += 2;
+        }
     }
     Ok(bytes as i64)
 }
@@ -476,13 +507,13 @@ mod tests {
     fn invalid_encodings_name_the_error() {
         let mut mem = vec![0u8; 16];
         mem[0..2].copy_from_slice(&[0x61, 0xc3]);
-        let e = check(&mem, 0, 0, 2).err().unwrap();
+        let e = lift_for_host(&mem, 0, 0, 2).err().unwrap();
         assert_eq!(
             e.message,
             "invalid utf8 encoding: incomplete utf-8 byte sequence from index 1"
         );
         mem[0..2].copy_from_slice(&[0x00, 0xd8]);
-        let e = check(&mem, 1, 0, 1).err().unwrap();
+        let e = lift_for_host(&mem, 1, 0, 1).err().unwrap();
         assert_eq!(
             e.message,
             "invalid utf16 encoding: unpaired surrogate found: d800"

@@ -5,6 +5,7 @@
 //! Everything that touches guest memory (validation, transcoding, bounds) is the compiled
 //! glue's job.
 
+use super::arena::{out_of_memory, HostValueBudget};
 use crate::error::Error;
 use kiln_environ::component::abi::align_to;
 use kiln_environ::component::host::{host_field_offsets, host_layout, host_payload_offset};
@@ -311,11 +312,38 @@ unsafe fn slice_at(b: &[u8], at: u32, elem_size: usize) -> Result<&[u8], Error> 
     Ok(unsafe { std::slice::from_raw_parts(p as *const u8, bytes) })
 }
 
-/// Reads the host representation of a value of `ty` at the start of `b`.
+/// Reads the host representation of a value of `ty` at the start of `b`, within the default
+/// [`HostValueBudget`].
 ///
 /// # Safety
 /// Slices inside must point at live memory (the glue's results, before post-return).
 pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
+    // SAFETY: forwarded contract.
+    unsafe { decode_within(ty, b, &mut HostValueBudget::default()) }
+}
+
+/// A vector with room for `n` items, charged to `budget` first: a guest-chosen count never
+/// reaches the allocator unchecked, and an allocation failure is a trap.
+fn reserve<X>(n: usize, budget: &mut HostValueBudget) -> Result<Vec<X>, Error> {
+    budget.charge_items(n as u64, std::mem::size_of::<X>())?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| out_of_memory((n as u64).saturating_mul(std::mem::size_of::<X>() as u64)))?;
+    Ok(v)
+}
+
+/// A copy of `name` (a case or field name of the type), charged to `budget`.
+fn name(n: &str, budget: &mut HostValueBudget) -> Result<String, Error> {
+    budget.charge(n.len() as u64 + std::mem::size_of::<String>() as u64)?;
+    Ok(n.to_string())
+}
+
+/// [`decode`] charging every host byte of the value to `budget` before allocating it (a trap
+/// when it would be exceeded).
+///
+/// # Safety
+/// As [`decode`].
+pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> Result<Val, Error> {
     Ok(match ty {
         T::Bool => Val::Bool(get::<1>(b, 0)?[0] != 0),
         T::S8 => Val::S8(i8::from_le_bytes(get(b, 0)?)),
@@ -337,22 +365,22 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
         T::String => {
             // SAFETY: forwarded contract.
             let s = unsafe { slice_at(b, 0, 1)? };
-            Val::String(
-                std::str::from_utf8(s)
-                    .map_err(|_| Error::Other("glue produced invalid utf-8".into()))?
-                    .to_string(),
-            )
+            let s = std::str::from_utf8(s)
+                .map_err(|_| Error::Other("glue produced invalid utf-8".into()))?;
+            let mut out = reserve::<u8>(s.len(), budget)?;
+            out.extend_from_slice(s.as_bytes());
+            Val::String(String::from_utf8(out).unwrap_or_default())
         }
         T::List(elem) => {
             let size = host_layout(elem).size as usize;
             let n = u64::from_le_bytes(get::<8>(b, 8)?) as usize;
             // SAFETY: forwarded contract.
             let data = unsafe { slice_at(b, 0, size)? };
-            let mut items = Vec::with_capacity(n.min(1 << 20));
+            let mut items = reserve::<Val>(n, budget)?;
             for i in 0..n {
                 let at = i * size;
                 // SAFETY: forwarded contract.
-                items.push(unsafe { decode(elem, data.get(at..).unwrap_or(&[]))? });
+                items.push(unsafe { decode_within(elem, data.get(at..).unwrap_or(&[]), budget)? });
             }
             Val::List(items)
         }
@@ -363,23 +391,27 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
             let n = u64::from_le_bytes(get::<8>(b, 8)?) as usize;
             // SAFETY: forwarded contract.
             let data = unsafe { slice_at(b, 0, size)? };
-            let mut entries = Vec::with_capacity(n.min(1 << 20));
+            let mut entries = reserve::<(Val, Val)>(n, budget)?;
             for i in 0..n {
                 let at = data.get(i * size..).unwrap_or(&[]);
                 // SAFETY: forwarded contract.
-                let key = unsafe { decode(k, at.get(offs[0] as usize..).unwrap_or(&[]))? };
+                let key =
+                    unsafe { decode_within(k, at.get(offs[0] as usize..).unwrap_or(&[]), budget)? };
                 // SAFETY: forwarded contract.
-                let val = unsafe { decode(v, at.get(offs[1] as usize..).unwrap_or(&[]))? };
+                let val =
+                    unsafe { decode_within(v, at.get(offs[1] as usize..).unwrap_or(&[]), budget)? };
                 entries.push((key, val));
             }
             Val::Map(entries)
         }
         T::FixedList(elem, n) => {
             let size = host_layout(elem).size as usize;
-            let mut items = Vec::with_capacity((*n as usize).min(1 << 20));
+            let mut items = reserve::<Val>(*n as usize, budget)?;
             for i in 0..*n as usize {
                 // SAFETY: forwarded contract.
-                items.push(unsafe { decode(elem, b.get(i * size..).unwrap_or(&[]))? });
+                items.push(unsafe {
+                    decode_within(elem, b.get(i * size..).unwrap_or(&[]), budget)?
+                });
             }
             Val::List(items)
         }
@@ -389,37 +421,36 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
             )))
         }
         T::Record(fields) => {
-            let mut out = Vec::new();
+            let mut out = reserve::<(String, Val)>(fields.len(), budget)?;
             for (f, o) in fields.iter().zip(host_field_offsets(ty)) {
                 // SAFETY: forwarded contract.
-                let v = unsafe { decode(&f.ty, b.get(o as usize..).unwrap_or(&[]))? };
-                out.push((f.name.clone(), v));
+                let v =
+                    unsafe { decode_within(&f.ty, b.get(o as usize..).unwrap_or(&[]), budget)? };
+                out.push((name(&f.name, budget)?, v));
             }
             Val::Record(out)
         }
         T::Tuple(tys) => {
-            let mut out = Vec::new();
+            let mut out = reserve::<Val>(tys.len(), budget)?;
             for (t, o) in tys.iter().zip(host_field_offsets(ty)) {
                 // SAFETY: forwarded contract.
-                out.push(unsafe { decode(t, b.get(o as usize..).unwrap_or(&[]))? });
+                out.push(unsafe { decode_within(t, b.get(o as usize..).unwrap_or(&[]), budget)? });
             }
             Val::Tuple(out)
         }
         T::Enum(labels) => {
             let i = u32::from_le_bytes(get(b, 0)?) as usize;
-            Val::Enum(
-                labels
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| Error::Other("enum case out of range".into()))?,
-            )
+            let label = labels
+                .get(i)
+                .ok_or_else(|| Error::Other("enum case out of range".into()))?;
+            Val::Enum(name(label, budget)?)
         }
         T::Flags(labels) => {
             let mut set = Vec::new();
             for (i, l) in labels.iter().enumerate() {
                 let w = u32::from_le_bytes(get(b, 4 * (i as u32 / 32))?);
                 if w & (1 << (i % 32)) != 0 {
-                    set.push(l.clone());
+                    set.push(name(l, budget)?);
                 }
             }
             Val::Flags(set)
@@ -437,9 +468,12 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
             let pay = host_payload_offset(ty).unwrap_or(0) as usize;
             let payload = match case {
                 // SAFETY: forwarded contract.
-                Some(ct) => Some(Box::new(unsafe {
-                    decode(ct, b.get(pay..).unwrap_or(&[]))?
-                })),
+                Some(ct) => {
+                    budget.charge(std::mem::size_of::<Val>() as u64)?;
+                    Some(Box::new(unsafe {
+                        decode_within(ct, b.get(pay..).unwrap_or(&[]), budget)?
+                    }))
+                }
                 None => None,
             };
             match ty {
@@ -447,7 +481,7 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
                 T::Option(_) => Val::Option(payload),
                 T::Result { .. } if tag == 0 => Val::Result(Ok(payload)),
                 T::Result { .. } => Val::Result(Err(payload)),
-                T::Variant(cs) => Val::Variant(cs[tag as usize].name.clone(), payload),
+                T::Variant(cs) => Val::Variant(name(&cs[tag as usize].name, budget)?, payload),
                 _ => unreachable!("matched above"),
             }
         }

@@ -30,7 +30,7 @@ mod fs_sys;
 mod fs_tests;
 
 use super::val::*;
-use super::{define, define_resource, ErrorObj, Table, WasiConfig, WasiState};
+use super::{define, define_raw, define_resource, ErrorObj, Table, WasiConfig, WasiState};
 use crate::component::{ComponentLinker, HostCx, Val};
 use crate::error::{Error, Trap};
 use fs_desc::{dflag, identity_hash, oflag, Desc, Stat};
@@ -286,13 +286,19 @@ fn add_file_ops(linker: &mut ComponentLinker) {
         let (a, m) = (new_timestamp(args, 1)?, new_timestamp(args, 2)?);
         res(d.set_times(a, m).map(|_| None))
     });
-    def_method(linker, "read", |_, _, d, args| {
-        let r = d.read(arg_u64(args, 1)?, arg_u64(args, 2)?);
-        res(r.map(|(data, end)| Some(Val::Tuple(vec![bytes(&data), Val::Bool(end)]))))
+    // Byte lists over the host C representation: read into one block, write from guest
+    // memory in place.
+    define_raw(linker, TYPES, &method("read"), |cx, st, args, out| {
+        let d = desc(cx, st, &args.val(0)?)?;
+        match d.read(args.get::<u64>(1)?, args.get::<u64>(2)?) {
+            Ok((data, end)) => out.set_ok_bytes(&data, Some(end)),
+            Err(c) => out.set(res(Err(c))?),
+        }
     });
-    def_method(linker, "write", |_, _, d, args| {
-        let data = arg_bytes(args, 1)?;
-        res(d.write(&data, arg_u64(args, 2)?).map(|n| Some(Val::U64(n))))
+    define_raw(linker, TYPES, &method("write"), |cx, st, args, out| {
+        let d = desc(cx, st, &args.val(0)?)?;
+        let r = d.write(args.bytes(1)?, args.get::<u64>(2)?);
+        out.set(res(r.map(|n| Some(Val::U64(n))))?)
     });
     def_method(linker, "stat", |_, _, d, _| {
         res(d.stat().map(|s| Some(stat_val(&s))))

@@ -17,10 +17,10 @@
 
 use super::streams::{ErrorObj, InputObj, OutputObj, PollableObj, Readiness, StreamError};
 use super::{
-    arg, arg_bytes, arg_u64, define, define_resource, err, new_pollable, ok, rep_of, stream_error,
+    arg, arg_u64, define, define_raw, define_resource, err, new_pollable, ok, rep_of, stream_error,
     string, with_obj, WasiState, INPUT_STREAM, IO_ERROR, OUTPUT_STREAM, POLLABLE,
 };
-use crate::component::{ComponentLinker, HostCx, Val};
+use crate::component::{ComponentLinker, HostArgs, HostCx, HostResult, Val};
 use crate::error::Trap;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -138,6 +138,24 @@ fn sresult(
 
 fn len_arg(args: &[Val], i: usize) -> Result<usize, Trap> {
     Ok(arg_u64(args, i)?.min(MAX_READ as u64) as usize)
+}
+
+/// [`len_arg`] over the host C representation.
+fn raw_len(args: &HostArgs<'_>, i: usize) -> Result<usize, Trap> {
+    Ok(args.get::<u64>(i)?.min(MAX_READ as u64) as usize)
+}
+
+/// Writes a read's `result<list<u8>, stream-error>` (the bytes as one block).
+fn bytes_result(
+    cx: &HostCx<'_>,
+    st: &WasiState,
+    r: Result<Vec<u8>, StreamError>,
+    out: &mut HostResult<'_>,
+) -> Result<(), Trap> {
+    match r {
+        Ok(b) => out.set_ok_bytes(&b, None),
+        Err(e) => out.set(Some(err(stream_error(cx, st, e)?))),
+    }
 }
 
 fn input<R>(
@@ -270,19 +288,24 @@ fn define_streams(linker: &mut ComponentLinker) {
     define_resource::<InputObj>(linker, S, "input-stream");
     define_resource::<OutputObj>(linker, S, "output-stream");
 
-    define(linker, S, "[method]input-stream.read", |cx, st, args| {
-        let len = len_arg(args, 1)?;
-        let r = input(cx, st, arg(args, 0)?, |o| o.0.read(len))?;
-        sresult(cx, st, r.map(|b| Some(super::bytes(&b))))
-    });
-    define(
+    define_raw(
+        linker,
+        S,
+        "[method]input-stream.read",
+        |cx, st, args, out| {
+            let len = raw_len(args, 1)?;
+            let r = input(cx, st, &args.val(0)?, |o| o.0.read(len))?;
+            bytes_result(cx, st, r, out)
+        },
+    );
+    define_raw(
         linker,
         S,
         "[method]input-stream.blocking-read",
-        |cx, st, args| {
-            let len = len_arg(args, 1)?;
-            let r = blocking_read(cx, st, arg(args, 0)?, len)?;
-            sresult(cx, st, r.map(|b| Some(super::bytes(&b))))
+        |cx, st, args, out| {
+            let len = raw_len(args, 1)?;
+            let r = blocking_read(cx, st, &args.val(0)?, len)?;
+            bytes_result(cx, st, r, out)
         },
     );
     define(linker, S, "[method]input-stream.skip", |cx, st, args| {
@@ -319,25 +342,30 @@ fn define_streams(linker: &mut ComponentLinker) {
             sresult(cx, st, r.map(|n| Some(Val::U64(n))))
         },
     );
-    define(linker, S, "[method]output-stream.write", |cx, st, args| {
-        let data = arg_bytes(args, 1)?;
-        let r = checked_write(cx, st, arg(args, 0)?, &data)?;
-        sresult(cx, st, r.map(|()| None))
-    });
-    define(
+    define_raw(
+        linker,
+        S,
+        "[method]output-stream.write",
+        |cx, st, args, out| {
+            let data = args.bytes(1)?;
+            let r = checked_write(cx, st, &args.val(0)?, data)?;
+            out.set(sresult(cx, st, r.map(|()| None))?)
+        },
+    );
+    define_raw(
         linker,
         S,
         "[method]output-stream.blocking-write-and-flush",
-        |cx, st, args| {
-            let data = arg_bytes(args, 1)?;
+        |cx, st, args, out| {
+            let data = args.bytes(1)?;
             if data.len() > MAX_BLOCKING_WRITE {
                 return Err(Trap::host(format!(
                     "WASI: blocking-write-and-flush of {} bytes (at most {MAX_BLOCKING_WRITE})",
                     data.len()
                 )));
             }
-            let r = blocking_write_all(cx, st, arg(args, 0)?, &data)?;
-            sresult(cx, st, r.map(|()| None))
+            let r = blocking_write_all(cx, st, &args.val(0)?, data)?;
+            out.set(sresult(cx, st, r.map(|()| None))?)
         },
     );
     define(linker, S, "[method]output-stream.flush", |cx, st, args| {

@@ -30,7 +30,7 @@ pub use streams::{
 pub use table::Table;
 pub use val::*;
 
-use crate::component::{ComponentInstance, ComponentLinker, HostCx, Val};
+use crate::component::{ComponentInstance, ComponentLinker, HostArgs, HostCx, HostResult, Val};
 use crate::error::{Error, Trap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -244,6 +244,28 @@ pub(crate) fn define(
     linker.func_cx(&path, move |cx, args| {
         let st = cx.state::<WasiState>()?;
         f(cx, st, args)
+    });
+}
+
+/// Defines WASI function `name` of interface `iface` over the host C representation (the
+/// byte-list fast path: `list<u8>` arguments read in place from guest memory, `list<u8>`
+/// results written as one block, no [`Val`] per byte).
+pub(crate) fn define_raw(
+    linker: &mut ComponentLinker,
+    iface: &str,
+    name: &str,
+    f: impl Fn(&HostCx<'_>, &WasiState, &HostArgs<'_>, &mut HostResult<'_>) -> Result<(), Trap>
+        + Send
+        + Sync
+        + 'static,
+) {
+    let path = path(iface, name);
+    if let Some(ty) = signatures::signature(&path) {
+        linker.func_type(&path, ty.clone());
+    }
+    linker.func_raw(&path, move |cx, args, result| {
+        let st = cx.state::<WasiState>()?;
+        f(cx, st, args, result)
     });
 }
 

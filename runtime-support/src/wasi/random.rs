@@ -3,7 +3,7 @@
 //! (splitmix64) seeded from the kernel at instantiation; the insecure seed is drawn once per
 //! instance and stays the same for its lifetime, as the WIT asks.
 
-use super::{arg_u64, bytes, define};
+use super::{define, define_raw};
 use crate::component::{ComponentLinker, HostCx, Val};
 use crate::error::{Error, Trap};
 use std::sync::Mutex;
@@ -54,8 +54,8 @@ impl InsecureState {
     }
 }
 
-fn len_arg(args: &[Val]) -> Result<usize, Trap> {
-    let len = arg_u64(args, 0)?;
+/// A requested length of random bytes, checked before anything is allocated.
+fn checked_len(len: u64) -> Result<usize, Trap> {
     if len > MAX_RANDOM {
         return Err(Trap::host(format!(
             "WASI: {len} random bytes requested (at most {MAX_RANDOM} per call)"
@@ -79,27 +79,33 @@ pub fn add(linker: &mut ComponentLinker) {
             state: Mutex::new(word(2)),
         })
     });
-    define(linker, "random/random", "get-random-bytes", |_, _, args| {
-        let mut buf = vec![0u8; len_arg(args)?];
-        fill_random(&mut buf).map_err(|e| Trap::host(format!("WASI: getrandom failed: {e}")))?;
-        Ok(Some(bytes(&buf)))
-    });
+    define_raw(
+        linker,
+        "random/random",
+        "get-random-bytes",
+        |_, _, args, out| {
+            let mut buf = vec![0u8; checked_len(args.get::<u64>(0)?)?];
+            fill_random(&mut buf)
+                .map_err(|e| Trap::host(format!("WASI: getrandom failed: {e}")))?;
+            out.set_bytes(&buf)
+        },
+    );
     define(linker, "random/random", "get-random-u64", |_, _, _| {
         Ok(Some(Val::U64(random_u64()?)))
     });
-    define(
+    define_raw(
         linker,
         "random/insecure",
         "get-insecure-random-bytes",
-        |cx, _, args| {
-            let len = len_arg(args)?;
+        |cx, _, args, res| {
+            let len = checked_len(args.get::<u64>(0)?)?;
             let g = insecure(cx)?;
             let mut out = Vec::with_capacity(len + 8);
             while out.len() < len {
                 out.extend_from_slice(&g.next().to_le_bytes());
             }
             out.truncate(len);
-            Ok(Some(bytes(&out)))
+            res.set_bytes(&out)
         },
     );
     define(

@@ -45,7 +45,7 @@ mod tests {
         let mut linker = crate::ComponentLinker::new(&engine);
         crate::wasi::add_to_linker(&mut linker, crate::wasi::WasiConfig::default());
         let missing: Vec<&String> = linker
-            .typed
+            .funcs
             .paths()
             .filter(|p| signature(p).is_none())
             .collect();
