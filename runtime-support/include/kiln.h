@@ -799,6 +799,28 @@ kiln_error_t *kiln_component_linker_instantiate(const kiln_component_linker_t *l
                                                 kiln_component_instance_t **out);
 /** Frees an instance handle (functions obtained from it keep it alive). */
 void kiln_component_instance_delete(kiln_component_instance_t *instance);
+/**
+ * Gives the store of each instance this linker makes an epoch deadline `ticks` after the
+ * engine's epoch at instantiation, set before any of the component's code runs (core start
+ * functions, the component's start function). Guest code, glue loops, host-side lifting and
+ * blocking WASI calls trap with KILN_TRAP_INTERRUPT once it passes.
+ */
+kiln_error_t *kiln_component_linker_set_epoch_deadline(kiln_component_linker_t *linker,
+                                                       uint64_t ticks);
+/**
+ * Limits the stores of the instances this linker makes (0: unlimited, or the default for
+ * `host_value_bytes`, 256 MiB): bytes of any one linear memory, elements of any one table, core
+ * and component instances in a store, host bytes the values lifted in one call may take.
+ */
+kiln_error_t *kiln_component_linker_set_limits(kiln_component_linker_t *linker,
+                                               uint64_t memory_bytes, uint64_t table_elements,
+                                               uint64_t instances, uint64_t host_value_bytes);
+/**
+ * Sets the epoch deadline of the instance's store to the engine's epoch + `ticks` (see
+ * kiln_component_linker_set_epoch_deadline()).
+ */
+kiln_error_t *kiln_component_instance_set_epoch_deadline(
+    const kiln_component_instance_t *instance, uint64_t ticks);
 /** The exported function `name` (`f`, or `ns:pkg/iface#f`); KILN_ERROR_OTHER if missing. */
 kiln_error_t *kiln_component_instance_get_func(const kiln_component_instance_t *instance,
                                                const char *name, kiln_component_func_t **out);

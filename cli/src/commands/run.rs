@@ -73,6 +73,7 @@ impl RunCommand {
                 &component,
                 self.invoke.as_deref(),
                 wasi,
+                self.timeout,
             );
         }
         let module = self.load(&engine)?;

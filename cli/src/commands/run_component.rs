@@ -43,6 +43,7 @@ pub fn run_component(
     component: &Component,
     invoke: Option<&str>,
     wasi: WasiConfig,
+    timeout: Option<std::time::Duration>,
 ) -> Result<i32> {
     // Imports that only carry types (an interface of type definitions, as `use` in a WIT
     // world produces) need no definition; WASI 0.2 interfaces are provided.
@@ -58,6 +59,11 @@ pub fn run_component(
         );
     }
     let mut linker = ComponentLinker::new(engine);
+    // The deadline covers instantiation (start functions) too: it is set before.
+    if let Some(timeout) = timeout {
+        linker.set_epoch_deadline(1);
+        super::run::start_timeout(engine, timeout)?;
+    }
     let uses_wasi = !needed.is_empty();
     if uses_wasi {
         kiln_runtime::wasi::add_to_linker(&mut linker, wasi);

@@ -32,6 +32,10 @@ pub struct kiln_component_linker_t {
     engine: Engine,
     defs: Vec<(String, Arc<ComponentHostEnv>)>,
     wasi: Option<Arc<crate::wasi::WasiConfig>>,
+    /// `kiln_component_linker_set_epoch_deadline`.
+    epoch_deadline: Option<u64>,
+    /// `kiln_component_linker_set_limits`.
+    limits: Option<Arc<crate::StoreLimits>>,
 }
 
 impl kiln_component_linker_t {
@@ -122,6 +126,8 @@ pub unsafe extern "C" fn kiln_component_linker_new(
             engine: engine.engine.clone(),
             defs: Vec::new(),
             wasi: None,
+            epoch_deadline: None,
+            limits: None,
         });
         Ok(())
     })
@@ -262,6 +268,12 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
         let linker = unsafe { handle(linker, "linker") }?;
         let component = &unsafe { handle(component, "component") }?.component;
         let mut l = ComponentLinker::new(&linker.engine);
+        if let Some(ticks) = linker.epoch_deadline {
+            l.set_epoch_deadline(ticks);
+        }
+        if let Some(limits) = &linker.limits {
+            l.set_limiter(limits.clone());
+        }
         if let Some(w) = &linker.wasi {
             crate::wasi::add_to_linker_shared(&mut l, w.clone());
         }
@@ -278,6 +290,58 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
         }
         let instance = l.instantiate(component)?;
         *out = boxed(kiln_component_instance_t { instance });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_set_epoch_deadline(
+    linker: *mut kiln_component_linker_t,
+    ticks: u64,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let l = unsafe { handle_mut(linker, "linker") }?;
+        l.epoch_deadline = Some(ticks);
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_linker_set_limits(
+    linker: *mut kiln_component_linker_t,
+    memory_bytes: u64,
+    table_elements: u64,
+    instances: u64,
+    host_value_bytes: u64,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let l = unsafe { handle_mut(linker, "linker") }?;
+        let some = |v: u64| (v != 0).then_some(v);
+        l.limits = Some(Arc::new(crate::StoreLimits {
+            memory_size: some(memory_bytes),
+            table_elements: some(table_elements),
+            instances: some(instances).map_or(usize::MAX, |n| n as usize),
+            host_value_bytes: some(host_value_bytes)
+                .map_or(crate::DEFAULT_HOST_VALUE_BYTES, |n| n as usize),
+        }));
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_set_epoch_deadline(
+    instance: *const kiln_component_instance_t,
+    ticks: u64,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let i = unsafe { handle(instance, "instance") }?;
+        i.instance.set_epoch_deadline(ticks);
         Ok(())
     })
 }

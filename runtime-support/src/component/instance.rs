@@ -78,6 +78,21 @@ impl Shared {
     }
 }
 
+impl crate::store::StoreMember for Shared {
+    fn store_slot(&self) -> &std::sync::atomic::AtomicPtr<crate::vm::VMStoreContext> {
+        // SAFETY: the store-context slot of the component VM context: 8-aligned, inside the
+        // context (its header), alive as long as `self`, and only accessed atomically.
+        unsafe {
+            std::sync::atomic::AtomicPtr::from_ptr(
+                self.vmctx
+                    .ptr()
+                    .add(VMComponentOffsets::STORE_CONTEXT as usize)
+                    .cast(),
+            )
+        }
+    }
+}
+
 /// A lifted function as the plan defined it.
 #[derive(Clone)]
 pub(super) struct Lifted {
@@ -156,6 +171,23 @@ pub(super) unsafe fn vmctx_view<'a>(cvmctx: *const u8) -> Option<VmctxView<'a>> 
 }
 
 impl ComponentInstance {
+    /// Sets the epoch deadline of the instance's store (its core instances, and everything
+    /// linked with them) to `engine.epoch() + ticks`: guest code, glue loops, host-side
+    /// lifting and blocking WASI calls trap with an interrupt once it passes.
+    pub fn set_epoch_deadline(&self, ticks: u64) {
+        let deadline = self.component().engine().epoch().saturating_add(ticks);
+        if let Some(i) = self.inner.core_instances.first() {
+            i.inner.store().set_epoch_deadline(deadline);
+        }
+    }
+
+    /// Installs `limiter` as the resource limiter of the instance's store.
+    pub fn set_limiter(&self, limiter: Option<Arc<dyn crate::ResourceLimiter>>) {
+        if let Some(i) = self.inner.core_instances.first() {
+            i.inner.store().set_limiter(limiter);
+        }
+    }
+
     /// The component this is an instance of.
     pub fn component(&self) -> &Component {
         &self.inner.component

@@ -111,9 +111,17 @@ impl<'l> Builder<'l> {
 
     /// Joins a new core instance's store with the others': one store holds the whole
     /// component, so one thread at a time runs it.
+    /// The component VM context joins the store too (its store-context slot is what glue
+    /// loops read the deadline through).
     fn join_store(&self, instance: &Instance) -> Result<(), Error> {
-        if let Some(first) = self.core_instances.first() {
-            crate::store::join(&first.inner.store(), &instance.inner.store())?;
+        match self.core_instances.first() {
+            Some(first) => {
+                crate::store::join(&first.inner.store(), &instance.inner.store())?;
+            }
+            None => {
+                let member: Arc<dyn crate::store::StoreMember> = self.shared.clone();
+                instance.inner.store().adopt(&member);
+            }
         }
         Ok(())
     }
@@ -212,7 +220,7 @@ impl<'l> Builder<'l> {
                 for d in imports {
                     externs.push(self.resolve(d)?);
                 }
-                let instance = Instance::new(&module, &externs)?;
+                let instance = Instance::new_with(&module, &externs, &self.linker.options)?;
                 self.join_store(&instance)?;
                 self.core_instances.push(instance);
             }
@@ -239,7 +247,7 @@ impl<'l> Builder<'l> {
                         })?;
                     externs.push(self.resolve(def)?);
                 }
-                let instance = Instance::new(&module, &externs)?;
+                let instance = Instance::new_with(&module, &externs, &self.linker.options)?;
                 self.join_store(&instance)?;
                 self.core_instances.push(instance);
                 self.imported_modules.insert(*import, module);

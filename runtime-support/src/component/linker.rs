@@ -50,6 +50,8 @@ pub struct ComponentLinker {
     pub(super) state_makers: Vec<(TypeId, Arc<StateMaker>)>,
     /// Host bytes the values lifted from a guest in one call may take (`arena.rs`).
     pub(super) host_value_budget: u64,
+    /// The limiter and deadline given to the store of each instance made.
+    pub(super) options: crate::instance::InstanceOptions,
 }
 
 impl ComponentLinker {
@@ -65,7 +67,26 @@ impl ComponentLinker {
             host_dtors: Defs::default(),
             state_makers: Vec::new(),
             host_value_budget: DEFAULT_HOST_VALUE_BUDGET,
+            options: Default::default(),
         }
+    }
+
+    /// Gives the store of each component instance made from now on an epoch deadline `ticks`
+    /// after the engine's epoch at instantiation, set before any of its code runs (core start
+    /// functions, the component's start function and calls during instantiation); guest code,
+    /// glue loops, host-side lifting and blocking WASI calls all honour it.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> &mut Self {
+        self.options.epoch_deadline = Some(ticks);
+        self
+    }
+
+    /// Limits the stores of the instances made from now on (memory and table growth, the
+    /// number of core and component instances), and sets the host value budget to the
+    /// limiter's `host_value_bytes`.
+    pub fn set_limiter(&mut self, limiter: Arc<dyn crate::ResourceLimiter>) -> &mut Self {
+        self.host_value_budget = limiter.host_value_bytes() as u64;
+        self.options.limiter = Some(limiter);
+        self
     }
 
     /// Sets how many host bytes the values lifted from a guest in one call may take in

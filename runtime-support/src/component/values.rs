@@ -322,6 +322,15 @@ pub unsafe fn decode(ty: &T, b: &[u8]) -> Result<Val, Error> {
     unsafe { decode_within(ty, b, &mut HostValueBudget::default()) }
 }
 
+/// Every 4096 items of a long list, the store's epoch deadline (when this runs inside a call:
+/// the arguments of a host function): lifting a long list is interrupted like guest code.
+fn deadline_check(i: usize) -> Result<(), Error> {
+    if i % 4096 == 4095 {
+        crate::store::check_deadline().map_err(Error::Trap)?;
+    }
+    Ok(())
+}
+
 /// A vector with room for `n` items, charged to `budget` first: a guest-chosen count never
 /// reaches the allocator unchecked, and an allocation failure is a trap.
 fn reserve<X>(n: usize, budget: &mut HostValueBudget) -> Result<Vec<X>, Error> {
@@ -378,6 +387,7 @@ pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> R
             let data = unsafe { slice_at(b, 0, size)? };
             let mut items = reserve::<Val>(n, budget)?;
             for i in 0..n {
+                deadline_check(i)?;
                 let at = i * size;
                 // SAFETY: forwarded contract.
                 items.push(unsafe { decode_within(elem, data.get(at..).unwrap_or(&[]), budget)? });
@@ -393,6 +403,7 @@ pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> R
             let data = unsafe { slice_at(b, 0, size)? };
             let mut entries = reserve::<(Val, Val)>(n, budget)?;
             for i in 0..n {
+                deadline_check(i)?;
                 let at = data.get(i * size..).unwrap_or(&[]);
                 // SAFETY: forwarded contract.
                 let key =

@@ -433,6 +433,19 @@ fn main() {
             }
             std::process::exit(7);
         }
+        "sleep" => {
+            // A long sleep (subscribe-duration + poll): deadlines must end it.
+            println!("sleeping");
+            std::thread::sleep(std::time::Duration::from_secs(args[2].parse().unwrap()));
+            println!("woke up");
+        }
+        "spin" => {
+            println!("spinning");
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         "big-output" => {
             let n: usize = args[2].parse().unwrap();
             let line = "0123456789abcdef".repeat(8);
