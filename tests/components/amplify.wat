@@ -3,10 +3,15 @@
 ;; length) and claims huge `list<u8>`s and strings: to host functions (dynamic values and the
 ;; byte-slice path), and to $callee, whose `realloc` fails fast (an out-of-bounds pointer).
 ;; `strings-*` pass a list of `n` strings that all alias one `len`-byte string at 512 MiB.
+;; `*-times` call the host `n` times in one export call, with a UTF-16 string of `len` units
+;; (transcoded into the host arena) or for a `len`-byte list result (the caller's `realloc`
+;; for results always answers 16 MiB).
 (component
   (import "host-bytes" (func $hb-import (param "b" (list u8))))
   (import "host-bytes-raw" (func $hbr-import (param "b" (list u8)) (result u32)))
   (import "host-strings" (func $hs-import (param "s" (list string))))
+  (import "host-string" (func $hstr-import (param "s" string)))
+  (import "host-give" (func $hg-import (param "len" u32) (result (list u8))))
   (component $callee
     (core module $m
       (memory (export "mem") 1)
@@ -27,18 +32,23 @@
     (import "host-bytes" (func $hb (param "b" (list u8))))
     (import "host-bytes-raw" (func $hbr (param "b" (list u8)) (result u32)))
     (import "host-strings" (func $hs (param "s" (list string))))
+    (import "host-string" (func $hstr (param "s" string)))
+    (import "host-give" (func $hg (param "len" u32) (result (list u8))))
     (import "take-string" (func $ts (param "s" string)))
     (import "take-string16" (func $ts16 (param "s" string)))
     (import "take-strings" (func $tss (param "s" (list string))))
     (import "take-bytes" (func $tb (param "b" (list u8))))
     (core module $libc
       (memory (export "mem") 16385)
-      (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const -8))
+      (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const -8)
+      (func (export "realloc-16m") (param i32 i32 i32 i32) (result i32) i32.const 0x1000000))
     (core instance $libc (instantiate $libc))
     (alias core export $libc "mem" (core memory $mem))
     (core func $hb (canon lower (func $hb) (memory $mem)))
     (core func $hbr (canon lower (func $hbr) (memory $mem)))
     (core func $hs (canon lower (func $hs) (memory $mem)))
+    (core func $hstr16 (canon lower (func $hstr) (memory $mem) string-encoding=utf16))
+    (core func $hg (canon lower (func $hg) (memory $mem) (realloc (core func $libc "realloc-16m"))))
     (core func $ts (canon lower (func $ts) (memory $mem)))
     (core func $ts16 (canon lower (func $ts16) (memory $mem) string-encoding=utf16))
     (core func $ts-latin1 (canon lower (func $ts) (memory $mem) string-encoding=latin1+utf16))
@@ -49,6 +59,8 @@
       (import "b" "hb" (func $hb (param i32 i32)))
       (import "b" "hbr" (func $hbr (param i32 i32) (result i32)))
       (import "b" "hs" (func $hs (param i32 i32)))
+      (import "b" "hstr16" (func $hstr16 (param i32 i32)))
+      (import "b" "hg" (func $hg (param i32 i32)))
       (import "b" "ts" (func $ts (param i32 i32)))
       (import "b" "ts16" (func $ts16 (param i32 i32)))
       (import "b" "ts-latin1" (func $ts-latin1 (param i32 i32)))
@@ -63,6 +75,20 @@
             (i32.store (i32.shl (local.get $i) (i32.const 3)) (i32.const 0x20000000))
             (i32.store offset=4 (i32.shl (local.get $i) (i32.const 3)) (local.get $len))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next))))
+      (func (export "string16-to-host-times") (param $n i32) (param $len i32)
+        (block $done
+          (loop $next
+            (br_if $done (i32.eqz (local.get $n)))
+            (call $hstr16 (i32.const 0x10000) (local.get $len))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $next))))
+      (func (export "bytes-from-host-times") (param $n i32) (param $len i32)
+        (block $done
+          (loop $next
+            (br_if $done (i32.eqz (local.get $n)))
+            (call $hg (local.get $len) (i32.const 8))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
             (br $next))))
       (func (export "bytes-to-host") (param $len i32)
         (call $hb (i32.const 0x10000) (local.get $len)))
@@ -88,6 +114,8 @@
         (export "hb" (func $hb))
         (export "hbr" (func $hbr))
         (export "hs" (func $hs))
+        (export "hstr16" (func $hstr16))
+        (export "hg" (func $hg))
         (export "ts" (func $ts))
         (export "ts16" (func $ts16))
         (export "ts-latin1" (func $ts-latin1))
@@ -98,6 +126,10 @@
       (canon lift (core func $main "bytes-to-host-raw")))
     (func (export "strings-to-host") (param "n" u32) (param "len" u32)
       (canon lift (core func $main "strings-to-host")))
+    (func (export "string16-to-host-times") (param "n" u32) (param "len" u32)
+      (canon lift (core func $main "string16-to-host-times")))
+    (func (export "bytes-from-host-times") (param "n" u32) (param "len" u32)
+      (canon lift (core func $main "bytes-from-host-times")))
     (func (export "string-to-component") (param "len" u32)
       (canon lift (core func $main "string-to-component")))
     (func (export "string16-to-component") (param "len" u32)
@@ -113,6 +145,8 @@
     (with "host-bytes" (func $hb-import))
     (with "host-bytes-raw" (func $hbr-import))
     (with "host-strings" (func $hs-import))
+    (with "host-string" (func $hstr-import))
+    (with "host-give" (func $hg-import))
     (with "take-string" (func $callee "take-string"))
     (with "take-string16" (func $callee "take-string16"))
     (with "take-strings" (func $callee "take-strings"))
@@ -120,6 +154,8 @@
   (export "bytes-to-host" (func $caller "bytes-to-host"))
   (export "bytes-to-host-raw" (func $caller "bytes-to-host-raw"))
   (export "strings-to-host" (func $caller "strings-to-host"))
+  (export "string16-to-host-times" (func $caller "string16-to-host-times"))
+  (export "bytes-from-host-times" (func $caller "bytes-from-host-times"))
   (export "string-to-component" (func $caller "string-to-component"))
   (export "string16-to-component" (func $caller "string16-to-component"))
   (export "latin1-to-component" (func $caller "latin1-to-component"))

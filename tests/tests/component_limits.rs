@@ -50,6 +50,14 @@ fn amplify_linker(engine: &Engine) -> ComponentLinker {
         let n = args.bytes(0)?.len() as u32;
         out.set(Some(Val::U32(n)))
     });
+    l.func_raw("host-string", |_, args, out| {
+        args.str(0)?;
+        out.set(None)
+    });
+    l.func_raw("host-give", |_, args, out| {
+        let n = args.get::<u32>(0)? as usize;
+        out.set_bytes(&vec![7; n])
+    });
     l
 }
 
@@ -132,6 +140,26 @@ fn the_host_value_budget_is_configurable() {
     let instance = linker.instantiate(&c).expect("instantiate");
     let r = instance.call("bytes-to-host-raw", &[Val::U32(64 * MIB)]);
     assert_eq!(r.expect("in place"), Some(Val::U32(64 * MIB)));
+}
+
+#[test]
+fn import_calls_free_what_the_calls_before_them_left() {
+    let (_dir, c) = component("amplify.wat");
+    let mut linker = amplify_linker(c.engine());
+    // 64 calls of 256 KiB each, in one export call, under a 4 MiB budget: each import call's
+    // arguments and result are freed when the next one ends.
+    linker.set_host_value_budget(4 << 20);
+    let instance = linker.instantiate(&c).expect("instantiate");
+    let args = [Val::U32(64), Val::U32(256 * 1024)];
+    let r = instance.call("string16-to-host-times", &args);
+    assert_eq!(r.expect("UTF-16 strings transcoded for the host"), None);
+    let r = instance.call("bytes-from-host-times", &args);
+    assert_eq!(r.expect("byte lists from the host"), None);
+    // One call's worth over the budget still traps.
+    let instance = linker.instantiate(&c).expect("instantiate");
+    let msg =
+        trap_message(instance.call("bytes-from-host-times", &[Val::U32(1), Val::U32(8 << 20)]));
+    assert!(msg.contains("host value budget"), "{msg}");
 }
 
 /// Calls export `name` through the raw path with the host C representation, converting by

@@ -74,7 +74,7 @@ impl HostValueBudget {
 }
 
 /// The trap for a call whose lifted values would take more than `limit` host bytes.
-pub fn over_budget(limit: u64, wanted: u64) -> Trap {
+pub(crate) fn over_budget(limit: u64, wanted: u64) -> Trap {
     Trap::abi(format!(
         "{}: the values lifted for the host would take {wanted} bytes, more than the \
          instance's host value budget of {limit} bytes",
@@ -83,7 +83,7 @@ pub fn over_budget(limit: u64, wanted: u64) -> Trap {
 }
 
 /// The trap for a host allocation that failed.
-pub fn out_of_memory(bytes: u64) -> Trap {
+pub(crate) fn out_of_memory(bytes: u64) -> Trap {
     Trap::abi(format!(
         "{} ({bytes} bytes)",
         GlueTrap::HostOutOfMemory.message()

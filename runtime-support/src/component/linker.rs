@@ -435,6 +435,7 @@ mod tests {
         // Exact first, then the numerically newest compatible one (0.2.12, not "0.2.5").
         assert_eq!(d.get("wasi:io/streams@0.2.5#read"), Some(&5));
         assert_eq!(d.get("wasi:io/streams@0.2.0#read"), Some(&12));
+        assert_eq!(d.get("wasi:io/streams@0.3.0#read"), None);
         assert_eq!(d.get("wasi:io/streams@0.2.0#write"), None);
         assert_eq!(d.get("log"), Some(&0));
         assert_eq!(d.get("other"), None);
