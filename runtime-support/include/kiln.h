@@ -620,6 +620,20 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
  * invalid value produced by the guest (message starting "canonical ABI:") and an error
  * returned by a host callback come back as errors of kind KILN_ERROR_TRAP.
  *
+ * Argument mistakes do not poison. Both call paths check the host's arguments before the
+ * guest is entered: strings must be valid UTF-8, a string or list with a non-zero length
+ * must have a non-NULL pointer (never a crash), bool is 0 or 1, char a Unicode scalar value,
+ * enum/variant/result tags and option is_some in range, flags without bits past their
+ * labels. A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
+ * (e.g. "argument 0 (`x.b[1]`): string is not valid UTF-8 (invalid byte at offset 2)"),
+ * nothing ran, and the instance stays usable. Argument indices count from 0.
+ *
+ * Poisoning: a trap during an export call (or its post-return) after the guest was entered
+ * leaves the instance unenterable, as the component model specifies: every later export call
+ * fails with a KILN_ERROR_TRAP "cannot enter component instance". The function
+ * kiln_component_instance_is_poisoned() tells; the only way on is a new instance. A host
+ * callback returning an error makes the guest trap, so it poisons too.
+ *
  * Resource handles (own/borrow, in kiln_cval_t and in the host C representation) are indices
  * in the instance's host handle table: an own handle passed to the guest moves out of it, one
  * returned by the guest moves into it; a borrow is lent for the call (the guest must drop it
@@ -821,6 +835,11 @@ kiln_error_t *kiln_component_linker_set_limits(kiln_component_linker_t *linker,
  */
 kiln_error_t *kiln_component_instance_set_epoch_deadline(
     const kiln_component_instance_t *instance, uint64_t ticks);
+/**
+ * Whether a trap ended an export call (or post-return) of the instance after it had entered
+ * the guest, leaving the instance unenterable (see "Poisoning" above); false for NULL.
+ */
+bool kiln_component_instance_is_poisoned(const kiln_component_instance_t *instance);
 /** The exported function `name` (`f`, or `ns:pkg/iface#f`); KILN_ERROR_OTHER if missing. */
 kiln_error_t *kiln_component_instance_get_func(const kiln_component_instance_t *instance,
                                                const char *name, kiln_component_func_t **out);
@@ -868,7 +887,8 @@ kiln_error_t *kiln_component_func_call(const kiln_component_func_t *func,
  * Calls the function raw: `args` points at the C struct of the parameters in the host C
  * representation (may be NULL without parameters) and is handed to the compiled glue as is;
  * the host C representation of the result is written to `results` (room for it; may be NULL
- * without result). Strings must be valid UTF-8 (the glue checks). On success the result's
+ * without result). The arguments are checked first (see "Argument mistakes do not poison"
+ * above): a mistake is a KILN_ERROR_OTHER error and nothing is pending. On success the result's
  * strings and lists may point into guest memory or a per-call buffer: read (or copy) them,
  * then call kiln_component_func_post_return(func), which must come before the instance is
  * entered again (else that call traps: may_enter) and, with several raw calls outstanding,

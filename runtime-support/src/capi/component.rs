@@ -355,6 +355,15 @@ pub unsafe extern "C" fn kiln_component_instance_delete(instance: *mut kiln_comp
 
 #[unsafe(no_mangle)]
 /// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_instance_is_poisoned(
+    instance: *const kiln_component_instance_t,
+) -> bool {
+    // SAFETY: caller contract: NULL or a live instance handle.
+    unsafe { instance.as_ref() }.is_some_and(|i| i.instance.is_poisoned())
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
 pub unsafe extern "C" fn kiln_component_instance_get_func(
     instance: *const kiln_component_instance_t,
     name: *const c_char,
@@ -440,9 +449,11 @@ pub unsafe extern "C" fn kiln_component_func_call(
         // SAFETY: caller contract: `nargs` values.
         let args = unsafe { slice_arg(args, nargs, "args") }?;
         let mut vals = Vec::with_capacity(nargs);
-        for ((_, t), a) in ty.params.iter().zip(args) {
+        for (i, ((name, t), a)) in ty.params.iter().zip(args).enumerate() {
             // SAFETY: borrowed values valid per the contract.
-            vals.push(unsafe { cval_to_val(t, a) }?);
+            let v = unsafe { cval_to_val(t, a) }
+                .map_err(|e| Error::Other(format!("argument {i} (`{name}`): {e}")))?;
+            vals.push(v);
         }
         let out = f.instance.call_func(&f.func, &vals)?;
         // SAFETY: caller contract: NULL or writable.
@@ -470,7 +481,10 @@ pub unsafe extern "C" fn kiln_component_func_call_raw(
         if results.is_null() && ty.result.is_some() {
             return Err(null("results"));
         }
-        // SAFETY: caller contract: host C structs laid out for the function's type.
+        // SAFETY: caller contract: host C structs laid out for the function's type. Mistakes
+        // in the arguments are errors before the guest is entered (the instance stays usable).
+        unsafe { f.func.check_host_args(args.cast()) }?;
+        // SAFETY: as above, and the arguments passed the checks.
         let ret = unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }?;
         f.pending
             .lock()

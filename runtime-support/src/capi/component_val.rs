@@ -185,7 +185,11 @@ pub(super) unsafe fn cval_to_val(ty: &T, v: &kiln_cval_t) -> Result<Val, Error> 
     let of = &v.of;
     unsafe {
         Ok(match ty {
-            T::Bool => Val::Bool(of.u8 != 0),
+            T::Bool => Val::Bool(match of.u8 {
+                0 => false,
+                1 => true,
+                b => return Err(Error::Other(format!("bool byte {b} is neither 0 nor 1"))),
+            }),
             T::S8 => Val::S8(of.s8),
             T::U8 => Val::U8(of.u8),
             T::S16 => Val::S16(of.s16),
@@ -204,7 +208,12 @@ pub(super) unsafe fn cval_to_val(ty: &T, v: &kiln_cval_t) -> Result<Val, Error> 
                 let bytes = slice_arg(s.ptr.cast::<u8>(), s.len, "string pointer")?;
                 Val::String(
                     std::str::from_utf8(bytes)
-                        .map_err(|_| Error::Other("string argument is not valid UTF-8".into()))?
+                        .map_err(|e| {
+                            Error::Other(format!(
+                                "string is not valid UTF-8 (invalid byte at offset {})",
+                                e.valid_up_to()
+                            ))
+                        })?
                         .to_string(),
                 )
             }
@@ -263,10 +272,25 @@ pub(super) unsafe fn cval_to_val(ty: &T, v: &kiln_cval_t) -> Result<Val, Error> 
                 )
             }
             T::Enum(labels) => Val::Enum(labels.get(of.enumeration as usize).cloned().ok_or_else(
-                || Error::Other(format!("enum case {} out of range", of.enumeration)),
+                || {
+                    Error::Other(format!(
+                        "enum case {} out of range (the enum has {} cases)",
+                        of.enumeration,
+                        labels.len()
+                    ))
+                },
             )?),
             T::Flags(labels) => {
                 let words = slice_arg(of.flags.words, of.flags.len, "flags words")?;
+                let n = labels.len();
+                for (w, word) in words.iter().enumerate() {
+                    let defined = n.saturating_sub(32 * w).min(32);
+                    if defined < 32 && word >> defined != 0 {
+                        return Err(Error::Other(format!(
+                            "flags word {w} ({word:#x}) sets bits past the {n} flags of the type"
+                        )));
+                    }
+                }
                 let mut set = Vec::new();
                 for (i, l) in labels.iter().enumerate() {
                     if words.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0) {

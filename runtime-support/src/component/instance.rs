@@ -115,6 +115,9 @@ pub(super) struct ComponentInstanceInner {
     pub(super) lowered: Vec<Func>,
     /// The modules the linker provided for core module imports.
     pub(super) imported_modules: HashMap<ImportIndex, crate::Module>,
+    /// Set when a trap unwound out of an export call or post-return that had entered the
+    /// instance (`ComponentInstance::is_poisoned`).
+    pub(super) poisoned: std::sync::atomic::AtomicBool,
 }
 
 /// An instantiated component.
@@ -186,6 +189,33 @@ impl ComponentInstance {
         if let Some(i) = self.inner.core_instances.first() {
             i.inner.store().set_limiter(limiter);
         }
+    }
+
+    /// Whether a trap ended an export call (or its post-return) after it had entered the
+    /// instance: the canonical ABI leaves such an instance unenterable (`may_enter` stays
+    /// clear), so every later export call traps. Argument errors found before the guest is
+    /// entered ([`ComponentFunc::check_host_args`], mistyped dynamic values) do not poison.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner
+            .poisoned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that a trap left the instance unenterable.
+    pub(super) fn poison(&self) {
+        self.inner
+            .poisoned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the instance flags of lifted function `f` allow entering it now.
+    pub(super) fn may_enter(&self, f: &ComponentFunc) -> bool {
+        let shared = &self.inner.shared;
+        let flags = shared
+            .vmctx
+            .offsets
+            .instance_flags(f.lifted.options.instance);
+        shared.vmctx.read_u32(flags) & FLAG_MAY_ENTER != 0
     }
 
     /// The component this is an instance of.

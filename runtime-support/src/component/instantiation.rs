@@ -195,6 +195,7 @@ impl<'l> Builder<'l> {
             core_instances: self.core_instances,
             lowered: self.lowered,
             imported_modules: self.imported_modules,
+            poisoned: Default::default(),
         });
         Ok(ComponentInstance { inner })
     }

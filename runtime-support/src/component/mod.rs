@@ -12,6 +12,8 @@
 //! - `host.rs`: host functions reached through the compiled import trampolines, [`HostCx`];
 //!   `host_args.rs`: their arguments and result over the host C representation ([`HostArgs`],
 //!   [`HostResult`]: byte lists and strings in place, or dynamic [`Val`]s);
+//! - `host_check.rs`: [`ComponentFunc::check_host_args`], host-side checks of raw-call
+//!   arguments (what a C host got wrong is an error, not a trap that poisons the instance);
 //! - `raw.rs`: [`ComponentInstance::call_raw`], the one entry into an export (host C
 //!   representation; trap clean-up of borrow scopes and arena frames); `call.rs`: the dynamic
 //!   [`ComponentInstance::call`] over it; `typed.rs`: [`TypedFunc`] over it;
@@ -35,6 +37,7 @@ mod call;
 mod glue_builtins;
 mod host;
 mod host_args;
+mod host_check;
 mod instance;
 mod instantiation;
 mod linker;

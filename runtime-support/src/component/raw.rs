@@ -60,6 +60,9 @@ impl ComponentInstance {
         results: *mut u8,
     ) -> Result<RawReturn, Error> {
         let (call, _) = self.raw_entries(f)?;
+        // A call refused at the entry check (reentrance, a pending post-return, an instance
+        // already poisoned) changes nothing; a trap after entering poisons.
+        let enterable = self.may_enter(f);
         let cvmctx = self.vmctx_ptr();
         let mut core_ret = 0u64;
         let retp = &mut core_ret as *mut u64;
@@ -77,6 +80,9 @@ impl ComponentInstance {
             // opened (its own, and those of calls nested inside it).
             truncate_scopes(scopes);
             truncate_arenas(arenas);
+            if enterable && matches!(e, Error::Trap(_)) {
+                self.poison();
+            }
             return Err(e);
         }
         Ok(RawReturn {
@@ -111,8 +117,11 @@ impl ComponentInstance {
             // SAFETY: as in `call_raw`.
             unsafe { self.catching(&mut body) }
         });
-        if r.is_err() {
+        if let Err(e) = &r {
             truncate_scopes(scopes);
+            if matches!(e, Error::Trap(_)) {
+                self.poison();
+            }
         }
         truncate_arenas(ret.arenas);
         r

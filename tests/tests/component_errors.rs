@@ -1,0 +1,81 @@
+//! Arguments a C host gets wrong on the component call paths (`kiln.h`, "Argument mistakes do
+//! not poison"): `samples/c-host/component_errors_test.c` passes invalid UTF-8, NULL pointers
+//! with non-zero lengths, out-of-range discriminants, bad bools and chars through the typed
+//! header (`kiln bindgen c`) and through dynamic values; each is a `KILN_ERROR_OTHER` error
+//! naming the argument and the instance keeps working. A guest trap poisons the instance.
+
+use kiln_cli::commands::bindgen::{BindgenC, BindgenCommand, BindgenLang};
+use kiln_cli::tempdir::TempDir;
+use kiln_tests::chost::CHost;
+use kiln_tests::tools::run_program;
+use kiln_tests::workspace;
+
+#[test]
+fn argument_mistakes_are_errors_and_traps_poison() {
+    let dir = TempDir::new("kiln-component-errors").unwrap();
+    let wat = workspace().join("tests/components/calls.wat");
+    let wasm = wat::parse_file(&wat).expect("calls.wat");
+    let so = dir.path().join("calls.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .expect("compile calls.wat");
+    let cmd = BindgenCommand {
+        lang: BindgenLang::C(BindgenC {
+            file: so.clone(),
+            output: Some(dir.path().join("calls.h")),
+            prefix: Some("calls".into()),
+        }),
+    };
+    assert_eq!(cmd.execute().expect("bindgen"), 0);
+    let exe = CHost::new(&workspace().join("samples/c-host/component_errors_test.c"))
+        .include(dir.path())
+        .build(dir.path(), "component_errors_test");
+    let (ok, out, err) = run_program(&exe, &[so.to_str().unwrap()]);
+    let show = format!("stdout:\n{out}\nstderr:\n{err}");
+    for line in [
+        "fresh: poisoned 0",
+        "typed invalid utf-8: kind 3, poisoned 0, argument 0 (`x`): string is not valid UTF-8 \
+         (invalid byte at offset 1)",
+        "typed NULL string: kind 3, poisoned 0, argument 0 (`x`): string has a NULL pointer \
+         and length 3",
+        "typed NULL list: kind 3, poisoned 0, argument 0 (`x`): list has a NULL pointer and \
+         length 2",
+        "typed nested utf-8: kind 3, poisoned 0, argument 0 (`x[1]`): string is not valid \
+         UTF-8 (invalid byte at offset 2)",
+        "typed record char: kind 3, poisoned 0, argument 0 (`x.c`): char 0x110000 is not a \
+         Unicode scalar value",
+        "typed surrogate: kind 3, poisoned 0, argument 0 (`x`): char 0xd800 is not a Unicode \
+         scalar value",
+        "typed enum: kind 3, poisoned 0, argument 0 (`x`): enum case 3 out of range (the enum \
+         has 3 cases)",
+        "typed flags: kind 3, poisoned 0, argument 0 (`x`): flags word 0 (0x8) sets bits past \
+         the 3 flags of the type",
+        "typed variant: kind 3, poisoned 0, argument 0 (`x`): variant tag 4 out of range (the \
+         type has 4 cases)",
+        "typed option: kind 3, poisoned 0, argument 0 (`x`): option is_some byte 2 is neither \
+         0 nor 1",
+        "typed result payload: kind 3, poisoned 0, argument 0 (`x.ok`): string has a NULL \
+         pointer and length 1",
+        "raw bool: kind 3, poisoned 0, argument 0 (`x`): bool byte 2 is neither 0 nor 1",
+        "typed mistakes: poisoned 0",
+        "dynamic invalid utf-8: kind 3, poisoned 0, argument 0 (`x`): string is not valid \
+         UTF-8 (invalid byte at offset 1)",
+        "dynamic NULL string: kind 3, poisoned 0, argument 0 (`x`): string pointer is NULL",
+        "dynamic enum: kind 3, poisoned 0, argument 0 (`x`): enum case 9 out of range (the \
+         enum has 3 cases)",
+        "dynamic flags: kind 3, poisoned 0, argument 0 (`x`): flags word 0 (0x10) sets bits \
+         past the 3 flags of the type",
+        "dynamic mistakes: poisoned 0",
+        "guest trap: kind 2, poisoned 1, invalid variant discriminant (case \
+         index out of range)",
+        "after trap: kind 2, poisoned 1, cannot enter component instance \
+         (may_enter is false: reentrance or a pending post-return)",
+        "NULL instance: poisoned 0",
+        "failures: 0",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "missing line `{line}`\n{show}"
+        );
+    }
+    assert!(ok, "component_errors_test failed\n{show}");
+}
