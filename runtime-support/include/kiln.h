@@ -221,6 +221,14 @@ const char *kiln_trap_message(const kiln_trap_t *trap);
 size_t kiln_trap_frame_count(const kiln_trap_t *trap);
 /** Fills `*out` with frame `index`; false if out of range or NULL arguments. */
 bool kiln_trap_frame(const kiln_trap_t *trap, size_t index, kiln_frame_t *out);
+/**
+ * The source file and line of frame `index`, known for modules compiled with debug info
+ * (`kiln compile -g`; for a `.wat` input the file is the listing kiln writes next to the
+ * `.so`). On success `*file` (borrowed from the trap) and `*line` (from 1) are set and true is
+ * returned; otherwise they are set to NULL and 0 and false is returned. Either may be NULL.
+ */
+bool kiln_trap_frame_source(const kiln_trap_t *trap, size_t index, const char **file,
+                            uint32_t *line);
 /** The standard message of a trap kind ("unreachable", ...), or NULL for an unknown kind. */
 const char *kiln_trap_kind_message(kiln_trap_kind_t kind);
 

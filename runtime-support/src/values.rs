@@ -178,10 +178,12 @@ pub(crate) fn check_types(what: &str, vals: &[Val], tys: &[ValType]) -> Result<(
             vals.len()
         )));
     }
+    // "argument 1 has type ...": one of the `what` (counted from 0).
+    let one = what.strip_suffix('s').unwrap_or(what);
     for (i, (v, t)) in vals.iter().zip(tys).enumerate() {
         if v.ty() != *t {
             return Err(Error::Other(format!(
-                "{what} {i} has type {}, expected {t}",
+                "{one} {i} has type {}, expected {t}",
                 v.ty()
             )));
         }
@@ -221,7 +223,7 @@ mod tests {
     fn type_check_messages() {
         assert!(check_types("arguments", &[Val::I32(1)], &[ValType::I32]).is_ok());
         let e = check_types("arguments", &[Val::I64(1)], &[ValType::I32]).unwrap_err();
-        assert!(e.to_string().contains("expected i32"), "{e}");
+        assert_eq!(e.to_string(), "argument 0 has type i64, expected i32");
         assert!(check_types("arguments", &[], &[ValType::I32]).is_err());
     }
 }

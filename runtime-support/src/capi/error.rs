@@ -13,6 +13,8 @@ pub struct kiln_trap_t {
     message: CString,
     /// (function name, module name) per frame.
     names: Vec<(Option<CString>, Option<CString>)>,
+    /// Source file per frame (modules compiled with debug info).
+    files: Vec<Option<CString>>,
 }
 
 /// `kiln_error_t`: an error and its C strings.
@@ -50,9 +52,15 @@ impl kiln_trap_t {
                 )
             })
             .collect();
+        let files = trap
+            .backtrace
+            .iter()
+            .map(|f| f.source.as_ref().map(|(file, _)| c_string(file)))
+            .collect();
         kiln_trap_t {
             message: c_string(&trap.message),
             names,
+            files,
             trap,
         }
     }
@@ -225,6 +233,43 @@ pub unsafe extern "C" fn kiln_trap_frame(
     };
     // SAFETY: `out` is non-null and valid for writes per the contract.
     unsafe { out.write(frame) };
+    true
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_trap_frame_source(
+    trap: *const kiln_trap_t,
+    index: usize,
+    file: *mut *const c_char,
+    line: *mut u32,
+) -> bool {
+    // SAFETY: caller contract: NULL or writable.
+    if let Some(f) = unsafe { file.as_mut() } {
+        *f = std::ptr::null();
+    }
+    // SAFETY: caller contract: NULL or writable.
+    if let Some(l) = unsafe { line.as_mut() } {
+        *l = 0;
+    }
+    // SAFETY: NULL or a live trap.
+    let Some(t) = (unsafe { trap.as_ref() }) else {
+        return false;
+    };
+    let (Some(frame), Some(Some(name))) = (t.trap.backtrace.get(index), t.files.get(index)) else {
+        return false;
+    };
+    let Some((_, l)) = &frame.source else {
+        return false;
+    };
+    // SAFETY: caller contract: NULL or writable.
+    if let Some(f) = unsafe { file.as_mut() } {
+        *f = name.as_ptr();
+    }
+    // SAFETY: caller contract: NULL or writable.
+    if let Some(out) = unsafe { line.as_mut() } {
+        *out = *l;
+    }
     true
 }
 

@@ -119,9 +119,16 @@ impl Library {
             let handle =
                 unsafe { libc::dlopen(name.path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
             if handle.is_null() {
+                // dlerror() starts with the name given to dlopen (a /proc fd path): drop it,
+                // the message already starts with the path the caller knows.
+                let e = dlerror();
+                let given = name.path.to_string_lossy();
+                let e = e
+                    .strip_prefix(&*given)
+                    .and_then(|r| r.strip_prefix(": "))
+                    .unwrap_or(&e);
                 return Err(Error::Load(format!(
-                    "{shown_s}: dlopen failed: {} (is /proc mounted?)",
-                    dlerror()
+                    "{shown_s}: dlopen failed: {e} (is /proc mounted?)"
                 )));
             }
             match check_mapping(handle, v) {

@@ -68,8 +68,16 @@ impl Artifact {
         let verified = verify(bytes, Some(machine)).map_err(|e| refused(e.to_string()))?;
         if verified.kind != kind {
             let (is, not, how) = match verified.kind {
-                ArtifactKind::Module => ("a core module", "a component", "Module::load"),
-                ArtifactKind::Component => ("a component", "a core module", "Component::load"),
+                ArtifactKind::Module => (
+                    "a core module",
+                    "a component",
+                    "Module::load, in C kiln_module_load",
+                ),
+                ArtifactKind::Component => (
+                    "a component",
+                    "a core module",
+                    "Component::load, in C kiln_component_load",
+                ),
             };
             return Err(refused(format!(
                 "it is {is}, not {not} (it exports `{}`; load it with {how})",
