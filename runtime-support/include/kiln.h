@@ -762,25 +762,31 @@ void kiln_component_delete(kiln_component_t *component);
 const char *kiln_component_world(const kiln_component_t *component);
 
 /**
- * A component import implemented in C with dynamic values. `args` holds the `nargs` arguments
- * (owned by kiln, borrowed for the call). `result` is NULL for a function without result;
- * otherwise the callback writes an owned value of the result type there (kiln reads it and
- * frees it with kiln_cval_delete()). Returning NULL is success; returning an error makes the
- * calling guest trap (a trap error propagates unchanged, any other error becomes a trap of
- * kind KILN_TRAP_HOST_ERROR with its message). The runtime frees the returned error.
+ * A component import implemented in C with dynamic values. `env` is the pointer given when
+ * the function was defined. `instance` is the calling component instance, borrowed for the
+ * call (e.g. for kiln_component_instance_resource_rep()); it is NULL while the component is
+ * being instantiated (imports called from start functions). `args` holds the `nargs`
+ * arguments (owned by kiln, borrowed for the call). `result` is NULL for a function without
+ * result; otherwise the callback writes an owned value of the result type there (kiln reads
+ * it and frees it with kiln_cval_delete()). Returning NULL is success; returning an error
+ * makes the calling guest trap (a trap error propagates unchanged, any other error becomes a
+ * trap of kind KILN_TRAP_HOST_ERROR with its message). The runtime frees the returned error.
  */
-typedef kiln_error_t *(*kiln_component_callback_t)(void *env, const kiln_cval_t *args,
-                                                   size_t nargs, kiln_cval_t *result);
+typedef kiln_error_t *(*kiln_component_callback_t)(void *env,
+                                                   const kiln_component_instance_t *instance,
+                                                   const kiln_cval_t *args, size_t nargs,
+                                                   kiln_cval_t *result);
 /**
  * A component import implemented in C over the host C representation (what `kiln bindgen c`
  * headers register). `args` is the C struct of the parameters (strings and lists valid during
  * the call); `result` is a zeroed buffer for the result (unused without one). Strings and
  * lists written into the result must stay valid until the callback returns and kiln has
- * copied them: static data, or memory from kiln_component_host_alloc(). Errors as for
- * kiln_component_callback_t.
+ * copied them: static data, or memory from kiln_component_host_alloc(). `env`, `instance`
+ * and errors as for kiln_component_callback_t.
  */
-typedef kiln_error_t *(*kiln_component_raw_callback_t)(void *env, const void *args,
-                                                       void *result);
+typedef kiln_error_t *(*kiln_component_raw_callback_t)(void *env,
+                                                       const kiln_component_instance_t *instance,
+                                                       const void *args, void *result);
 /**
  * Allocates `size` zeroed bytes (8-byte aligned) that live until the running raw host
  * callback's result has been copied into the guest; NULL outside a raw callback.

@@ -303,13 +303,22 @@ static void dynamic_calls(const kiln_component_instance_t *inst) {
 
 static char last_log[256];
 static int refuse_greeting = 0;
+/* The environment hi_link_imports() passes to the host functions: counts their calls. */
+static int hi_env_calls = 0;
 
-kiln_error_t *hi_host_log_log(kiln_string_t msg) {
+kiln_error_t *hi_host_log_log(void *env, const kiln_component_instance_t *instance,
+                              kiln_string_t msg) {
+  CHECK(env == &hi_env_calls && instance, "log: env %p, instance %p", env, (const void *)instance);
+  (*(int *)env)++;
   snprintf(last_log, sizeof last_log, "%.*s", (int)msg.len, msg.ptr);
   return NULL;
 }
 
-kiln_error_t *hi_host_greet_host(kiln_string_t name, kiln_string_t *ret) {
+kiln_error_t *hi_host_greet_host(void *env, const kiln_component_instance_t *instance,
+                                 kiln_string_t name, kiln_string_t *ret) {
+  CHECK(env == &hi_env_calls && instance, "greet: env %p, instance %p", env,
+        (const void *)instance);
+  (*(int *)env)++;
   if (refuse_greeting)
     return kiln_error_new(KILN_ERROR_OTHER, "greet-host refuses");
   char *buf = kiln_component_host_alloc(name.len + 16);
@@ -322,8 +331,9 @@ kiln_error_t *hi_host_greet_host(kiln_string_t name, kiln_string_t *ret) {
 }
 
 /* The same imports with dynamic values. */
-static kiln_error_t *dyn_greet(void *env, const kiln_cval_t *args, size_t nargs,
-                               kiln_cval_t *result) {
+static kiln_error_t *dyn_greet(void *env, const kiln_component_instance_t *instance,
+                               const kiln_cval_t *args, size_t nargs, kiln_cval_t *result) {
+  CHECK(instance != NULL, "dynamic callback without instance");
   (*(int *)env)++;
   if (nargs != 1 || args[0].kind != KILN_CVAL_STRING)
     return kiln_error_new(KILN_ERROR_OTHER, "bad arguments");
@@ -332,9 +342,10 @@ static kiln_error_t *dyn_greet(void *env, const kiln_cval_t *args, size_t nargs,
   return kiln_cval_set_string(result, buf, (size_t)n);
 }
 
-static kiln_error_t *dyn_log(void *env, const kiln_cval_t *args, size_t nargs,
-                             kiln_cval_t *result) {
+static kiln_error_t *dyn_log(void *env, const kiln_component_instance_t *instance,
+                             const kiln_cval_t *args, size_t nargs, kiln_cval_t *result) {
   (void)env;
+  (void)instance;
   (void)result;
   snprintf(last_log, sizeof last_log, "dyn:%s", nargs ? args[0].of.string.ptr : "?");
   return NULL;
@@ -355,7 +366,7 @@ static void imports(kiln_engine_t *engine, kiln_component_t *c) {
   printf("unlinked: error kind %d, %s\n", err ? kiln_error_kind(err) : -1,
          err ? kiln_error_message(err) : "");
   kiln_error_delete(err);
-  if (failed(hi_link_imports(linker), "link imports"))
+  if (failed(hi_link_imports(linker, &hi_env_calls), "link imports"))
     exit(1);
   inst = instantiate(engine, c, linker);
   hi_exports_t e;
@@ -450,13 +461,15 @@ static void interface_exports(kiln_engine_t *engine, kiln_component_t *c) {
 
 /* ---- Resource handles (hh.h): `thing` is implemented by the host ---- */
 
-static const kiln_component_instance_t *hh_instance;
 static uint32_t hh_thing;
 
-/* import inspect: func(t: borrow<thing>) -> u32: the representation + 1000 */
-kiln_error_t *hh_host_inspect(hh_borrow_thing_t t, uint32_t *ret) {
+/* import inspect: func(t: borrow<thing>) -> u32: the representation + 1000, read through the
+ * calling instance the callback receives */
+kiln_error_t *hh_host_inspect(void *env, const kiln_component_instance_t *instance,
+                              hh_borrow_thing_t t, uint32_t *ret) {
+  (void)env;
   uint32_t rep = 0;
-  kiln_error_t *err = kiln_component_instance_resource_rep(hh_instance, hh_thing, t, &rep);
+  kiln_error_t *err = kiln_component_instance_resource_rep(instance, hh_thing, t, &rep);
   if (err)
     return err;
   *ret = rep + 1000;
@@ -466,11 +479,10 @@ kiln_error_t *hh_host_inspect(hh_borrow_thing_t t, uint32_t *ret) {
 static void resources(kiln_engine_t *engine, kiln_component_t *c) {
   kiln_component_linker_t *linker;
   if (failed(kiln_component_linker_new(engine, &linker), "linker") ||
-      failed(hh_link_imports(linker), "link"))
+      failed(hh_link_imports(linker, NULL), "link"))
     exit(1);
   kiln_component_instance_t *inst = instantiate(engine, c, linker);
   kiln_component_linker_delete(linker);
-  hh_instance = inst;
   hh_exports_t e;
   if (failed(kiln_component_instance_resource_type(inst, "thing", &hh_thing), "resource type") ||
       failed(hh_exports_init(&e, inst), "hh exports"))

@@ -17,7 +17,10 @@
 #include "greeter.h"
 
 /* The import `log: func(msg: string)`: called by the guest, here an ordinary C function. */
-kiln_error_t *greeter_host_log(kiln_string_t msg) {
+kiln_error_t *greeter_host_log(void *env, const kiln_component_instance_t *instance,
+                               kiln_string_t msg) {
+  (void)env;      /* what greeter_link_imports() was given */
+  (void)instance; /* the calling instance */
   printf("guest log: %.*s\n", (int)msg.len, msg.ptr);
   return NULL; /* or kiln_error_new(...) to make the guest trap */
 }
@@ -49,7 +52,7 @@ int main(int argc, char **argv) {
   int status = 1;
   if (report(kiln_component_load(engine, argv[1], &component), "load") ||
       report(kiln_component_linker_new(engine, &linker), "linker") ||
-      report(greeter_link_imports(linker), "link imports") ||
+      report(greeter_link_imports(linker, NULL), "link imports") ||
       report(kiln_component_linker_instantiate(linker, component, &instance), "instantiate") ||
       report(greeter_exports_init(&ex, instance), "exports"))
     goto out;

@@ -28,6 +28,8 @@ fn bindgen(dir: &Path, so: &Path, prefix: &str) -> PathBuf {
             file: so.to_path_buf(),
             output: Some(out.clone()),
             prefix: Some(prefix.to_string()),
+            exclude: Vec::new(),
+            keep_wasi: false,
         }),
     };
     assert_eq!(cmd.execute().expect("bindgen"), 0);

@@ -23,6 +23,8 @@ fn argument_mistakes_are_errors_and_traps_poison() {
             file: so.clone(),
             output: Some(dir.path().join("calls.h")),
             prefix: Some("calls".into()),
+            exclude: Vec::new(),
+            keep_wasi: false,
         }),
     };
     assert_eq!(cmd.execute().expect("bindgen"), 0);

@@ -51,6 +51,11 @@ pub struct kiln_component_instance_t {
 }
 
 impl kiln_component_instance_t {
+    /// A handle of `instance`.
+    pub(super) fn new(instance: ComponentInstance) -> Self {
+        kiln_component_instance_t { instance }
+    }
+
     /// The instance.
     pub(super) fn instance(&self) -> &ComponentInstance {
         &self.instance
@@ -283,9 +288,9 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
             };
             let host = host.clone();
             if host.is_raw() {
-                l.func_raw(path, move |_, args, out| host.call_in_place(args, out));
+                l.func_raw(path, move |cx, args, out| host.call_in_place(cx, args, out));
             } else {
-                l.func(path, move |args| host.call(&ty, args));
+                l.func_cx(path, move |cx, args| host.call(cx, &ty, args));
             }
         }
         let instance = l.instantiate(component)?;

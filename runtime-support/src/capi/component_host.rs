@@ -9,10 +9,11 @@
 //! stay valid until the callback returns and the runtime has copied the result, which is what
 //! `kiln_component_host_alloc` gives (freed after the copy).
 
+use super::component::kiln_component_instance_t;
 use super::component_val::{cval_free, cval_to_val, cval_zero, kiln_cval_t, val_to_cval};
 use super::host::kiln_finalizer_t;
 use super::*;
-use crate::component::{ComponentFuncType, HostArgs, HostResult, Val};
+use crate::component::{ComponentFuncType, HostArgs, HostCx, HostResult, Val};
 use crate::error::Trap;
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub type kiln_component_callback_t = Option<
     unsafe extern "C" fn(
         env: *mut c_void,
+        instance: *const kiln_component_instance_t,
         args: *const kiln_cval_t,
         nargs: usize,
         result: *mut kiln_cval_t,
@@ -33,6 +35,7 @@ pub type kiln_component_callback_t = Option<
 pub type kiln_component_raw_callback_t = Option<
     unsafe extern "C" fn(
         env: *mut c_void,
+        instance: *const kiln_component_instance_t,
         args: *const c_void,
         result: *mut c_void,
     ) -> *mut kiln_error_t,
@@ -92,9 +95,14 @@ impl ComponentHostEnv {
 
     /// Runs a dynamic callback for one call of an import of type `ty` (raw callbacks run in
     /// place: [`ComponentHostEnv::call_in_place`]).
-    pub(super) fn call(&self, ty: &ComponentFuncType, args: &[Val]) -> Result<Option<Val>, Trap> {
+    pub(super) fn call(
+        &self,
+        cx: &HostCx<'_>,
+        ty: &ComponentFuncType,
+        args: &[Val],
+    ) -> Result<Option<Val>, Trap> {
         match self.callback {
-            Callback::Dynamic(Some(f)) => self.call_dynamic(f, ty, args),
+            Callback::Dynamic(Some(f)) => self.call_dynamic(f, cx, ty, args),
             _ => Err(Trap::host("callback is NULL")),
         }
     }
@@ -103,10 +111,12 @@ impl ComponentHostEnv {
         &self,
         f: unsafe extern "C" fn(
             *mut c_void,
+            *const kiln_component_instance_t,
             *const kiln_cval_t,
             usize,
             *mut kiln_cval_t,
         ) -> *mut kiln_error_t,
+        cx: &HostCx<'_>,
         ty: &ComponentFuncType,
         args: &[Val],
     ) -> Result<Option<Val>, Trap> {
@@ -137,8 +147,13 @@ impl ComponentHostEnv {
         } else {
             std::ptr::null_mut()
         };
-        // SAFETY: the callback contract of `kiln.h`.
-        let err = unsafe { f(self.env, c_args.as_ptr(), c_args.len(), rp) };
+        let instance = calling_instance(cx);
+        let ip = instance
+            .as_ref()
+            .map_or(std::ptr::null(), |i| i as *const _);
+        // SAFETY: the callback contract of `kiln.h` (the instance handle is borrowed for the
+        // call).
+        let err = unsafe { f(self.env, ip, c_args.as_ptr(), c_args.len(), rp) };
         free_args(&mut c_args);
         let out = if !err.is_null() {
             // SAFETY: an error the callback made with this API.
@@ -162,6 +177,7 @@ impl ComponentHostEnv {
     /// from `kiln_component_host_alloc` live until the guest has the result).
     pub(super) fn call_in_place(
         &self,
+        cx: &HostCx<'_>,
         args: &HostArgs<'_>,
         out: &mut HostResult<'_>,
     ) -> Result<(), Trap> {
@@ -170,8 +186,13 @@ impl ComponentHostEnv {
         };
         let result = out.as_mut_ptr();
         HOST_ARENAS.with(|a| a.borrow_mut().push(Vec::new()));
-        // SAFETY: the callback contract of `kiln.h`: host C structs laid out for the type.
-        let err = unsafe { f(self.env, args.as_ptr().cast(), result.cast()) };
+        let instance = calling_instance(cx);
+        let ip = instance
+            .as_ref()
+            .map_or(std::ptr::null(), |i| i as *const _);
+        // SAFETY: the callback contract of `kiln.h`: host C structs laid out for the type, the
+        // instance handle borrowed for the call.
+        let err = unsafe { f(self.env, ip, args.as_ptr().cast(), result.cast()) };
         let blocks = HOST_ARENAS
             .with(|a| a.borrow_mut().pop())
             .unwrap_or_default();
@@ -190,6 +211,11 @@ impl ComponentHostEnv {
     pub(super) fn is_raw(&self) -> bool {
         matches!(self.callback, Callback::Raw(_))
     }
+}
+
+/// A borrowed handle of the calling instance for a callback (`None` during instantiation).
+fn calling_instance(cx: &HostCx<'_>) -> Option<kiln_component_instance_t> {
+    cx.instance().map(kiln_component_instance_t::new)
 }
 
 /// A callback's error as the trap the guest sees (traps propagate unchanged).

@@ -17,7 +17,7 @@
 
 use super::arena::{import_enter, import_exit};
 use super::host_args::{HostArgs, HostResult};
-use super::instance::{vmctx_view, Shared};
+use super::instance::{vmctx_view, ComponentInstance, Shared};
 use super::linker::{import_path, normalize, ComponentLinker};
 use super::load::Component;
 use super::resources::HandleEntry;
@@ -83,6 +83,13 @@ pub struct HostCx<'a> {
 }
 
 impl<'a> HostCx<'a> {
+    /// The calling component instance; `None` while it is being instantiated (host functions
+    /// called from start functions) or after it was dropped.
+    pub fn instance(&self) -> Option<ComponentInstance> {
+        let inner = self.shared.this.get()?.upgrade()?;
+        Some(ComponentInstance { inner })
+    }
+
     /// The instance's host state of type `T` (made by [`ComponentLinker::instance_state`]).
     pub fn state<T: Any + Send + Sync>(&self) -> Result<&'a T, Trap> {
         self.shared

@@ -46,6 +46,8 @@ pub(super) struct Shared {
     pub(super) vmctx: VMComponentContext,
     /// The host value budget of each call (`arena.rs`).
     pub(super) host_value_budget: u64,
+    /// The instance, once instantiation finished (weak: the instance owns `Shared`).
+    pub(super) this: std::sync::OnceLock<std::sync::Weak<ComponentInstanceInner>>,
 }
 
 impl Shared {

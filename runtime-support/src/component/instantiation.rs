@@ -87,6 +87,7 @@ impl<'l> Builder<'l> {
             resource_ids,
             vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
             host_value_budget: linker.host_value_budget,
+            this: Default::default(),
         });
         // Everything the glue and the builtins reach is findable from the context before any
         // guest code runs.
@@ -197,6 +198,8 @@ impl<'l> Builder<'l> {
             imported_modules: self.imported_modules,
             poisoned: Default::default(),
         });
+        // Host functions reach their calling instance through it (`HostCx::instance`).
+        let _ = inner.shared.this.set(Arc::downgrade(&inner));
         Ok(ComponentInstance { inner })
     }
 
