@@ -36,6 +36,9 @@
  *           -Wl,-rpath,$TARGET/debug` (shared), or
  *          `cc host.c -I runtime-support/include $TARGET/debug/libkiln_runtime.a
  *           -lpthread -ldl -lm` (static).
+ * Installed (`scripts/install-runtime --prefix DIR`: libkiln_runtime.so.N with SONAME
+ *          libkiln_runtime.so.N for N = KILN_ABI_VERSION, libkiln_runtime.a, kiln.h, and
+ *          pkg-config's kiln.pc): `cc host.c $(pkg-config --cflags --libs kiln)`.
  */
 #ifndef KILN_H
 #define KILN_H
@@ -47,6 +50,22 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Versions                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/**
+ * The version of the C interface this header describes: bumped on every incompatible change
+ * to a declaration in kiln.h (the number in the shared library's SONAME,
+ * libkiln_runtime.so.KILN_ABI_VERSION). Unrelated to the version of compiled `.so` artifacts.
+ */
+#define KILN_ABI_VERSION 0
+
+/** The C interface version of the linked runtime: compare with KILN_ABI_VERSION at start-up. */
+uint32_t kiln_abi_version(void);
+/** The runtime's release version ("0.1.0"), a static string. */
+const char *kiln_version(void);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Handles                                                                                   */

@@ -55,6 +55,27 @@ pub use trust::kiln_trusted_keys_t;
 pub use val::{kiln_val_t, kiln_val_union};
 pub use wasi::{kiln_wasi_buffer_t, kiln_wasi_config_t};
 
+/// The version of the C interface (`KILN_ABI_VERSION` in `kiln.h`, the SONAME's number):
+/// bumped on every incompatible change to a declaration in `kiln.h`.
+pub const KILN_ABI_VERSION: u32 = 0;
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub extern "C" fn kiln_abi_version() -> u32 {
+    KILN_ABI_VERSION
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub extern "C" fn kiln_version() -> *const c_char {
+    static VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("the package version has no NUL"),
+        };
+    VERSION.as_ptr()
+}
+
 /// `kiln_valkind_t`: a value type tag.
 pub type kiln_valkind_t = u8;
 /// `kiln_externkind_t`: the kind of an import, export or extern.
@@ -220,6 +241,17 @@ mod tests {
     use crate::values::Val;
     use kiln_environ::TrapKind;
     use std::ptr::{null, null_mut};
+
+    #[test]
+    fn versions_match_the_header() {
+        let header = include_str!("../include/kiln.h");
+        let define = format!("#define KILN_ABI_VERSION {KILN_ABI_VERSION}\n");
+        assert!(header.contains(&define), "kiln.h lacks `{define}`");
+        assert_eq!(kiln_abi_version(), KILN_ABI_VERSION);
+        // SAFETY: a static NUL-terminated string.
+        let v = unsafe { CStr::from_ptr(kiln_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
 
     /// The message of an error (then freed), or None for success.
     fn take(e: *mut kiln_error_t) -> Option<(kiln_error_kind_t, String)> {
