@@ -190,7 +190,13 @@ typedef struct kiln_val {
 } kiln_val_t;
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#if defined(__cplusplus)
+static_assert(sizeof(kiln_val_t) == 24, "kiln_val_t layout");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(kiln_val_t) == 24, "kiln_val_t layout");
+#else
+typedef char kiln_val_t_layout_check[sizeof(kiln_val_t) == 24 ? 1 : -1]; /* C99 */
+#endif
 #endif
 
 /** Frees the function handle a KILN_FUNCREF value owns (and sets it to NULL); no-op otherwise. */
@@ -213,7 +219,8 @@ kiln_error_kind_t kiln_error_kind(const kiln_error_t *error);
 const char *kiln_error_message(const kiln_error_t *error);
 /**
  * The full text as the Rust API displays it: "cannot load module: ...", "cannot link module:
- * ...", or for traps the message followed by "\nwasm backtrace:" and one line per frame.
+ * ...", or for traps the message followed by a line "wasm backtrace:" and one line per
+ * frame.
  */
 const char *kiln_error_display(const kiln_error_t *error);
 /** The trap inside a KILN_ERROR_TRAP error (borrowed: lives as long as `error`), else NULL. */

@@ -20,6 +20,7 @@ pub struct CHost<'a> {
     link: Link,
     include: Vec<PathBuf>,
     flags: Vec<String>,
+    cxx: bool,
 }
 
 impl<'a> CHost<'a> {
@@ -30,6 +31,7 @@ impl<'a> CHost<'a> {
             link: Link::Shared,
             include: Vec::new(),
             flags: Vec::new(),
+            cxx: false,
         }
     }
 
@@ -45,6 +47,12 @@ impl<'a> CHost<'a> {
         self
     }
 
+    /// Builds the source as C++17 with `c++` (`CXX`) instead.
+    pub fn cxx(mut self) -> Self {
+        self.cxx = true;
+        self
+    }
+
     /// Adds compiler flags.
     pub fn flags(mut self, flags: &[&str]) -> Self {
         self.flags.extend(flags.iter().map(|f| f.to_string()));
@@ -56,8 +64,18 @@ impl<'a> CHost<'a> {
     pub fn build(self, dir: &Path, name: &str) -> PathBuf {
         let lib = runtime_lib_dir();
         let exe = dir.join(name);
-        let mut cmd = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()));
-        cmd.args(["-std=c11", "-Wall", "-Wextra"])
+        let (compiler, std) = match self.cxx {
+            false => (
+                std::env::var_os("CC").unwrap_or_else(|| "cc".into()),
+                "-std=c11",
+            ),
+            true => (
+                std::env::var_os("CXX").unwrap_or_else(|| "c++".into()),
+                "-std=c++17",
+            ),
+        };
+        let mut cmd = Command::new(compiler);
+        cmd.args([std, "-Wall", "-Wextra"])
             .args(&self.flags)
             .arg("-I")
             .arg(runtime_include_dir());

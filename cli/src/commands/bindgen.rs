@@ -266,7 +266,7 @@ pub fn generate_c_excluding(
     out.push_str("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n#include \"kiln.h\"\n\n");
     let _ = writeln!(
         out,
-        "#ifdef __cplusplus\n#define {up}_STATIC_ASSERT(c, m) static_assert(c, m)\n#define {up}_ALIGNOF(t) alignof(t)\nextern \"C\" {{\n#else\n#define {up}_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#define {up}_ALIGNOF(t) _Alignof(t)\n#endif\n"
+        "/* Layout checks: C++11, C11, and C99 (a negative array size fails the build). */\n#ifdef __cplusplus\n#define {up}_STATIC_ASSERT(c, m) static_assert(c, m)\n#define {up}_ALIGNOF(t) alignof(t)\n#define {up}_NULL nullptr\n#define {up}_CAST(t, v) static_cast<t>(v)\nextern \"C\" {{\n#else\n#define {up}_NULL NULL\n#define {up}_CAST(t, v) ((t)(v))\n#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L\n#define {up}_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#else\n#define {up}_CAT2(a, b) a##b\n#define {up}_CAT(a, b) {up}_CAT2(a, b)\n#define {up}_STATIC_ASSERT(c, m) typedef char {up}_CAT({up}_static_assert_, __LINE__)[(c) ? 1 : -1]\n#endif\n#define {up}_ALIGNOF(t) offsetof(struct {{ char c; t x; }}, x)\n#endif\n"
     );
     let _ = writeln!(
         out,
@@ -319,6 +319,7 @@ fn emit_exports(
         return Ok(());
     }
     let p = g.prefix.clone();
+    let up = g.upper();
     out.push_str("/* ---- Exports ---- */\n\n");
     let _ = writeln!(out, "/** The exported functions of an instance (kiln_component_func_t handles). */\ntypedef struct {{");
     for f in exports {
@@ -336,7 +337,7 @@ fn emit_exports(
     for f in exports {
         let _ = writeln!(
             out,
-            "  kiln_component_func_delete(e->{0});\n  e->{0} = NULL;",
+            "  kiln_component_func_delete(e->{0});\n  e->{0} = {up}_NULL;",
             f.name
         );
     }
@@ -353,7 +354,7 @@ fn emit_exports(
             f.name
         );
     }
-    let _ = writeln!(out, "  return NULL;\n}}\n");
+    let _ = writeln!(out, "  return {up}_NULL;\n}}\n");
     for f in exports {
         let args = args_struct(g, f)?;
         let mut params = vec![format!("const {p}_exports_t *e")];
@@ -389,17 +390,26 @@ fn emit_exports(
             f.name,
             params.join(", ")
         );
+        if !borrowed {
+            // Declarations first: the header compiles as C89-style code (-Wdeclaration-after-
+            // statement) too.
+            out.push_str("  kiln_error_t *err;\n");
+        }
         let argp = match &args {
             Some((name, _)) => {
                 let _ = writeln!(out, "  {name} args;");
                 for (pn, _) in &f.ty.params {
                     let _ = writeln!(out, "  args.{0} = {0};", param_ident(pn));
                 }
-                "&args"
+                "&args".to_string()
             }
-            None => "NULL",
+            None => format!("{up}_NULL"),
         };
-        let retp = if ret_ty.is_some() { "ret" } else { "NULL" };
+        let retp = if ret_ty.is_some() {
+            "ret".to_string()
+        } else {
+            format!("{up}_NULL")
+        };
         if borrowed {
             let _ = writeln!(
                 out,
@@ -414,7 +424,7 @@ fn emit_exports(
         } else {
             let _ = writeln!(
                 out,
-                "  kiln_error_t *err = kiln_component_func_call_raw(e->{0}, {argp}, {retp});\n  if (err)\n    return err;\n  return kiln_component_func_post_return(e->{0});\n}}\n",
+                "  err = kiln_component_func_call_raw(e->{0}, {argp}, {retp});\n  if (err)\n    return err;\n  return kiln_component_func_post_return(e->{0});\n}}\n",
                 f.name
             );
         }
@@ -432,7 +442,9 @@ fn emit_imports(
         return Ok(());
     }
     let p = g.prefix.clone();
+    let up = g.upper();
     out.push_str("/* ---- Imports (implemented by the host) ---- */\n\n");
+    let mut callbacks = Vec::new();
     for f in imports {
         let args = args_struct(g, f)?;
         let mut params: Vec<String> = vec![
@@ -462,15 +474,17 @@ fn emit_imports(
                 .map(|(n, _)| format!("a->{}", param_ident(n))),
         );
         if let Some(r) = &ret_ty {
-            call_args.push(format!("({r} *)result"));
+            call_args.push(format!("{up}_CAST({r} *, result)"));
         }
+        let cb = g.fresh(&format!("{}_raw", f.name));
         let _ = writeln!(
             out,
-            "/** The raw callback for {p}_{0}() (registered by {p}_link_imports()). */\nstatic inline kiln_error_t *{p}_{0}__raw(void *env, const kiln_component_instance_t *instance, const void *args, void *result) {{",
+            "/** The raw callback for {p}_{0}() (registered by {p}_link_imports()). */\nstatic inline kiln_error_t *{p}_{cb}(void *env, const kiln_component_instance_t *instance, const void *args, void *result) {{",
             f.name
         );
+        callbacks.push(cb);
         if let Some((an, _)) = &args {
-            let _ = writeln!(out, "  const {an} *a = (const {an} *)args;");
+            let _ = writeln!(out, "  const {an} *a = {up}_CAST(const {an} *, args);");
         }
         out.push_str("  (void)args;\n  (void)result;\n");
         let _ = writeln!(
@@ -484,15 +498,14 @@ fn emit_imports(
         out,
         "/**\n * Defines every function import in `linker` as the host's {p}_host_* functions, which get\n * `env` (owned by the caller: it must outlive the instances) and the calling instance.\n */\nstatic inline kiln_error_t *{p}_link_imports(kiln_component_linker_t *linker, void *env) {{\n  kiln_error_t *err;"
     );
-    for f in imports {
+    for (f, cb) in imports.iter().zip(&callbacks) {
         let _ = writeln!(
             out,
-            "  if ((err = kiln_component_linker_define_func_raw(linker, \"{}\", {p}_{}__raw, env, NULL)))\n    return err;",
+            "  if ((err = kiln_component_linker_define_func_raw(linker, \"{}\", {p}_{cb}, env, {up}_NULL)))\n    return err;",
             c_str(&f.path),
-            f.name
         );
     }
-    let _ = writeln!(out, "  return NULL;\n}}\n");
+    let _ = writeln!(out, "  return {up}_NULL;\n}}\n");
     Ok(())
 }
 
