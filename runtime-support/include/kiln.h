@@ -20,6 +20,17 @@
  * - Guest traps (out-of-bounds access, division by zero, unreachable, stack overflow, epoch
  *   interrupt...) are caught by the runtime's signal handlers and come back as errors of kind
  *   KILN_ERROR_TRAP; the process keeps running.
+ * - Signals. The first kiln_engine_new() installs handlers (once per process, SA_SIGINFO |
+ *   SA_ONSTACK) for SIGSEGV, SIGBUS, SIGILL and SIGFPE, remembering the handlers installed
+ *   before. A signal raised by guest code becomes a trap; any other is passed on to the earlier
+ *   handler with the same arguments (if that was SIG_DFL or SIG_IGN, the default action is
+ *   restored and the fault, re-executed, ends the process as it would without kiln). A host
+ *   that installs its own handlers for these signals afterwards must chain to the ones it
+ *   replaces, or guest traps crash the process. Each thread that calls into guest code gets a
+ *   64 KiB alternate signal stack (sigaltstack, with a guard page; freed when the thread exits)
+ *   unless it already has one at least that large, so a guest stack overflow can be handled.
+ *   No other signal disposition changes; WASI writes to a closed pipe block SIGPIPE in the
+ *   writing thread for the write (EPIPE, never a SIGPIPE delivered to the host).
  * - Handles may be shared between threads (the runtime is Send + Sync), except that a linker
  *   must not be modified while it is used elsewhere; host callbacks run on whichever thread
  *   called into wasm, so their `env` must tolerate that.
