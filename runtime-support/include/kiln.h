@@ -669,7 +669,8 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
  * guest is entered: strings must be valid UTF-8, a string or list with a non-zero length
  * must have a non-NULL pointer (never a crash), bool is 0 or 1, char a Unicode scalar value,
  * enum/variant/result tags and option is_some in range, flags without bits past their
- * labels. A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
+ * labels, resource handles present in the host handle table with the right type (an own
+ * handle passed on must be an own handle with no outstanding borrows). A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
  * (e.g. "argument 0 (`x.b[1]`): string is not valid UTF-8 (invalid byte at offset 2)"),
  * nothing ran, and the instance stays usable. Argument indices count from 0.
  *

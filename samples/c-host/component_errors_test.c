@@ -2,8 +2,9 @@
  * component_errors_test.c: arguments a host gets wrong are errors that leave the component
  * instance usable; a guest trap poisons it (kiln.h, "Argument mistakes do not poison").
  *
- * Usage: component_errors_test CALLS.so
- *   CALLS.so  tests/components/calls.wat compiled by kiln (header: calls.h)
+ * Usage: component_errors_test CALLS.so HANDLES.so
+ *   CALLS.so    tests/components/calls.wat compiled by kiln (header: calls.h)
+ *   HANDLES.so  tests/components/handles_host.wat compiled by kiln (header: hh.h)
  *
  * Prints one line per check; tests/tests/component_errors.rs compares them. Exit status 1 if
  * a check failed.
@@ -14,12 +15,12 @@
 #include <string.h>
 
 #include "calls.h"
+#include "hh.h"
 
 static int failures = 0;
 
 /* Prints an expected error: "<what>: kind K, poisoned P, <message>", and frees it. */
-static void show(const calls_exports_t *e, const kiln_component_instance_t *inst,
-                 const char *what, kiln_error_t *err) {
+static void show(const kiln_component_instance_t *inst, const char *what, kiln_error_t *err) {
   if (!err) {
     failures++;
     printf("FAILED: %s: no error\n", what);
@@ -28,7 +29,6 @@ static void show(const calls_exports_t *e, const kiln_component_instance_t *inst
   printf("%s: kind %d, poisoned %d, %s\n", what, kiln_error_kind(err),
          kiln_component_instance_is_poisoned(inst), kiln_error_message(err));
   kiln_error_delete(err);
-  (void)e;
 }
 
 /* A good call still works: echo-string round trip. */
@@ -59,41 +59,41 @@ static kiln_cval_t cval_string(const char *p, size_t len) {
 
 static void typed_mistakes(const calls_exports_t *e, const kiln_component_instance_t *inst) {
   kiln_string_t s = {"a\xff", 2}, out;
-  show(e, inst, "typed invalid utf-8", calls_echo_string(e, s, &out));
+  show(inst, "typed invalid utf-8", calls_echo_string(e, s, &out));
   still_works(e, "invalid utf-8");
   kiln_string_t null_str = {NULL, 3};
-  show(e, inst, "typed NULL string", calls_echo_string(e, null_str, &out));
+  show(inst, "typed NULL string", calls_echo_string(e, null_str, &out));
   calls_list_u32_t null_list = {NULL, 2}, list_out;
-  show(e, inst, "typed NULL list", calls_echo_list(e, null_list, &list_out));
+  show(inst, "typed NULL list", calls_echo_list(e, null_list, &list_out));
   kiln_string_t words[] = {{"one", 3}, {"tw\xc3", 3}};
   calls_list_string_t strs = {words, 2}, strs_out;
-  show(e, inst, "typed nested utf-8", calls_echo_strings(e, strs, &strs_out));
+  show(inst, "typed nested utf-8", calls_echo_strings(e, strs, &strs_out));
   calls_rec_t rec = {1, {"x", 1}, 0x110000}, rec_out;
-  show(e, inst, "typed record char", calls_echo_rec(e, rec, &rec_out));
+  show(inst, "typed record char", calls_echo_rec(e, rec, &rec_out));
   uint32_t c = 0;
-  show(e, inst, "typed surrogate", calls_echo_char(e, 0xD800, &c));
+  show(inst, "typed surrogate", calls_echo_char(e, 0xD800, &c));
   calls_en_t en = 0;
-  show(e, inst, "typed enum", calls_echo_enum(e, 3, &en));
+  show(inst, "typed enum", calls_echo_enum(e, 3, &en));
   calls_fl_t fl = 0;
-  show(e, inst, "typed flags", calls_echo_flags(e, 8, &fl));
+  show(inst, "typed flags", calls_echo_flags(e, 8, &fl));
   calls_var_t var;
   memset(&var, 0, sizeof var);
   var.tag = 4;
   uint64_t packed = 0;
-  show(e, inst, "typed variant", calls_variant_arg(e, var, &packed));
+  show(inst, "typed variant", calls_variant_arg(e, var, &packed));
   calls_option_u32_t opt = {0, 5};
   memset(&opt, 0, sizeof opt);
   *(uint8_t *)&opt = 2;
   uint32_t combined = 0;
-  show(e, inst, "typed option", calls_option_arg(e, opt, &combined));
+  show(inst, "typed option", calls_option_arg(e, opt, &combined));
   calls_result_string_u32_t res, res_out;
   memset(&res, 0, sizeof res);
   res.tag = CALLS_RESULT_STRING_U32_OK;
   res.payload.ok.ptr = NULL;
   res.payload.ok.len = 1;
-  show(e, inst, "typed result payload", calls_echo_result(e, res, &res_out));
+  show(inst, "typed result payload", calls_echo_result(e, res, &res_out));
   uint8_t two = 2, b_out = 0;
-  show(e, inst, "raw bool", kiln_component_func_call_raw(e->echo_bool, &two, &b_out));
+  show(inst, "raw bool", kiln_component_func_call_raw(e->echo_bool, &two, &b_out));
   still_works(e, "typed mistakes");
   printf("typed mistakes: poisoned %d\n", kiln_component_instance_is_poisoned(inst));
 }
@@ -101,30 +101,84 @@ static void typed_mistakes(const calls_exports_t *e, const kiln_component_instan
 static void dynamic_mistakes(const calls_exports_t *e, const kiln_component_instance_t *inst) {
   kiln_cval_t result;
   kiln_cval_t arg = cval_string("b\xc0", 2);
-  show(e, inst, "dynamic invalid utf-8",
+  show(inst, "dynamic invalid utf-8",
        kiln_component_func_call(e->echo_string, &arg, 1, &result));
   arg = cval_string(NULL, 3);
-  show(e, inst, "dynamic NULL string",
+  show(inst, "dynamic NULL string",
        kiln_component_func_call(e->echo_string, &arg, 1, &result));
   kiln_cval_t en;
   memset(&en, 0, sizeof en);
   en.kind = KILN_CVAL_ENUM;
   en.of.enumeration = 9;
-  show(e, inst, "dynamic enum", kiln_component_func_call(e->echo_enum, &en, 1, &result));
+  show(inst, "dynamic enum", kiln_component_func_call(e->echo_enum, &en, 1, &result));
   uint32_t word = 0x10;
   kiln_cval_t fl;
   memset(&fl, 0, sizeof fl);
   fl.kind = KILN_CVAL_FLAGS;
   fl.of.flags.words = &word;
   fl.of.flags.len = 1;
-  show(e, inst, "dynamic flags", kiln_component_func_call(e->echo_flags, &fl, 1, &result));
+  show(inst, "dynamic flags", kiln_component_func_call(e->echo_flags, &fl, 1, &result));
   still_works(e, "dynamic mistakes");
   printf("dynamic mistakes: poisoned %d\n", kiln_component_instance_is_poisoned(inst));
 }
 
+/* The import of hh.h (not called here). */
+kiln_error_t *hh_host_inspect(void *env, const kiln_component_instance_t *instance,
+                              hh_borrow_thing_t t, uint32_t *ret) {
+  (void)env;
+  (void)instance;
+  *ret = t;
+  return NULL;
+}
+
+/* Handles that are not in the host handle table: errors, not traps. */
+static void handle_mistakes(kiln_engine_t *engine, const char *path) {
+  kiln_component_t *component = NULL;
+  kiln_component_linker_t *linker = NULL;
+  kiln_component_instance_t *inst = NULL;
+  hh_exports_t e;
+  uint32_t thing = 0, h = 0, r = 0;
+  memset(&e, 0, sizeof e);
+  kiln_error_t *err = kiln_component_load(engine, path, &component);
+  if (!err)
+    err = kiln_component_linker_new(engine, &linker);
+  if (!err)
+    err = hh_link_imports(linker, NULL);
+  if (!err)
+    err = kiln_component_linker_instantiate(linker, component, &inst);
+  if (!err)
+    err = hh_exports_init(&e, inst);
+  if (!err)
+    err = kiln_component_instance_resource_type(inst, "thing", &thing);
+  if (!err)
+    err = kiln_component_instance_resource_new(inst, thing, 42, &h);
+  if (err) {
+    fprintf(stderr, "handles setup: %s\n", kiln_error_message(err));
+    exit(1);
+  }
+  hh_own_thing_t moved = 0;
+  show(inst, "typed unknown own", hh_pass(&e, 999, &moved));
+  show(inst, "typed unknown borrow", hh_call_inspect(&e, 998, &r));
+  kiln_cval_t arg, result;
+  memset(&arg, 0, sizeof arg);
+  arg.kind = KILN_CVAL_OWN;
+  arg.of.handle = 997;
+  show(inst, "dynamic unknown own", kiln_component_func_call(e.pass, &arg, 1, &result));
+  err = hh_pass(&e, h, &moved);
+  if (!err)
+    err = hh_pass_post_return(&e);
+  printf("valid handle after mistakes: %s, poisoned %d\n", err ? kiln_error_message(err) : "ok",
+         kiln_component_instance_is_poisoned(inst));
+  kiln_error_delete(err);
+  hh_exports_delete(&e);
+  kiln_component_instance_delete(inst);
+  kiln_component_linker_delete(linker);
+  kiln_component_delete(component);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s CALLS.so\n", argv[0]);
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s CALLS.so HANDLES.so\n", argv[0]);
     return 2;
   }
   kiln_engine_t *engine = kiln_engine_new(NULL);
@@ -149,9 +203,10 @@ int main(int argc, char **argv) {
   dynamic_mistakes(&e, inst);
   /* A guest that returns an invalid enum traps: the instance is poisoned. */
   calls_en_t en = 0;
-  show(&e, inst, "guest trap", calls_bad_enum(&e, &en));
-  show(&e, inst, "after trap", calls_echo_enum(&e, 1, &en));
+  show(inst, "guest trap", calls_bad_enum(&e, &en));
+  show(inst, "after trap", calls_echo_enum(&e, 1, &en));
   printf("NULL instance: poisoned %d\n", kiln_component_instance_is_poisoned(NULL));
+  handle_mistakes(engine, argv[2]);
   calls_exports_delete(&e);
   kiln_component_instance_delete(inst);
   kiln_component_linker_delete(linker);

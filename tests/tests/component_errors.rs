@@ -1,8 +1,9 @@
 //! Arguments a C host gets wrong on the component call paths (`kiln.h`, "Argument mistakes do
 //! not poison"): `samples/c-host/component_errors_test.c` passes invalid UTF-8, NULL pointers
 //! with non-zero lengths, out-of-range discriminants, bad bools and chars through the typed
-//! header (`kiln bindgen c`) and through dynamic values; each is a `KILN_ERROR_OTHER` error
-//! naming the argument and the instance keeps working. A guest trap poisons the instance.
+//! header (`kiln bindgen c`) and through dynamic values, and resource handles that are not in
+//! the host handle table; each is a `KILN_ERROR_OTHER` error naming the argument and the
+//! instance keeps working. A guest trap poisons the instance.
 
 use kiln_cli::commands::bindgen::{BindgenC, BindgenCommand, BindgenLang};
 use kiln_cli::tempdir::TempDir;
@@ -28,10 +29,24 @@ fn argument_mistakes_are_errors_and_traps_poison() {
         }),
     };
     assert_eq!(cmd.execute().expect("bindgen"), 0);
+    let wasm = wat::parse_file(workspace().join("tests/components/handles_host.wat")).unwrap();
+    let hh = dir.path().join("hh.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &hh)
+        .expect("compile handles_host.wat");
+    let cmd = BindgenCommand {
+        lang: BindgenLang::C(BindgenC {
+            file: hh.clone(),
+            output: Some(dir.path().join("hh.h")),
+            prefix: Some("hh".into()),
+            exclude: Vec::new(),
+            keep_wasi: false,
+        }),
+    };
+    assert_eq!(cmd.execute().expect("bindgen"), 0);
     let exe = CHost::new(&workspace().join("samples/c-host/component_errors_test.c"))
         .include(dir.path())
         .build(dir.path(), "component_errors_test");
-    let (ok, out, err) = run_program(&exe, &[so.to_str().unwrap()]);
+    let (ok, out, err) = run_program(&exe, &[so.to_str().unwrap(), hh.to_str().unwrap()]);
     let show = format!("stdout:\n{out}\nstderr:\n{err}");
     for line in [
         "fresh: poisoned 0",
@@ -72,6 +87,10 @@ fn argument_mistakes_are_errors_and_traps_poison() {
         "after trap: kind 2, poisoned 1, cannot enter component instance \
          (may_enter is false: reentrance or a pending post-return)",
         "NULL instance: poisoned 0",
+        "typed unknown own: kind 3, poisoned 0, argument 0 (`t`): unknown handle index 999",
+        "typed unknown borrow: kind 3, poisoned 0, argument 0 (`t`): unknown handle index 998",
+        "dynamic unknown own: kind 3, poisoned 0, argument 0 (`t`): unknown handle index 997",
+        "valid handle after mistakes: ok, poisoned 0",
         "failures: 0",
     ] {
         assert!(

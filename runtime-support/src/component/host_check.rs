@@ -7,15 +7,18 @@
 //! [`ComponentFunc::check_host_args`] walks the type tree over the host C struct first —
 //! strings are UTF-8 with a non-NULL pointer when non-empty, lists have a non-NULL pointer
 //! when non-empty, `bool` is 0 or 1, `char` is a Unicode scalar value, enum/variant/result
-//! discriminants and option tags are in range, flags set no bit past their labels — and
-//! reports the first mistake as an ordinary error naming the argument, with the instance left
-//! usable. Resource handles are checked by the glue against the handle table.
+//! discriminants and option tags are in range, flags set no bit past their labels,
+//! resource handles exist in the host handle table with the right type (an own handle passed
+//! on is an own handle with no outstanding borrows) — and reports the first mistake as an
+//! ordinary error naming the argument, with the instance left usable. (The same own handle
+//! twice in one call passes these checks; the glue's second move of it traps.)
 
-use super::instance::ComponentFunc;
+use super::instance::{ComponentFunc, Shared};
+use super::resources::HandleError;
 use crate::error::Error;
 use kiln_environ::component::abi::align_to;
 use kiln_environ::component::host::{host_field_offsets, host_layout, host_payload_offset};
-use kiln_environ::component::InterfaceType as T;
+use kiln_environ::component::{InterfaceType as T, ResourceIndex};
 
 /// A mistake found at a path inside an argument (segments innermost first).
 struct Bad {
@@ -39,11 +42,43 @@ impl Bad {
     }
 }
 
-/// Whether values of `ty` can hold anything to check (numbers and handles cannot).
+/// The host handle table the handles in the arguments index.
+struct Handles<'a> {
+    shared: &'a Shared,
+}
+
+impl Handles<'_> {
+    /// Checks that host handle `handle` is of type `resource` and, for an own handle passed
+    /// on (`own`), that it is an own handle without outstanding borrows (the glue moves it).
+    fn check(&self, handle: u32, resource: ResourceIndex, own: bool) -> Result<(), Bad> {
+        let s = self.shared;
+        let r = s.handles.with(s.host_table, |t| {
+            let e = t
+                .get(handle, resource)
+                .map_err(|e| e.describe(&s.resources))?;
+            if own && !e.own {
+                return Err(format!(
+                    "handle index {handle} is a borrow, an own handle is needed"
+                ));
+            }
+            if own && e.lend_count > 0 {
+                return Err(HandleError::Borrowed(handle).describe(&s.resources));
+            }
+            Ok(())
+        });
+        match r {
+            Some(Ok(())) => Ok(()),
+            Some(Err(m)) => Err(Bad::new(m)),
+            None => Err(Bad::new("the instance has no host handle table")),
+        }
+    }
+}
+
+/// Whether values of `ty` can hold anything to check (numbers cannot).
 fn needs_check(ty: &T) -> bool {
     match ty {
         T::S8 | T::U8 | T::S16 | T::U16 | T::S32 | T::U32 | T::S64 | T::U64 => false,
-        T::F32 | T::F64 | T::Own(_) | T::Borrow(_) => false,
+        T::F32 | T::F64 => false,
         T::Stream(_) | T::Future(_) | T::ErrorContext => false,
         T::Record(fields) => fields.iter().any(|f| needs_check(&f.ty)),
         T::Tuple(ts) => ts.iter().any(needs_check),
@@ -93,7 +128,7 @@ fn slice_data(p: *const u8, n: usize, size: usize, what: &str) -> Result<(), Bad
 /// # Safety
 /// `at` is readable for `host_layout(ty).size` bytes; every non-NULL slice pointer in it is
 /// valid for its length (the C API's contract for the host C representation).
-unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
+unsafe fn check(cx: &Handles<'_>, ty: &T, at: *const u8) -> Result<(), Bad> {
     match ty {
         T::Bool => {
             // SAFETY: caller contract (1 byte).
@@ -130,21 +165,21 @@ unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
             // SAFETY: caller contract (16 bytes).
             let (p, n) = unsafe { read_slice(at) };
             // SAFETY: forwarded contract.
-            unsafe { check_elements(e, p, n, "list") }?;
+            unsafe { check_elements(cx, e, p, n, "list") }?;
         }
         T::Map(k, v) => {
             // SAFETY: caller contract (16 bytes).
             let (p, n) = unsafe { read_slice(at) };
             let entry = T::Tuple(vec![(**k).clone(), (**v).clone()]);
             // SAFETY: forwarded contract.
-            unsafe { check_elements(&entry, p, n, "map") }?;
+            unsafe { check_elements(cx, &entry, p, n, "map") }?;
         }
         T::FixedList(e, n) => {
             if needs_check(e) {
                 let size = host_layout(e).size as usize;
                 for i in 0..*n as usize {
                     // SAFETY: element `i` of the inline array (caller contract).
-                    unsafe { check(e, at.add(i * size)) }
+                    unsafe { check(cx, e, at.add(i * size)) }
                         .map_err(|b| b.inside(format!("[{i}]")))?;
                 }
             }
@@ -152,14 +187,15 @@ unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
         T::Record(fields) => {
             for (f, off) in fields.iter().zip(host_field_offsets(ty)) {
                 // SAFETY: the field at its offset (caller contract).
-                unsafe { check(&f.ty, at.add(off as usize)) }
+                unsafe { check(cx, &f.ty, at.add(off as usize)) }
                     .map_err(|b| b.inside(format!(".{}", f.name)))?;
             }
         }
         T::Tuple(ts) => {
             for (i, (t, off)) in ts.iter().zip(host_field_offsets(ty)).enumerate() {
                 // SAFETY: the member at its offset (caller contract).
-                unsafe { check(t, at.add(off as usize)) }.map_err(|b| b.inside(format!(".{i}")))?;
+                unsafe { check(cx, t, at.add(off as usize)) }
+                    .map_err(|b| b.inside(format!(".{i}")))?;
             }
         }
         T::Enum(labels) => {
@@ -193,7 +229,7 @@ unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
                 1 => {
                     let pay = host_payload_offset(ty).unwrap_or(0) as usize;
                     // SAFETY: the value at its offset (caller contract).
-                    unsafe { check(t, at.add(pay)) }.map_err(|b| b.inside(".value"))?;
+                    unsafe { check(cx, t, at.add(pay)) }.map_err(|b| b.inside(".value"))?;
                 }
                 _ => {
                     return Err(Bad::new(format!(
@@ -225,11 +261,16 @@ unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
                     _ => "err".into(),
                 };
                 // SAFETY: the payload at its offset (caller contract).
-                unsafe { check(ct, at.add(pay)) }.map_err(|b| b.inside(format!(".{name}")))?;
+                unsafe { check(cx, ct, at.add(pay)) }.map_err(|b| b.inside(format!(".{name}")))?;
             }
         }
         T::S8 | T::U8 | T::S16 | T::U16 | T::S32 | T::U32 | T::S64 | T::U64 => {}
-        T::F32 | T::F64 | T::Own(_) | T::Borrow(_) => {}
+        T::F32 | T::F64 => {}
+        T::Own(r) | T::Borrow(r) => {
+            // SAFETY: caller contract (4 bytes).
+            let h = unsafe { read_u32(at) };
+            cx.check(h, *r, matches!(ty, T::Own(_)))?;
+        }
         T::Stream(_) | T::Future(_) | T::ErrorContext => {}
     }
     Ok(())
@@ -239,7 +280,13 @@ unsafe fn check(ty: &T, at: *const u8) -> Result<(), Bad> {
 ///
 /// # Safety
 /// As [`check`], for the slice.
-unsafe fn check_elements(elem: &T, p: *const u8, n: usize, what: &str) -> Result<(), Bad> {
+unsafe fn check_elements(
+    cx: &Handles<'_>,
+    elem: &T,
+    p: *const u8,
+    n: usize,
+    what: &str,
+) -> Result<(), Bad> {
     if n == 0 {
         return Ok(());
     }
@@ -248,7 +295,7 @@ unsafe fn check_elements(elem: &T, p: *const u8, n: usize, what: &str) -> Result
     if needs_check(elem) {
         for i in 0..n {
             // SAFETY: element `i` of a slice valid for `n` elements (caller contract).
-            unsafe { check(elem, p.add(i * size)) }.map_err(|b| b.inside(format!("[{i}]")))?;
+            unsafe { check(cx, elem, p.add(i * size)) }.map_err(|b| b.inside(format!("[{i}]")))?;
         }
     }
     Ok(())
@@ -265,13 +312,17 @@ impl ComponentFunc {
     /// pointer in it is valid for its length.
     pub unsafe fn check_host_args(&self, args: *const u8) -> Result<(), Error> {
         let params = &self.ty().params;
+        let cx = Handles {
+            shared: &self.instance.inner.shared,
+        };
+        let cx = &cx;
         let mut off = 0u32;
         for (i, (name, t)) in params.iter().enumerate() {
             let l = host_layout(t);
             off = align_to(off, l.align);
             if needs_check(t) {
                 // SAFETY: parameter `i` at its offset in the struct (caller contract).
-                if let Err(b) = unsafe { check(t, args.add(off as usize)) } {
+                if let Err(b) = unsafe { check(cx, t, args.add(off as usize)) } {
                     let path: String = b.path.iter().rev().map(String::as_str).collect();
                     return Err(Error::Other(format!(
                         "argument {i} (`{name}{path}`): {}",
