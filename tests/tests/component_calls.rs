@@ -230,11 +230,13 @@ fn invalid_guest_values_trap_naming_the_rule() {
         // A trap leaves the instance unusable (may_enter stays false), so each case gets its
         // own instance.
         let l = load("calls.wat");
+        assert!(!l.instance.is_poisoned());
         let msg = trap(&l, name, &[]);
         assert!(
             msg.contains(rule),
             "{name}: `{msg}` should mention `{rule}`"
         );
+        assert!(l.instance.is_poisoned(), "{name}");
         let again = trap(&l, "echo-u32", &[Val::U32(1)]);
         assert!(again.contains("may_enter"), "{again}");
     }
