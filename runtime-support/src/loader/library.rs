@@ -61,6 +61,14 @@ unsafe impl Send for Library {}
 // SAFETY: as above.
 unsafe impl Sync for Library {}
 
+/// A `dlerror()` message without the name given to `dlopen` it starts with (a `/proc` fd
+/// path the caller never saw; the load error already starts with the caller's path).
+fn without_name<'a>(err: &'a str, given: &str) -> &'a str {
+    err.strip_prefix(given)
+        .and_then(|r| r.strip_prefix(": "))
+        .unwrap_or(err)
+}
+
 fn dlerror() -> String {
     // SAFETY: dlerror returns null or a valid C string.
     let e = unsafe { libc::dlerror() };
@@ -119,14 +127,8 @@ impl Library {
             let handle =
                 unsafe { libc::dlopen(name.path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
             if handle.is_null() {
-                // dlerror() starts with the name given to dlopen (a /proc fd path): drop it,
-                // the message already starts with the path the caller knows.
                 let e = dlerror();
-                let given = name.path.to_string_lossy();
-                let e = e
-                    .strip_prefix(&*given)
-                    .and_then(|r| r.strip_prefix(": "))
-                    .unwrap_or(&e);
+                let e = without_name(&e, &name.path.to_string_lossy());
                 return Err(Error::Load(format!(
                     "{shown_s}: dlopen failed: {e} (is /proc mounted?)"
                 )));
@@ -398,4 +400,22 @@ fn check_mapping(handle: *mut c_void, v: &Verified) -> Result<usize, MappingErro
         }
     }
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_name;
+
+    #[test]
+    fn dlopen_errors_do_not_repeat_the_name() {
+        let e = "/proc/self/fd/7: cannot open shared object file: No such file or directory";
+        assert_eq!(
+            without_name(e, "/proc/self/fd/7"),
+            "cannot open shared object file: No such file or directory"
+        );
+        assert_eq!(
+            without_name("no such symbol", "/proc/self/fd/7"),
+            "no such symbol"
+        );
+    }
 }
