@@ -819,8 +819,10 @@ typedef kiln_error_t *(*kiln_component_callback_t)(void *env,
  * headers register). `args` is the C struct of the parameters (strings and lists valid during
  * the call); `result` is a zeroed buffer for the result (unused without one). Strings and
  * lists written into the result must stay valid until the callback returns and kiln has
- * copied them: static data, or memory from kiln_component_host_alloc(). `env`, `instance`
- * and errors as for kiln_component_callback_t.
+ * copied them: static data, or memory from kiln_component_host_alloc(). The result is checked
+ * like call arguments (UTF-8, NULL pointers with a length, discriminants...) before the guest
+ * gets it: a mistake makes the calling guest trap with a message naming it, never a crash.
+ * `env`, `instance` and errors as for kiln_component_callback_t.
  */
 typedef kiln_error_t *(*kiln_component_raw_callback_t)(void *env,
                                                        const kiln_component_instance_t *instance,

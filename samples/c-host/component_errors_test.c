@@ -2,9 +2,10 @@
  * component_errors_test.c: arguments a host gets wrong are errors that leave the component
  * instance usable; a guest trap poisons it (kiln.h, "Argument mistakes do not poison").
  *
- * Usage: component_errors_test CALLS.so HANDLES.so
- *   CALLS.so    tests/components/calls.wat compiled by kiln (header: calls.h)
- *   HANDLES.so  tests/components/handles_host.wat compiled by kiln (header: hh.h)
+ * Usage: component_errors_test CALLS.so HANDLES.so HOST_IMPORTS.so
+ *   CALLS.so         tests/components/calls.wat compiled by kiln (header: calls.h)
+ *   HANDLES.so       tests/components/handles_host.wat compiled by kiln (header: hh.h)
+ *   HOST_IMPORTS.so  tests/components/host_imports.wat compiled by kiln (header: hi.h)
  *
  * Prints one line per check; tests/tests/component_errors.rs compares them. Exit status 1 if
  * a check failed.
@@ -16,6 +17,7 @@
 
 #include "calls.h"
 #include "hh.h"
+#include "hi.h"
 
 static int failures = 0;
 
@@ -176,9 +178,57 @@ static void handle_mistakes(kiln_engine_t *engine, const char *path) {
   kiln_component_delete(component);
 }
 
+/* The imports of hi.h: greet-host answers with a NULL string of length 3 (a host mistake in
+ * a result, which must not crash the process). */
+kiln_error_t *hi_host_log_log(void *env, const kiln_component_instance_t *instance,
+                              kiln_string_t msg) {
+  (void)env;
+  (void)instance;
+  (void)msg;
+  return NULL;
+}
+
+kiln_error_t *hi_host_greet_host(void *env, const kiln_component_instance_t *instance,
+                                 kiln_string_t name, kiln_string_t *ret) {
+  (void)env;
+  (void)instance;
+  (void)name;
+  ret->ptr = NULL;
+  ret->len = 3;
+  return NULL;
+}
+
+static void result_mistake(kiln_engine_t *engine, const char *path) {
+  kiln_component_t *component = NULL;
+  kiln_component_linker_t *linker = NULL;
+  kiln_component_instance_t *inst = NULL;
+  hi_exports_t e;
+  memset(&e, 0, sizeof e);
+  kiln_error_t *err = kiln_component_load(engine, path, &component);
+  if (!err)
+    err = kiln_component_linker_new(engine, &linker);
+  if (!err)
+    err = hi_link_imports(linker, NULL);
+  if (!err)
+    err = kiln_component_linker_instantiate(linker, component, &inst);
+  if (!err)
+    err = hi_exports_init(&e, inst);
+  if (err) {
+    fprintf(stderr, "host imports setup: %s\n", kiln_error_message(err));
+    exit(1);
+  }
+  kiln_string_t name = {"x", 1}, out;
+  /* The guest's call of the import fails: a trap inside the export call, which poisons. */
+  show(inst, "raw callback NULL result", hi_greet(&e, name, &out));
+  hi_exports_delete(&e);
+  kiln_component_instance_delete(inst);
+  kiln_component_linker_delete(linker);
+  kiln_component_delete(component);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s CALLS.so HANDLES.so\n", argv[0]);
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s CALLS.so HANDLES.so HOST_IMPORTS.so\n", argv[0]);
     return 2;
   }
   kiln_engine_t *engine = kiln_engine_new(NULL);
@@ -207,6 +257,7 @@ int main(int argc, char **argv) {
   show(inst, "after trap", calls_echo_enum(&e, 1, &en));
   printf("NULL instance: poisoned %d\n", kiln_component_instance_is_poisoned(NULL));
   handle_mistakes(engine, argv[2]);
+  result_mistake(engine, argv[3]);
   calls_exports_delete(&e);
   kiln_component_instance_delete(inst);
   kiln_component_linker_delete(linker);

@@ -3,50 +3,46 @@
 //! with non-zero lengths, out-of-range discriminants, bad bools and chars through the typed
 //! header (`kiln bindgen c`) and through dynamic values, and resource handles that are not in
 //! the host handle table; each is a `KILN_ERROR_OTHER` error naming the argument and the
-//! instance keeps working. A guest trap poisons the instance.
+//! instance keeps working. A guest trap poisons the instance. A raw host callback's result with
+//! a NULL pointer and a length is a trap for the calling guest, never a crash of the host.
 
 use kiln_cli::commands::bindgen::{BindgenC, BindgenCommand, BindgenLang};
 use kiln_cli::tempdir::TempDir;
 use kiln_tests::chost::CHost;
 use kiln_tests::tools::run_program;
 use kiln_tests::workspace;
+use std::path::{Path, PathBuf};
+
+/// Compiles `tests/components/NAME.wat` to `dir/NAME.so` and writes its header `PREFIX.h`.
+fn component(dir: &Path, name: &str, prefix: &str) -> PathBuf {
+    let wasm = wat::parse_file(workspace().join(format!("tests/components/{name}.wat")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let so = dir.join(format!("{name}.so"));
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let cmd = BindgenCommand {
+        lang: BindgenLang::C(BindgenC {
+            file: so.clone(),
+            output: Some(dir.join(format!("{prefix}.h"))),
+            prefix: Some(prefix.into()),
+            exclude: Vec::new(),
+            keep_wasi: false,
+        }),
+    };
+    assert_eq!(cmd.execute().expect("bindgen"), 0);
+    so
+}
 
 #[test]
 fn argument_mistakes_are_errors_and_traps_poison() {
     let dir = TempDir::new("kiln-component-errors").unwrap();
-    let wat = workspace().join("tests/components/calls.wat");
-    let wasm = wat::parse_file(&wat).expect("calls.wat");
-    let so = dir.path().join("calls.so");
-    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
-        .expect("compile calls.wat");
-    let cmd = BindgenCommand {
-        lang: BindgenLang::C(BindgenC {
-            file: so.clone(),
-            output: Some(dir.path().join("calls.h")),
-            prefix: Some("calls".into()),
-            exclude: Vec::new(),
-            keep_wasi: false,
-        }),
-    };
-    assert_eq!(cmd.execute().expect("bindgen"), 0);
-    let wasm = wat::parse_file(workspace().join("tests/components/handles_host.wat")).unwrap();
-    let hh = dir.path().join("hh.so");
-    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &hh)
-        .expect("compile handles_host.wat");
-    let cmd = BindgenCommand {
-        lang: BindgenLang::C(BindgenC {
-            file: hh.clone(),
-            output: Some(dir.path().join("hh.h")),
-            prefix: Some("hh".into()),
-            exclude: Vec::new(),
-            keep_wasi: false,
-        }),
-    };
-    assert_eq!(cmd.execute().expect("bindgen"), 0);
+    let so = component(dir.path(), "calls", "calls");
+    let hh = component(dir.path(), "handles_host", "hh");
+    let hi = component(dir.path(), "host_imports", "hi");
     let exe = CHost::new(&workspace().join("samples/c-host/component_errors_test.c"))
         .include(dir.path())
         .build(dir.path(), "component_errors_test");
-    let (ok, out, err) = run_program(&exe, &[so.to_str().unwrap(), hh.to_str().unwrap()]);
+    let (ok, out, err) = run_program(&exe, &[&so, &hh, &hi]);
     let show = format!("stdout:\n{out}\nstderr:\n{err}");
     for line in [
         "fresh: poisoned 0",
@@ -91,6 +87,8 @@ fn argument_mistakes_are_errors_and_traps_poison() {
         "typed unknown borrow: kind 3, poisoned 0, argument 0 (`t`): unknown handle index 998",
         "dynamic unknown own: kind 3, poisoned 0, argument 0 (`t`): unknown handle index 997",
         "valid handle after mistakes: ok, poisoned 0",
+        "raw callback NULL result: kind 2, poisoned 1, host function result: string has a NULL \
+         pointer and length 3",
         "failures: 0",
     ] {
         assert!(

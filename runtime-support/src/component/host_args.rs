@@ -9,6 +9,7 @@
 //! to the call's host value budget (`arena.rs`) before anything is allocated.
 
 use super::arena::{out_of_memory, remaining_budget};
+use super::host_check::check_host_result;
 use super::typed::Lift;
 use super::values::{decode_within, encode, Val};
 use crate::error::{Error, Trap};
@@ -162,6 +163,8 @@ pub struct HostResult<'a> {
     base: *mut u8,
     keep: Vec<Vec<u64>>,
     set: bool,
+    /// Written through [`HostResult::as_mut_ptr`]: checked before the guest gets it.
+    raw: bool,
 }
 
 impl<'a> HostResult<'a> {
@@ -175,6 +178,7 @@ impl<'a> HostResult<'a> {
             base,
             keep: Vec::new(),
             set: false,
+            raw: false,
         }
     }
 
@@ -191,6 +195,7 @@ impl<'a> HostResult<'a> {
             self.buf(t).fill(0);
         }
         self.set = true;
+        self.raw = true;
         self.base
     }
 
@@ -306,6 +311,12 @@ impl<'a> HostResult<'a> {
             return Err(Trap::host(format!(
                 "host function returned nothing, expected a value of type {rt}"
             )));
+        }
+        if let (Some(rt), true) = (self.ty, self.raw) {
+            // SAFETY: `new`'s contract: the result struct of `rt` at `base`, which the host
+            // function wrote (its slices valid for their lengths, or NULL).
+            unsafe { check_host_result(rt, self.base) }
+                .map_err(|m| Trap::host(format!("host function result: {m}")))?;
         }
         Ok(self.keep)
     }

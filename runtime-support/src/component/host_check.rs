@@ -42,16 +42,19 @@ impl Bad {
     }
 }
 
-/// The host handle table the handles in the arguments index.
+/// The host handle table the handles in the arguments index (`None`: handles are left to the
+/// glue, for results the host wrote).
 struct Handles<'a> {
-    shared: &'a Shared,
+    shared: Option<&'a Shared>,
 }
 
 impl Handles<'_> {
     /// Checks that host handle `handle` is of type `resource` and, for an own handle passed
     /// on (`own`), that it is an own handle without outstanding borrows (the glue moves it).
     fn check(&self, handle: u32, resource: ResourceIndex, own: bool) -> Result<(), Bad> {
-        let s = self.shared;
+        let Some(s) = self.shared else {
+            return Ok(());
+        };
         let r = s.handles.with(s.host_table, |t| {
             let e = t
                 .get(handle, resource)
@@ -313,7 +316,7 @@ impl ComponentFunc {
     pub unsafe fn check_host_args(&self, args: *const u8) -> Result<(), Error> {
         let params = &self.ty().params;
         let cx = Handles {
-            shared: &self.instance.inner.shared,
+            shared: Some(&self.instance.inner.shared),
         };
         let cx = &cx;
         let mut off = 0u32;
@@ -334,4 +337,28 @@ impl ComponentFunc {
         }
         Ok(())
     }
+}
+
+/// Checks the result a raw host function wrote in place (`HostResult::as_mut_ptr`) before the
+/// glue lowers it into the guest: the rules of [`ComponentFunc::check_host_args`] except the
+/// handle checks (the glue checks the handles it moves). A NULL pointer with a length would
+/// otherwise reach the glue's copy loops; here it is a message for the trap the guest gets.
+///
+/// # Safety
+/// `at` holds the host representation of a value of `ty`, every non-NULL string or list
+/// pointer in it valid for its length.
+pub(super) unsafe fn check_host_result(ty: &T, at: *const u8) -> Result<(), String> {
+    let cx = Handles { shared: None };
+    if !needs_check(ty) {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { check(&cx, ty, at) }.map_err(|b| {
+        let path: String = b.path.iter().rev().map(String::as_str).collect();
+        if path.is_empty() {
+            b.msg
+        } else {
+            format!("`result{path}`: {}", b.msg)
+        }
+    })
 }
