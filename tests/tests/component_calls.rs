@@ -471,3 +471,20 @@ fn may_leave_is_false_while_lowering() {
     let msg = trap(&l, "len", &[s("abc")]);
     assert!(msg.contains("may_leave"), "{msg}");
 }
+
+/// Host functions reach their calling instance through `HostCx::instance`, except during
+/// instantiation (a core start function calling the import), when there is none yet.
+#[test]
+fn host_functions_see_their_instance_after_instantiation() {
+    let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let log = seen.clone();
+    let l = load_with("start_import.wat", move |linker| {
+        linker.func_cx("ping", move |cx, _| {
+            log.lock().unwrap().push(cx.instance().is_some());
+            Ok(None)
+        });
+    });
+    assert_eq!(*seen.lock().unwrap(), [false]);
+    assert_eq!(call(&l, "run", &[]), None);
+    assert_eq!(*seen.lock().unwrap(), [false, true]);
+}
