@@ -17,6 +17,9 @@
  * - Strings passed in are NUL-terminated UTF-8. Strings returned are owned by the object they
  *   come from and live as long as it.
  * - No function unwinds into C: an internal panic becomes an error of kind KILN_ERROR_OTHER.
+ * - This header and the headers `kiln bindgen c` writes compile as C99, C11 and C++11 without
+ *   a diagnostic under gcc -pedantic -Wall -Wextra and clang -Weverything, except -Wpadded
+ *   (the C layouts have padding by design) and, in C++, -Wc++98-compat (they need C++11).
  * - Guest traps (out-of-bounds access, division by zero, unreachable, stack overflow, epoch
  *   interrupt...) are caught by the runtime's signal handlers and come back as errors of kind
  *   KILN_ERROR_TRAP; the process keeps running.

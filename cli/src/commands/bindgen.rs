@@ -11,6 +11,11 @@
 //!   (`PREFIX_host_NAME(env, instance, ...)`), and `PREFIX_link_imports(linker, env)`
 //!   registering them all as raw callbacks that pass `env` and the calling instance through.
 //!
+//! The header compiles as C99, C11 and C++11 without diagnostics under `clang -Weverything`
+//! except `-Wpadded` (and `-Wc++98-compat` in C++): layout checks use `_Static_assert` (or a
+//! negative array size before C11), inline code declares before statements and uses
+//! `PREFIX_NULL`/`PREFIX_CAST` (nullptr and static_cast in C++).
+//!
 //! Imports the linker provides itself are left out: by default every `wasi:*` interface
 //! (`kiln_component_linker_add_wasi` defines them), plus any `--exclude PATTERN`;
 //! `--keep-wasi` keeps the WASI imports in the header.
