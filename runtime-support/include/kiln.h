@@ -942,10 +942,11 @@ kiln_error_t *kiln_component_func_call(const kiln_component_func_t *func,
                                        kiln_cval_t *result);
 /**
  * Calls the function raw: `args` points at the C struct of the parameters in the host C
- * representation (may be NULL without parameters) and is handed to the compiled glue as is;
- * the host C representation of the result is written to `results` (room for it; may be NULL
- * without result). The arguments are checked first (see "Argument mistakes do not poison"
- * above): a mistake is a KILN_ERROR_OTHER error and nothing is pending. On success the result's
+ * representation (may be NULL without parameters); it is checked in place (see "Argument
+ * mistakes do not poison" above: a mistake is a KILN_ERROR_OTHER error and nothing is
+ * pending), then handed to the compiled glue as is, with no conversion. The host C
+ * representation of the result is written to `results` (room for it; may be NULL without
+ * result). Pointers other than NULL must be valid for their lengths. On success the result's
  * strings and lists may point into guest memory or a per-call buffer: read (or copy) them,
  * then call kiln_component_func_post_return(func), which must come before the instance is
  * entered again (else that call traps: may_enter) and, with several raw calls outstanding,
