@@ -49,6 +49,10 @@ impl ComponentInstance {
     /// representation of the result to `results`. On success the result stays valid until
     /// [`ComponentInstance::post_return_raw`]; on a trap the call's arena is already freed.
     ///
+    /// A trap after the instance was entered poisons it ([`ComponentInstance::is_poisoned`]);
+    /// run [`ComponentFunc::check_host_args`] first on a struct this program did not build
+    /// from typed values, so the host's own mistakes are errors instead.
+    ///
     /// # Safety
     /// `args` points at a valid host C struct of `f`'s parameters (strings valid UTF-8 and
     /// every pointer valid for its length), or is unused when there are none; `results` has
