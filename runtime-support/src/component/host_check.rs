@@ -307,8 +307,9 @@ unsafe fn check_elements(
 impl ComponentFunc {
     /// Checks the host C representation of this function's arguments at `args` (the C struct
     /// of the parameters, unused when there are none) before a raw call: the first mistake
-    /// is an `Error::Other` naming the argument (`argument 1 (`x.b[2]`): string is not valid
-    /// UTF-8 ...`), found without entering the guest, so the instance stays usable.
+    /// is an `Error::Other` naming the argument and the path inside it, e.g.
+    /// ``argument 1 (`x.b[2]`): string is not valid UTF-8 ...``, found without entering the
+    /// guest, so the instance stays usable.
     ///
     /// # Safety
     /// `args` is readable for the parameters' host struct; every non-NULL string or list
