@@ -17,9 +17,8 @@ use cranelift_codegen::ir;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use kiln_environ::descriptor::DATA_ALIGN;
-use kiln_environ::exception::{ExceptionTableBuilder, Handler};
 use kiln_environ::descriptor::{DescriptorHead, Pointee, DATA_ALIGN, DESCRIPTOR_SIZE};
+use kiln_environ::exception::{ExceptionTableBuilder, Handler};
 use kiln_environ::{
     BuildInfo, ConstOp, DataMode, DataSegment, ElemSegment, Fingerprint, FunctionInfo, MemoryImage,
     ModuleDescriptor, ModuleMetadata, OffsetTable, Span, TrapTable, DESCRIPTOR_SYMBOL,

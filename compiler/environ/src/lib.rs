@@ -30,11 +30,11 @@ pub mod trap;
 pub mod vmoffsets;
 
 pub use builtins::BuiltinFunctionIndex;
-pub use exception::ExceptionTable;
 pub use descriptor::{
     ComponentDescriptor, ModuleDescriptor, Span, ABI_VERSION, COMPONENT_DESCRIPTOR_MAGIC,
     COMPONENT_DESCRIPTOR_SYMBOL, DESCRIPTOR_MAGIC, DESCRIPTOR_SYMBOL,
 };
+pub use exception::ExceptionTable;
 pub use fingerprint::Fingerprint;
 pub use metadata::*;
 pub use table::{OffsetTable, TrapTable};
