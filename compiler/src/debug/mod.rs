@@ -188,6 +188,28 @@ fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
     expr::VmLayout { memory0, globals }
 }
 
+/// Adds only `.eh_frame` for `functions` (placed at `starts` in `text`) to `object`: every
+/// `.so` carries CFI, so in-process unwinders and profilers walk guest frames without `-g`.
+pub fn emit_unwind_info(
+    object: &mut Object<'_>,
+    text: SectionId,
+    isa: &dyn TargetIsa,
+    functions: &[CompiledFunction],
+    starts: &[u32],
+) -> Result<()> {
+    let placed: Vec<Placed<'_>> = functions
+        .iter()
+        .zip(starts)
+        .map(|(func, &start)| Placed { func, start })
+        .collect();
+    if let Some(eh) = unwind::write_eh_frame(isa, &placed)? {
+        let all = [(gimli::SectionId::EhFrame, &eh)];
+        let created = writer::DebugSections::create(object, &all);
+        created.fill(object, text, gimli::SectionId::EhFrame, &eh)?;
+    }
+    Ok(())
+}
+
 /// Adds `.eh_frame` and the DWARF sections for `functions` (placed at `starts` in `text`) to
 /// `object`; returns the compact line table for the metadata.
 pub fn emit_debug_info(
