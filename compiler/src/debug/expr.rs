@@ -231,6 +231,23 @@ impl Translator<'_> {
         Some(())
     }
 
+    /// Expressions pushing memory 0's base in placed function `f`, wherever its vmctx has a
+    /// home (for [`super::pointers`]).
+    pub(crate) fn membase(&self, f: &Placed<'_>) -> Vec<Piece> {
+        let mut out = Vec::new();
+        for (start, end, vmctx) in homes(f, super::vmctx_label()) {
+            let mut e = Expression::new();
+            if self.push_membase(&mut e, vmctx).is_some() {
+                out.push(Piece {
+                    start,
+                    len: end - start,
+                    expr: e,
+                });
+            }
+        }
+        out
+    }
+
     /// Translates `expr` (with the enclosing subprogram's `frame_base`) for placed function
     /// `f` over its function-relative `ranges`. Empty when kiln cannot express it.
     pub(crate) fn translate(

@@ -17,6 +17,7 @@
 mod expr;
 mod lines;
 mod mapping;
+mod pointers;
 mod synthetic;
 mod transform;
 mod unwind;

@@ -169,24 +169,27 @@ pub(crate) fn transform(
         );
 
         let mut scopes: HashMap<UnitEntryId, Scope<'_>> = HashMap::new();
+        let mut pointers = Vec::new();
         let mut entry = root;
         while let Some(id) = unit.read_entry(&mut entry).map_err(err)? {
             let Some(id) = id else { continue };
             let id = unit.add_entry(Some(id), &entry);
             convert_attrs(&mut unit, id, &entry, map)?;
             // Guest pointers are wasm32 addresses: keep their size although the unit's address
-            // size is now the host's.
+            // size is now the host's; their targets become guest-memory views (below).
             if matches!(
                 entry.tag,
                 constants::DW_TAG_pointer_type
                     | constants::DW_TAG_reference_type
                     | constants::DW_TAG_rvalue_reference_type
-            ) && entry.attr_value(constants::DW_AT_byte_size).is_none()
-            {
-                unit.unit.get_mut(id).set(
-                    constants::DW_AT_byte_size,
-                    AttributeValue::Udata(u64::from(read_encoding.address_size)),
-                );
+            ) {
+                pointers.push(id);
+                if entry.attr_value(constants::DW_AT_byte_size).is_none() {
+                    unit.unit.get_mut(id).set(
+                        constants::DW_AT_byte_size,
+                        AttributeValue::Udata(u64::from(read_encoding.address_size)),
+                    );
+                }
             }
             let mut scope = entry.parent.and_then(|p| scopes.get(&p).copied());
 
@@ -325,6 +328,18 @@ pub(crate) fn transform(
                 scopes.insert(id, s);
             }
         }
+        let mut membase = Vec::new();
+        for &fi in &unit_funcs {
+            for p in translator.membase(&map.funcs[fi]) {
+                membase.push(Location::StartLength {
+                    begin: text(map, fi, p.start),
+                    length: u64::from(p.len),
+                    data: p.expr,
+                });
+            }
+        }
+        let membase = (!membase.is_empty()).then(|| unit.unit.locations.add(LocationList(membase)));
+        super::pointers::add_guest_views(&mut unit.unit, &pointers, membase);
     }
     Ok(Some((out, trap_rows)))
 }
