@@ -47,6 +47,80 @@ enum Shape {
     Memory(Base, i64),
     /// The variable lives in linear memory at a fixed address (a C global).
     Static(u64),
+    /// The variable's value is computed by pure stack arithmetic (constants, `+`, `-`...),
+    /// from wasm local `i`'s value if given: the producer's operations are carried over.
+    Computed(Option<u32>),
+}
+
+/// Whether `op` is stack arithmetic that means the same in the wasm and the native DWARF.
+fn is_pure(op: &Operation<EndianSlice<'_, LittleEndian>>) -> bool {
+    matches!(
+        op,
+        Operation::UnsignedConstant { .. }
+            | Operation::SignedConstant { .. }
+            | Operation::PlusConstant { .. }
+            | Operation::Plus
+            | Operation::Minus
+            | Operation::Mul
+            | Operation::Div
+            | Operation::Mod
+            | Operation::And
+            | Operation::Or
+            | Operation::Xor
+            | Operation::Neg
+            | Operation::Not
+            | Operation::Shl
+            | Operation::Shr
+            | Operation::Shra
+    )
+}
+
+/// Writes the pure operations `ops` (see [`is_pure`]) and a final `DW_OP_stack_value`.
+fn write_pure(e: &mut Expression, ops: &[Operation<EndianSlice<'_, LittleEndian>>]) {
+    for op in ops {
+        match *op {
+            Operation::UnsignedConstant { value } => e.op_constu(value),
+            Operation::SignedConstant { value } => e.op_consts(value),
+            Operation::PlusConstant { value } => e.op_plus_uconst(value),
+            Operation::Plus => e.op(gimli::DW_OP_plus),
+            Operation::Minus => e.op(gimli::DW_OP_minus),
+            Operation::Mul => e.op(gimli::DW_OP_mul),
+            Operation::Div => e.op(gimli::DW_OP_div),
+            Operation::Mod => e.op(gimli::DW_OP_mod),
+            Operation::And => e.op(gimli::DW_OP_and),
+            Operation::Or => e.op(gimli::DW_OP_or),
+            Operation::Xor => e.op(gimli::DW_OP_xor),
+            Operation::Neg => e.op(gimli::DW_OP_neg),
+            Operation::Not => e.op(gimli::DW_OP_not),
+            Operation::Shl => e.op(gimli::DW_OP_shl),
+            Operation::Shr => e.op(gimli::DW_OP_shr),
+            Operation::Shra => e.op(gimli::DW_OP_shra),
+            _ => {}
+        }
+    }
+    e.op(gimli::DW_OP_stack_value);
+}
+
+/// For a [`Shape::Computed`] expression: the operations after the local (if any), without the
+/// final `DW_OP_stack_value`; or the constant bytes of a lone `DW_OP_implicit_value`.
+enum Tail<'a> {
+    Ops(Vec<Operation<EndianSlice<'a, LittleEndian>>>),
+    Implicit(&'a [u8]),
+}
+
+fn tail(expr: WasmExpr<'_>, encoding: Encoding) -> Option<Tail<'_>> {
+    let ops = ops(expr, encoding)?;
+    if let [Operation::ImplicitValue { data }] = ops.as_slice() {
+        return Some(Tail::Implicit(data.slice()));
+    }
+    let (Operation::StackValue, body) = ops.split_last()? else {
+        return None;
+    };
+    let body = match body {
+        [Operation::WasmLocal { .. }, rest @ ..] => rest,
+        all => all,
+    };
+    body.iter().all(is_pure).then(|| Tail::Ops(body.to_vec()))
 }
 
 fn ops(
@@ -86,7 +160,10 @@ fn classify(
         [Operation::FrameOffset { offset }] => {
             Some(Shape::Memory(base_of(frame_base, encoding)?, *offset))
         }
-        _ => None,
+        [Operation::WasmLocal { index }, ..] => {
+            tail(expr, encoding).map(|_| Shape::Computed(Some(*index)))
+        }
+        _ => tail(expr, encoding).map(|_| Shape::Computed(None)),
     }
 }
 
@@ -129,7 +206,44 @@ fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
         }
     }
     v.retain(|r| r.1 > r.0);
+    cover_trap_sites(f, &mut v);
     v
+}
+
+/// Extends a label's homes to trap sites they miss. A trap instruction out of line (the
+/// `ud2` a conditional branch jumps to) runs with the registers and frame of the branch, so
+/// a value that stays in one home through the whole native code of the trapping wasm
+/// instruction is still there at the trap: the debugger shows the trapping frame's variables
+/// at the faulting PC.
+fn cover_trap_sites(f: &Placed<'_>, v: &mut Vec<(u32, u32, LabelValueLoc)>) {
+    let src = &f.func.srclocs;
+    let covered = |v: &[(u32, u32, LabelValueLoc)], at: u32| {
+        v.iter().find(|r| r.0 <= at && at < r.1).copied()
+    };
+    let mut added = Vec::new();
+    for &(t, _) in &f.func.traps {
+        if covered(v, t).is_some() {
+            continue;
+        }
+        let Some(at) = src.partition_point(|s| s.0 <= t).checked_sub(1) else {
+            continue;
+        };
+        let wasm = src[at].1;
+        // The latest earlier run of native code for the same wasm instruction.
+        let Some(run) = src[..at].iter().rposition(|s| s.1 == wasm) else {
+            continue;
+        };
+        let run_end = src.get(run + 1).map_or(t, |s| s.0);
+        if let Some(home) = covered(v, src[run].0) {
+            if home.1 >= run_end {
+                added.push((t, t + 1, home.2));
+            }
+        }
+    }
+    if !added.is_empty() {
+        v.extend(added);
+        v.sort_by_key(|r| r.0);
+    }
 }
 
 /// Splits `ranges` by the homes of each label: `(start, end, home of each label)`. Both sides
@@ -262,7 +376,10 @@ impl Translator<'_> {
             return Vec::new();
         };
         let labels: Vec<ValueLabel> = match shape {
-            Shape::InLocal(i) | Shape::LocalValue(i) => vec![super::local_label(i)],
+            Shape::InLocal(i) | Shape::LocalValue(i) | Shape::Computed(Some(i)) => {
+                vec![super::local_label(i)]
+            }
+            Shape::Computed(None) => Vec::new(),
             Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
             Shape::Memory(Base::Global(_), _) | Shape::Static(_) => vec![super::vmctx_label()],
         };
@@ -281,6 +398,16 @@ impl Translator<'_> {
                 Shape::LocalValue(_) => self.push_value(&mut e, locs[0]).map(|()| {
                     e.op(gimli::DW_OP_stack_value);
                 }),
+                Shape::Computed(local) => (|| {
+                    if local.is_some() {
+                        self.push_value(&mut e, locs[0])?;
+                    }
+                    match tail(expr, encoding)? {
+                        Tail::Ops(ops) => write_pure(&mut e, &ops),
+                        Tail::Implicit(data) => e.op_implicit_value(data.into()),
+                    }
+                    Some(())
+                })(),
                 Shape::Static(address) => (|| {
                     e.op_constu(address & 0xffff_ffff);
                     self.push_membase(&mut e, locs[0])?;
