@@ -339,7 +339,7 @@ pub(crate) fn transform(
             }
         }
         let membase = (!membase.is_empty()).then(|| unit.unit.locations.add(LocationList(membase)));
-        super::pointers::add_guest_views(&mut unit.unit, &pointers, membase);
+        super::pointers::add_guest_views(unit.unit, &pointers, membase);
     }
     Ok(Some((out, trap_rows)))
 }
