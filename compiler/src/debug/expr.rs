@@ -444,3 +444,42 @@ impl Translator<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(bytes: &[u8]) -> Option<Shape> {
+        let encoding = Encoding {
+            address_size: 4,
+            format: gimli::Format::Dwarf32,
+            version: 4,
+        };
+        classify(
+            ReadExpr(EndianSlice::new(bytes, LittleEndian)),
+            None,
+            encoding,
+        )
+    }
+
+    #[test]
+    fn computed_and_constant_locations_are_kept() {
+        // DW_OP_WASM_location 0 2, DW_OP_lit1, DW_OP_minus, DW_OP_stack_value
+        let s = shape(&[0xed, 0x00, 0x02, 0x31, 0x1c, 0x9f]);
+        assert!(matches!(s, Some(Shape::Computed(Some(2)))), "{s:?}");
+        // DW_OP_consts 5, DW_OP_stack_value
+        let s = shape(&[0x11, 0x05, 0x9f]);
+        assert!(matches!(s, Some(Shape::Computed(None))), "{s:?}");
+        // DW_OP_implicit_value 4 bytes
+        let s = shape(&[0x9e, 0x04, 1, 2, 3, 4]);
+        assert!(matches!(s, Some(Shape::Computed(None))), "{s:?}");
+        // A local's plain value stays `LocalValue`.
+        let s = shape(&[0xed, 0x00, 0x03, 0x9f]);
+        assert!(matches!(s, Some(Shape::LocalValue(3))), "{s:?}");
+        // Operand-stack slots and memory reads are not translated.
+        assert!(shape(&[0xed, 0x02, 0x00, 0x9f]).is_none());
+        assert!(shape(&[0xed, 0x00, 0x01, 0x06, 0x9f]).is_none());
+        // Arithmetic without a final DW_OP_stack_value is a memory location: not translated.
+        assert!(shape(&[0x11, 0x05]).is_none());
+    }
+}
