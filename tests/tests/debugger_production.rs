@@ -386,3 +386,49 @@ fn perf_call_graph_dwarf_walks_guest_frames_into_the_host() {
     });
     assert!(walked, "no guest sample reaches the host:\n{script}");
 }
+
+/// The child half of [`a_fault_in_a_host_function_called_by_a_guest_is_not_a_guest_trap`]:
+/// a guest calls a host function that writes through a null pointer.
+fn crash_in_host_function() {
+    use kiln_environ::{FuncType, ValType};
+    use kiln_runtime::{Engine, Linker};
+    let engine = Engine::default();
+    let wat = r#"(module (import "host" "crash" (func $crash))
+        (func (export "run") (call $crash)))"#;
+    let (_so, module) = kiln_tests::load_wat(&engine, wat).unwrap();
+    let mut linker = Linker::new(&engine);
+    let ty = FuncType {
+        params: Vec::<ValType>::new(),
+        results: Vec::new(),
+    };
+    linker.func_new("host", "crash", ty, |_, _, _| {
+        // SAFETY: not safe at all: the point is a real fault, in host code, inside a guest call.
+        unsafe { std::ptr::null_mut::<u32>().write_volatile(1) };
+        Ok(())
+    });
+    let instance = linker.instantiate(&module).unwrap();
+    let r = instance.get_func("run").unwrap().call(&[]);
+    println!("the call returned {r:?}");
+}
+
+/// A fault whose PC is in host code, while a guest is on the stack, goes to the previous
+/// handler (here Rust's, then the default action): the process dies with SIGSEGV.
+#[test]
+fn a_fault_in_a_host_function_called_by_a_guest_is_not_a_guest_trap() {
+    if std::env::var_os("KILN_TEST_CRASH_CHILD").is_some() {
+        crash_in_host_function();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_fault_in_a_host_function_called_by_a_guest_is_not_a_guest_trap",
+            "--nocapture",
+        ])
+        .env("KILN_TEST_CRASH_CHILD", "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{stdout}");
+    assert!(!stdout.contains("the call returned"), "{stdout}");
+}
