@@ -59,9 +59,14 @@ struct Plugin {
 }
 
 fn build_plugin(clang_opt: &str, kiln_flags: &[&str]) -> Plugin {
+    build_guest("plugin", clang_opt, kiln_flags)
+}
+
+/// `samples/debug/<name>.c` built with clang at `clang_opt` and compiled by kiln to `<name>.so`.
+fn build_guest(name: &str, clang_opt: &str, kiln_flags: &[&str]) -> Plugin {
     require("clang");
     let dir = TempDir::new("kiln-plugin").expect("temp dir");
-    let wasm = dir.path().join("plugin.wasm");
+    let wasm = dir.path().join(format!("{name}.wasm"));
     run(Command::new("clang")
         .args([
             "--target=wasm32-wasi",
@@ -69,10 +74,10 @@ fn build_plugin(clang_opt: &str, kiln_flags: &[&str]) -> Plugin {
             "-g",
             clang_opt,
         ])
-        .arg(workspace().join("samples/debug/plugin.c"))
+        .arg(workspace().join(format!("samples/debug/{name}.c")))
         .arg("-o")
         .arg(&wasm));
-    let so = dir.path().join("plugin.so");
+    let so = dir.path().join(format!("{name}.so"));
     run(Command::new(kiln())
         .arg("compile")
         .args(kiln_flags)
@@ -175,6 +180,19 @@ fn gdb_follows_guest_pointers_in_an_optimized_guest() {
     assert!(out.contains("total_energy (n="), "{out}");
     assert!(out.contains("= {id = 100, pos = {x = 0, y = 0}"), "{out}");
     assert!(out.contains("= 101"), "{out}");
+}
+
+/// At a trap, the trapping frame's variables are there (`b`, the divisor, in a register at
+/// `-O2`: the out-of-line `ud2` is covered by the home it has at the branch).
+#[test]
+fn the_trapping_frame_shows_its_variables() {
+    let calc = build_guest("calc", "-O2", &["-g"]);
+    let out = gdb_invoke(&calc.so, &["divide", "7", "0"], "run\nbt 1\ninfo args\n");
+    assert!(out.contains("SIGFPE") || out.contains("SIGILL"), "{out}");
+    assert!(
+        out.contains("divide (a=") && out.contains("b=0) at"),
+        "{out}"
+    );
 }
 
 /// Starts `kiln run --invoke spin so -- -1` (spins until killed) in `dir`, with core dumps

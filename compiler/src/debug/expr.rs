@@ -210,34 +210,48 @@ fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
     v
 }
 
-/// Extends a label's homes to trap sites they miss. A trap instruction out of line (the
-/// `ud2` a conditional branch jumps to) runs with the registers and frame of the branch, so
-/// a value that stays in one home through the whole native code of the trapping wasm
-/// instruction is still there at the trap: the debugger shows the trapping frame's variables
-/// at the faulting PC.
+/// Extends a label's homes to trap sites they miss. A trap instruction out of line (the `ud2`
+/// a conditional branch jumps to) runs with the registers and frame of the branch, which is
+/// part of the native code of the same wasm instruction (same source location). When the
+/// value has one home through *all* of that code, it is still there at the trap: the
+/// debugger shows the trapping frame's variables at the faulting PC.
 fn cover_trap_sites(f: &Placed<'_>, v: &mut Vec<(u32, u32, LabelValueLoc)>) {
     let src = &f.func.srclocs;
-    let covered = |v: &[(u32, u32, LabelValueLoc)], at: u32| {
+    let home_at = |v: &[(u32, u32, LabelValueLoc)], at: u32| {
         v.iter().find(|r| r.0 <= at && at < r.1).copied()
     };
     let mut added = Vec::new();
     for &(t, _) in &f.func.traps {
-        if covered(v, t).is_some() {
+        if home_at(v, t).is_some() {
             continue;
         }
         let Some(at) = src.partition_point(|s| s.0 <= t).checked_sub(1) else {
             continue;
         };
-        let wasm = src[at].1;
-        // The latest earlier run of native code for the same wasm instruction.
-        let Some(run) = src[..at].iter().rposition(|s| s.1 == wasm) else {
+        // Only a trap instruction with its own source location (out-of-line traps have one;
+        // the stack-overflow trap has none, and its branch runs before any value has a home).
+        if src[at].0 != t {
             continue;
-        };
-        let run_end = src.get(run + 1).map_or(t, |s| s.0);
-        if let Some(home) = covered(v, src[run].0) {
-            if home.1 >= run_end {
-                added.push((t, t + 1, home.2));
+        }
+        let wasm = src[at].1;
+        // Every earlier run of native code for the trapping wasm instruction.
+        let mut home = None;
+        let mut ok = false;
+        for i in (0..at).filter(|&i| src[i].1 == wasm) {
+            let (lo, hi) = (src[i].0, src[i + 1].0);
+            match home_at(v, lo) {
+                Some(h) if h.1 >= hi && home.is_none_or(|l| l == h.2) => {
+                    home = Some(h.2);
+                    ok = true;
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
             }
+        }
+        if let (true, Some(loc)) = (ok, home) {
+            added.push((t, t + 1, loc));
         }
     }
     if !added.is_empty() {
