@@ -1,4 +1,4 @@
-/* A plugin-like guest for the debugger tests (tests/tests/debugger_*.rs): its state lives in
+/* A plugin-like guest for the debugger tests (tests/tests/debugger_production.rs): its state lives in
  * linear memory behind pointers, as a real plugin's does. See README.md for the build. */
 
 struct vec2 {
@@ -88,4 +88,15 @@ __attribute__((export_name("spin"))) int spin(int rounds) {
 /* The linear-memory address of the word that ends `spin`. */
 __attribute__((export_name("stop_flag"))) int stop_flag(void) {
     return (int)&stop;
+}
+
+/* The `id` of the particle `*link` points to, through a pointer to a pointer. */
+__attribute__((noinline)) static int first_id(struct particle **link) {
+    return (*link)->id;
+}
+
+/* `first_id` on the list `setup(n)` builds. */
+__attribute__((export_name("first_of"))) int first_of(int n) {
+    setup(n);
+    return first_id(&world.first);
 }

@@ -168,6 +168,21 @@ fn gdb_follows_guest_pointers() {
     check_pointer_session(&out);
 }
 
+/// Pointers kiln gives no guest-memory view (a pointer to a pointer, a pointer to a scalar:
+/// gdb 13 asserts on those with a data location) give a clean error, not a gdb crash.
+#[test]
+fn gdb_survives_guest_pointers_it_does_not_follow() {
+    let p = plugin_o0();
+    let out = gdb_invoke(
+        &p.so,
+        &["first_of", "3"],
+        "break first_id\nrun\nprint *link\n",
+    );
+    assert!(out.contains("first_id (link=0x"), "{out}");
+    assert!(out.contains("Cannot access memory"), "{out}");
+    assert!(!out.contains("internal-error"), "{out}");
+}
+
 #[test]
 fn gdb_follows_guest_pointers_in_an_optimized_guest() {
     let p = plugin_o2();

@@ -21,8 +21,11 @@
 //! array elements) keep the original types, whose locations are already host addresses: `&x`
 //! is a host pointer of the debugger's own (8-byte) pointer type.
 //!
-//! Limits: the view needs a guest frame selected (the vmctx is only known there); memory
-//! commands on a pointer value (`x/8xw p`) and C strings printed through `char *` read the
+//! Limits: only pointers to structures, classes, unions and arrays get views — gdb 13 fails
+//! an internal assertion printing a scalar or a pointer whose type has a data location, so
+//! `*ip` for an `int *` and `*pp` for a `T **` still read the guest address as a host one (a
+//! clean "Cannot access memory" error), while a scalar member `p->f` works; the view needs a
+//! guest frame selected (the vmctx is only known there); memory commands on a pointer value (`x/8xw p`) and C strings printed through `char *` read the
 //! guest address as a host one; only memory 0 (wasm32 C/C++/Rust have one memory).
 //! `DW_AT_data_location` on non-array types is followed by gdb; lldb ignores it.
 
@@ -105,11 +108,18 @@ impl Views {
             self.done.insert(ty, copy);
             return Some(copy);
         }
-        if matches!(
+        // Only aggregates: gdb resolves a data location by copying the type, which it does for
+        // structures, unions and arrays; a scalar or pointer with a data location fails an
+        // internal assertion (`value_address`) when printed (gdb 13). Function pointers are
+        // table indices, not memory addresses.
+        if !matches!(
             tag,
-            constants::DW_TAG_subroutine_type | constants::DW_TAG_unspecified_type
+            constants::DW_TAG_structure_type
+                | constants::DW_TAG_class_type
+                | constants::DW_TAG_union_type
+                | constants::DW_TAG_array_type
         ) {
-            return None; // function pointers are table indices, not memory addresses
+            return None;
         }
         let copy = deep_copy(unit, ty, unit.root(), 0);
         let mut loc = Expression::new();
