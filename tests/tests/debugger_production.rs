@@ -465,3 +465,38 @@ fn a_fault_in_a_host_function_called_by_a_guest_is_not_a_guest_trap() {
     assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{stdout}");
     assert!(!stdout.contains("the call returned"), "{stdout}");
 }
+
+/// A component's glue functions (between the runtime and the guest's core functions) have
+/// call-frame information too: every glue entry lies in an `.eh_frame` FDE, so in-process
+/// unwinders walk from guest frames through the glue into the host.
+#[test]
+fn component_glue_has_call_frame_information() {
+    use object::{Object, ObjectSymbol};
+    let c = kiln_tests::compile_wat(
+        &std::fs::read_to_string(workspace().join("tests/components/calls.wat")).unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&c.path).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let glue = file
+        .symbols()
+        .find(|s| s.name() == Ok("kiln_component_glue"))
+        .expect("the component has glue");
+    let frames = run(Command::new("readelf")
+        .arg("--debug-dump=frames")
+        .arg(&c.path));
+    let covered = |addr: u64| {
+        frames.lines().any(|l| {
+            let Some(range) = l.split("pc=").nth(1) else {
+                return false;
+            };
+            let mut ends = range
+                .split("..")
+                .map(|h| u64::from_str_radix(h.trim(), 16).unwrap_or(0));
+            let (lo, hi) = (ends.next().unwrap_or(0), ends.next().unwrap_or(0));
+            lo <= addr && addr < hi
+        })
+    };
+    assert!(covered(glue.address()), "{frames}");
+    assert!(covered(glue.address() + glue.size() - 1), "{frames}");
+}

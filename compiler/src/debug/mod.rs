@@ -211,6 +211,22 @@ pub fn emit_unwind_info(
     Ok(())
 }
 
+/// Adds `.eh_frame` for a component's glue functions (`functions`: `.text` offset and unwind
+/// info) to the component object.
+pub fn emit_glue_unwind_info(
+    object: &mut Object<'_>,
+    text: SectionId,
+    isa: &dyn TargetIsa,
+    functions: &[(u64, &cranelift_codegen::isa::unwind::UnwindInfo)],
+) -> Result<()> {
+    if let Some(eh) = unwind::write_eh_frame_for(isa, functions)? {
+        let all = [(gimli::SectionId::EhFrame, &eh)];
+        let created = writer::DebugSections::create(object, &all);
+        created.fill(object, text, gimli::SectionId::EhFrame, &eh)?;
+    }
+    Ok(())
+}
+
 /// Adds `.eh_frame` and the DWARF sections for `functions` (placed at `starts` in `text`) to
 /// `object`; returns the compact line table for the metadata.
 pub fn emit_debug_info(
