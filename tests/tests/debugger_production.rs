@@ -130,7 +130,7 @@ fn gdb_invoke(so: &Path, invoke: &[&str], commands: &str) -> String {
 /// called from `total_energy(3)`, where `p` is the first particle (id 100).
 const POINTER_COMMANDS: &str = "break energy\nrun\nprint *p\nprint p->vel\nprint p->next->id\n\
     print p->next->next->pos\nprint p[1].id\nptype p\nup\nprint world.first->next[0].id\n\
-    print &world.particles[2]\nprint (*&world.particles[2]).id\nkill\n";
+    print &world.particles[2]\nprint (*&world.particles[2]).id\nprint *&world.count\nkill\n";
 
 fn check_pointer_session(out: &str) {
     assert!(out.contains("energy (p=0x"), "{out}");
@@ -158,6 +158,7 @@ fn check_pointer_session(out: &str) {
         "{addr}"
     );
     assert!(out.contains("= 102"), "(*&world.particles[2]).id:\n{out}");
+    assert!(out.contains("= 3"), "*&world.count:\n{out}");
     assert!(!out.contains("Cannot access memory"), "{out}");
 }
 

@@ -10,7 +10,8 @@
 //! DW_AT_data_location: DW_OP_push_object_address; DW_OP_call4 <membase>; DW_OP_plus
 //! ```
 //!
-//! where `<membase>` is one `DW_TAG_dwarf_procedure` per unit whose location list pushes
+//! (only on copies of structures, classes, unions and arrays; other pointee types get a plain
+//! copy), where `<membase>` is one `DW_TAG_dwarf_procedure` per unit whose location list pushes
 //! memory 0's base address, loaded through the vmctx, over every function of the unit (the
 //! debugger picks the entry for the selected frame's PC). Dereferencing a pointer creates an
 //! object of the view type at address `p`; its data location moves it to `membase + p`. So
@@ -19,7 +20,9 @@
 //! help from the process. Typedef and cv-qualifier chains are copied too, so `const T *`
 //! and `T_t *` reach a view. Objects that are not reached through a pointer (locals, globals,
 //! array elements) keep the original types, whose locations are already host addresses: `&x`
-//! is a host pointer of the debugger's own (8-byte) pointer type.
+//! is a host pointer of the debugger's own (8-byte) pointer type, since the 4-byte guest
+//! pointer types now point to the copies (gdb sizes its one pointer type per target by the
+//! last DWARF pointer type to that target).
 //!
 //! Limits: only pointers to structures, classes, unions and arrays get views — gdb 13 fails
 //! an internal assertion printing a scalar or a pointer whose type has a data location, so
@@ -31,7 +34,7 @@
 
 use gimli::write::{AttributeValue, Expression, LocationListId, Unit, UnitEntryId};
 use gimli::{constants, DwTag};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Tags that only qualify or rename their target type: their view is a copy whose target is
 /// the target's view.
@@ -76,6 +79,17 @@ pub(crate) fn add_guest_views(
                 .set(constants::DW_AT_type, AttributeValue::UnitRef(view));
         }
     }
+    // The copy of a pointer type (the pointee of `T **`) may have been made before that
+    // pointer was retargeted: give it the pointer's final target. (Each copy is its own DIE,
+    // so the order of this loop does not reach the output.)
+    let is_pointer: HashSet<UnitEntryId> = pointers.iter().copied().collect();
+    for (&original, &copy) in &views.done {
+        if is_pointer.contains(&original) {
+            if let Some(target) = unit.get(original).get(constants::DW_AT_type).cloned() {
+                unit.get_mut(copy).set(constants::DW_AT_type, target);
+            }
+        }
+    }
 }
 
 struct Views {
@@ -108,10 +122,19 @@ impl Views {
             self.done.insert(ty, copy);
             return Some(copy);
         }
-        // Only aggregates: gdb resolves a data location by copying the type, which it does for
-        // structures, unions and arrays; a scalar or pointer with a data location fails an
-        // internal assertion (`value_address`) when printed (gdb 13). Function pointers are
-        // table indices, not memory addresses.
+        if matches!(
+            tag,
+            constants::DW_TAG_subroutine_type | constants::DW_TAG_unspecified_type
+        ) {
+            return None; // function pointers are table indices, not memory addresses
+        }
+        let copy = deep_copy(unit, ty, unit.root(), 0);
+        self.done.insert(ty, copy);
+        // Only aggregates get a data location: gdb resolves one by copying the type, which it
+        // does for structures, unions and arrays; a scalar or pointer with a data location
+        // fails an internal assertion (`value_address`) when printed (gdb 13). Other types
+        // get a plain copy: the 4-byte guest pointer types then hang off the copy, and the
+        // debugger's own pointer to the original type (`&x`) keeps the host's size.
         if !matches!(
             tag,
             constants::DW_TAG_structure_type
@@ -119,16 +142,14 @@ impl Views {
                 | constants::DW_TAG_union_type
                 | constants::DW_TAG_array_type
         ) {
-            return None;
+            return Some(copy);
         }
-        let copy = deep_copy(unit, ty, unit.root(), 0);
         let mut loc = Expression::new();
         loc.op(constants::DW_OP_push_object_address);
         loc.op_call(self.procedure);
         loc.op(constants::DW_OP_plus);
         unit.get_mut(copy)
             .set(constants::DW_AT_data_location, AttributeValue::Exprloc(loc));
-        self.done.insert(ty, copy);
         Some(copy)
     }
 }
