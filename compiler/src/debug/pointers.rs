@@ -28,9 +28,10 @@
 //! an internal assertion printing a scalar or a pointer whose type has a data location, so
 //! `*ip` for an `int *` and `*pp` for a `T **` still read the guest address as a host one (a
 //! clean "Cannot access memory" error), while a scalar member `p->f` works; the view needs a
-//! guest frame selected (the vmctx is only known there); memory commands on a pointer value (`x/8xw p`) and C strings printed through `char *` read the
-//! guest address as a host one; only memory 0 (wasm32 C/C++/Rust have one memory).
-//! `DW_AT_data_location` on non-array types is followed by gdb; lldb ignores it.
+//! guest frame selected (the vmctx is only known there); memory commands on a pointer value
+//! (`x/8xw p`) and C strings printed through `char *` read the guest address as a host one;
+//! only memory 0 (wasm32 C/C++/Rust have one memory). `DW_AT_data_location` on non-array
+//! types is followed by gdb; lldb ignores it.
 
 use gimli::write::{AttributeValue, Expression, LocationListId, Unit, UnitEntryId};
 use gimli::{constants, DwTag};
