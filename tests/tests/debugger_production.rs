@@ -501,3 +501,57 @@ fn component_glue_has_call_frame_information() {
     assert!(covered(glue.address()), "{frames}");
     assert!(covered(glue.address() + glue.size() - 1), "{frames}");
 }
+
+/// lldb on the `-O2` guest, launched and attached: breakpoints, backtraces through guest frames
+/// into the runtime, parameter values (guest pointers print as guest addresses; lldb does not
+/// follow them, see docs/debugging.md).
+#[test]
+fn lldb_debugs_an_optimized_plugin_launched_and_attached() {
+    require("lldb");
+    let p = plugin_o2();
+    let script = p.so.with_extension("o2.lldb");
+    std::fs::write(
+        &script,
+        "breakpoint set --name energy\nrun\nbt 4\nframe variable p\nkill\n",
+    )
+    .unwrap();
+    let out = Command::new("timeout")
+        .arg("300")
+        .args(["lldb", "--no-lldbinit", "--batch", "-s"])
+        .arg(&script)
+        .arg("--")
+        .arg(kiln())
+        .args(["run", "--invoke", "total_energy"])
+        .arg(&p.so)
+        .arg("3")
+        .output()
+        .expect("run lldb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("plugin.so`energy(p=0x"), "{text}");
+    assert!(text.contains("plugin.so`total_energy(n="), "{text}");
+    assert!(
+        text.contains("(const particle *) p = 0x0000000000000408"),
+        "{text}"
+    );
+
+    let dir = TempDir::new("kiln-lldb-attach").expect("temp dir");
+    let mut child = spinning_host(&p.so, dir.path());
+    let out = Command::new("timeout")
+        .arg("300")
+        .args([
+            "lldb",
+            "--no-lldbinit",
+            "--batch",
+            "-p",
+            &child.id().to_string(),
+        ])
+        .args(["-o", "bt"])
+        .output()
+        .expect("run lldb");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("plugin.so`churn(p="), "{text}");
+    assert!(text.contains("plugin.so`spin(rounds="), "{text}");
+    assert!(text.contains("kiln_runtime"), "{text}");
+}
