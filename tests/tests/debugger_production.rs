@@ -198,8 +198,10 @@ fn gdb_follows_guest_pointers_in_an_optimized_guest() {
     assert!(out.contains("= 101"), "{out}");
 }
 
-/// At a trap, the trapping frame's variables are there (`b`, the divisor, in a register at
-/// `-O2`: the out-of-line `ud2` is covered by the home it has at the branch).
+/// At a trap, the trapping frame's variables are there: at `-O2`, `b` (the divisor) in a
+/// register (the out-of-line `ud2` is covered by the home it has at the branch); at `-O0`,
+/// `a` and `b` in the shadow stack although the frame-base local's register was reused
+/// before the trap (the frame base is recomputed from the stack-pointer global).
 #[test]
 fn the_trapping_frame_shows_its_variables() {
     let calc = build_guest("calc", "-O2", &["-g"]);
@@ -209,6 +211,9 @@ fn the_trapping_frame_shows_its_variables() {
         out.contains("divide (a=") && out.contains("b=0) at"),
         "{out}"
     );
+    let calc = build_guest("calc", "-O0", &["-g"]);
+    let out = gdb_invoke(&calc.so, &["divide", "7", "0"], "run\nbt 1\ninfo args\n");
+    assert!(out.contains("divide (a=7, b=0) at"), "{out}");
 }
 
 /// Starts `kiln run --invoke spin so -- -1` (spins until killed) in `dir`, with core dumps

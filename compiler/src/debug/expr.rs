@@ -167,6 +167,22 @@ fn classify(
     }
 }
 
+/// The wasm local a frame-base expression names, if it is one.
+pub(crate) fn frame_local(frame_base: WasmExpr<'_>, encoding: Encoding) -> Option<u32> {
+    match base_of(Some(frame_base), encoding)? {
+        Base::Local(i) => Some(i),
+        Base::Global(_) => None,
+    }
+}
+
+/// The offset of a `DW_OP_fbreg N` location, if `expr` is one.
+pub(crate) fn frame_offset(expr: WasmExpr<'_>, encoding: Encoding) -> Option<i64> {
+    match ops(expr, encoding)?.as_slice() {
+        [Operation::FrameOffset { offset }] => Some(*offset),
+        _ => None,
+    }
+}
+
 /// Whether `expr` places a variable at a fixed linear-memory address (a C global).
 pub(crate) fn is_static(expr: WasmExpr<'_>, encoding: Encoding) -> bool {
     matches!(classify(expr, None, encoding), Some(Shape::Static(_)))
