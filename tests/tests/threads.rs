@@ -498,15 +498,7 @@ fn c_host_threads_share_instances_and_tables() {
 /// see docs/runtime-api.md.)
 #[test]
 fn c_host_threads_are_clean_under_memcheck() {
-    let have = std::process::Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        have,
-        "`valgrind` is needed by this test; on Debian: apt-get install valgrind \
-         (scripts/test installs it)"
-    );
+    kiln_tests::tools::require_tool("valgrind", "the memcheck test", "valgrind");
     let (_dir, exe, so) = c_threads_host();
     let out = std::process::Command::new("valgrind")
         .args([
