@@ -284,7 +284,14 @@ pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
                 .goal(goal),
         );
     };
-    push("host→guest core nop", kt_nop, k_nop, w_nop, wd_nop, "≤ 5 ns");
+    push(
+        "host→guest core nop",
+        kt_nop,
+        k_nop,
+        w_nop,
+        wd_nop,
+        "≤ 5 ns",
+    );
     push(
         "host→guest core add(i32, i32)",
         kt_add,
