@@ -95,6 +95,26 @@ pub fn compile_wat(wat: &str) -> anyhow::Result<Compiled> {
 }
 
 /// Compiles `wat` and loads it into `engine`.
+/// Compiles `tests/components/<name>` (a component in the text format) with `config` and loads
+/// it into `engine`; the directory holding the `.so` lives as long as the returned [`TempDir`].
+pub fn load_component_file(
+    engine: &Engine,
+    name: &str,
+    config: &kiln_compiler::Config,
+) -> (TempDir, kiln_runtime::Component) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("components")
+        .join(name);
+    let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let dir = TempDir::new("kiln-component").expect("temp dir");
+    let so = dir.path().join("c.so");
+    kiln_compiler::compile_to_file(&wasm, config, kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let component =
+        kiln_runtime::Component::load(engine, &so).unwrap_or_else(|e| panic!("{name}: {e}"));
+    (dir, component)
+}
+
 pub fn load_wat(engine: &Engine, wat: &str) -> anyhow::Result<(Compiled, Module)> {
     let compiled = compile_wat(wat)?;
     let module = Module::load(engine, &compiled.path).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -290,7 +290,10 @@ pub fn emit_object(
         Some(input) => {
             crate::debug::emit_debug_info(object, text, &*isa, module, &functions, &starts, input)?
         }
-        None => None,
+        None => {
+            crate::debug::emit_unwind_info(object, text, &*isa, &functions, &starts)?;
+            None
+        }
     };
 
     let data = layout_data(module);

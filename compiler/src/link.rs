@@ -38,6 +38,9 @@ pub fn link_objects(objects: &[&[u8]], out: &Path) -> Result<()> {
         .arg("-shared")
         .arg("--hash-style=gnu")
         .arg("--build-id=sha1")
+        // `.eh_frame_hdr` and `PT_GNU_EH_FRAME`: in-process unwinders (libgcc, so glibc
+        // `backtrace()`, and perf) find guest frames' CFI through it.
+        .arg("--eh-frame-hdr")
         .arg("-z")
         .arg("noexecstack")
         .arg("-z")

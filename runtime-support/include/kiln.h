@@ -36,7 +36,11 @@
  *   writing thread for the write (EPIPE, never a SIGPIPE delivered to the host).
  * - Handles may be shared between threads (the runtime is Send + Sync), except that a linker
  *   must not be modified while it is used elsewhere; host callbacks run on whichever thread
- *   called into wasm, so their `env` must tolerate that.
+ *   called into wasm, so their `env` must tolerate that. Every instance belongs to a store
+ *   (the instances linked together, a component's core instances), which runs guest code on
+ *   one thread at a time: a call from another thread while it runs fails with
+ *   KILN_ERROR_BUSY and changes nothing (see docs/runtime-api.md, "Threads, stores and
+ *   limits"); memories, tables and globals may be read and written from any thread.
  * - A kiln `.so` is native code. Loading one (kiln_module_load(), kiln_component_load()) first
  *   checks the file as bytes — it must be exactly what kiln emits (no constructors, library
  *   dependencies, IFUNC resolvers or TLS; every range inside the file), carry the checksum

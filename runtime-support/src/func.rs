@@ -355,6 +355,38 @@ impl Func {
         &**b
     }
 
+    /// Calls a guest function through its array-call trampoline with `values` (arguments in,
+    /// results out), entering its store.
+    ///
+    /// # Safety
+    /// `values` must hold arguments of the function's parameter types (live references) and
+    /// have at least max(params, results, 1) slots; the function must be a guest function with
+    /// an array-call trampoline.
+    pub(crate) unsafe fn call_raw_values(&self, values: &mut [ValRaw]) -> Result<(), Error> {
+        let FuncOwner::Instance(inst) = &self.inner.owner else {
+            return Err(Error::Other("not a guest function".into()));
+        };
+        let r = self.raw();
+        // SAFETY: `array_call` is the array-call trampoline of a function whose code and
+        // context `inst` keeps alive (caller contract: nonzero).
+        let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
+            unsafe { std::mem::transmute(r.array_call) };
+        let (vals, n) = (values.as_mut_ptr(), values.len());
+        let mut body = || {
+            // SAFETY: see above; this closure owns nothing that needs dropping.
+            unsafe { f(r.vmctx, r.vmctx, vals, n) }
+        };
+        // SAFETY: the body holds only raw pointers; the slot is the store slot of the instance
+        // `inst`, alive for the call.
+        unsafe {
+            crate::store::run_in_store(
+                inst.store_slot(),
+                inst.module.engine().config().max_wasm_stack,
+                &mut body,
+            )
+        }
+    }
+
     /// Calls the function; arguments are type-checked. A guest trap is `Err(Error::Trap(..))`.
     pub fn call(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
         let ty = &self.inner.ty;
@@ -386,24 +418,9 @@ impl Func {
                 for (slot, a) in values.iter_mut().zip(args) {
                     *slot = ValRaw::from_u128(a.to_raw(&mut |f| inst.keep_alive(f)));
                 }
-                // SAFETY: `array_call` is the array-call trampoline of a function whose code and
-                // context `inst` keeps alive; `values` holds `n >= max(params, results)` slots.
-                let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
-                    unsafe { std::mem::transmute(r.array_call) };
-                let vals = values.as_mut_ptr();
-                let mut body = || {
-                    // SAFETY: see above; this closure owns nothing that needs dropping.
-                    unsafe { f(r.vmctx, r.vmctx, vals, n) }
-                };
-                // SAFETY: the body holds only raw pointers; the slot is the store slot of the
-                // instance `inst`, alive for the call.
-                unsafe {
-                    crate::store::run_in_store(
-                        inst.store_slot(),
-                        engine.config().max_wasm_stack,
-                        &mut body,
-                    )?
-                };
+                // SAFETY: `values` holds the checked arguments and `n >= max(params, results)`
+                // slots; `array_call` is nonzero.
+                unsafe { self.call_raw_values(&mut values)? };
                 if crate::values::non_null_exnref(&ty.results, values.iter().map(|v| v.get_u128()))
                 {
                     return Err(Error::Other(

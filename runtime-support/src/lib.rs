@@ -54,6 +54,7 @@ mod table;
 mod tag;
 mod throw;
 mod traps;
+mod typed;
 mod values;
 pub mod vm;
 pub mod wasi;
@@ -77,6 +78,7 @@ pub use module::{has_cpu_feature, Module};
 pub use table::Table;
 pub use tag::Tag;
 pub use traps::is_guest_pc;
+pub use typed::{TypedFunc, WasmList, WasmTy};
 pub use values::{ExnRef, Val};
 
 /// An importable or exportable item.

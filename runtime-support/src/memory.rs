@@ -4,7 +4,8 @@
 //! accessible prefix read-write, so guard-page compiled code needs no bounds checks and any
 //! out-of-bounds access faults (the fault becomes a trap in `traps.rs`). The definition that
 //! compiled code reads (`VMMemoryDefinition`) lives in the defining instance's VM context, or in
-//! a heap box for host-created memories; `grow` updates it in place.
+//! a heap box for host-created memories; `grow` updates it in place. The inaccessible part of a
+//! reservation is `MADV_DONTDUMP`: core dumps hold the guest's memory, not its guard space.
 
 use crate::engine::Engine;
 use crate::error::Error;
@@ -70,6 +71,12 @@ impl Mmap {
                 std::io::Error::last_os_error()
             )));
         }
+        // Core dumps (the kernel's and gdb's `gcore`) leave out the inaccessible part: without
+        // this, a core of a host with one guest page holds the whole reservation (8 GiB).
+        // `make_accessible` opts each accessible range back in. Advice only: a kernel without
+        // MADV_DONTDUMP still runs guests, with larger cores.
+        // SAFETY: advice on our own fresh mapping.
+        unsafe { libc::madvise(p, len, libc::MADV_DONTDUMP) };
         Ok(Mmap {
             base: p.cast(),
             len,
@@ -99,6 +106,9 @@ impl Mmap {
                 std::io::Error::last_os_error()
             )));
         }
+        // The guest's memory belongs in core dumps (see `reserve`).
+        // SAFETY: advice on a range of our own mapping.
+        unsafe { libc::madvise(self.base.add(start).cast(), len, libc::MADV_DODUMP) };
         Ok(())
     }
 

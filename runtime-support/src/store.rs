@@ -181,6 +181,27 @@ impl Entered<'_> {
     pub(crate) fn context(&self) -> *mut VMStoreContext {
         self.store.context()
     }
+
+    /// Keeps the entry after the guard is gone: the thread owns the store until [`leave`]
+    /// (a raw component call, whose post-return must run before anyone else enters).
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+/// Leaves an entry kept with [`Entered::keep`] by the current thread (nothing when the thread
+/// does not own the store).
+///
+/// # Safety
+/// As for [`store_at`].
+pub(crate) unsafe fn leave(slot: &AtomicPtr<VMStoreContext>) {
+    // SAFETY: caller contract.
+    let store = unsafe { store_at(slot) };
+    if store.owner.load(Ordering::Acquire) == thread_token()
+        && store.depth.load(Ordering::Relaxed) > 0
+    {
+        drop(Entered { store });
+    }
 }
 
 impl Drop for Entered<'_> {

@@ -568,9 +568,21 @@ pub(crate) fn init_traps() {
     });
 }
 
+/// Whether the signal described by `info` was sent by a process (`kill`, `sigqueue`, `tgkill`,
+/// timers...: `si_code <= 0`) rather than raised by the kernel for a faulting instruction. Only
+/// the latter can be a guest trap, whatever the PC.
+///
+/// # Safety
+/// `info` is the kernel's `siginfo_t` for this handler invocation.
+unsafe fn sent_by_a_process(info: *const libc::siginfo_t) -> bool {
+    // SAFETY: valid for SA_SIGINFO handlers (the caller's contract).
+    unsafe { (*info).si_code <= 0 }
+}
+
 unsafe extern "C" fn handler(signum: i32, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let state = STATE.with(|s| s.get());
-    if !state.is_null() {
+    // SAFETY: `info` is the kernel's argument to this SA_SIGINFO handler.
+    if !state.is_null() && !unsafe { sent_by_a_process(info) } {
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let gregs = unsafe { &(*uc.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
         let pc = gregs[libc::REG_RIP as usize] as usize;
@@ -633,24 +645,49 @@ unsafe fn chain(signum: i32, info: *mut libc::siginfo_t, uc: *mut c_void) {
     };
     // SAFETY: `PREV[i]` was written by `init_traps` before our handler was installed.
     let prev = unsafe { (*PREV.0.get())[i].assume_init_ref() };
-    if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
-        // Restore the default action and return: the faulting instruction runs again and the
-        // default action (usually a core dump) happens with the original state.
-        // SAFETY: a zeroed sigaction with SIG_DFL is valid.
+    // SAFETY: `info` is the kernel's argument, passed through by `handler`.
+    let sent = unsafe { sent_by_a_process(info) };
+    if prev.sa_sigaction == libc::SIG_IGN && sent {
+        // Ignored before kiln came: a sent signal stays ignored.
+    } else if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+        // Restore the default action. A fault: return, the faulting instruction runs again and
+        // the default action (a core dump) happens with the original state. A sent signal:
+        // send it again, to this thread, where it stays blocked until this handler returns and
+        // then takes the default action.
+        // SAFETY: a zeroed sigaction with SIG_DFL is valid; `raise` is async-signal-safe.
         unsafe {
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(signum, &dfl, std::ptr::null_mut());
+            if sent {
+                libc::raise(signum);
+            }
         }
-    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this signature.
-        let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut c_void) =
-            unsafe { std::mem::transmute(prev.sa_sigaction) };
-        f(signum, info, uc);
     } else {
-        // SAFETY: a plain handler takes only the signal number.
-        let f: extern "C" fn(i32) = unsafe { std::mem::transmute(prev.sa_sigaction) };
-        f(signum);
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
+            // signature.
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut c_void) =
+                unsafe { std::mem::transmute(prev.sa_sigaction) };
+            f(signum, info, uc);
+        } else {
+            // SAFETY: a plain handler takes only the signal number.
+            let f: extern "C" fn(i32) = unsafe { std::mem::transmute(prev.sa_sigaction) };
+            f(signum);
+        }
+        // A handler that restores the default action and returns (Rust's stack-overflow
+        // handler does, for any SIGSEGV not on a guard page) expects the fault to happen
+        // again; a sent signal does not, so send it again for the default action to happen.
+        if sent {
+            // SAFETY: querying a disposition and `raise` are async-signal-safe.
+            unsafe {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signum, std::ptr::null(), &mut now);
+                if now.sa_sigaction == libc::SIG_DFL {
+                    libc::raise(signum);
+                }
+            }
+        }
     }
 }
 

@@ -119,3 +119,29 @@ pub fn run_program<S: AsRef<std::ffi::OsStr>>(exe: &Path, args: &[S]) -> (bool, 
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Panics with an install hint unless `tool --version` runs (`who`: the tests that need it;
+/// `packages`: the Debian packages to install).
+pub fn require_tool(tool: &str, who: &str, packages: &str) {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "`{tool}` is needed by {who}; on Debian: apt-get install {packages} (scripts/test \
+         installs them)"
+    );
+}
+
+/// Runs `cmd` and returns its stdout and stderr together; panics with both if it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}

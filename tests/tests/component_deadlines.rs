@@ -12,25 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Compiles and loads `tests/components/<name>` into `engine`.
 fn component(engine: &Engine, name: &str) -> (TempDir, Component) {
-    component_with(engine, name, &Default::default())
-}
-
-/// [`component`] with a compiler configuration.
-fn component_with(
-    engine: &Engine,
-    name: &str,
-    config: &kiln_compiler::Config,
-) -> (TempDir, Component) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("components")
-        .join(name);
-    let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let dir = TempDir::new("kiln-deadlines").expect("temp dir");
-    let so = dir.path().join("c.so");
-    kiln_compiler::compile_to_file(&wasm, config, kiln_compiler::Emit::So, &so)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let component = Component::load(engine, &so).unwrap_or_else(|e| panic!("{e}"));
-    (dir, component)
+    kiln_tests::load_component_file(engine, name, &Default::default())
 }
 
 /// Advances `engine`'s epoch once after `after`.
@@ -92,7 +74,7 @@ fn a_glue_loop_is_interrupted() {
     let engine = Engine::default();
     let mut config = kiln_compiler::Config::default();
     config.tunables.epoch_interruption = false;
-    let (_d, c) = component_with(&engine, "deadlines.wat", &config);
+    let (_d, c) = kiln_tests::load_component_file(&engine, "deadlines.wat", &config);
     let chars = Val::List(
         (0..200_000u32)
             .map(|i| Val::Char(char::from(b'a' + (i % 26) as u8)))

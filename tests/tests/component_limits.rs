@@ -6,22 +6,12 @@
 use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::{HostBuffer, InterfaceType, Val};
 use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine, Error, Trap};
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Compiles and loads `tests/components/<name>`.
 fn component(name: &str) -> (TempDir, Component) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("components")
-        .join(name);
-    let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let dir = TempDir::new("kiln-component-limits").expect("temp dir");
-    let so = dir.path().join("c.so");
-    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let component = Component::load(&Engine::default(), &so).unwrap_or_else(|e| panic!("{e}"));
-    (dir, component)
+    kiln_tests::load_component_file(&Engine::default(), name, &Default::default())
 }
 
 fn trap_message(r: Result<Option<Val>, Error>) -> String {

@@ -7,11 +7,8 @@ use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::{
     mismatch, ComponentType, InterfaceType, Lift, Lower, LowerCx, TypedFunc, Val,
 };
-use kiln_runtime::{
-    component_enum, component_record, Component, ComponentInstance, ComponentLinker, Engine,
-};
+use kiln_runtime::{component_enum, component_record, ComponentInstance, ComponentLinker, Engine};
 use kiln_runtime::{Error, Trap};
-use std::path::Path;
 
 struct Loaded {
     _dir: TempDir,
@@ -19,16 +16,8 @@ struct Loaded {
 }
 
 fn load(name: &str) -> Loaded {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("components")
-        .join(name);
-    let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let dir = TempDir::new("kiln-component-typed").expect("temp dir");
-    let so = dir.path().join("c.so");
-    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let engine = Engine::default();
-    let component = Component::load(&engine, &so).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (dir, component) = kiln_tests::load_component_file(&engine, name, &Default::default());
     let instance = ComponentLinker::new(&engine)
         .instantiate(&component)
         .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -17,14 +17,10 @@ use std::sync::OnceLock;
 
 /// Panics with an install hint unless `tool` runs.
 fn require(tool: &str) {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "`{tool}` is needed by the debugger tests; on Debian: apt-get install clang lld \
-         wasi-libc libclang-rt-dev-wasm32 gdb lldb binutils (.ci/run does this)"
+    kiln_tests::tools::require_tool(
+        tool,
+        "the debugger tests",
+        "clang lld wasi-libc libclang-rt-dev-wasm32 gdb lldb binutils",
     );
 }
 
@@ -33,17 +29,9 @@ fn kiln() -> &'static Path {
     kiln_tests::tools::kiln_exe()
 }
 
+/// Runs `cmd` and returns its stdout and stderr; panics if it fails.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
+    kiln_tests::tools::run_ok(cmd)
 }
 
 /// `calc.c` built for wasm and compiled with `kiln compile -g` (plus extra flags) into a

@@ -392,3 +392,50 @@ fn concurrent_loads_of_the_same_file_share_one_library() {
         Val::I32(108)
     ));
 }
+
+/// The file offset of the `PT_GNU_EH_FRAME` segment of the ELF file `b`.
+fn eh_frame_hdr_offset(b: &[u8]) -> usize {
+    let word = |at: usize, n: usize| {
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(&b[at..at + n]);
+        u64::from_le_bytes(v) as usize
+    };
+    let (phoff, phentsize, phnum) = (word(0x20, 8), word(0x36, 2), word(0x38, 2));
+    (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .find(|&ph| word(ph, 4) == 0x6474_e550)
+        .map(|ph| word(ph + 8, 8))
+        .expect("every kiln .so has PT_GNU_EH_FRAME")
+}
+
+#[test]
+fn an_eh_frame_hdr_pointing_outside_its_tables_is_refused() {
+    let c = compile_wat(MEMORY_MODULE).unwrap();
+    let engine = Engine::default();
+    let bytes = std::fs::read(&c.path).unwrap();
+    let hdr = eh_frame_hdr_offset(&bytes);
+    let cases: [(&str, usize, i32, &str); 4] = [
+        ("version", 0, 2, "version and encodings"),
+        ("count", 8, 1000, "table entries"),
+        ("pc", 12, 0, "outside the code"),
+        ("fde", 16, 0x10_0000, "not inside .eh_frame"),
+    ];
+    for (name, field, value, expect) in cases {
+        let mut b = bytes.clone();
+        if field == 0 {
+            b[hdr] = value as u8;
+        } else {
+            b[hdr + field..hdr + field + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        // Resealing fails (the verifier runs first); the loader refuses with or without it.
+        assert!(kiln_environ::artifact::seal(&mut b).is_err(), "{name}");
+        let path = c.dir.path().join(format!("{name}.so"));
+        std::fs::write(&path, &b).unwrap();
+        let m = load_error(Module::load(&engine, &path));
+        assert!(
+            m.contains("PT_GNU_EH_FRAME") && m.contains(expect),
+            "{name}: {m}"
+        );
+    }
+    assert!(Module::load(&engine, &c.path).is_ok());
+}

@@ -227,3 +227,59 @@ fn traps_on_several_threads_at_once() {
         }
     });
 }
+
+/// Typed calls (`Func::typed`) give what dynamic calls give, check the type once, and trap the
+/// same way.
+#[test]
+fn typed_calls_match_dynamic_calls() {
+    let engine = Engine::default();
+    let wat = r#"(module
+      (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+      (func (export "mix") (param i64 f32 f64) (result f64 i64)
+        (f64.add (f64.convert_i64_s (local.get 0))
+                 (f64.add (f64.promote_f32 (local.get 1)) (local.get 2)))
+        (local.get 0))
+      (func (export "nop"))
+      (func (export "boom") (param i32) (result i32) unreachable))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let inst = Instance::new(&module, &[]).unwrap();
+    let add = inst
+        .get_func("add")
+        .unwrap()
+        .typed::<(i32, i32), i32>()
+        .unwrap();
+    for (a, b) in [(1, 2), (i32::MAX, 1), (-5, 3)] {
+        assert_eq!(add.call((a, b)).unwrap(), a.wrapping_add(b));
+        let dynamic = inst
+            .get_func("add")
+            .unwrap()
+            .call(&[Val::I32(a), Val::I32(b)]);
+        assert!(matches!(dynamic.unwrap()[..], [Val::I32(v)] if v == a.wrapping_add(b)));
+    }
+    let mix = inst
+        .get_func("mix")
+        .unwrap()
+        .typed::<(i64, f32, f64), (f64, i64)>()
+        .unwrap();
+    assert_eq!(mix.call((-7, 1.5, 0.25)).unwrap(), (-5.25, -7));
+    let nop = inst.get_func("nop").unwrap().typed::<(), ()>().unwrap();
+    nop.call(()).unwrap();
+    let boom = inst.get_func("boom").unwrap().typed::<i32, i32>().unwrap();
+    match boom.call(1) {
+        Err(Error::Trap(t)) => assert_eq!(t.kind, TrapKind::UnreachableCodeReached),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // Wrong types are refused when the typed function is made, not at call time.
+    assert!(inst
+        .get_func("add")
+        .unwrap()
+        .typed::<(i32, i64), i32>()
+        .is_err());
+    assert!(inst
+        .get_func("add")
+        .unwrap()
+        .typed::<(i32, i32), ()>()
+        .is_err());
+    let host = kiln_runtime::Func::new(&engine, Default::default(), |_, _, _| Ok(()));
+    assert!(host.typed::<(), ()>().is_err());
+}

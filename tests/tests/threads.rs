@@ -498,15 +498,7 @@ fn c_host_threads_share_instances_and_tables() {
 /// see docs/runtime-api.md.)
 #[test]
 fn c_host_threads_are_clean_under_memcheck() {
-    let have = std::process::Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        have,
-        "`valgrind` is needed by this test; on Debian: apt-get install valgrind \
-         (scripts/test installs it)"
-    );
+    kiln_tests::tools::require_tool("valgrind", "the memcheck test", "valgrind");
     let (_dir, exe, so) = c_threads_host();
     let out = std::process::Command::new("valgrind")
         .args([
@@ -526,5 +518,58 @@ fn c_host_threads_are_clean_under_memcheck() {
         "status {}\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A component instance called from several threads at once: every call returns the right
+/// value or `Error::Busy`; the instance is never left unusable (its `may_enter` flags are only
+/// touched by the thread that owns its store).
+#[test]
+fn a_component_instance_shared_between_threads_stays_usable() {
+    use kiln_runtime::component::Val as CVal;
+    let engine = Engine::default();
+    let path = kiln_tests::workspace().join("tests/components/greet.wat");
+    let dir = kiln_cli::tempdir::TempDir::new("kiln-threads-component").unwrap();
+    let so = dir.path().join("greet.so");
+    kiln_compiler::compile_to_file(
+        &wat::parse_file(&path).unwrap(),
+        &kiln_compiler::Config::default(),
+        kiln_compiler::Emit::So,
+        &so,
+    )
+    .unwrap();
+    let component = kiln_runtime::Component::load(&engine, &so).unwrap();
+    let inst = kiln_runtime::ComponentLinker::new(&engine)
+        .instantiate(&component)
+        .unwrap();
+    let (ok, busy) = (AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (inst, ok, busy) = (&inst, &ok, &busy);
+            s.spawn(move || {
+                for k in 0..200 {
+                    let name = format!("t{t}-{k}");
+                    match inst.call("greet", &[CVal::String(name.clone())]) {
+                        Ok(Some(CVal::String(s))) => {
+                            assert_eq!(s, format!("Hello, {name}!"));
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(Error::Busy(_)) => {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected: {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        ok.load(Ordering::Relaxed) + busy.load(Ordering::Relaxed),
+        800
+    );
+    // Still usable afterwards.
+    assert_eq!(
+        inst.call("greet", &[CVal::String("end".into())]).unwrap(),
+        Some(CVal::String("Hello, end!".into()))
     );
 }

@@ -40,14 +40,16 @@ fn abs64(symbol: SymbolId, offset: u64, addend: i64) -> Relocation {
 }
 
 /// Writes the component object for `metadata`, with the compiled canonical-ABI glue code
-/// `glue` (see [`super::glue`]; may be empty).
+/// `glue` (see [`super::glue`]; may be empty) and its call-frame information `unwind` (glue
+/// offset, unwind info), written as `.eh_frame` so unwinders walk through glue frames.
 pub fn emit_component(
     isa: OwnedTargetIsa,
     metadata: &ComponentMetadata,
     glue: &[u8],
+    unwind: &[(u32, cranelift_codegen::isa::unwind::UnwindInfo)],
 ) -> Result<Vec<u8>> {
     let builder = ObjectBuilder::new(
-        isa,
+        isa.clone(),
         "kiln-component",
         cranelift_module::default_libcall_names(),
     )
@@ -106,6 +108,11 @@ pub fn emit_component(
             section: SymbolSection::Section(text),
             flags: SymbolFlags::None,
         });
+        let placed: Vec<(u64, &_)> = unwind
+            .iter()
+            .map(|(o, u)| (at + u64::from(*o), u))
+            .collect();
+        crate::debug::emit_glue_unwind_info(&mut object, text, &*isa, &placed)?;
         Some((object.section_symbol(text), at))
     };
 

@@ -168,7 +168,7 @@ pub fn compile_component(wasm: &[u8], config: &Config) -> Result<CompiledCompone
     let isa = codegen::build_isa(config)?;
     let glue = glue::compile_glue(&*isa, &metadata)?;
     metadata.glue = glue.offsets;
-    let component = emit::emit_component(isa, &metadata, &glue.code)?;
+    let component = emit::emit_component(isa, &metadata, &glue.code, &glue.unwind)?;
     Ok(CompiledComponent {
         modules,
         component,

@@ -47,6 +47,80 @@ enum Shape {
     Memory(Base, i64),
     /// The variable lives in linear memory at a fixed address (a C global).
     Static(u64),
+    /// The variable's value is computed by pure stack arithmetic (constants, `+`, `-`...),
+    /// from wasm local `i`'s value if given: the producer's operations are carried over.
+    Computed(Option<u32>),
+}
+
+/// Whether `op` is stack arithmetic that means the same in the wasm and the native DWARF.
+fn is_pure(op: &Operation<EndianSlice<'_, LittleEndian>>) -> bool {
+    matches!(
+        op,
+        Operation::UnsignedConstant { .. }
+            | Operation::SignedConstant { .. }
+            | Operation::PlusConstant { .. }
+            | Operation::Plus
+            | Operation::Minus
+            | Operation::Mul
+            | Operation::Div
+            | Operation::Mod
+            | Operation::And
+            | Operation::Or
+            | Operation::Xor
+            | Operation::Neg
+            | Operation::Not
+            | Operation::Shl
+            | Operation::Shr
+            | Operation::Shra
+    )
+}
+
+/// Writes the pure operations `ops` (see [`is_pure`]) and a final `DW_OP_stack_value`.
+fn write_pure(e: &mut Expression, ops: &[Operation<EndianSlice<'_, LittleEndian>>]) {
+    for op in ops {
+        match *op {
+            Operation::UnsignedConstant { value } => e.op_constu(value),
+            Operation::SignedConstant { value } => e.op_consts(value),
+            Operation::PlusConstant { value } => e.op_plus_uconst(value),
+            Operation::Plus => e.op(gimli::DW_OP_plus),
+            Operation::Minus => e.op(gimli::DW_OP_minus),
+            Operation::Mul => e.op(gimli::DW_OP_mul),
+            Operation::Div => e.op(gimli::DW_OP_div),
+            Operation::Mod => e.op(gimli::DW_OP_mod),
+            Operation::And => e.op(gimli::DW_OP_and),
+            Operation::Or => e.op(gimli::DW_OP_or),
+            Operation::Xor => e.op(gimli::DW_OP_xor),
+            Operation::Neg => e.op(gimli::DW_OP_neg),
+            Operation::Not => e.op(gimli::DW_OP_not),
+            Operation::Shl => e.op(gimli::DW_OP_shl),
+            Operation::Shr => e.op(gimli::DW_OP_shr),
+            Operation::Shra => e.op(gimli::DW_OP_shra),
+            _ => {}
+        }
+    }
+    e.op(gimli::DW_OP_stack_value);
+}
+
+/// For a [`Shape::Computed`] expression: the operations after the local (if any), without the
+/// final `DW_OP_stack_value`; or the constant bytes of a lone `DW_OP_implicit_value`.
+enum Tail<'a> {
+    Ops(Vec<Operation<EndianSlice<'a, LittleEndian>>>),
+    Implicit(&'a [u8]),
+}
+
+fn tail(expr: WasmExpr<'_>, encoding: Encoding) -> Option<Tail<'_>> {
+    let ops = ops(expr, encoding)?;
+    if let [Operation::ImplicitValue { data }] = ops.as_slice() {
+        return Some(Tail::Implicit(data.slice()));
+    }
+    let (Operation::StackValue, body) = ops.split_last()? else {
+        return None;
+    };
+    let body = match body {
+        [Operation::WasmLocal { .. }, rest @ ..] => rest,
+        all => all,
+    };
+    body.iter().all(is_pure).then(|| Tail::Ops(body.to_vec()))
 }
 
 fn ops(
@@ -86,6 +160,25 @@ fn classify(
         [Operation::FrameOffset { offset }] => {
             Some(Shape::Memory(base_of(frame_base, encoding)?, *offset))
         }
+        [Operation::WasmLocal { index }, ..] => {
+            tail(expr, encoding).map(|_| Shape::Computed(Some(*index)))
+        }
+        _ => tail(expr, encoding).map(|_| Shape::Computed(None)),
+    }
+}
+
+/// The wasm local a frame-base expression names, if it is one.
+pub(crate) fn frame_local(frame_base: WasmExpr<'_>, encoding: Encoding) -> Option<u32> {
+    match base_of(Some(frame_base), encoding)? {
+        Base::Local(i) => Some(i),
+        Base::Global(_) => None,
+    }
+}
+
+/// The offset of a `DW_OP_fbreg N` location, if `expr` is one.
+pub(crate) fn frame_offset(expr: WasmExpr<'_>, encoding: Encoding) -> Option<i64> {
+    match ops(expr, encoding)?.as_slice() {
+        [Operation::FrameOffset { offset }] => Some(*offset),
         _ => None,
     }
 }
@@ -129,7 +222,58 @@ fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
         }
     }
     v.retain(|r| r.1 > r.0);
+    cover_trap_sites(f, &mut v);
     v
+}
+
+/// Extends a label's homes to trap sites they miss. A trap instruction out of line (the `ud2`
+/// a conditional branch jumps to) runs with the registers and frame of the branch, which is
+/// part of the native code of the same wasm instruction (same source location). When the
+/// value has one home through *all* of that code, it is still there at the trap: the
+/// debugger shows the trapping frame's variables at the faulting PC.
+fn cover_trap_sites(f: &Placed<'_>, v: &mut Vec<(u32, u32, LabelValueLoc)>) {
+    let src = &f.func.srclocs;
+    let home_at = |v: &[(u32, u32, LabelValueLoc)], at: u32| {
+        v.iter().find(|r| r.0 <= at && at < r.1).copied()
+    };
+    let mut added = Vec::new();
+    for &(t, _) in &f.func.traps {
+        if home_at(v, t).is_some() {
+            continue;
+        }
+        let Some(at) = src.partition_point(|s| s.0 <= t).checked_sub(1) else {
+            continue;
+        };
+        // Only a trap instruction with its own source location (out-of-line traps have one;
+        // the stack-overflow trap has none, and its branch runs before any value has a home).
+        if src[at].0 != t {
+            continue;
+        }
+        let wasm = src[at].1;
+        // Every earlier run of native code for the trapping wasm instruction.
+        let mut home = None;
+        let mut ok = false;
+        for i in (0..at).filter(|&i| src[i].1 == wasm) {
+            let (lo, hi) = (src[i].0, src[i + 1].0);
+            match home_at(v, lo) {
+                Some(h) if h.1 >= hi && home.is_none_or(|l| l == h.2) => {
+                    home = Some(h.2);
+                    ok = true;
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if let (true, Some(loc)) = (ok, home) {
+            added.push((t, t + 1, loc));
+        }
+    }
+    if !added.is_empty() {
+        v.extend(added);
+        v.sort_by_key(|r| r.0);
+    }
 }
 
 /// Splits `ranges` by the homes of each label: `(start, end, home of each label)`. Both sides
@@ -231,6 +375,23 @@ impl Translator<'_> {
         Some(())
     }
 
+    /// Expressions pushing memory 0's base in placed function `f`, wherever its vmctx has a
+    /// home (for [`super::pointers`]).
+    pub(crate) fn membase(&self, f: &Placed<'_>) -> Vec<Piece> {
+        let mut out = Vec::new();
+        for (start, end, vmctx) in homes(f, super::vmctx_label()) {
+            let mut e = Expression::new();
+            if self.push_membase(&mut e, vmctx).is_some() {
+                out.push(Piece {
+                    start,
+                    len: end - start,
+                    expr: e,
+                });
+            }
+        }
+        out
+    }
+
     /// Translates `expr` (with the enclosing subprogram's `frame_base`) for placed function
     /// `f` over its function-relative `ranges`. Empty when kiln cannot express it.
     pub(crate) fn translate(
@@ -245,7 +406,10 @@ impl Translator<'_> {
             return Vec::new();
         };
         let labels: Vec<ValueLabel> = match shape {
-            Shape::InLocal(i) | Shape::LocalValue(i) => vec![super::local_label(i)],
+            Shape::InLocal(i) | Shape::LocalValue(i) | Shape::Computed(Some(i)) => {
+                vec![super::local_label(i)]
+            }
+            Shape::Computed(None) => Vec::new(),
             Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
             Shape::Memory(Base::Global(_), _) | Shape::Static(_) => vec![super::vmctx_label()],
         };
@@ -264,6 +428,16 @@ impl Translator<'_> {
                 Shape::LocalValue(_) => self.push_value(&mut e, locs[0]).map(|()| {
                     e.op(gimli::DW_OP_stack_value);
                 }),
+                Shape::Computed(local) => (|| {
+                    if local.is_some() {
+                        self.push_value(&mut e, locs[0])?;
+                    }
+                    match tail(expr, encoding)? {
+                        Tail::Ops(ops) => write_pure(&mut e, &ops),
+                        Tail::Implicit(data) => e.op_implicit_value(data.into()),
+                    }
+                    Some(())
+                })(),
                 Shape::Static(address) => (|| {
                     e.op_constu(address & 0xffff_ffff);
                     self.push_membase(&mut e, locs[0])?;
@@ -298,5 +472,44 @@ impl Translator<'_> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(bytes: &[u8]) -> Option<Shape> {
+        let encoding = Encoding {
+            address_size: 4,
+            format: gimli::Format::Dwarf32,
+            version: 4,
+        };
+        classify(
+            ReadExpr(EndianSlice::new(bytes, LittleEndian)),
+            None,
+            encoding,
+        )
+    }
+
+    #[test]
+    fn computed_and_constant_locations_are_kept() {
+        // DW_OP_WASM_location 0 2, DW_OP_lit1, DW_OP_minus, DW_OP_stack_value
+        let s = shape(&[0xed, 0x00, 0x02, 0x31, 0x1c, 0x9f]);
+        assert!(matches!(s, Some(Shape::Computed(Some(2)))), "{s:?}");
+        // DW_OP_consts 5, DW_OP_stack_value
+        let s = shape(&[0x11, 0x05, 0x9f]);
+        assert!(matches!(s, Some(Shape::Computed(None))), "{s:?}");
+        // DW_OP_implicit_value 4 bytes
+        let s = shape(&[0x9e, 0x04, 1, 2, 3, 4]);
+        assert!(matches!(s, Some(Shape::Computed(None))), "{s:?}");
+        // A local's plain value stays `LocalValue`.
+        let s = shape(&[0xed, 0x00, 0x03, 0x9f]);
+        assert!(matches!(s, Some(Shape::LocalValue(3))), "{s:?}");
+        // Operand-stack slots and memory reads are not translated.
+        assert!(shape(&[0xed, 0x02, 0x00, 0x9f]).is_none());
+        assert!(shape(&[0xed, 0x00, 0x01, 0x06, 0x9f]).is_none());
+        // Arithmetic without a final DW_OP_stack_value is a memory location: not translated.
+        assert!(shape(&[0x11, 0x05]).is_none());
     }
 }

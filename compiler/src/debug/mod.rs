@@ -17,6 +17,7 @@
 mod expr;
 mod lines;
 mod mapping;
+mod pointers;
 mod synthetic;
 mod transform;
 mod unwind;
@@ -186,6 +187,44 @@ fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
         })
         .collect();
     expr::VmLayout { memory0, globals }
+}
+
+/// Adds only `.eh_frame` for `functions` (placed at `starts` in `text`) to `object`: every
+/// `.so` carries CFI, so in-process unwinders and profilers walk guest frames without `-g`.
+pub fn emit_unwind_info(
+    object: &mut Object<'_>,
+    text: SectionId,
+    isa: &dyn TargetIsa,
+    functions: &[CompiledFunction],
+    starts: &[u32],
+) -> Result<()> {
+    let placed: Vec<Placed<'_>> = functions
+        .iter()
+        .zip(starts)
+        .map(|(func, &start)| Placed { func, start })
+        .collect();
+    if let Some(eh) = unwind::write_eh_frame(isa, &placed)? {
+        let all = [(gimli::SectionId::EhFrame, &eh)];
+        let created = writer::DebugSections::create(object, &all);
+        created.fill(object, text, gimli::SectionId::EhFrame, &eh)?;
+    }
+    Ok(())
+}
+
+/// Adds `.eh_frame` for a component's glue functions (`functions`: `.text` offset and unwind
+/// info) to the component object.
+pub fn emit_glue_unwind_info(
+    object: &mut Object<'_>,
+    text: SectionId,
+    isa: &dyn TargetIsa,
+    functions: &[(u64, &cranelift_codegen::isa::unwind::UnwindInfo)],
+) -> Result<()> {
+    if let Some(eh) = unwind::write_eh_frame_for(isa, functions)? {
+        let all = [(gimli::SectionId::EhFrame, &eh)];
+        let created = writer::DebugSections::create(object, &all);
+        created.fill(object, text, gimli::SectionId::EhFrame, &eh)?;
+    }
+    Ok(())
 }
 
 /// Adds `.eh_frame` and the DWARF sections for `functions` (placed at `starts` in `text`) to

@@ -40,11 +40,13 @@ fn debug_objects_have_cfi_lines_and_a_trap_line_table() {
     assert_eq!(file, "module.wat");
     assert!(line > 0);
 
-    // Without -g: none of it.
+    // Without -g: only the CFI (for in-process unwinders and profilers).
     let plain = compile(&wasm, &Config::default()).unwrap();
     let file = object::File::parse(&*plain.object).unwrap();
     assert!(file.section_by_name(".debug_info").is_none());
-    assert!(file.section_by_name(".eh_frame").is_none());
+    assert!(file
+        .section_by_name(".eh_frame")
+        .is_some_and(|s| s.size() > 0));
     assert!(plain.metadata.debug_lines.is_none());
 }
 
@@ -135,4 +137,40 @@ fn symbols_of_mangled_functions_are_demangled() {
             .map(|s| s.name().unwrap_or("?").to_string())
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn shadow_stack_prologues_are_recognized() {
+    let wasm = wat::parse_str(
+        r#"(module
+          (global $sp (mut i32) (i32.const 1024))
+          ;; clang -O0, a leaf: fb (local 3) = sp - 16, sp never set
+          (func $leaf (param i32) (local i32 i32 i32)
+            global.get $sp local.set 1 i32.const 16 local.set 2
+            local.get 1 local.get 2 i32.sub local.set 3
+            local.get 3 local.get 0 i32.store offset=12)
+          ;; sp lowered to fb (local 1) by the prologue, restored by the epilogue
+          (func $lowering (param i32) (local i32)
+            global.get $sp i32.const 32 i32.sub local.tee 1 global.set $sp
+            call $leaf_wrapper
+            local.get 1 i32.const 32 i32.add global.set $sp)
+          (func $leaf_wrapper)
+          ;; the frame-base local is written again: not recognized
+          (func $rewritten (local i32)
+            global.get $sp i32.const 16 i32.sub local.set 0
+            i32.const 5 local.set 0))"#,
+    )
+    .unwrap();
+    let facts = super::mapping::scan(&wasm, 0).unwrap();
+    let leaf = &facts.frames[&0];
+    assert!(
+        leaf.iter()
+            .any(|f| f.local == 3 && f.global == 0 && f.delta == 16 && f.valid.0 == 0),
+        "{leaf:?}"
+    );
+    let lowering = &facts.frames[&1];
+    let f = lowering.iter().find(|f| f.local == 1).expect("local 1");
+    assert_eq!((f.global, f.delta, f.calls.len()), (0, 0, 1), "{f:?}");
+    assert!(f.valid.0 > 0 && f.valid.1 > f.valid.0, "{f:?}");
+    assert!(!facts.frames.contains_key(&3));
 }

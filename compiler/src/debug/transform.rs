@@ -169,24 +169,27 @@ pub(crate) fn transform(
         );
 
         let mut scopes: HashMap<UnitEntryId, Scope<'_>> = HashMap::new();
+        let mut pointers = Vec::new();
         let mut entry = root;
         while let Some(id) = unit.read_entry(&mut entry).map_err(err)? {
             let Some(id) = id else { continue };
             let id = unit.add_entry(Some(id), &entry);
             convert_attrs(&mut unit, id, &entry, map)?;
             // Guest pointers are wasm32 addresses: keep their size although the unit's address
-            // size is now the host's.
+            // size is now the host's; their targets become guest-memory views (below).
             if matches!(
                 entry.tag,
                 constants::DW_TAG_pointer_type
                     | constants::DW_TAG_reference_type
                     | constants::DW_TAG_rvalue_reference_type
-            ) && entry.attr_value(constants::DW_AT_byte_size).is_none()
-            {
-                unit.unit.get_mut(id).set(
-                    constants::DW_AT_byte_size,
-                    AttributeValue::Udata(u64::from(read_encoding.address_size)),
-                );
+            ) {
+                pointers.push(id);
+                if entry.attr_value(constants::DW_AT_byte_size).is_none() {
+                    unit.unit.get_mut(id).set(
+                        constants::DW_AT_byte_size,
+                        AttributeValue::Udata(u64::from(read_encoding.address_size)),
+                    );
+                }
             }
             let mut scope = entry.parent.and_then(|p| scopes.get(&p).copied());
 
@@ -258,7 +261,19 @@ pub(crate) fn transform(
                 let whole = [(0u32, f.func.code.len() as u32)];
                 let mut locs = Vec::new();
                 let mut add = |expr: WasmExpr<'_>, ranges: &[(u32, u32)]| {
-                    for p in translator.translate(f, expr, s.frame_base, read_encoding, ranges) {
+                    let mut pieces =
+                        translator.translate(f, expr, s.frame_base, read_encoding, ranges);
+                    let shadow = shadow_pieces(
+                        map,
+                        translator,
+                        s.fi,
+                        (expr, s.frame_base, read_encoding),
+                        ranges,
+                        &pieces,
+                    );
+                    pieces.extend(shadow);
+                    pieces.sort_by_key(|p| p.start);
+                    for p in pieces {
                         locs.push(Location::StartLength {
                             begin: text(map, s.fi, p.start),
                             length: u64::from(p.len),
@@ -325,6 +340,18 @@ pub(crate) fn transform(
                 scopes.insert(id, s);
             }
         }
+        let mut membase = Vec::new();
+        for &fi in &unit_funcs {
+            for p in translator.membase(&map.funcs[fi]) {
+                membase.push(Location::StartLength {
+                    begin: text(map, fi, p.start),
+                    length: u64::from(p.len),
+                    data: p.expr,
+                });
+            }
+        }
+        let membase = (!membase.is_empty()).then(|| unit.unit.locations.add(LocationList(membase)));
+        super::pointers::add_guest_views(unit.unit, &pointers, membase);
     }
     Ok(Some((out, trap_rows)))
 }
@@ -362,4 +389,90 @@ fn convert_attrs<'a, 'b>(
         }
     }
     Ok(())
+}
+
+/// Native `[start, end)` ranges of `a` not in `b` (both sorted, non-overlapping).
+fn subtract(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for &(mut lo, hi) in a {
+        for &(blo, bhi) in b {
+            if bhi <= lo || blo >= hi {
+                continue;
+            }
+            if blo > lo {
+                out.push((lo, blo));
+            }
+            lo = lo.max(bhi);
+        }
+        if lo < hi {
+            out.push((lo, hi));
+        }
+    }
+    out
+}
+
+/// Location pieces for a shadow-stack variable (`DW_OP_fbreg N` off a frame-base local) over
+/// the parts of `ranges` (function-relative `(start, len)`) that `covered` misses — the
+/// prologue, the epilogue, trap sites after the frame-base local's register was reused — with
+/// the frame base recomputed from clang's stack-pointer global where that is valid (see
+/// [`super::mapping::ShadowFrame`]).
+fn shadow_pieces(
+    map: &AddrMap<'_>,
+    translator: &Translator<'_>,
+    fi: usize,
+    (expr, frame_base, encoding): (WasmExpr<'_>, Option<WasmExpr<'_>>, Encoding),
+    ranges: &[(u32, u32)],
+    covered: &[super::expr::Piece],
+) -> Vec<super::expr::Piece> {
+    let f = &map.funcs[fi];
+    let crate::codegen::FunctionKind::Wasm(index) = f.func.kind else {
+        return Vec::new();
+    };
+    let (Some(frames), Some(local), Some(offset)) = (
+        map.facts.frames.get(&index),
+        frame_base.and_then(|fb| super::expr::frame_local(fb, encoding)),
+        super::expr::frame_offset(expr, encoding),
+    ) else {
+        return Vec::new();
+    };
+    let Some(frame) = frames.iter().find(|f| f.local == local) else {
+        return Vec::new();
+    };
+    let len = f.func.code.len() as u32;
+    let valid: Vec<(u32, u32)> = if frame.valid.0 == 0 {
+        vec![(0, len)]
+    } else {
+        map.native_ranges(fi, frame.valid.0, frame.valid.1)
+            .into_iter()
+            .map(|(s, l)| (s, s + l))
+            .collect()
+    };
+    let wanted: Vec<(u32, u32)> = ranges.iter().map(|&(s, l)| (s, s + l)).collect();
+    let have: Vec<(u32, u32)> = covered.iter().map(|p| (p.start, p.start + p.len)).collect();
+    let mut invalid = subtract(&[(0, len)], &valid);
+    for &call in frame.calls.iter() {
+        invalid.extend(
+            map.native_ranges(fi, call, call + 1)
+                .into_iter()
+                .map(|(s, l)| (s, s + l)),
+        );
+    }
+    invalid.sort_unstable();
+    let gaps: Vec<(u32, u32)> = subtract(&subtract(&wanted, &have), &invalid)
+        .into_iter()
+        .map(|(s, e)| (s, e - s))
+        .collect();
+    if gaps.is_empty() {
+        return Vec::new();
+    }
+    // `DW_OP_WASM_location 3 G` (G as a fixed 4-byte index), `DW_OP_stack_value`, and
+    // `DW_OP_fbreg (N - delta)`.
+    let mut fb = vec![0xed, 0x03];
+    fb.extend(frame.global.to_le_bytes());
+    fb.push(0x9f);
+    let mut var = vec![0x91];
+    gimli::leb128::write::signed(&mut var, offset - frame.delta).ok();
+    let fb = gimli::read::Expression(EndianSlice::new(&fb, LittleEndian));
+    let var = gimli::read::Expression(EndianSlice::new(&var, LittleEndian));
+    translator.translate(f, var, Some(fb), encoding, &gaps)
 }

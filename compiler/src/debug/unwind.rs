@@ -13,6 +13,19 @@ pub(crate) fn write_eh_frame(
     isa: &dyn TargetIsa,
     functions: &[Placed<'_>],
 ) -> Result<Option<RelocSection>> {
+    let placed: Vec<(u64, &UnwindInfo)> = functions
+        .iter()
+        .filter_map(|f| Some((u64::from(f.start), f.func.unwind.as_ref()?)))
+        .collect();
+    write_eh_frame_for(isa, &placed)
+}
+
+/// Writes `.eh_frame` for code at `.text` offsets with the given unwind info; `None` when
+/// the target has no System V CFI or nothing has any.
+pub(crate) fn write_eh_frame_for(
+    isa: &dyn TargetIsa,
+    functions: &[(u64, &UnwindInfo)],
+) -> Result<Option<RelocSection>> {
     let Some(mut cie) = isa.create_systemv_cie() else {
         return Ok(None);
     };
@@ -21,11 +34,11 @@ pub(crate) fn write_eh_frame(
     let mut table = FrameTable::default();
     let cie_id = table.add_cie(cie);
     let mut any = false;
-    for f in functions {
-        if let Some(UnwindInfo::SystemV(info)) = &f.func.unwind {
+    for &(start, unwind) in functions {
+        if let UnwindInfo::SystemV(info) = unwind {
             let fde = info.to_fde(Address::Symbol {
                 symbol: 0,
-                addend: i64::from(f.start),
+                addend: start as i64,
             });
             table.add_fde(cie_id, fde);
             any = true;

@@ -7,7 +7,9 @@
 //! into the call's host arena) until [`ComponentInstance::post_return_raw`], which runs the
 //! compiled `post_return` entry (the guest's post-return, re-enabling `may_enter`) and frees the
 //! arena. Arena frames are per thread and nest: post-returns must run on the calling thread,
-//! innermost call first.
+//! innermost call first. The calling thread keeps the instance's store from the call to its
+//! post-return, so another thread's call in between is `Error::Busy` (not the guest's
+//! pending-post-return trap).
 //!
 //! This is the one entry into a component export: the dynamic [`ComponentInstance::call`]
 //! (`call.rs`) and the typed [`super::TypedFunc`] convert their values to and from the host C
@@ -34,6 +36,8 @@ pub struct RawReturn {
     thread: std::thread::ThreadId,
     /// The arena depth before the call (its frame is the next one).
     arenas: usize,
+    /// Whether the call kept its store entry (released by the post-return).
+    kept: bool,
 }
 
 impl RawReturn {
@@ -64,6 +68,13 @@ impl ComponentInstance {
         results: *mut u8,
     ) -> Result<RawReturn, Error> {
         let (call, _) = self.raw_entries(f)?;
+        // The thread keeps the store from the call to its post-return: another thread entering
+        // in between gets `Error::Busy`, not the guest's pending-post-return trap.
+        let entered = match self.core_instances().first() {
+            // SAFETY: the store slot of a core instance this instance keeps alive.
+            Some(i) => Some(unsafe { crate::store::enter(i.inner.store_slot()) }?),
+            None => None,
+        };
         // A call refused at the entry check (reentrance, a pending post-return, an instance
         // already poisoned) changes nothing; a trap after entering poisons.
         let enterable = self.may_enter(f);
@@ -89,11 +100,13 @@ impl ComponentInstance {
             }
             return Err(e);
         }
+        let kept = entered.map(crate::store::Entered::keep).is_some();
         Ok(RawReturn {
             core_ret,
             func: f.index(),
             thread: std::thread::current().id(),
             arenas,
+            kept,
         })
     }
 
@@ -106,6 +119,7 @@ impl ComponentInstance {
             ));
         }
         if ret.func != f.index() {
+            // The instance stays entered (its post-return is still pending).
             return Err(Error::Other(
                 "post-return of a raw call given to another function".into(),
             ));
@@ -128,6 +142,13 @@ impl ComponentInstance {
             }
         }
         truncate_arenas(ret.arenas);
+        if ret.kept {
+            if let Some(i) = self.core_instances().first() {
+                // SAFETY: the store slot of a core instance this instance keeps alive; this
+                // thread kept the entry in `call_raw`.
+                unsafe { crate::store::leave(i.inner.store_slot()) };
+            }
+        }
         r
     }
 

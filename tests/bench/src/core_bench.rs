@@ -220,6 +220,8 @@ pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let ki = linker.instantiate(&kmod).kx()?;
     let knop = ki.get_func("nop").context("nop")?;
     let kadd = ki.get_func("add").context("add")?;
+    let knop_t = knop.typed::<(), ()>().kx()?;
+    let kadd_t = kadd.typed::<(i32, i32), i32>().kx()?;
     let khost = ki.get_func("call_host").context("call_host")?;
 
     let mut wl = wasmtime::Linker::<()>::new(&wengine);
@@ -237,6 +239,7 @@ pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let k_nop = per_op_ns(r, n, || {
         knop.call(&[]).expect("nop");
     });
+    let kt_nop = per_op_ns(r, n, || knop_t.call(()).expect("nop"));
     let w_nop = per_op_ns(r, n, || wnop.call(&mut store, ()).expect("nop"));
     let wd_nop = per_op_ns(r, n, || {
         wnop_dyn.call(&mut store, &[], &mut []).expect("nop")
@@ -245,6 +248,9 @@ pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let k_add = per_op_ns(r, n, || {
         let v = kadd.call(&args).expect("add");
         std::hint::black_box(v);
+    });
+    let kt_add = per_op_ns(r, n, || {
+        std::hint::black_box(kadd_t.call((1, 2)).expect("add"));
     });
     let w_add = per_op_ns(r, n, || {
         std::hint::black_box(wadd.call(&mut store, (1, 2)).expect("add"));
@@ -262,32 +268,43 @@ pub fn call_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let w_host = per_op_ns(r, 1, || whost.call(&mut store, hn).expect("call_host"));
     let per = |s: Summary| Some(s.median / hn as f64);
     let mut rows = Vec::new();
-    let mut push = |name: &str, k: Summary, w: Summary, wd: Option<Summary>, goal: &str| {
+    // Typed against typed: the ratio compares kiln's TypedFunc with wasmtime's.
+    let mut push = |name: &str, kt: Summary, k: Summary, w: Summary, wd: Summary, goal: &str| {
         eprintln!(
-            "  call {name}: kiln {:.1} ns, wasmtime {:.1} ns",
-            k.median, w.median
+            "  call {name}: kiln typed {:.1} ns, kiln {:.1} ns, wasmtime typed {:.1} ns",
+            kt.median, k.median, w.median
         );
         rows.push(
             Row::new(name, "ns")
+                .col("kiln TypedFunc", med(kt))
                 .col("kiln (Func::call)", med(k))
                 .col("wasmtime TypedFunc", med(w))
-                .col("wasmtime Func::call", wd.and_then(med))
-                .ratio_of(med(k), med(w))
+                .col("wasmtime Func::call", med(wd))
+                .ratio_of(med(kt), med(w))
                 .goal(goal),
         );
     };
-    push("host→guest core nop", k_nop, w_nop, Some(wd_nop), "≤ 5 ns");
+    push(
+        "host→guest core nop",
+        kt_nop,
+        k_nop,
+        w_nop,
+        wd_nop,
+        "≤ 5 ns",
+    );
     push(
         "host→guest core add(i32, i32)",
+        kt_add,
         k_add,
         w_add,
-        Some(wd_add),
+        wd_add,
         "",
     );
     let (kh, wh) = (per(k_host), per(w_host));
     eprintln!("  call guest→host: kiln {kh:?} ns, wasmtime {wh:?} ns");
     rows.push(
         Row::new("guest→host nop (per call, in a guest loop)", "ns")
+            .col("kiln TypedFunc", None)
             .col("kiln (Func::call)", kh)
             .col("wasmtime TypedFunc", wh)
             .col("wasmtime Func::call", None)

@@ -11,6 +11,7 @@
 //! runtime to refuse a file before `dlopen` could run anything from it.
 
 pub mod checksum;
+mod eh_frame;
 pub mod elf;
 mod structure;
 pub mod verify;

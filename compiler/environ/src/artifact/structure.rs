@@ -3,9 +3,10 @@
 //! kiln's linker step emits (the rules are listed in `verify.rs`). The descriptor-level half —
 //! decoding the descriptors and placing every range — is in `verify.rs`.
 
+use super::eh_frame::check_eh_frame_hdr;
 use super::elf::{
-    ElfFile, GnuHash, Machine, ProgramHeader, Rela, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_RELRO,
-    PT_GNU_STACK, PT_LOAD, PT_NOTE, RELA_SIZE, SYM_SIZE,
+    ElfFile, GnuHash, Machine, ProgramHeader, Rela, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_EH_FRAME,
+    PT_GNU_RELRO, PT_GNU_STACK, PT_LOAD, PT_NOTE, RELA_SIZE, SYM_SIZE,
 };
 use super::verify::{ArtifactKind, MAX_IMAGE_SPAN};
 use super::ArtifactError;
@@ -157,7 +158,7 @@ pub(super) fn check_segments(
     elf: &ElfFile<'_>,
 ) -> Result<(Vec<ProgramHeader>, ProgramHeader, Span), ArtifactError> {
     let file_len = elf.data.0.len() as u64;
-    let (mut dynamic, mut relro, mut stack) = (None, None, false);
+    let (mut dynamic, mut relro, mut stack, mut eh_frame_hdr) = (None, None, false, None);
     let mut loads = Vec::new();
     let mut unexpected = Vec::new();
     for p in &elf.phdrs {
@@ -182,13 +183,15 @@ pub(super) fn check_segments(
                 stack = true;
             }
             PT_NOTE => {}
+            PT_GNU_EH_FRAME if eh_frame_hdr.is_none() => eh_frame_hdr = Some(*p),
             t => unexpected.push(match t {
                 3 => "PT_INTERP".to_string(),
                 6 => "PT_PHDR".to_string(),
                 7 => "PT_TLS (thread-local storage)".to_string(),
-                0x6474_e550 => "PT_GNU_EH_FRAME".to_string(),
                 0x6474_e553 => "PT_GNU_PROPERTY".to_string(),
-                PT_DYNAMIC | PT_GNU_RELRO | PT_GNU_STACK => format!("a second {t:#x}"),
+                PT_DYNAMIC | PT_GNU_RELRO | PT_GNU_STACK | PT_GNU_EH_FRAME => {
+                    format!("a second {t:#x}")
+                }
                 _ => format!("type {t:#x}"),
             }),
         }
@@ -262,6 +265,9 @@ pub(super) fn check_segments(
     }
     if !in_load(relro.addr, relro.len, true) {
         return fail("PT_GNU_RELRO is not inside a writable loaded segment");
+    }
+    if let Some(hdr) = eh_frame_hdr {
+        check_eh_frame_hdr(elf, &hdr, &loads)?;
     }
     Ok((loads, dynamic, relro))
 }

@@ -4,8 +4,9 @@
 //!
 //! What it requires (anything else is an [`ArtifactError`] naming the first problem):
 //! - a 64-bit little-endian `ET_DYN` for the expected machine;
-//! - program headers `PT_LOAD`, `PT_DYNAMIC`, `PT_NOTE`, `PT_GNU_STACK` (not executable) and
-//!   `PT_GNU_RELRO` only — no `PT_INTERP`, `PT_TLS`, ...; every segment inside the file,
+//! - program headers `PT_LOAD`, `PT_DYNAMIC`, `PT_NOTE`, `PT_GNU_STACK` (not executable),
+//!   `PT_GNU_RELRO` and at most one `PT_GNU_EH_FRAME` (checked entry by entry in
+//!   [`super::eh_frame`]) only — no `PT_INTERP`, `PT_TLS`, ...; every segment inside the file,
 //!   loads page-congruent, in address order, not overlapping, with no zero-fill tail, none
 //!   both writable and executable, every writable one made read-only after relocation
 //!   (covered by `PT_GNU_RELRO`), the whole image at most [`MAX_IMAGE_SPAN`];

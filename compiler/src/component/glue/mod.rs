@@ -57,6 +57,8 @@ pub struct CompiledGlue {
     pub code: Vec<u8>,
     /// Entry offsets, for the plan.
     pub offsets: GlueOffsets,
+    /// Each glue function's offset in `code` and call-frame information (for `.eh_frame`).
+    pub unwind: Vec<(u32, cranelift_codegen::isa::unwind::UnwindInfo)>,
 }
 
 /// The host `args` struct of a function type: its parameters as a C struct.
@@ -319,7 +321,10 @@ pub fn emit_post_return(g: &mut Glue<'_, '_>, ty: &ComponentFuncType, core_ret: 
     g.store_flags(done);
 }
 
-fn compile(isa: &dyn TargetIsa, func: ir::Function, what: &str) -> Result<Vec<u8>> {
+/// A compiled glue function: its code and call-frame information.
+type GlueCode = (Vec<u8>, Option<cranelift_codegen::isa::unwind::UnwindInfo>);
+
+fn compile(isa: &dyn TargetIsa, func: ir::Function, what: &str) -> Result<GlueCode> {
     let mut ctx = Context::for_function(func);
     let code = ctx
         .compile(isa, &mut ControlPlane::default())
@@ -334,7 +339,10 @@ fn compile(isa: &dyn TargetIsa, func: ir::Function, what: &str) -> Result<Vec<u8
             "internal error: glue `{what}` needs relocations"
         )));
     }
-    Ok(code.code_buffer().to_vec())
+    let unwind = code.create_unwind_info(isa).map_err(|e| {
+        CompileError::msg(format!("glue `{what}`: unwind information failed: {e:?}"))
+    })?;
+    Ok((code.code_buffer().to_vec(), unwind))
 }
 
 /// Compiles the glue of every lift of `metadata`.
@@ -342,12 +350,13 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
     let offsets = VMComponentOffsets::new(metadata);
     let mut out = CompiledGlue::default();
     out.offsets.exports = vec![None; metadata.num_lifted as usize];
-    let append = |code: &mut Vec<u8>, bytes: Vec<u8>| -> u32 {
-        while !code.len().is_multiple_of(16) {
-            code.push(0xcc);
+    let append = |out: &mut CompiledGlue, (bytes, unwind): GlueCode| -> u32 {
+        while !out.code.len().is_multiple_of(16) {
+            out.code.push(0xcc);
         }
-        let at = code.len() as u32;
-        code.extend(bytes);
+        let at = out.code.len() as u32;
+        out.code.extend(bytes);
+        out.unwind.extend(unwind.map(|u| (at, u)));
         at
     };
     out.offsets.imports = vec![None; metadata.num_lowered as usize];
@@ -376,7 +385,7 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
                         import::task_return_trampoline(isa, offsets, *index, ty, options),
                         &format!("task.return[{index}]"),
                     )?;
-                    out.offsets.imports[*index as usize] = Some(append(&mut out.code, code));
+                    out.offsets.imports[*index as usize] = Some(append(&mut out, code));
                 }
                 continue;
             }
@@ -402,7 +411,7 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
                     import::import_trampoline(isa, offsets, *index, ty, options, adapter),
                     &format!("lower[{index}]"),
                 )?;
-                out.offsets.imports[*index as usize] = Some(append(&mut out.code, code));
+                out.offsets.imports[*index as usize] = Some(append(&mut out, code));
             }
             continue;
         }
@@ -425,8 +434,8 @@ pub fn compile_glue(isa: &dyn TargetIsa, metadata: &ComponentMetadata) -> Result
             export_post_return(isa, offsets, *index, ty, options),
             &format!("lift[{index}].post_return"),
         )?;
-        let call = append(&mut out.code, call);
-        let post_return = append(&mut out.code, post);
+        let call = append(&mut out, call);
+        let post_return = append(&mut out, post);
         out.offsets.exports[*index as usize] = Some(ExportGlue { call, post_return });
     }
     Ok(out)

@@ -1,0 +1,185 @@
+//! Guest pointers that debuggers follow.
+//!
+//! A guest pointer is a 32-bit offset into linear memory 0, not a host address: reading `*p`
+//! at address `p` fails. The translated DWARF keeps pointer *values* as the guest wrote them
+//! (4 bytes, `p = 0x450`) and teaches the debugger where the pointee lives instead: every
+//! guest pointer type (`T *`, `T &`) is retargeted to a *guest-memory view* of `T`, a copy of
+//! `T`'s DIE (with its members) carrying
+//!
+//! ```text
+//! DW_AT_data_location: DW_OP_push_object_address; DW_OP_call4 <membase>; DW_OP_plus
+//! ```
+//!
+//! (only on copies of structures, classes, unions and arrays; other pointee types get a plain
+//! copy), where `<membase>` is one `DW_TAG_dwarf_procedure` per unit whose location list pushes
+//! memory 0's base address, loaded through the vmctx, over every function of the unit (the
+//! debugger picks the entry for the selected frame's PC). Dereferencing a pointer creates an
+//! object of the view type at address `p`; its data location moves it to `membase + p`. So
+//! `*p`, `p->f`, `p[i]`, `p->next->id` and `ptype p` work on pointers held anywhere — locals,
+//! struct members in linear memory, globals — in live processes and in core files, with no
+//! help from the process. Typedef and cv-qualifier chains are copied too, so `const T *`
+//! and `T_t *` reach a view. Objects that are not reached through a pointer (locals, globals,
+//! array elements) keep the original types, whose locations are already host addresses: `&x`
+//! is a host pointer of the debugger's own (8-byte) pointer type, since the 4-byte guest
+//! pointer types now point to the copies (gdb sizes its one pointer type per target by the
+//! last DWARF pointer type to that target).
+//!
+//! Limits: only pointers to structures, classes, unions and arrays get views — gdb 13 fails
+//! an internal assertion printing a scalar or a pointer whose type has a data location, so
+//! `*ip` for an `int *` and `*pp` for a `T **` still read the guest address as a host one (a
+//! clean "Cannot access memory" error), while a scalar member `p->f` works; the view needs a
+//! guest frame selected (the vmctx is only known there); memory commands on a pointer value
+//! (`x/8xw p`) and C strings printed through `char *` read the guest address as a host one;
+//! only memory 0 (wasm32 C/C++/Rust have one memory). `DW_AT_data_location` on non-array
+//! types is followed by gdb; lldb ignores it.
+
+use gimli::write::{AttributeValue, Expression, LocationListId, Unit, UnitEntryId};
+use gimli::{constants, DwTag};
+use std::collections::{HashMap, HashSet};
+
+/// Tags that only qualify or rename their target type: their view is a copy whose target is
+/// the target's view.
+const WRAPPERS: [DwTag; 5] = [
+    constants::DW_TAG_typedef,
+    constants::DW_TAG_const_type,
+    constants::DW_TAG_volatile_type,
+    constants::DW_TAG_restrict_type,
+    constants::DW_TAG_atomic_type,
+];
+
+/// Retargets every guest pointer type of `unit` (`pointers`: the DIEs kiln marked as 4-byte
+/// pointers or references) to a guest-memory view of its target. `membase` is the location list
+/// that pushes memory 0's base in each function of the unit; with none (no memory, or no
+/// function of the unit keeps the vmctx) nothing changes.
+pub(crate) fn add_guest_views(
+    unit: &mut Unit,
+    pointers: &[UnitEntryId],
+    membase: Option<LocationListId>,
+) {
+    let Some(membase) = membase else { return };
+    if pointers.is_empty() {
+        return;
+    }
+    let root = unit.root();
+    let procedure = unit.add(root, constants::DW_TAG_dwarf_procedure);
+    unit.get_mut(procedure).set(
+        constants::DW_AT_location,
+        AttributeValue::LocationListRef(membase),
+    );
+    let mut views = Views {
+        procedure,
+        done: HashMap::new(),
+    };
+    for &p in pointers {
+        let Some(AttributeValue::UnitRef(target)) = unit.get(p).get(constants::DW_AT_type).cloned()
+        else {
+            continue;
+        };
+        if let Some(view) = views.view(unit, target, 0) {
+            unit.get_mut(p)
+                .set(constants::DW_AT_type, AttributeValue::UnitRef(view));
+        }
+    }
+    // The copy of a pointer type (the pointee of `T **`) may have been made before that
+    // pointer was retargeted: give it the pointer's final target. (Each copy is its own DIE,
+    // so the order of this loop does not reach the output.)
+    let is_pointer: HashSet<UnitEntryId> = pointers.iter().copied().collect();
+    for (&original, &copy) in &views.done {
+        if is_pointer.contains(&original) {
+            if let Some(target) = unit.get(original).get(constants::DW_AT_type).cloned() {
+                unit.get_mut(copy).set(constants::DW_AT_type, target);
+            }
+        }
+    }
+}
+
+struct Views {
+    procedure: UnitEntryId,
+    /// Type → its view.
+    done: HashMap<UnitEntryId, UnitEntryId>,
+}
+
+impl Views {
+    /// The view of type `ty`, made on first use; `None` for `void` chains and DIEs kiln does not
+    /// copy.
+    fn view(&mut self, unit: &mut Unit, ty: UnitEntryId, depth: u32) -> Option<UnitEntryId> {
+        if let Some(&v) = self.done.get(&ty) {
+            return Some(v);
+        }
+        if depth > 16 {
+            return None;
+        }
+        let tag = unit.get(ty).tag();
+        if WRAPPERS.contains(&tag) {
+            let Some(AttributeValue::UnitRef(inner)) =
+                unit.get(ty).get(constants::DW_AT_type).cloned()
+            else {
+                return None; // `const void` and the like
+            };
+            let inner_view = self.view(unit, inner, depth + 1)?;
+            let copy = shallow_copy(unit, ty, unit.root());
+            unit.get_mut(copy)
+                .set(constants::DW_AT_type, AttributeValue::UnitRef(inner_view));
+            self.done.insert(ty, copy);
+            return Some(copy);
+        }
+        if matches!(
+            tag,
+            constants::DW_TAG_subroutine_type | constants::DW_TAG_unspecified_type
+        ) {
+            return None; // function pointers are table indices, not memory addresses
+        }
+        let copy = deep_copy(unit, ty, unit.root(), 0);
+        self.done.insert(ty, copy);
+        // Only aggregates get a data location: gdb resolves one by copying the type, which it
+        // does for structures, unions and arrays; a scalar or pointer with a data location
+        // fails an internal assertion (`value_address`) when printed (gdb 13). Other types
+        // get a plain copy: the 4-byte guest pointer types then hang off the copy, and the
+        // debugger's own pointer to the original type (`&x`) keeps the host's size.
+        if !matches!(
+            tag,
+            constants::DW_TAG_structure_type
+                | constants::DW_TAG_class_type
+                | constants::DW_TAG_union_type
+                | constants::DW_TAG_array_type
+        ) {
+            return Some(copy);
+        }
+        let mut loc = Expression::new();
+        loc.op(constants::DW_OP_push_object_address);
+        loc.op_call(self.procedure);
+        loc.op(constants::DW_OP_plus);
+        unit.get_mut(copy)
+            .set(constants::DW_AT_data_location, AttributeValue::Exprloc(loc));
+        Some(copy)
+    }
+}
+
+/// A new child of `parent` with `id`'s tag and attributes.
+fn shallow_copy(unit: &mut Unit, id: UnitEntryId, parent: UnitEntryId) -> UnitEntryId {
+    let tag = unit.get(id).tag();
+    let attrs: Vec<_> = unit
+        .get(id)
+        .attrs()
+        .filter(|a| a.name() != constants::DW_AT_sibling)
+        .map(|a| (a.name(), a.get().clone()))
+        .collect();
+    let copy = unit.add(parent, tag);
+    let die = unit.get_mut(copy);
+    for (name, value) in attrs {
+        die.set(name, value);
+    }
+    copy
+}
+
+/// `shallow_copy` of `id` and, below the copy, of its children (members, enumerators...).
+fn deep_copy(unit: &mut Unit, id: UnitEntryId, parent: UnitEntryId, depth: u32) -> UnitEntryId {
+    let copy = shallow_copy(unit, id, parent);
+    if depth < 8 {
+        let children: Vec<UnitEntryId> = unit.get(id).children().copied().collect();
+        for child in children {
+            deep_copy(unit, child, copy, depth + 1);
+        }
+    }
+    copy
+}
