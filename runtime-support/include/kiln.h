@@ -677,7 +677,8 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
  * must have a non-NULL pointer (never a crash), bool is 0 or 1, char a Unicode scalar value,
  * enum/variant/result tags and option is_some in range, flags without bits past their
  * labels, resource handles present in the host handle table with the right type (an own
- * handle passed on must be an own handle with no outstanding borrows). A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
+ * handle passed on must be an own handle with no outstanding borrows, used by no other
+ * argument of the call). A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
  * (e.g. "argument 0 (`x.b[1]`): string is not valid UTF-8 (invalid byte at offset 2)"),
  * nothing ran, and the instance stays usable. Argument indices count from 0.
  *

@@ -166,7 +166,18 @@ static void handle_mistakes(kiln_engine_t *engine, const char *path) {
   arg.kind = KILN_CVAL_OWN;
   arg.of.handle = 997;
   show(inst, "dynamic unknown own", kiln_component_func_call(e.pass, &arg, 1, &result));
-  err = hh_pass(&e, h, &moved);
+  /* One handle moved and lent by the same call. */
+  show(inst, "typed own and borrow of one handle", hh_both(&e, h, h, &moved));
+  uint32_t h2 = 0;
+  err = kiln_component_instance_resource_new(inst, thing, 43, &h2);
+  if (!err)
+    err = hh_both(&e, h, h2, &moved);
+  if (!err)
+    err = hh_both_post_return(&e);
+  if (!err)
+    h = moved;
+  if (!err)
+    err = hh_pass(&e, h, &moved);
   if (!err)
     err = hh_pass_post_return(&e);
   printf("valid handle after mistakes: %s, poisoned %d\n", err ? kiln_error_message(err) : "ok",

@@ -1,6 +1,7 @@
 ;; A resource type the host implements (`thing`): the host lends handles to the guest as
 ;; borrows (which the guest must drop before returning), moves own handles through it, and
-;; receives a borrow from the guest in an import (`inspect`).
+;; receives a borrow from the guest in an import (`inspect`); `both` takes an own handle and a
+;; borrow in one call (drops the borrow, gives the own handle back).
 (component
   (import "thing" (type $thing (sub resource)))
   (import "inspect" (func $inspect (param "t" (borrow $thing)) (result u32)))
@@ -19,7 +20,11 @@
       call $inspect
       local.get $h
       call $drop)
-    (func (export "id") (param i32) (result i32) local.get 0))
+    (func (export "id") (param i32) (result i32) local.get 0)
+    (func (export "both") (param $a i32) (param $b i32) (result i32)
+      local.get $b
+      call $drop
+      local.get $a))
   (core instance $m (instantiate $m
     (with "res" (instance (export "drop" (func $drop))))
     (with "host" (instance (export "inspect" (func $inspect))))))
@@ -27,4 +32,6 @@
   (func (export "drop-it") (param "t" (borrow $thing)) (result u32) (canon lift (core func $m "drop-it")))
   (func (export "call-inspect") (param "t" (borrow $thing)) (result u32)
     (canon lift (core func $m "call-inspect")))
-  (func (export "pass") (param "t" (own $thing)) (result (own $thing)) (canon lift (core func $m "id"))))
+  (func (export "pass") (param "t" (own $thing)) (result (own $thing)) (canon lift (core func $m "id")))
+  (func (export "both") (param "a" (own $thing)) (param "b" (borrow $thing)) (result (own $thing))
+    (canon lift (core func $m "both"))))

@@ -96,5 +96,14 @@ fn argument_mistakes_are_errors_and_traps_poison() {
             "missing line `{line}`\n{show}"
         );
     }
+    // One handle moved by argument 0 and lent by argument 1 of the same call.
+    let both = "typed own and borrow of one handle: kind 3, poisoned 0, argument 1 (`b`): handle \
+                index ";
+    let rule = " already moves with an earlier argument of this call";
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(both) && l.ends_with(rule)),
+        "{show}"
+    );
     assert!(ok, "component_errors_test failed\n{show}");
 }

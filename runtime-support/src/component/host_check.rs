@@ -10,8 +10,9 @@
 //! discriminants and option tags are in range, flags set no bit past their labels,
 //! resource handles exist in the host handle table with the right type (an own handle passed
 //! on is an own handle with no outstanding borrows) — and reports the first mistake as an
-//! ordinary error naming the argument, with the instance left usable. (The same own handle
-//! twice in one call passes these checks; the glue's second move of it traps.)
+//! ordinary error naming the argument, with the instance left usable. A handle an earlier
+//! argument of the same call moves cannot appear again, nor move after it was lent (the glue
+//! would trap on the second use).
 
 use super::instance::{ComponentFunc, Shared};
 use super::resources::HandleError;
@@ -19,6 +20,7 @@ use crate::error::Error;
 use kiln_environ::component::abi::align_to;
 use kiln_environ::component::host::{host_field_offsets, host_layout, host_payload_offset};
 use kiln_environ::component::{InterfaceType as T, ResourceIndex};
+use std::cell::RefCell;
 
 /// A mistake found at a path inside an argument (segments innermost first).
 struct Bad {
@@ -46,15 +48,44 @@ impl Bad {
 /// glue, for results the host wrote).
 struct Handles<'a> {
     shared: Option<&'a Shared>,
+    /// Own handles moved by the arguments checked so far.
+    moved: RefCell<Vec<u32>>,
+    /// Handles lent (as borrows) by the arguments checked so far.
+    lent: RefCell<Vec<u32>>,
 }
 
 impl Handles<'_> {
+    /// Handles checked against `shared`'s host handle table (`None`: not checked).
+    fn new(shared: Option<&Shared>) -> Handles<'_> {
+        Handles {
+            shared,
+            moved: RefCell::default(),
+            lent: RefCell::default(),
+        }
+    }
+
     /// Checks that host handle `handle` is of type `resource` and, for an own handle passed
-    /// on (`own`), that it is an own handle without outstanding borrows (the glue moves it).
+    /// on (`own`), that it is an own handle without outstanding borrows (the glue moves it);
+    /// and that no earlier argument of the call moves it, nor lends it when it moves here.
     fn check(&self, handle: u32, resource: ResourceIndex, own: bool) -> Result<(), Bad> {
         let Some(s) = self.shared else {
             return Ok(());
         };
+        if self.moved.borrow().contains(&handle) {
+            return Err(Bad::new(format!(
+                "handle index {handle} already moves with an earlier argument of this call"
+            )));
+        }
+        if own && self.lent.borrow().contains(&handle) {
+            return Err(Bad::new(format!(
+                "handle index {handle} is lent by an earlier argument of this call, so it cannot \
+                 move"
+            )));
+        }
+        match own {
+            true => self.moved.borrow_mut().push(handle),
+            false => self.lent.borrow_mut().push(handle),
+        }
         let r = s.handles.with(s.host_table, |t| {
             let e = t
                 .get(handle, resource)
@@ -316,9 +347,7 @@ impl ComponentFunc {
     /// pointer in it is valid for its length.
     pub unsafe fn check_host_args(&self, args: *const u8) -> Result<(), Error> {
         let params = &self.ty().params;
-        let cx = Handles {
-            shared: Some(&self.instance.inner.shared),
-        };
+        let cx = Handles::new(Some(&self.instance.inner.shared));
         let cx = &cx;
         let mut off = 0u32;
         for (i, (name, t)) in params.iter().enumerate() {
@@ -349,7 +378,7 @@ impl ComponentFunc {
 /// `at` holds the host representation of a value of `ty`, every non-NULL string or list
 /// pointer in it valid for its length.
 pub(super) unsafe fn check_host_result(ty: &T, at: *const u8) -> Result<(), String> {
-    let cx = Handles { shared: None };
+    let cx = Handles::new(None);
     if !needs_check(ty) {
         return Ok(());
     }
