@@ -677,10 +677,11 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
  * must have a non-NULL pointer (never a crash), bool is 0 or 1, char a Unicode scalar value,
  * enum/variant/result tags and option is_some in range, flags without bits past their
  * labels, resource handles present in the host handle table with the right type (an own
- * handle passed on must be an own handle with no outstanding borrows, used by no other
- * argument of the call). A mistake is a KILN_ERROR_OTHER error naming the argument and the path inside it
- * (e.g. "argument 0 (`x.b[1]`): string is not valid UTF-8 (invalid byte at offset 2)"),
- * nothing ran, and the instance stays usable. Argument indices count from 0.
+ * handle passed on must be an own handle with no outstanding borrows, and no other argument
+ * of the call may use a handle that moves). A mistake is a KILN_ERROR_OTHER error naming the
+ * argument and the path inside it (e.g. "argument 0 (`x.b[1]`): string is not valid UTF-8
+ * (invalid byte at offset 2)"), nothing ran, and the instance stays usable. Argument indices
+ * count from 0.
  *
  * Poisoning: a trap during an export call (or its post-return) after the guest was entered
  * leaves the instance unenterable, as the component model specifies: every later export call
