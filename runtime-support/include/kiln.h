@@ -936,6 +936,48 @@ const char *kiln_component_func_type(const kiln_component_func_t *func);
 size_t kiln_component_func_param_count(const kiln_component_func_t *func);
 /** Whether the function has a result. */
 bool kiln_component_func_has_result(const kiln_component_func_t *func);
+
+/**
+ * A component value type, as a tree (introspection without parsing WIT). Nodes are owned by
+ * the function handle they come from and live as long as it.
+ * - kiln_ctype_kind(): the kind, as the kiln_cval_t of such values (KILN_CVAL_*; 0xFF for
+ *   component-model async types, which have no C value yet). A `map<K, V>` is a
+ *   KILN_CVAL_LIST of 2-member tuples, a fixed-length list a KILN_CVAL_LIST whose length is
+ *   kiln_ctype_index().
+ * - kiln_ctype_count(): fields (record), cases (variant), members (tuple), labels (enum,
+ *   flags), 1 (list, option: the element), 2 (result: ok, err), else 0.
+ * - kiln_ctype_name(t, i): the name of field/case/label `i` (NULL for other kinds).
+ * - kiln_ctype_child(t, i): the type of field `i`, the payload of case `i`, member `i`, the
+ *   element (i = 0), or result's ok (0) / err (1); NULL when there is none.
+ * - kiln_ctype_index(): the resource index of `own`/`borrow` (as kiln_cval_t handles carry it),
+ *   the length of a fixed-length list, else 0.
+ * NULL arguments give 0xFF, 0 or NULL.
+ */
+typedef struct kiln_ctype kiln_ctype_t;
+/** The kind of type node `t` (see kiln_ctype_t). */
+kiln_cval_kind_t kiln_ctype_kind(const kiln_ctype_t *t);
+/** The number of names or children of `t` (see kiln_ctype_t). */
+size_t kiln_ctype_count(const kiln_ctype_t *t);
+/** Name `i` of `t` (see kiln_ctype_t), or NULL. */
+const char *kiln_ctype_name(const kiln_ctype_t *t, size_t i);
+/** Child type `i` of `t` (see kiln_ctype_t), or NULL. */
+const kiln_ctype_t *kiln_ctype_child(const kiln_ctype_t *t, size_t i);
+/** The resource index or fixed length of `t` (see kiln_ctype_t). */
+uint32_t kiln_ctype_index(const kiln_ctype_t *t);
+/** The name of parameter `i` (NULL when out of range). */
+const char *kiln_component_func_param_name(const kiln_component_func_t *func, size_t i);
+/** The type of parameter `i` (NULL when out of range). */
+const kiln_ctype_t *kiln_component_func_param_type(const kiln_component_func_t *func, size_t i);
+/** The result type (NULL without result). */
+const kiln_ctype_t *kiln_component_func_result_type(const kiln_component_func_t *func);
+/** The number of functions the component exports (at the top level and in exported
+ * interfaces). */
+size_t kiln_component_export_count(const kiln_component_t *component);
+/**
+ * The name of exported function `i`, as kiln_component_instance_get_func() takes it (`f`, or
+ * `ns:pkg/iface#f`), owned by the component handle; NULL when out of range.
+ */
+const char *kiln_component_export_name(const kiln_component_t *component, size_t i);
 /**
  * Calls the function with dynamic values: `args` (borrowed) must have the parameter types.
  * `*result` (may be NULL to discard) receives an owned value of the result type (free it with

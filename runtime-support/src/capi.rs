@@ -25,6 +25,7 @@ use std::panic::AssertUnwindSafe;
 
 mod component;
 mod component_host;
+mod component_types;
 mod component_val;
 mod engine;
 mod error;
@@ -39,6 +40,7 @@ pub use component::{
     kiln_component_func_t, kiln_component_instance_t, kiln_component_linker_t, kiln_component_t,
 };
 pub use component_host::{kiln_component_callback_t, kiln_component_raw_callback_t};
+pub use component_types::kiln_ctype_t;
 pub use component_val::{kiln_cval_kind_t, kiln_cval_t, kiln_cval_union};
 pub use engine::{
     kiln_engine_config_t, kiln_engine_t, kiln_export_t, kiln_import_t, kiln_module_t,

@@ -25,6 +25,19 @@ use std::sync::{Arc, Mutex};
 pub struct kiln_component_t {
     component: Component,
     world: CString,
+    /// Exported function names (`f`, `iface#f`), made on first use.
+    exports: std::sync::OnceLock<Vec<CString>>,
+}
+
+impl kiln_component_t {
+    /// The exported function names, in export order.
+    pub(super) fn export_names(&self) -> &[CString] {
+        self.exports.get_or_init(|| {
+            let mut v = Vec::new();
+            super::component_types::export_func_names(self.component.exports(), "", &mut v);
+            v
+        })
+    }
 }
 
 /// `kiln_component_linker_t`: host definitions by WIT name.
@@ -69,6 +82,15 @@ pub struct kiln_component_func_t {
     func: ComponentFunc,
     wit: CString,
     pending: Mutex<Vec<RawReturn>>,
+    /// Parameter and result type trees (`component_types.rs`).
+    types: super::component_types::FuncTypes,
+}
+
+impl kiln_component_func_t {
+    /// The function's parameter and result type trees.
+    pub(super) fn types(&self) -> &super::component_types::FuncTypes {
+        &self.types
+    }
 }
 
 impl Drop for kiln_component_func_t {
@@ -94,7 +116,11 @@ pub unsafe extern "C" fn kiln_component_load(
         let path = unsafe { str_arg(path, "path") }?;
         let component = Component::load(&engine.engine, std::path::Path::new(path))?;
         let world = c_string(&component.metadata().wit_world());
-        *out = boxed(kiln_component_t { component, world });
+        *out = boxed(kiln_component_t {
+            component,
+            world,
+            exports: Default::default(),
+        });
         Ok(())
     })
 }
@@ -383,11 +409,13 @@ pub unsafe extern "C" fn kiln_component_instance_get_func(
             .get_func(name)
             .ok_or_else(|| Error::Other(format!("no exported function `{name}`")))?;
         let wit = c_string(&func_to_wit(func.ty(), instance.component().metadata()));
+        let types = super::component_types::FuncTypes::of(func.ty());
         *out = boxed(kiln_component_func_t {
             instance: instance.clone(),
             func,
             wit,
             pending: Mutex::new(Vec::new()),
+            types,
         });
         Ok(())
     })

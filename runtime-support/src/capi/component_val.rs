@@ -138,7 +138,8 @@ fn kind_name(k: kiln_cval_kind_t) -> &'static str {
     NAMES.get(k as usize).copied().unwrap_or("invalid kind")
 }
 
-fn kind_of(ty: &T) -> kiln_cval_kind_t {
+/// The `kiln_cval_t` kind of values of `ty` (`u8::MAX` for types without a C value).
+pub(super) fn kind_of(ty: &T) -> kiln_cval_kind_t {
     match ty {
         T::Bool => KILN_CVAL_BOOL,
         T::S8 => KILN_CVAL_S8,
