@@ -1008,6 +1008,23 @@ kiln_error_t *kiln_component_func_call_raw(const kiln_component_func_t *func, co
  * pending; a trap in the guest's post-return gives KILN_ERROR_TRAP.
  */
 kiln_error_t *kiln_component_func_post_return(const kiln_component_func_t *func);
+/** One raw call whose post-return is pending (kiln_component_func_call_raw_begin()). */
+typedef struct kiln_component_call kiln_component_call_t;
+/**
+ * kiln_component_func_call_raw() whose pending post-return is a handle of its own, `*call`,
+ * instead of state of the function handle: calls of one function from several places finish
+ * independently. Run kiln_component_call_post_return(*call) on the same thread once the
+ * result was read (innermost first); nothing is pending on error.
+ */
+kiln_error_t *kiln_component_func_call_raw_begin(const kiln_component_func_t *func,
+                                                 const void *args, void *results,
+                                                 kiln_component_call_t **call);
+/**
+ * Runs the post-return of `call` (the guest's post-return function), frees the call's result
+ * buffers and the handle (also when the post-return traps). Must run on the thread that made
+ * the call: from another thread it is an error and the handle stays as it was.
+ */
+kiln_error_t *kiln_component_call_post_return(kiln_component_call_t *call);
 
 /* ---- WASI 0.2 for components ---------------------------------------------------------- */
 

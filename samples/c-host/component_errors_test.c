@@ -96,6 +96,22 @@ static void typed_mistakes(const calls_exports_t *e, const kiln_component_instan
   show(inst, "typed result payload", calls_echo_result(e, res, &res_out));
   uint8_t two = 2, b_out = 0;
   show(inst, "raw bool", kiln_component_func_call_raw(e->echo_bool, &two, &b_out));
+  show(inst, "raw bool (per-call)",
+       kiln_component_func_call_raw_begin(e->echo_bool, &two, &b_out, NULL));
+  /* A per-call post-return handle: the call's own, freed by its post-return. */
+  uint8_t one = 1;
+  kiln_component_call_t *call = NULL;
+  kiln_error_t *err = kiln_component_func_call_raw_begin(e->echo_bool, &one, &b_out, &call);
+  if (err || !call || b_out != 1) {
+    failures++;
+    printf("FAILED: per-call raw call: %s\n", err ? kiln_error_message(err) : "wrong result");
+    kiln_error_delete(err);
+  } else if ((err = kiln_component_call_post_return(call)) != NULL) {
+    failures++;
+    printf("FAILED: per-call post-return: %s\n", kiln_error_message(err));
+    kiln_error_delete(err);
+  }
+  show(inst, "post-return of NULL", kiln_component_call_post_return(NULL));
   still_works(e, "typed mistakes");
   printf("typed mistakes: poisoned %d\n", kiln_component_instance_is_poisoned(inst));
 }

@@ -69,6 +69,8 @@ fn argument_mistakes_are_errors_and_traps_poison() {
         "typed result payload: kind 3, poisoned 0, argument 0 (`x.ok`): string has a NULL \
          pointer and length 1",
         "raw bool: kind 3, poisoned 0, argument 0 (`x`): bool byte 2 is neither 0 nor 1",
+        "raw bool (per-call): kind 3, poisoned 0, call is NULL",
+        "post-return of NULL: kind 3, poisoned 0, call is NULL",
         "typed mistakes: poisoned 0",
         "dynamic invalid utf-8: kind 3, poisoned 0, argument 0 (`x`): string is not valid \
          UTF-8 (invalid byte at offset 1)",

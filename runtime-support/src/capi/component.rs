@@ -527,6 +527,83 @@ pub unsafe extern "C" fn kiln_component_func_call_raw(
     })
 }
 
+/// `kiln_component_call_t`: one raw call whose post-return is pending.
+pub struct kiln_component_call_t {
+    instance: ComponentInstance,
+    func: ComponentFunc,
+    ret: Option<RawReturn>,
+}
+
+impl Drop for kiln_component_call_t {
+    fn drop(&mut self) {
+        if let Some(r) = self.ret.take() {
+            if r.on_this_thread() {
+                let _ = self.instance.post_return_raw(&self.func, r);
+            }
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_func_call_raw_begin(
+    func: *const kiln_component_func_t,
+    args: *const c_void,
+    results: *mut c_void,
+    call: *mut *mut kiln_component_call_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: caller contract.
+        let out = unsafe { out_arg(call, "call") }?;
+        // SAFETY: caller contract.
+        let f = unsafe { handle(func, "func") }?;
+        let ty = f.func.ty();
+        if args.is_null() && !ty.params.is_empty() {
+            return Err(null("args"));
+        }
+        if results.is_null() && ty.result.is_some() {
+            return Err(null("results"));
+        }
+        // SAFETY: as in `kiln_component_func_call_raw`.
+        unsafe { f.func.check_host_args(args.cast()) }?;
+        // SAFETY: as above, and the arguments passed the checks.
+        let ret = unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }?;
+        *out = boxed(kiln_component_call_t {
+            instance: f.instance.clone(),
+            func: f.func.clone(),
+            ret: Some(ret),
+        });
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
+pub unsafe extern "C" fn kiln_component_call_post_return(
+    call: *mut kiln_component_call_t,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        if call.is_null() {
+            return Err(null("call"));
+        }
+        // SAFETY: caller contract: a call handle from this API, given up here.
+        let mut c = unsafe { Box::from_raw(call) };
+        let ret = c
+            .ret
+            .take()
+            .expect("a call handle holds its pending post-return");
+        if !ret.on_this_thread() {
+            // Left as it was: the post-return belongs to the calling thread.
+            c.ret = Some(ret);
+            let _ = Box::into_raw(c);
+            return Err(Error::Other(
+                "the post-return of a raw call must run on the thread that made the call".into(),
+            ));
+        }
+        c.instance.post_return_raw(&c.func, ret)
+    })
+}
+
 #[unsafe(no_mangle)]
 /// See `kiln.h`.
 pub unsafe extern "C" fn kiln_component_func_post_return(
