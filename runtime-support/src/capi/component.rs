@@ -507,24 +507,37 @@ pub unsafe extern "C" fn kiln_component_func_call_raw(
     wrap(|| {
         // SAFETY: caller contract.
         let f = unsafe { handle(func, "func") }?;
-        let ty = f.func.ty();
-        if args.is_null() && !ty.params.is_empty() {
-            return Err(null("args"));
-        }
-        if results.is_null() && ty.result.is_some() {
-            return Err(null("results"));
-        }
-        // SAFETY: caller contract: host C structs laid out for the function's type. Mistakes
-        // in the arguments are errors before the guest is entered (the instance stays usable).
-        unsafe { f.func.check_host_args(args.cast()) }?;
-        // SAFETY: as above, and the arguments passed the checks.
-        let ret = unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }?;
+        // SAFETY: caller contract.
+        let ret = unsafe { start_raw_call(f, args, results) }?;
         f.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(ret);
         Ok(())
     })
+}
+
+/// The checks and the call of a raw call (`kiln_component_func_call_raw*`).
+///
+/// # Safety
+/// `args` and `results` as `kiln.h` says for `kiln_component_func_call_raw`.
+unsafe fn start_raw_call(
+    f: &kiln_component_func_t,
+    args: *const c_void,
+    results: *mut c_void,
+) -> Result<RawReturn, Error> {
+    let ty = f.func.ty();
+    if args.is_null() && !ty.params.is_empty() {
+        return Err(null("args"));
+    }
+    if results.is_null() && ty.result.is_some() {
+        return Err(null("results"));
+    }
+    // SAFETY: caller contract: host C structs laid out for the function's type. Mistakes in
+    // the arguments are errors before the guest is entered (the instance stays usable).
+    unsafe { f.func.check_host_args(args.cast()) }?;
+    // SAFETY: as above, and the arguments passed the checks.
+    unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }
 }
 
 /// `kiln_component_call_t`: one raw call whose post-return is pending.
@@ -557,17 +570,8 @@ pub unsafe extern "C" fn kiln_component_func_call_raw_begin(
         let out = unsafe { out_arg(call, "call") }?;
         // SAFETY: caller contract.
         let f = unsafe { handle(func, "func") }?;
-        let ty = f.func.ty();
-        if args.is_null() && !ty.params.is_empty() {
-            return Err(null("args"));
-        }
-        if results.is_null() && ty.result.is_some() {
-            return Err(null("results"));
-        }
-        // SAFETY: as in `kiln_component_func_call_raw`.
-        unsafe { f.func.check_host_args(args.cast()) }?;
-        // SAFETY: as above, and the arguments passed the checks.
-        let ret = unsafe { f.instance.call_raw(&f.func, args.cast(), results.cast()) }?;
+        // SAFETY: caller contract.
+        let ret = unsafe { start_raw_call(f, args, results) }?;
         *out = boxed(kiln_component_call_t {
             instance: f.instance.clone(),
             func: f.func.clone(),
