@@ -412,7 +412,7 @@ impl Func {
                     ));
                 }
                 let engine = inst.module.engine();
-                admit_funcrefs(args, engine, &inst.store())?;
+                admit_funcrefs(args, engine, inst)?;
                 let n = ty.params.len().max(ty.results.len()).max(1);
                 let mut values = vec![ValRaw::default(); n];
                 for (slot, a) in values.iter_mut().zip(args) {
@@ -469,7 +469,7 @@ const HOST_CALL_STACK: usize = 64 * 1024;
 pub(crate) fn admit_funcrefs(
     vals: &[Val],
     engine: &Engine,
-    store: &Arc<crate::store::StoreInner>,
+    instance: &InstanceInner,
 ) -> Result<(), Error> {
     for v in vals {
         if let Val::FuncRef(Some(f)) = v {
@@ -477,7 +477,8 @@ pub(crate) fn admit_funcrefs(
                 return Err(crate::store::engine_mismatch("a function argument"));
             }
             if let Some(s) = f.store() {
-                crate::store::join(store, &s)?;
+                // Looked up only here: calls without function references pay nothing.
+                crate::store::join(&instance.store(), &s)?;
             }
         }
     }
@@ -591,7 +592,7 @@ unsafe fn host_call_inner(
     check_types("results", &results, &ty.results)
         .map_err(|e| Trap::host(format!("host function: {e}")))?;
     if let Some(i) = &caller.instance {
-        admit_funcrefs(&results, &host.engine, &i.inner.store())
+        admit_funcrefs(&results, &host.engine, &i.inner)
             .map_err(|e| Trap::host(format!("host function result: {e}")))?;
     }
     for (slot, v) in values.iter_mut().zip(&results) {
