@@ -72,18 +72,15 @@ fn a_second_thread_entering_a_running_store_is_busy() {
 #[test]
 fn concurrent_calls_into_one_instance_are_serialized_or_refused() {
     let engine = Engine::default();
-    let wat = r#"(module
-      (global $n (mut i32) (i32.const 0))
-      (func (export "work") (param i32) (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (local.set $acc (i32.add (local.get $acc) (local.get $i)))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (local.get 0))))
-        (global.set $n (i32.add (global.get $n) (i32.const 1)))
-        (local.get $acc))
-      (func (export "count") (result i32) (global.get $n)))"#;
-    let (_so, module) = load_wat(&engine, wat).unwrap();
-    let inst = Instance::new(&module, &[]).unwrap();
+    // The C host's module (`work`, `count`), with a table of its own.
+    let (_so, module) = load_wat(&engine, C_HOST_MODULE).unwrap();
+    let ty = TableType {
+        element: ValType::ExternRef,
+        min: 1,
+        max: None,
+    };
+    let table = Table::new(&engine, ty, Val::ExternRef(None)).unwrap();
+    let inst = Instance::new(&module, &[Extern::Table(table)]).unwrap();
     let (ok, busy) = (AtomicU64::new(0), AtomicU64::new(0));
     std::thread::scope(|s| {
         for _ in 0..4 {
