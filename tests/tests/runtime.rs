@@ -146,6 +146,59 @@ fn epoch_deadline_interrupts_an_infinite_loop() {
     t.join().unwrap();
 }
 
+/// The compiled code keeps a copy of the deadline in a register across loops: a deadline the
+/// host sets during a call (here from a host function, while the guest function that loops
+/// afterwards is already running, with no deadline before) must still stop that loop, in the
+/// caller itself and in a caller two frames up (after a nested call returns).
+#[test]
+fn deadline_set_by_a_host_call_stops_a_running_loop() {
+    let engine = Engine::default();
+    let wat = r#"
+      (module
+        (import "host" "arm" (func $arm))
+        (func $inner (call $arm))
+        (func (export "direct") (call $arm) (loop (br 0)))
+        (func (export "nested") (call $inner) (loop (br 0))))
+    "#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    for export in ["direct", "nested"] {
+        let mut linker = kiln_runtime::Linker::new(&engine);
+        linker.func_new("host", "arm", Default::default(), |caller, _, _| {
+            caller
+                .instance()
+                .expect("called from the guest")
+                .set_epoch_deadline(1);
+            Ok(())
+        });
+        let inst = linker.instantiate(&module).unwrap();
+        // A far deadline when the call starts (the function caches it); `arm` moves it to
+        // the next tick. A stale cached copy would only stop the loop 1000 ticks later.
+        inst.set_epoch_deadline(1000);
+        let start = engine.epoch();
+        let ticker = engine.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                ticker.increment_epoch();
+            }
+        });
+        let result = inst.get_func(export).unwrap().call(&[]);
+        let ticks = engine.epoch() - start;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
+        match result {
+            Err(Error::Trap(trap)) => assert_eq!(trap.kind, TrapKind::Interrupt, "{export}"),
+            other => panic!("{export}: expected an interrupt, got {other:?}"),
+        }
+        assert!(
+            ticks < 1000,
+            "{export}: the loop ran on to the old deadline ({ticks} ticks)"
+        );
+    }
+}
+
 #[test]
 fn shared_object_is_clean() {
     let so = compile_wat(TRAPPY).unwrap();
