@@ -458,6 +458,27 @@ kiln_valkind_t kiln_func_result_type(const kiln_func_t *func, size_t index);
 kiln_error_t *kiln_func_call(const kiln_func_t *func, const kiln_val_t *args, size_t nargs,
                              kiln_val_t *results, size_t nresults);
 
+/**
+ * One raw value slot of kiln_func_call_raw(): 16 bytes, the value little-endian at offset 0.
+ */
+typedef union kiln_valraw {
+  int32_t i32;
+  int64_t i64;
+  float f32;
+  double f64;
+  uint8_t v128[16];
+} kiln_valraw_t;
+
+/**
+ * Calls guest function `func` on raw value slots, for hosts that check the function's type
+ * once (kiln_func_param_type(), kiln_func_result_type()) and then call it with no conversion
+ * or allocation: the arguments in the first slots of `values`, overwritten by the results.
+ * `nvalues` must be at least max(params, results). Only functions whose parameters and
+ * results are all numbers or v128 are accepted (others: an error, nothing runs). A guest trap
+ * gives a KILN_ERROR_TRAP error.
+ */
+kiln_error_t *kiln_func_call_raw(const kiln_func_t *func, kiln_valraw_t *values, size_t nvalues);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Linker and instances                                                                      */
 /* ---------------------------------------------------------------------------------------- */

@@ -80,6 +80,7 @@ pub use tag::Tag;
 pub use traps::is_guest_pc;
 pub use typed::{TypedFunc, WasmList, WasmTy};
 pub use values::{ExnRef, Val};
+pub use vm::ValRaw;
 
 /// An importable or exportable item.
 #[derive(Clone, Debug)]

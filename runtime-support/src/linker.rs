@@ -60,6 +60,17 @@ impl Linker {
         self
     }
 
+    /// Defines a typed host function (see [`Func::wrap`]).
+    pub fn func_wrap<P: crate::typed::WasmList, R: crate::typed::WasmList>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl Fn(&mut Caller<'_>, P) -> Result<R, Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let func = Func::wrap(&self.engine, f);
+        self.define(module, name, Extern::Func(func))
+    }
+
     /// Defines a host function.
     pub fn func_new(
         &mut self,

@@ -336,3 +336,79 @@ fn typed_calls_match_dynamic_calls() {
     let host = kiln_runtime::Func::new(&engine, Default::default(), |_, _, _| Ok(()));
     assert!(host.typed::<(), ()>().is_err());
 }
+
+/// Typed host functions (`Func::wrap`, `Linker::func_wrap`) receive and return the guest's
+/// values exactly, called from guest code and directly from the host; their errors and panics
+/// are traps of the guest call; raw calls on value slots give the same results as dynamic ones.
+#[test]
+fn typed_host_functions_and_raw_calls() {
+    let engine = Engine::default();
+    let wat = r#"(module
+      (import "host" "scale" (func $scale (param i64 f32 f64) (result f64 i32)))
+      (import "host" "fail" (func $fail (param i32)))
+      (import "host" "panic" (func $panic))
+      (func (export "use_scale") (param i64 f32 f64) (result f64 i32)
+        (call $scale (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "use_fail") (param i32) (call $fail (local.get 0)))
+      (func (export "use_panic") (call $panic))
+      (func (export "sub") (param i32 i32) (result i32) (i32.sub (local.get 0) (local.get 1)))
+      (func (export "ref") (param externref) (result externref) (local.get 0)))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let mut linker = kiln_runtime::Linker::new(&engine);
+    linker.func_wrap("host", "scale", |_, (a, b, c): (i64, f32, f64)| {
+        Ok((a as f64 * f64::from(b) + c, (a as i32).wrapping_neg()))
+    });
+    linker.func_wrap(
+        "host",
+        "fail",
+        |_, code: i32| -> Result<(), kiln_runtime::Trap> {
+            Err(kiln_runtime::Trap::host(format!("refused {code}")))
+        },
+    );
+    linker.func_wrap("host", "panic", |_, ()| -> Result<(), kiln_runtime::Trap> {
+        panic!("host bug")
+    });
+    let inst = linker.instantiate(&module).unwrap();
+    let scale = inst
+        .get_func("use_scale")
+        .unwrap()
+        .typed::<(i64, f32, f64), (f64, i32)>()
+        .unwrap();
+    assert_eq!(scale.call((3, 1.5, 0.25)).unwrap(), (4.75, -3));
+    assert_eq!(
+        scale.call((-1 << 40, 2.0, 0.0)).unwrap(),
+        ((-(1i64 << 41)) as f64, 0)
+    );
+    match inst.get_func("use_fail").unwrap().call(&[Val::I32(7)]) {
+        Err(Error::Trap(t)) => assert!(t.to_string().contains("refused 7"), "{t}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    match inst.get_func("use_panic").unwrap().call(&[]) {
+        Err(Error::Trap(t)) => assert!(t.to_string().contains("panicked"), "{t}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // The same wrapped function called directly by the host, with dynamic values.
+    let direct = kiln_runtime::Func::wrap(&engine, |_, (a, b): (i32, i32)| Ok(a * b));
+    match direct.call(&[Val::I32(6), Val::I32(7)]).unwrap()[..] {
+        [Val::I32(42)] => {}
+        ref other => panic!("unexpected {other:?}"),
+    }
+    // Raw calls: same results as dynamic calls; short arrays, references and host
+    // functions are errors before anything runs.
+    let sub = inst.get_func("sub").unwrap();
+    let mut slots = [
+        kiln_runtime::ValRaw::from_u128(10),
+        kiln_runtime::ValRaw::from_u128(3),
+    ];
+    sub.call_raw(&mut slots).unwrap();
+    assert_eq!(slots[0].get_u32(), 7);
+    assert!(sub.call_raw(&mut slots[..1]).is_err());
+    let mut one = [kiln_runtime::ValRaw::default()];
+    let e = inst
+        .get_func("ref")
+        .unwrap()
+        .call_raw(&mut one)
+        .unwrap_err();
+    assert!(e.to_string().contains("numeric"), "{e}");
+    assert!(direct.call_raw(&mut slots).is_err());
+}
