@@ -46,6 +46,20 @@ fn main() -> Result<()> {
             out.as_ref(),
         );
     }
+    if args.first().map(String::as_str) == Some("--instantiate") {
+        // Only the instantiate rows (core and component), for quick before/after numbers.
+        let sizes = Sizes {
+            reps: 7,
+            inst_iters: 2000,
+            call_iters: 1000,
+        };
+        let work = inputs::work_dir()?;
+        eprintln!("load average before: {:?}", loadavg());
+        core_bench::instantiate_rows(&work, sizes)?;
+        component_bench::component_instantiate_row(&work, sizes)?;
+        eprintln!("load average after: {:?}", loadavg());
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("--profile") {
         return profile::run(args.get(1).map_or("", String::as_str));
     }
