@@ -34,8 +34,9 @@ use std::sync::{Arc, Mutex};
 pub(super) fn instantiate(
     linker: &ComponentLinker,
     component: &Component,
-    ids: HashMap<ResourceIndex, ResourceId>,
+    defined: &HashMap<ResourceIndex, ResourceId>,
 ) -> Result<ComponentInstance, Error> {
+    let ids = super::linking::instance_resource_identities(component.metadata(), defined);
     // Guest code runs during instantiation (start functions); a trap there unwinds past the
     // ends of the borrow scopes and arena frames it opened.
     let (scopes, arenas) = (scope_depth(), arena_depth());
