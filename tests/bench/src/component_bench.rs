@@ -209,14 +209,15 @@ fn instantiate_row(
     wasm: &[u8],
     sizes: Sizes,
 ) -> Result<Row> {
-    let klinker = ComponentLinker::new(kengine);
+    // Both engines instantiate through a pre-instantiated component.
+    let kpre = ComponentLinker::new(kengine).instantiate_pre(kcomp).kx()?;
     let on_demand = wasmtime_engine(false)?;
     let pooling = wasmtime_engine(true)?;
     let wcomp = wasmtime::component::Component::new(&on_demand, wasm)?;
     let wcomp_pool = wasmtime::component::Component::new(&pooling, wasm)?;
     let r = sizes.reps;
     let k = per_op_ns(r, sizes.inst_iters, || {
-        drop(klinker.instantiate(kcomp).expect("kiln instantiate"));
+        drop(kpre.instantiate().expect("kiln instantiate"));
     });
     let winst =
         |engine: &wasmtime::Engine, c: &wasmtime::component::Component| -> Result<Summary> {

@@ -193,7 +193,8 @@ fn main() -> Result<()> {
         Section {
             title: "Instantiate (module already loaded)".into(),
             about: "One operation = instantiate, optionally call `touch` (a store to pages 0 \
-                    and 1), drop. kiln: `Instance::new`; wasmtime: `Store::new` + \
+                    and 1), drop. kiln: `InstancePre::instantiate` (memories and tables from \
+                    the engine's reservation pool, the default); wasmtime: `Store::new` + \
                     `InstancePre::instantiate`, on-demand and pooling allocators. The ratio \
                     is kiln / wasmtime pooling."
                 .into(),
