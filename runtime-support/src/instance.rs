@@ -402,7 +402,8 @@ impl Instance {
             // use by this instance (both are owned by `InstanceInner`).
             let def = unsafe { vmctx.add(offsets.vmctx_defined_memory(d as u32) as usize) };
             // SAFETY: as above.
-            let inner = unsafe { MemoryInner::new(engine, ty, Some(def.cast()), Some((m, k as u32)))? };
+            let inner =
+                unsafe { MemoryInner::new(engine, ty, Some(def.cast()), Some((m, k as u32)))? };
             memories.push(Memory {
                 inner: Arc::new(inner),
                 _instance: None,

@@ -60,9 +60,7 @@ mod values;
 pub mod vm;
 pub mod wasi;
 
-pub use component::{
-    Component, ComponentFunc, ComponentInstance, ComponentLinker, ComponentPre,
-};
+pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker, ComponentPre};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, FrameInfo, Trap};
 pub use exception::Exception;

@@ -120,7 +120,10 @@ impl Reservation {
         accessible: usize,
         image: Option<(&Arc<ModuleInner>, u32)>,
     ) -> Result<Reservation, Error> {
-        assert!(accessible <= len, "accessible prefix beyond the reservation");
+        assert!(
+            accessible <= len,
+            "accessible prefix beyond the reservation"
+        );
         let pool = pool.filter(|p| p.max_free > 0 && len > 0);
         if let Some(p) = pool {
             // A slot that cannot be prepared is unmapped; a fresh reservation replaces it.

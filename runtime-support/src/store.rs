@@ -117,9 +117,7 @@ impl StoreInner {
     /// can run on it concurrently, so the join lock is not needed.
     pub(crate) fn adopt_fresh(self: &Arc<StoreInner>, member: &Arc<dyn StoreMember>) {
         debug_assert!(self.forward.get().is_none());
-        member
-            .store_slot()
-            .store(self.context(), Ordering::Release);
+        member.store_slot().store(self.context(), Ordering::Release);
         self.add_member(Arc::downgrade(member));
     }
 

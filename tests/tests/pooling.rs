@@ -152,7 +152,10 @@ fn a_reused_slot_shows_only_zeros_and_the_data_image() {
     assert_eq!(contents(&a), vec![0xAB; 5 * PAGE]);
     let base = memory(&a).data_ptr() as usize;
     drop(a);
-    assert!(engine.pooled_reservations() >= 1, "the memory went back to the pool");
+    assert!(
+        engine.pooled_reservations() >= 1,
+        "the memory went back to the pool"
+    );
 
     // The same module from the pool: the image again, 2 pages, pages 2..5 fault again.
     let b = Instance::new(&image, &[]).expect("instance 2");
@@ -204,7 +207,11 @@ fn a_reused_table_starts_at_its_minimum_with_null_elements() {
         let i = Instance::new(&image, &[]).expect("instance");
         assert_eq!(i32_of(call(&i, "table-size", &[])), 4, "round {round}");
         for e in 0..4 {
-            assert_eq!(i32_of(call(&i, "is-null", &[Val::I32(e)])), 1, "element {e}");
+            assert_eq!(
+                i32_of(call(&i, "is-null", &[Val::I32(e)])),
+                1,
+                "element {e}"
+            );
         }
         assert_eq!(
             trap_kind(call(&i, "is-null", &[Val::I32(4)])),
@@ -238,7 +245,11 @@ fn store_limits_apply_to_pooled_memories() {
     let pre = linker.instantiate_pre(&plain).expect("pre");
     for _ in 0..3 {
         let i = pre.instantiate().expect("1-page instance");
-        assert_eq!(i32_of(call(&i, "grow", &[Val::I32(1)])), -1, "grow past the limit");
+        assert_eq!(
+            i32_of(call(&i, "grow", &[Val::I32(1)])),
+            -1,
+            "grow past the limit"
+        );
         assert_eq!(contents(&i), vec![0u8; PAGE]);
         assert_eq!(
             trap_kind(call(&i, "load", &[Val::I32(PAGE as i32)])),
@@ -304,7 +315,10 @@ fn dropping_the_engine_releases_its_pool_and_pooling_can_be_off() {
     let base = memory(&i).data_ptr() as usize;
     drop(i);
     assert_eq!(engine.pooled_reservations(), 1);
-    assert!(mappings().iter().any(|&(a, _)| a == base), "the slot is kept");
+    assert!(
+        mappings().iter().any(|&(a, _)| a == base),
+        "the slot is kept"
+    );
     drop(plain);
     drop(engine);
     // The slot's reservation (8 GiB + guard, PROT_NONE) is unmapped; another test's new
@@ -392,8 +406,7 @@ fn instance_pre_resolves_imports_once() {
 #[test]
 fn component_pre_instantiates_clean_instances() {
     let engine = engine(4);
-    let (_dir, c) =
-        kiln_tests::load_component_file(&engine, "greet.wat", &Default::default());
+    let (_dir, c) = kiln_tests::load_component_file(&engine, "greet.wat", &Default::default());
     let pre = ComponentLinker::new(&engine)
         .instantiate_pre(&c)
         .expect("component pre");
@@ -434,10 +447,8 @@ fn c_host_uses_instance_pre_and_component_pre() {
     .expect("compile calls.wat");
     let src = kiln_tests::workspace().join("samples/c-host/pre_test.c");
     let exe = kiln_tests::chost::CHost::new(&src).build(dir, "pre_test");
-    let (ok, out, err) = kiln_tests::tools::run_program(
-        &exe,
-        &[compiled.path.as_os_str(), component.as_os_str()],
-    );
+    let (ok, out, err) =
+        kiln_tests::tools::run_program(&exe, &[compiled.path.as_os_str(), component.as_os_str()]);
     let show = format!("stdout:\n{out}\nstderr:\n{err}");
     for line in [
         "pre without import: error kind 1, pre NULL",

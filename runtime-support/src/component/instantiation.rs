@@ -187,9 +187,11 @@ impl<'l> Builder<'l> {
     }
 
     fn run(mut self) -> Result<ComponentInstance, Error> {
-        let meta = self.component.metadata().clone();
+        // A handle (not a copy of the metadata) keeps the plan borrowable while steps run.
+        let component = self.component.clone();
+        let meta = component.metadata();
         for init in &meta.initializers {
-            self.step(&meta, init)?;
+            self.step(meta, init)?;
         }
         let inner = Arc::new(ComponentInstanceInner {
             component: self.component,

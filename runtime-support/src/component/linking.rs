@@ -214,6 +214,11 @@ pub(super) fn instance_resource_identities(
     defined: &HashMap<ResourceIndex, ResourceType>,
 ) -> HashMap<ResourceIndex, ResourceType> {
     (0..meta.resources.len() as ResourceIndex)
-        .map(|i| (i, defined.get(&i).copied().unwrap_or_else(ResourceType::host)))
+        .map(|i| {
+            (
+                i,
+                defined.get(&i).copied().unwrap_or_else(ResourceType::host),
+            )
+        })
         .collect()
 }
