@@ -14,7 +14,6 @@ use crate::func::{Func, KeepAlive};
 use crate::global::{Global, GlobalInner};
 use crate::memory::{Memory, MemoryInner};
 use crate::module::{Module, ModuleInner};
-use crate::pool::Reservation;
 use crate::store::{StoreInner, StoreMember};
 use crate::table::{Table, TableInner};
 use crate::tag::Tag;
@@ -748,60 +747,4 @@ impl InstanceInner {
             )
         })
     }
-}
-
-/// Maps (or copies) data image `img` of memory `k` of `m` into a fresh reservation whose first
-/// `accessible` bytes are read-write and zero (or already hold this image: a reused pool slot).
-pub(crate) fn apply_image(
-    m: &Arc<ModuleInner>,
-    k: u32,
-    mem: &mut Reservation,
-    accessible: usize,
-    img: &kiln_environ::MemoryImage,
-) -> Result<(), Error> {
-    let beyond = || Error::Other("memory image beyond the memory's initial size".into());
-    let end = img.memory_offset.checked_add(img.len).ok_or_else(beyond)?;
-    if end > accessible as u64 {
-        return Err(beyond());
-    }
-    if img.len == 0 {
-        return Ok(());
-    }
-    let (off, len) = (img.memory_offset as usize, img.len as usize);
-    if mem.image_mapped(off, len) {
-        // A pool slot reset to this very image.
-        return Ok(());
-    }
-    // SAFETY: `off + len <= accessible <= mem.len()` (checked above).
-    let dst = unsafe { mem.base().add(off) };
-    if let Some((file, foff)) = &m.image_source {
-        use std::os::fd::AsRawFd;
-        let page = crate::traps::page_size() as u64;
-        let foff = foff + img.data_offset;
-        if foff.is_multiple_of(page)
-            && (dst as u64).is_multiple_of(page)
-            && img.len.is_multiple_of(page)
-        {
-            // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
-            // own reservation (replacing the read-write anonymous pages there).
-            let p = unsafe {
-                libc::mmap(
-                    dst.cast(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_FIXED,
-                    file.as_raw_fd(),
-                    foff as libc::off_t,
-                )
-            };
-            if p != libc::MAP_FAILED {
-                mem.record_image(m, k, off, len);
-                return Ok(());
-            }
-        }
-    }
-    // SAFETY: the image lies in the data blob (checked at load), the destination in accessible
-    // memory (checked above).
-    unsafe { std::ptr::copy_nonoverlapping(m.data.add(img.data_offset as usize), dst, len) };
-    Ok(())
 }

@@ -261,7 +261,7 @@ impl MemoryInner {
         let mut mmap = Reservation::new(engine.pool(), reservation, min_bytes, image)?;
         if let Some((m, k)) = image {
             for img in m.metadata.memory_images.iter().filter(|i| i.memory == k) {
-                crate::instance::apply_image(m, k, &mut mmap, min_bytes, img)?;
+                apply_image(m, k, &mut mmap, min_bytes, img)?;
             }
         }
         let (def, own_def) = match def {
@@ -442,6 +442,62 @@ impl Memory {
     pub fn same(a: &Memory, b: &Memory) -> bool {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
+}
+
+/// Maps (or copies) data image `img` of memory `k` of `m` into a fresh reservation whose first
+/// `accessible` bytes are read-write and zero (or already hold this image: a reused pool slot).
+fn apply_image(
+    m: &Arc<ModuleInner>,
+    k: u32,
+    mem: &mut Reservation,
+    accessible: usize,
+    img: &kiln_environ::MemoryImage,
+) -> Result<(), Error> {
+    let beyond = || Error::Other("memory image beyond the memory's initial size".into());
+    let end = img.memory_offset.checked_add(img.len).ok_or_else(beyond)?;
+    if end > accessible as u64 {
+        return Err(beyond());
+    }
+    if img.len == 0 {
+        return Ok(());
+    }
+    let (off, len) = (img.memory_offset as usize, img.len as usize);
+    if mem.image_mapped(off, len) {
+        // A pool slot reset to this very image.
+        return Ok(());
+    }
+    // SAFETY: `off + len <= accessible <= mem.len()` (checked above).
+    let dst = unsafe { mem.base().add(off) };
+    if let Some((file, foff)) = &m.image_source {
+        use std::os::fd::AsRawFd;
+        let page = crate::traps::page_size() as u64;
+        let foff = foff + img.data_offset;
+        if foff.is_multiple_of(page)
+            && (dst as u64).is_multiple_of(page)
+            && img.len.is_multiple_of(page)
+        {
+            // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
+            // own reservation (replacing the read-write anonymous pages there).
+            let p = unsafe {
+                libc::mmap(
+                    dst.cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    file.as_raw_fd(),
+                    foff as libc::off_t,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                mem.record_image(m, k, off, len);
+                return Ok(());
+            }
+        }
+    }
+    // SAFETY: the image lies in the data blob (checked at load), the destination in accessible
+    // memory (checked above).
+    unsafe { std::ptr::copy_nonoverlapping(m.data.add(img.data_offset as usize), dst, len) };
+    Ok(())
 }
 
 fn os_error(what: &str) -> Error {

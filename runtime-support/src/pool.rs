@@ -89,7 +89,7 @@ impl ReservationPool {
         if free.len() < self.max_free {
             free.push(slot);
         }
-        // Otherwise `slot` drops here (after the guard: see below) and is unmapped.
+        // Otherwise `slot` is unmapped when it goes out of scope, after the lock is released.
         drop(free);
     }
 }
@@ -113,17 +113,18 @@ impl Reservation {
     /// Reserves `len` bytes with the first `accessible` read-write (and zero), from `pool` when
     /// given and it has a slot of that length. `image` names the module memory whose data
     /// image the caller is about to map: a slot already mapping it is preferred, and then
-    /// [`Reservation::image_present`] says so.
+    /// [`Reservation::image_mapped`] says so.
     pub(crate) fn new(
         pool: Option<&Arc<ReservationPool>>,
         len: usize,
         accessible: usize,
         image: Option<(&Arc<ModuleInner>, u32)>,
     ) -> Result<Reservation, Error> {
-        assert!(
-            accessible <= len,
-            "accessible prefix beyond the reservation"
-        );
+        if accessible > len {
+            return Err(Error::Other(
+                "accessible prefix beyond the reservation".into(),
+            ));
+        }
         let pool = pool.filter(|p| p.max_free > 0 && len > 0);
         if let Some(p) = pool {
             // A slot that cannot be prepared is unmapped; a fresh reservation replaces it.
