@@ -21,7 +21,8 @@ use super::glue_builtins::handles_glue::{scope_depth, truncate_scopes};
 use super::instance::{ComponentFunc, ComponentInstance};
 use crate::error::Error;
 use crate::traps;
-use kiln_environ::component::glue::ExportGlue;
+use kiln_environ::component::glue::{ExportGlue, GlueTrap};
+use kiln_environ::component::vmctx::{FLAG_MAY_ENTER, FLAG_MAY_LEAVE, FLAG_NEEDS_POST_RETURN};
 
 type CallFn = unsafe extern "C" fn(*mut u8, *const u8, *mut u8, *mut u64);
 type PostFn = unsafe extern "C" fn(*mut u8, *const u64);
@@ -125,16 +126,13 @@ impl ComponentInstance {
             ));
         }
         let scopes = scope_depth();
-        let r = self.raw_entries(f).and_then(|(_, post)| {
-            let cvmctx = self.vmctx_ptr();
-            let retp = &ret.core_ret as *const u64;
-            let mut body = || {
-                // SAFETY: as in `call_raw`; `core_ret` is what `call` stored.
-                unsafe { post(cvmctx, retp) }
-            };
-            // SAFETY: as in `call_raw`.
-            unsafe { self.catching(&mut body) }
-        });
+        let r = if f.lifted.options.post_return.is_none() {
+            // Without a guest post-return function the compiled entry only checks and updates
+            // the instance flags: done here, without entering the store a second time.
+            self.post_return_flags(f)
+        } else {
+            self.post_return_entry(f, &ret)
+        };
         if let Err(e) = &r {
             truncate_scopes(scopes);
             if matches!(e, Error::Trap(_)) {
@@ -150,6 +148,37 @@ impl ComponentInstance {
             }
         }
         r
+    }
+
+    /// The compiled post-return's flag update (CanonicalABI.md: a post-return must be
+    /// pending; afterwards the instance may be entered and left again), for lifts without a
+    /// guest post-return function.
+    fn post_return_flags(&self, f: &ComponentFunc) -> Result<(), Error> {
+        let vmctx = &self.inner.shared.vmctx;
+        let at = vmctx.offsets.instance_flags(f.lifted.options.instance);
+        let flags = vmctx.read_u32(at);
+        if flags & FLAG_NEEDS_POST_RETURN == 0 {
+            return Err(Error::Trap(crate::Trap::abi(
+                GlueTrap::NoPendingPostReturn.message(),
+            )));
+        }
+        let done = (flags & !FLAG_NEEDS_POST_RETURN) | FLAG_MAY_ENTER | FLAG_MAY_LEAVE;
+        vmctx.write_u32(at, done);
+        Ok(())
+    }
+
+    /// Runs the compiled `post_return` entry of `f` (which calls the guest's post-return).
+    fn post_return_entry(&self, f: &ComponentFunc, ret: &RawReturn) -> Result<(), Error> {
+        self.raw_entries(f).and_then(|(_, post)| {
+            let cvmctx = self.vmctx_ptr();
+            let retp = &ret.core_ret as *const u64;
+            let mut body = || {
+                // SAFETY: as in `call_raw`; `core_ret` is what `call` stored.
+                unsafe { post(cvmctx, retp) }
+            };
+            // SAFETY: as in `call_raw`.
+            unsafe { self.catching(&mut body) }
+        })
     }
 
     /// Runs `body` inside the runtime's trap catcher, in the store of the component's core
