@@ -229,7 +229,11 @@ fn main() -> Result<()> {
             about: "One operation = instantiate, optionally call `touch` (a store to pages 0 \
                     and 1), drop. kiln: `Instance::new`; wasmtime: `Store::new` + \
                     `InstancePre::instantiate`, on-demand and pooling allocators. The ratio \
-                    is kiln / wasmtime pooling."
+                    is kiln / wasmtime pooling. \"(with WASI)\" rows: the compiled components \
+                    that import WASI, with each engine's WASI 0.2 host in the linker (kiln \
+                    `wasi::add_to_linker`, wasmtime `wasmtime_wasi::p2::add_to_linker_sync`) \
+                    and a fresh WASI state per instance (kiln `WasiState`, wasmtime a \
+                    `WasiCtx` in the `Store`)."
                 .into(),
             rows: inst,
         },
@@ -250,7 +254,9 @@ fn main() -> Result<()> {
                     (`&str` argument); ratio kiln raw / wasmtime. Component→component rows: \
                     one call of the calling component's guest loop (through the fused adapter \
                     into its sibling), divided by its iterations; kiln calls the loop through \
-                    its dynamic API (once, so the path does not matter)."
+                    its dynamic API (once, so the path does not matter). JS component rows: \
+                    `greet` and `sum` of the componentize-js component (instantiated with \
+                    WASI), the same three paths (wasmtime: `(&str,)` / `(&[u32],)`)."
                 .into(),
             rows: comp_calls,
         },
@@ -356,6 +362,9 @@ fn write_compile_only(work: &std::path::Path, rows: &[compile::CompileRow]) -> R
     Ok(())
 }
 
+/// Builds a component input into the work directory (`Err`: why it is not available).
+type BuildFn = fn(&std::path::Path) -> Result<PathBuf, String>;
+
 /// `--only plugins`: the componentize-js compile, load, instantiate and call rows, the WASI
 /// instantiate rows and the plugin-host rows, in `<work>/benchmarks-plugins.md`. The
 /// componentize-py and Rust components take part when their artifacts are in the work
@@ -383,7 +392,7 @@ fn run_only_plugins(sizes: Sizes, smoke: bool, load_before: &str) -> Result<()> 
         },
         Err(why) => unmeasured.push(format!("the componentize-js component — {why}")),
     }
-    let others: [(&str, fn(&std::path::Path) -> Result<PathBuf, String>); 2] = [
+    let others: [(&str, BuildFn); 2] = [
         ("py-component", py_input::python_component),
         ("rust-component", inputs::rust_component),
     ];
