@@ -4,7 +4,10 @@
 //! `cargo run --release --manifest-path tests/bench/Cargo.toml` for the full run;
 //! `-- --smoke` for CI (one repetition, small inputs, report in the work directory only);
 //! `-- --compile-only` measures only the compile rows (all inputs, full repetitions) and
-//! writes their table to the work directory, leaving `docs/` alone.
+//! writes their table to the work directory, leaving `docs/` alone;
+//! `-- --only plugins` measures only the componentize-js rows, the WASI instantiate rows and
+//! the plugin-host rows and writes them to `<work>/benchmarks-plugins.md`, leaving `docs/`
+//! alone (with `--smoke`: one repetition).
 
 mod chart;
 mod compile;
@@ -14,6 +17,9 @@ mod engines;
 mod exec;
 mod font;
 mod inputs;
+mod js_input;
+mod plugin_bench;
+mod plugins;
 mod profile;
 mod py_input;
 mod report;
@@ -22,6 +28,7 @@ mod stats;
 
 use anyhow::{bail, Context, Result};
 use core_bench::Sizes;
+use plugin_bench::{plugin_rows, plugin_section};
 use report_types::Section;
 use std::path::PathBuf;
 
@@ -60,16 +67,31 @@ fn main() -> Result<()> {
         eprintln!("load average after: {:?}", loadavg());
         return Ok(());
     }
+    if args.first().map(String::as_str) == Some("--child-plugin") {
+        let [_, engine, call, wasi, so, cwasm] = args.as_slice() else {
+            bail!("usage: --child-plugin ENGINE CALL wasi|none SO CWASM");
+        };
+        return plugins::child(engine, call, wasi, so, cwasm);
+    }
     if args.first().map(String::as_str) == Some("--profile") {
         return profile::run(args.get(1).map_or("", String::as_str));
     }
     let smoke = args.iter().any(|a| a == "--smoke");
     let compile_only = args.iter().any(|a| a == "--compile-only");
-    if let Some(a) = args
+    let only_plugins = args
+        .windows(2)
+        .any(|w| w[0] == "--only" && w[1] == "plugins");
+    let mut rest = args
         .iter()
-        .find(|a| !matches!(a.as_str(), "--smoke" | "--compile-only"))
-    {
-        bail!("unknown argument {a} (usage: kiln-bench [--smoke] [--compile-only])");
+        .filter(|a| !matches!(a.as_str(), "--smoke" | "--compile-only"));
+    while let Some(a) = rest.next() {
+        if a == "--only" && rest.next().map(String::as_str) == Some("plugins") {
+            continue;
+        }
+        bail!(
+            "unknown argument {a} (usage: kiln-bench [--smoke] [--compile-only | --only plugins]; \
+             or kiln-bench --instantiate | --profile WHAT)"
+        );
     }
     let sizes = if smoke {
         Sizes {
@@ -85,6 +107,9 @@ fn main() -> Result<()> {
         }
     };
     let load_before = loadavg();
+    if only_plugins {
+        return run_only_plugins(sizes, smoke, &load_before);
+    }
     let inputs = inputs::Inputs::prepare(!smoke)?;
     let work = inputs.work.clone();
 
@@ -100,9 +125,19 @@ fn main() -> Result<()> {
     ));
     let mut unmeasured = Vec::new();
     if smoke {
-        // An 18 MB input compiled four ways would dominate the smoke run.
-        eprintln!("smoke mode: the componentize-py and Rust component compile rows are skipped");
+        // An 18 MB input compiled four ways would dominate the smoke run, and building the
+        // JS component from npm takes about 1.5 minutes on a cold cache.
+        eprintln!(
+            "smoke mode: the componentize-js, componentize-py and Rust component rows are skipped"
+        );
     } else {
+        match js_input::js_component() {
+            Ok(wasm) => compile_inputs.push(("js-component", wasm, 3)),
+            Err(why) => {
+                eprintln!("the componentize-js component is not measured: {why}");
+                unmeasured.push(format!("the componentize-js component (every row) — {why}"));
+            }
+        }
         match inputs::rust_component(&work) {
             Ok(wasm) => compile_inputs.push(("rust-component", wasm, 5)),
             Err(why) => unmeasured.push(format!("compile: the Rust component — {why}")),
@@ -118,7 +153,16 @@ fn main() -> Result<()> {
     let mut compile_rows = Vec::new();
     let mut artifacts = Vec::new();
     for (name, wasm, reps) in &compile_inputs {
-        compile_rows.extend(compile::measure(name, wasm, &work, *reps)?);
+        match compile::measure(name, wasm, &work, *reps) {
+            Ok(rows) => compile_rows.extend(rows),
+            // A component input that one engine cannot compile is reported, not fatal.
+            Err(e) if name.ends_with("-component") => {
+                eprintln!("  compile {name} failed: {e:#}");
+                unmeasured.push(format!("{name} (every row) — compile failed: {e:#}"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         artifacts.push(core_bench::Artifact {
             name: name.to_string(),
             so: work.join(format!("{name}.so")),
@@ -147,6 +191,11 @@ fn main() -> Result<()> {
             comp_calls.push(r);
         }
     }
+    let compiled: Vec<String> = artifacts.iter().map(|a| a.name.clone()).collect();
+    let (plugin_inst, js_calls, plugin_rows) =
+        plugin_rows(&work, &compiled, sizes, &mut unmeasured)?;
+    inst.extend(plugin_inst);
+    comp_calls.extend(js_calls);
 
     eprintln!("execution rows");
     let kernels_so = work.join("kernels.so");
@@ -196,7 +245,11 @@ fn main() -> Result<()> {
                     and 1), drop. kiln: `InstancePre::instantiate` (memories and tables from \
                     the engine's reservation pool, the default); wasmtime: `Store::new` + \
                     `InstancePre::instantiate`, on-demand and pooling allocators. The ratio \
-                    is kiln / wasmtime pooling."
+                    is kiln / wasmtime pooling. \"(with WASI)\" rows: the compiled components \
+                    that import WASI, with each engine's WASI 0.2 host in the linker (kiln \
+                    `wasi::add_to_linker`, wasmtime `wasmtime_wasi::p2::add_to_linker_sync`) \
+                    and a fresh WASI state per instance (kiln `WasiState`, wasmtime a \
+                    `WasiCtx` in the `Store`)."
                 .into(),
             rows: inst,
         },
@@ -217,10 +270,13 @@ fn main() -> Result<()> {
                     (`&str` argument); ratio kiln raw / wasmtime. Component→component rows: \
                     one call of the calling component's guest loop (through the fused adapter \
                     into its sibling), divided by its iterations; kiln calls the loop through \
-                    its dynamic API (once, so the path does not matter)."
+                    its dynamic API (once, so the path does not matter). JS component rows: \
+                    `greet` and `sum` of the componentize-js component (instantiated with \
+                    WASI), the same three paths (wasmtime: `(&str,)` / `(&[u32],)`)."
                 .into(),
             rows: comp_calls,
         },
+        plugin_section(plugin_rows),
         Section {
             title: "Execution".into(),
             about: "C compiled with Debian clang -O2 to wasm (`--target=wasm32 -mbulk-memory \
@@ -238,8 +294,7 @@ fn main() -> Result<()> {
         "compile: the Rust component is the repository's small wit-bindgen sample \
          (`samples/components/rust`, ~26 KB), not a large Rust program"
             .to_string(),
-        "instantiate of the componentize-py and Rust components (they import WASI / their \
-         world's types; load is measured); component→component calls with `list<u8>` payloads — only strings are measured"
+        "component→component calls with `list<u8>` payloads — only strings are measured"
             .to_string(),
         "execution: Lua running a script and bzip2/zlib — replaced by SQLite and the LZ77, \
          CRC-32/FNV kernels (same kinds of work, no extra vendored sources)"
@@ -247,8 +302,9 @@ fn main() -> Result<()> {
     ]);
     if smoke {
         unmeasured.push(
-            "smoke mode: SQLite, componentize-py and Rust component rows skipped, one \
-             repetition, tiny sizes"
+            "smoke mode: SQLite, componentize-js, componentize-py and Rust component rows \
+             skipped (the plugin-host rows only for the WAT component), one repetition, tiny \
+             sizes"
                 .into(),
         );
     }
@@ -282,7 +338,7 @@ fn main() -> Result<()> {
     let report = report::Report {
         date,
         settings: format!(
-            "load average (1 min) before/after the run: {load_before} / {}; mode: {}; {} repetitions (compile: 3 for SQLite and the componentize-py component, 5 for the kernels and the Rust component), {} ops per \
+            "load average (1 min) before/after the run: {load_before} / {}; mode: {}; {} repetitions (compile: 3 for SQLite and the componentize-js and componentize-py components, 5 for the kernels and the Rust component), {} ops per \
              instantiate repetition, {} per call repetition",
             loadavg(),
             if smoke { "smoke" } else { "full" },
@@ -316,6 +372,101 @@ fn write_compile_only(work: &std::path::Path, rows: &[compile::CompileRow]) -> R
         loadavg(),
         report::render_section(&section)
     );
+    std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    print!("{text}");
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Builds a component input into the work directory (`Err`: why it is not available).
+type BuildFn = fn(&std::path::Path) -> Result<PathBuf, String>;
+
+/// `--only plugins`: the componentize-js compile, load, instantiate and call rows, the WASI
+/// instantiate rows and the plugin-host rows, in `<work>/benchmarks-plugins.md`. The
+/// componentize-py and Rust components take part when their artifacts are in the work
+/// directory (from an earlier run) or can be built (one compile each, rows not reported).
+fn run_only_plugins(sizes: Sizes, smoke: bool, load_before: &str) -> Result<()> {
+    let work = inputs::work_dir()?;
+    let mut unmeasured = Vec::new();
+    let mut compiled = Vec::new();
+    let mut compile_rows = Vec::new();
+    let mut artifacts = Vec::new();
+    match js_input::js_component() {
+        Ok(wasm) => match compile::measure("js-component", &wasm, &work, if smoke { 1 } else { 3 })
+        {
+            Err(e) => unmeasured.push(format!("js-component — compile failed: {e:#}")),
+            Ok(rows) => {
+                compile_rows = rows;
+                compiled.push("js-component".to_string());
+                artifacts.push(core_bench::Artifact {
+                    name: "js-component".into(),
+                    so: work.join("js-component.so"),
+                    cwasm: work.join("js-component.cwasm"),
+                    component: true,
+                });
+            }
+        },
+        Err(why) => unmeasured.push(format!("the componentize-js component — {why}")),
+    }
+    let others: [(&str, BuildFn); 2] = [
+        ("py-component", py_input::python_component),
+        ("rust-component", inputs::rust_component),
+    ];
+    for (name, build) in others {
+        let (so, cwasm) = (
+            work.join(format!("{name}.so")),
+            work.join(format!("{name}.cwasm")),
+        );
+        match build(&work) {
+            Ok(wasm) => {
+                let fresh = |p: &std::path::Path| {
+                    let t =
+                        |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                    matches!((t(p), t(&wasm)), (Some(a), Some(b)) if a >= b)
+                };
+                if !(fresh(&so) && fresh(&cwasm)) {
+                    if let Err(e) = compile::measure(name, &wasm, &work, 1) {
+                        unmeasured.push(format!("{name} — compile failed: {e:#}"));
+                        continue;
+                    }
+                }
+                compiled.push(name.to_string());
+            }
+            Err(why) => unmeasured.push(format!("{name} — {why}")),
+        }
+    }
+    let load = core_bench::load_rows(&artifacts, sizes)?;
+    let (inst, calls, host) = plugin_rows(&work, &compiled, sizes, &mut unmeasured)?;
+    let mut sections = vec![report::section_from(&compile_rows)];
+    for (title, rows) in [
+        ("Load", load),
+        ("Instantiate (with WASI)", inst),
+        ("JS component calls", calls),
+    ] {
+        sections.push(Section {
+            title: title.into(),
+            about: String::new(),
+            rows,
+        });
+    }
+    sections.push(plugin_section(host));
+    let mut text = format!(
+        "# kiln-bench --only plugins, {}, load average (1 min) before/after: {load_before} / {}; {} repetitions\n\n",
+        std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default(),
+        loadavg(),
+        sizes.reps
+    );
+    for s in &sections {
+        text.push_str(&report::render_section(s));
+    }
+    for u in &unmeasured {
+        text.push_str(&format!("- not measured: {u}\n"));
+    }
+    let path = work.join("benchmarks-plugins.md");
     std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
     print!("{text}");
     eprintln!("wrote {}", path.display());

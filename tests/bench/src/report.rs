@@ -115,7 +115,9 @@ pub fn section_from(rows: &[CompileRow]) -> Section {
                 / wasmtime time (for RSS: kiln / wasmtime). Inputs: `sqlite` (the SQLite amalgamation + \
                 a driver, clang -O2), `kernels` (the execution kernels), `rust-component` \
                 (`samples/components/rust`, wit-bindgen), `py-component` (`tests/bench/py`, \
-                componentize-py 0.25.1: CPython inside, 14 core modules)."
+                componentize-py 0.25.1: CPython inside, 14 core modules), `js-component` \
+                (`tests/bench/js`, componentize-js 0.23.0 with `-d http fetch-event`: the \
+                StarlingMonkey JS engine inside)."
             .into(),
         rows: out,
     }
