@@ -1,4 +1,5 @@
-//! Breaks the load cost of a kiln `.so` into its parts (medians of N runs, milliseconds):
+//! Breaks the load cost of a kiln `.so` into its parts (medians of N runs, milliseconds of
+//! this thread's CPU time, which a busy machine disturbs less than wall time; wall time too):
 //! a bare `dlopen`+`dlclose` of the file, the static verifier alone, the file checksum alone,
 //! the metadata decode alone (every core module's and the component plan's), and the whole
 //! `Module::load` / `Component::load`, first in the process and repeated.
@@ -28,29 +29,73 @@ fn load(engine: &Engine, path: &Path) -> bool {
     }
 }
 
-/// Median (ms) of `n` timed runs of `f`.
-fn median(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[n / 2]
+/// This thread's CPU time, in milliseconds.
+fn cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+/// CPU and wall time (ms) of one run of `f`.
+fn time(f: impl FnOnce()) -> Timing {
+    let (c, t) = (cpu_ms(), Instant::now());
+    f();
+    Timing {
+        cpu: cpu_ms() - c,
+        wall: t.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+/// CPU and wall milliseconds.
+#[derive(Copy, Clone)]
+struct Timing {
+    cpu: f64,
+    wall: f64,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} (wall {:.3})", self.cpu, self.wall)
+    }
+}
+
+/// Medians (ms) of `n` timed runs of `f`.
+fn median(n: usize, mut f: impl FnMut()) -> Timing {
+    let runs: Vec<Timing> = (0..n).map(|_| time(&mut f)).collect();
+    let mut cpu: Vec<f64> = runs.iter().map(|r| r.cpu).collect();
+    let mut wall: Vec<f64> = runs.iter().map(|r| r.wall).collect();
+    cpu.sort_by(f64::total_cmp);
+    wall.sort_by(f64::total_cmp);
+    Timing {
+        cpu: cpu[n / 2],
+        wall: wall[n / 2],
+    }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().expect("usage: load_profile FILE.so [N|--first]"));
+    let path = PathBuf::from(
+        args.next()
+            .expect("usage: load_profile FILE.so [N|--first]"),
+    );
+    // `dlopen` takes a name without a slash for a library to search for.
+    let path = std::fs::canonicalize(&path).expect("the file exists");
     let arg = args.next();
     let engine = Engine::new(EngineConfig::default());
     if arg.as_deref() == Some("--first") {
-        let t = Instant::now();
-        let component = load(&engine, &path);
-        let first = t.elapsed().as_secs_f64() * 1e3;
-        println!("first-load {first:.3} ms ({})", if component { "component" } else { "module" });
+        let mut component = false;
+        let first = time(|| component = load(&engine, &path));
+        let again = time(|| {
+            load(&engine, &path);
+        });
+        println!(
+            "first-load {first} second {again} ms ({})",
+            if component { "component" } else { "module" }
+        );
         return;
     }
     let n: usize = arg.map(|a| a.parse().expect("N")).unwrap_or(31);
@@ -70,27 +115,47 @@ fn main() {
         verify(&bytes, Some(machine)).expect("verify");
     });
     let sum = median(n, || check_checksum(&bytes, &v).expect("checksum"));
-    let meta = median(n, || {
+    let plan = median(n, || {
         if let Some(d) = &v.component {
             ComponentMetadata::from_bytes(v.bytes(&bytes, d.head.metadata)).expect("plan");
         }
-        let modules = v.module.iter().chain(v.component_modules.iter().map(|(_, d)| d));
-        for d in modules {
-            ModuleMetadata::from_bytes(v.bytes(&bytes, d.head.metadata)).expect("metadata");
+    });
+    let modules: Vec<_> = v
+        .module
+        .iter()
+        .chain(v.component_modules.iter().map(|(_, d)| d))
+        .collect();
+    let meta = median(n, || {
+        for d in &modules {
+            // What a load decodes: the shape (the tables are read in place later).
+            ModuleMetadata::decode_shape(v.bytes(&bytes, d.head.metadata)).expect("metadata");
         }
     });
-    let t = Instant::now();
-    let component = load(&engine, &path);
-    let first = t.elapsed().as_secs_f64() * 1e3;
+    let sizes: Vec<String> = modules
+        .iter()
+        .map(|d| {
+            let b = v.bytes(&bytes, d.head.metadata);
+            let (m, layout) = ModuleMetadata::decode_shape(b).expect("metadata");
+            let shape = layout.section(kiln_environ::metadata_codec::SHAPE).unwrap().1;
+            format!("{} B ({} functions, shape {shape} B)", b.len(), m.functions.len())
+        })
+        .collect();
+    let plan_len = v
+        .component
+        .as_ref()
+        .map_or(0, |d| v.bytes(&bytes, d.head.metadata).len());
+    let mut component = false;
+    let first = time(|| component = load(&engine, &path));
     let again = median(n, || {
         load(&engine, &path);
     });
     println!(
-        "{} ({}, {} bytes): dlopen+dlclose {dl:.3} | verify {ver:.3} | checksum {sum:.3} | \
-         metadata decode {meta:.3} | load: first here {first:.3}, repeated {again:.3} (ms, \
-         median of {n})",
+        "{} ({}, {} bytes), ms of CPU (wall), median of {n}:\n  dlopen+dlclose {dl}\n  \
+         verify {ver}\n  checksum {sum}\n  plan decode {plan} ({plan_len} B)\n  module metadata \
+         decode {meta}: {}\n  load: first here {first}, repeated {again}",
         path.display(),
         if component { "component" } else { "module" },
-        bytes.len()
+        bytes.len(),
+        sizes.join(", ")
     );
 }

@@ -100,7 +100,7 @@ impl Module {
         let (mut metadata, layout) = metadata;
         let (meta, meta_len) = library.span(desc.head.metadata);
         let mapped = MappedMetadata {
-            library: library.clone(),
+            _library: library.clone(),
             ptr: meta as *const u8,
             len: meta_len,
         };
@@ -197,7 +197,7 @@ impl std::fmt::Debug for Module {
 /// The metadata bytes inside a loaded library (where the verifier found them, in a read-only
 /// segment), kept loaded for as long as a table reads them.
 struct MappedMetadata {
-    library: Arc<Library>,
+    _library: Arc<Library>,
     ptr: *const u8,
     len: usize,
 }
@@ -209,10 +209,9 @@ unsafe impl Sync for MappedMetadata {}
 
 impl AsRef<[u8]> for MappedMetadata {
     fn as_ref(&self) -> &[u8] {
-        let _ = &self.library;
         // SAFETY: `[ptr, ptr + len)` is the run-time range of the metadata span, which the
         // verifier found inside a file-backed read-only PT_LOAD segment and the loader checked
-        // the dynamic loader mapped from the verified file; `self.library` keeps it mapped and
+        // the dynamic loader mapped from the verified file; `self._library` keeps it mapped and
         // nothing writes it.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }

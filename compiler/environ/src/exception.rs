@@ -11,9 +11,9 @@
 //! object) and the handler's code offset. The handler expects the exception object in the
 //! first exception-payload register of the platform (`rax` on x86_64).
 //!
-//! Like the trap table, the table is stored as fixed-width little-endian byte strings so the
-//! runtime loads it with one copy and binary-searches it in place; loading checks only the
-//! byte lengths, and lookups in a malformed table give wrong or no answers, never a panic.
+//! Like the trap table, the table is stored as fixed-width little-endian byte strings that the
+//! runtime binary-searches in place (in the loaded object, never copied); loading checks only
+//! the byte lengths, and lookups in a malformed table give wrong or no answers, never a panic.
 
 use crate::shared::SharedBytes;
 

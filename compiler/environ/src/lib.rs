@@ -9,6 +9,8 @@
 //! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
 //! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
+//! - [`metadata_codec`]: the metadata's byte layout (a section directory, the shape, tables
+//!   read in place);
 //! - [`shared`]: bytes the metadata tables read in place, and string tables;
 //! - [`table`]: the fixed-width trap and address tables inside the metadata;
 //! - [`trap`]: trap kinds and their messages;
@@ -26,7 +28,7 @@ pub mod descriptor;
 pub mod exception;
 pub mod fingerprint;
 pub mod metadata;
-mod metadata_codec;
+pub mod metadata_codec;
 pub mod shared;
 pub mod table;
 pub mod trap;

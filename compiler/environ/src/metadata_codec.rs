@@ -30,15 +30,24 @@ use crate::{ExceptionTable, OffsetTable, TrapTable};
 
 /// Number of sections in the directory.
 pub const SECTIONS: usize = 9;
-const SHAPE: usize = 0;
-const FUNCTIONS: usize = 1;
-const FUNCTION_NAMES: usize = 2;
-const TRAPS: usize = 3;
-const ADDRESS_MAP: usize = 4;
-const EXCEPTION_SITES: usize = 5;
-const EXCEPTION_HANDLERS: usize = 6;
-const DEBUG_FILES: usize = 7;
-const DEBUG_ROWS: usize = 8;
+/// Section: the postcard-encoded shape.
+pub const SHAPE: usize = 0;
+/// Section: the fixed-width function table.
+pub const FUNCTIONS: usize = 1;
+/// Section: the function name table.
+pub const FUNCTION_NAMES: usize = 2;
+/// Section: the trap table.
+pub const TRAPS: usize = 3;
+/// Section: the address map.
+pub const ADDRESS_MAP: usize = 4;
+/// Section: the exception table's call sites.
+pub const EXCEPTION_SITES: usize = 5;
+/// Section: the exception table's handlers.
+pub const EXCEPTION_HANDLERS: usize = 6;
+/// Section: the debug line table's files.
+pub const DEBUG_FILES: usize = 7;
+/// Section: the debug line table's rows.
+pub const DEBUG_ROWS: usize = 8;
 
 /// Size of the header: count, flags, directory.
 const HEADER: usize = 8 + 8 * SECTIONS;
@@ -56,6 +65,11 @@ pub struct MetadataLayout {
 }
 
 impl MetadataLayout {
+    /// Offset (in the metadata) and length of section `i` (see the constants of this module).
+    pub fn section(&self, i: usize) -> Option<(usize, usize)> {
+        self.sections.get(i).copied()
+    }
+
     fn get<'a>(&self, bytes: &'a [u8], section: usize) -> &'a [u8] {
         let (at, len) = self.sections[section];
         bytes.get(at..at + len).unwrap_or(&[])
@@ -101,7 +115,8 @@ fn decode_functions(bytes: &[u8]) -> Result<Vec<FunctionInfo>, String> {
         .chunks_exact(FUNCTION_SIZE)
         .enumerate()
         .map(|(i, e)| {
-            let v = |k: usize| u32::from_le_bytes([e[k * 4], e[k * 4 + 1], e[k * 4 + 2], e[k * 4 + 3]]);
+            let v =
+                |k: usize| u32::from_le_bytes([e[k * 4], e[k * 4 + 1], e[k * 4 + 2], e[k * 4 + 3]]);
             let flags = v(0);
             if flags & !7 != 0 {
                 return Err(format!("function {i} has unknown flags {flags:#x}"));
@@ -139,12 +154,19 @@ impl ModuleMetadata {
         let total = HEADER + sections.iter().map(|s| s.len()).sum::<usize>();
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&(SECTIONS as u32).to_le_bytes());
-        let flags = if self.debug_lines.is_some() { HAS_DEBUG_LINES } else { 0 };
+        let flags = if self.debug_lines.is_some() {
+            HAS_DEBUG_LINES
+        } else {
+            0
+        };
         out.extend_from_slice(&flags.to_le_bytes());
         let mut at = HEADER;
         for s in &sections {
             let (o, l) = (u32::try_from(at), u32::try_from(s.len()));
-            let (o, l) = (o.expect("metadata under 4 GiB"), l.expect("metadata under 4 GiB"));
+            let (o, l) = (
+                o.expect("metadata under 4 GiB"),
+                l.expect("metadata under 4 GiB"),
+            );
             out.extend_from_slice(&o.to_le_bytes());
             out.extend_from_slice(&l.to_le_bytes());
             at += s.len();

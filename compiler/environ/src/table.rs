@@ -3,8 +3,8 @@
 //! The compiler writes one entry per trap site or source location, so these tables are the
 //! longest vectors of a module's metadata. They are stored as one byte string of 8-byte
 //! little-endian entries `(u32 code offset, u32 value)`, sorted by code offset, so the runtime
-//! loads each table with a single copy instead of decoding and allocating entry by entry, and
-//! looks entries up by binary search directly in the bytes.
+//! neither decodes nor copies them: it looks entries up by binary search directly in the
+//! metadata bytes of the loaded object ([`crate::SharedBytes`]).
 //!
 //! Loading checks only the byte length (a whole number of entries): a table that is not sorted
 //! or holds unknown trap kinds gives wrong or missing lookups, never a panic, and is not scanned

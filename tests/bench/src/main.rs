@@ -14,6 +14,7 @@ mod engines;
 mod exec;
 mod font;
 mod inputs;
+mod load_compare;
 mod profile;
 mod py_input;
 mod report;
@@ -47,6 +48,9 @@ fn main() -> Result<()> {
         );
     }
     if args.first().map(String::as_str) == Some("--profile") {
+        if args.get(1).map(String::as_str) == Some("load-compare") {
+            return load_compare::run(&args[2..]);
+        }
         return profile::run(args.get(1).map_or("", String::as_str));
     }
     let smoke = args.iter().any(|a| a == "--smoke");
