@@ -71,6 +71,7 @@ fn traps_backtraces_and_throws_read_the_tables_in_place() {
             .position(|l| l.trim() == text)
             .unwrap_or_else(|| panic!("no `{text}` in\n{listing}")) as u32
     };
+    let listed = dir.path().join("lazy.so.wat").display().to_string();
     let t = trap(call(&m, "outer", &[]));
     assert_eq!(t.kind, TrapKind::UnreachableCodeReached);
     let frames: Vec<_> = t
@@ -89,12 +90,12 @@ fn traps_backtraces_and_throws_read_the_tables_in_place() {
         [
             (
                 Some("inner"),
-                Some(("lazy.so.wat".to_string(), line_of("unreachable"))),
+                Some((listed.clone(), line_of("unreachable"))),
                 true
             ),
             (
                 Some("outer"),
-                Some(("lazy.so.wat".to_string(), line_of("call $inner"))),
+                Some((listed.clone(), line_of("call $inner"))),
                 true
             ),
         ],
@@ -103,7 +104,8 @@ fn traps_backtraces_and_throws_read_the_tables_in_place() {
     let t = trap(call(&m, "load", &[Val::I32(70000)]));
     assert_eq!(t.kind, TrapKind::MemoryOutOfBounds);
     assert_eq!(t.backtrace[0].func_name.as_deref(), Some("load"));
-    assert_eq!(call(&m, "catch", &[Val::I32(7)]).unwrap(), [Val::I32(7)]);
+    let caught = call(&m, "catch", &[Val::I32(7)]).unwrap();
+    assert!(matches!(caught[..], [Val::I32(7)]), "{caught:?}");
 
     // A copy of the metadata keeps the loaded object it reads alive.
     let md = m.metadata().clone();
