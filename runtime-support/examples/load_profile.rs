@@ -136,8 +136,15 @@ fn main() {
         .map(|d| {
             let b = v.bytes(&bytes, d.head.metadata);
             let (m, layout) = ModuleMetadata::decode_shape(b).expect("metadata");
-            let shape = layout.section(kiln_environ::metadata_codec::SHAPE).unwrap().1;
-            format!("{} B ({} functions, shape {shape} B)", b.len(), m.functions.len())
+            let shape = layout
+                .section(kiln_environ::metadata_codec::SHAPE)
+                .unwrap()
+                .1;
+            format!(
+                "{} B ({} functions, shape {shape} B)",
+                b.len(),
+                m.functions.len()
+            )
         })
         .collect();
     let plan_len = v

@@ -215,7 +215,7 @@ impl ModuleMetadata {
             postcard::from_bytes(layout.get(bytes, SHAPE)).map_err(|e| corrupt(e.to_string()))?;
         m.functions = decode_functions(layout.get(bytes, FUNCTIONS)).map_err(corrupt)?;
         let names = check_names(layout.get(bytes, FUNCTION_NAMES), "function name table");
-        if names.map_err(corrupt)?.max(m.functions.len()) != m.functions.len() {
+        if names.map_err(corrupt)? > m.functions.len() {
             return Err(corrupt("more function names than functions".into()));
         }
         whole(layout.get(bytes, TRAPS), 8, "trap table").map_err(corrupt)?;
