@@ -1,8 +1,9 @@
 //! The versioned metadata a kiln `.so` carries, and its serialized form.
 //!
-//! Written by the compiler's emit stage (serialized with `postcard`, deterministic), read by
-//! the runtime before it runs anything. All code offsets are relative to the descriptor's
-//! `text`; all data offsets are relative to the descriptor's `data`.
+//! Written by the compiler's emit stage (deterministic; byte layout in
+//! [`crate::metadata_codec`]: the shape in `postcard`, per-function tables fixed-width and read
+//! in place), read by the runtime before it runs anything. All code offsets are relative to the
+//! descriptor's `text`; all data offsets are relative to the descriptor's `data`.
 
 use crate::shared::{read_u32, NameTable, SharedBytes};
 use crate::{ExceptionTable, OffsetTable, TrapKind, TrapTable};
