@@ -1,6 +1,7 @@
 //! Breaks the load cost of a kiln `.so` into its parts (medians of N runs, milliseconds of
 //! this thread's CPU time, which a busy machine disturbs less than wall time; wall time too):
-//! a bare `dlopen`+`dlclose` of the file, the static verifier alone, the file checksum alone,
+//! a bare `dlopen`+`dlclose` of the file, the static verifier alone, the file checksum alone
+//! (over bytes in memory, and over a fresh mapping of the file as a load reads it),
 //! the metadata decode alone (every core module's and the component plan's), and the whole
 //! `Module::load` / `Component::load`, first in the process and repeated.
 //!
@@ -115,6 +116,29 @@ fn main() {
         verify(&bytes, Some(machine)).expect("verify");
     });
     let sum = median(n, || check_checksum(&bytes, &v).expect("checksum"));
+    // The checksum as a load computes it: over a fresh read-only mapping of the file, whose
+    // pages fault in (from the page cache) as the hash reads them.
+    let file = std::fs::File::open(&path).expect("open");
+    let mapped_sum = median(n, || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a read-only private mapping of an open file, unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes.len(),
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        // SAFETY: the mapping is `bytes.len()` readable bytes until the munmap below.
+        let m = unsafe { std::slice::from_raw_parts(p as *const u8, bytes.len()) };
+        check_checksum(m, &v).expect("checksum");
+        // SAFETY: unmaps the mapping made above; `m` is not used again.
+        unsafe { libc::munmap(p, bytes.len()) };
+    });
     let plan = median(n, || {
         if let Some(d) = &v.component {
             ComponentMetadata::from_bytes(v.bytes(&bytes, d.head.metadata)).expect("plan");
@@ -158,7 +182,7 @@ fn main() {
     });
     println!(
         "{} ({}, {} bytes), ms of CPU (wall), median of {n}:\n  dlopen+dlclose {dl}\n  \
-         verify {ver}\n  checksum {sum}\n  plan decode {plan} ({plan_len} B)\n  module metadata \
+         verify {ver}\n  checksum {sum} (over a fresh mapping of the file: {mapped_sum})\n  plan decode {plan} ({plan_len} B)\n  module metadata \
          decode {meta}: {}\n  load: first here {first}, repeated {again}",
         path.display(),
         if component { "component" } else { "module" },
