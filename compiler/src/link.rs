@@ -49,6 +49,10 @@ pub fn link_objects(objects: &[&[u8]], out: &Path) -> Result<()> {
         .arg("now")
         .arg("-z")
         .arg("text")
+        // Code alone in its executable segment (the default on x86-64, not everywhere): the
+        // runtime's verifier refuses metadata and data in an executable segment.
+        .arg("-z")
+        .arg("separate-code")
         .arg("--no-undefined")
         .arg("-o")
         .arg(out)

@@ -97,6 +97,8 @@ typedef struct kiln_module kiln_module_t;
 typedef struct kiln_instance kiln_instance_t;
 /** Resolves imports by (module, name) and instantiates modules. */
 typedef struct kiln_linker kiln_linker_t;
+/** A module with its imports resolved and checked by a linker, ready to instantiate. */
+typedef struct kiln_instance_pre kiln_instance_pre_t;
 /** A function: a guest export or a host function. */
 typedef struct kiln_func kiln_func_t;
 /** A linear memory. */
@@ -458,6 +460,27 @@ kiln_valkind_t kiln_func_result_type(const kiln_func_t *func, size_t index);
 kiln_error_t *kiln_func_call(const kiln_func_t *func, const kiln_val_t *args, size_t nargs,
                              kiln_val_t *results, size_t nresults);
 
+/**
+ * One raw value slot of kiln_func_call_raw(): 16 bytes, the value little-endian at offset 0.
+ */
+typedef union kiln_valraw {
+  int32_t i32;
+  int64_t i64;
+  float f32;
+  double f64;
+  uint8_t v128[16];
+} kiln_valraw_t;
+
+/**
+ * Calls guest function `func` on raw value slots, for hosts that check the function's type
+ * once (kiln_func_param_type(), kiln_func_result_type()) and then call it with no conversion
+ * or allocation: the arguments in the first slots of `values`, overwritten by the results.
+ * `nvalues` must be at least max(params, results). Only functions whose parameters and
+ * results are all numbers or v128 are accepted (others: an error, nothing runs). A guest trap
+ * gives a KILN_ERROR_TRAP error.
+ */
+kiln_error_t *kiln_func_call_raw(const kiln_func_t *func, kiln_valraw_t *values, size_t nvalues);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Linker and instances                                                                      */
 /* ---------------------------------------------------------------------------------------- */
@@ -505,6 +528,23 @@ kiln_error_t *kiln_linker_define_instance(kiln_linker_t *linker, const char *mod
  */
 kiln_error_t *kiln_linker_instantiate(const kiln_linker_t *linker, const kiln_module_t *module,
                                       kiln_instance_t **out);
+/**
+ * Resolves and type-checks `module`'s imports from the linker once (errors as for
+ * kiln_linker_instantiate(): KILN_ERROR_LINK). The result instantiates with
+ * kiln_instance_pre_instantiate() without looking anything up again; later definitions in the
+ * linker do not change it. It keeps the module and the imported items alive; free it with
+ * kiln_instance_pre_delete(). Usable from any thread.
+ */
+kiln_error_t *kiln_linker_instantiate_pre(const kiln_linker_t *linker,
+                                          const kiln_module_t *module, kiln_instance_pre_t **out);
+/**
+ * A new instance of the pre's module: segments applied, start function run (a trap there gives
+ * KILN_ERROR_TRAP).
+ */
+kiln_error_t *kiln_instance_pre_instantiate(const kiln_instance_pre_t *pre,
+                                            kiln_instance_t **out);
+/** Frees a pre-instantiated module (instances made from it stay valid). */
+void kiln_instance_pre_delete(kiln_instance_pre_t *pre);
 
 /** Instantiates `module` with `imports[i]` for its i-th import (in import order). */
 kiln_error_t *kiln_instance_new(const kiln_module_t *module,
@@ -699,6 +739,8 @@ kiln_error_t *kiln_table_grow(const kiln_table_t *table, uint64_t delta, const k
 typedef struct kiln_component kiln_component_t;
 /** Host definitions of a component's imports, by WIT name. */
 typedef struct kiln_component_linker kiln_component_linker_t;
+/** A component checked against a component linker, ready to instantiate. */
+typedef struct kiln_component_pre kiln_component_pre_t;
 /** An instantiated component. */
 typedef struct kiln_component_instance kiln_component_instance_t;
 /** An exported component function of an instance. */
@@ -874,6 +916,20 @@ kiln_error_t *kiln_component_linker_define_func_raw(kiln_component_linker_t *lin
 kiln_error_t *kiln_component_linker_instantiate(const kiln_component_linker_t *linker,
                                                 const kiln_component_t *component,
                                                 kiln_component_instance_t **out);
+/**
+ * Checks `component`'s imports against the linker's definitions once (errors as for
+ * kiln_component_linker_instantiate()). The result instantiates with
+ * kiln_component_pre_instantiate() with a snapshot of the definitions (later changes to the
+ * linker do not affect it); free it with kiln_component_pre_delete(). Usable from any thread.
+ */
+kiln_error_t *kiln_component_linker_instantiate_pre(const kiln_component_linker_t *linker,
+                                                    const kiln_component_t *component,
+                                                    kiln_component_pre_t **out);
+/** A new instance of the pre's component (a trap during instantiation gives KILN_ERROR_TRAP). */
+kiln_error_t *kiln_component_pre_instantiate(const kiln_component_pre_t *pre,
+                                             kiln_component_instance_t **out);
+/** Frees a pre-instantiated component (instances made from it stay valid). */
+void kiln_component_pre_delete(kiln_component_pre_t *pre);
 /** Frees an instance handle (functions obtained from it keep it alive). */
 void kiln_component_instance_delete(kiln_component_instance_t *instance);
 /**

@@ -32,6 +32,7 @@ mod error;
 mod func;
 mod host;
 mod items;
+mod pre;
 mod trust;
 mod val;
 mod wasi;
@@ -53,6 +54,7 @@ pub use host::{
 pub use items::{
     kiln_extern_t, kiln_global_t, kiln_memory_t, kiln_memorytype_t, kiln_table_t, kiln_tabletype_t,
 };
+pub use pre::{kiln_component_pre_t, kiln_instance_pre_t};
 pub use trust::kiln_trusted_keys_t;
 pub use val::{kiln_val_t, kiln_val_union};
 pub use wasi::{kiln_wasi_buffer_t, kiln_wasi_config_t};

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::loader::ArtifactSharing;
 use crate::module::ModuleInner;
+use crate::pool::ReservationPool;
 use crate::signature::TrustedKeys;
 
 /// Engine configuration.
@@ -30,6 +31,10 @@ pub struct EngineConfig {
     /// How verified artifacts are mapped: the file itself when only this user or root can
     /// write it (pages shared between processes), else a sealed private copy.
     pub artifact_sharing: ArtifactSharing,
+    /// Released linear-memory and table reservations the engine keeps for reuse by later
+    /// instances (reset to zeros / the module's data image; see `pool.rs`); 0 turns pooling
+    /// off (every memory and table maps and unmaps its own reservation). Default 64.
+    pub pooled_reservations: usize,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +44,7 @@ impl Default for EngineConfig {
             max_live_exceptions: 1 << 20,
             trusted_keys: None,
             artifact_sharing: ArtifactSharing::Auto,
+            pooled_reservations: 64,
         }
     }
 }
@@ -64,6 +70,8 @@ pub(crate) struct EngineInner {
     /// Wasm-to-host trampolines of loaded modules, by signature id: how guest code calls a host
     /// function that reached it without being imported (through a table or a funcref value).
     host_trampolines: Mutex<HashMap<u32, Vec<TrampolineEntry>>>,
+    /// Released memory and table reservations kept for reuse.
+    pool: Arc<ReservationPool>,
 }
 
 /// Process-wide state: epoch counter, signature interning, signal handlers (installed once).
@@ -79,9 +87,10 @@ impl Engine {
         Engine {
             inner: Arc::new(EngineInner {
                 epoch: AtomicU64::new(0),
-                config,
                 interner: Mutex::new(Interner::default()),
                 host_trampolines: Mutex::new(HashMap::new()),
+                pool: ReservationPool::new(config.pooled_reservations),
+                config,
             }),
         }
     }
@@ -94,6 +103,16 @@ impl Engine {
     /// The current epoch.
     pub fn epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The reservation pool (`None` when pooling is off).
+    pub(crate) fn pool(&self) -> Option<&Arc<ReservationPool>> {
+        Some(&self.inner.pool).filter(|_| self.inner.config.pooled_reservations > 0)
+    }
+
+    /// Released memory and table reservations the engine currently keeps for reuse.
+    pub fn pooled_reservations(&self) -> usize {
+        self.inner.pool.free_count()
     }
 
     /// The configuration.

@@ -12,6 +12,7 @@ use crate::instance::{Instance, InstanceInner};
 use crate::memory::Memory;
 use crate::module::ModuleInner;
 use crate::traps;
+use crate::typed::WasmList;
 use crate::values::{check_types, Val};
 use crate::vm::{self, VMFuncRef, ValRaw};
 use crate::Extern;
@@ -22,6 +23,18 @@ use std::sync::{Arc, Mutex};
 
 /// The closure type of host functions.
 pub type HostFn = dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
+
+/// The closure of a typed host function ([`Func::wrap`]): reads its parameters from the value
+/// array and writes its results over them.
+type RawHostFn = dyn Fn(&mut Caller<'_>, &mut [ValRaw]) -> Result<(), Trap> + Send + Sync;
+
+/// How a host function is implemented.
+enum HostImpl {
+    /// With dynamic values ([`Func::new`]).
+    Dynamic(Box<HostFn>),
+    /// On raw slots of numeric types ([`Func::wrap`]): no `Val`s, no allocation.
+    Raw(Box<RawHostFn>),
+}
 
 /// A host function and its host function context (the "vmctx" compiled code passes to it).
 ///
@@ -37,7 +50,7 @@ pub(crate) struct HostFunc {
     ty: FuncType,
     type_id: u32,
     engine: Engine,
-    f: Box<HostFn>,
+    f: HostImpl,
 }
 
 const _: () = {
@@ -140,7 +153,44 @@ impl Func {
             ty: ty.clone(),
             type_id,
             engine: engine.clone(),
-            f: Box::new(f),
+            f: HostImpl::Dynamic(Box::new(f)),
+        });
+        let r = Box::new(VMFuncRef {
+            wasm_call: 0,
+            array_call: host_call_entry as *const () as usize,
+            vmctx: Arc::as_ptr(&host) as *mut u8,
+            type_id,
+        });
+        Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
+    }
+
+    /// A host function with a Rust signature: `f(caller, params) -> Ok(results)`, where
+    /// `params` and `results` are `()`, one of `i32`/`i64`/`f32`/`f64`, or a tuple of up to
+    /// four. Guests call it without converting values to [`Val`]s and without allocating
+    /// (the typed counterpart of [`Func::new`], as [`Func::typed`] is of [`Func::call`]).
+    pub fn wrap<P: WasmList, R: WasmList>(
+        engine: &Engine,
+        f: impl Fn(&mut Caller<'_>, P) -> Result<R, Trap> + Send + Sync + 'static,
+    ) -> Func {
+        let ty = FuncType {
+            params: P::types(),
+            results: R::types(),
+        };
+        let type_id = engine.intern(&ty);
+        let raw = move |caller: &mut Caller<'_>, values: &mut [ValRaw]| {
+            let results = f(caller, P::load(values))?;
+            results.store(values);
+            Ok(())
+        };
+        let host = Arc::new(HostFunc {
+            magic: HOST_CTX_MAGIC,
+            _pad: 0,
+            array_call: host_call_entry as *const () as usize,
+            _reserved: [0; 4],
+            ty: ty.clone(),
+            type_id,
+            engine: engine.clone(),
+            f: HostImpl::Raw(Box::new(raw)),
         });
         let r = Box::new(VMFuncRef {
             wasm_call: 0,
@@ -171,7 +221,7 @@ impl Func {
             ty: ty.clone(),
             type_id,
             engine: engine.clone(),
-            f: Box::new(f),
+            f: HostImpl::Dynamic(Box::new(f)),
         });
         let r = Box::new(VMFuncRef {
             wasm_call: 0,
@@ -281,6 +331,11 @@ impl Func {
     /// The function's type.
     pub fn ty(&self) -> FuncType {
         self.inner.ty.clone()
+    }
+
+    /// The function's type, borrowed (no clone on hot paths).
+    pub(crate) fn ty_ref(&self) -> &FuncType {
+        &self.inner.ty
     }
 
     /// Whether two handles refer to the same function reference.
@@ -399,7 +454,22 @@ impl Func {
                     instance: None,
                     engine: &host.engine,
                 };
-                (host.f)(&mut caller, args, &mut results)?;
+                match &host.f {
+                    HostImpl::Dynamic(f) => f(&mut caller, args, &mut results)?,
+                    HostImpl::Raw(f) => {
+                        // Numeric types only (`wrap`): no function references to keep alive.
+                        let n = ty.params.len().max(ty.results.len());
+                        let mut raw = vec![ValRaw::default(); n];
+                        for (slot, a) in raw.iter_mut().zip(args) {
+                            *slot = ValRaw::from_u128(a.to_raw(&mut |_| {}));
+                        }
+                        f(&mut caller, &mut raw)?;
+                        for (r, (t, v)) in results.iter_mut().zip(ty.results.iter().zip(&raw)) {
+                            // SAFETY: the closure stored values of the declared result types.
+                            *r = unsafe { Val::from_raw(&host.engine, *t, v.get_u128()) };
+                        }
+                    }
+                }
                 check_types("results", &results, &ty.results)
                     .map_err(|e| Error::Trap(Trap::host(format!("host function: {e}"))))?;
                 Ok(results)
@@ -566,6 +636,20 @@ unsafe fn host_call_inner(
     } else {
         None
     };
+    let f = match &host.f {
+        HostImpl::Raw(f) => {
+            let mut caller = Caller {
+                instance,
+                engine: &host.engine,
+            };
+            // Numeric parameters and results only (`wrap`): nothing to convert or admit.
+            return match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut caller, values))) {
+                Ok(r) => r,
+                Err(_) => Err(Trap::host("host function panicked")),
+            };
+        }
+        HostImpl::Dynamic(f) => f,
+    };
     if crate::values::non_null_exnref(&ty.params, values.iter().map(|v| v.get_u128())) {
         return Err(Trap::host(
             "an exception reference cannot be passed to a host function",
@@ -581,9 +665,7 @@ unsafe fn host_call_inner(
         instance,
         engine: &host.engine,
     };
-    let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (host.f)(&mut caller, &args, &mut results)
-    }));
+    let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut caller, &args, &mut results)));
     match r {
         Ok(Ok(())) => {}
         Ok(Err(t)) => return Err(t),

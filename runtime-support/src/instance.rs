@@ -223,6 +223,34 @@ impl Instance {
         imports: &[Extern],
         options: &InstanceOptions,
     ) -> Result<Instance, Error> {
+        Instance::new_checked(module, imports, options, true)
+    }
+
+    /// Checks `imports` (in the module's import order) against `module`'s import types.
+    pub(crate) fn check_imports(module: &Module, imports: &[Extern]) -> Result<(), Error> {
+        let md = &module.inner.metadata;
+        if imports.len() != md.imports.len() {
+            return Err(Error::Link(format!(
+                "expected {} imports, got {}",
+                md.imports.len(),
+                imports.len()
+            )));
+        }
+        for (imp, ext) in md.imports.iter().zip(imports) {
+            check_import(&module.inner, imp, ext)?;
+        }
+        Ok(())
+    }
+
+    /// [`Instance::new_with`]; `check` false skips the import type checks (an `InstancePre`
+    /// did them once: an import's type only ever changes towards matching, as a memory or
+    /// table grows).
+    pub(crate) fn new_checked(
+        module: &Module,
+        imports: &[Extern],
+        options: &InstanceOptions,
+        check: bool,
+    ) -> Result<Instance, Error> {
         let m = &module.inner;
         let md = &m.metadata;
         let engine = m.engine();
@@ -236,7 +264,9 @@ impl Instance {
         let (mut funcs, mut tables, mut memories, mut globals) = (vec![], vec![], vec![], vec![]);
         let mut tags = Vec::new();
         for (imp, ext) in md.imports.iter().zip(imports) {
-            check_import(m, imp, ext)?;
+            if check {
+                check_import(m, imp, ext)?;
+            }
             match ext {
                 Extern::Func(f) => funcs.push(f.clone()),
                 Extern::Table(t) => tables.push(t.clone()),
@@ -245,6 +275,8 @@ impl Instance {
                 Extern::Tag(t) => tags.push(t.clone()),
             }
         }
+        // Nothing imported that guest code can reach: the store is new and nobody else's.
+        let fresh = funcs.is_empty() && tables.is_empty() && globals.is_empty();
         let store = import_store(engine, &funcs, &tables, &globals)?;
         if let Some(l) = &options.limiter {
             store.set_limiter(Some(l.clone()));
@@ -369,10 +401,8 @@ impl Instance {
             // use by this instance (both are owned by `InstanceInner`).
             let def = unsafe { vmctx.add(offsets.vmctx_defined_memory(d as u32) as usize) };
             // SAFETY: as above.
-            let inner = unsafe { MemoryInner::new(ty, Some(def.cast()))? };
-            for img in md.memory_images.iter().filter(|i| i.memory as usize == k) {
-                apply_image(m, &inner, img)?;
-            }
+            let inner =
+                unsafe { MemoryInner::new(engine, ty, Some(def.cast()), Some((m, k as u32)))? };
             memories.push(Memory {
                 inner: Arc::new(inner),
                 _instance: None,
@@ -428,7 +458,12 @@ impl Instance {
             keepalive: KeepAlive::default(),
             vmctx: alloc,
         });
-        store.adopt(&(inner.clone() as Arc<dyn StoreMember>));
+        let member = inner.clone() as Arc<dyn StoreMember>;
+        if fresh {
+            store.adopt_fresh(&member);
+        } else {
+            store.adopt(&member);
+        }
         // SAFETY: the instance slot of the header; the Arc outlives the VM context it owns.
         unsafe { write(vmctx, VMOffsets::vmctx_instance(), Arc::as_ptr(&inner)) };
         let instance = Instance { inner };
@@ -712,49 +747,4 @@ impl InstanceInner {
             )
         })
     }
-}
-
-/// Maps (or copies) a memory image into a fresh memory.
-fn apply_image(
-    m: &ModuleInner,
-    mem: &MemoryInner,
-    img: &kiln_environ::MemoryImage,
-) -> Result<(), Error> {
-    let dst = mem
-        .range(img.memory_offset, img.len)
-        .ok_or_else(|| Error::Other("memory image beyond the memory's initial size".into()))?;
-    if img.len == 0 {
-        return Ok(());
-    }
-    if let Some((file, off)) = &m.image_source {
-        use std::os::fd::AsRawFd;
-        let page = crate::traps::page_size() as u64;
-        let foff = off + img.data_offset;
-        if foff.is_multiple_of(page)
-            && (dst as u64).is_multiple_of(page)
-            && img.len.is_multiple_of(page)
-        {
-            // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
-            // own reservation (replacing the read-write anonymous pages there).
-            let p = unsafe {
-                libc::mmap(
-                    dst.cast(),
-                    img.len as usize,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_FIXED,
-                    file.as_raw_fd(),
-                    foff as libc::off_t,
-                )
-            };
-            if p != libc::MAP_FAILED {
-                return Ok(());
-            }
-        }
-    }
-    // SAFETY: the image lies in the data blob (checked at load), the destination in accessible
-    // memory (checked by `range`).
-    unsafe {
-        std::ptr::copy_nonoverlapping(m.data.add(img.data_offset as usize), dst, img.len as usize)
-    };
-    Ok(())
 }

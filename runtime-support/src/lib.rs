@@ -48,6 +48,7 @@ mod linker;
 mod loader;
 mod memory;
 mod module;
+mod pool;
 pub mod signature;
 mod store;
 mod table;
@@ -59,7 +60,7 @@ mod values;
 pub mod vm;
 pub mod wasi;
 
-pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker};
+pub use component::{Component, ComponentFunc, ComponentInstance, ComponentLinker, ComponentPre};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, FrameInfo, Trap};
 pub use exception::Exception;
@@ -71,7 +72,7 @@ pub use global::Global;
 pub use instance::Instance;
 pub use kiln_environ::{FuncType, GlobalType, MemoryType, TableType, TrapKind, ValType};
 pub use limits::{ResourceLimiter, StoreLimits, DEFAULT_HOST_VALUE_BYTES};
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use loader::ArtifactSharing;
 pub use memory::{Memory, WASM_PAGE_SIZE};
 pub use module::{has_cpu_feature, Module};
@@ -80,6 +81,7 @@ pub use tag::Tag;
 pub use traps::is_guest_pc;
 pub use typed::{TypedFunc, WasmList, WasmTy};
 pub use values::{ExnRef, Val};
+pub use vm::ValRaw;
 
 /// An importable or exportable item.
 #[derive(Clone, Debug)]

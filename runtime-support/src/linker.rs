@@ -60,6 +60,17 @@ impl Linker {
         self
     }
 
+    /// Defines a typed host function (see [`Func::wrap`]).
+    pub fn func_wrap<P: crate::typed::WasmList, R: crate::typed::WasmList>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl Fn(&mut Caller<'_>, P) -> Result<R, Trap> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let func = Func::wrap(&self.engine, f);
+        self.define(module, name, Extern::Func(func))
+    }
+
     /// Defines a host function.
     pub fn func_new(
         &mut self,
@@ -79,6 +90,13 @@ impl Linker {
 
     /// Instantiates `module` with imports resolved from this linker.
     pub fn instantiate(&self, module: &Module) -> Result<Instance, Error> {
+        self.instantiate_pre(module)?.instantiate()
+    }
+
+    /// Resolves and type-checks `module`'s imports once: the returned [`InstancePre`] makes
+    /// instances with them (and this linker's limiter and epoch deadline) without looking
+    /// anything up again. Later definitions in the linker do not affect it.
+    pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre, Error> {
         if !Engine::same(&self.engine, module.inner.engine()) {
             return Err(Error::Link(
                 "the module belongs to another engine than the linker".into(),
@@ -91,6 +109,34 @@ impl Linker {
             })?;
             imports.push(item.clone());
         }
-        Instance::new_with(module, &imports, &self.options)
+        Instance::check_imports(module, &imports)?;
+        Ok(InstancePre {
+            module: module.clone(),
+            imports: imports.into(),
+            options: self.options.clone(),
+        })
+    }
+}
+
+/// A module with its imports resolved and checked ([`Linker::instantiate_pre`]): each
+/// [`InstancePre::instantiate`] only allocates and initializes a new instance. Cloning is cheap;
+/// usable from any thread.
+#[derive(Clone)]
+pub struct InstancePre {
+    module: Module,
+    imports: Arc<[Extern]>,
+    options: InstanceOptions,
+}
+
+impl InstancePre {
+    /// A new instance (segments applied, start function run), in a new store unless an import
+    /// ties it to an existing one.
+    pub fn instantiate(&self) -> Result<Instance, Error> {
+        Instance::new_checked(&self.module, &self.imports, &self.options, false)
+    }
+
+    /// The module this instantiates.
+    pub fn module(&self) -> &Module {
+        &self.module
     }
 }

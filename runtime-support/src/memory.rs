@@ -10,6 +10,8 @@
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::instance::InstanceInner;
+use crate::module::ModuleInner;
+use crate::pool::Reservation;
 use crate::vm::VMMemoryDefinition;
 use kiln_environ::vmoffsets::GUARD_RESERVATION;
 use kiln_environ::MemoryType;
@@ -112,6 +114,67 @@ impl Mmap {
         Ok(())
     }
 
+    /// Makes `[start, start + len)` inaccessible again (its pages must already be discarded).
+    pub(crate) fn make_inaccessible(&self, start: usize, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        assert!(
+            start + len <= self.len,
+            "make_inaccessible beyond the reservation"
+        );
+        // SAFETY: the range lies inside our own mapping (asserted above); nothing in it is in
+        // use (a released pool slot being prepared for a new owner).
+        let r = unsafe { libc::mprotect(self.base.add(start).cast(), len, libc::PROT_NONE) };
+        if r != 0 {
+            return Err(os_error("cannot protect a reused reservation"));
+        }
+        // SAFETY: advice on a range of our own mapping (see `reserve`).
+        unsafe { libc::madvise(self.base.add(start).cast(), len, libc::MADV_DONTDUMP) };
+        Ok(())
+    }
+
+    /// Throws away the contents of `[start, start + len)`: anonymous pages read as zero again,
+    /// private file mappings as the file's bytes.
+    pub(crate) fn discard(&self, start: usize, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        assert!(start + len <= self.len, "discard beyond the reservation");
+        // SAFETY: the range lies inside our own mapping, which nobody uses any more (a
+        // reservation being released).
+        let r = unsafe { libc::madvise(self.base.add(start).cast(), len, libc::MADV_DONTNEED) };
+        if r != 0 {
+            return Err(os_error("cannot reset a released reservation"));
+        }
+        Ok(())
+    }
+
+    /// Replaces `[start, start + len)` (page-aligned) with fresh read-write anonymous pages
+    /// (dropping a file image mapped there).
+    pub(crate) fn replace_anonymous(&self, start: usize, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        assert!(start + len <= self.len, "replace beyond the reservation");
+        // SAFETY: a fixed anonymous mapping over a range of our own reservation that nobody
+        // uses (a released pool slot being prepared for a new owner).
+        let p = unsafe {
+            libc::mmap(
+                self.base.add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(os_error("cannot reset a reused reservation"));
+        }
+        Ok(())
+    }
+
     /// Start of the mapping.
     pub(crate) fn base(&self) -> *mut u8 {
         self.base
@@ -134,7 +197,7 @@ impl Drop for Mmap {
 
 /// The storage behind a [`Memory`]: reservation, type and the definition compiled code reads.
 pub(crate) struct MemoryInner {
-    mmap: Mmap,
+    mmap: Reservation,
     ty: MemoryType,
     /// Largest size in pages this memory may reach.
     max_pages: u64,
@@ -151,13 +214,17 @@ unsafe impl Send for MemoryInner {}
 unsafe impl Sync for MemoryInner {}
 
 impl MemoryInner {
-    /// Creates a memory of type `ty` whose definition lives at `def` (when given) or in a box.
+    /// Creates a memory of type `ty` whose definition lives at `def` (when given) or in a box,
+    /// in a reservation from `engine`'s pool; `image` is the module memory whose data images
+    /// are mapped into it (memory `k` of the module).
     ///
     /// # Safety
     /// `def`, when given, must stay valid for as long as the returned value is used.
     pub(crate) unsafe fn new(
+        engine: &Engine,
         ty: &MemoryType,
         def: Option<*mut VMMemoryDefinition>,
+        image: Option<(&Arc<ModuleInner>, u32)>,
     ) -> Result<MemoryInner, Error> {
         if ty.page_size_log2 != 16 {
             return Err(Error::Other("only 64 KiB pages are supported".into()));
@@ -185,14 +252,18 @@ impl MemoryInner {
         };
         let reservation = usize::try_from(reservation)
             .map_err(|_| Error::Other("memory too large for this host".into()))?;
-        let mmap = Mmap::reserve(reservation)?;
         let min_bytes = (ty.min * WASM_PAGE_SIZE) as usize;
-        if min_bytes > mmap.len() {
+        if min_bytes > reservation {
             return Err(Error::Other(
                 "memory minimum exceeds the reservation".into(),
             ));
         }
-        mmap.make_accessible(0, min_bytes)?;
+        let mut mmap = Reservation::new(engine.pool(), reservation, min_bytes, image)?;
+        if let Some((m, k)) = image {
+            for img in m.metadata.memory_images.iter().filter(|i| i.memory == k) {
+                apply_image(m, k, &mut mmap, min_bytes, img)?;
+            }
+        }
         let (def, own_def) = match def {
             Some(p) => (p, None),
             None => {
@@ -310,9 +381,8 @@ pub struct Memory {
 impl Memory {
     /// Creates a host memory of type `ty` (64 KiB pages, max ≤ 65536 pages for 32-bit memories).
     pub fn new(engine: &Engine, ty: MemoryType) -> Result<Memory, Error> {
-        let _ = engine;
         // SAFETY: no external definition: the memory owns its own.
-        let inner = unsafe { MemoryInner::new(&ty, None)? };
+        let inner = unsafe { MemoryInner::new(engine, &ty, None, None)? };
         Ok(Memory {
             inner: Arc::new(inner),
             _instance: None,
@@ -372,6 +442,66 @@ impl Memory {
     pub fn same(a: &Memory, b: &Memory) -> bool {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
+}
+
+/// Maps (or copies) data image `img` of memory `k` of `m` into a fresh reservation whose first
+/// `accessible` bytes are read-write and zero (or already hold this image: a reused pool slot).
+fn apply_image(
+    m: &Arc<ModuleInner>,
+    k: u32,
+    mem: &mut Reservation,
+    accessible: usize,
+    img: &kiln_environ::MemoryImage,
+) -> Result<(), Error> {
+    let beyond = || Error::Other("memory image beyond the memory's initial size".into());
+    let end = img.memory_offset.checked_add(img.len).ok_or_else(beyond)?;
+    if end > accessible as u64 {
+        return Err(beyond());
+    }
+    if img.len == 0 {
+        return Ok(());
+    }
+    let (off, len) = (img.memory_offset as usize, img.len as usize);
+    if mem.image_mapped(off, len) {
+        // A pool slot reset to this very image.
+        return Ok(());
+    }
+    // SAFETY: `off + len <= accessible <= mem.len()` (checked above).
+    let dst = unsafe { mem.base().add(off) };
+    if let Some((file, foff)) = &m.image_source {
+        use std::os::fd::AsRawFd;
+        let page = crate::traps::page_size() as u64;
+        let foff = foff + img.data_offset;
+        if foff.is_multiple_of(page)
+            && (dst as u64).is_multiple_of(page)
+            && img.len.is_multiple_of(page)
+        {
+            // SAFETY: maps the file's image bytes copy-on-write over a page-aligned range of our
+            // own reservation (replacing the read-write anonymous pages there).
+            let p = unsafe {
+                libc::mmap(
+                    dst.cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    file.as_raw_fd(),
+                    foff as libc::off_t,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                mem.record_image(m, k, off, len);
+                return Ok(());
+            }
+        }
+    }
+    // SAFETY: the image lies in the data blob (checked at load), the destination in accessible
+    // memory (checked above).
+    unsafe { std::ptr::copy_nonoverlapping(m.data.add(img.data_offset as usize), dst, len) };
+    Ok(())
+}
+
+fn os_error(what: &str) -> Error {
+    Error::Other(format!("{what}: {}", std::io::Error::last_os_error()))
 }
 
 fn oob() -> Error {

@@ -112,6 +112,15 @@ impl StoreInner {
         root
     }
 
+    /// [`StoreInner::adopt`] for a store nothing else can reach yet (just made by
+    /// `StoreInner::new` for an instance that imports nothing guest code can reach): no join
+    /// can run on it concurrently, so the join lock is not needed.
+    pub(crate) fn adopt_fresh(self: &Arc<StoreInner>, member: &Arc<dyn StoreMember>) {
+        debug_assert!(self.forward.get().is_none());
+        member.store_slot().store(self.context(), Ordering::Release);
+        self.add_member(Arc::downgrade(member));
+    }
+
     fn add_member(&self, member: Weak<dyn StoreMember>) {
         let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
         // Forget members that are gone, so the list tracks the live ones.

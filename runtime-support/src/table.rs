@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::func::{Func, KeepAlive};
 use crate::instance::InstanceInner;
-use crate::memory::Mmap;
+use crate::pool::Reservation;
 use crate::store::StoreCell;
 use crate::values::Val;
 use crate::vm::VMTableDefinition;
@@ -26,7 +26,7 @@ pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 pub(crate) struct TableInner {
     /// The reservation of `max` elements (rounded up to pages); `[0, size)` is accessible.
-    storage: Mmap,
+    storage: Reservation,
     /// Bytes of `storage` made accessible so far.
     committed: Mutex<usize>,
     ty: TableType,
@@ -79,7 +79,14 @@ impl TableInner {
             .checked_mul(8)
             .and_then(|b| b.checked_next_multiple_of(page))
             .ok_or_else(|| Error::Other("table too large".into()))?;
-        let storage = Mmap::reserve(bytes)?;
+        // The minimum's storage is made accessible with the reservation (a pooled one may
+        // already have it); `grow_by` below then only writes the initial elements.
+        let min_bytes = (ty.min as usize)
+            .checked_mul(8)
+            .and_then(|b| b.checked_next_multiple_of(page))
+            .ok_or_else(|| Error::Other("table too large".into()))?
+            .min(bytes);
+        let storage = Reservation::new(engine.pool(), bytes, min_bytes, None)?;
         let (def, own_def) = match def {
             Some(p) => (p, None),
             None => {
@@ -97,7 +104,7 @@ impl TableInner {
         }
         let t = TableInner {
             storage,
-            committed: Mutex::new(0),
+            committed: Mutex::new(min_bytes),
             ty: ty.clone(),
             max,
             def,

@@ -120,9 +120,10 @@ pub(crate) struct CallThreadState {
     signum: Cell<i32>,
     fault_addr: Cell<usize>,
     fault_sp: Cell<usize>,
-    /// Backtrace addresses; only the first `num_frames` are initialised. Left uninitialised on
-    /// entry so a call does not pay for clearing 2 KiB it almost never uses.
-    frames: UnsafeCell<[MaybeUninit<usize>; MAX_FRAMES]>,
+    /// The thread's backtrace buffer ([`frame_buffer`]); only the first `num_frames` entries
+    /// are written, by a trap of this activation (the innermost one: a trap unwinds to it and
+    /// its `into_trap` reads them before anything else can run guest code on the thread).
+    frames: *mut [MaybeUninit<usize>; MAX_FRAMES],
     num_frames: Cell<usize>,
     user_trap: UnsafeCell<Option<Trap>>,
 }
@@ -132,6 +133,36 @@ thread_local! {
     static EXIT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     static ALT_READY: Cell<bool> = const { Cell::new(false) };
     static ALT_STACK: UnsafeCell<Option<AltStack>> = const { UnsafeCell::new(None) };
+    static FRAMES: FrameBuffer = const { FrameBuffer(Cell::new(std::ptr::null_mut())) };
+}
+
+/// A thread's backtrace buffer (see [`frame_buffer`]), freed when the thread exits.
+struct FrameBuffer(Cell<*mut [MaybeUninit<usize>; MAX_FRAMES]>);
+
+impl Drop for FrameBuffer {
+    fn drop(&mut self) {
+        let p = self.0.get();
+        if !p.is_null() {
+            // SAFETY: allocated by `frame_buffer` with `Box::new`; the thread is exiting, so no
+            // activation of it can refer to the buffer any more.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// The current thread's backtrace buffer, allocated at its first entry into guest code (never
+/// in the signal handler) and kept for the thread's life: entries stay small (no 2 KiB array
+/// in every activation's frame) and pay nothing for it.
+fn frame_buffer() -> *mut [MaybeUninit<usize>; MAX_FRAMES] {
+    FRAMES.with(|f| {
+        let p = f.0.get();
+        if !p.is_null() {
+            return p;
+        }
+        let p = Box::into_raw(Box::new([const { MaybeUninit::uninit() }; MAX_FRAMES]));
+        f.0.set(p);
+        p
+    })
 }
 
 /// The body of a naked guest-to-runtime exit wrapper: records the guest's frame pointer and
@@ -343,7 +374,7 @@ pub(crate) unsafe fn catch_traps(
         signum: Cell::new(0),
         fault_addr: Cell::new(0),
         fault_sp: Cell::new(0),
-        frames: UnsafeCell::new([const { MaybeUninit::uninit() }; MAX_FRAMES]),
+        frames: frame_buffer(),
         num_frames: Cell::new(0),
         user_trap: UnsafeCell::new(None),
     };
@@ -371,8 +402,12 @@ pub(crate) unsafe fn catch_traps(
 }
 
 impl CallThreadState {
+    #[cold]
+    #[inline(never)]
     fn into_trap(self) -> Trap {
-        let buffer = self.frames.into_inner();
+        // SAFETY: the thread's buffer (alive for the thread); this activation is the innermost
+        // and the trap path that wrote it has finished.
+        let buffer = unsafe { &*self.frames };
         let frames: Vec<usize> = buffer[..self.num_frames.get()]
             .iter()
             // SAFETY: `record_frames` wrote every entry below `num_frames`.
@@ -430,8 +465,9 @@ impl CallThreadState {
         fp: usize,
         low: usize,
     ) {
-        // SAFETY: only this thread touches its activation's frame buffer.
-        let frames = unsafe { &mut *self.frames.get() };
+        // SAFETY: only this thread touches its frame buffer, and only the innermost
+        // activation's trap path writes it.
+        let frames = unsafe { &mut *self.frames };
         let mut n = 0;
         if pc != 0 {
             frames[0] = MaybeUninit::new(pc);

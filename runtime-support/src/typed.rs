@@ -5,6 +5,7 @@
 use crate::error::Error;
 use crate::func::Func;
 use crate::vm::ValRaw;
+use kiln_environ::FuncType;
 use kiln_environ::ValType;
 use std::marker::PhantomData;
 
@@ -164,5 +165,48 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
     /// The function.
     pub fn func(&self) -> &Func {
         &self.func
+    }
+}
+
+/// Whether every parameter and result of `ty` is a number or a vector (raw slots hold no
+/// references the runtime would have to check or keep alive).
+fn numeric_only(ty: &FuncType) -> bool {
+    ty.params.iter().chain(&ty.results).all(|t| {
+        matches!(
+            t,
+            ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64 | ValType::V128
+        )
+    })
+}
+
+impl Func {
+    /// Calls this guest function on raw value slots: the parameters in the first slots of
+    /// `values` (each little-endian at the slot's start), overwritten by the results. For hosts
+    /// that check the type once ([`Func::ty`]) and then call without conversions or
+    /// allocation (the C API's `kiln_func_call_raw`). Only functions whose parameters and
+    /// results are all numbers or vectors are accepted; `values` needs
+    /// `max(params, results)` slots.
+    pub fn call_raw(&self, values: &mut [ValRaw]) -> Result<(), Error> {
+        let ty = self.ty_ref();
+        if !numeric_only(ty) {
+            return Err(Error::Other(format!(
+                "raw calls take numeric and vector values only; the function's type is {ty}"
+            )));
+        }
+        let need = ty.params.len().max(ty.results.len());
+        if values.len() < need {
+            return Err(Error::Other(format!(
+                "the function needs {need} value slots, got {}",
+                values.len()
+            )));
+        }
+        if self.is_host() || self.raw().array_call == 0 {
+            return Err(Error::Other(
+                "only guest functions with an array-call trampoline have raw calls".into(),
+            ));
+        }
+        // SAFETY: the slots hold bit patterns of numeric types only (any bits are a valid
+        // number or vector), at least `max(params, results)` of them; `array_call` is nonzero.
+        unsafe { self.call_raw_values(values) }
     }
 }

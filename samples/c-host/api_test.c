@@ -252,6 +252,37 @@ int main(int argc, char **argv) {
          vr.kind == KILN_V128 && memcmp(v.of.v128, vr.of.v128, 16) == 0 ? "ok" : "mismatch");
   kiln_func_delete(vid);
 
+  /* Raw calls: the type checked once by the host, values in 16-byte slots, no conversion. */
+  kiln_func_t *radd = NULL, *rmix = NULL, *rdiv = NULL, *rref = NULL;
+  OK(kiln_instance_get_func(inst, "add", &radd));
+  OK(kiln_instance_get_func(inst, "mix", &rmix));
+  OK(kiln_instance_get_func(inst, "div", &rdiv));
+  OK(kiln_instance_get_func(inst, "ref_id", &rref));
+  kiln_valraw_t slots[3];
+  memset(slots, 0, sizeof slots);
+  slots[0].i32 = 40, slots[1].i32 = 2;
+  OK(kiln_func_call_raw(radd, slots, 2));
+  printf("raw add(40, 2) = %d\n", slots[0].i32);
+  memset(slots, 0, sizeof slots);
+  slots[0].i64 = 40000000000LL, slots[1].f32 = 1.5f, slots[2].f64 = 0.25;
+  OK(kiln_func_call_raw(rmix, slots, 3));
+  printf("raw mix = %.2f\n", slots[0].f64);
+  e = kiln_func_call_raw(radd, slots, 1);
+  printf("raw short: kind %d\n", e ? (int)kiln_error_kind(e) : -1);
+  kiln_error_delete(e);
+  e = kiln_func_call_raw(rref, slots, 1);
+  printf("raw externref: kind %d, %s\n", e ? (int)kiln_error_kind(e) : -1,
+         e && strstr(kiln_error_display(e), "numeric") ? "refused" : "accepted");
+  kiln_error_delete(e);
+  slots[0].i32 = 1, slots[1].i32 = 0;
+  e = kiln_func_call_raw(rdiv, slots, 2);
+  printf("raw div: error kind %d\n", e ? (int)kiln_error_kind(e) : -1);
+  kiln_error_delete(e);
+  kiln_func_delete(radd);
+  kiln_func_delete(rmix);
+  kiln_func_delete(rdiv);
+  kiln_func_delete(rref);
+
   /* A host import implemented in C, called from the guest. */
   OK(call2(inst, "call_host", 7, 0, &r));
   printf("call_host(7) = %d (host calls: %d)\n", r, env.calls);

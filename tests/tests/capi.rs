@@ -41,7 +41,8 @@ const MAIN: &str = r#"
   (func (export "bump") (result i32)
     (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
     (global.get $counter))
-  (func (export "spin") (loop $l (br $l))))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "ref_id") (param externref) (result externref) (local.get 0)))
 "#;
 
 /// A module linked against an instance of `MAIN`.
@@ -101,6 +102,12 @@ fn c_program_drives_the_whole_api() {
         "mix = 40000000001.75",
         "mismatch: kind 3",
         "v128 round trip: ok",
+        // raw calls on value slots; refused for short arrays and reference types
+        "raw add(40, 2) = 42",
+        "raw mix = 40000000001.75",
+        "raw short: kind 3",
+        "raw externref: kind 3, refused",
+        "raw div: error kind 2",
         // a host import implemented in C, called from the guest (and reading guest memory)
         "call_host(7) = 107 (host calls: 1)",
         "log: hello from wasm",

@@ -146,6 +146,59 @@ fn epoch_deadline_interrupts_an_infinite_loop() {
     t.join().unwrap();
 }
 
+/// The compiled code keeps a copy of the deadline in a register across loops: a deadline the
+/// host sets during a call (here from a host function, while the guest function that loops
+/// afterwards is already running, with no deadline before) must still stop that loop, in the
+/// caller itself and in a caller two frames up (after a nested call returns).
+#[test]
+fn deadline_set_by_a_host_call_stops_a_running_loop() {
+    let engine = Engine::default();
+    let wat = r#"
+      (module
+        (import "host" "arm" (func $arm))
+        (func $inner (call $arm))
+        (func (export "direct") (call $arm) (loop (br 0)))
+        (func (export "nested") (call $inner) (loop (br 0))))
+    "#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    for export in ["direct", "nested"] {
+        let mut linker = kiln_runtime::Linker::new(&engine);
+        linker.func_new("host", "arm", Default::default(), |caller, _, _| {
+            caller
+                .instance()
+                .expect("called from the guest")
+                .set_epoch_deadline(1);
+            Ok(())
+        });
+        let inst = linker.instantiate(&module).unwrap();
+        // A far deadline when the call starts (the function caches it); `arm` moves it to
+        // the next tick. A stale cached copy would only stop the loop 1000 ticks later.
+        inst.set_epoch_deadline(1000);
+        let start = engine.epoch();
+        let ticker = engine.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                ticker.increment_epoch();
+            }
+        });
+        let result = inst.get_func(export).unwrap().call(&[]);
+        let ticks = engine.epoch() - start;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
+        match result {
+            Err(Error::Trap(trap)) => assert_eq!(trap.kind, TrapKind::Interrupt, "{export}"),
+            other => panic!("{export}: expected an interrupt, got {other:?}"),
+        }
+        assert!(
+            ticks < 1000,
+            "{export}: the loop ran on to the old deadline ({ticks} ticks)"
+        );
+    }
+}
+
 #[test]
 fn shared_object_is_clean() {
     let so = compile_wat(TRAPPY).unwrap();
@@ -282,4 +335,80 @@ fn typed_calls_match_dynamic_calls() {
         .is_err());
     let host = kiln_runtime::Func::new(&engine, Default::default(), |_, _, _| Ok(()));
     assert!(host.typed::<(), ()>().is_err());
+}
+
+/// Typed host functions (`Func::wrap`, `Linker::func_wrap`) receive and return the guest's
+/// values exactly, called from guest code and directly from the host; their errors and panics
+/// are traps of the guest call; raw calls on value slots give the same results as dynamic ones.
+#[test]
+fn typed_host_functions_and_raw_calls() {
+    let engine = Engine::default();
+    let wat = r#"(module
+      (import "host" "scale" (func $scale (param i64 f32 f64) (result f64 i32)))
+      (import "host" "fail" (func $fail (param i32)))
+      (import "host" "panic" (func $panic))
+      (func (export "use_scale") (param i64 f32 f64) (result f64 i32)
+        (call $scale (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "use_fail") (param i32) (call $fail (local.get 0)))
+      (func (export "use_panic") (call $panic))
+      (func (export "sub") (param i32 i32) (result i32) (i32.sub (local.get 0) (local.get 1)))
+      (func (export "ref") (param externref) (result externref) (local.get 0)))"#;
+    let (_so, module) = load_wat(&engine, wat).unwrap();
+    let mut linker = kiln_runtime::Linker::new(&engine);
+    linker.func_wrap("host", "scale", |_, (a, b, c): (i64, f32, f64)| {
+        Ok((a as f64 * f64::from(b) + c, (a as i32).wrapping_neg()))
+    });
+    linker.func_wrap(
+        "host",
+        "fail",
+        |_, code: i32| -> Result<(), kiln_runtime::Trap> {
+            Err(kiln_runtime::Trap::host(format!("refused {code}")))
+        },
+    );
+    linker.func_wrap("host", "panic", |_, ()| -> Result<(), kiln_runtime::Trap> {
+        panic!("host bug")
+    });
+    let inst = linker.instantiate(&module).unwrap();
+    let scale = inst
+        .get_func("use_scale")
+        .unwrap()
+        .typed::<(i64, f32, f64), (f64, i32)>()
+        .unwrap();
+    assert_eq!(scale.call((3, 1.5, 0.25)).unwrap(), (4.75, -3));
+    assert_eq!(
+        scale.call((-1 << 40, 2.0, 0.0)).unwrap(),
+        ((-(1i64 << 41)) as f64, 0)
+    );
+    match inst.get_func("use_fail").unwrap().call(&[Val::I32(7)]) {
+        Err(Error::Trap(t)) => assert!(t.to_string().contains("refused 7"), "{t}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    match inst.get_func("use_panic").unwrap().call(&[]) {
+        Err(Error::Trap(t)) => assert!(t.to_string().contains("panicked"), "{t}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // The same wrapped function called directly by the host, with dynamic values.
+    let direct = kiln_runtime::Func::wrap(&engine, |_, (a, b): (i32, i32)| Ok(a * b));
+    match direct.call(&[Val::I32(6), Val::I32(7)]).unwrap()[..] {
+        [Val::I32(42)] => {}
+        ref other => panic!("unexpected {other:?}"),
+    }
+    // Raw calls: same results as dynamic calls; short arrays, references and host
+    // functions are errors before anything runs.
+    let sub = inst.get_func("sub").unwrap();
+    let mut slots = [
+        kiln_runtime::ValRaw::from_u128(10),
+        kiln_runtime::ValRaw::from_u128(3),
+    ];
+    sub.call_raw(&mut slots).unwrap();
+    assert_eq!(slots[0].get_u32(), 7);
+    assert!(sub.call_raw(&mut slots[..1]).is_err());
+    let mut one = [kiln_runtime::ValRaw::default()];
+    let e = inst
+        .get_func("ref")
+        .unwrap()
+        .call_raw(&mut one)
+        .unwrap_err();
+    assert!(e.to_string().contains("numeric"), "{e}");
+    assert!(direct.call_raw(&mut slots).is_err());
 }

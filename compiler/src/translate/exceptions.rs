@@ -82,7 +82,9 @@ impl FuncEnvironment<'_> {
         };
         builder.switch_to_block(cont);
         builder.seal_block(cont);
-        builder.block_params(cont).to_vec()
+        let results = builder.block_params(cont).to_vec();
+        self.epoch_reload_deadline(builder);
+        results
     }
 
     /// The exception table of a call with signature `sig`: the frame's VM context as dynamic

@@ -16,7 +16,7 @@ use cranelift_codegen::ir::{
     MemFlagsData, Signature, TrapCode, UserExternalName, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetIsa};
-use cranelift_frontend::FunctionBuilder;
+use cranelift_frontend::{FunctionBuilder, Variable};
 use kiln_environ::builtins::{BuiltinFunctionIndex, BuiltinType};
 use kiln_environ::vmoffsets::{
     FUNCTION_IMPORT_VMCTX, FUNCTION_IMPORT_WASM_CALL, FUNC_REF_TYPE_ID, FUNC_REF_VMCTX,
@@ -70,6 +70,9 @@ pub(crate) struct FuncEnvironment<'a> {
     pub(super) builtin_sigs: HashMap<BuiltinFunctionIndex, ir::SigRef>,
     wasm_sigs: HashMap<u32, ir::SigRef>,
     direct_funcs: HashMap<u32, ir::FuncRef>,
+    /// With epoch interruption: the epoch counter's address and this function's cached copy
+    /// of the store's deadline (see [`FuncEnvironment::epoch_function_entry`]).
+    epoch_vars: Option<(Variable, Variable)>,
 }
 
 impl<'a> FuncEnvironment<'a> {
@@ -90,6 +93,7 @@ impl<'a> FuncEnvironment<'a> {
             builtin_sigs: HashMap::new(),
             wasm_sigs: HashMap::new(),
             direct_funcs: HashMap::new(),
+            epoch_vars: None,
         }
     }
 
@@ -430,47 +434,94 @@ impl<'a> FuncEnvironment<'a> {
         builder.ins().load(ptr, flags, table, Self::off(slot))
     }
 
-    /// At function entry and loop headers: calls `out_of_epoch` when the engine's epoch
-    /// counter reached this instance's deadline.
-    pub(crate) fn epoch_check(&mut self, builder: &mut FunctionBuilder) {
+    /// At function entry: loads the epoch counter's address and the store's deadline into
+    /// variables, then checks the deadline.
+    ///
+    /// The deadline stays in a variable (a register in loops) instead of being reloaded from
+    /// the store context at every loop header: a loop's check is one load of the counter and a
+    /// compare. The cached copy is refreshed where it can have changed: after every call (a
+    /// host function may move the deadline) and on the cold path, which reloads it before
+    /// deciding that the deadline has passed. Function entry checks too: a tree of calls
+    /// without loops must not escape the deadline.
+    pub(crate) fn epoch_function_entry(&mut self, builder: &mut FunctionBuilder) {
         if !self.tunables.epoch_interruption {
             return;
         }
+        let ptr_var = builder.declare_var(self.pointer_type);
+        let deadline_var = builder.declare_var(types::I64);
         let counter_ptr = builder.ins().load(
             self.pointer_type,
             readonly(),
             self.vmctx,
             Self::off(VMOffsets::vmctx_epoch_ptr()),
         );
+        builder.def_var(ptr_var, counter_ptr);
+        self.epoch_vars = Some((ptr_var, deadline_var));
+        self.epoch_reload_deadline(builder);
+        self.epoch_check(builder);
+    }
+
+    /// Reloads the cached deadline from the store context (after calls, on the cold path).
+    pub(crate) fn epoch_reload_deadline(&mut self, builder: &mut FunctionBuilder) {
+        let Some((_, deadline_var)) = self.epoch_vars else {
+            return;
+        };
         // The store context pointer is constant while the function runs; the deadline in it
-        // is not (the host may move it at any time).
+        // is not (the host may move it during any call). Not `can_move`: hoisted out of a loop,
+        // the pointer would hold a callee-saved register for the whole loop only to serve its
+        // cold path.
         let store_ctx = builder.ins().load(
             self.pointer_type,
-            readonly(),
+            MemFlagsData::trusted().with_readonly(),
             self.vmctx,
             Self::off(VMOffsets::vmctx_store_context()),
         );
-        // An atomic load: the counter changes behind the code's back, and a plain load could
-        // be merged with an earlier one (and a loop would never see the deadline).
-        let counter = builder
-            .ins()
-            .atomic_load(types::I64, MemFlagsData::trusted(), counter_ptr);
         let deadline = builder.ins().load(
             types::I64,
             MemFlagsData::trusted(),
             store_ctx,
             Self::off(STORE_CONTEXT_EPOCH_DEADLINE),
         );
+        builder.def_var(deadline_var, deadline);
+    }
+
+    /// At loop headers (and function entry): calls `out_of_epoch` when the engine's epoch
+    /// counter reached this store's deadline. The fast path compares the counter with the
+    /// cached deadline; the cold path reloads the deadline and compares again before calling.
+    pub(crate) fn epoch_check(&mut self, builder: &mut FunctionBuilder) {
+        let Some((ptr_var, deadline_var)) = self.epoch_vars else {
+            return;
+        };
+        let counter_ptr = builder.use_var(ptr_var);
+        // An atomic load: the counter changes behind the code's back, and a plain load could
+        // be merged with an earlier one (and a loop would never see the deadline).
+        let counter = builder
+            .ins()
+            .atomic_load(types::I64, MemFlagsData::trusted(), counter_ptr);
+        let cached = builder.use_var(deadline_var);
+        let maybe = builder
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, counter, cached);
+        let reload = builder.create_block();
+        let slow = builder.create_block();
+        let cont = builder.create_block();
+        builder.set_cold_block(reload);
+        builder.set_cold_block(slow);
+        builder.ins().brif(maybe, reload, &[], cont, &[]);
+        builder.seal_block(reload);
+        builder.switch_to_block(reload);
+        // The cached copy may be older than the store's deadline (moved by the host since).
+        self.epoch_reload_deadline(builder);
+        let deadline = builder.use_var(deadline_var);
         let expired = builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, counter, deadline);
-        let slow = builder.create_block();
-        let cont = builder.create_block();
-        builder.set_cold_block(slow);
         builder.ins().brif(expired, slow, &[], cont, &[]);
         builder.seal_block(slow);
         builder.switch_to_block(slow);
         self.call_builtin(builder, BuiltinFunctionIndex::out_of_epoch, &[]);
+        // `out_of_epoch` returns only after moving the deadline (or it traps).
+        self.epoch_reload_deadline(builder);
         builder.ins().jump(cont, &[]);
         builder.seal_block(cont);
         builder.switch_to_block(cont);
@@ -576,7 +627,9 @@ impl<'a> FuncEnvironment<'a> {
                     Vec::new()
                 } else {
                     let call = builder.ins().call(f, &all);
-                    builder.inst_results(call).to_vec()
+                    let results = builder.inst_results(call).to_vec();
+                    self.epoch_reload_deadline(builder);
+                    results
                 }
             }
             Callee::Indirect { code, .. } => {
@@ -585,7 +638,9 @@ impl<'a> FuncEnvironment<'a> {
                     Vec::new()
                 } else {
                     let call = builder.ins().call_indirect(sig, code, &all);
-                    builder.inst_results(call).to_vec()
+                    let results = builder.inst_results(call).to_vec();
+                    self.epoch_reload_deadline(builder);
+                    results
                 }
             }
         }

@@ -247,7 +247,7 @@ pub fn translate_function_with_debug(
     }
 
     let mut env = FuncEnvironment::new(module, isa, tunables, vmctx);
-    env.epoch_check(&mut builder);
+    env.epoch_function_entry(&mut builder);
 
     let results: Vec<ir::Type> = func_ty.results.iter().map(|t| ir_type(*t)).collect();
     let mut state = TranslationState {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 /// `kiln_component_t`: a loaded component and its WIT world text.
 pub struct kiln_component_t {
-    component: Component,
+    pub(super) component: Component,
     world: CString,
     /// Exported function names (`f`, `iface#f`), made on first use.
     exports: std::sync::OnceLock<Vec<CString>>,
@@ -269,6 +269,35 @@ pub unsafe extern "C" fn kiln_component_linker_define_func_raw(
     })
 }
 
+impl kiln_component_linker_t {
+    /// The Rust linker with this handle's definitions, for `component` (the raw and dynamic
+    /// callbacks wrapped with the function types the component imports them with).
+    pub(super) fn rust_linker(&self, component: &Component) -> ComponentLinker {
+        let mut l = ComponentLinker::new(&self.engine);
+        if let Some(ticks) = self.epoch_deadline {
+            l.set_epoch_deadline(ticks);
+        }
+        if let Some(limits) = &self.limits {
+            l.set_limiter(limits.clone());
+        }
+        if let Some(w) = &self.wasi {
+            crate::wasi::add_to_linker_shared(&mut l, w.clone());
+        }
+        for (path, host) in &self.defs {
+            let Some(ty) = import_func_type(component, path) else {
+                continue;
+            };
+            let host = host.clone();
+            if host.is_raw() {
+                l.func_raw(path, move |cx, args, out| host.call_in_place(cx, args, out));
+            } else {
+                l.func_cx(path, move |cx, args| host.call(cx, &ty, args));
+            }
+        }
+        l
+    }
+}
+
 /// The function type of import `path` (`name` or `iface#name`) of `component`, if it has one.
 fn import_func_type(component: &Component, path: &str) -> Option<ComponentFuncType> {
     let mut parts = path.split('#');
@@ -298,28 +327,7 @@ pub unsafe extern "C" fn kiln_component_linker_instantiate(
         let out = unsafe { out_arg(out, "out") }?;
         let linker = unsafe { handle(linker, "linker") }?;
         let component = &unsafe { handle(component, "component") }?.component;
-        let mut l = ComponentLinker::new(&linker.engine);
-        if let Some(ticks) = linker.epoch_deadline {
-            l.set_epoch_deadline(ticks);
-        }
-        if let Some(limits) = &linker.limits {
-            l.set_limiter(limits.clone());
-        }
-        if let Some(w) = &linker.wasi {
-            crate::wasi::add_to_linker_shared(&mut l, w.clone());
-        }
-        for (path, host) in &linker.defs {
-            let Some(ty) = import_func_type(component, path) else {
-                continue;
-            };
-            let host = host.clone();
-            if host.is_raw() {
-                l.func_raw(path, move |cx, args, out| host.call_in_place(cx, args, out));
-            } else {
-                l.func_cx(path, move |cx, args| host.call(cx, &ty, args));
-            }
-        }
-        let instance = l.instantiate(component)?;
+        let instance = linker.rust_linker(component).instantiate(component)?;
         *out = boxed(kiln_component_instance_t { instance });
         Ok(())
     })

@@ -122,6 +122,28 @@ pub unsafe extern "C" fn kiln_func_call(
 
 #[unsafe(no_mangle)]
 /// See `kiln.h`.
+pub unsafe extern "C" fn kiln_func_call_raw(
+    func: *const kiln_func_t,
+    values: *mut crate::vm::ValRaw,
+    nvalues: usize,
+) -> *mut kiln_error_t {
+    wrap(|| {
+        // SAFETY: pointers are NULL or valid per kiln.h (caller contract).
+        let f = unsafe { handle(func, "func") }?;
+        if nvalues == 0 {
+            return f.func.call_raw(&mut []);
+        }
+        if values.is_null() {
+            return Err(null("values"));
+        }
+        // SAFETY: `values` has `nvalues` writable slots (caller contract), non-NULL.
+        let slots = unsafe { std::slice::from_raw_parts_mut(values, nvalues) };
+        f.func.call_raw(slots)
+    })
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
 pub unsafe extern "C" fn kiln_linker_new(
     engine: *const kiln_engine_t,
     out: *mut *mut kiln_linker_t,

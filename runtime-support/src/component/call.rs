@@ -38,8 +38,9 @@ impl ComponentInstance {
         let mut results = HostBuffer::zeroed(ty.result.as_ref().map_or(8, host_size));
         // Values are well-formed by construction; resource handles are checked against the
         // host handle table here, so a stale one is an error, not a trap that poisons.
-        // SAFETY: `encode_all` wrote the host struct of `f`'s parameters.
-        unsafe { f.check_host_args(args.bytes_mut().as_ptr()) }?;
+        // SAFETY: `encode_all` wrote the host struct of `f`'s parameters, its strings from
+        // the `Val`s' Rust strings.
+        unsafe { f.check_encoded_args(args.bytes_mut().as_ptr()) }?;
         // SAFETY: `encode_all` wrote the host struct of `f`'s parameters (its out-of-line data
         // kept alive by `args`); `results` has room for the result's host representation.
         let ret = unsafe {

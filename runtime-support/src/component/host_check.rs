@@ -52,6 +52,8 @@ struct Handles<'a> {
     moved: RefCell<Vec<u32>>,
     /// Handles lent (as borrows) by the arguments checked so far.
     lent: RefCell<Vec<u32>>,
+    /// Strings are known to be UTF-8 (encoded from Rust `str`s): not validated again.
+    utf8_known: bool,
 }
 
 impl Handles<'_> {
@@ -61,6 +63,7 @@ impl Handles<'_> {
             shared,
             moved: RefCell::default(),
             lent: RefCell::default(),
+            utf8_known: false,
         }
     }
 
@@ -187,6 +190,9 @@ unsafe fn check(cx: &Handles<'_>, ty: &T, at: *const u8) -> Result<(), Bad> {
                 slice_data(p, n, 1, "string")?;
                 // SAFETY: a non-NULL pointer valid for `n` bytes (caller contract).
                 let bytes = unsafe { std::slice::from_raw_parts(p, n) };
+                if cx.utf8_known {
+                    return Ok(());
+                }
                 if let Err(e) = std::str::from_utf8(bytes) {
                     return Err(Bad::new(format!(
                         "string is not valid UTF-8 (invalid byte at offset {})",
@@ -346,8 +352,28 @@ impl ComponentFunc {
     /// `args` is readable for the parameters' host struct; every non-NULL string or list
     /// pointer in it is valid for its length.
     pub unsafe fn check_host_args(&self, args: *const u8) -> Result<(), Error> {
+        // SAFETY: forwarded contract.
+        unsafe { self.check_args(args, false) }
+    }
+
+    /// [`ComponentFunc::check_host_args`] for arguments encoded from [`Val`]s: their strings
+    /// come from Rust `str`s and are not validated again (handles and the rest are checked).
+    ///
+    /// # Safety
+    /// As for `check_host_args`; every string in the arguments is valid UTF-8.
+    ///
+    /// [`Val`]: super::values::Val
+    pub(crate) unsafe fn check_encoded_args(&self, args: *const u8) -> Result<(), Error> {
+        // SAFETY: forwarded contract.
+        unsafe { self.check_args(args, true) }
+    }
+
+    /// # Safety
+    /// As for `check_host_args` (and `check_encoded_args` when `utf8_known`).
+    unsafe fn check_args(&self, args: *const u8, utf8_known: bool) -> Result<(), Error> {
         let params = &self.ty().params;
-        let cx = Handles::new(Some(&self.instance.inner.shared));
+        let mut cx = Handles::new(Some(&self.instance.inner.shared));
+        cx.utf8_known = utf8_known;
         let cx = &cx;
         let mut off = 0u32;
         for (i, (name, t)) in params.iter().enumerate() {

@@ -34,8 +34,9 @@ use std::sync::{Arc, Mutex};
 pub(super) fn instantiate(
     linker: &ComponentLinker,
     component: &Component,
-    ids: HashMap<ResourceIndex, ResourceId>,
+    defined: &HashMap<ResourceIndex, ResourceId>,
 ) -> Result<ComponentInstance, Error> {
+    let ids = super::linking::instance_resource_identities(component.metadata(), defined);
     // Guest code runs during instantiation (start functions); a trap there unwinds past the
     // ends of the borrow scopes and arena frames it opened.
     let (scopes, arenas) = (scope_depth(), arena_depth());
@@ -186,9 +187,11 @@ impl<'l> Builder<'l> {
     }
 
     fn run(mut self) -> Result<ComponentInstance, Error> {
-        let meta = self.component.metadata().clone();
+        // A handle (not a copy of the metadata) keeps the plan borrowable while steps run.
+        let component = self.component.clone();
+        let meta = component.metadata();
         for init in &meta.initializers {
-            self.step(&meta, init)?;
+            self.step(meta, init)?;
         }
         let inner = Arc::new(ComponentInstanceInner {
             component: self.component,

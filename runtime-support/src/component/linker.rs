@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Defines a component's imports and instantiates components.
+#[derive(Clone)]
 pub struct ComponentLinker {
     pub(super) engine: Engine,
     /// Host functions over flat core values, by exact import path.
@@ -227,14 +228,31 @@ impl ComponentLinker {
     /// Instantiates `component`: checks its imports against the definitions, then executes
     /// its plan.
     pub fn instantiate(&self, component: &Component) -> Result<ComponentInstance, Error> {
+        let ids = self.check(component)?;
+        super::instantiation::instantiate(self, component, &ids)
+    }
+
+    /// Checks `component`'s imports against the definitions once: the returned
+    /// [`ComponentPre`] instantiates it with a snapshot of this linker (later definitions do
+    /// not affect it) without checking or looking up the imports again.
+    pub fn instantiate_pre(&self, component: &Component) -> Result<ComponentPre, Error> {
+        let ids = self.check(component)?;
+        Ok(ComponentPre {
+            linker: Arc::new(self.clone()),
+            component: component.clone(),
+            ids,
+        })
+    }
+
+    /// The import checks; the identities of the resource types the linker defines.
+    fn check(&self, component: &Component) -> Result<HashMap<ResourceIndex, ResourceType>, Error> {
         if !Engine::same(&self.engine, component.engine()) {
             return Err(Error::Link("component loaded into another engine".into()));
         }
         let meta = component.metadata();
         let paths = super::linking::resource_paths(meta);
         self.check_imports_defined(meta, &paths)?;
-        let ids = super::linking::resource_identities(self, meta, &paths)?;
-        super::instantiation::instantiate(self, component, ids)
+        super::linking::resource_identities(self, &paths)
     }
 
     /// Whether a function is defined at `path` (at any level).
@@ -316,6 +334,30 @@ impl ComponentLinker {
     }
 }
 
+/// A component with its imports checked against a linker ([`ComponentLinker::instantiate_pre`]):
+/// each [`ComponentPre::instantiate`] only runs the plan. Cloning is cheap; usable from any
+/// thread.
+#[derive(Clone)]
+pub struct ComponentPre {
+    linker: Arc<ComponentLinker>,
+    component: Component,
+    /// Identities of the resource types the linker defines (the component's own resource
+    /// types get new identities per instance).
+    ids: HashMap<ResourceIndex, ResourceType>,
+}
+
+impl ComponentPre {
+    /// A new component instance (core instances made, start functions run).
+    pub fn instantiate(&self) -> Result<ComponentInstance, Error> {
+        super::instantiation::instantiate(&self.linker, &self.component, &self.ids)
+    }
+
+    /// The component this instantiates.
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+}
+
 /// The name a function import is defined under: the import name, then `#` and each name
 /// inside imported instances (`log`, `wasi:clocks/monotonic@0.2.0#now`).
 pub fn import_path(meta: &ComponentMetadata, import: ImportIndex, path: &[String]) -> String {
@@ -374,6 +416,15 @@ pub(crate) struct Defs<V> {
     exact: HashMap<String, V>,
     /// Compatibility key → the newest compatible path defined.
     compat: HashMap<String, String>,
+}
+
+impl<V: Clone> Clone for Defs<V> {
+    fn clone(&self) -> Self {
+        Defs {
+            exact: self.exact.clone(),
+            compat: self.compat.clone(),
+        }
+    }
 }
 
 impl<V> Default for Defs<V> {

@@ -178,10 +178,10 @@ fn show_host(h: &HostFuncType) -> String {
 
 /// The resource type each imported resource of the component stands for: what the linker
 /// defines for it (the same for every path the component declares equal), or a new host
-/// resource type. `Err` names the first conflict.
+/// resource type. `Err` names the first conflict. Only the resource types `linker` defines
+/// are in the map (see [`instance_resource_identities`]).
 pub(super) fn resource_identities(
     linker: &ComponentLinker,
-    meta: &ComponentMetadata,
     paths: &HashMap<String, ResourceIndex>,
 ) -> Result<HashMap<ResourceIndex, ResourceType>, Error> {
     let mut ids: HashMap<ResourceIndex, (ResourceType, String)> = HashMap::new();
@@ -204,13 +204,21 @@ pub(super) fn resource_identities(
             }
         }
     }
-    Ok(meta
-        .resources
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            let i = i as ResourceIndex;
-            (i, ids.get(&i).map_or_else(ResourceType::host, |(t, _)| *t))
+    Ok(ids.into_iter().map(|(i, (t, _))| (i, t)).collect())
+}
+
+/// Every resource type's identity for a new instance: the linker's (`defined`, from
+/// [`resource_identities`]) or a new one.
+pub(super) fn instance_resource_identities(
+    meta: &ComponentMetadata,
+    defined: &HashMap<ResourceIndex, ResourceType>,
+) -> HashMap<ResourceIndex, ResourceType> {
+    (0..meta.resources.len() as ResourceIndex)
+        .map(|i| {
+            (
+                i,
+                defined.get(&i).copied().unwrap_or_else(ResourceType::host),
+            )
         })
-        .collect())
+        .collect()
 }

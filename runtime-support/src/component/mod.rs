@@ -58,7 +58,7 @@ pub use kiln_environ::component::{
     ComponentExport, ComponentFuncType, ComponentImport, ComponentMetadata, ExportItem,
     InterfaceType, ItemType,
 };
-pub use linker::ComponentLinker;
+pub use linker::{ComponentLinker, ComponentPre};
 pub use linking::{HostFuncType, ResourceType};
 pub use load::Component;
 pub use raw::RawReturn;

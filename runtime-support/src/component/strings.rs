@@ -24,6 +24,9 @@ use kiln_environ::component::glue::GlueTrap;
 const UTF8: i32 = 0;
 const UTF16: i32 = 1;
 const LATIN1: i32 = 2;
+/// UTF-8 from the host: validated where it entered the runtime (a Rust `str`, or the C
+/// argument and host-result checks in `host_check.rs`), so not validated again here.
+const HOST_UTF8: i32 = 3;
 
 /// A guest string checked by [`check`]: where its bytes are and how they are encoded.
 struct Checked<'a> {
@@ -99,20 +102,27 @@ fn code_points(bytes: &[u8], simple: i32) -> Box<dyn Iterator<Item = char> + '_>
     }
 }
 
-/// The source of a transcoding builtin: `n` code units at native address `src`, validated.
+/// The source of a transcoding builtin: `n` code units at native address `src`, validated
+/// unless they are the host's UTF-8 ([`HOST_UTF8`]); returns them with their simple encoding.
 ///
 /// # Safety
 /// `src` points at `n` readable code units of `simple` (the glue passes a string it checked
 /// when it lifted it, or a host string whose length the host vouched for).
-unsafe fn source<'a>(simple: i32, src: i64, n: i64) -> Result<&'a [u8], Trap> {
+unsafe fn source<'a>(simple: i32, src: i64, n: i64) -> Result<(&'a [u8], i32), Trap> {
+    let (simple, checked) = match simple {
+        HOST_UTF8 => (UTF8, true),
+        other => (other, false),
+    };
     let bytes = if simple == UTF16 { 2 * n } else { n } as usize;
     if bytes == 0 {
-        return Ok(&[]);
+        return Ok((&[], simple));
     }
     // SAFETY: caller contract.
     let s = unsafe { std::slice::from_raw_parts(src as usize as *const u8, bytes) };
-    validate(s, simple)?;
-    Ok(s)
+    if !checked {
+        validate(s, simple)?;
+    }
+    Ok((s, simple))
 }
 
 /// The guest range `[dst, dst + bytes)` of the memory at `def` (the glue checked it after the
@@ -315,7 +325,7 @@ unsafe fn copy(
     dst: i32,
 ) -> Result<(), Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(src_enc, src, n)? };
+    let (s, src_enc) = unsafe { source(src_enc, src, n)? };
     match (src_enc, dst_enc) {
         (LATIN1, UTF16) => {
             // SAFETY: caller contract.
@@ -339,7 +349,7 @@ unsafe fn copy(
 /// See [`source`] and [`dest`].
 unsafe fn to_utf8_prefix(def: i64, src_enc: i32, src: i64, n: i64, dst: i32) -> Result<i64, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(src_enc, src, n)? };
+    let (s, src_enc) = unsafe { source(src_enc, src, n)? };
     // SAFETY: the glue allocated `n` bytes at `dst`.
     let d = unsafe { dest(def, dst, n as u64)? };
     let mut i = 0usize;
@@ -364,7 +374,7 @@ unsafe fn to_utf8_rest(
     dst: i32,
 ) -> Result<i64, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(src_enc, src, n)? };
+    let (s, src_enc) = unsafe { source(src_enc, src, n)? };
     let len: usize = code_points(s, src_enc).map(char::len_utf8).sum();
     // SAFETY: the glue grew the allocation to the worst case, at least the encoded length.
     let d = unsafe { dest(def, dst, len as u64)? };
@@ -381,7 +391,7 @@ unsafe fn to_utf8_rest(
 /// See [`source`] and [`dest`].
 unsafe fn utf8_to_utf16(def: i64, src: i64, n: i64, dst: i32) -> Result<i64, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(UTF8, src, n)? };
+    let (s, _) = unsafe { source(UTF8, src, n)? };
     let s = std::str::from_utf8(s).map_err(utf8_error)?;
     let bytes = 2 * s.encode_utf16().count();
     // SAFETY: the glue allocated `2 * n` bytes, at least `bytes`.
@@ -402,7 +412,7 @@ unsafe fn to_latin1_prefix(
     dst: i32,
 ) -> Result<i64, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(src_enc, src, n)? };
+    let (s, src_enc) = unsafe { source(src_enc, src, n)? };
     // SAFETY: the glue allocated `n` bytes at `dst` (at least one per code point).
     let d = unsafe { dest(def, dst, n as u64)? };
     let mut k = 0usize;
@@ -427,7 +437,7 @@ unsafe fn latin1_inflate(
     dst: i32,
 ) -> Result<i64, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(src_enc, src, n)? };
+    let (s, src_enc) = unsafe { source(src_enc, src, n)? };
     let units: usize = code_points(s, src_enc).map(char::len_utf16).sum();
     let bytes = 2 * units;
     // SAFETY: the glue grew the allocation to `2 * n` bytes, at least `bytes`.
@@ -454,7 +464,7 @@ unsafe fn latin1_inflate(
 /// See [`source`] and [`dest`].
 unsafe fn utf16_compact(def: i64, src: i64, n: i64, dst: i32) -> Result<i32, Trap> {
     // SAFETY: caller contract.
-    let s = unsafe { source(UTF16, src, n)? };
+    let (s, _) = unsafe { source(UTF16, src, n)? };
     let wide = code_points(s, UTF16).any(|c| u32::from(c) >= 256);
     // SAFETY: the glue allocated `2 * n` bytes at `dst`.
     let d = unsafe { dest(def, dst, s.len() as u64)? };

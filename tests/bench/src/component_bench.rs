@@ -28,40 +28,11 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let kcomp = Component::load(&kengine, &so).kx()?;
     let klinker = ComponentLinker::new(&kengine);
     let on_demand = wasmtime_engine(false)?;
-    let pooling = wasmtime_engine(true)?;
     let wcomp = wasmtime::component::Component::new(&on_demand, &wasm)?;
-    let wcomp_pool = wasmtime::component::Component::new(&pooling, &wasm)?;
     let (r, n) = (sizes.reps, sizes.call_iters);
     let mut rows = Vec::new();
 
-    // Instantiation.
-    let k = per_op_ns(r, sizes.inst_iters, || {
-        drop(klinker.instantiate(&kcomp).expect("kiln instantiate"));
-    });
-    let winst =
-        |engine: &wasmtime::Engine, c: &wasmtime::component::Component| -> Result<Summary> {
-            let linker = wasmtime::component::Linker::<()>::new(engine);
-            let pre = linker.instantiate_pre(c)?;
-            Ok(per_op_ns(r, sizes.inst_iters, || {
-                let mut store = wasmtime_store(engine);
-                pre.instantiate(&mut store).expect("wasmtime instantiate");
-            }))
-        };
-    let w = winst(&on_demand, &wcomp)?;
-    let p = winst(&pooling, &wcomp_pool)?;
-    eprintln!(
-        "  component instantiate: kiln {:.0} ns, wasmtime {:.0} ns, pooling {:.0} ns",
-        k.median, w.median, p.median
-    );
-    let us = |s: Summary| Some(s.median / 1e3);
-    rows.push(
-        Row::new("instantiate: component with 3 core modules", "µs")
-            .col("kiln", us(k))
-            .col("wasmtime on-demand", us(w))
-            .col("wasmtime pooling", us(p))
-            .ratio_of(us(k), us(p))
-            .goal(goal_ratio(us(k), us(p), 0.7, "× pooling")),
-    );
+    rows.push(instantiate_row(&kengine, &kcomp, &wasm, sizes)?);
 
     // Host→guest calls.
     let ki = klinker.instantiate(&kcomp).kx()?;
@@ -218,4 +189,56 @@ fn goal_abs(k: Option<f64>, goal: f64, unit: &str) -> String {
         ),
         None => format!("≤ {goal} {unit}"),
     }
+}
+
+/// Compiles the three-core-module component and measures only its instantiate row.
+pub fn component_instantiate_row(work: &Path, sizes: Sizes) -> Result<Row> {
+    let wasm = wat::parse_str(crate::inputs::component_wat()?)?;
+    let so = work.join("component.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .kx()?;
+    let kengine = kiln_runtime::Engine::default();
+    let kcomp = Component::load(&kengine, &so).kx()?;
+    instantiate_row(&kengine, &kcomp, &wasm, sizes)
+}
+
+/// The component instantiate row: kiln beside wasmtime on-demand and pooling.
+fn instantiate_row(
+    kengine: &kiln_runtime::Engine,
+    kcomp: &Component,
+    wasm: &[u8],
+    sizes: Sizes,
+) -> Result<Row> {
+    // Both engines instantiate through a pre-instantiated component.
+    let kpre = ComponentLinker::new(kengine).instantiate_pre(kcomp).kx()?;
+    let on_demand = wasmtime_engine(false)?;
+    let pooling = wasmtime_engine(true)?;
+    let wcomp = wasmtime::component::Component::new(&on_demand, wasm)?;
+    let wcomp_pool = wasmtime::component::Component::new(&pooling, wasm)?;
+    let r = sizes.reps;
+    let k = per_op_ns(r, sizes.inst_iters, || {
+        drop(kpre.instantiate().expect("kiln instantiate"));
+    });
+    let winst =
+        |engine: &wasmtime::Engine, c: &wasmtime::component::Component| -> Result<Summary> {
+            let linker = wasmtime::component::Linker::<()>::new(engine);
+            let pre = linker.instantiate_pre(c)?;
+            Ok(per_op_ns(r, sizes.inst_iters, || {
+                let mut store = wasmtime_store(engine);
+                pre.instantiate(&mut store).expect("wasmtime instantiate");
+            }))
+        };
+    let w = winst(&on_demand, &wcomp)?;
+    let p = winst(&pooling, &wcomp_pool)?;
+    eprintln!(
+        "  component instantiate: kiln {:.0} ns, wasmtime {:.0} ns, pooling {:.0} ns",
+        k.median, w.median, p.median
+    );
+    let us = |s: Summary| Some(s.median / 1e3);
+    Ok(Row::new("instantiate: component with 3 core modules", "µs")
+        .col("kiln", us(k))
+        .col("wasmtime on-demand", us(w))
+        .col("wasmtime pooling", us(p))
+        .ratio_of(us(k), us(p))
+        .goal(goal_ratio(us(k), us(p), 0.7, "× pooling")))
 }

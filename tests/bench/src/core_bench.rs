@@ -7,7 +7,7 @@ use crate::engines::{wasmtime_engine, wasmtime_store, Kx};
 use crate::report_types::Row;
 use crate::stats::{per_op_ns, Summary};
 use anyhow::{Context, Result};
-use kiln_runtime::{FuncType, Instance, Linker, Module, Val};
+use kiln_runtime::{FuncType, Linker, Module, Val};
 use std::path::{Path, PathBuf};
 
 /// Iteration counts and repetitions for the runtime rows.
@@ -146,8 +146,10 @@ pub fn instantiate_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
         let wmod_pool = wasmtime::Module::new(&pooling, wat::parse_str(text)?)?;
         let kmod = Module::load(&kengine, &so).kx()?;
         let iters = sizes.inst_iters;
+        // Both engines instantiate through a pre-instantiated module (imports resolved once).
+        let kpre = Linker::new(&kengine).instantiate_pre(&kmod).kx()?;
         let k = per_op_ns(sizes.reps, iters, || {
-            let i = Instance::new(&kmod, &[]).expect("kiln instantiate");
+            let i = kpre.instantiate().expect("kiln instantiate");
             if touch {
                 i.get_func("touch")
                     .expect("touch")

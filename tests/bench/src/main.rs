@@ -47,6 +47,20 @@ fn main() -> Result<()> {
             out.as_ref(),
         );
     }
+    if args.first().map(String::as_str) == Some("--instantiate") {
+        // Only the instantiate rows (core and component), for quick before/after numbers.
+        let sizes = Sizes {
+            reps: 7,
+            inst_iters: 2000,
+            call_iters: 1000,
+        };
+        let work = inputs::work_dir()?;
+        eprintln!("load average before: {:?}", loadavg());
+        core_bench::instantiate_rows(&work, sizes)?;
+        component_bench::component_instantiate_row(&work, sizes)?;
+        eprintln!("load average after: {:?}", loadavg());
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("--profile") {
         if args.get(1).map(String::as_str) == Some("load-compare") {
             return load_compare::run(&args[2..]);
@@ -183,7 +197,8 @@ fn main() -> Result<()> {
         Section {
             title: "Instantiate (module already loaded)".into(),
             about: "One operation = instantiate, optionally call `touch` (a store to pages 0 \
-                    and 1), drop. kiln: `Instance::new`; wasmtime: `Store::new` + \
+                    and 1), drop. kiln: `InstancePre::instantiate` (memories and tables from \
+                    the engine's reservation pool, the default); wasmtime: `Store::new` + \
                     `InstancePre::instantiate`, on-demand and pooling allocators. The ratio \
                     is kiln / wasmtime pooling."
                 .into(),

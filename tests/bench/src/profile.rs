@@ -1,8 +1,9 @@
 //! `--profile WHAT`: runs one kiln operation in a loop for a few seconds so `perf record`
 //! can sample it (the work directory must hold the artifacts of a full run).
 //! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `load-py` (the componentize-py component), `string-64k`, `exec-KERNEL` (`int`, `float`,
-//! `hash`, `lz`). `load-compare OUT_DIR INPUT...` (`load_compare.rs`) compares load costs
-//! with wasmtime instead.
+//! `hash`, `lz`), `instantiate-NAME` (`empty`, `mem`, `data`: the instantiate rows' modules;
+//! `component`). `load-compare OUT_DIR INPUT...` (`load_compare.rs`) compares load costs with
+//! wasmtime instead.
 
 use crate::engines::Kx;
 use anyhow::{bail, Context, Result};
@@ -79,6 +80,18 @@ pub fn run(what: &str) -> Result<()> {
             while Instant::now() < end {
                 f.call(&[Val::I32(4)]).kx()?;
             }
+        }
+        "instantiate-component" => {
+            let c = kiln_runtime::Component::load(&engine, &work.join("component.so")).kx()?;
+            let pre = kiln_runtime::ComponentLinker::new(&engine)
+                .instantiate_pre(&c)
+                .kx()?;
+            for_seconds(5, || drop(pre.instantiate().expect("instantiate")));
+        }
+        w if w.starts_with("instantiate-") => {
+            let m = Module::load(&engine, &work.join(format!("{}.so", &w[12..]))).kx()?;
+            let pre = Linker::new(&engine).instantiate_pre(&m).kx()?;
+            for_seconds(5, || drop(pre.instantiate().expect("instantiate")));
         }
         other => bail!("unknown profile target {other}"),
     }

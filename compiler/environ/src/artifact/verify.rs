@@ -179,14 +179,16 @@ fn check_span(
         Place::Code => loads
             .iter()
             .any(|p| p.contains(span.addr, span.len) && p.flags == PF_R | PF_X),
+        // Neither writable nor executable: metadata and data are never code (a pointer onto
+        // code would read instructions as metadata, or expose code through a memory image).
         Place::ReadOnly => loads
             .iter()
-            .any(|p| p.contains(span.addr, span.len) && p.flags & PF_W == 0),
+            .any(|p| p.contains(span.addr, span.len) && p.flags & (PF_W | PF_X) == 0),
     };
     if !ok {
         let kind = match place {
             Place::Code => "an executable segment",
-            Place::ReadOnly => "a read-only segment",
+            Place::ReadOnly => "a read-only segment (neither writable nor executable)",
             Place::Relro => "the read-only-after-relocation data",
         };
         return fail(format!(

@@ -21,7 +21,9 @@ use kiln_environ::component::StringEncoding;
 /// `src_encoding` / `src_simple_encoding`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// UTF-8 (the host's strings, or a `utf8` guest).
+    /// UTF-8 of the host, validated where it entered the runtime (not validated again).
+    HostUtf8,
+    /// UTF-8 of a `utf8` guest.
     Utf8,
     /// UTF-16 of a `utf16` guest.
     Utf16,
@@ -32,9 +34,10 @@ pub enum Source {
 }
 
 impl Source {
-    /// The `src_enc` code the builtins take: 0 UTF-8, 1 UTF-16, 2 latin1.
+    /// The `src_enc` code the builtins take: 0 UTF-8, 1 UTF-16, 2 latin1, 3 the host's UTF-8.
     fn code(self) -> i64 {
         match self {
+            Source::HostUtf8 => 3,
             Source::Utf8 => 0,
             Source::Utf16 | Source::CompactUtf16 => 1,
             Source::CompactLatin1 => 2,
@@ -78,7 +81,12 @@ impl Glue<'_, '_> {
                     );
                     self.trap_if(long, GlueTrap::StringTooLong);
                 }
-                self.store_string(Source::Utf8, src, len, merge);
+                let kind = if from.is_none() {
+                    Source::HostUtf8
+                } else {
+                    Source::Utf8
+                };
+                self.store_string(kind, src, len, merge);
             }
             Some(StringEncoding::Utf16) => self.store_string(Source::Utf16, src, len, merge),
             Some(StringEncoding::Latin1Utf16) => {
@@ -102,16 +110,18 @@ impl Glue<'_, '_> {
     fn store_string(&mut self, src_kind: Source, src: Value, n: Value, merge: Block) {
         use Source::*;
         match (self.opts.string_encoding, src_kind) {
-            (StringEncoding::Utf8, Utf8) => self.store_copy(src_kind, src, n, 1, 1, merge),
+            (StringEncoding::Utf8, Utf8 | HostUtf8) => {
+                self.store_copy(src_kind, src, n, 1, 1, merge)
+            }
             (StringEncoding::Utf8, Utf16 | CompactUtf16) => {
                 self.store_to_utf8(src_kind, src, n, 3, merge)
             }
             (StringEncoding::Utf8, CompactLatin1) => self.store_to_utf8(src_kind, src, n, 2, merge),
-            (StringEncoding::Utf16, Utf8) => self.store_utf8_to_utf16(src, n, merge),
+            (StringEncoding::Utf16, Utf8 | HostUtf8) => self.store_utf8_to_utf16(src, n, merge),
             (StringEncoding::Utf16, Utf16 | CompactUtf16 | CompactLatin1) => {
                 self.store_copy(src_kind, src, n, 2, 2, merge)
             }
-            (StringEncoding::Latin1Utf16, Utf8 | Utf16) => {
+            (StringEncoding::Latin1Utf16, Utf8 | HostUtf8 | Utf16) => {
                 self.store_to_latin1_or_utf16(src_kind, src, n, merge)
             }
             (StringEncoding::Latin1Utf16, CompactLatin1) => {
