@@ -53,6 +53,20 @@ fn const_i32_offset(expr: &kiln_environ::ConstExpr) -> Option<u32> {
     }
 }
 
+/// The demangled names of every function, for the metadata's name table (none at all when the
+/// module names no function).
+fn function_names(module: &ModuleTranslation<'_>) -> kiln_environ::NameTable {
+    if module.func_names.iter().all(Option::is_none) {
+        return kiln_environ::NameTable::default();
+    }
+    let names: Vec<Option<String>> = module
+        .func_names
+        .iter()
+        .map(|n| n.as_deref().map(crate::debug::demangle))
+        .collect();
+    kiln_environ::NameTable::from_names(names.iter().map(Option::as_deref))
+}
+
 fn layout_data(module: &ModuleTranslation<'_>) -> DataLayout {
     let mut blob = Vec::new();
     let mut images = Vec::new();
@@ -241,10 +255,6 @@ pub fn emit_object(
     let mut infos: Vec<FunctionInfo> = (0..module.functions.len() as u32)
         .map(|i| FunctionInfo {
             type_index: module.functions[i as usize],
-            // Trap backtraces print this name: demangled, as the debug symbols are.
-            name: module.func_names[i as usize]
-                .as_deref()
-                .map(crate::debug::demangle),
             body: None,
             array_trampoline: None,
             host_trampoline: None,
@@ -325,6 +335,8 @@ pub fn emit_object(
         address_map: OffsetTable::from_sorted_pairs(address_map),
         exception_table: exceptions.finish(),
         name: module.module_name.clone(),
+        // Trap backtraces print these names: demangled, as the debug symbols are.
+        function_names: function_names(module),
         debug_lines,
     };
     let meta_bytes = metadata.to_bytes();

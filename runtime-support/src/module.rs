@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::loader::{Artifact, Library};
 use crate::traps;
 use kiln_environ::artifact::ArtifactKind;
-use kiln_environ::{Fingerprint, ModuleDescriptor, ModuleMetadata};
+use kiln_environ::{Fingerprint, MetadataLayout, ModuleDescriptor, ModuleMetadata, SharedBytes};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,25 +82,31 @@ impl Module {
         )?;
         let image_offset = v.file_offset(desc.data.addr, desc.data.len);
         let library = artifact.load()?;
-        Ok(Module::from_verified(
-            engine,
-            library,
-            &desc,
-            metadata,
-            image_offset,
-        ))
+        Module::from_verified(&shown, engine, library, &desc, metadata, image_offset)
     }
 
     /// A module of a loaded (verified) `library`: `desc` is its verified descriptor (link-time
-    /// addresses), `metadata` its checked metadata, `image_offset` the file offset of its data
-    /// blob.
+    /// addresses), `metadata` its checked metadata (the shape, and the layout of the tables it
+    /// reads in place from the library's copy of the metadata), `image_offset` the file offset
+    /// of its data blob.
     pub(crate) fn from_verified(
+        shown: &str,
         engine: &Engine,
         library: Arc<Library>,
         desc: &ModuleDescriptor,
-        metadata: ModuleMetadata,
+        metadata: (ModuleMetadata, MetadataLayout),
         image_offset: Option<u64>,
-    ) -> Module {
+    ) -> Result<Module, Error> {
+        let (mut metadata, layout) = metadata;
+        let (meta, meta_len) = library.span(desc.head.metadata);
+        let mapped = MappedMetadata {
+            _library: library.clone(),
+            ptr: meta as *const u8,
+            len: meta_len,
+        };
+        metadata
+            .attach(&layout, SharedBytes::new(Arc::new(mapped)))
+            .map_err(|e| Error::Load(format!("{shown}: {e}")))?;
         let (text, text_len) = library.span(desc.text);
         let (data, data_len) = library.span(desc.data);
         let type_ids = metadata
@@ -135,7 +141,7 @@ impl Module {
                 engine.register_host_trampoline(id, text + off as usize, Arc::downgrade(&inner));
             }
         }
-        Module { inner }
+        Ok(Module { inner })
     }
 
     /// The decoded metadata.
@@ -188,19 +194,43 @@ impl std::fmt::Debug for Module {
     }
 }
 
-/// Decodes a module's metadata from verified bytes and checks it against its descriptor and
-/// fingerprint.
+/// The metadata bytes inside a loaded library (where the verifier found them, in a read-only
+/// segment), kept loaded for as long as a table reads them.
+struct MappedMetadata {
+    _library: Arc<Library>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the bytes are immutable while the library is loaded, which this value ensures.
+unsafe impl Send for MappedMetadata {}
+// SAFETY: as above.
+unsafe impl Sync for MappedMetadata {}
+
+impl AsRef<[u8]> for MappedMetadata {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `[ptr, ptr + len)` is the run-time range of the metadata span, which the
+        // verifier found inside a file-backed read-only PT_LOAD segment and the loader checked
+        // the dynamic loader mapped from the verified file; `self._library` keeps it mapped and
+        // nothing writes it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// Decodes a module's metadata shape from verified bytes and checks it against its descriptor
+/// and fingerprint; the per-function tables are checked for size only and read in place later
+/// (see [`Module::from_verified`]).
 pub(crate) fn decode_metadata(
     shown: &str,
     bytes: &[u8],
     fingerprint: &Fingerprint,
     desc: &ModuleDescriptor,
-) -> Result<ModuleMetadata, Error> {
-    let metadata =
-        ModuleMetadata::from_bytes(bytes).map_err(|e| Error::Load(format!("{shown}: {e}")))?;
+) -> Result<(ModuleMetadata, MetadataLayout), Error> {
+    let (metadata, layout) =
+        ModuleMetadata::decode_shape(bytes).map_err(|e| Error::Load(format!("{shown}: {e}")))?;
     check_build(shown, &metadata, fingerprint)?;
     check_shape(shown, &metadata, desc.text.len, desc.data.len)?;
-    Ok(metadata)
+    Ok((metadata, layout))
 }
 
 /// Checks that the metadata's build facts are the fingerprint the loader checked.

@@ -513,7 +513,13 @@ fn symbolize(pcs: &[usize], fault: bool) -> Vec<FrameInfo> {
         };
         out.push(FrameInfo {
             func_index: func,
-            func_name: m.metadata.functions[func as usize].name.clone(),
+            // A malformed stored name (bounds, UTF-8) shows as no name.
+            func_name: m
+                .metadata
+                .function_name(func)
+                .ok()
+                .flatten()
+                .map(str::to_string),
             module_name: m.metadata.name.clone(),
             wasm_offset: m.metadata.wasm_offset_at(off),
             source: m

@@ -40,7 +40,7 @@ pub const COMPONENT_DESCRIPTOR_MAGIC: [u8; 8] = *b"KILN\0CMP";
 /// Version of the compiler/runtime contract (VM context layout, builtins, descriptor and
 /// metadata formats). Bump on any incompatible change; the runtime rejects artifacts whose
 /// version differs.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// Size in bytes of either descriptor.
 pub const DESCRIPTOR_SIZE: u32 = 96;

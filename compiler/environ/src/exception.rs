@@ -11,11 +11,11 @@
 //! object) and the handler's code offset. The handler expects the exception object in the
 //! first exception-payload register of the platform (`rax` on x86_64).
 //!
-//! Like the trap table, the table is stored as fixed-width little-endian byte strings so the
-//! runtime loads it with one copy and binary-searches it in place; loading checks only the
-//! byte lengths, and lookups in a malformed table give wrong or no answers, never a panic.
+//! Like the trap table, the table is stored as fixed-width little-endian byte strings that the
+//! runtime binary-searches in place (in the loaded object, never copied); loading checks only
+//! the byte lengths, and lookups in a malformed table give wrong or no answers, never a panic.
 
-use serde::{Deserialize, Serialize};
+use crate::shared::SharedBytes;
 
 /// Offset, in an exception object, of the runtime's tag identity (a pointer, opaque to code).
 pub const EXN_TAG_OFFSET: u32 = 0;
@@ -49,21 +49,20 @@ pub struct Handler {
 }
 
 /// The exception table of a module: call sites with catch handlers, sorted by return offset.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ExceptionTable {
     /// 12-byte entries `(return offset, frame offset, handlers end)`, sorted by return offset.
-    #[serde(with = "bytes")]
-    sites: Vec<u8>,
+    sites: SharedBytes,
     /// 12-byte entries `(tag, context offset, handler offset)`; a site's handlers run from the
     /// previous site's end (0 for the first) to its own end.
-    #[serde(with = "bytes")]
-    handlers: Vec<u8>,
+    handlers: SharedBytes,
 }
 
 /// Builds an [`ExceptionTable`] from call sites given in code order.
 #[derive(Default)]
 pub struct ExceptionTableBuilder {
-    table: ExceptionTable,
+    sites: Vec<u8>,
+    handlers: Vec<u8>,
     last: Option<u32>,
 }
 
@@ -86,20 +85,23 @@ impl ExceptionTableBuilder {
         self.last = Some(ret);
         for h in handlers {
             for v in [h.tag, h.context_sp_offset, h.handler] {
-                self.table.handlers.extend_from_slice(&v.to_le_bytes());
+                self.handlers.extend_from_slice(&v.to_le_bytes());
             }
         }
-        let end = u32::try_from(self.table.handlers.len() / HANDLER_SIZE)
+        let end = u32::try_from(self.handlers.len() / HANDLER_SIZE)
             .map_err(|_| "too many exception handlers".to_string())?;
         for v in [ret, frame_offset, end] {
-            self.table.sites.extend_from_slice(&v.to_le_bytes());
+            self.sites.extend_from_slice(&v.to_le_bytes());
         }
         Ok(())
     }
 
     /// The finished table.
     pub fn finish(self) -> ExceptionTable {
-        self.table
+        ExceptionTable {
+            sites: SharedBytes::from_vec(self.sites),
+            handlers: SharedBytes::from_vec(self.handlers),
+        }
     }
 }
 
@@ -109,6 +111,22 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 impl ExceptionTable {
+    /// Wraps the two tables' bytes, read in place (lookups never read outside them; see
+    /// [`ExceptionTable::check`]).
+    pub fn from_shared(sites: SharedBytes, handlers: SharedBytes) -> ExceptionTable {
+        ExceptionTable { sites, handlers }
+    }
+
+    /// The call-site table's bytes.
+    pub fn site_bytes(&self) -> &[u8] {
+        self.sites.as_slice()
+    }
+
+    /// The handler table's bytes.
+    pub fn handler_bytes(&self) -> &[u8] {
+        self.handlers.as_slice()
+    }
+
     /// Checks the byte lengths (a whole number of entries).
     pub fn check(&self) -> Result<(), String> {
         if !self.sites.len().is_multiple_of(SITE_SIZE)
@@ -132,9 +150,9 @@ impl ExceptionTable {
     fn site(&self, i: usize) -> Option<(u32, u32, u32)> {
         let at = i.checked_mul(SITE_SIZE)?;
         Some((
-            read_u32(&self.sites, at)?,
-            read_u32(&self.sites, at + 4)?,
-            read_u32(&self.sites, at + 8)?,
+            read_u32(self.sites.as_slice(), at)?,
+            read_u32(self.sites.as_slice(), at + 4)?,
+            read_u32(self.sites.as_slice(), at + 8)?,
         ))
     }
 
@@ -161,9 +179,9 @@ impl ExceptionTable {
         let handlers = (start..end).map_while(move |i| {
             let at = (i as usize).checked_mul(HANDLER_SIZE)?;
             Some(Handler {
-                tag: read_u32(&self.handlers, at)?,
-                context_sp_offset: read_u32(&self.handlers, at + 4)?,
-                handler: read_u32(&self.handlers, at + 8)?,
+                tag: read_u32(self.handlers.as_slice(), at)?,
+                context_sp_offset: read_u32(self.handlers.as_slice(), at + 4)?,
+                handler: read_u32(self.handlers.as_slice(), at + 8)?,
             })
         });
         Some((frame_offset, handlers))
@@ -176,19 +194,6 @@ impl std::fmt::Debug for ExceptionTable {
             .field("sites", &self.len())
             .field("handlers", &(self.handlers.len() / HANDLER_SIZE))
             .finish()
-    }
-}
-
-/// Serializes a `Vec<u8>` as one byte string (one copy on load).
-mod bytes {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_byte_buf(crate::table::BytesVisitor)
     }
 }
 
@@ -213,8 +218,10 @@ mod tests {
         b.add_site(0x30, 48, &[h(0, 0x50)]).unwrap();
         assert!(b.add_site(0x30, 48, &[h(0, 0x50)]).is_err());
         let t = b.finish();
-        let bytes = postcard::to_allocvec(&t).unwrap();
-        let t: ExceptionTable = postcard::from_bytes(&bytes).unwrap();
+        let t = ExceptionTable::from_shared(
+            SharedBytes::from_vec(t.site_bytes().to_vec()),
+            SharedBytes::from_vec(t.handler_bytes().to_vec()),
+        );
         t.check().unwrap();
         assert_eq!(t.len(), 2);
         let (fo, hs) = t.lookup(0x10).unwrap();
@@ -230,10 +237,10 @@ mod tests {
 
     #[test]
     fn malformed_tables_never_panic() {
-        let t = ExceptionTable {
-            sites: vec![0xff; 13],
-            handlers: vec![1; 5],
-        };
+        let t = ExceptionTable::from_shared(
+            SharedBytes::from_vec(vec![0xff; 13]),
+            SharedBytes::from_vec(vec![1; 5]),
+        );
         assert!(t.check().is_err());
         for pc in [0, 1, 0xffff_ffff] {
             if let Some((_, hs)) = t.lookup(pc) {
@@ -245,10 +252,7 @@ mod tests {
         for v in [4u32, 0, 1000] {
             sites.extend_from_slice(&v.to_le_bytes());
         }
-        let t = ExceptionTable {
-            sites,
-            handlers: Vec::new(),
-        };
+        let t = ExceptionTable::from_shared(SharedBytes::from_vec(sites), SharedBytes::default());
         t.check().unwrap();
         assert_eq!(t.lookup(4).unwrap().1.count(), 0);
     }

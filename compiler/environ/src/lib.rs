@@ -9,6 +9,9 @@
 //! - [`metadata`]: the versioned metadata blob (module shape, segments, trap and address tables);
 //! - [`vmoffsets`]: the layout of the VM context that compiled code receives as its first argument;
 //! - [`builtins`]: the table of runtime services compiled code calls through the VM context;
+//! - [`metadata_codec`]: the metadata's byte layout (a section directory, the shape, tables
+//!   read in place);
+//! - [`shared`]: bytes the metadata tables read in place, and string tables;
 //! - [`table`]: the fixed-width trap and address tables inside the metadata;
 //! - [`trap`]: trap kinds and their messages;
 //! - [`exception`]: exception objects' layout and the exception (catch handler) table;
@@ -25,6 +28,8 @@ pub mod descriptor;
 pub mod exception;
 pub mod fingerprint;
 pub mod metadata;
+pub mod metadata_codec;
+pub mod shared;
 pub mod table;
 pub mod trap;
 pub mod vmoffsets;
@@ -37,6 +42,8 @@ pub use descriptor::{
 pub use exception::ExceptionTable;
 pub use fingerprint::Fingerprint;
 pub use metadata::*;
+pub use metadata_codec::MetadataLayout;
+pub use shared::{BytesOwner, NameTable, SharedBytes};
 pub use table::{OffsetTable, TrapTable};
 pub use trap::TrapKind;
 pub use vmoffsets::VMOffsets;

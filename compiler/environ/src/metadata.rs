@@ -1,9 +1,11 @@
 //! The versioned metadata a kiln `.so` carries, and its serialized form.
 //!
-//! Written by the compiler's emit stage (serialized with `postcard`, deterministic), read by
-//! the runtime before it runs anything. All code offsets are relative to the descriptor's
-//! `text`; all data offsets are relative to the descriptor's `data`.
+//! Written by the compiler's emit stage (deterministic; byte layout in
+//! [`crate::metadata_codec`]: the shape in `postcard`, per-function tables fixed-width and read
+//! in place), read by the runtime before it runs anything. All code offsets are relative to the
+//! descriptor's `text`; all data offsets are relative to the descriptor's `data`.
 
+use crate::shared::{read_u32, NameTable, SharedBytes};
 use crate::{ExceptionTable, OffsetTable, TrapKind, TrapTable};
 use serde::{Deserialize, Serialize};
 
@@ -191,13 +193,12 @@ pub struct Export {
     pub index: u32,
 }
 
-/// Compiled-code facts about one function (imported or defined).
+/// Compiled-code facts about one function (imported or defined); its name is in
+/// [`ModuleMetadata::function_names`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {
     /// Type index.
     pub type_index: u32,
-    /// Name from the name section, if any.
-    pub name: Option<String>,
     /// Defined functions: offset and length of the body (wasm calling convention).
     /// Imported functions: `None`.
     pub body: Option<(u32, u32)>,
@@ -313,6 +314,12 @@ pub struct BuildInfo {
 }
 
 /// Everything the runtime needs to know about a compiled core module.
+///
+/// The *shape* (build facts, types, imports, functions, tables, memories, globals, segments,
+/// exports...) is decoded when a module loads. The large per-function parts — trap sites, the
+/// address map, the exception table, function names and debug lines — are fixed-width tables
+/// and string tables read in place from the metadata bytes when they are needed (see
+/// `metadata_codec.rs` for the byte layout); they are not part of the serde form.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModuleMetadata {
     /// Build facts, checked first.
@@ -321,7 +328,8 @@ pub struct ModuleMetadata {
     pub types: Vec<FuncType>,
     /// Imports, in order.
     pub imports: Vec<Import>,
-    /// Every function (imports first).
+    /// Every function (imports first); stored as a fixed-width table.
+    #[serde(skip)]
     pub functions: Vec<FunctionInfo>,
     /// Every table type (imports first).
     pub tables: Vec<TableType>,
@@ -352,42 +360,106 @@ pub struct ModuleMetadata {
     /// Copy-on-write memory images.
     pub memory_images: Vec<MemoryImage>,
     /// Trap sites: (code offset, trap kind), sorted by offset (a fixed-width byte table).
+    #[serde(skip)]
     pub trap_sites: TrapTable,
     /// Address map: (code offset, wasm byte offset), sorted by code offset (a fixed-width
     /// byte table).
+    #[serde(skip)]
     pub address_map: OffsetTable,
     /// Call sites inside `try_table`s and their catch handlers.
+    #[serde(skip)]
     pub exception_table: ExceptionTable,
     /// Module name from the name section.
     pub name: Option<String>,
+    /// Function names from the name section (demangled), one entry per function (imports
+    /// first) or none at all; read in place.
+    #[serde(skip)]
+    pub function_names: NameTable,
     /// Source lines of the code, for trap backtraces; present when compiled with `-g`.
+    #[serde(skip)]
     pub debug_lines: Option<DebugLineTable>,
 }
 
+/// Size of one row of a [`DebugLineTable`]: code offset, file index, line.
+const LINE_ROW_SIZE: usize = 12;
+
 /// A compact line table (code offset → source file and line), so the runtime can print
-/// `file:line` in trap backtraces without reading DWARF.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `file:line` in trap backtraces without reading DWARF. Read in place: rows are 12-byte
+/// little-endian entries `(code offset, file index, line)` sorted by code offset, files a
+/// [`NameTable`]. A row holds until the next one; line 0 means "no source line" (code between
+/// functions, trampolines).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DebugLineTable {
-    /// Source file paths (as the producer named them).
-    pub files: Vec<String>,
-    /// Rows `(code offset, file index, line)`, sorted by code offset. A row holds until the next
-    /// one; line 0 means "no source line" (code between functions, trampolines).
-    pub rows: Vec<(u32, u32, u32)>,
+    files: NameTable,
+    rows: SharedBytes,
 }
 
 impl DebugLineTable {
-    /// The source file and line of a code offset, if known.
+    /// Builds a table from source files and rows sorted by code offset.
+    pub fn new(files: &[String], rows: &[(u32, u32, u32)]) -> DebugLineTable {
+        let mut bytes = Vec::with_capacity(rows.len() * LINE_ROW_SIZE);
+        for (o, f, l) in rows {
+            for v in [o, f, l] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        DebugLineTable {
+            files: NameTable::from_names(files.iter().map(|f| Some(f.as_str()))),
+            rows: SharedBytes::from_vec(bytes),
+        }
+    }
+
+    /// Wraps a file table and row bytes read in place (the rows must be whole entries).
+    pub fn from_shared(files: NameTable, rows: SharedBytes) -> Result<DebugLineTable, String> {
+        if !rows.len().is_multiple_of(LINE_ROW_SIZE) {
+            return Err("debug line table has a partial row".into());
+        }
+        Ok(DebugLineTable { files, rows })
+    }
+
+    /// The source files.
+    pub fn files(&self) -> &NameTable {
+        &self.files
+    }
+
+    /// The raw row bytes.
+    pub fn row_bytes(&self) -> &[u8] {
+        self.rows.as_slice()
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len() / LINE_ROW_SIZE
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`: `(code offset, file index, line)`.
+    pub fn row(&self, i: usize) -> Option<(u32, u32, u32)> {
+        let b = self.rows.as_slice();
+        let at = i.checked_mul(LINE_ROW_SIZE)?;
+        Some((read_u32(b, at)?, read_u32(b, at + 4)?, read_u32(b, at + 8)?))
+    }
+
+    /// The source file and line of a code offset, if known (and the table is well formed).
     pub fn lookup(&self, code_offset: u32) -> Option<(&str, u32)> {
-        let i = match self.rows.binary_search_by_key(&code_offset, |r| r.0) {
-            Ok(i) => i,
-            Err(0) => return None,
-            Err(i) => i - 1,
-        };
-        let (_, file, line) = self.rows[i];
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.row(mid)?.0 <= code_offset {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let (_, file, line) = self.row(lo.checked_sub(1)?)?;
         if line == 0 {
             return None;
         }
-        Some((self.files.get(file as usize)?.as_str(), line))
+        Some((self.files.get(file as usize).ok()??, line))
     }
 }
 
@@ -446,14 +518,10 @@ impl ModuleMetadata {
         Some(&self.types.get(ty as usize)?.params)
     }
 
-    /// Serializes the metadata (deterministic).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("metadata serialization cannot fail")
-    }
-
-    /// Deserializes metadata written by [`ModuleMetadata::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<ModuleMetadata, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("corrupt kiln metadata: {e}"))
+    /// The name of function `index` (imports first), if it has one; an error when the stored
+    /// name is malformed.
+    pub fn function_name(&self, index: u32) -> Result<Option<&str>, String> {
+        self.function_names.get(index as usize)
     }
 
     /// Looks up the trap kind recorded for a code offset.

@@ -3,8 +3,8 @@
 //! The compiler writes one entry per trap site or source location, so these tables are the
 //! longest vectors of a module's metadata. They are stored as one byte string of 8-byte
 //! little-endian entries `(u32 code offset, u32 value)`, sorted by code offset, so the runtime
-//! loads each table with a single copy instead of decoding and allocating entry by entry, and
-//! looks entries up by binary search directly in the bytes.
+//! neither decodes nor copies them: it looks entries up by binary search directly in the
+//! metadata bytes of the loaded object ([`crate::SharedBytes`]).
 //!
 //! Loading checks only the byte length (a whole number of entries): a table that is not sorted
 //! or holds unknown trap kinds gives wrong or missing lookups, never a panic, and is not scanned
@@ -13,6 +13,7 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::shared::SharedBytes;
 use crate::TrapKind;
 
 /// Size in bytes of one table entry.
@@ -21,7 +22,7 @@ pub const ENTRY_SIZE: usize = 8;
 /// A sorted table of `(u32 code offset, u32 value)` entries stored as little-endian bytes.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct OffsetTable {
-    bytes: Vec<u8>,
+    bytes: SharedBytes,
 }
 
 impl OffsetTable {
@@ -33,7 +34,9 @@ impl OffsetTable {
             bytes.extend_from_slice(&offset.to_le_bytes());
             bytes.extend_from_slice(&value.to_le_bytes());
         }
-        let table = OffsetTable { bytes };
+        let table = OffsetTable {
+            bytes: SharedBytes::from_vec(bytes),
+        };
         debug_assert!(table.is_sorted(), "pairs not sorted");
         table
     }
@@ -41,6 +44,12 @@ impl OffsetTable {
     /// Wraps raw table bytes, checking their length is a whole number of entries (sortedness
     /// is not checked: see [`OffsetTable::is_sorted`]).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<OffsetTable, String> {
+        OffsetTable::from_shared(SharedBytes::from_vec(bytes))
+    }
+
+    /// Wraps shared table bytes read in place (length checked as for
+    /// [`OffsetTable::from_bytes`]).
+    pub fn from_shared(bytes: SharedBytes) -> Result<OffsetTable, String> {
         if !bytes.len().is_multiple_of(ENTRY_SIZE) {
             return Err(format!(
                 "offset table of {} bytes is not a multiple of {ENTRY_SIZE}",
@@ -58,7 +67,7 @@ impl OffsetTable {
 
     /// The raw little-endian bytes of the table.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_slice()
     }
 
     /// The number of entries.
@@ -74,23 +83,25 @@ impl OffsetTable {
     /// Entry `i`, if in range.
     pub fn get(&self, i: usize) -> Option<(u32, u32)> {
         let at = i.checked_mul(ENTRY_SIZE)?;
-        let entry = self.bytes.get(at..at.checked_add(ENTRY_SIZE)?)?;
+        let entry = self.bytes.as_slice().get(at..at.checked_add(ENTRY_SIZE)?)?;
         Some((read_u32(entry, 0), read_u32(entry, 4)))
     }
 
     /// Every entry, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
         self.bytes
+            .as_slice()
             .chunks_exact(ENTRY_SIZE)
             .map(|e| (read_u32(e, 0), read_u32(e, 4)))
     }
 
     /// The number of entries whose code offset is `<= code_offset` (binary search in place).
     fn partition(&self, code_offset: u32) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
+        let bytes = self.bytes.as_slice();
+        let (mut lo, mut hi) = (0, bytes.len() / ENTRY_SIZE);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if read_u32(&self.bytes, mid * ENTRY_SIZE) <= code_offset {
+            if read_u32(bytes, mid * ENTRY_SIZE) <= code_offset {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -126,7 +137,7 @@ impl std::fmt::Debug for OffsetTable {
 
 impl Serialize for OffsetTable {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.bytes)
+        s.serialize_bytes(self.bytes.as_slice())
     }
 }
 

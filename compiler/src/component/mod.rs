@@ -215,6 +215,7 @@ pub fn summary(plan: &ComponentMetadata) -> kiln_environ::ModuleMetadata {
         address_map: kiln_environ::OffsetTable::default(),
         exception_table: Default::default(),
         name: None,
+        function_names: Default::default(),
         debug_lines: None,
     }
 }

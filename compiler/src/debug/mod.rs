@@ -305,7 +305,7 @@ fn line_table(mut rows: Vec<TrapRow>) -> DebugLineTable {
             _ => out.push((off, f, line)),
         }
     }
-    DebugLineTable { files, rows: out }
+    DebugLineTable::new(&files, &out)
 }
 
 /// Moves the debug sections of the shared object `so` into `<so>.debug` and links them back

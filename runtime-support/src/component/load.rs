@@ -82,26 +82,27 @@ impl Component {
                 &fingerprint,
                 desc,
             )?;
-            let imports: Vec<(String, String)> = m
-                .imports
-                .iter()
-                .map(|i| (i.module.clone(), i.name.clone()))
-                .collect();
-            if imports != info.imports {
+            let same = m.0.imports.len() == info.imports.len()
+                && m.0
+                    .imports
+                    .iter()
+                    .zip(&info.imports)
+                    .all(|(i, (module, name))| i.module == *module && i.name == *name);
+            if !same {
                 return Err(Error::Load(format!(
                     "{name}: its imports differ from the plan's"
                 )));
             }
             let image_offset = v.file_offset(desc.data.addr, desc.data.len);
-            parts.push((desc.clone(), m, image_offset));
+            parts.push((name, desc.clone(), m, image_offset));
         }
         let library = artifact.load()?;
         let modules = parts
             .into_iter()
-            .map(|(desc, m, image_offset)| {
-                Module::from_verified(engine, library.clone(), &desc, m, image_offset)
+            .map(|(name, desc, m, image_offset)| {
+                Module::from_verified(&name, engine, library.clone(), &desc, m, image_offset)
             })
-            .collect();
+            .collect::<Result<Vec<_>, Error>>()?;
         let glue_text = if d.glue_text.len == 0 {
             (0, 0)
         } else {

@@ -77,7 +77,6 @@ pub fn metadata() -> ModuleMetadata {
         let slot = i * SLOT;
         functions.push(FunctionInfo {
             type_index: fty[i as usize],
-            name: Some(names[i as usize].to_string()),
             body: (i != 0).then_some((slot, SLOT)),
             array_trampoline: (i != 0).then_some(slot),
             host_trampoline: (i == 0).then_some(slot),
@@ -216,14 +215,15 @@ pub fn metadata() -> ModuleMetadata {
         address_map: OffsetTable::from_sorted_pairs(address_map),
         exception_table: Default::default(),
         name: Some("fake".into()),
-        debug_lines: Some(DebugLineTable {
-            files: vec!["fake.c".into()],
-            rows: vec![
+        function_names: kiln_environ::NameTable::from_names(names.iter().map(|n| Some(*n))),
+        debug_lines: Some(DebugLineTable::new(
+            &["fake.c".into()],
+            &[
                 (f::LOAD * SLOT, 0, 10),
                 (f::LOAD * SLOT + TRAP_AT, 0, 12),
                 (f::LOAD * SLOT + TRAP_AT + 4, 0, 0),
             ],
-        }),
+        )),
     }
 }
 

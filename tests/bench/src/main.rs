@@ -18,6 +18,7 @@ mod exec;
 mod font;
 mod inputs;
 mod js_input;
+mod load_compare;
 mod plugin_bench;
 mod plugins;
 mod profile;
@@ -74,6 +75,9 @@ fn main() -> Result<()> {
         return plugins::child(engine, call, wasi, so, cwasm);
     }
     if args.first().map(String::as_str) == Some("--profile") {
+        if args.get(1).map(String::as_str) == Some("load-compare") {
+            return load_compare::run(&args[2..]);
+        }
         return profile::run(args.get(1).map_or("", String::as_str));
     }
     let smoke = args.iter().any(|a| a == "--smoke");

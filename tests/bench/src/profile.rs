@@ -2,7 +2,8 @@
 //! can sample it (the work directory must hold the artifacts of a full run).
 //! WHAT: `call-nop`, `host-nop`, `load-sqlite`, `load-py` (the componentize-py component), `string-64k`, `exec-KERNEL` (`int`, `float`,
 //! `hash`, `lz`), `instantiate-NAME` (`empty`, `mem`, `data`: the instantiate rows' modules;
-//! `component`).
+//! `component`). `load-compare OUT_DIR INPUT...` (`load_compare.rs`) compares load costs with
+//! wasmtime instead.
 
 use crate::engines::Kx;
 use anyhow::{bail, Context, Result};
