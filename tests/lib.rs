@@ -94,7 +94,6 @@ pub fn compile_wat(wat: &str) -> anyhow::Result<Compiled> {
     Ok(Compiled { dir, path })
 }
 
-/// Compiles `wat` and loads it into `engine`.
 /// Compiles `tests/components/<name>` (a component in the text format) with `config` and loads
 /// it into `engine`; the directory holding the `.so` lives as long as the returned [`TempDir`].
 pub fn load_component_file(
@@ -115,6 +114,7 @@ pub fn load_component_file(
     (dir, component)
 }
 
+/// Compiles `wat` and loads it into `engine`.
 pub fn load_wat(engine: &Engine, wat: &str) -> anyhow::Result<(Compiled, Module)> {
     let compiled = compile_wat(wat)?;
     let module = Module::load(engine, &compiled.path).map_err(|e| anyhow::anyhow!("{e}"))?;

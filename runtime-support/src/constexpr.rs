@@ -15,6 +15,27 @@ pub(crate) trait ConstEnv {
 /// Evaluates `expr` to its raw value (the encoding of `ValRaw`).
 pub(crate) fn eval(expr: &ConstExpr, env: &dyn ConstEnv) -> Result<u128, Error> {
     let bad = |what: &str| Error::Other(format!("invalid constant expression: {what}"));
+    // One operation (nearly every initializer, and every `ref.func` element item of a large
+    // table): no stack to allocate.
+    if let [op] = expr.ops.as_slice() {
+        match *op {
+            ConstOp::I32Const(v) => return Ok(u128::from(v as u32)),
+            ConstOp::I64Const(v) => return Ok(u128::from(v as u64)),
+            ConstOp::F32Const(v) => return Ok(u128::from(v)),
+            ConstOp::F64Const(v) => return Ok(u128::from(v)),
+            ConstOp::V128Const(v) => return Ok(v),
+            ConstOp::RefNull => return Ok(0),
+            ConstOp::RefFunc(i) => {
+                return env
+                    .func_ref(i)
+                    .map(u128::from)
+                    .ok_or_else(|| bad("function index"))
+            }
+            ConstOp::GlobalGet(i) => return env.global(i).ok_or_else(|| bad("global index")),
+            // Arithmetic needs operands: the general path reports the underflow.
+            _ => {}
+        }
+    }
     let mut stack: Vec<u128> = Vec::with_capacity(4);
     for op in &expr.ops {
         let v = match *op {

@@ -10,7 +10,7 @@ use crate::instance::InstanceInner;
 use crate::store::StoreCell;
 use crate::values::Val;
 use crate::vm::VMGlobalDefinition;
-use kiln_environ::GlobalType;
+use kiln_environ::{GlobalType, ValType};
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct GlobalInner {
@@ -103,6 +103,29 @@ impl GlobalInner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(i);
+    }
+
+    /// See `TableInner::release_instances`.
+    pub(crate) fn release_instances(
+        &self,
+        release: &dyn Fn(&Arc<InstanceInner>) -> bool,
+    ) -> Vec<Arc<InstanceInner>> {
+        let mut kept = self
+            .keep_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (gone, stay): (Vec<_>, Vec<_>) = kept.drain(..).partition(|i| release(i));
+        *kept = stay;
+        gone
+    }
+
+    /// Nulls the global's function reference if it points into `[start, end)` (see
+    /// `TableInner::forget_refs_into`).
+    pub(crate) fn forget_ref_into(&self, start: usize, end: usize) {
+        let v = self.get_raw() as usize;
+        if self.ty().ty == ValType::FuncRef && v >= start && v < end {
+            self.set_raw(0);
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct ModuleInner {
     pub(crate) type_ids: Vec<u32>,
     /// The file and the file offset of the data blob, for mapping memory images.
     pub(crate) image_source: Option<(File, u64)>,
+    /// Released VM contexts of this module's instances, for reuse (large contexts only).
+    pub(crate) vmctx_cache: Arc<crate::instance::VmCtxCache>,
 }
 
 // SAFETY: the shared object's code and data are immutable once loaded.
@@ -132,6 +134,7 @@ impl Module {
             data_len,
             type_ids,
             image_source,
+            vmctx_cache: Arc::default(),
         });
         traps::register_code(text, text_len, Arc::downgrade(&inner));
         let c = inner.metadata.import_counts();

@@ -262,13 +262,42 @@ impl TableInner {
     }
 
     /// Keeps an importing instance alive as long as the table (its function references may be
-    /// stored into the table by guest code). This forms a cycle: such instances live as long as
-    /// the process keeps the table reachable from anywhere, and are leaked afterwards.
+    /// stored into the table by guest code). This forms a cycle when the table's owner is
+    /// reachable from the importer (always, within a component): a component instance breaks
+    /// it when dropped ([`TableInner::release_instances`]), and an instance freed anyway nulls
+    /// its references in the tables it imported ([`TableInner::forget_refs_into`]).
     pub(crate) fn keep_instance(&self, i: Arc<InstanceInner>) {
         self.keep_instances
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(i);
+    }
+
+    /// Stops keeping alive the importing instances `release` selects; returns them, for the
+    /// caller to drop after this table's lock is released.
+    pub(crate) fn release_instances(
+        &self,
+        release: &dyn Fn(&Arc<InstanceInner>) -> bool,
+    ) -> Vec<Arc<InstanceInner>> {
+        let mut kept = self
+            .keep_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (gone, stay): (Vec<_>, Vec<_>) = kept.drain(..).partition(|i| release(i));
+        *kept = stay;
+        gone
+    }
+
+    /// Nulls every function reference into `[start, end)`: the VM context of an instance
+    /// being freed, so the table never points at freed (or reused) memory.
+    pub(crate) fn forget_refs_into(&self, start: usize, end: usize) {
+        for i in 0..self.size() {
+            let slot = self.slot(i);
+            let v = slot.load(Ordering::Relaxed) as usize;
+            if v >= start && v < end {
+                slot.store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Encodes a value for this table, keeping functions alive.

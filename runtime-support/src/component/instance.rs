@@ -122,6 +122,34 @@ pub(super) struct ComponentInstanceInner {
     pub(super) poisoned: std::sync::atomic::AtomicBool,
 }
 
+impl Drop for ComponentInstanceInner {
+    /// Breaks the keep-alive cycles among the component's core instances: a core instance that
+    /// imports a funcref table or global of another (wit-component's shim and fixup modules
+    /// always do) is kept alive by it, and the owner is reachable from the importer. Without
+    /// the component instance nothing reaches them as a group; a core instance a host still
+    /// holds keeps working, with the references of freed siblings in its tables nulled.
+    fn drop(&mut self) {
+        let mine: Vec<*const crate::instance::InstanceInner> = self
+            .core_instances
+            .iter()
+            .map(|i| Arc::as_ptr(&i.inner))
+            .collect();
+        let release = |i: &Arc<crate::instance::InstanceInner>| mine.contains(&Arc::as_ptr(i));
+        let mut released = Vec::new();
+        for i in &self.core_instances {
+            for t in &i.inner.tables {
+                released.extend(t.inner.release_instances(&release));
+            }
+            for g in &i.inner.globals {
+                released.extend(g.inner.release_instances(&release));
+            }
+        }
+        // Dropped here, outside every table's lock (the core instances are still held by
+        // `core_instances` until the fields drop).
+        drop(released);
+    }
+}
+
 /// An instantiated component.
 #[derive(Clone)]
 pub struct ComponentInstance {
