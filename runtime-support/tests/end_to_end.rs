@@ -469,11 +469,15 @@ fn load_checks() {
             let abi = kiln_environ::ABI_VERSION;
             s.replace(
                 &format!("    .long {abi}\n    .long 96"),
-                "    .long 7\n    .long 96",
+                &format!("    .long {}\n    .long 96", abi + 100),
             )
         },
     );
-    assert!(m.contains("compiled for ABI version 7"), "{m}");
+    let other = kiln_environ::ABI_VERSION + 100;
+    assert!(
+        m.contains(&format!("compiled for ABI version {other}")),
+        "{m}"
+    );
     let m = load_err("magic", |_| {}, |s| s.replace("KILN\\0MOD", "KILN\\0BAD"));
     assert!(m.contains("not a kiln shared object"), "{m}");
     let m = load_err(

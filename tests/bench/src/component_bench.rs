@@ -38,6 +38,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let ki = klinker.instantiate(&kcomp).kx()?;
     let knop = ki.get_func("nop").context("nop")?;
     let klen = ki.get_func("len").context("len")?;
+    let knop_t = ki.typed_func::<(), ()>("nop").kx()?;
     let kloop_nop = ki.get_func("call-nop").context("call-nop")?;
     let kloop_len = ki.get_func("call-len").context("call-len")?;
     let wl = wasmtime::component::Linker::<()>::new(&on_demand);
@@ -58,6 +59,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
             .expect("nop raw");
         ki.post_return_raw(&knop, ret).expect("post-return");
     });
+    let kt_nop = per_op_ns(r, n, || knop_t.call(()).expect("nop typed"));
     let w_nop = per_op_ns(r, n, || wnop.call(&mut store, ()).expect("nop"));
     eprintln!(
         "  component nop: kiln {:.1} ns (raw {:.1}), wasmtime {:.1} ns",
@@ -66,6 +68,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     rows.push(
         Row::new("host→guest component nop", "ns")
             .col("kiln (dynamic Val)", med(k_nop))
+            .col("kiln TypedFunc", med(kt_nop))
             .col("kiln (raw C repr.)", med(k_nop_raw))
             .col("wasmtime TypedFunc", med(w_nop))
             .ratio_of(med(k_nop_raw), med(w_nop))
@@ -89,6 +92,11 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
                     .expect("len raw");
             std::hint::black_box(res);
             ki.post_return_raw(&klen, ret).expect("post-return");
+        });
+        // Per size: the typed function's parameter lifetime is that of this string.
+        let klen_t = ki.typed_func::<(&str,), u32>("len").kx()?;
+        let kt = per_op_ns(r, iters, || {
+            std::hint::black_box(klen_t.call((s.as_str(),)).expect("len typed"));
         });
         let w = per_op_ns(r, iters, || {
             std::hint::black_box(wlen.call(&mut store, (&s,)).expect("len"));
@@ -114,6 +122,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
         rows.push(
             Row::new(format!("host→guest component string {label}"), "ns")
                 .col("kiln (dynamic Val)", med(kd))
+                .col("kiln TypedFunc", med(kt))
                 .col("kiln (raw C repr.)", med(kr))
                 .col("wasmtime TypedFunc", med(w))
                 .ratio_of(med(kr), med(w))
@@ -138,6 +147,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     rows.push(
         Row::new("component→component nop (fused adapter)", "ns")
             .col("kiln (dynamic Val)", per(kc, m))
+            .col("kiln TypedFunc", None)
             .col("kiln (raw C repr.)", None)
             .col("wasmtime TypedFunc", per(wc, m))
             .ratio_of(per(kc, m), per(wc, m))
@@ -162,6 +172,7 @@ pub fn component_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
         rows.push(
             Row::new(format!("component→component string {label}"), "ns")
                 .col("kiln (dynamic Val)", per(kc, mm))
+                .col("kiln TypedFunc", None)
                 .col("kiln (raw C repr.)", None)
                 .col("wasmtime TypedFunc", per(wc, mm))
                 .ratio_of(per(kc, mm), per(wc, mm))

@@ -259,18 +259,21 @@ fn main() -> Result<()> {
         },
         Section {
             title: "Core calls".into(),
-            about: "Host→guest: a loop of calls from Rust. Guest→host: one call of a guest \
-                    loop, divided by its iterations. kiln's core call API is the dynamic \
-                    `Func::call(&[Val]) -> Vec<Val>` (it has no typed API). Ratio: kiln \
-                    `Func::call` / wasmtime `TypedFunc`."
+            about: "Host→guest: a loop of calls from Rust, through each engine's typed API \
+                    (`TypedFunc`) and its dynamic one (`Func::call`). Guest→host: one call of a \
+                    guest loop, divided by its iterations; the host function is a typed closure \
+                    (kiln `Linker::func_wrap`, wasmtime `func_wrap`) in the typed column and a \
+                    dynamic one (kiln `func_new` over `Val`s) in the other. Ratio: kiln typed / \
+                    wasmtime typed."
                 .into(),
             rows: calls,
         },
         Section {
             title: "Component calls".into(),
-            about: "Host→guest rows show kiln's dynamic `ComponentInstance::call_func` and its \
-                    raw path (`call_raw` with the host C representation + `post_return_raw`, \
-                    what the C API's typed wrappers use) beside wasmtime's `TypedFunc` \
+            about: "Host→guest rows show kiln's dynamic `ComponentInstance::call_func`, its \
+                    `TypedFunc` (`typed_func::<(&str,), u32>`) and its raw path (`call_raw` with \
+                    the host C representation + `post_return_raw`, what the C API's typed \
+                    wrappers use) beside wasmtime's `TypedFunc` \
                     (`&str` argument); ratio kiln raw / wasmtime. Component→component rows: \
                     one call of the calling component's guest loop (through the fused adapter \
                     into its sibling), divided by its iterations; kiln calls the loop through \

@@ -174,6 +174,7 @@ pub fn js_call_rows(p: &Plugin, sizes: Sizes) -> Result<Vec<Row>> {
     rows.push(
         Row::new("host→guest JS component greet(\"world\") → string", "ns")
             .col("kiln (dynamic Val)", Some(kd.median))
+            .col("kiln TypedFunc", None)
             .col("kiln (raw C repr.)", Some(kr.median))
             .col("wasmtime TypedFunc", Some(w.median))
             .ratio_of(Some(kr.median), Some(w.median)),
@@ -212,6 +213,7 @@ pub fn js_call_rows(p: &Plugin, sizes: Sizes) -> Result<Vec<Row>> {
             "ns",
         )
         .col("kiln (dynamic Val)", Some(kd.median))
+        .col("kiln TypedFunc", None)
         .col("kiln (raw C repr.)", Some(kr.median))
         .col("wasmtime TypedFunc", Some(w.median))
         .ratio_of(Some(kr.median), Some(w.median)),
