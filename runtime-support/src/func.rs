@@ -144,24 +144,8 @@ impl Func {
         ty: FuncType,
         f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> Func {
-        let type_id = engine.intern(&ty);
-        let host = Arc::new(HostFunc {
-            magic: HOST_CTX_MAGIC,
-            _pad: 0,
-            array_call: host_call_entry as *const () as usize,
-            _reserved: [0; 4],
-            ty: ty.clone(),
-            type_id,
-            engine: engine.clone(),
-            f: HostImpl::Dynamic(Box::new(f)),
-        });
-        let r = Box::new(VMFuncRef {
-            wasm_call: 0,
-            array_call: host_call_entry as *const () as usize,
-            vmctx: Arc::as_ptr(&host) as *mut u8,
-            type_id,
-        });
-        Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
+        let entry = host_call_entry as *const () as usize;
+        Func::host(engine, ty, entry, [0; 3], HostImpl::Dynamic(Box::new(f)))
     }
 
     /// A host function with a Rust signature: `f(caller, params) -> Ok(results)`, where
@@ -176,29 +160,13 @@ impl Func {
             params: P::types(),
             results: R::types(),
         };
-        let type_id = engine.intern(&ty);
         let raw = move |caller: &mut Caller<'_>, values: &mut [ValRaw]| {
             let results = f(caller, P::load(values))?;
             results.store(values);
             Ok(())
         };
-        let host = Arc::new(HostFunc {
-            magic: HOST_CTX_MAGIC,
-            _pad: 0,
-            array_call: host_call_entry as *const () as usize,
-            _reserved: [0; 4],
-            ty: ty.clone(),
-            type_id,
-            engine: engine.clone(),
-            f: HostImpl::Raw(Box::new(raw)),
-        });
-        let r = Box::new(VMFuncRef {
-            wasm_call: 0,
-            array_call: host_call_entry as *const () as usize,
-            vmctx: Arc::as_ptr(&host) as *mut u8,
-            type_id,
-        });
-        Func::from_parts(&*r, Some(r), FuncOwner::Host(host, None), ty)
+        let entry = host_call_entry as *const () as usize;
+        Func::host(engine, ty, entry, [0; 3], HostImpl::Raw(Box::new(raw)))
     }
 
     /// A host function whose guest-facing array-call entry is `array_call` (compiled code, such
@@ -212,6 +180,24 @@ impl Func {
         words: [usize; 3],
         f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> Func {
+        Func::host(
+            engine,
+            ty,
+            array_call,
+            words,
+            HostImpl::Dynamic(Box::new(f)),
+        )
+    }
+
+    /// A host function: its host context (entry `array_call`, context words `words`) and its
+    /// function reference.
+    fn host(
+        engine: &Engine,
+        ty: FuncType,
+        array_call: usize,
+        words: [usize; 3],
+        f: HostImpl,
+    ) -> Func {
         let type_id = engine.intern(&ty);
         let host = Arc::new(HostFunc {
             magic: HOST_CTX_MAGIC,
@@ -221,7 +207,7 @@ impl Func {
             ty: ty.clone(),
             type_id,
             engine: engine.clone(),
-            f: HostImpl::Dynamic(Box::new(f)),
+            f,
         });
         let r = Box::new(VMFuncRef {
             wasm_call: 0,

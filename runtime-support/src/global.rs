@@ -110,13 +110,7 @@ impl GlobalInner {
         &self,
         release: &dyn Fn(&Arc<InstanceInner>) -> bool,
     ) -> Vec<Arc<InstanceInner>> {
-        let mut kept = self
-            .keep_instances
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let (gone, stay): (Vec<_>, Vec<_>) = kept.drain(..).partition(|i| release(i));
-        *kept = stay;
-        gone
+        crate::instance::release_kept(&self.keep_instances, release)
     }
 
     /// Nulls the global's function reference if it points into `[start, end)` (see

@@ -128,6 +128,18 @@ pub(crate) struct InstanceInner {
     vmctx: VmCtxAlloc,
 }
 
+/// Removes the instances `release` selects from a keep-alive list (of a table or global);
+/// returns them, for the caller to drop after the list's lock is released.
+pub(crate) fn release_kept(
+    list: &Mutex<Vec<Arc<InstanceInner>>>,
+    release: &dyn Fn(&Arc<InstanceInner>) -> bool,
+) -> Vec<Arc<InstanceInner>> {
+    let mut kept = list.lock().unwrap_or_else(|e| e.into_inner());
+    let (gone, stay): (Vec<_>, Vec<_>) = kept.drain(..).partition(|i| release(i));
+    *kept = stay;
+    gone
+}
+
 impl Drop for InstanceInner {
     fn drop(&mut self) {
         // Guest code may have stored this instance's function references (pointers into its VM

@@ -279,13 +279,7 @@ impl TableInner {
         &self,
         release: &dyn Fn(&Arc<InstanceInner>) -> bool,
     ) -> Vec<Arc<InstanceInner>> {
-        let mut kept = self
-            .keep_instances
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let (gone, stay): (Vec<_>, Vec<_>) = kept.drain(..).partition(|i| release(i));
-        *kept = stay;
-        gone
+        crate::instance::release_kept(&self.keep_instances, release)
     }
 
     /// Nulls every function reference into `[start, end)`: the VM context of an instance
