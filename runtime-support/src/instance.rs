@@ -597,10 +597,21 @@ impl Instance {
             offsets: &inner.offsets,
         };
         for (i, seg) in md.elems.iter().enumerate() {
-            let mut items = Vec::with_capacity(seg.items.len());
-            for e in &seg.items {
-                items.push(eval(e, &env)? as u64);
-            }
+            let items: Vec<u64> = match inner.module.elem_funcs.get(i).and_then(Option::as_ref) {
+                // Function references computed from indices checked at load.
+                Some(funcs) => funcs
+                    .iter()
+                    .map(|&f| match f {
+                        u32::MAX => 0,
+                        f => inner.vmctx.ptr as u64 + u64::from(inner.offsets.vmctx_func_ref(f)),
+                    })
+                    .collect(),
+                None => seg
+                    .items
+                    .iter()
+                    .map(|e| eval(e, &env).map(|v| v as u64))
+                    .collect::<Result<_, _>>()?,
+            };
             match &seg.mode {
                 ElemMode::Active { table, offset } => {
                     let off = eval(offset, &env)? as u64;

@@ -36,6 +36,10 @@ pub(crate) struct ModuleInner {
     pub(crate) image_source: Option<(File, u64)>,
     /// Released VM contexts of this module's instances, for reuse (large contexts only).
     pub(crate) vmctx_cache: Arc<crate::instance::VmCtxCache>,
+    /// Per element segment: its items as function indices (`u32::MAX` for null) when every
+    /// item is a `ref.func` of a function of this module or `ref.null` (nearly always), so
+    /// instantiation writes references without evaluating an expression per item.
+    pub(crate) elem_funcs: Vec<Option<Box<[u32]>>>,
 }
 
 // SAFETY: the shared object's code and data are immutable once loaded.
@@ -124,6 +128,7 @@ impl Module {
             }
             _ => None,
         };
+        let elem_funcs = elem_function_indices(&metadata);
         let inner = Arc::new(ModuleInner {
             engine: engine.clone(),
             library,
@@ -135,6 +140,7 @@ impl Module {
             type_ids,
             image_source,
             vmctx_cache: Arc::default(),
+            elem_funcs,
         });
         traps::register_code(text, text_len, Arc::downgrade(&inner));
         let c = inner.metadata.import_counts();
@@ -353,4 +359,24 @@ fn check_shape(shown: &str, m: &ModuleMetadata, text_len: u64, data_len: u64) ->
         }
     }
     Ok(())
+}
+
+/// The element segments whose items are all `ref.func` (of an in-range function) or
+/// `ref.null`, as function indices (`u32::MAX` for null); `None` for the others.
+fn elem_function_indices(md: &ModuleMetadata) -> Vec<Option<Box<[u32]>>> {
+    // The bound `Env::func_ref` checks when it evaluates the same item.
+    let funcs = u64::from(md.vmoffsets().num_funcs);
+    md.elems
+        .iter()
+        .map(|seg| {
+            seg.items
+                .iter()
+                .map(|e| match e.ops.as_slice() {
+                    [kiln_environ::ConstOp::RefFunc(i)] if u64::from(*i) < funcs => Some(*i),
+                    [kiln_environ::ConstOp::RefNull] => Some(u32::MAX),
+                    _ => None,
+                })
+                .collect::<Option<Box<[u32]>>>()
+        })
+        .collect()
 }
