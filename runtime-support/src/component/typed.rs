@@ -681,19 +681,46 @@ pub struct TypedFunc<P, R> {
     _sig: PhantomData<fn(P) -> R>,
 }
 
+/// A zeroed, 8-aligned buffer of at least `bytes` bytes: on the stack when small (the host
+/// structs of most signatures), so a typed call allocates nothing for them.
+enum Words {
+    Inline([u64; 8]),
+    Heap(Vec<u64>),
+}
+
+impl Words {
+    fn new(bytes: usize) -> Words {
+        let n = bytes.div_ceil(8).max(1);
+        if n <= 8 {
+            Words::Inline([0; 8])
+        } else {
+            Words::Heap(vec![0; n])
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u64] {
+        match self {
+            Words::Inline(a) => a,
+            Words::Heap(v) => v,
+        }
+    }
+}
+
 impl<P: ComponentParams, R: Lift> TypedFunc<P, R> {
     /// Calls the function: writes the arguments' host representation, runs the compiled
     /// entry, reads the result into owned values, then runs the post-return.
     pub fn call(&self, params: P) -> Result<R, Error> {
         let mut cx = LowerCx::default();
-        let mut args = vec![0u64; P::SIZE.div_ceil(8).max(1)];
+        let mut args = Words::new(P::SIZE);
+        let args = args.as_mut_slice();
         {
-            // SAFETY: a `u64` slice viewed as its bytes.
+            // SAFETY: a `u64` slice (at least `P::SIZE` bytes) viewed as its bytes.
             let bytes =
                 unsafe { std::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), P::SIZE) };
             params.store_params(&mut cx, bytes);
         }
-        let mut results = vec![0u64; R::SIZE.div_ceil(8).max(1)];
+        let mut results = Words::new(R::SIZE);
+        let results = results.as_mut_slice();
         // SAFETY: the signature was checked against the function's type, so `args` holds the
         // host struct of its parameters (pointers into `params` and `cx`, alive until the end
         // of this function) and `results` has room for its result.
