@@ -111,24 +111,62 @@ impl KeepAlive {
 
 /// The caller of a host function: gives access to the calling instance's memories and exports.
 pub struct Caller<'a> {
-    instance: Option<Instance>,
+    /// The calling instance, made from `caller_vmctx` when first asked for (a host function
+    /// that never looks at its caller does not pay for the handle).
+    instance: std::cell::OnceCell<Option<Instance>>,
+    /// The calling guest's VM context (or a host context, or null), live during the call.
+    caller_vmctx: *mut u8,
     engine: &'a Engine,
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
+    /// A caller whose instance is known (or absent: a direct call from the host).
+    fn known(instance: Option<Instance>, engine: &'a Engine) -> Caller<'a> {
+        Caller {
+            instance: std::cell::OnceCell::from(instance),
+            caller_vmctx: std::ptr::null_mut(),
+            engine,
+        }
+    }
+
+    /// A caller reached through the VM context compiled code passed.
+    ///
+    /// # Safety
+    /// `caller_vmctx` is null, a host context or a live instance VM context, and stays valid
+    /// while the returned value is used.
+    unsafe fn from_vmctx(caller_vmctx: *mut u8, engine: &'a Engine) -> Caller<'a> {
+        Caller {
+            instance: std::cell::OnceCell::new(),
+            caller_vmctx,
+            engine,
+        }
+    }
+
     /// The calling instance (None when the host called the function directly).
     pub fn instance(&self) -> Option<&Instance> {
-        self.instance.as_ref()
+        self.instance
+            .get_or_init(|| {
+                let v = self.caller_vmctx;
+                // SAFETY: `from_vmctx`'s contract: null, a host context, or a live instance
+                // VM context (told apart by its magic).
+                if !v.is_null() && unsafe { vm::is_instance_vmctx(v) } {
+                    // SAFETY: instance VM contexts hold a live `Arc<InstanceInner>` pointer.
+                    Some(unsafe { Instance::from_vmctx(v) })
+                } else {
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// Memory `index` (in the caller's memory index space).
     pub fn memory(&self, index: u32) -> Option<Memory> {
-        self.instance.as_ref()?.memory(index)
+        self.instance()?.memory(index)
     }
 
     /// An export of the calling instance.
     pub fn get_export(&self, name: &str) -> Option<Extern> {
-        self.instance.as_ref()?.get_export(name)
+        self.instance()?.get_export(name)
     }
 
     /// The engine.
@@ -436,10 +474,7 @@ impl Func {
             FuncOwner::Host(host, _) => {
                 let mut results: Vec<Val> =
                     ty.results.iter().map(|t| Val::default_for(*t)).collect();
-                let mut caller = Caller {
-                    instance: None,
-                    engine: &host.engine,
-                };
+                let mut caller = Caller::known(None, &host.engine);
                 match &host.f {
                     HostImpl::Dynamic(f) => f(&mut caller, args, &mut results)?,
                     HostImpl::Raw(f) => {
@@ -615,19 +650,11 @@ unsafe fn host_call_inner(
     }
     // SAFETY: the trampoline passes `len` slots.
     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
-    // SAFETY: the caller is compiled code passing its own VM context (checked by magic).
-    let instance = if !caller_vmctx.is_null() && unsafe { vm::is_instance_vmctx(caller_vmctx) } {
-        // SAFETY: instance VM contexts hold a live `Arc<InstanceInner>` pointer.
-        Some(unsafe { Instance::from_vmctx(caller_vmctx) })
-    } else {
-        None
-    };
+    // SAFETY: the caller is compiled code passing its own VM context (or a host context),
+    // live for this call.
+    let mut caller = unsafe { Caller::from_vmctx(caller_vmctx, &host.engine) };
     let f = match &host.f {
         HostImpl::Raw(f) => {
-            let mut caller = Caller {
-                instance,
-                engine: &host.engine,
-            };
             // Numeric parameters and results only (`wrap`): nothing to convert or admit.
             return match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut caller, values))) {
                 Ok(r) => r,
@@ -647,10 +674,6 @@ unsafe fn host_call_inner(
         args.push(unsafe { Val::from_raw(&host.engine, *t, raw.get_u128()) });
     }
     let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
-    let mut caller = Caller {
-        instance,
-        engine: &host.engine,
-    };
     let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut caller, &args, &mut results)));
     match r {
         Ok(Ok(())) => {}
@@ -659,13 +682,13 @@ unsafe fn host_call_inner(
     }
     check_types("results", &results, &ty.results)
         .map_err(|e| Trap::host(format!("host function: {e}")))?;
-    if let Some(i) = &caller.instance {
+    if let Some(i) = caller.instance() {
         admit_funcrefs(&results, &host.engine, &i.inner)
             .map_err(|e| Trap::host(format!("host function result: {e}")))?;
     }
     for (slot, v) in values.iter_mut().zip(&results) {
         let raw = v.to_raw(&mut |f| {
-            if let Some(i) = &caller.instance {
+            if let Some(i) = caller.instance() {
                 i.inner.keep_alive(f)
             }
         });
