@@ -41,10 +41,19 @@ pub struct RawReturn {
     kept: bool,
 }
 
+/// The current thread's id, kept per thread: ids are never reused, and asking
+/// `std::thread::current()` on every raw call and post-return costs a handle clone.
+fn this_thread() -> std::thread::ThreadId {
+    thread_local! {
+        static ID: std::thread::ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}
+
 impl RawReturn {
     /// Whether the current thread made the call (post-returns must run on it).
     pub fn on_this_thread(&self) -> bool {
-        self.thread == std::thread::current().id()
+        self.thread == this_thread()
     }
 }
 
@@ -105,7 +114,7 @@ impl ComponentInstance {
         Ok(RawReturn {
             core_ret,
             func: f.index(),
-            thread: std::thread::current().id(),
+            thread: this_thread(),
             arenas,
             kept,
         })
