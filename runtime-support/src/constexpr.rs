@@ -15,40 +15,19 @@ pub(crate) trait ConstEnv {
 /// Evaluates `expr` to its raw value (the encoding of `ValRaw`).
 pub(crate) fn eval(expr: &ConstExpr, env: &dyn ConstEnv) -> Result<u128, Error> {
     let bad = |what: &str| Error::Other(format!("invalid constant expression: {what}"));
-    // One operation (nearly every initializer, and every `ref.func` element item of a large
-    // table): no stack to allocate.
+    // One operation (nearly every initializer): no stack to allocate.
     if let [op] = expr.ops.as_slice() {
-        match *op {
-            ConstOp::I32Const(v) => return Ok(u128::from(v as u32)),
-            ConstOp::I64Const(v) => return Ok(u128::from(v as u64)),
-            ConstOp::F32Const(v) => return Ok(u128::from(v)),
-            ConstOp::F64Const(v) => return Ok(u128::from(v)),
-            ConstOp::V128Const(v) => return Ok(v),
-            ConstOp::RefNull => return Ok(0),
-            ConstOp::RefFunc(i) => {
-                return env
-                    .func_ref(i)
-                    .map(u128::from)
-                    .ok_or_else(|| bad("function index"))
-            }
-            ConstOp::GlobalGet(i) => return env.global(i).ok_or_else(|| bad("global index")),
-            // Arithmetic needs operands: the general path reports the underflow.
-            _ => {}
+        if let Some(v) = leaf(op, env) {
+            return v;
         }
     }
     let mut stack: Vec<u128> = Vec::with_capacity(4);
     for op in &expr.ops {
+        if let Some(v) = leaf(op, env) {
+            stack.push(v?);
+            continue;
+        }
         let v = match *op {
-            ConstOp::I32Const(v) => u128::from(v as u32),
-            ConstOp::I64Const(v) => u128::from(v as u64),
-            ConstOp::F32Const(v) => u128::from(v),
-            ConstOp::F64Const(v) => u128::from(v),
-            ConstOp::V128Const(v) => v,
-            ConstOp::RefNull => 0,
-            ConstOp::RefFunc(i) => {
-                u128::from(env.func_ref(i).ok_or_else(|| bad("function index"))?)
-            }
-            ConstOp::GlobalGet(i) => env.global(i).ok_or_else(|| bad("global index"))?,
             ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
                 let b = stack.pop().ok_or_else(|| bad("stack underflow"))? as u32;
                 let a = stack.pop().ok_or_else(|| bad("stack underflow"))? as u32;
@@ -67,6 +46,8 @@ pub(crate) fn eval(expr: &ConstExpr, env: &dyn ConstEnv) -> Result<u128, Error> 
                     _ => a.wrapping_mul(b),
                 })
             }
+            // Every other operation is a leaf (handled above).
+            _ => return Err(bad("unexpected operation")),
         };
         stack.push(v);
     }
@@ -74,6 +55,25 @@ pub(crate) fn eval(expr: &ConstExpr, env: &dyn ConstEnv) -> Result<u128, Error> 
         (Some(v), true) => Ok(v),
         _ => Err(bad("must leave exactly one value")),
     }
+}
+
+/// The value of an operation that takes no operands (`None` for arithmetic).
+fn leaf(op: &ConstOp, env: &dyn ConstEnv) -> Option<Result<u128, Error>> {
+    let bad = |what: &str| Error::Other(format!("invalid constant expression: {what}"));
+    Some(match *op {
+        ConstOp::I32Const(v) => Ok(u128::from(v as u32)),
+        ConstOp::I64Const(v) => Ok(u128::from(v as u64)),
+        ConstOp::F32Const(v) => Ok(u128::from(v)),
+        ConstOp::F64Const(v) => Ok(u128::from(v)),
+        ConstOp::V128Const(v) => Ok(v),
+        ConstOp::RefNull => Ok(0),
+        ConstOp::RefFunc(i) => env
+            .func_ref(i)
+            .map(u128::from)
+            .ok_or_else(|| bad("function index")),
+        ConstOp::GlobalGet(i) => env.global(i).ok_or_else(|| bad("global index")),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -25,80 +25,16 @@ use std::alloc::Layout;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The VM context allocation: freed on drop, or kept by its module's [`VmCtxCache`].
+/// The VM context allocation, freed on drop.
 struct VmCtxAlloc {
     ptr: *mut u8,
     layout: Layout,
-    cache: Option<Arc<VmCtxCache>>,
 }
 
 impl Drop for VmCtxAlloc {
     fn drop(&mut self) {
-        if let Some(cache) = &self.cache {
-            if cache.put(self.ptr, self.layout) {
-                return;
-            }
-        }
         // SAFETY: allocated with this layout by `Instance::new`; nothing uses it any more.
         unsafe { std::alloc::dealloc(self.ptr, self.layout) };
-    }
-}
-
-/// VM contexts at least this large are reused across a module's instances: a context with a
-/// function reference per function (a 12,000-function module's is half a megabyte) would
-/// otherwise be fresh pages from the system at every instantiation, faulted in one by one.
-const VMCTX_REUSE_MIN: usize = 64 * 1024;
-
-/// How many released VM contexts a module keeps.
-const VMCTX_REUSE_MAX: usize = 4;
-
-/// Released VM contexts of one module (all of one layout), cleared before reuse.
-#[derive(Default)]
-pub(crate) struct VmCtxCache(Mutex<Vec<(usize, Layout)>>);
-
-impl VmCtxCache {
-    /// A zeroed VM context of `layout`: a released one cleared, or a new allocation.
-    fn take(&self, layout: Layout) -> *mut u8 {
-        let reused = {
-            let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            v.iter()
-                .position(|(_, l)| *l == layout)
-                .map(|i| v.swap_remove(i).0)
-        };
-        match reused {
-            Some(p) => {
-                let p = p as *mut u8;
-                // SAFETY: a released allocation of `layout` no instance uses any more.
-                unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
-                p
-            }
-            // SAFETY: the layout has a nonzero size (the header alone is 64 bytes).
-            None => unsafe { std::alloc::alloc_zeroed(layout) },
-        }
-    }
-
-    /// Keeps a released context; false when the cache is full (the caller frees it).
-    fn put(&self, ptr: *mut u8, layout: Layout) -> bool {
-        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() >= VMCTX_REUSE_MAX {
-            return false;
-        }
-        v.push((ptr as usize, layout));
-        true
-    }
-}
-
-impl Drop for VmCtxCache {
-    fn drop(&mut self) {
-        for (p, layout) in self
-            .0
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            // SAFETY: released allocations of `layout` that nothing uses any more.
-            unsafe { std::alloc::dealloc(p as *mut u8, layout) };
-        }
     }
 }
 
@@ -409,16 +345,12 @@ impl Instance {
         let offsets = md.vmoffsets();
         let layout = Layout::from_size_align(offsets.size() as usize, 16)
             .map_err(|_| Error::Other("VM context too large".into()))?;
-        let cache = (layout.size() >= VMCTX_REUSE_MIN).then(|| m.vmctx_cache.clone());
-        let ptr = match &cache {
-            Some(c) => c.take(layout),
-            // SAFETY: the layout has a nonzero size (the header alone is 64 bytes).
-            None => unsafe { std::alloc::alloc_zeroed(layout) },
-        };
+        // SAFETY: the layout has a nonzero size (the header alone is 64 bytes).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         if ptr.is_null() {
             return Err(Error::Other("cannot allocate the VM context".into()));
         }
-        let alloc = VmCtxAlloc { ptr, layout, cache };
+        let alloc = VmCtxAlloc { ptr, layout };
         let vmctx = alloc.ptr;
 
         // SAFETY: (whole block) every offset comes from `offsets`, the layout of this

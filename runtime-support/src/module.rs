@@ -34,8 +34,6 @@ pub(crate) struct ModuleInner {
     pub(crate) type_ids: Vec<u32>,
     /// The file and the file offset of the data blob, for mapping memory images.
     pub(crate) image_source: Option<(File, u64)>,
-    /// Released VM contexts of this module's instances, for reuse (large contexts only).
-    pub(crate) vmctx_cache: Arc<crate::instance::VmCtxCache>,
     /// Per element segment: its items as function indices (`u32::MAX` for null) when every
     /// item is a `ref.func` of a function of this module or `ref.null` (nearly always), so
     /// instantiation writes references without evaluating an expression per item.
@@ -139,7 +137,6 @@ impl Module {
             data_len,
             type_ids,
             image_source,
-            vmctx_cache: Arc::default(),
             elem_funcs,
         });
         traps::register_code(text, text_len, Arc::downgrade(&inner));
