@@ -1,15 +1,18 @@
 //! Checks kiln's WASI 0.2 host signature table (`runtime-support/src/wasi/signatures.txt`,
 //! the component type of every WASI function kiln's host defines, which the linker compares
 //! with each component's imports) against WASI's own WIT, as shipped by wasmtime-wasi 48.0.8
-//! (this crate's dependency): every WASI function kiln defines must have exactly the type the
-//! WIT gives it. `--bless-wasi-signatures` rewrites the table from the WIT for the functions
-//! the table lists.
+//! and wasmtime-wasi-http 48.0.8 (this crate's dependencies): every WASI function kiln defines
+//! must have exactly the type the WIT gives it. `--bless-wasi-signatures` rewrites the table
+//! from the WIT for the functions the table lists, and adds every host function of
+//! `wasi:http/types` and `wasi:http/outgoing-handler` (the whole wasi:http host API, listed in
+//! full whether or not the runtime defines each yet: the table only declares types, and the
+//! runtime looks up only the functions it defines). The check also requires those.
 //!
-//! The WIT is read from wasmtime-wasi's sources in cargo's registry (`$CARGO_HOME`, else
+//! The WIT is read from the crates' sources in cargo's registry (`$CARGO_HOME`, else
 //! `$HOME/.cargo`), which building this crate fetched.
 
 use anyhow::{anyhow, bail, Context, Result};
-use kiln_environ::component::text::func_to_text;
+use kiln_environ::component::text::{func_to_text, parse_func};
 use kiln_environ::component::{Case, ComponentFuncType, Field, InterfaceType as T};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,34 +23,51 @@ fn table_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime-support/src/wasi/signatures.txt")
 }
 
-/// wasmtime-wasi's p2 WIT directory.
-fn wit_dir() -> Result<PathBuf> {
+/// The interfaces whose every function the table lists (the wasi:http host API; the
+/// `incoming-handler` interface is exported by guests, not defined by the host).
+const LISTED_IN_FULL: &[&str] = &[
+    "wasi:http/types@0.2.12#",
+    "wasi:http/outgoing-handler@0.2.12#",
+];
+
+/// Directory `sub` of crate `krate` (`name-version`) in cargo's registry sources.
+fn registry_dir(krate: &str, sub: &str) -> Result<PathBuf> {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .ok_or_else(|| anyhow!("neither CARGO_HOME nor HOME is set"))?;
     let registry = home.join("registry/src");
     for index in std::fs::read_dir(&registry).with_context(|| registry.display().to_string())? {
-        let dir = index?.path().join("wasmtime-wasi-48.0.8/src/p2/wit");
+        let dir = index?.path().join(krate).join(sub);
         if dir.is_dir() {
             return Ok(dir);
         }
     }
-    bail!(
-        "wasmtime-wasi 48.0.8's WIT is not in {}",
-        registry.display()
-    )
+    bail!("{krate}'s WIT is not in {}", registry.display())
 }
 
-/// Every function of every interface of the WIT, by import path, in kiln's text form.
+/// Every function of WASI's WIT, by import path, in kiln's text form: wasmtime-wasi's p2
+/// WIT, plus the wasi:http interfaces of wasmtime-wasi-http's.
 fn wit_signatures() -> Result<BTreeMap<String, String>> {
-    let dir = wit_dir()?;
+    let mut out = wit_dir_signatures(&registry_dir("wasmtime-wasi-48.0.8", "src/p2/wit")?)?;
+    let http = wit_dir_signatures(&registry_dir("wasmtime-wasi-http-48.0.8", "wit")?)?;
+    for (name, sig) in http {
+        if !name.starts_with("wasi:http/") {
+            continue;
+        }
+        out.insert(name, sig);
+    }
+    Ok(out)
+}
+
+/// Every function of every interface of the WIT in `dir`, by import path, in kiln's text form.
+fn wit_dir_signatures(dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut resolve = Resolve {
         // Gated functions kiln implements (`network-error-code`) are part of the table too.
         all_features: true,
         ..Resolve::default()
     };
-    resolve.push_dir(&dir)?;
+    resolve.push_dir(dir)?;
     let mut out = BTreeMap::new();
     for (_, iface) in resolve.interfaces.iter() {
         let (Some(name), Some(pkg)) = (&iface.name, iface.package) else {
@@ -202,27 +222,44 @@ pub fn check(bless: bool) -> Result<usize> {
     let wit = wit_signatures()?;
     let path = table_path();
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let mut out = String::new();
+    let mut header = String::new();
+    let mut lines = BTreeMap::new();
     let mut mismatches = Vec::new();
-    let mut count = 0;
     for line in text.lines() {
         let Some((name, sig)) = line.split_once('\t') else {
-            out.push_str(line);
-            out.push('\n');
+            if lines.is_empty() {
+                header.push_str(line);
+                header.push('\n');
+            }
             continue;
         };
-        count += 1;
         match wit.get(name) {
             Some(want) if want == sig => {}
             Some(want) => mismatches.push(format!("{name}: kiln `{sig}`, WIT `{want}`")),
             None => mismatches.push(format!("{name}: not in WASI's WIT")),
         }
         let sig = wit.get(name).map_or(sig, String::as_str);
-        out.push_str(&format!("{name}\t{sig}\n"));
+        lines.insert(name.to_string(), sig.to_string());
+    }
+    for (name, sig) in &wit {
+        if LISTED_IN_FULL.iter().any(|p| name.starts_with(p)) && !lines.contains_key(name) {
+            mismatches.push(format!("{name}: missing from the table"));
+            lines.insert(name.clone(), sig.clone());
+        }
+    }
+    // Every line must parse the way the runtime parses it (it panics on a bad one).
+    for (name, sig) in &lines {
+        if let Err(e) = parse_func(sig, &mut |_| 0) {
+            bail!("{name}: the runtime's parser refuses `{sig}`: {e}");
+        }
     }
     if bless {
+        let mut out = header;
+        for (name, sig) in &lines {
+            out.push_str(&format!("{name}\t{sig}\n"));
+        }
         std::fs::write(&path, out)?;
-        return Ok(count);
+        return Ok(lines.len());
     }
     if !mismatches.is_empty() {
         bail!(
@@ -232,7 +269,7 @@ pub fn check(bless: bool) -> Result<usize> {
             mismatches.join("\n")
         );
     }
-    Ok(count)
+    Ok(lines.len())
 }
 
 /// Prints every function of the WIT in the table's form (to start a table from).
