@@ -30,6 +30,12 @@
 //! built guests and wasmtime artifacts are cached in `$HOME/.cache/kiln-diff-wasi`, or
 //! `KILN_DIFF_CACHE`).
 //!
+//! The HTTP mode (`--http`, `http/`) serves the issue-16 HTTP handler guests (Rust and JS)
+//! with `kiln serve` and with an in-process `wasmtime serve` equivalent, sends both the same
+//! requests over loopback and compares status, headers, body and trailers, one line per guest
+//! and case (`--kiln PATH` names the kiln binary, `--http-filter TEXT` selects cases,
+//! `--http-guest rust|js` one guest).
+//!
 //! A mismatch matching an entry of `known-differences.txt` (a wasmtime-vs-spec difference
 //! rather than a kiln bug) is counted separately; any other mismatch is a failure, its input
 //! saved to `diff-failures/`, and the run exits non-zero.
@@ -43,6 +49,7 @@ mod component;
 mod core;
 mod fixed;
 mod guest;
+mod http;
 mod instantiation;
 mod lists;
 mod rng;
@@ -78,7 +85,7 @@ struct Args {
     #[arg(long)]
     print_wasi_signatures: bool,
     /// Which cases to run: `all`, `component` (component, string and list cases), `strings`
-    /// (string and list cases), `core` or `wasi`.
+    /// (string and list cases), `core`, `wasi` or `http` (`all` does not include `http`).
     #[arg(long, default_value = "all")]
     only: String,
     /// Also compare every string and list case with the Component Model spec's Python
@@ -105,6 +112,19 @@ struct Args {
     /// Run only the WASI programs whose name contains this.
     #[arg(long)]
     wasi_filter: Option<String>,
+    /// Run only the HTTP mode (the same as `--only http`).
+    #[arg(long)]
+    http: bool,
+    /// The kiln binary `--http` runs as `kiln serve` (default: the newest of
+    /// `target/{release,debug}/kiln`).
+    #[arg(long)]
+    kiln: Option<PathBuf>,
+    /// Run only the HTTP cases whose name contains this.
+    #[arg(long)]
+    http_filter: Option<String>,
+    /// Run only this HTTP guest (`rust` or `js`).
+    #[arg(long)]
+    http_guest: Option<String>,
     /// Print why cases were skipped.
     #[arg(long)]
     verbose: bool,
@@ -285,6 +305,10 @@ fn main() {
         replay_string(line, &args, &kengine, &wengine, &work);
     }
     let mut tally = Tally::default();
+    if args.http || args.only == "http" {
+        http_cases(&mut tally, &args);
+        finish(&tally, &work);
+    }
     if args.only == "all" || args.only == "wasi" {
         wasi_programs(&mut tally, &args, &kengine, &wengine, &work);
     }
@@ -517,6 +541,63 @@ fn finish(tally: &Tally, work: &Path) -> ! {
         tally.passed, tally.failed, tally.known, tally.skipped
     );
     std::process::exit(if tally.failed > 0 { 1 } else { 0 });
+}
+
+/// Runs the HTTP mode: one line per guest and case (PASS, FAIL with its first difference,
+/// FAIL of a known difference, or SKIP with the reason), counted in `tally`.
+fn http_cases(tally: &mut Tally, args: &Args) {
+    let (mut passed, mut failed, mut known_n, mut skipped) = (0, 0, 0, 0);
+    let opts = http::HttpOptions {
+        kiln: args.kiln.clone(),
+        filter: args.http_filter.clone(),
+        guest: args.http_guest.clone(),
+    };
+    http::run(&opts, |name, verdict| match verdict {
+        http::HttpVerdict::Pass(summary) => {
+            passed += 1;
+            println!("{name}: PASS ({summary})");
+        }
+        http::HttpVerdict::Skip(why) => {
+            skipped += 1;
+            println!("{name}: SKIP: {why}");
+        }
+        http::HttpVerdict::Mismatch(diffs) => {
+            let lines: Vec<String> = diffs.iter().map(|d| format!("{name}: {d}")).collect();
+            let ids: Vec<Option<&str>> = lines.iter().map(|l| known(l)).collect();
+            if ids.iter().all(Option::is_some) {
+                known_n += 1;
+                let ids: Vec<&str> = ids.into_iter().flatten().collect();
+                println!("{name}: PASS (known difference {})", ids.join(", "));
+            } else {
+                failed += 1;
+                println!("{name}: FAIL");
+                for (d, id) in diffs.iter().zip(&ids) {
+                    match id {
+                        Some(id) => println!("    (known {id}) {d}"),
+                        None => println!("    {d}"),
+                    }
+                }
+                let file = format!(
+                    "http-{}",
+                    name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+                );
+                save(
+                    &args.failures,
+                    &file,
+                    name.as_bytes(),
+                    "case",
+                    &lines.join("\n"),
+                );
+            }
+        }
+    });
+    tally.passed += passed;
+    tally.failed += failed;
+    tally.known += known_n;
+    tally.skipped += skipped;
+    println!(
+        "http: {passed} passed, {failed} failed, {known_n} known differences, {skipped} skipped"
+    );
 }
 
 /// Runs the WASI mode: one line per program (PASS, FAIL with its first difference, FAIL
