@@ -7,7 +7,12 @@
 //! writes their table to the work directory, leaving `docs/` alone;
 //! `-- --only plugins` measures only the componentize-js rows, the WASI instantiate rows and
 //! the plugin-host rows and writes them to `<work>/benchmarks-plugins.md`, leaving `docs/`
-//! alone (with `--smoke`: one repetition).
+//! alone (with `--smoke`: one repetition);
+//! `-- --only http` measures only the HTTP server rows (kiln serve vs a wasmtime-serve
+//! equivalent), writes them to `<work>/benchmarks-http.md` and, without `--smoke`, replaces
+//! the HTTP section of `docs/benchmarks.md` with them (the other sections stay as they are).
+//! `--kiln PATH` names the kiln binary run as `kiln serve` (default: the newest of
+//! `target/{release,debug}/kiln`, or under `$KILN_TARGET_DIR`).
 
 mod chart;
 mod compile;
@@ -16,6 +21,7 @@ mod core_bench;
 mod engines;
 mod exec;
 mod font;
+mod http_bench;
 mod inputs;
 mod js_input;
 mod load_compare;
@@ -85,18 +91,37 @@ fn main() -> Result<()> {
     let only_plugins = args
         .windows(2)
         .any(|w| w[0] == "--only" && w[1] == "plugins");
+    let only_http = args.windows(2).any(|w| w[0] == "--only" && w[1] == "http");
+    let mut kiln: Option<PathBuf> = None;
     let mut rest = args
         .iter()
         .filter(|a| !matches!(a.as_str(), "--smoke" | "--compile-only"));
     while let Some(a) = rest.next() {
-        if a == "--only" && rest.next().map(String::as_str) == Some("plugins") {
+        if a == "--only" && matches!(rest.next().map(String::as_str), Some("plugins" | "http")) {
             continue;
         }
+        if a == "--kiln" {
+            if let Some(p) = rest.next() {
+                kiln = Some(PathBuf::from(p));
+                continue;
+            }
+        }
         bail!(
-            "unknown argument {a} (usage: kiln-bench [--smoke] [--compile-only | --only plugins]; \
-             or kiln-bench --instantiate | --profile WHAT)"
+            "unknown argument {a} (usage: kiln-bench [--smoke] [--kiln PATH] [--compile-only | \
+             --only plugins | --only http]; or kiln-bench --instantiate | --profile WHAT)"
         );
     }
+    let http_sizes = if smoke {
+        http_bench::HttpSizes {
+            warmup: std::time::Duration::from_millis(300),
+            duration: std::time::Duration::from_millis(1500),
+        }
+    } else {
+        http_bench::HttpSizes {
+            warmup: std::time::Duration::from_secs(1),
+            duration: std::time::Duration::from_secs(5),
+        }
+    };
     let sizes = if smoke {
         Sizes {
             reps: 1,
@@ -113,6 +138,9 @@ fn main() -> Result<()> {
     let load_before = loadavg();
     if only_plugins {
         return run_only_plugins(sizes, smoke, &load_before);
+    }
+    if only_http {
+        return run_only_http(kiln.as_deref(), http_sizes, smoke, &load_before);
     }
     let inputs = inputs::Inputs::prepare(!smoke)?;
     let work = inputs.work.clone();
@@ -230,6 +258,9 @@ fn main() -> Result<()> {
         });
     }
     let exec_rows = exec::exec_rows(&workloads, if smoke { 1 } else { 5 })?;
+    eprintln!("HTTP rows");
+    let (http_section, http_notes) = http_bench::http_rows(&work, kiln.as_deref(), http_sizes)?;
+    unmeasured.extend(http_notes);
 
     let sections = vec![
         report::section_from(&compile_rows),
@@ -295,6 +326,7 @@ fn main() -> Result<()> {
                 .into(),
             rows: exec_rows,
         },
+        http_section,
     ];
 
     unmeasured.extend([
@@ -477,6 +509,63 @@ fn run_only_plugins(sizes: Sizes, smoke: bool, load_before: &str) -> Result<()> 
     std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
     print!("{text}");
     eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `--only http`: the HTTP server rows in `<work>/benchmarks-http.md`; without `--smoke` they
+/// also replace the HTTP section of `docs/benchmarks.md` (or are added before "Largest gap").
+fn run_only_http(
+    kiln: Option<&std::path::Path>,
+    sizes: http_bench::HttpSizes,
+    smoke: bool,
+    load_before: &str,
+) -> Result<()> {
+    let work = inputs::work_dir()?;
+    let (section, notes) = http_bench::http_rows(&work, kiln, sizes)?;
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let mut rendered = report::render_section(&section);
+    rendered = rendered.replacen(
+        "\n\n",
+        &format!(
+            "\n\nMeasured {date} by `kiln-bench --only http`, load average (1 min) \
+             before/after: {load_before} / {}.\n\n",
+            loadavg()
+        ),
+        1,
+    );
+    for n in &notes {
+        rendered.push_str(&format!("- not measured: {n}\n"));
+    }
+    if !notes.is_empty() {
+        rendered.push('\n');
+    }
+    let path = work.join("benchmarks-http.md");
+    std::fs::write(&path, &rendered).with_context(|| format!("write {}", path.display()))?;
+    print!("{rendered}");
+    eprintln!("wrote {}", path.display());
+    if !smoke && !section.rows.is_empty() {
+        let docs = inputs::crate_dir().join("../../docs/benchmarks.md");
+        let text = std::fs::read_to_string(&docs).with_context(|| docs.display().to_string())?;
+        let heading = format!("## {}\n", section.title);
+        let text = match text.find(&heading) {
+            Some(start) => {
+                let end = text[start + heading.len()..]
+                    .find("\n## ")
+                    .map_or(text.len(), |e| start + heading.len() + e + 1);
+                format!("{}{rendered}{}", &text[..start], &text[end..])
+            }
+            None => match text.find("## Largest gap") {
+                Some(at) => format!("{}{rendered}{}", &text[..at], &text[at..]),
+                None => format!("{text}\n{rendered}"),
+            },
+        };
+        std::fs::write(&docs, text).with_context(|| docs.display().to_string())?;
+        eprintln!("updated {}", docs.display());
+    }
     Ok(())
 }
 

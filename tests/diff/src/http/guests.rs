@@ -1,7 +1,8 @@
 //! Builds the HTTP handler guests of the issue-16 contract for the `--http` mode: the Rust
 //! handler (`tests/wasi-guests/http-handler`, wasm32-wasip2) and the JS handler
 //! (`tests/http-guests/js`, componentize-js 0.23.0 from npm, the install kiln-bench's JS input
-//! keeps in `$HOME/.cache/kiln-js`). Built files are kept in the kiln-diff cache.
+//! keeps in `$HOME/.cache/kiln-js`). Built files are kept in the kiln-diff cache. kiln-bench's
+//! http row includes this file with `#[path]` (for the Rust handler).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -33,14 +34,21 @@ pub fn rust_handler(cache: &Path) -> Result<PathBuf> {
     let manifest = repo_root().join("tests/wasi-guests/http-handler/Cargo.toml");
     let target = cache.join("http-guests-target");
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR");
+    cmd.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(&manifest)
+    .arg("--target-dir")
+    .arg(&target)
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_TARGET_DIR");
     run(cmd, "cargo build of tests/wasi-guests/http-handler")?;
     let wasm = target.join("wasm32-wasip2/release/http_handler_guest.wasm");
     if !wasm.is_file() {
