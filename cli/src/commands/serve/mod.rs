@@ -5,7 +5,7 @@
 //! kiln `.so`) is checked and linked once ([`ComponentPre`]); every request gets a fresh
 //! instance on a blocking worker thread, at most `--max-concurrency` at a time (later requests
 //! wait for a free slot). The HTTP side is hyper 1 on a tokio runtime (HTTP/1.1 with
-//! keep-alive, and HTTP/2 with prior knowledge):
+//! keep-alive; with `--http2`, HTTP/2 with prior knowledge too):
 //!
 //! - `server.rs`: the listener, connections, timeouts of slow clients, graceful shutdown;
 //! - `request.rs`: one request: the hyper request as the runtime's `IncomingRequest` (its
@@ -63,6 +63,11 @@ pub struct ServeCommand {
     /// On SIGINT/SIGTERM, wait this long for requests in flight before exiting.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Also accept HTTP/2 over cleartext with prior knowledge (h2c) on the same port. An
+    /// HTTP/2 connection has no header or idle timeout (only its request bodies and handlers
+    /// have theirs).
+    #[arg(long)]
+    pub http2: bool,
     /// Give the handler the host directory HOST as guest directory GUEST (`HOST` alone: the
     /// same path in the guest). Repeatable.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -197,6 +202,7 @@ impl ServeCommand {
         let limits = server::Limits {
             header_timeout: self.header_timeout,
             shutdown_timeout: self.shutdown_timeout,
+            http2: self.http2,
         };
         let result = runtime.block_on(server::serve(addr, shared, limits));
         // Guests still running (a handler past the grace period) are not waited for.

@@ -21,6 +21,8 @@ pub(crate) struct Limits {
     pub header_timeout: Duration,
     /// See [`super::ServeCommand::shutdown_timeout`].
     pub shutdown_timeout: Duration,
+    /// See [`super::ServeCommand::http2`].
+    pub http2: bool,
 }
 
 /// Listens on `addr` and serves until a shutdown signal; then waits (at most
@@ -47,6 +49,10 @@ pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits)
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(None);
+    if !limits.http2 {
+        builder = builder.http1_only();
+    }
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, _peer) = tokio::select! {
@@ -68,14 +74,22 @@ pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits)
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(handle(shared, req).await) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte = limits.header_timeout;
+        let http2 = limits.http2;
         tokio::spawn(async move {
+            // hyper's header timeout starts once it reads a request: a client that connects
+            // and sends nothing (or half an HTTP/2 preface) is dropped after the same delay.
+            if !first_bytes(&stream, first_byte, http2).await {
+                return;
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
             // Connection errors (a client gone, a malformed request already answered with
             // 400 by hyper, a header timeout) concern that client only.
-            let _ = conn.await;
+            let _ = watcher.watch(conn).await;
         });
     }
     drop(listener);
@@ -89,6 +103,31 @@ pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits)
         }
     }
     Ok(())
+}
+
+/// The HTTP/2 connection preface (what the automatic builder reads to choose HTTP/2).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (at most `limit`) until the client sent enough for hyper to take over with its own
+/// timeouts: a first byte, and with `http2`, when the bytes so far are a prefix of the HTTP/2
+/// preface, all of it. `false`: the client sent too little in time, or closed.
+async fn first_bytes(stream: &tokio::net::TcpStream, limit: Duration, http2: bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return false,
+        };
+        if !http2 || n == H2_PREFACE.len() || buf[..n] != H2_PREFACE[..n] {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        // `peek` returns at once while bytes are waiting: poll for more now and then.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Resolves at the first SIGINT or SIGTERM.
