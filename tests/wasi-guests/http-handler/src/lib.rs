@@ -53,11 +53,12 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 );
                 text(out, 200, &[], body.as_bytes());
             }
-            (Method::Get, "/big") => match query_param(&query, "bytes").and_then(|n| n.parse().ok())
-            {
-                Some(n) => big(out, n),
-                None => text(out, 400, &[], b"bad bytes\n"),
-            },
+            (Method::Get, "/big") => {
+                match query_param(&query, "bytes").and_then(|n| n.parse().ok()) {
+                    Some(n) => big(out, n),
+                    None => text(out, 400, &[], b"bad bytes\n"),
+                }
+            }
             (Method::Get, "/trap") => core::arch::wasm32::unreachable(),
             (Method::Get, "/trap-after-head") => {
                 let body = start(out, 200, &[]);
@@ -237,16 +238,14 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
