@@ -10,6 +10,7 @@
 //! read) is recorded, and a response that is not the handler's 200 counts as an error (the
 //! connection is then reopened). The generator and the server share the machine's cores.
 
+#[allow(dead_code)]
 #[path = "../../diff/src/http/client.rs"]
 mod client;
 #[allow(dead_code)]
