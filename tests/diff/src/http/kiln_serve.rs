@@ -47,8 +47,9 @@ impl Drop for KilnServer {
     }
 }
 
-/// The kiln binary: `explicit`, else `target/release/kiln` or `target/debug/kiln` of the
-/// repository (or of `$CARGO_TARGET_DIR`), newest first.
+/// The kiln binary: `explicit`, else the newest of `target/release/kiln` and
+/// `target/debug/kiln` of the repository (or of `$KILN_TARGET_DIR`) that has a `serve`
+/// command (else the newest).
 pub fn find_kiln(explicit: Option<&Path>, repo: &Path) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
         return if p.is_file() {
@@ -70,8 +71,15 @@ pub fn find_kiln(explicit: Option<&Path>, repo: &Path) -> Result<PathBuf, String
             }
         }
     }
+    // Newest first; a binary with a `serve` command before one without.
     found.sort();
-    found.pop().map(|(_, p)| p).ok_or_else(|| {
+    found.reverse();
+    let pick = found
+        .iter()
+        .find(|(_, p)| has_serve(p))
+        .or(found.first())
+        .map(|(_, p)| p.clone());
+    pick.ok_or_else(|| {
         format!(
             "no kiln binary: build it (`cargo build --release -p kiln-cli`) or pass --kiln PATH \
              (looked in {}/target/{{release,debug}}/kiln and $KILN_TARGET_DIR)",
