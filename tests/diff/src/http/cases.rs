@@ -30,10 +30,12 @@ pub enum Compare {
 
 /// One request: a head, a body sent while the response is read, and whether it is HEAD.
 pub struct Exchange {
-    /// The request head, sent as is.
+    /// The request head, sent as is (empty: only read the next response).
     pub head: Vec<u8>,
     /// The request body (or anything sent after the head).
     pub body: Vec<u8>,
+    /// Whether the request is a HEAD (its response has no body).
+    pub head_request: bool,
 }
 
 /// One case: requests sent in order on one connection.
@@ -54,6 +56,7 @@ fn get(name: &str, target: &str) -> Case {
         exchanges: vec![Exchange {
             head: client::get(target, HOST),
             body: Vec::new(),
+            head_request: false,
         }],
         compare: Compare::Full,
         rust_only: false,
@@ -79,6 +82,7 @@ fn post_echo(name: &str, body: Vec<u8>, content_type: Option<&str>) -> Case {
         exchanges: vec![Exchange {
             head: head.into_bytes(),
             body,
+            head_request: false,
         }],
         compare: Compare::Full,
         rust_only: false,
@@ -124,6 +128,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
             )
             .into_bytes(),
             body: b"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld\n\r\n0\r\n\r\n".to_vec(),
+            head_request: false,
         }],
         compare: Compare::Full,
         rust_only: false,
@@ -142,6 +147,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         exchanges: vec![Exchange {
             head,
             body: Vec::new(),
+            head_request: false,
         }],
         compare: Compare::Full,
         rust_only: false,
@@ -176,6 +182,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         exchanges: vec![Exchange {
             head: format!("DELETE / HTTP/1.1\r\nhost: {HOST}\r\n\r\n").into_bytes(),
             body: Vec::new(),
+            head_request: false,
         }],
         compare: Compare::Full,
         rust_only: false,
@@ -187,8 +194,46 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
             .map(|t| Exchange {
                 head: client::get(t, HOST),
                 body: Vec::new(),
+                head_request: false,
             })
             .collect(),
+        compare: Compare::Full,
+        rust_only: false,
+    });
+    cases.push(Case {
+        name: "HEAD / (404, no body)".into(),
+        exchanges: vec![Exchange {
+            head: format!("HEAD / HTTP/1.1\r\nhost: {HOST}\r\n\r\n").into_bytes(),
+            body: Vec::new(),
+            head_request: true,
+        }],
+        compare: Compare::Full,
+        rust_only: false,
+    });
+    let mut continued = post_echo("POST /echo with expect: 100-continue", pattern(3000), None);
+    let head = &mut continued.exchanges[0].head;
+    head.truncate(head.len() - 2);
+    head.extend_from_slice(b"expect: 100-continue\r\n\r\n");
+    cases.push(continued);
+    // Two requests in one write; the second response is read without sending anything.
+    cases.push(Case {
+        name: "pipelined: 2 requests in one write".into(),
+        exchanges: vec![
+            Exchange {
+                head: [
+                    client::get("/info", HOST),
+                    client::get("/big?bytes=70000", HOST),
+                ]
+                .concat(),
+                body: Vec::new(),
+                head_request: false,
+            },
+            Exchange {
+                head: Vec::new(),
+                body: Vec::new(),
+                head_request: false,
+            },
+        ],
         compare: Compare::Full,
         rust_only: false,
     });
@@ -196,7 +241,11 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
     let raw = |name: &str, head: Vec<u8>, body: Vec<u8>| {
         status_only(Case {
             name: name.into(),
-            exchanges: vec![Exchange { head, body }],
+            exchanges: vec![Exchange {
+                head,
+                body,
+                head_request: false,
+            }],
             compare: Compare::StatusOnly,
             rust_only: false,
         })
@@ -240,7 +289,7 @@ pub fn send(case: &Case, addr: SocketAddr) -> Vec<Outcome> {
         Err(e) => return vec![Err(format!("cannot connect: {e}"))],
     };
     for ex in &case.exchanges {
-        let r = conn.exchange(&ex.head, ex.body.clone(), false);
+        let r = conn.exchange(&ex.head, ex.body.clone(), ex.head_request);
         let stop = r.as_ref().map_or(true, Response::closes);
         out.push(r);
         if stop {

@@ -95,8 +95,10 @@ impl Conn {
         body: Vec<u8>,
         head_request: bool,
     ) -> Result<Response, String> {
-        self.send(head)
-            .map_err(|e| format!("writing the request head: {e}"))?;
+        if !head.is_empty() {
+            self.send(head)
+                .map_err(|e| format!("writing the request head: {e}"))?;
+        }
         if body.is_empty() {
             return self.read_response(head_request);
         }
