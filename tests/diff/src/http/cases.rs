@@ -48,6 +48,8 @@ pub struct Case {
     pub compare: Compare,
     /// The routes the JS handler cannot implement (the case is skipped for it).
     pub rust_only: bool,
+    /// How many times the case runs (timing-dependent cases run more than once).
+    pub repeat: usize,
 }
 
 fn get(name: &str, target: &str) -> Case {
@@ -60,7 +62,17 @@ fn get(name: &str, target: &str) -> Case {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     }
+}
+
+/// How often the cases whose outcome depends on timing (a handler that fails while its
+/// response is on its way) run.
+const REPEAT: usize = 5;
+
+fn repeated(mut c: Case) -> Case {
+    c.repeat = REPEAT;
+    c
 }
 
 fn status_only(mut c: Case) -> Case {
@@ -86,6 +98,7 @@ fn post_echo(name: &str, body: Vec<u8>, content_type: Option<&str>) -> Case {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     }
 }
 
@@ -132,6 +145,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     // Odd but valid header fields.
     let mut head = format!(
@@ -151,6 +165,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     cases.extend([
         get("GET /info", "/info?x=1&y=%20z"),
@@ -159,8 +174,8 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         get("GET /big?bytes=3000000", "/big?bytes=3000000"),
         get("GET /status/204", "/status/204"),
         get("GET /status/418", "/status/418"),
-        status_only(get("GET /trap", "/trap")),
-        get("GET /trap-after-head", "/trap-after-head"),
+        repeated(status_only(get("GET /trap", "/trap"))),
+        repeated(get("GET /trap-after-head", "/trap-after-head")),
         get(
             "GET /fetch upstream 200",
             &format!("/fetch?url=http://{upstream}/upstream"),
@@ -186,6 +201,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     cases.push(Case {
         name: "keep-alive: 3 requests on one connection".into(),
@@ -199,6 +215,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
             .collect(),
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     cases.push(Case {
         name: "HEAD / (404, no body)".into(),
@@ -209,6 +226,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         }],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     let mut continued = post_echo("POST /echo with expect: 100-continue", pattern(3000), None);
     let head = &mut continued.exchanges[0].head;
@@ -236,6 +254,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
         ],
         compare: Compare::Full,
         rust_only: false,
+        repeat: 1,
     });
     // Bad requests: the servers' HTTP layers answer (status only).
     let raw = |name: &str, head: Vec<u8>, body: Vec<u8>| {
@@ -248,6 +267,7 @@ pub fn all(upstream: SocketAddr) -> Vec<Case> {
             }],
             compare: Compare::StatusOnly,
             rust_only: false,
+            repeat: 1,
         })
     };
     cases.push(raw(

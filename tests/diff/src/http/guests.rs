@@ -13,6 +13,18 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The cache of built guests (`KILN_DIFF_CACHE`, else `$HOME/.cache/kiln-diff-wasi`), shared
+/// by kiln-diff and kiln-bench.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KILN_DIFF_CACHE") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kiln-diff-wasi")
+}
+
 /// Runs `cmd`, failing with the tail of its output.
 fn run(mut cmd: Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;

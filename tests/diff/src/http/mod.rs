@@ -41,17 +41,6 @@ pub struct HttpOptions {
     pub guest: Option<String>,
 }
 
-/// The cache of built guests (`KILN_DIFF_CACHE`, else `$HOME/.cache/kiln-diff-wasi`).
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KILN_DIFF_CACHE") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache"))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kiln-diff-wasi")
-}
-
 /// How long `kiln serve` may take to start (it compiles a `.wasm` first).
 const KILN_START: Duration = Duration::from_secs(300);
 
@@ -67,7 +56,7 @@ pub fn run(opts: &HttpOptions, mut report: impl FnMut(&str, HttpVerdict)) {
             return;
         }
     };
-    let cache = cache_dir();
+    let cache = guests::cache_dir();
     let kiln = kiln_serve::find_kiln(opts.kiln.as_deref(), &guests::repo_root()).and_then(|k| {
         if kiln_serve::has_serve(&k) {
             Ok(k)
@@ -145,9 +134,19 @@ fn run_guest(
     };
     for case in selected {
         let name = format!("http {guest} {}", case.name);
-        let w = cases::send(case, peer.addr());
-        let k = cases::send(case, server.addr());
-        let mut diffs = cases::compare(case, &k, &w);
+        let mut w = Vec::new();
+        let mut diffs = Vec::new();
+        for run in 1..=case.repeat {
+            w = cases::send(case, peer.addr());
+            let k = cases::send(case, server.addr());
+            diffs = cases::compare(case, &k, &w);
+            if !diffs.is_empty() {
+                if case.repeat > 1 {
+                    diffs[0].push_str(&format!(" (in run {run} of {})", case.repeat));
+                }
+                break;
+            }
+        }
         if !server.running() {
             diffs.push(format!(
                 "kiln serve exited; its stderr:\n{}",

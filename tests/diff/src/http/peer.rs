@@ -201,6 +201,15 @@ pub fn start(wasm: &Path, addr: SocketAddr, workers: usize) -> Result<PeerServer
     })
 }
 
+/// The last non-empty line of an error report (its root cause, without the backtrace).
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// The `500` response of a handler that failed before setting one.
 fn error_response() -> hyper::Response<HyperOutgoingBody> {
     let body = Full::new(bytes::Bytes::from_static(ERROR_PAGE.as_bytes()))
@@ -244,7 +253,18 @@ async fn handle(
             .await
     });
     match rx.await {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(response)) => {
+            // A failure after the head only shows in the body; say so on stderr.
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = task.await {
+                    eprintln!(
+                        "wasmtime-serve peer: the handler failed after its response head: {}",
+                        last_line(&format!("{e:?}"))
+                    );
+                }
+            });
+            Ok(response)
+        }
         Ok(Err(code)) => Err(anyhow!("the handler set an error response: {code:?}")),
         Err(_) => match task.await {
             Ok(Ok(())) => Err(anyhow!("the handler returned without setting a response")),
