@@ -259,7 +259,7 @@ fn main() -> Result<()> {
     }
     let exec_rows = exec::exec_rows(&workloads, if smoke { 1 } else { 5 })?;
     eprintln!("HTTP rows");
-    let (http_section, http_notes) = http_bench::http_rows(&work, kiln.as_deref(), http_sizes)?;
+    let (http_section, http_notes) = http_bench::http_rows(kiln.as_deref(), http_sizes)?;
     unmeasured.extend(http_notes);
 
     let sections = vec![
@@ -521,7 +521,7 @@ fn run_only_http(
     load_before: &str,
 ) -> Result<()> {
     let work = inputs::work_dir()?;
-    let (section, notes) = http_bench::http_rows(&work, kiln, sizes)?;
+    let (section, notes) = http_bench::http_rows(kiln, sizes)?;
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()

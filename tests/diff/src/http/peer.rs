@@ -178,7 +178,10 @@ pub fn start(wasm: &Path, addr: SocketAddr, workers: usize) -> Result<PeerServer
                                 Ok::<_, std::convert::Infallible>(match handle(&pre, req).await {
                                     Ok(r) => r,
                                     Err(e) => {
-                                        eprintln!("wasmtime-serve peer: {e:#}");
+                                        eprintln!(
+                                            "wasmtime-serve peer: 500 for a failed handler: {}",
+                                            last_line(&format!("{e:#}"))
+                                        );
                                         error_response()
                                     }
                                 })
