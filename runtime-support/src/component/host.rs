@@ -159,6 +159,20 @@ impl<'a> HostCx<'a> {
     }
 }
 
+impl ComponentInstance {
+    /// Runs `f` with a host context of this instance, as a host function would get: to make
+    /// handles of host-implemented resources (and reach the host state) before calling an
+    /// export with them, e.g. the request a server hands to a `wasi:http` handler.
+    pub fn with_host_cx<R>(&self, f: impl FnOnce(&HostCx<'_>) -> R) -> R {
+        let shared = &*self.inner.shared;
+        let cx = HostCx {
+            shared,
+            host_table: host_table_of(shared),
+        };
+        f(&cx)
+    }
+}
+
 /// The imported resource types by normalised path, and their host destructors.
 pub(super) fn host_resources(
     linker: &ComponentLinker,

@@ -217,6 +217,7 @@ fn trap_as_failure(t: Trap) -> StreamError {
     StreamError::Failed(super::IoError {
         message: t.to_string(),
         errno: None,
+        http: None,
     })
 }
 

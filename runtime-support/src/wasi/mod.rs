@@ -1,5 +1,6 @@
 //! A native WASI 0.2 host for components: `wasi:cli`, `wasi:io`, `wasi:clocks`,
-//! `wasi:random`, `wasi:filesystem` and `wasi:sockets`, added to a [`ComponentLinker`] with a
+//! `wasi:random`, `wasi:filesystem`, `wasi:sockets` and `wasi:http` (types, outgoing-handler, and
+//! the host side of incoming-handler: [`http::handle_request`]), added to a [`ComponentLinker`] with a
 //! per-host [`WasiConfig`] (arguments, environment, preopened directories, network permission,
 //! stdio). Each instance gets its own [`WasiState`] (its open files, streams and sockets),
 //! dropped with the instance.
@@ -10,11 +11,13 @@
 //!
 //! - `streams.rs`: the stream and readiness traits every stream kind implements;
 //! - `io.rs`: `wasi:io/{error,poll,streams}`; `cli.rs`: `wasi:cli/*` and the stdio streams;
-//! - `clocks.rs`, `random.rs`; `filesystem.rs`; `sockets/`: `wasi:sockets/*`.
+//! - `clocks.rs`, `random.rs`; `filesystem.rs`; `sockets/`: `wasi:sockets/*`; `http/`:
+//!   `wasi:http/*`.
 
 mod cli;
 mod clocks;
 mod filesystem;
+pub mod http;
 mod io;
 mod random;
 mod signatures;
@@ -220,6 +223,7 @@ pub fn add_to_linker_shared(
     random::add(linker);
     filesystem::add(linker);
     sockets::add(linker);
+    http::add(linker);
     linker
 }
 

@@ -13,6 +13,8 @@ pub struct IoError {
     /// The OS error number, if the failure came from the OS (`filesystem-error-code` and
     /// `network-error-code` map it).
     pub errno: Option<i32>,
+    /// The HTTP error behind a body stream's failure (`wasi:http/types#http-error-code`).
+    pub http: Option<super::http::ErrorCode>,
 }
 
 impl IoError {
@@ -27,6 +29,7 @@ impl From<std::io::Error> for IoError {
         IoError {
             message: e.to_string(),
             errno: e.raw_os_error(),
+            http: None,
         }
     }
 }

@@ -61,4 +61,22 @@ impl Table {
         self.free.push(rep);
         Ok(*b.downcast::<T>().expect("checked"))
     }
+
+    /// Takes the object `rep` (a `T`) out of its slot for a call that must not hold the
+    /// table's lock; the slot stays reserved (not reused, and not live) until
+    /// [`Table::check_in`] puts the object back.
+    pub fn check_out<T: Send + 'static>(&mut self, rep: u32, what: &str) -> Result<Box<T>, Trap> {
+        if !self.is::<T>(rep) {
+            return Err(bad(rep, what));
+        }
+        let b = self.slots[rep as usize].take().expect("checked");
+        Ok(b.downcast::<T>().expect("checked"))
+    }
+
+    /// Puts back an object [`Table::check_out`] took.
+    pub fn check_in<T: Send + 'static>(&mut self, rep: u32, obj: Box<T>) {
+        if let Some(slot) = self.slots.get_mut(rep as usize) {
+            *slot = Some(obj);
+        }
+    }
 }

@@ -240,6 +240,7 @@ impl OutputStream for TcpOutput {
             return Err(StreamError::Failed(IoError {
                 message: "write exceeds what check-write permitted".into(),
                 errno: None,
+                http: None,
             }));
         }
         out.pending.extend_from_slice(bytes);
