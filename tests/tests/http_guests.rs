@@ -5,12 +5,13 @@
 //! serve, run and differential tests rely on, and compiled by kiln into a component `.so`
 //! that the runtime loads; the handlers then answer the contract's requests through
 //! `kiln_runtime::wasi::http::handle_request` (`serve.rs`; serving them over sockets is the
-//! business of the `kiln serve` tests).
+//! business of the `kiln serve` tests) and the greet component's exports are called.
 
 #[path = "http_guests/serve.rs"]
 mod serve;
 
 use kiln_cli::tempdir::TempDir;
+use kiln_runtime::component::Val;
 use kiln_runtime::{Component, Engine};
 use kiln_tests::http_guests::{or_skip, HttpGuest};
 use std::path::Path;
@@ -113,13 +114,38 @@ fn check(guest: HttpGuest, wasm: &Path) -> (TempDir, Engine, Component) {
     (dir, engine, component)
 }
 
-/// Builds `guest` (or prints why not), checks it and, for a handler, serves the contract's
-/// requests with it under kiln's `wasi:http` host.
+/// Calls the greet component's exports with kiln's WASI host (`wasi:http` included, as
+/// `kiln run --invoke 'greet("ada lovelace")'` does).
+fn greet(engine: &Engine, component: &Component) {
+    let mut linker = kiln_runtime::ComponentLinker::new(engine);
+    kiln_runtime::wasi::add_to_linker(&mut linker, kiln_runtime::wasi::WasiConfig::new());
+    let instance = linker.instantiate(component).expect("instantiate js-greet");
+    let call = |name: &str, arg: &str| {
+        let f = instance.get_func(name).expect("the export");
+        instance
+            .call_func(&f, &[Val::String(arg.into())])
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert_eq!(
+        call("greet", "ada lovelace"),
+        Some(Val::String("Hello, ada lovelace!".into()))
+    );
+    assert_eq!(
+        call("count-chars", "h\u{e9}llo \u{1f389}"),
+        Some(Val::U32(7))
+    );
+    eprintln!("  js-greet: greet and count-chars answered under kiln's WASI host");
+}
+
+/// Builds `guest` (or prints why not), checks it and runs it: the handlers serve the
+/// contract's requests under kiln's `wasi:http` host, the greet component is called.
 fn build_and_check(guest: HttpGuest) {
     if let Some(wasm) = or_skip(guest, guest.build()) {
         let (_dir, engine, component) = check(guest, &wasm);
         if guest.serves_http() {
             serve::contract(guest, &engine, &component);
+        } else {
+            greet(&engine, &component);
         }
     }
 }
