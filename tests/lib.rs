@@ -6,13 +6,16 @@
 //! [`tools`] (the workspace, this build's `kiln` executables and runtime library), [`chost`]
 //! (C hosts built against `kiln.h`), [`hostile`] (shared objects that run code at load and
 //! damaged artifacts, for the loader tests), [`known`] (known-failures lists reconciled with a run),
-//! [`wasi_samples`] (the real WASI sample components, built once and cached), and in this file
+//! [`wasi_samples`] (the real WASI sample components, built once and cached), [`http_guests`]
+//! (the Rust and JavaScript `wasi:http` guests, built from source and cached), and in this file
 //! the testsuite's scripts, test-module compilation and Rust guest builds.
 
 #[path = "support/chost.rs"]
 pub mod chost;
 #[path = "support/hostile.rs"]
 pub mod hostile;
+#[path = "support/http_guests.rs"]
+pub mod http_guests;
 #[path = "support/known.rs"]
 pub mod known;
 #[path = "support/tools.rs"]

@@ -28,10 +28,21 @@ pub fn tools() -> (&'static Path, &'static Path) {
 }
 
 /// FNV-1a (64-bit): a stable hash for the cache key (std's hasher may change between releases).
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Fnv {
-    fn add(&mut self, bytes: &[u8]) {
+    /// The hash of nothing.
+    pub(crate) fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// The hash so far.
+    pub(crate) fn value(&self) -> u64 {
+        self.0
+    }
+
+    /// Adds `bytes` (and a separator).
+    pub(crate) fn add(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x100_0000_01b3);
@@ -43,7 +54,7 @@ impl Fnv {
 
 /// Every file under `dir` (recursively, sorted) that can change a build: not the expected
 /// outputs, run files or READMEs.
-fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -72,7 +83,7 @@ fn version_of(tool: &str, arg: &str) -> Vec<u8> {
 
 /// The cache key: the samples' sources, the componentize tool's sources and the toolchain.
 fn cache_key(componentize: &Path) -> String {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv::new();
     let mut files = Vec::new();
     source_files(&samples(), &mut files);
     source_files(&workspace().join("tests/componentize/src"), &mut files);

@@ -11,7 +11,8 @@
 //! - `GET /trap-after-head`: sends a 200 head and `partial`, then traps
 //! - `GET /fetch?url=URL`: an outgoing GET of URL; the upstream status and
 //!   `fetched N bytes: <first 64 bytes>`, or 502 with the error code's debug text
-//! - `GET /trailers`: `with trailers\n` and the trailer `x-trailer: yes`
+//! - `GET /trailers`: `with trailers\n` and the trailer `x-trailer: yes` (announced by the
+//!   header `trailer: x-trailer`)
 //! - anything else: 404, `not found\n`
 
 mod fetch;
@@ -53,11 +54,12 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 );
                 text(out, 200, &[], body.as_bytes());
             }
-            (Method::Get, "/big") => match query_param(&query, "bytes").and_then(|n| n.parse().ok())
-            {
-                Some(n) => big(out, n),
-                None => text(out, 400, &[], b"bad bytes\n"),
-            },
+            (Method::Get, "/big") => {
+                match query_param(&query, "bytes").and_then(|n| n.parse().ok()) {
+                    Some(n) => big(out, n),
+                    None => text(out, 400, &[], b"bad bytes\n"),
+                }
+            }
             (Method::Get, "/trap") => core::arch::wasm32::unreachable(),
             (Method::Get, "/trap-after-head") => {
                 let body = start(out, 200, &[]);
@@ -70,7 +72,12 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 None => text(out, 400, &[], b"missing url\n"),
             },
             (Method::Get, "/trailers") => {
-                let body = start(out, 200, &[("content-type", b"text/plain")]);
+                // HTTP/1.1 servers (hyper) send only the trailers the head announces.
+                let body = start(
+                    out,
+                    200,
+                    &[("content-type", b"text/plain"), ("trailer", b"x-trailer")],
+                );
                 let stream = body.write().expect("the body's stream");
                 write_all(&stream, b"with trailers\n");
                 drop(stream);
@@ -237,16 +244,14 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }

@@ -1,0 +1,166 @@
+//! The `wasi:http` guests of issue 16 (`kiln_tests::http_guests`: the Rust `wasi:http/proxy`
+//! handler, the componentize-js `fetch` event handler and the componentize-js `greet`
+//! component built with its default features), each built from source (or skipped with a
+//! printed reason where its toolchain is missing), validated, checked to have the world the
+//! serve, run and differential tests rely on, and compiled by kiln into a component `.so`
+//! that the runtime loads; the handlers then answer the contract's requests through
+//! `kiln_runtime::wasi::http::handle_request` (`serve.rs`; serving them over sockets is the
+//! business of the `kiln serve` tests) and the greet component's exports are called.
+
+#[path = "http_guests/serve.rs"]
+mod serve;
+
+use kiln_cli::tempdir::TempDir;
+use kiln_runtime::component::Val;
+use kiln_runtime::{Component, Engine};
+use kiln_tests::http_guests::{or_skip, HttpGuest};
+use std::path::Path;
+
+/// The top-level imports and exports of a component (names as written, sorted).
+struct World {
+    /// Imported names (`wasi:http/types@0.2.12`, ...).
+    imports: Vec<String>,
+    /// Exported names (`wasi:http/incoming-handler@0.2.12`, `greet`, ...).
+    exports: Vec<String>,
+}
+
+/// Reads the top-level world of component `bytes` (nested components and modules skipped).
+fn world(bytes: &[u8]) -> World {
+    let mut world = World {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.expect("parse the component") {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let import = import.expect("an import");
+                    world.imports.push(import.name.name.to_string());
+                }
+            }
+            wasmparser::Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export = export.expect("an export");
+                    world.exports.push(export.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    world.imports.sort();
+    world.exports.sort();
+    world
+}
+
+/// Whether `names` has one starting with `prefix`.
+fn has(names: &[String], prefix: &str) -> bool {
+    names.iter().any(|n| n.starts_with(prefix))
+}
+
+/// Validates `wasm`, checks its world against what `guest` must be, compiles it with kiln and
+/// loads the `.so`; returns the directory holding it, the engine and the component.
+fn check(guest: HttpGuest, wasm: &Path) -> (TempDir, Engine, Component) {
+    let bytes = std::fs::read(wasm).expect("read the guest");
+    wasmparser::Validator::new()
+        .validate_all(&bytes)
+        .unwrap_or_else(|e| panic!("{} does not validate: {e}", guest.name()));
+    let world = world(&bytes);
+    eprintln!(
+        "{} ({} bytes, {}):\n  imports: {}\n  exports: {}",
+        guest.name(),
+        bytes.len(),
+        wasm.display(),
+        world.imports.join(" "),
+        world.exports.join(" ")
+    );
+    // Both kinds import the HTTP types and the outgoing handler (the handlers for `/fetch`,
+    // the greet component because componentize-js's defaults include `fetch()`).
+    assert!(has(&world.imports, "wasi:http/types@0.2."), "{guest:?}");
+    assert!(
+        has(&world.imports, "wasi:http/outgoing-handler@0.2."),
+        "{guest:?}"
+    );
+    if guest.serves_http() {
+        assert!(
+            has(&world.exports, "wasi:http/incoming-handler@0.2."),
+            "{guest:?} exports no incoming handler: {:?}",
+            world.exports
+        );
+    } else {
+        for f in ["greet", "count-chars"] {
+            assert!(world.exports.iter().any(|e| e == f), "{f} not exported");
+        }
+    }
+    let dir = TempDir::new("kiln-http-guest").expect("temp dir");
+    let so = dir.path().join(format!("{}.so", guest.name()));
+    let started = std::time::Instant::now();
+    kiln_compiler::compile_to_file(
+        &bytes,
+        &kiln_compiler::Config::default(),
+        kiln_compiler::Emit::So,
+        &so,
+    )
+    .unwrap_or_else(|e| panic!("kiln cannot compile {}: {e}", guest.name()));
+    eprintln!(
+        "  compiled by kiln in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so)
+        .unwrap_or_else(|e| panic!("the runtime cannot load {}: {e}", guest.name()));
+    (dir, engine, component)
+}
+
+/// Calls the greet component's exports with kiln's WASI host (`wasi:http` included, as
+/// `kiln run --invoke 'greet("ada lovelace")'` does).
+fn greet(engine: &Engine, component: &Component) {
+    let mut linker = kiln_runtime::ComponentLinker::new(engine);
+    kiln_runtime::wasi::add_to_linker(&mut linker, kiln_runtime::wasi::WasiConfig::new());
+    let instance = linker.instantiate(component).expect("instantiate js-greet");
+    let call = |name: &str, arg: &str| {
+        let f = instance.get_func(name).expect("the export");
+        instance
+            .call_func(&f, &[Val::String(arg.into())])
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert_eq!(
+        call("greet", "ada lovelace"),
+        Some(Val::String("Hello, ada lovelace!".into()))
+    );
+    assert_eq!(
+        call("count-chars", "h\u{e9}llo \u{1f389}"),
+        Some(Val::U32(7))
+    );
+    eprintln!("  js-greet: greet and count-chars answered under kiln's WASI host");
+}
+
+/// Builds `guest` (or prints why not), checks it and runs it: the handlers serve the
+/// contract's requests under kiln's `wasi:http` host, the greet component is called.
+fn build_and_check(guest: HttpGuest) {
+    if let Some(wasm) = or_skip(guest, guest.build()) {
+        let (_dir, engine, component) = check(guest, &wasm);
+        if guest.serves_http() {
+            serve::contract(guest, &engine, &component);
+        } else {
+            greet(&engine, &component);
+        }
+    }
+}
+
+#[test]
+fn rust_handler() {
+    build_and_check(HttpGuest::RustHandler);
+}
+
+#[test]
+fn js_handler() {
+    build_and_check(HttpGuest::JsHandler);
+}
+
+#[test]
+fn js_greet() {
+    build_and_check(HttpGuest::JsGreet);
+}
