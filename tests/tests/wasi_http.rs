@@ -1,7 +1,7 @@
 //! `wasi:http` in kiln's native WASI host, through the runtime API a server uses
 //! (`kiln_runtime::wasi::http::handle_request`): the Rust `wasi:http/proxy` guest of
-//! `tests/wasi-guests/http-handler` (wasm32-wasip2, `wasi` crate; skipped with a printed
-//! reason when the target is missing) is compiled by kiln, instantiated per request and
+//! `tests/wasi-guests/http-handler` (wasm32-wasip2, `wasi` crate, built by
+//! `kiln_tests::http_guests`; skipped with a printed reason when the target is missing) is compiled by kiln, instantiated per request and
 //! handed requests made by the test; the responses, their streamed bodies, trailers and
 //! errors are checked. Outgoing requests go to a host HTTP server on 127.0.0.1 that the test
 //! runs, with and without network permission. `kiln serve` is tested in `serve.rs`.
@@ -13,6 +13,7 @@ use kiln_runtime::wasi::http::{
 };
 use kiln_runtime::wasi::{self, WasiConfig};
 use kiln_runtime::{Component, ComponentLinker, Engine};
+use kiln_tests::http_guests::{or_skip, rust_handler, HttpGuest};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -25,13 +26,7 @@ use std::time::Duration;
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the wasi:http guest tests: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/http-handler");
-        let target = kiln_tests::cache_dir().join("kiln-wasi-guests");
-        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "http_handler_guest");
+        let wasm = or_skip(HttpGuest::RustHandler, rust_handler())?;
         let bytes = std::fs::read(&wasm).expect("read the guest component");
         let dir = TempDir::new("kiln-wasi-http").expect("temp dir");
         let so = dir.path().join("http-handler.so");
