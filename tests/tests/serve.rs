@@ -3,42 +3,42 @@
 //! clients talk to it: a raw HTTP/1.1 client over `TcpStream` (`serve/client.rs`) and curl.
 //!
 //! The main handler is the Rust `wasi:http/proxy` guest of `tests/wasi-guests/http-handler`
-//! (built for wasm32-wasip2 — the tests that need it are skipped with a printed reason when
-//! that target is missing — and compiled to a `.so` by kiln); `tests/components/http/spin.wat`
-//! is a handler that never returns (the request timeout).
+//! (built by `kiln_tests::http_guests` — the tests that need it are skipped with a printed
+//! reason when its toolchain is missing — and compiled to a `.so` by kiln);
+//! `tests/components/http/spin.wat` is a handler that never returns (the request timeout).
 
 #[path = "serve/client.rs"]
 mod client;
 
 use client::{big_body, get, post, Conn};
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::http_guests::{self, or_skip, HttpGuest};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The Rust handler guest compiled to a `.so` (once per test process); `None` after printing
-/// why when the wasm32-wasip2 target is missing.
+/// The Rust handler guest (`kiln_tests::http_guests`) compiled to a `.so` (once per test
+/// process); `None` after printing why when it cannot be built here.
 fn handler() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the kiln serve tests that need the Rust handler: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/http-handler");
-        let target = kiln_tests::cache_dir().join("kiln-wasi-guests");
-        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "http_handler_guest");
-        let bytes = std::fs::read(&wasm).expect("read the handler component");
-        let dir = TempDir::new("kiln-serve-test").expect("temp dir");
-        let so = dir.path().join("http-handler.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the handler: {e}"));
-        Some((dir, so))
+        let wasm = or_skip(HttpGuest::RustHandler, http_guests::rust_handler())?;
+        Some(compile(&wasm, "rust-handler"))
     })
     .as_ref()
     .map(|(_, so)| so.as_path())
+}
+
+/// Compiles component `wasm` with kiln into a `.so` in a new temporary directory.
+fn compile(wasm: &Path, name: &str) -> (TempDir, PathBuf) {
+    let bytes = std::fs::read(wasm).expect("read the handler component");
+    let dir = TempDir::new("kiln-serve-test").expect("temp dir");
+    let so = dir.path().join(format!("{name}.so"));
+    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("kiln compile of {name}: {e}"));
+    (dir, so)
 }
 
 /// A file of `tests/components/http/`.
@@ -339,7 +339,10 @@ fn a_looping_handler_times_out_and_its_slot_comes_back() {
         );
     }
     assert!(
-        server.wait_log("interrupt", Duration::from_secs(5)),
+        server.wait_log(
+            "interrupted (--request-timeout passed)",
+            Duration::from_secs(5)
+        ),
         "{:?}",
         server.log()
     );
@@ -372,6 +375,42 @@ fn sixteen_parallel_clients() {
     for c in clients {
         c.join().unwrap();
     }
+}
+
+/// The componentize-js handler serves the routes JavaScript allows (see
+/// `tests/http-guests/README.md`); a thrown error is a 500 and the server keeps serving.
+#[test]
+fn js_handler_serves_its_routes() {
+    let Some(wasm) = or_skip(HttpGuest::JsHandler, http_guests::js_handler()) else {
+        return;
+    };
+    let (_dir, so) = compile(&wasm, "js-handler");
+    let server = Server::start(&so, &[]);
+    let mut conn = Conn::open(server.port, Duration::from_secs(60));
+    let r = conn.get("/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from kiln-http-guest\n")
+    );
+    let r = conn.get("/info?q=1");
+    assert_eq!(
+        r.text(),
+        "method=GET\npath=/info?q=1\nscheme=http\nauthority=test.example\n"
+    );
+    let r = conn.get("/status/418");
+    assert_eq!(r.status, 418);
+    let r = conn.get("/big?bytes=200000");
+    assert!(r.complete && r.body == big_body(200_000));
+    let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let r = post(server.port, "/echo", &body);
+    assert!(
+        r.complete && r.body == body,
+        "echoed {} bytes",
+        r.body.len()
+    );
+    // StarlingMonkey answers a thrown error with a 500 of its own.
+    assert_eq!(get(server.port, "/trap").status, 500);
+    assert_eq!(get(server.port, "/").status, 200);
 }
 
 #[test]

@@ -104,7 +104,13 @@ fn run_guest(
         }
     };
     if let Err(e) = handle_request(&instance, req, respond) {
-        eprintln!("kiln serve: {label}: {}", one_line(&e));
+        let hint = match &e {
+            kiln_runtime::Error::Trap(t) if t.kind == kiln_runtime::TrapKind::Interrupt => {
+                " (--request-timeout passed)"
+            }
+            _ => "",
+        };
+        eprintln!("kiln serve: {label}: {}{hint}", one_line(&e));
     }
 }
 
