@@ -346,6 +346,43 @@ fn a_looping_handler_times_out_and_its_slot_comes_back() {
         "{:?}",
         server.log()
     );
+    // Two at once with one slot: the second waits for the first to be interrupted.
+    let port = server.port;
+    let started = Instant::now();
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let r = get(port, "/");
+                (r.status, started.elapsed())
+            })
+        })
+        .collect();
+    let mut took: Vec<_> = both.into_iter().map(|t| t.join().unwrap()).collect();
+    took.sort_by_key(|t| t.1);
+    assert_eq!((took[0].0, took[1].0), (500, 500));
+    assert!(took[1].1 >= Duration::from_millis(950), "{took:?}");
+}
+
+#[test]
+fn outgoing_requests_need_inherit_network() {
+    let Some(denied) = handler_server(&[]) else {
+        return;
+    };
+    let allowed = handler_server(&["--inherit-network"]).unwrap();
+    let r = get(
+        denied.port,
+        &format!("/fetch?url=http://127.0.0.1:{}/", allowed.port),
+    );
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    let r = get(
+        allowed.port,
+        &format!("/fetch?url=http://127.0.0.1:{}/", denied.port),
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "fetched 27 bytes: hello from kiln-http-guest\n")
+    );
 }
 
 #[test]
