@@ -309,11 +309,12 @@ fn trapping_handlers_are_500_or_aborted_and_the_server_lives() {
         .unwrap();
     assert!(line.contains("unreachable"), "{line}");
 
-    // After the head went out: the chunked body ends without its last chunk.
+    // After the head went out: the chunked body ends without its last chunk. (hyper may
+    // close the connection before flushing the last data it buffered: some of `partial`.)
     let r = get(server.port, "/trap-after-head");
     assert_eq!(r.status, 200);
     assert!(!r.complete, "a trapped body looked whole: {r:?}");
-    assert_eq!(r.text(), "partial");
+    assert!("partial".starts_with(&r.text()), "{r:?}");
 
     for _ in 0..3 {
         assert_eq!(get(server.port, "/").status, 200);

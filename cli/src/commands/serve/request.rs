@@ -163,18 +163,20 @@ fn fields_of(map: &HeaderMap) -> FieldList {
         .collect()
 }
 
-/// A field list as a header map; fields hyper cannot send are logged and left out.
+/// A field list as a header map; fields hyper cannot send (invalid, or beyond the map's
+/// size limit) are logged and left out.
 fn header_map(fields: FieldList, label: &str) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(fields.len());
+    let mut map = HeaderMap::new();
     for (name, value) in fields {
-        match (
+        let added = match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(&value),
         ) {
-            (Ok(n), Ok(v)) => {
-                map.append(n, v);
-            }
-            _ => eprintln!("kiln serve: {label}: dropped the invalid response field `{name}`"),
+            (Ok(n), Ok(v)) => map.try_append(n, v).is_ok(),
+            _ => false,
+        };
+        if !added {
+            eprintln!("kiln serve: {label}: dropped the response field `{name}`");
         }
     }
     map
