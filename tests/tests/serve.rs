@@ -223,7 +223,7 @@ fn echoes_a_4mib_body_both_framings() {
 
 #[test]
 fn slow_clients_are_served_and_stalled_ones_cut_off() {
-    let Some(server) = handler_server(&["--header-timeout", "2s", "--body-timeout", "1s"]) else {
+    let Some(server) = handler_server(&["--header-timeout", "3s", "--body-timeout", "1s"]) else {
         return;
     };
     // Byte by byte, 1.5 s in all (less than the header timeout).
@@ -247,7 +247,7 @@ fn slow_clients_are_served_and_stalled_ones_cut_off() {
         assert_eq!(r.status, 200);
     }
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(3),
         "others were held up"
     );
     assert!(stalled.closed_by_server(), "a stalled head was not cut off");
@@ -335,7 +335,7 @@ fn a_looping_handler_times_out_and_its_slot_comes_back() {
         assert_eq!(r.status, 500);
         let took = started.elapsed();
         assert!(
-            took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+            took >= Duration::from_millis(500) && took < Duration::from_secs(5),
             "{took:?}"
         );
     }
@@ -361,7 +361,7 @@ fn a_looping_handler_times_out_and_its_slot_comes_back() {
     let mut took: Vec<_> = both.into_iter().map(|t| t.join().unwrap()).collect();
     took.sort_by_key(|t| t.1);
     assert_eq!((took[0].0, took[1].0), (500, 500));
-    assert!(took[1].1 >= Duration::from_millis(950), "{took:?}");
+    assert!(took[1].1 >= Duration::from_millis(1000), "{took:?}");
 }
 
 #[test]
