@@ -113,11 +113,15 @@ impl Server {
         false
     }
 
-    /// Sends SIGTERM and waits for the exit status (at most `within`).
-    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+    /// Sends SIGTERM.
+    fn sigterm(&self) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: plain syscall on our own child's pid (not yet reaped: we hold `child`).
         unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+
+    /// Waits for the exit status (at most `within`).
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let end = Instant::now() + within;
         while Instant::now() < end {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -507,6 +511,50 @@ fn curl_sees_responses_errors_and_aborts() {
 }
 
 #[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let spin = wat_component("spin.wat");
+    let mut server = Server::start(&spin, &["--request-timeout", "1s"]);
+    let port = server.port;
+    let in_flight = std::thread::spawn(move || get(port, "/").status);
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    assert_eq!(in_flight.join().unwrap(), 500);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once() {
+    let spin = wat_component("spin.wat");
+    let mut server = Server::start(&spin, &["--request-timeout", "60s"]);
+    let port = server.port;
+    // Never answered before the server exits: the connection closes without a reply.
+    let in_flight = std::thread::spawn(move || {
+        let mut conn = Conn::open(port, Duration::from_secs(30));
+        conn.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        conn.read_reply().is_err()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    let started = Instant::now();
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(in_flight.join().unwrap());
+}
+
+#[test]
 fn sigterm_stops_gracefully() {
     let Some(mut server) = handler_server(&[]) else {
         return;
@@ -514,7 +562,8 @@ fn sigterm_stops_gracefully() {
     // An idle keep-alive connection does not hold the shutdown up.
     let mut idle = Conn::open(server.port, Duration::from_secs(10));
     assert_eq!(idle.get("/").status, 200);
-    let status = server.terminate(Duration::from_secs(10));
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(10));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
 }
 
