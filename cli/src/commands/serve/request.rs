@@ -71,7 +71,26 @@ pub(crate) async fn handle(
         run_guest(&pre, incoming, respond, &guest_label);
     });
     match rx.await {
-        Ok(Ok(resp)) => to_hyper(resp, &label),
+        Ok(Ok(resp)) => {
+            // hyper sends the head with the first body bytes, or when the body waits: a body
+            // that fails at once would take the head with it (an empty reply). Waiting a
+            // moment for the first frame turns such a response into a 500.
+            let first =
+                tokio::time::timeout(FIRST_FRAME_WAIT, poll_fn(|cx| resp.body.poll_frame(cx)))
+                    .await;
+            match first {
+                Ok(Some(Err(code))) => {
+                    eprintln!(
+                        "kiln serve: {label}: the response body failed before its head went \
+                         out: {code}"
+                    );
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+                Ok(Some(Ok(frame))) => to_hyper(resp, First::Frame(frame), &label),
+                Ok(None) => to_hyper(resp, First::Ended, &label),
+                Err(_) => to_hyper(resp, First::NotYet, &label),
+            }
+        }
         Ok(Err(code)) => {
             let status =
                 StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -182,8 +201,21 @@ fn header_map(fields: FieldList, label: &str) -> HeaderMap {
     map
 }
 
-/// The guest's response as hyper's.
-fn to_hyper(resp: Response, label: &str) -> hyper::Response<GuestBody> {
+/// How long the head of a response waits for the first frame of its body.
+const FIRST_FRAME_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What was read of a response body before its head went to hyper.
+enum First {
+    /// Its first frame.
+    Frame(Frame),
+    /// Its end: an empty body.
+    Ended,
+    /// Nothing yet.
+    NotYet,
+}
+
+/// The guest's response as hyper's, `first` read of its body already.
+fn to_hyper(resp: Response, first: First, label: &str) -> hyper::Response<GuestBody> {
     let Ok(status) = StatusCode::from_u16(resp.status) else {
         eprintln!(
             "kiln serve: {label}: the handler set the invalid status {}",
@@ -194,14 +226,23 @@ fn to_hyper(resp: Response, label: &str) -> hyper::Response<GuestBody> {
     let headers = header_map(resp.headers, label);
     // A body complete already, without declared framing, goes out with a content-length.
     let framed = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
-    let exact = if framed {
-        None
-    } else {
-        resp.body.complete_len().map(|n| n as u64)
+    let (first, exact) = match first {
+        First::Frame(Frame::Data(d)) => {
+            let rest = resp.body.complete_len();
+            let exact = rest.map(|n| (n + d.len()) as u64);
+            (Some(http_body::Frame::data(Bytes::from(d))), exact)
+        }
+        First::Frame(Frame::Trailers(t)) => {
+            (Some(http_body::Frame::trailers(header_map(t, label))), None)
+        }
+        First::Ended => (None, Some(0)),
+        First::NotYet => (None, resp.body.complete_len().map(|n| n as u64)),
     };
     let mut out = hyper::Response::new(GuestBody::Guest {
         reader: Some(resp.body),
-        exact,
+        first,
+        failed: None,
+        exact: exact.filter(|_| !framed),
     });
     *out.status_mut() = status;
     *out.headers_mut() = headers;
@@ -223,6 +264,11 @@ pub(crate) enum GuestBody {
     Guest {
         /// The pipe (`None` once it ended).
         reader: Option<BodyReader>,
+        /// A frame read from the pipe already, sent first.
+        first: Option<http_body::Frame<Bytes>>,
+        /// The error that cut the body short, reported at the next poll (after hyper flushed
+        /// what it has, so the head and the data before the error reach the client).
+        failed: Option<ErrorCode>,
         /// The length, if known.
         exact: Option<u64>,
     },
@@ -248,9 +294,21 @@ impl Body for GuestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BodyCut>>> {
-        let GuestBody::Guest { reader, .. } = self.get_mut() else {
+        let GuestBody::Guest {
+            reader,
+            first,
+            failed,
+            ..
+        } = self.get_mut()
+        else {
             return Poll::Ready(None);
         };
+        if let Some(frame) = first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(e) = failed.take() {
+            return Poll::Ready(Some(Err(BodyCut(e))));
+        }
         let Some(r) = reader.as_ref() else {
             return Poll::Ready(None);
         };
@@ -265,8 +323,12 @@ impl Body for GuestBody {
                 Poll::Ready(Some(Ok(http_body::Frame::trailers(map))))
             }
             Poll::Ready(Some(Err(e))) => {
+                // hyper drops what it has not written yet when a body fails: wait one turn of
+                // its loop, in which it flushes.
                 *reader = None;
-                Poll::Ready(Some(Err(BodyCut(e))))
+                *failed = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(None) => {
                 *reader = None;
@@ -278,7 +340,12 @@ impl Body for GuestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             GuestBody::Empty => true,
-            GuestBody::Guest { reader, exact } => reader.is_none() || *exact == Some(0),
+            GuestBody::Guest {
+                reader,
+                first,
+                failed,
+                exact,
+            } => first.is_none() && failed.is_none() && (reader.is_none() || *exact == Some(0)),
         }
     }
 
