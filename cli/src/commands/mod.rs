@@ -6,6 +6,7 @@ pub mod compile;
 pub mod inspect;
 pub mod run;
 pub mod run_component;
+pub mod serve;
 pub mod sign;
 pub mod wast;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Compile(compile::CompileCommand),
     /// Run a module: a kiln .so, or a .wasm/.wat compiled first (cached).
     Run(run::RunCommand),
+    /// Serve a `wasi:http/incoming-handler` component over HTTP (`--addr HOST:PORT`).
+    Serve(serve::ServeCommand),
     /// Show what a kiln .so contains: build info, imports, exports, sizes.
     Inspect(inspect::InspectCommand),
     /// Run WebAssembly spec-format .wast scripts.
@@ -51,6 +54,7 @@ impl Command {
         match self {
             Command::Compile(c) => c.execute(),
             Command::Run(c) => c.execute(),
+            Command::Serve(c) => c.execute(),
             Command::Inspect(c) => c.execute(),
             Command::Wast(c) => c.execute(),
             Command::Bindgen(c) => c.execute(),

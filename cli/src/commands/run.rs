@@ -143,77 +143,20 @@ impl RunCommand {
         let mut args = vec![self.file.to_string_lossy().into_owned()];
         args.extend(self.args.iter().cloned());
         cfg.args(&args);
-        for e in &self.envs {
-            match e.split_once('=') {
-                Some((name, value)) => {
-                    if name.is_empty() {
-                        bail!("--env `{e}`: the variable name is empty");
-                    }
-                    cfg.env(name, value);
-                }
-                None => {
-                    if let Ok(value) = std::env::var(e) {
-                        cfg.env(e, &value);
-                    }
-                }
-            }
-        }
-        for d in &self.dirs {
-            let (host, guest) = d.split_once("::").unwrap_or((d.as_str(), d.as_str()));
-            if host.is_empty() || guest.is_empty() {
-                bail!("--dir `{d}`: expected HOST or HOST::GUEST");
-            }
-            let meta = std::fs::metadata(host)
-                .with_context(|| format!("--dir `{d}`: cannot open `{host}`"))?;
-            if !meta.is_dir() {
-                bail!("--dir `{d}`: `{host}` is not a directory");
-            }
-            cfg.preopen_dir(host, guest, false);
-        }
+        wasi_grants(&mut cfg, &self.envs, &self.dirs)?;
         cfg.inherit_network(self.inherit_network);
         Ok(cfg)
     }
 
-    /// The component, when the input is one (a component `.wasm`/`.wat`, compiled and cached,
-    /// or a component `.so`).
     /// Whether the input is a shared object (by extension or by its ELF header).
     fn is_so(&self) -> bool {
-        use std::io::Read;
-        let mut magic = [0u8; 4];
-        self.file.extension().is_some_and(|e| e == "so")
-            || std::fs::File::open(&self.file)
-                .and_then(|mut f| f.read_exact(&mut magic))
-                .is_ok_and(|()| magic == *b"\x7fELF")
+        is_so(&self.file)
     }
 
+    /// The component, when the input is one (a component `.wasm`/`.wat`, compiled and cached,
+    /// or a component `.so`).
     fn load_component(&self, engine: &Engine) -> Result<Option<kiln_runtime::Component>> {
-        if self.is_so() {
-            // Decide statically, without loading (the loader's own verifier): a module `.so`
-            // opened and closed as a failed component, then opened again, loses lldb's
-            // breakpoints in it.
-            let bytes = std::fs::read(&self.file)
-                .with_context(|| format!("cannot read `{}`", self.file.display()))?;
-            if !super::inspect::is_component(&bytes) {
-                return Ok(None);
-            }
-            return kiln_runtime::Component::load(engine, &self.file)
-                .map(Some)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("failed to load `{}`", self.file.display()));
-        }
-        let wasm = read_wasm(&self.file)?;
-        if !kiln_compiler::component::is_component(&wasm) {
-            return Ok(None);
-        }
-        let compiled = cached_compile(&wasm, &self.file, false)?;
-        let component = match super::run_component::load_component(engine, &compiled.path) {
-            Ok(c) => c,
-            Err(_) => {
-                let again = cached_compile(&wasm, &self.file, true)?;
-                super::run_component::load_component(engine, &again.path)?
-            }
-        };
-        Ok(Some(component))
+        load_component_file(engine, &self.file)
     }
 
     fn load(&self, engine: &Engine) -> Result<Module> {
@@ -240,6 +183,87 @@ impl RunCommand {
         };
         Ok(module)
     }
+}
+
+/// Adds `--env NAME[=VAL]` and `--dir HOST[::GUEST]` grants to a WASI configuration.
+pub(crate) fn wasi_grants(
+    cfg: &mut kiln_runtime::wasi::WasiConfig,
+    envs: &[String],
+    dirs: &[String],
+) -> Result<()> {
+    for e in envs {
+        match e.split_once('=') {
+            Some((name, value)) => {
+                if name.is_empty() {
+                    bail!("--env `{e}`: the variable name is empty");
+                }
+                cfg.env(name, value);
+            }
+            None => {
+                if let Ok(value) = std::env::var(e) {
+                    cfg.env(e, &value);
+                }
+            }
+        }
+    }
+    for d in dirs {
+        let (host, guest) = d.split_once("::").unwrap_or((d.as_str(), d.as_str()));
+        if host.is_empty() || guest.is_empty() {
+            bail!("--dir `{d}`: expected HOST or HOST::GUEST");
+        }
+        let meta = std::fs::metadata(host)
+            .with_context(|| format!("--dir `{d}`: cannot open `{host}`"))?;
+        if !meta.is_dir() {
+            bail!("--dir `{d}`: `{host}` is not a directory");
+        }
+        cfg.preopen_dir(host, guest, false);
+    }
+    Ok(())
+}
+
+/// Whether `file` is a shared object (by extension or by its ELF header).
+pub(crate) fn is_so(file: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    file.extension().is_some_and(|e| e == "so")
+        || std::fs::File::open(file)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok_and(|()| magic == *b"\x7fELF")
+}
+
+/// The component in `file`, when it holds one: a component `.wasm`/`.wat` (compiled and
+/// cached) or a component `.so`; `None` for a core module.
+pub(crate) fn load_component_file(
+    engine: &Engine,
+    file: &Path,
+) -> Result<Option<kiln_runtime::Component>> {
+    if is_so(file) {
+        // Decide statically, without loading (the loader's own verifier): a module `.so`
+        // opened and closed as a failed component, then opened again, loses lldb's
+        // breakpoints in it.
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        if !super::inspect::is_component(&bytes) {
+            return Ok(None);
+        }
+        return kiln_runtime::Component::load(engine, file)
+            .map(Some)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("failed to load `{}`", file.display()));
+    }
+    let wasm = read_wasm(file)?;
+    if !kiln_compiler::component::is_component(&wasm) {
+        return Ok(None);
+    }
+    let compiled = cached_compile(&wasm, file, false)?;
+    let component = match super::run_component::load_component(engine, &compiled.path) {
+        Ok(c) => c,
+        Err(_) => {
+            let again = cached_compile(&wasm, file, true)?;
+            super::run_component::load_component(engine, &again.path)?
+        }
+    };
+    Ok(Some(component))
 }
 
 /// A runtime error as an anyhow error; a trap is shown as is (message and backtrace), with the
