@@ -167,6 +167,25 @@ fn request_parts_reach_the_guest_and_forbidden_headers_do_not() {
 }
 
 #[test]
+fn oversized_request_headers_are_refused_before_the_guest_runs() {
+    let Some(so) = guest() else { return };
+    let big = vec![b'x'; 4096];
+    let headers = (0..40)
+        .map(|i| (format!("x-h{i}"), big.clone()))
+        .collect::<FieldList>();
+    let o = serve(so, false, request("GET", "/", headers, empty_body()));
+    o.handled.expect("nothing ran, nothing trapped");
+    match o.response {
+        Err(e @ ErrorCode::HttpRequestHeaderSectionSize(Some(n))) => {
+            assert!(n > 128 * 1024, "{n}");
+            assert_eq!(e.status(), 431);
+        }
+        Err(other) => panic!("expected a header-section-size error, got {other}"),
+        Ok((r, _, _)) => panic!("the guest answered {}", r.status),
+    }
+}
+
+#[test]
 fn bodies_stream_both_ways() {
     let Some(so) = guest() else { return };
     // A 3 MiB request body written by another thread while the guest echoes it: more than
