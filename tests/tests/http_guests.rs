@@ -137,15 +137,36 @@ fn greet(engine: &Engine, component: &Component) {
     eprintln!("  js-greet: greet and count-chars answered under kiln's WASI host");
 }
 
+/// `kiln run --invoke 'greet("ada lovelace")' FILE` on the compiled greet component: the
+/// command line of issue 16's example, which refused the component before wasi:http existed.
+fn greet_cli(so: &Path) {
+    let out = std::process::Command::new(kiln_tests::tools::kiln_exe())
+        .args(["run", "--invoke", "greet(\"ada lovelace\")"])
+        .arg(so)
+        .output()
+        .expect("run kiln");
+    assert!(
+        out.status.success(),
+        "kiln run --invoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "\"Hello, ada lovelace!\""
+    );
+}
+
 /// Builds `guest` (or prints why not), checks it and runs it: the handlers serve the
-/// contract's requests under kiln's `wasi:http` host, the greet component is called.
+/// contract's requests under kiln's `wasi:http` host, the greet component is called through
+/// the runtime API and through `kiln run --invoke`.
 fn build_and_check(guest: HttpGuest) {
     if let Some(wasm) = or_skip(guest, guest.build()) {
-        let (_dir, engine, component) = check(guest, &wasm);
+        let (dir, engine, component) = check(guest, &wasm);
         if guest.serves_http() {
             serve::contract(guest, &engine, &component);
         } else {
             greet(&engine, &component);
+            greet_cli(&dir.path().join(format!("{}.so", guest.name())));
         }
     }
 }
