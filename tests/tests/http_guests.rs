@@ -3,8 +3,16 @@
 //! component built with its default features), each built from source (or skipped with a
 //! printed reason where its toolchain is missing), validated, checked to have the world the
 //! serve, run and differential tests rely on, and compiled by kiln into a component `.so`
-//! that the runtime loads. Serving them is the business of the `kiln serve` tests.
+//! that the runtime loads; the handlers then answer the contract's requests through
+//! `kiln_runtime::wasi::http::handle_request` (`serve.rs`; serving them over sockets is the
+//! business of the `kiln serve` tests) and the greet component's exports are called.
 
+#[path = "http_guests/serve.rs"]
+mod serve;
+
+use kiln_cli::tempdir::TempDir;
+use kiln_runtime::component::Val;
+use kiln_runtime::{Component, Engine};
 use kiln_tests::http_guests::{or_skip, HttpGuest};
 use std::path::Path;
 
@@ -53,8 +61,8 @@ fn has(names: &[String], prefix: &str) -> bool {
 }
 
 /// Validates `wasm`, checks its world against what `guest` must be, compiles it with kiln and
-/// loads the `.so`.
-fn check(guest: HttpGuest, wasm: &Path) {
+/// loads the `.so`; returns the directory holding it, the engine and the component.
+fn check(guest: HttpGuest, wasm: &Path) -> (TempDir, Engine, Component) {
     let bytes = std::fs::read(wasm).expect("read the guest");
     wasmparser::Validator::new()
         .validate_all(&bytes)
@@ -86,7 +94,7 @@ fn check(guest: HttpGuest, wasm: &Path) {
             assert!(world.exports.iter().any(|e| e == f), "{f} not exported");
         }
     }
-    let dir = kiln_cli::tempdir::TempDir::new("kiln-http-guest").expect("temp dir");
+    let dir = TempDir::new("kiln-http-guest").expect("temp dir");
     let so = dir.path().join(format!("{}.so", guest.name()));
     let started = std::time::Instant::now();
     kiln_compiler::compile_to_file(
@@ -100,15 +108,66 @@ fn check(guest: HttpGuest, wasm: &Path) {
         "  compiled by kiln in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let engine = kiln_runtime::Engine::default();
-    kiln_runtime::Component::load(&engine, &so)
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so)
         .unwrap_or_else(|e| panic!("the runtime cannot load {}: {e}", guest.name()));
+    (dir, engine, component)
 }
 
-/// Builds `guest` (or prints why not) and checks it.
+/// Calls the greet component's exports with kiln's WASI host (`wasi:http` included, as
+/// `kiln run --invoke 'greet("ada lovelace")'` does).
+fn greet(engine: &Engine, component: &Component) {
+    let mut linker = kiln_runtime::ComponentLinker::new(engine);
+    kiln_runtime::wasi::add_to_linker(&mut linker, kiln_runtime::wasi::WasiConfig::new());
+    let instance = linker.instantiate(component).expect("instantiate js-greet");
+    let call = |name: &str, arg: &str| {
+        let f = instance.get_func(name).expect("the export");
+        instance
+            .call_func(&f, &[Val::String(arg.into())])
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert_eq!(
+        call("greet", "ada lovelace"),
+        Some(Val::String("Hello, ada lovelace!".into()))
+    );
+    assert_eq!(
+        call("count-chars", "h\u{e9}llo \u{1f389}"),
+        Some(Val::U32(7))
+    );
+    eprintln!("  js-greet: greet and count-chars answered under kiln's WASI host");
+}
+
+/// `kiln run --invoke 'greet("ada lovelace")' FILE` on the compiled greet component: the
+/// command line of issue 16's example, which refused the component before wasi:http existed.
+fn greet_cli(so: &Path) {
+    let out = std::process::Command::new(kiln_tests::tools::kiln_exe())
+        .args(["run", "--invoke", "greet(\"ada lovelace\")"])
+        .arg(so)
+        .output()
+        .expect("run kiln");
+    assert!(
+        out.status.success(),
+        "kiln run --invoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "\"Hello, ada lovelace!\""
+    );
+}
+
+/// Builds `guest` (or prints why not), checks it and runs it: the handlers serve the
+/// contract's requests under kiln's `wasi:http` host, the greet component is called through
+/// the runtime API and through `kiln run --invoke`.
 fn build_and_check(guest: HttpGuest) {
     if let Some(wasm) = or_skip(guest, guest.build()) {
-        check(guest, &wasm);
+        let (dir, engine, component) = check(guest, &wasm);
+        if guest.serves_http() {
+            serve::contract(guest, &engine, &component);
+        } else {
+            greet(&engine, &component);
+            greet_cli(&dir.path().join(format!("{}.so", guest.name())));
+        }
     }
 }
 

@@ -3,42 +3,42 @@
 //! clients talk to it: a raw HTTP/1.1 client over `TcpStream` (`serve/client.rs`) and curl.
 //!
 //! The main handler is the Rust `wasi:http/proxy` guest of `tests/wasi-guests/http-handler`
-//! (built for wasm32-wasip2 — the tests that need it are skipped with a printed reason when
-//! that target is missing — and compiled to a `.so` by kiln); `tests/components/http/spin.wat`
-//! is a handler that never returns (the request timeout).
+//! (built by `kiln_tests::http_guests` — the tests that need it are skipped with a printed
+//! reason when its toolchain is missing — and compiled to a `.so` by kiln);
+//! `tests/components/http/spin.wat` is a handler that never returns (the request timeout).
 
 #[path = "serve/client.rs"]
 mod client;
 
 use client::{big_body, get, post, Conn};
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::http_guests::{self, or_skip, HttpGuest};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The Rust handler guest compiled to a `.so` (once per test process); `None` after printing
-/// why when the wasm32-wasip2 target is missing.
+/// The Rust handler guest (`kiln_tests::http_guests`) compiled to a `.so` (once per test
+/// process); `None` after printing why when it cannot be built here.
 fn handler() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the kiln serve tests that need the Rust handler: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi-guests/http-handler");
-        let target = kiln_tests::cache_dir().join("kiln-wasi-guests");
-        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "http_handler_guest");
-        let bytes = std::fs::read(&wasm).expect("read the handler component");
-        let dir = TempDir::new("kiln-serve-test").expect("temp dir");
-        let so = dir.path().join("http-handler.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the handler: {e}"));
-        Some((dir, so))
+        let wasm = or_skip(HttpGuest::RustHandler, http_guests::rust_handler())?;
+        Some(compile(&wasm, "rust-handler"))
     })
     .as_ref()
     .map(|(_, so)| so.as_path())
+}
+
+/// Compiles component `wasm` with kiln into a `.so` in a new temporary directory.
+fn compile(wasm: &Path, name: &str) -> (TempDir, PathBuf) {
+    let bytes = std::fs::read(wasm).expect("read the handler component");
+    let dir = TempDir::new("kiln-serve-test").expect("temp dir");
+    let so = dir.path().join(format!("{name}.so"));
+    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("kiln compile of {name}: {e}"));
+    (dir, so)
 }
 
 /// A file of `tests/components/http/`.
@@ -113,11 +113,15 @@ impl Server {
         false
     }
 
-    /// Sends SIGTERM and waits for the exit status (at most `within`).
-    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+    /// Sends SIGTERM.
+    fn sigterm(&self) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: plain syscall on our own child's pid (not yet reaped: we hold `child`).
         unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+
+    /// Waits for the exit status (at most `within`).
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let end = Instant::now() + within;
         while Instant::now() < end {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -169,12 +173,14 @@ fn routes_over_one_keep_alive_connection() {
     let r = conn.get("/big?bytes=1000000");
     assert!(r.complete);
     assert_eq!(r.body, big_body(1_000_000));
-    // Trailers go out over HTTP/1.1 only when declared in a `trailer` header (hyper's rule),
-    // which the guest cannot know: the body itself arrives whole.
+    // Trailers go out over HTTP/1.1 when the client accepts them and the response announces
+    // them in a `trailer` header (hyper's rule; the guest does).
     conn.send(b"GET /trailers HTTP/1.1\r\nHost: h\r\nTE: trailers\r\n\r\n");
     let r = conn.read_reply().unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "with trailers\n"));
     assert!(r.complete);
+    assert_eq!(r.header("trailer"), Some("x-trailer"));
+    assert_eq!(r.trailers, [("x-trailer".to_string(), "yes".to_string())]);
     assert!(server.log().is_empty(), "{:?}", server.log());
 }
 
@@ -223,7 +229,7 @@ fn echoes_a_4mib_body_both_framings() {
 
 #[test]
 fn slow_clients_are_served_and_stalled_ones_cut_off() {
-    let Some(server) = handler_server(&["--header-timeout", "2s", "--body-timeout", "1s"]) else {
+    let Some(server) = handler_server(&["--header-timeout", "3s", "--body-timeout", "1s"]) else {
         return;
     };
     // Byte by byte, 1.5 s in all (less than the header timeout).
@@ -247,7 +253,7 @@ fn slow_clients_are_served_and_stalled_ones_cut_off() {
         assert_eq!(r.status, 200);
     }
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(3),
         "others were held up"
     );
     assert!(stalled.closed_by_server(), "a stalled head was not cut off");
@@ -309,11 +315,14 @@ fn trapping_handlers_are_500_or_aborted_and_the_server_lives() {
         .unwrap();
     assert!(line.contains("unreachable"), "{line}");
 
-    // After the head went out: the chunked body ends without its last chunk.
-    let r = get(server.port, "/trap-after-head");
-    assert_eq!(r.status, 200);
-    assert!(!r.complete, "a trapped body looked whole: {r:?}");
-    assert_eq!(r.text(), "partial");
+    // After the head went out: the chunked body ends without its last chunk, the data
+    // written before the trap delivered.
+    for _ in 0..10 {
+        let r = get(server.port, "/trap-after-head");
+        assert_eq!(r.status, 200);
+        assert!(!r.complete, "a trapped body looked whole: {r:?}");
+        assert_eq!(r.text(), "partial");
+    }
 
     for _ in 0..3 {
         assert_eq!(get(server.port, "/").status, 200);
@@ -334,14 +343,54 @@ fn a_looping_handler_times_out_and_its_slot_comes_back() {
         assert_eq!(r.status, 500);
         let took = started.elapsed();
         assert!(
-            took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+            took >= Duration::from_millis(500) && took < Duration::from_secs(5),
             "{took:?}"
         );
     }
     assert!(
-        server.wait_log("interrupt", Duration::from_secs(5)),
+        server.wait_log(
+            "interrupted (--request-timeout passed)",
+            Duration::from_secs(5)
+        ),
         "{:?}",
         server.log()
+    );
+    // Two at once with one slot: the second waits for the first to be interrupted.
+    let port = server.port;
+    let started = Instant::now();
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let r = get(port, "/");
+                (r.status, started.elapsed())
+            })
+        })
+        .collect();
+    let mut took: Vec<_> = both.into_iter().map(|t| t.join().unwrap()).collect();
+    took.sort_by_key(|t| t.1);
+    assert_eq!((took[0].0, took[1].0), (500, 500));
+    assert!(took[1].1 >= Duration::from_millis(1000), "{took:?}");
+}
+
+#[test]
+fn outgoing_requests_need_inherit_network() {
+    let Some(denied) = handler_server(&[]) else {
+        return;
+    };
+    let allowed = handler_server(&["--inherit-network"]).unwrap();
+    let r = get(
+        denied.port,
+        &format!("/fetch?url=http://127.0.0.1:{}/", allowed.port),
+    );
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    let r = get(
+        allowed.port,
+        &format!("/fetch?url=http://127.0.0.1:{}/", denied.port),
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "fetched 27 bytes: hello from kiln-http-guest\n")
     );
 }
 
@@ -372,6 +421,42 @@ fn sixteen_parallel_clients() {
     for c in clients {
         c.join().unwrap();
     }
+}
+
+/// The componentize-js handler serves the routes JavaScript allows (see
+/// `tests/http-guests/README.md`); a thrown error is a 500 and the server keeps serving.
+#[test]
+fn js_handler_serves_its_routes() {
+    let Some(wasm) = or_skip(HttpGuest::JsHandler, http_guests::js_handler()) else {
+        return;
+    };
+    let (_dir, so) = compile(&wasm, "js-handler");
+    let server = Server::start(&so, &[]);
+    let mut conn = Conn::open(server.port, Duration::from_secs(60));
+    let r = conn.get("/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from kiln-http-guest\n")
+    );
+    let r = conn.get("/info?q=1");
+    assert_eq!(
+        r.text(),
+        "method=GET\npath=/info?q=1\nscheme=http\nauthority=test.example\n"
+    );
+    let r = conn.get("/status/418");
+    assert_eq!(r.status, 418);
+    let r = conn.get("/big?bytes=200000");
+    assert!(r.complete && r.body == big_body(200_000));
+    let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let r = post(server.port, "/echo", &body);
+    assert!(
+        r.complete && r.body == body,
+        "echoed {} bytes",
+        r.body.len()
+    );
+    // StarlingMonkey answers a thrown error with a 500 of its own.
+    assert_eq!(get(server.port, "/trap").status, 500);
+    assert_eq!(get(server.port, "/").status, 200);
 }
 
 #[test]
@@ -430,6 +515,50 @@ fn curl_sees_responses_errors_and_aborts() {
 }
 
 #[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let spin = wat_component("spin.wat");
+    let mut server = Server::start(&spin, &["--request-timeout", "1s"]);
+    let port = server.port;
+    let in_flight = std::thread::spawn(move || get(port, "/").status);
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    assert_eq!(in_flight.join().unwrap(), 500);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once() {
+    let spin = wat_component("spin.wat");
+    let mut server = Server::start(&spin, &["--request-timeout", "60s"]);
+    let port = server.port;
+    // Never answered before the server exits: the connection closes without a reply.
+    let in_flight = std::thread::spawn(move || {
+        let mut conn = Conn::open(port, Duration::from_secs(30));
+        conn.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        conn.read_reply().is_err()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    let started = Instant::now();
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(in_flight.join().unwrap());
+}
+
+#[test]
 fn sigterm_stops_gracefully() {
     let Some(mut server) = handler_server(&[]) else {
         return;
@@ -437,7 +566,8 @@ fn sigterm_stops_gracefully() {
     // An idle keep-alive connection does not hold the shutdown up.
     let mut idle = Conn::open(server.port, Duration::from_secs(10));
     assert_eq!(idle.get("/").status, 200);
-    let status = server.terminate(Duration::from_secs(10));
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(10));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
 }
 

@@ -177,7 +177,8 @@ impl ServeCommand {
         wasi.inherit_network(self.inherit_network);
 
         let tick = tick_for(self.request_timeout);
-        let ticks = self.request_timeout.as_nanos().div_ceil(tick.as_nanos());
+        // One tick more than the timeout holds: the first tick may come at once.
+        let ticks = self.request_timeout.as_nanos().div_ceil(tick.as_nanos()) + 1;
         let mut linker = ComponentLinker::new(&engine);
         linker.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         kiln_runtime::wasi::add_to_linker(&mut linker, wasi);

@@ -71,7 +71,26 @@ pub(crate) async fn handle(
         run_guest(&pre, incoming, respond, &guest_label);
     });
     match rx.await {
-        Ok(Ok(resp)) => to_hyper(resp, &label),
+        Ok(Ok(resp)) => {
+            // hyper sends the head with the first body bytes, or when the body waits: a body
+            // that fails at once would take the head with it (an empty reply). Waiting a
+            // moment for the first frame turns such a response into a 500.
+            let first =
+                tokio::time::timeout(FIRST_FRAME_WAIT, poll_fn(|cx| resp.body.poll_frame(cx)))
+                    .await;
+            match first {
+                Ok(Some(Err(code))) => {
+                    eprintln!(
+                        "kiln serve: {label}: the response body failed before its head went \
+                         out: {code}"
+                    );
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+                Ok(Some(Ok(frame))) => to_hyper(resp, First::Frame(frame), &label),
+                Ok(None) => to_hyper(resp, First::Ended, &label),
+                Err(_) => to_hyper(resp, First::NotYet, &label),
+            }
+        }
         Ok(Err(code)) => {
             let status =
                 StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -104,7 +123,13 @@ fn run_guest(
         }
     };
     if let Err(e) = handle_request(&instance, req, respond) {
-        eprintln!("kiln serve: {label}: {}", one_line(&e));
+        let hint = match &e {
+            kiln_runtime::Error::Trap(t) if t.kind == kiln_runtime::TrapKind::Interrupt => {
+                " (--request-timeout passed)"
+            }
+            _ => "",
+        };
+        eprintln!("kiln serve: {label}: {}{hint}", one_line(&e));
     }
 }
 
@@ -157,25 +182,40 @@ fn fields_of(map: &HeaderMap) -> FieldList {
         .collect()
 }
 
-/// A field list as a header map; fields hyper cannot send are logged and left out.
+/// A field list as a header map; fields hyper cannot send (invalid, or beyond the map's
+/// size limit) are logged and left out.
 fn header_map(fields: FieldList, label: &str) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(fields.len());
+    let mut map = HeaderMap::new();
     for (name, value) in fields {
-        match (
+        let added = match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(&value),
         ) {
-            (Ok(n), Ok(v)) => {
-                map.append(n, v);
-            }
-            _ => eprintln!("kiln serve: {label}: dropped the invalid response field `{name}`"),
+            (Ok(n), Ok(v)) => map.try_append(n, v).is_ok(),
+            _ => false,
+        };
+        if !added {
+            eprintln!("kiln serve: {label}: dropped the response field `{name}`");
         }
     }
     map
 }
 
-/// The guest's response as hyper's.
-fn to_hyper(resp: Response, label: &str) -> hyper::Response<GuestBody> {
+/// How long the head of a response waits for the first frame of its body.
+const FIRST_FRAME_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What was read of a response body before its head went to hyper.
+enum First {
+    /// Its first frame.
+    Frame(Frame),
+    /// Its end: an empty body.
+    Ended,
+    /// Nothing yet.
+    NotYet,
+}
+
+/// The guest's response as hyper's, `first` read of its body already.
+fn to_hyper(resp: Response, first: First, label: &str) -> hyper::Response<GuestBody> {
     let Ok(status) = StatusCode::from_u16(resp.status) else {
         eprintln!(
             "kiln serve: {label}: the handler set the invalid status {}",
@@ -186,14 +226,23 @@ fn to_hyper(resp: Response, label: &str) -> hyper::Response<GuestBody> {
     let headers = header_map(resp.headers, label);
     // A body complete already, without declared framing, goes out with a content-length.
     let framed = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
-    let exact = if framed {
-        None
-    } else {
-        resp.body.complete_len().map(|n| n as u64)
+    let (first, exact) = match first {
+        First::Frame(Frame::Data(d)) => {
+            let rest = resp.body.complete_len();
+            let exact = rest.map(|n| (n + d.len()) as u64);
+            (Some(http_body::Frame::data(Bytes::from(d))), exact)
+        }
+        First::Frame(Frame::Trailers(t)) => {
+            (Some(http_body::Frame::trailers(header_map(t, label))), None)
+        }
+        First::Ended => (None, Some(0)),
+        First::NotYet => (None, resp.body.complete_len().map(|n| n as u64)),
     };
     let mut out = hyper::Response::new(GuestBody::Guest {
         reader: Some(resp.body),
-        exact,
+        first,
+        failed: None,
+        exact: exact.filter(|_| !framed),
     });
     *out.status_mut() = status;
     *out.headers_mut() = headers;
@@ -215,6 +264,11 @@ pub(crate) enum GuestBody {
     Guest {
         /// The pipe (`None` once it ended).
         reader: Option<BodyReader>,
+        /// A frame read from the pipe already, sent first.
+        first: Option<http_body::Frame<Bytes>>,
+        /// The error that cut the body short, reported at the next poll (after hyper flushed
+        /// what it has, so the head and the data before the error reach the client).
+        failed: Option<ErrorCode>,
         /// The length, if known.
         exact: Option<u64>,
     },
@@ -240,9 +294,21 @@ impl Body for GuestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BodyCut>>> {
-        let GuestBody::Guest { reader, .. } = self.get_mut() else {
+        let GuestBody::Guest {
+            reader,
+            first,
+            failed,
+            ..
+        } = self.get_mut()
+        else {
             return Poll::Ready(None);
         };
+        if let Some(frame) = first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(e) = failed.take() {
+            return Poll::Ready(Some(Err(BodyCut(e))));
+        }
         let Some(r) = reader.as_ref() else {
             return Poll::Ready(None);
         };
@@ -257,8 +323,12 @@ impl Body for GuestBody {
                 Poll::Ready(Some(Ok(http_body::Frame::trailers(map))))
             }
             Poll::Ready(Some(Err(e))) => {
+                // hyper drops what it has not written yet when a body fails: wait one turn of
+                // its loop, in which it flushes.
                 *reader = None;
-                Poll::Ready(Some(Err(BodyCut(e))))
+                *failed = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(None) => {
                 *reader = None;
@@ -270,7 +340,12 @@ impl Body for GuestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             GuestBody::Empty => true,
-            GuestBody::Guest { reader, exact } => reader.is_none() || *exact == Some(0),
+            GuestBody::Guest {
+                reader,
+                first,
+                failed,
+                exact,
+            } => first.is_none() && failed.is_none() && (reader.is_none() || *exact == Some(0)),
         }
     }
 

@@ -30,7 +30,7 @@ pub(crate) struct Limits {
 pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits) -> Result<()> {
     // The signal handlers are installed before the address is announced, so a signal sent
     // as soon as the line is seen is a graceful stop.
-    let mut stop = Box::pin(shutdown_signal()?);
+    let mut signals = Signals::new()?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -66,7 +66,7 @@ pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits)
                     continue;
                 }
             },
-            () = &mut stop => break,
+            () = signals.recv() => break,
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
@@ -101,6 +101,7 @@ pub(crate) async fn serve(addr: SocketAddr, shared: Arc<Shared>, limits: Limits)
                 limits.shutdown_timeout
             );
         }
+        () = signals.recv() => eprintln!("kiln serve: second signal; exiting now"),
     }
     Ok(())
 }
@@ -130,15 +131,27 @@ async fn first_bytes(stream: &tokio::net::TcpStream, limit: Duration, http2: boo
     }
 }
 
-/// Resolves at the first SIGINT or SIGTERM.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    Ok(async move {
+/// SIGINT and SIGTERM: the first stops accepting, a second ends the wait for connections.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (from now on these signals no longer kill the process).
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
         tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
-    })
+    }
 }

@@ -522,6 +522,17 @@ pub struct BodyOutput {
     pub written: Arc<std::sync::atomic::AtomicU64>,
     /// The declared length, if any.
     pub limit: Option<u64>,
+    /// Whether this is a response body (a length error is `HTTP-response-body-size`).
+    pub response: bool,
+}
+
+/// The error for a body of `written` bytes that does not match its declared length.
+pub fn size_error(response: bool, written: u64) -> ErrorCode {
+    if response {
+        ErrorCode::HttpResponseBodySize(Some(written))
+    } else {
+        ErrorCode::HttpRequestBodySize(Some(written))
+    }
 }
 
 impl BodyOutput {
@@ -548,7 +559,7 @@ impl OutputStream for BodyOutput {
         let total = self.written.load(Ordering::Relaxed) + bytes.len() as u64;
         if let Some(limit) = self.limit {
             if total > limit {
-                let e = ErrorCode::HttpRequestBodySize(Some(total));
+                let e = size_error(self.response, total);
                 return Err(StreamError::Failed(IoError {
                     message: e.to_string(),
                     errno: None,

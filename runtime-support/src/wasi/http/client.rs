@@ -94,12 +94,28 @@ fn error_code(e: &ureq::Error) -> ErrorCode {
         ureq::Error::Protocol(_) => ErrorCode::HttpProtocolError,
         ureq::Error::BodyExceedsLimit(n) => ErrorCode::HttpResponseBodySize(Some(*n)),
         ureq::Error::Io(io) => io_code(io),
+        #[cfg(feature = "https")]
+        ureq::Error::Rustls(r) => tls_code(r),
+        ureq::Error::Tls(_) => ErrorCode::TlsProtocolError,
         other => ErrorCode::InternalError(Some(other.to_string())),
+    }
+}
+
+/// The error code of a TLS failure.
+#[cfg(feature = "https")]
+fn tls_code(e: &rustls::Error) -> ErrorCode {
+    match e {
+        rustls::Error::InvalidCertificate(_) => ErrorCode::TlsCertificateError,
+        _ => ErrorCode::TlsProtocolError,
     }
 }
 
 fn io_code(io: &std::io::Error) -> ErrorCode {
     use std::io::ErrorKind as K;
+    #[cfg(feature = "https")]
+    if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return tls_code(tls);
+    }
     match io.kind() {
         K::ConnectionRefused => ErrorCode::ConnectionRefused,
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
@@ -126,7 +142,7 @@ struct Checked {
 /// Checks `req` as wasmtime does before anything reaches the network.
 fn check(req: OutgoingRequestObj, opts: RequestOptionsObj) -> Result<Checked, ErrorCode> {
     let scheme = req.scheme.as_deref().unwrap_or("http");
-    if scheme != "http" {
+    if scheme != "http" && !(scheme == "https" && cfg!(feature = "https")) {
         return Err(if scheme == "https" {
             ErrorCode::InternalError(Some(
                 "https is not available in this kiln runtime (built without TLS)".into(),
@@ -335,4 +351,52 @@ pub fn add(linker: &mut ComponentLinker) {
             }))
         },
     );
+}
+
+#[cfg(all(test, feature = "https"))]
+mod https_tests {
+    use super::*;
+    use std::io::Write;
+
+    /// An `https` request speaks TLS: a server that answers its first bytes (which must be a
+    /// TLS handshake record) with plain HTTP makes the request fail with a TLS error, and the
+    /// plaintext never reaches the guest as a response.
+    #[test]
+    fn https_requests_speak_tls() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut first = [0u8; 1];
+            c.read_exact(&mut first).unwrap();
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+            first[0]
+        });
+        let req = OutgoingRequestObj {
+            method: "GET".into(),
+            scheme: Some("https".into()),
+            authority: Some(format!("localhost:{}", addr.port())),
+            path: Some("/".into()),
+            headers: Vec::new(),
+            body: None,
+            body_taken: false,
+        };
+        let checked = check(req, RequestOptionsObj::default()).expect("https is accepted");
+        // SAFETY: plain syscall; checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        assert!(fd >= 0);
+        let slot = Slot {
+            value: Mutex::new(None),
+            // SAFETY: a fresh descriptor nobody else owns.
+            ready: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+        };
+        exchange(checked, &slot);
+        assert_eq!(server.join().unwrap(), 0x16, "a TLS handshake record");
+        let got = slot.value.lock().unwrap().take().expect("filled");
+        match got {
+            Err(ErrorCode::TlsProtocolError) => {}
+            Err(other) => panic!("expected a TLS error, got {other}"),
+            Ok(h) => panic!("plaintext accepted over https: status {}", h.status),
+        }
+    }
 }

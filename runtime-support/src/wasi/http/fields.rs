@@ -93,7 +93,8 @@ pub fn strip_forbidden(list: FieldList) -> FieldList {
     list.into_iter().filter(|(n, _)| !is_forbidden(n)).collect()
 }
 
-fn size(list: &FieldList) -> usize {
+/// The size `list` counts against [`MAX_FIELDS_SIZE`].
+pub fn size(list: &FieldList) -> usize {
     list.iter().map(|(n, v)| n.len() + v.len() + 32).sum()
 }
 

@@ -61,7 +61,9 @@ pub fn handler_export(instance: &ComponentInstance) -> Option<String> {
 }
 
 /// Calls the `wasi:http/incoming-handler#handle` export of `instance` (made by a linker with
-/// [`crate::wasi::add_to_linker`]) with `req`. `respond` is called once: when the guest
+/// [`crate::wasi::add_to_linker`]) with `req`. Headers larger than
+/// [`super::fields::MAX_FIELDS_SIZE`] are refused (`HTTP-request-header-section-size`, a 431)
+/// without running the guest. `respond` is called once: when the guest
 /// sets the response, or with an error when it never does (a trap included). Returns
 /// when the guest's `handle` returns; `Err` if it trapped (the instance must not be used
 /// again).
@@ -82,6 +84,14 @@ pub fn handle_request(
             "`{iface}` does not export a function `handle`"
         )));
     };
+    let size = super::fields::size(&req.headers);
+    if size > super::fields::MAX_FIELDS_SIZE {
+        // The guest could not hold these headers in a `fields`: refuse before it runs.
+        respond(Err(ErrorCode::HttpRequestHeaderSectionSize(Some(
+            u32::try_from(size).unwrap_or(u32::MAX),
+        ))));
+        return Ok(());
+    }
     let handles = instance.with_host_cx(|cx| {
         let st = cx.state::<WasiState>()?;
         super::types::request_handles(cx, st, req, respond)

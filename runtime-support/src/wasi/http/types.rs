@@ -196,6 +196,7 @@ pub struct OutgoingBodyObj {
     writer: Arc<Mutex<Option<BodyWriter>>>,
     written: Arc<AtomicU64>,
     limit: Option<u64>,
+    response: bool,
     stream_taken: bool,
 }
 
@@ -239,12 +240,14 @@ fn new_outgoing_body(
     cx: &HostCx<'_>,
     st: &WasiState,
     headers: &FieldList,
+    response: bool,
 ) -> Result<(Val, BodyReader), Trap> {
     let (w, r) = body_channel(DEFAULT_CAPACITY);
     let obj = OutgoingBodyObj {
         writer: Arc::new(Mutex::new(Some(w))),
         written: Arc::new(AtomicU64::new(0)),
         limit: content_length(headers).ok().flatten(),
+        response,
         stream_taken: false,
     };
     Ok((new_handle(cx, st, OUTGOING_BODY, obj)?, r))
@@ -350,7 +353,7 @@ fn add_requests(linker: &mut ComponentLinker) {
             return Ok(Some(Val::Result(Err(None))));
         }
         o.body_taken = true;
-        let (h, r) = new_outgoing_body(cx, st, &o.headers)?;
+        let (h, r) = new_outgoing_body(cx, st, &o.headers, false)?;
         o.body = Some(r);
         Ok(Some(ok(Some(h))))
     });
@@ -571,7 +574,7 @@ fn add_responses(linker: &mut ComponentLinker) {
             return Ok(Some(Val::Result(Err(None))));
         }
         o.body_taken = true;
-        let (h, r) = new_outgoing_body(cx, st, &o.headers)?;
+        let (h, r) = new_outgoing_body(cx, st, &o.headers, true)?;
         o.body = Some(r);
         Ok(Some(ok(Some(h))))
     });
@@ -659,6 +662,7 @@ fn add_bodies(linker: &mut ComponentLinker) {
             writer: o.writer.clone(),
             written: o.written.clone(),
             limit: o.limit,
+            response: o.response,
         };
         Ok(Some(ok(Some(new_output_stream(cx, st, Box::new(s))?))))
     });
@@ -678,7 +682,7 @@ fn add_bodies(linker: &mut ComponentLinker) {
             let w = body.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(limit) = body.limit {
                 if written != limit {
-                    let e = ErrorCode::HttpRequestBodySize(Some(written));
+                    let e = super::body::size_error(body.response, written);
                     if let Some(w) = w {
                         w.fail(e.clone());
                     }

@@ -11,7 +11,8 @@
 //! - `GET /trap-after-head`: sends a 200 head and `partial`, then traps
 //! - `GET /fetch?url=URL`: an outgoing GET of URL; the upstream status and
 //!   `fetched N bytes: <first 64 bytes>`, or 502 with the error code's debug text
-//! - `GET /trailers`: `with trailers\n` and the trailer `x-trailer: yes`
+//! - `GET /trailers`: `with trailers\n` and the trailer `x-trailer: yes` (announced by the
+//!   header `trailer: x-trailer`)
 //! - anything else: 404, `not found\n`
 
 mod fetch;
@@ -71,7 +72,12 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 None => text(out, 400, &[], b"missing url\n"),
             },
             (Method::Get, "/trailers") => {
-                let body = start(out, 200, &[("content-type", b"text/plain")]);
+                // HTTP/1.1 servers (hyper) send only the trailers the head announces.
+                let body = start(
+                    out,
+                    200,
+                    &[("content-type", b"text/plain"), ("trailer", b"x-trailer")],
+                );
                 let stream = body.write().expect("the body's stream");
                 write_all(&stream, b"with trailers\n");
                 drop(stream);
