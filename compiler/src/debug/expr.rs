@@ -226,8 +226,7 @@ fn homes(f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
     v
 }
 
-/// Extends a label's homes to trap sites they miss. A home ending at an in-line trap
-/// instruction extends over it. A trap instruction out of line (the `ud2`
+/// Extends a label's homes to trap sites they miss. A trap instruction out of line (the `ud2`
 /// a conditional branch jumps to) runs with the registers and frame of the branch, which is
 /// part of the native code of the same wasm instruction (same source location). When the
 /// value has one home through *all* of that code, it is still there at the trap: the
@@ -240,13 +239,6 @@ fn cover_trap_sites(f: &Placed<'_>, v: &mut Vec<(u32, u32, LabelValueLoc)>) {
     let mut added = Vec::new();
     for &(t, _) in &f.func.traps {
         if home_at(v, t).is_some() {
-            continue;
-        }
-        // A home that ends at the trap instruction (the value's last use, such as the `-g`
-        // keep-alive stores before an in-line `unreachable` trap, is just before it) still
-        // holds there: a trap instruction writes no register or stack slot.
-        if let Some(h) = v.iter().find(|r| r.1 == t) {
-            added.push((t, t + 1, h.2));
             continue;
         }
         let Some(at) = src.partition_point(|s| s.0 <= t).checked_sub(1) else {
