@@ -248,6 +248,7 @@ pub fn translate_function_with_debug(
 
     let mut env = FuncEnvironment::new(module, isa, tunables, vmctx);
     env.epoch_function_entry(&mut builder);
+    let mut keep_alive_budget = KEEP_ALIVE_BUDGET;
     let keep_alive = debug_info.then(|| {
         builder.create_sized_stack_slot(ir::StackSlotData::new(
             ir::StackSlotKind::ExplicitSlot,
@@ -277,6 +278,7 @@ pub fn translate_function_with_debug(
             locals: &locals,
             results: results.len(),
             keep_alive,
+            keep_alive_budget: &mut keep_alive_budget,
         };
         t.operator(&op).map_err(|e| match e.offset {
             Some(_) => e,
@@ -310,7 +312,14 @@ struct Translator<'s, 'b, 'e> {
     results: usize,
     /// Under `-g`: the stack slot of [`Translator::keep_alive`].
     keep_alive: Option<ir::StackSlot>,
+    /// How many more local keep-alive stores the function may get.
+    keep_alive_budget: &'s mut usize,
 }
+
+/// Local keep-alive stores per function: each exit stores every local, so a function with
+/// many locals and many exits is held to this many (then only the vmctx is kept alive), and
+/// `-g` code stays linear in the input's size.
+const KEEP_ALIVE_BUDGET: usize = 1 << 16;
 
 /// Size of the `-g` keep-alive slot: the widest local (`v128`).
 const KEEP_ALIVE_SLOT_SIZE: u32 = 16;
@@ -330,8 +339,7 @@ impl Translator<'_, '_, '_> {
         }
         let vmctx = self.env.vmctx;
         self.builder.ins().trapnz(vmctx, code);
-        let mut values = vec![vmctx];
-        values.extend(self.locals.iter().map(|&var| self.builder.use_var(var)));
+        let values = self.kept_values();
         let never = self.builder.create_block();
         self.builder.ins().jump(never, &[]);
         self.builder.switch_to_block(never);
@@ -350,9 +358,18 @@ impl Translator<'_, '_, '_> {
         if self.keep_alive.is_none() {
             return;
         }
-        let mut values = vec![self.env.vmctx];
-        values.extend(self.locals.iter().map(|&var| self.builder.use_var(var)));
+        let values = self.kept_values();
         self.store_to_keep_alive_slot(&values);
+    }
+
+    /// The vmctx and, while the budget lasts, every local's current value.
+    fn kept_values(&mut self) -> Vec<ir::Value> {
+        let mut values = vec![self.env.vmctx];
+        if let Some(left) = self.keep_alive_budget.checked_sub(self.locals.len()) {
+            *self.keep_alive_budget = left;
+            values.extend(self.locals.iter().map(|&var| self.builder.use_var(var)));
+        }
+        values
     }
 
     /// Stores each of `values` into the `-g` keep-alive slot (if any).

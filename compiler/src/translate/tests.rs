@@ -563,3 +563,23 @@ fn debug_info_keeps_the_vmctx_and_locals_alive_to_every_exit() {
         }
     }
 }
+
+/// Once a function's keep-alive budget is spent, exits keep only the vmctx alive: with
+/// 40 000 locals (wasmparser allows 50 000), the `return` stores all of them, the final `end`
+/// only the vmctx.
+#[test]
+fn debug_info_keep_alive_is_bounded() {
+    let n = 40_000;
+    assert!(n < super::KEEP_ALIVE_BUDGET && 2 * n > super::KEEP_ALIVE_BUDGET);
+    let locals = " i32".repeat(n);
+    let wat = format!("(module (func (local{locals}) (if (i32.const 0) (then (return)))))");
+    let bytes = wat::parse_str(&wat).expect("valid wat");
+    let isa = isa();
+    let mut module = parse(&bytes).unwrap();
+    let body = std::mem::take(&mut module.bodies).remove(0);
+    let func =
+        translate_function_with_debug(&module, isa.as_ref(), &Tunables::default(), 0, body, true)
+            .unwrap();
+    let text = func.display().to_string();
+    assert_eq!(text.matches("stack_addr").count(), n + 2);
+}
