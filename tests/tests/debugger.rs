@@ -306,6 +306,53 @@ fn traps_show_source_lines() {
     );
 }
 
+/// A guest that reaches `__builtin_trap()` (wasm `unreachable`) after its last use of the
+/// vmctx and of its frame base.
+const TRAPPING_GUEST: &str = "\
+__attribute__((export_name(\"check\")))
+int check(int n) {
+    int limit = 10;
+    if (n > limit)
+        __builtin_trap();
+    return n;
+}
+";
+
+/// A crash investigation starts at the faulting instruction: gdb stops there (SIGILL) and
+/// shows the trapping frame's arguments and locals at an `unreachable`, whose code comes
+/// after the function's last real use of the vmctx and the frame base (under `-g` the
+/// translator keeps them alive to every exit and trap). A division trap is
+/// `debugger_production.rs`'s `the_trapping_frame_shows_its_variables`.
+#[test]
+fn gdb_shows_the_trapping_frames_variables() {
+    require("clang");
+    let dir = TempDir::new("kiln-debugger-trap").expect("temp dir");
+    let src = dir.path().join("check.c");
+    std::fs::write(&src, TRAPPING_GUEST).unwrap();
+    let wasm = dir.path().join("check.wasm");
+    run(Command::new("clang")
+        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-g", "-O0"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&wasm));
+    let so = dir.path().join("check.so");
+    run(Command::new(kiln())
+        .args(["compile", "-g"])
+        .arg(&wasm)
+        .arg("-o")
+        .arg(&so));
+    let session = "run\necho <trap>\\n\nbt 1\ninfo locals\necho </trap>\\n\nkill\n";
+    let out = gdb_invoke(&so, &["check", "50"], session);
+    let trap = section(&out, "trap");
+    assert!(trap.contains("SIGILL") || out.contains("SIGILL"), "{out}");
+    assert!(
+        trap.contains("check (n=50) at ") && trap.contains("check.c:5"),
+        "{out}"
+    );
+    assert!(trap.contains("limit = 10"), "{out}");
+    assert!(!trap.contains("<optimized out>"), "{out}");
+}
+
 #[test]
 fn split_debug_info_is_found_through_debuglink() {
     let g = build_guest(&["--split-debug"]);

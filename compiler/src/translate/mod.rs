@@ -248,6 +248,14 @@ pub fn translate_function_with_debug(
 
     let mut env = FuncEnvironment::new(module, isa, tunables, vmctx);
     env.epoch_function_entry(&mut builder);
+    let mut keep_alive_budget = KEEP_ALIVE_BUDGET;
+    let keep_alive = debug_info.then(|| {
+        builder.create_sized_stack_slot(ir::StackSlotData::new(
+            ir::StackSlotKind::ExplicitSlot,
+            KEEP_ALIVE_SLOT_SIZE,
+            4,
+        ))
+    });
 
     let results: Vec<ir::Type> = func_ty.results.iter().map(|t| ir_type(*t)).collect();
     let mut state = TranslationState {
@@ -269,6 +277,8 @@ pub fn translate_function_with_debug(
             env: &mut env,
             locals: &locals,
             results: results.len(),
+            keep_alive,
+            keep_alive_budget: &mut keep_alive_budget,
         };
         t.operator(&op).map_err(|e| match e.offset {
             Some(_) => e,
@@ -300,9 +310,79 @@ struct Translator<'s, 'b, 'e> {
     env: &'s mut FuncEnvironment<'e>,
     locals: &'s [Variable],
     results: usize,
+    /// Under `-g`: the stack slot of [`Translator::keep_alive`].
+    keep_alive: Option<ir::StackSlot>,
+    /// How many more local keep-alive stores the function may get.
+    keep_alive_budget: &'s mut usize,
 }
 
+/// Local keep-alive stores per function: each exit stores every local, so a function with
+/// many locals and many exits is held to this many (then only the vmctx is kept alive), and
+/// `-g` code stays linear in the input's size.
+const KEEP_ALIVE_BUDGET: usize = 1 << 16;
+
+/// Size of the `-g` keep-alive slot: the widest local (`v128`).
+const KEEP_ALIVE_SLOT_SIZE: u32 = 16;
+
 impl Translator<'_, '_, '_> {
+    /// `unreachable`: a `trap`. Under `-g`, Cranelift treats a block ending in `trap` as cold
+    /// and gives cold code no value locations, so the trap is instead a `trapnz` of the vmctx
+    /// (never null: it always traps) followed by a jump to a block, never reached, that stores
+    /// the vmctx and every local into the keep-alive slot and loops. Those stores keep the
+    /// values in their homes through the trapping branch, which the debug info extends to the
+    /// out-of-line trap instruction ([`crate::debug`]'s trap-site coverage).
+    fn unreachable(&mut self) {
+        let code = trap_code(TrapKind::UnreachableCodeReached);
+        if self.keep_alive.is_none() {
+            self.builder.ins().trap(code);
+            return;
+        }
+        let vmctx = self.env.vmctx;
+        self.builder.ins().trapnz(vmctx, code);
+        let values = self.kept_values();
+        let never = self.builder.create_block();
+        self.builder.ins().jump(never, &[]);
+        self.builder.switch_to_block(never);
+        self.store_to_keep_alive_slot(&values);
+        self.builder.ins().jump(never, &[]);
+        self.builder.seal_block(never);
+    }
+
+    /// Under `-g`, before each exit (return, tail call, throw): stores the vmctx and every
+    /// local's current value into a scratch stack slot. Cranelift keeps a value in its
+    /// register or spill slot only until its last use, and every variable location needs
+    /// the vmctx (memory base) and often a local (clang's frame base); these uses keep them,
+    /// and so their value-label ranges, alive to the end of the function, so trap sites and
+    /// the code after the last real use are covered. Without `-g` nothing is emitted.
+    fn keep_alive(&mut self) {
+        if self.keep_alive.is_none() {
+            return;
+        }
+        let values = self.kept_values();
+        self.store_to_keep_alive_slot(&values);
+    }
+
+    /// The vmctx and, while the budget lasts, every local's current value.
+    fn kept_values(&mut self) -> Vec<ir::Value> {
+        let mut values = vec![self.env.vmctx];
+        if let Some(left) = self.keep_alive_budget.checked_sub(self.locals.len()) {
+            *self.keep_alive_budget = left;
+            values.extend(self.locals.iter().map(|&var| self.builder.use_var(var)));
+        }
+        values
+    }
+
+    /// Stores each of `values` into the `-g` keep-alive slot (if any).
+    fn store_to_keep_alive_slot(&mut self, values: &[ir::Value]) {
+        let Some(slot) = self.keep_alive else {
+            return;
+        };
+        let ptr = self.env.pointer_type;
+        for &value in values {
+            self.builder.ins().stack_store(ptr, value, slot, 0);
+        }
+    }
+
     fn local(&self, index: u32) -> Result<Variable> {
         self.locals
             .get(index as usize)
@@ -343,8 +423,8 @@ impl Translator<'_, '_, '_> {
         let st = &mut *self.state;
         match op {
             Operator::Unreachable => {
-                b.ins().trap(trap_code(TrapKind::UnreachableCodeReached));
-                st.reachable = false;
+                self.unreachable();
+                self.state.reachable = false;
             }
             Operator::Nop => {}
             Operator::Block { blockty } => {
@@ -375,12 +455,14 @@ impl Translator<'_, '_, '_> {
                     .len();
                 let args = self.state.popn(n)?;
                 let handlers = self.state.handlers()?;
+                self.keep_alive();
                 self.env.throw(self.builder, *tag_index, &args, &handlers)?;
                 self.state.reachable = false;
             }
             Operator::ThrowRef => {
                 let exn = self.state.pop()?;
                 let handlers = self.state.handlers()?;
+                self.keep_alive();
                 self.env.throw_ref(self.builder, exn, &handlers);
                 self.state.reachable = false;
             }
@@ -391,8 +473,9 @@ impl Translator<'_, '_, '_> {
             Operator::BrTable { targets } => st.br_table(b, targets)?,
             Operator::Return => {
                 let vals = st.peekn(self.results)?.to_vec();
-                b.ins().return_(&vals);
-                st.reachable = false;
+                self.keep_alive();
+                self.builder.ins().return_(&vals);
+                self.state.reachable = false;
             }
             Operator::Call { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
@@ -409,6 +492,7 @@ impl Translator<'_, '_, '_> {
             Operator::ReturnCall { function_index } => {
                 let n = self.func_type(*function_index)?.params.len();
                 let args = self.state.popn(n)?;
+                self.keep_alive();
                 self.env
                     .call(self.builder, *function_index, &args, CallMode::Tail)?;
                 self.state.reachable = false;
@@ -438,6 +522,7 @@ impl Translator<'_, '_, '_> {
                 let n = self.type_at(*type_index)?.params.len();
                 let elem = self.state.pop()?;
                 let args = self.state.popn(n)?;
+                self.keep_alive();
                 self.env.call_indirect(
                     self.builder,
                     *type_index,
@@ -653,6 +738,7 @@ impl Translator<'_, '_, '_> {
         let mut unpack = exceptions::unpack_payload;
         if self.state.end(self.builder, &mut unpack)? && self.state.reachable {
             let vals = self.state.peekn(self.results)?.to_vec();
+            self.keep_alive();
             self.builder.ins().return_(&vals);
             self.state.reachable = false;
         }

@@ -513,3 +513,73 @@ fn catch_handlers_in_scope_are_bounded() {
     let err = translate_with(&wat, Tunables::default()).unwrap_err();
     assert!(err.to_string().contains("too many catch handlers"), "{err}");
 }
+
+/// Under `-g`, every exit (return, tail call, `unreachable`) stores the vmctx and every local
+/// (a `stack_store`, which the builder writes as `stack_addr` + `store`)
+/// into the keep-alive slot, and no reachable `unreachable` ends a block in `trap` (Cranelift
+/// treats such blocks as cold and gives them no value locations); without `-g`, neither.
+#[test]
+fn debug_info_keeps_the_vmctx_and_locals_alive_to_every_exit() {
+    let wat = r#"(module
+        (func $f (param i32 i64) (result i32)
+          (local f64 v128)
+          (if (local.get 0) (then (unreachable)))
+          (if (local.get 0) (then (return (i32.const 1))))
+          (return_call $f (local.get 0) (local.get 1)))
+        (func (result i32) (i32.const 2)))"#;
+    let bytes = wat::parse_str(wat).expect("valid wat");
+    let isa = isa();
+    for debug in [false, true] {
+        let mut module = parse(&bytes).unwrap();
+        let bodies = std::mem::take(&mut module.bodies);
+        for (i, body) in bodies.into_iter().enumerate() {
+            let func = translate_function_with_debug(
+                &module,
+                isa.as_ref(),
+                &Tunables::default(),
+                i as u32,
+                body,
+                debug,
+            )
+            .unwrap();
+            if let Err(e) = cranelift_codegen::verify_function(&func, isa.as_ref()) {
+                panic!("verifier errors in function {i}:\n{e}\n{}", func.display());
+            }
+            let text = func.display().to_string();
+            let mut ctx = Context::for_function(func);
+            ctx.compile(isa.as_ref(), &mut ControlPlane::default())
+                .unwrap_or_else(|e| panic!("compile error: {:?}\n{text}", e.inner));
+            let stores = text.matches("stack_addr").count();
+            if !debug {
+                assert_eq!(stores, 0, "{text}");
+                continue;
+            }
+            // The vmctx and 4 locals at the `unreachable`, the `return` and the tail call (the
+            // final `end` is unreachable); the vmctx alone at function 1's `end`.
+            let expected = if i == 0 { 3 * 5 } else { 1 };
+            assert_eq!(stores, expected, "{text}");
+            let traps = text.lines().filter(|l| l.trim_start().starts_with("trap "));
+            assert_eq!(traps.count(), 0, "{text}");
+        }
+    }
+}
+
+/// Once a function's keep-alive budget is spent, exits keep only the vmctx alive: with
+/// 40 000 locals (wasmparser allows 50 000), the `return` stores all of them, the final `end`
+/// only the vmctx.
+#[test]
+fn debug_info_keep_alive_is_bounded() {
+    let n = 40_000;
+    assert!(n < super::KEEP_ALIVE_BUDGET && 2 * n > super::KEEP_ALIVE_BUDGET);
+    let locals = " i32".repeat(n);
+    let wat = format!("(module (func (local{locals}) (if (i32.const 0) (then (return)))))");
+    let bytes = wat::parse_str(&wat).expect("valid wat");
+    let isa = isa();
+    let mut module = parse(&bytes).unwrap();
+    let body = std::mem::take(&mut module.bodies).remove(0);
+    let func =
+        translate_function_with_debug(&module, isa.as_ref(), &Tunables::default(), 0, body, true)
+            .unwrap();
+    let text = func.display().to_string();
+    assert_eq!(text.matches("stack_addr").count(), n + 2);
+}
