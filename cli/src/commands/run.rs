@@ -35,8 +35,9 @@ pub struct RunCommand {
     /// value). Repeatable.
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     pub envs: Vec<String>,
-    /// Let a WASI component use the host's network (`wasi:sockets`); without it every network
-    /// operation (bind, connect, listen, name lookups) fails with `access-denied`.
+    /// Let a WASI component use the host's network (`wasi:sockets`, outgoing `wasi:http`
+    /// requests); without it every network operation (bind, connect, listen, name lookups)
+    /// fails with `access-denied`, and every HTTP request with `HTTP-request-denied`.
     #[arg(long)]
     pub inherit_network: bool,
     /// Require a signature (`<FILE>.sig`, made by `kiln sign`) by one of the public keys in
