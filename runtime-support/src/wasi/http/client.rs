@@ -7,7 +7,8 @@
 //! `content-length`); the response head resolves the future, and the response body streams
 //! into the `incoming-body` pipe the guest reads. Redirects are not followed and no header is
 //! added beyond `host` and the body framing, as wasi:http requires. Connection-level headers
-//! of the response are not shown to the guest.
+//! of the response are not shown to the guest. At most [`MAX_IN_FLIGHT`] requests run at once
+//! in a process; more fail with `connection-limit-reached`.
 
 use super::body::{body_channel, BodyReader, DEFAULT_CAPACITY};
 use super::error::ErrorCode;
@@ -25,6 +26,35 @@ use std::time::Duration;
 
 /// The default of each timeout a guest did not set (wasmtime's too).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Most outgoing requests in flight in the process (each holds a thread and a connection): a
+/// guest that starts more gets `connection-limit-reached` instead of exhausting the host's
+/// threads or descriptors.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// Outgoing requests in flight now.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One place among [`MAX_IN_FLIGHT`], released when the request's thread ends.
+struct InFlight;
+
+impl InFlight {
+    fn take() -> Option<InFlight> {
+        use std::sync::atomic::Ordering::AcqRel;
+        IN_FLIGHT
+            .fetch_update(AcqRel, std::sync::atomic::Ordering::Acquire, |n| {
+                (n < MAX_IN_FLIGHT).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// Bytes read from the connection per body chunk.
 const CHUNK: usize = 64 * 1024;
@@ -260,6 +290,9 @@ pub fn add(linker: &mut ComponentLinker) {
             Ok(r) => r,
             Err(e) => return Ok(Some(err(e.to_val()))),
         };
+        let Some(place) = InFlight::take() else {
+            return Ok(Some(err(ErrorCode::ConnectionLimitReached.to_val())));
+        };
         // SAFETY: plain syscall; the result is checked before it is wrapped.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -275,7 +308,10 @@ pub fn add(linker: &mut ComponentLinker) {
         let s = slot.clone();
         let spawned = std::thread::Builder::new()
             .name("kiln-http-client".into())
-            .spawn(move || exchange(request, &s));
+            .spawn(move || {
+                let _place = place;
+                exchange(request, &s)
+            });
         if let Err(e) = spawned {
             slot.fill(Err(ErrorCode::InternalError(Some(format!(
                 "cannot start the request: {e}"
@@ -351,6 +387,22 @@ pub fn add(linker: &mut ComponentLinker) {
             }))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_in_flight_are_bounded_and_places_come_back() {
+        let held: Vec<InFlight> = std::iter::from_fn(InFlight::take)
+            .take(MAX_IN_FLIGHT + 1)
+            .collect();
+        assert!(held.len() <= MAX_IN_FLIGHT);
+        assert!(InFlight::take().is_none(), "no place beyond the bound");
+        drop(held);
+        assert!(InFlight::take().is_some(), "places are released");
+    }
 }
 
 #[cfg(all(test, feature = "https"))]
