@@ -40,6 +40,7 @@ mod engine;
 mod error;
 mod exception;
 mod exn_heap;
+mod fiber;
 mod func;
 mod global;
 mod instance;
@@ -82,6 +83,15 @@ pub use traps::is_guest_pc;
 pub use typed::{TypedFunc, WasmList, WasmTy};
 pub use values::{ExnRef, Val};
 pub use vm::ValRaw;
+
+/// Internal hooks for kiln's own tests; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    /// Fibers (`fiber.rs`), exposed for the end-to-end tests in `tests/tests/fibers.rs`.
+    pub mod fiber {
+        pub use crate::fiber::{on_fiber, stack_size_for, suspend, Cancelled, Fiber, FiberStack};
+    }
+}
 
 /// An importable or exportable item.
 #[derive(Clone, Debug)]

@@ -16,6 +16,10 @@
 //! that record the guest's frame pointer and return address with [`record_exit`], so those traps
 //! get a backtrace too. Symbolization (function names, wasm offsets) happens after unwinding, in
 //! normal context, from the code registry kept here.
+//!
+//! Each stack has its own activation chain: a fiber (`fiber.rs`) runs with its own `STATE`,
+//! `EXIT` and stack bottom, installed by [`swap_chain`] when it is resumed and swapped back
+//! when it suspends, so a trap always unwinds to an entry on the stack it happened on.
 
 use crate::error::{FrameInfo, Trap};
 use crate::module::ModuleInner;
@@ -114,6 +118,8 @@ pub(crate) struct CallThreadState {
     prev: *const CallThreadState,
     entry_sp: usize,
     stack_limit: usize,
+    /// Number of activations in this chain up to and including this one.
+    depth: usize,
     /// The store context of the store this activation runs (null: none).
     store: *const crate::vm::VMStoreContext,
     reason: Cell<Reason>,
@@ -131,6 +137,10 @@ pub(crate) struct CallThreadState {
 thread_local! {
     static STATE: Cell<*const CallThreadState> = const { Cell::new(std::ptr::null()) };
     static EXIT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The usable bottom of the running fiber's stack (0 on the thread's own stack).
+    static FIBER_BOTTOM: Cell<usize> = const { Cell::new(0) };
+    /// Live activations of this thread in all chains (the running one and suspended fibers').
+    static ACTIVE: Cell<usize> = const { Cell::new(0) };
     static ALT_READY: Cell<bool> = const { Cell::new(false) };
     static ALT_STACK: UnsafeCell<Option<AltStack>> = const { UnsafeCell::new(None) };
     static FRAMES: FrameBuffer = const { FrameBuffer(Cell::new(std::ptr::null_mut())) };
@@ -219,10 +229,16 @@ pub(crate) fn activation_stack() -> Option<(usize, usize)> {
 }
 
 /// The outermost entry's stack pointer: every guest frame of this thread (of all nested calls,
-/// with the host frames between them) lies below it.
+/// with the host frames between them) lies below it. `None` as well when another stack of the
+/// thread (a suspended fiber, or the stack that resumed the running one) holds activations:
+/// their frames are not below it, so nothing can be collected by scanning this stack.
 pub(crate) fn thread_guest_stack_top() -> Option<usize> {
     let mut state = STATE.with(|s| s.get());
     if state.is_null() {
+        return None;
+    }
+    // SAFETY: the innermost live activation of this thread.
+    if unsafe { (*state).depth } != ACTIVE.with(|a| a.get()) {
         return None;
     }
     // SAFETY: the chain links this thread's live activations, innermost first.
@@ -258,11 +274,71 @@ unsafe extern "C" fn call_body(data: *mut c_void) {
 /// handler's callers) when the limit is clamped to the thread's stack.
 const HOST_STACK_RESERVE: usize = 128 * 1024;
 
-/// The lowest usable address of the current thread's stack (above its guard page), or 0 when
-/// unknown; computed once per thread.
+/// The trap state of one stack's activation chain, saved while another stack of the thread
+/// runs (see `fiber.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct Chain {
+    state: *const CallThreadState,
+    exit: (usize, usize),
+    /// The usable bottom of the chain's stack (0: the thread's own stack).
+    bottom: usize,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain::new_for_stack(0)
+    }
+}
+
+impl Chain {
+    /// The empty chain of a stack whose lowest usable address is `bottom`.
+    pub(crate) fn new_for_stack(bottom: usize) -> Chain {
+        Chain {
+            state: std::ptr::null(),
+            exit: (0, 0),
+            bottom,
+        }
+    }
+}
+
+/// Installs `next` as the current thread's activation chain and returns the one it replaces.
+/// Every store that `next`'s activations run gets `next`'s stack limit back in its context
+/// (the other chain may have entered the same stores with its own limit).
+///
+/// # Safety
+/// `next` must be the saved chain of the stack the caller is about to run on (or has just come
+/// back to), whose activations are still alive; the returned chain must be installed again
+/// before its stack runs.
+pub(crate) unsafe fn swap_chain(next: Chain) -> Chain {
+    let prev = Chain {
+        state: STATE.with(|s| s.replace(next.state)),
+        exit: EXIT.with(|e| e.replace(next.exit)),
+        bottom: FIBER_BOTTOM.with(|b| b.replace(next.bottom)),
+    };
+    let mut cur = next.state;
+    while !cur.is_null() {
+        // SAFETY: the chain's activations are alive (caller contract), and so are the stores
+        // they entered.
+        let st = unsafe { &*cur };
+        // SAFETY: as above.
+        if let Some(ctx) = unsafe { st.store.as_ref() } {
+            ctx.stack_limit
+                .store(st.stack_limit, std::sync::atomic::Ordering::Relaxed);
+        }
+        cur = st.prev;
+    }
+    prev
+}
+
+/// The lowest usable address of the current stack (above its guard page), or 0 when
+/// unknown: the running fiber's, or the thread's (computed once per thread).
 fn stack_bottom() -> usize {
     thread_local! {
         static BOTTOM: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    let fiber = FIBER_BOTTOM.with(|b| b.get());
+    if fiber != 0 {
+        return fiber;
     }
     BOTTOM.with(|b| {
         if let Some(v) = b.get() {
@@ -289,10 +365,10 @@ fn stack_bottom() -> usize {
     })
 }
 
-/// The stack limit of the thread's activations: set at its outermost entry into guest code to
-/// `sp - max_wasm_stack`, raised if needed so that [`HOST_STACK_RESERVE`] bytes remain above
-/// the thread's stack bottom; nested entries (host functions calling back into guests, of any
-/// store) keep it.
+/// The stack limit of the current stack's activations: set at its outermost entry into guest
+/// code to `sp - max_wasm_stack`, raised if needed so that [`HOST_STACK_RESERVE`] bytes remain
+/// above the stack's bottom (the thread's, or the running fiber's: each stack has its own
+/// chain); nested entries (host functions calling back into guests, of any store) keep it.
 fn thread_stack_limit(prev: *const CallThreadState, sp: usize, max_wasm_stack: usize) -> usize {
     if !prev.is_null() {
         // SAFETY: `prev` is the enclosing activation, alive further up this thread's stack.
@@ -369,6 +445,8 @@ pub(crate) unsafe fn catch_traps(
         prev,
         entry_sp: sp,
         stack_limit,
+        // SAFETY: `prev` is null or the enclosing live activation.
+        depth: unsafe { prev.as_ref() }.map_or(1, |p| p.depth + 1),
         store,
         reason: Cell::new(Reason::None),
         signum: Cell::new(0),
@@ -379,6 +457,7 @@ pub(crate) unsafe fn catch_traps(
         user_trap: UnsafeCell::new(None),
     };
     let saved_exit = last_exit();
+    ACTIVE.with(|a| a.set(a.get() + 1));
     STATE.with(|s| s.set(&state));
     // SAFETY: `call_body` gets a pointer to `body` (alive across the call); `jmp_buf` is the slot
     // `kiln_call_catching` publishes its jump buffer through, read only while it is on the stack.
@@ -391,8 +470,14 @@ pub(crate) unsafe fn catch_traps(
     };
     STATE.with(|s| s.set(state.prev));
     set_exit(saved_exit);
-    if state.prev.is_null() {
-        // The outermost entry returned: no guest frame can hold an exception reference now.
+    let active = ACTIVE.with(|a| {
+        a.set(a.get() - 1);
+        a.get()
+    });
+    if active == 0 {
+        // The thread's last activation (of every stack) returned: no guest frame can hold an
+        // exception reference now. (A fiber's outermost entry returning while its resumer or
+        // another suspended fiber still has activations does not reset.)
         crate::exn_heap::reset();
     }
     if ret == 0 {
@@ -765,7 +850,7 @@ pub(crate) fn page_size() -> usize {
 }
 
 /// Makes sure this thread has an alternate signal stack of at least [`ALT_STACK_SIZE`] bytes.
-fn ensure_alt_stack() {
+pub(crate) fn ensure_alt_stack() {
     if ALT_READY.with(|r| r.get()) {
         return;
     }
