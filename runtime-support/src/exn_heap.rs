@@ -12,7 +12,8 @@
 //!   exception being thrown.
 //! - **Collection.** When the number of objects reaches a threshold, the `exn_new` builtin
 //!   first collects: every word of the thread's stack between the current stack pointer and the
-//!   outermost entry, and the callee-saved registers, is a root if it points into an object
+//!   outermost entry, and the callee-saved registers, is a root (so is every word of the
+//!   thread's other stacks holding guest frames: fibers, `traps::parked_guest_stacks`) if it points into an object
 //!   (its start or any byte inside, in case compiled code keeps an address derived from an
 //!   `exnref`; conservative: an integer that happens to look like one keeps the object alive);
 //!   the payload slots of type `exnref` of reachable objects are traced precisely. Unreachable
@@ -225,7 +226,8 @@ fn stack_pointer_and_callee_saved() -> (usize, [usize; 6]) {
 }
 
 /// Frees the objects that no root reaches: no word of the stack between this function's frame
-/// and `high`, and no callee-saved register.
+/// and `high`, no callee-saved register, and no word of the thread's parked stacks with guest
+/// frames (fibers, see `traps::parked_guest_stacks`).
 ///
 /// # Safety
 /// `high` must be the top of this thread's live stack region that holds guest frames (the
@@ -245,13 +247,26 @@ unsafe fn collect_garbage(h: &mut Heap, high: usize) {
     for w in registers {
         root(w, &mut marked, &mut work);
     }
-    let mut p = low.next_multiple_of(8);
-    while p.saturating_add(8) <= high {
-        // SAFETY: `p` lies in the live stack range (caller contract); a volatile read because
-        // the words belong to other frames, not to any Rust object.
-        let w = unsafe { std::ptr::read_volatile(p as *const usize) };
-        root(w, &mut marked, &mut work);
-        p += 8;
+    let scan = |low: usize, high: usize, marked: &mut HashSet<usize>, work: &mut Vec<usize>| {
+        let mut p = low.next_multiple_of(8);
+        while p.saturating_add(8) <= high {
+            // SAFETY: `p` lies in a live stack range (caller contract, or a parked stack listed
+            // by `parked_guest_stacks`); a volatile read because the words belong to other
+            // frames, not to any Rust object.
+            let w = unsafe { std::ptr::read_volatile(p as *const usize) };
+            root(w, marked, work);
+            p += 8;
+        }
+    };
+    scan(low, high, &mut marked, &mut work);
+    // The thread's other stacks with guest frames (fibers: suspended ones, and the stacks that
+    // resumed the running ones) are roots too.
+    let complete =
+        crate::traps::parked_guest_stacks(&mut |lo, hi| scan(lo, hi, &mut marked, &mut work));
+    if !complete {
+        // Some activation's stack is unknown: nothing can be proven unreachable.
+        h.threshold = (2 * h.objects.len()).max(MIN_THRESHOLD);
+        return;
     }
     while let Some(o) = work.pop() {
         let Some(e) = h.objects.get(&o) else { continue };

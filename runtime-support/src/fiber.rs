@@ -60,6 +60,9 @@ thread_local! {
     static POOL: RefCell<Vec<Mapping>> = const { RefCell::new(Vec::new()) };
     /// The innermost fiber running on this thread (null on the thread's own stack).
     static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+    /// Every fiber created on this thread and not dropped (an intrusive list through
+    /// `Inner::prev`/`next`): the exception collector scans their stacks.
+    static ALL: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
     /// This thread's id, cached (resume checks it on every call).
     static THREAD: ThreadId = std::thread::current().id();
 }
@@ -194,8 +197,13 @@ struct Inner {
     fiber_sp: Cell<usize>,
     /// The resumer's saved stack pointer while the fiber runs.
     resumer_sp: Cell<usize>,
-    /// The fiber's trap state while it does not run (the resumer's while it does).
+    /// The fiber's trap state while it does not run.
     chain: Cell<crate::traps::Chain>,
+    /// The resumer's trap state while the fiber runs.
+    resumer_chain: Cell<crate::traps::Chain>,
+    /// Links of the creating thread's list of fibers ([`ALL`]).
+    prev: Cell<*const Inner>,
+    next: Cell<*const Inner>,
     /// The fiber running when this one was resumed (null: the thread's stack).
     parent: Cell<*const Inner>,
     /// A panic of the body, resumed in the resumer.
@@ -224,6 +232,9 @@ impl Fiber {
             cancel: Cell::new(false),
             resumer_sp: Cell::new(0),
             chain: Cell::new(crate::traps::Chain::new_for_stack(stack.bottom())),
+            resumer_chain: Cell::new(crate::traps::Chain::default()),
+            prev: Cell::new(std::ptr::null()),
+            next: Cell::new(std::ptr::null()),
             parent: Cell::new(std::ptr::null()),
             panic: Cell::new(None),
             thread: thread_id(),
@@ -233,7 +244,16 @@ impl Fiber {
         // SAFETY: the stack is ours and unused; the initial frame lies inside it.
         let sp = unsafe { initial_frame(inner.as_ref().stack.top(), inner.as_ptr()) };
         // SAFETY: just allocated above.
-        unsafe { inner.as_ref() }.fiber_sp.set(sp);
+        let r = unsafe { inner.as_ref() };
+        r.fiber_sp.set(sp);
+        ALL.with(|head| {
+            let old = head.replace(inner.as_ptr());
+            r.next.set(old);
+            // SAFETY: list members are alive until their drop unlinks them.
+            if let Some(old) = unsafe { old.as_ref() } {
+                old.prev.set(inner.as_ptr());
+            }
+        });
         Fiber { inner }
     }
 
@@ -276,6 +296,7 @@ impl Fiber {
         // SAFETY: the fiber's saved chain (its activations live on its suspended stack, or it
         // has none yet); the resumer's is installed again below, before this stack runs on.
         let resumer = unsafe { crate::traps::swap_chain(inner.chain.take()) };
+        inner.resumer_chain.set(resumer);
         inner
             .parent
             .set(CURRENT.with(|c| c.replace(self.inner.as_ptr())));
@@ -284,8 +305,9 @@ impl Fiber {
         // `resumer_sp` receives ours. The fiber switches back here when it suspends or ends.
         unsafe { switch(inner.resumer_sp.as_ptr(), inner.fiber_sp.get()) };
         CURRENT.with(|c| c.set(inner.parent.get()));
-        // SAFETY: back on the resumer's stack, whose chain `resumer` is; the fiber's, saved
+        // SAFETY: back on the resumer's stack, whose chain was saved above; the fiber's, saved
         // here, is installed again by the next resume.
+        let resumer = inner.resumer_chain.take();
         inner
             .chain
             .set(unsafe { crate::traps::swap_chain(resumer) });
@@ -323,8 +345,21 @@ impl Drop for Fiber {
             }
             State::NotStarted | State::Finished => {}
         }
-        // SAFETY: allocated with `Box` in `new`; nothing refers to it any more (the fiber never
-        // started or has returned from its body, so no frame on its stack is live).
+        let inner = self.inner();
+        let (prev, next) = (inner.prev.get(), inner.next.get());
+        // SAFETY: list members are alive until their drop unlinks them (this thread's only).
+        unsafe {
+            match prev.as_ref() {
+                Some(p) => p.next.set(next),
+                None => ALL.with(|h| h.set(next)),
+            }
+            if let Some(n) = next.as_ref() {
+                n.prev.set(prev);
+            }
+        }
+        // SAFETY: allocated with `Box` in `new`, unlinked above; nothing refers to it any more
+        // (the fiber never started or has returned from its body, so no frame on its stack is
+        // live).
         drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
     }
 }
@@ -351,6 +386,22 @@ pub fn suspend() -> Result<(), Cancelled> {
         Err(Cancelled)
     } else {
         Ok(())
+    }
+}
+
+/// Calls `visit(saved sp, chain)` for every stack of this thread's fibers that is parked: a
+/// suspended fiber's own, and the resumer's of a running one (each stack of the thread that
+/// is not the current one appears once).
+pub(crate) fn for_each_parked(visit: &mut dyn FnMut(usize, crate::traps::Chain)) {
+    let mut cur = ALL.with(|h| h.get());
+    // SAFETY: list members are alive until their drop unlinks them.
+    while let Some(f) = unsafe { cur.as_ref() } {
+        match f.state.get() {
+            State::Suspended => visit(f.fiber_sp.get(), f.chain.get()),
+            State::Running => visit(f.resumer_sp.get(), f.resumer_chain.get()),
+            State::NotStarted | State::Finished => {}
+        }
+        cur = f.next.get();
     }
 }
 

@@ -228,17 +228,12 @@ pub(crate) fn activation_stack() -> Option<(usize, usize)> {
     Some((current_sp(), unsafe { (*state).entry_sp }))
 }
 
-/// The outermost entry's stack pointer: every guest frame of this thread (of all nested calls,
-/// with the host frames between them) lies below it. `None` as well when another stack of the
-/// thread (a suspended fiber, or the stack that resumed the running one) holds activations:
-/// their frames are not below it, so nothing can be collected by scanning this stack.
+/// The outermost entry's stack pointer: every guest frame of the current stack (of all nested
+/// calls, with the host frames between them) lies below it. The thread's other stacks holding
+/// guest frames are listed by [`parked_guest_stacks`].
 pub(crate) fn thread_guest_stack_top() -> Option<usize> {
     let mut state = STATE.with(|s| s.get());
     if state.is_null() {
-        return None;
-    }
-    // SAFETY: the innermost live activation of this thread.
-    if unsafe { (*state).depth } != ACTIVE.with(|a| a.get()) {
         return None;
     }
     // SAFETY: the chain links this thread's live activations, innermost first.
@@ -299,6 +294,43 @@ impl Chain {
             bottom,
         }
     }
+}
+
+/// The outermost activation's entry stack pointer of `chain` (null: none).
+///
+/// # Safety
+/// `chain` must be null or a live activation of this thread.
+unsafe fn outermost_entry(mut chain: *const CallThreadState) -> Option<usize> {
+    if chain.is_null() {
+        return None;
+    }
+    // SAFETY: caller contract; the chain links live activations.
+    unsafe {
+        while !(*chain).prev.is_null() {
+            chain = (*chain).prev;
+        }
+        Some((*chain).entry_sp)
+    }
+}
+
+/// Visits `[low, high)` for every stack of this thread that holds guest frames but is not
+/// running: suspended fibers and the resumers of running ones (`low` is the stack pointer
+/// saved by the switch, so it covers the registers saved there; `high` the chain's outermost
+/// entry). Returns whether those chains and the current one account for every live activation
+/// of the thread; when not, a conservative collection must not run.
+pub(crate) fn parked_guest_stacks(visit: &mut dyn FnMut(usize, usize)) -> bool {
+    let current = STATE.with(|s| s.get());
+    // SAFETY: null or this thread's innermost live activation.
+    let mut counted = unsafe { current.as_ref() }.map_or(0, |s| s.depth);
+    crate::fiber::for_each_parked(&mut |sp, chain| {
+        // SAFETY: a parked chain's activations are alive on its (suspended) stack.
+        if let Some(high) = unsafe { outermost_entry(chain.state) } {
+            // SAFETY: as above.
+            counted += unsafe { (*chain.state).depth };
+            visit(sp, high);
+        }
+    });
+    counted == ACTIVE.with(|a| a.get())
 }
 
 /// Installs `next` as the current thread's activation chain and returns the one it replaces.
