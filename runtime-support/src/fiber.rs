@@ -606,11 +606,66 @@ mod tests {
         drop(a);
         let b = FiberStack::new(100_000).unwrap();
         assert_eq!(b.bottom(), bottom, "reused from the pool");
-        // The guard is inaccessible.
-        // SAFETY: a query of the page's residency; mincore fails only for unmapped memory.
-        let mut vec = 0u8;
-        let r = unsafe { libc::mincore((bottom - 4096) as *mut c_void, 4096, &mut vec) };
-        assert_eq!(r, 0, "guard still mapped");
+        // The guard below is mapped without access.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let guard = maps
+            .lines()
+            .find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (lo, hi) = range.split_once('-')?;
+                let (lo, hi) = (
+                    usize::from_str_radix(lo, 16).ok()?,
+                    usize::from_str_radix(hi, 16).ok()?,
+                );
+                (lo < bottom && bottom - 1 < hi).then(|| (hi, rest[..4].to_string()))
+            })
+            .unwrap();
+        assert_eq!(guard, (bottom, "---p".to_string()));
+    }
+
+    #[test]
+    fn each_stack_keeps_its_trap_state() {
+        use crate::traps::{last_exit, record_exit};
+        record_exit(1, 2);
+        let mut f = fiber(|| {
+            assert_eq!(last_exit(), (0, 0), "a fresh chain");
+            record_exit(3, 4);
+            suspend().unwrap();
+            assert_eq!(last_exit(), (3, 4));
+        });
+        f.resume().unwrap();
+        assert_eq!(last_exit(), (1, 2));
+        record_exit(5, 6);
+        f.resume().unwrap();
+        assert_eq!(last_exit(), (5, 6));
+    }
+
+    #[test]
+    fn backtraces_end_at_the_fiber_entry() {
+        let mut f = fiber(|| {
+            let bt = std::backtrace::Backtrace::force_capture().to_string();
+            assert!(bt.contains("fiber_main"), "{bt}");
+            // The walk stops at the entry frame: nothing of the resumer's stack (this test
+            // function) appears.
+            assert!(!bt.contains("backtraces_end_at_the_fiber_entry::h"), "{bt}");
+            // SAFETY: the running fiber's state.
+            let (bottom, top) = CURRENT.with(|c| unsafe {
+                let s = &(*c.get()).stack;
+                (s.bottom(), s.top())
+            });
+            let mut fp: usize;
+            // SAFETY: reads the frame pointer register.
+            unsafe { std::arch::asm!("mov {}, rbp", out(reg) fp) };
+            // The frame-pointer chain (kept in debug builds) ends at the entry frame's 0.
+            while fp >= bottom && fp + 16 <= top && fp.is_multiple_of(8) {
+                // SAFETY: a word of this fiber's live stack (checked just above).
+                fp = unsafe { *(fp as *const usize) };
+            }
+            if cfg!(debug_assertions) {
+                assert_eq!(fp, 0);
+            }
+        });
+        assert!(f.resume().unwrap());
     }
 
     #[test]
