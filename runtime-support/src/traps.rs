@@ -160,6 +160,12 @@ impl Drop for FrameBuffer {
     }
 }
 
+/// Whether the thread is being torn down past the point where its trap state can be used
+/// (its backtrace buffer was freed): no guest code may run on it any more.
+pub(crate) fn thread_exiting() -> bool {
+    FRAMES.try_with(|_| ()).is_err()
+}
+
 /// The current thread's backtrace buffer, allocated at its first entry into guest code (never
 /// in the signal handler) and kept for the thread's life: entries stay small (no 2 KiB array
 /// in every activation's frame) and pay nothing for it.
