@@ -84,11 +84,11 @@ impl FiberStack {
     /// that size.
     pub fn new(size: usize) -> Result<FiberStack, Error> {
         let page = crate::traps::page_size();
-        let size = size
+        let (size, len) = size
             .max(page)
             .checked_next_multiple_of(page)
+            .and_then(|size| Some((size, size.checked_add(GUARD_SIZE)?)))
             .ok_or_else(|| Error::Other("fiber stack size too large".into()))?;
-        let len = size + GUARD_SIZE;
         let reused = POOL.with(|p| {
             let mut p = p.borrow_mut();
             let i = p.iter().rposition(|m| m.len == len)?;
@@ -628,6 +628,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(guard, (bottom, "---p".to_string()));
+        assert!(FiberStack::new(usize::MAX - 100).is_err());
+        assert!(FiberStack::new(1 << 62).is_err());
     }
 
     #[test]
