@@ -41,6 +41,10 @@ const GUEST: &str = r#"
     (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
     (call $rec (i32.add (local.get 0) (i32.const 1))))
   (func (export "depth") (result i32) (global.get $depth))
+  ;; Suspends once, then spins until the epoch deadline interrupts it.
+  (func (export "yield-then-spin")
+    (drop (call $yield (i32.const 0)))
+    (loop $l (br $l)))
   (func (export "reset-depth") (global.set $depth (i32.const 0)))
   ;; Runs the parked fiber a step (host.step), then recurses without end: the stack limit of
   ;; this (the resumer's) stack must be back in the store.
@@ -329,6 +333,32 @@ fn recursion_on_a_fiber_is_a_stack_overflow() {
     let resumer = overflow_depth(&inst, inst.get_func("step-then-recurse").unwrap().call(&[]));
     assert!(resumer.abs_diff(on_thread) <= 2, "{resumer} vs {on_thread}");
     PARKED.with(|p| p.borrow_mut().take());
+}
+
+/// The epoch deadline interrupts guest code on a fiber (resumed after a suspension) as on the
+/// thread: the fiber's call ends with an interrupt trap, and the thread goes on.
+#[test]
+fn deadline_interrupts_a_fiber() {
+    let engine = Engine::default();
+    let (_so, inst) = instance(&engine);
+    let (mut f, out) = call_on_fiber(&inst, "yield-then-spin", vec![], stack());
+    assert!(!f.resume().unwrap());
+    inst.set_epoch_deadline(1);
+    let e = engine.clone();
+    let ticker = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        e.increment_epoch();
+    });
+    assert!(f.resume().unwrap());
+    ticker.join().unwrap();
+    assert_eq!(trap_kind(out.borrow_mut().take()), TrapKind::Interrupt);
+    inst.set_epoch_deadline(u64::MAX / 2);
+    let (mut f, out) = call_on_fiber(&inst, "run", vec![Val::I32(2)], stack());
+    while !f.resume().unwrap() {}
+    assert_eq!(
+        i32s(out.borrow_mut().take().unwrap().unwrap()),
+        [expected_run(2)]
+    );
 }
 
 /// A host function on a fiber calls back into guest code (a nested entry on the fiber's
