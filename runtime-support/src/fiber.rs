@@ -1,7 +1,7 @@
 //! Fibers: guest code on stacks of its own, suspended from inside a builtin or host function
 //! and resumed later on the same thread (the base of component-model async's stackful tasks).
 //!
-//! **Why an own switch and not a crate.** The switch is 20 instructions of `naked_asm!`
+//! **Why an own switch and not a crate.** The switch is about 20 instructions of `naked_asm!`
 //! ([`switch`]): push the six SysV callee-saved registers and the MXCSR/x87 control words,
 //! store `rsp`, load the other stack's `rsp`, pop the same. `corosensei` (the well-kept
 //! choice, used by wasmtime) would bring its own stack allocation, its own trap handling
