@@ -148,6 +148,7 @@ pub fn import_trampoline(
         // Call the lifted function of the callee component.
         let caller_opts = std::mem::replace(&mut g.opts, a.opts.clone());
         g.string_source = Some(caller_opts.string_encoding);
+        g.caller = Some(caller_opts.instance);
         super::emit_lifted_call(&mut g, a.lift, a.ty, args, results, core_ret);
         g.opts = caller_opts;
         // An async callee's result came through `task.return`, lifted for the host (UTF-8).
