@@ -64,6 +64,48 @@ mod imp {
         raise(GlueTrap::from_code(code as u32).unwrap_or(GlueTrap::ListOutOfBounds))
     }
 
+    pub unsafe extern "C" fn async_value_lift(
+        vmctx: *mut u8,
+        instance: i32,
+        ty: i32,
+        handle: i32,
+    ) -> i32 {
+        let r = {
+            // SAFETY: the glue passes its component VM context, whose instance slot is live.
+            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+                Some(view) => view
+                    .shared
+                    .lift_async_value(instance as u32, ty as u32, handle as u32),
+                None => Err(crate::error::Trap::host("component instance is gone")),
+            }
+        };
+        match r {
+            Ok(v) => v as i32,
+            Err(t) => raise_trap(t),
+        }
+    }
+
+    pub unsafe extern "C" fn async_value_lower(
+        vmctx: *mut u8,
+        instance: i32,
+        ty: i32,
+        value: i32,
+    ) -> i32 {
+        let r = {
+            // SAFETY: as in `async_value_lift`.
+            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+                Some(view) => view
+                    .shared
+                    .lower_async_value(instance as u32, ty as u32, value as u32),
+                None => Err(crate::error::Trap::host("component instance is gone")),
+            }
+        };
+        match r {
+            Ok(v) => v as i32,
+            Err(t) => raise_trap(t),
+        }
+    }
+
     pub unsafe extern "C" fn async_call(
         vmctx: *mut u8,
         caller: i32,

@@ -179,6 +179,20 @@ pub struct AsyncValueType {
     pub elem: Option<InterfaceType>,
 }
 
+impl AsyncValueType {
+    /// A 32-bit key of the type, equal for equal types (bit 31: a future), by which the glue
+    /// and the runtime check that a transferred end is of the type the receiver expects.
+    pub fn key(&self) -> u32 {
+        // FNV-1a over the element type's structure (its `Debug` form is stable and exact).
+        let mut h: u32 = 0x811c_9dc5;
+        for b in format!("{:?}", self.elem).bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        (h & 0x7fff_ffff) | (u32::from(self.future) << 31)
+    }
+}
+
 impl CanonBuiltin {
     /// The built-in's name in the text format.
     pub fn name(&self) -> &str {

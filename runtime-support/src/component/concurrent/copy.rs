@@ -354,6 +354,85 @@ impl Shared {
         Ok(())
     }
 
+    /// Lifts readable end `h` of instance `inst` (a stream or future of type key `key`) out
+    /// of its table (CanonicalABI.md `lift_async_value`); returns the object, which is the
+    /// value's host representation until it is lowered.
+    pub(crate) fn lift_async_value(
+        &self,
+        inst: ComponentInstanceIndex,
+        key: u32,
+        h: u32,
+    ) -> Result<u32, Trap> {
+        let st = self.concurrent.lock();
+        let id = self.object_of(inst, h)?;
+        let desc = if key >> 31 == 1 { "future" } else { "stream" };
+        let Some(Object::End(e)) = st.obj(id) else {
+            return Err(self.handle_kind_trap(inst, h));
+        };
+        let ty_ok = !e.writable && st.shared.get(e.shared).is_some_and(|s| s.ty.key() == key);
+        if !ty_ok {
+            return Err(self.handle_kind_trap(inst, h));
+        }
+        match e.state {
+            CopyState::Idle => {}
+            CopyState::Done if desc == "stream" => {
+                return Err(Trap::abi(format!(
+                    "cannot lift {desc} after being notified that the writable end dropped"
+                )))
+            }
+            CopyState::Done => {
+                return Err(Trap::abi(format!(
+                    "cannot lift {desc} after previous read succeeded"
+                )))
+            }
+            _ => {
+                return Err(Trap::abi(format!(
+                    "cannot lift {desc} while a read is in progress"
+                )))
+            }
+        }
+        if e.w.wset.is_some() {
+            return Err(Trap::abi(format!(
+                "cannot lift {desc} while it's in a waitable set"
+            )));
+        }
+        drop(st);
+        self.remove_object(inst, h)?;
+        if let Some(Object::End(e)) = self.concurrent.lock().obj_mut(id) {
+            e.w.handle = 0;
+        }
+        Ok(id)
+    }
+
+    /// Lowers lifted readable end `id` (type key `key`) into instance `inst`'s table; returns
+    /// the handle (CanonicalABI.md `lower_stream` / `lower_future`).
+    pub(crate) fn lower_async_value(
+        &self,
+        inst: ComponentInstanceIndex,
+        key: u32,
+        id: u32,
+    ) -> Result<u32, Trap> {
+        let mut st = self.concurrent.lock();
+        let ok = match st.obj(id) {
+            Some(Object::End(e)) => {
+                !e.writable
+                    && e.w.handle == 0
+                    && st.shared.get(e.shared).is_some_and(|s| s.ty.key() == key)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(Trap::abi(format!(
+                "invalid stream or future value {id} (not a lifted readable end of this type)"
+            )));
+        }
+        let h = self.in_table(inst, |t| t.insert(super::entry(id)))?;
+        if let Some(Object::End(e)) = st.obj_mut(id) {
+            e.w.handle = h;
+        }
+        Ok(h)
+    }
+
     /// `{stream,future}.cancel-{read,write}`.
     pub(crate) fn cancel_copy(
         &self,
