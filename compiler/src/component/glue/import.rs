@@ -245,6 +245,12 @@ pub fn task_return_trampoline(
     );
     let result = ty.params.first().map(|(_, t)| t);
     let mine = task_return_signature(result, opts);
+    // Without a memory option of its own, `task.return` accepts any lift memory.
+    let want = if opts.memory.is_none() {
+        g.b.ins().band_imm_s(want, 0xffff_ffff)
+    } else {
+        want
+    };
     let differs = g.b.ins().icmp_imm_s(IntCC::NotEqual, want, mine as i64);
     g.trap_if(differs, GlueTrap::TaskReturnInvalid);
     let zero = g.i64(0);

@@ -225,6 +225,8 @@ pub(crate) struct TaskRec {
     pub(crate) raw_ret: i64,
     /// The subtask of the caller this task answers (an `async` lowering's).
     pub(crate) subtask: Option<ObjId>,
+    /// The caller took the result (the record goes when the thread is done too).
+    pub(crate) collected: bool,
 }
 
 /// The concurrency state of one instantiation.

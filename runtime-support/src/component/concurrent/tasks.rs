@@ -106,6 +106,11 @@ impl Shared {
             })
             .collect();
         let mut st = self.concurrent.lock();
+        if lifted.ty.is_async {
+            // Calling an `async` function synchronously may block: only a task that may block
+            // can (wasmtime checks this before the callee runs).
+            self.caller_may_block(&st, caller)?;
+        }
         let subtask = {
             let t = st.thread();
             if t.tasks.is_empty() {
@@ -125,6 +130,7 @@ impl Shared {
             done: false,
             raw_ret: 0,
             subtask,
+            collected: false,
         });
         let t = st.threads.insert(ThreadRec {
             tasks: vec![task],
@@ -170,6 +176,7 @@ impl Shared {
         let raw = st.tasks.get(task).map_or(0, |t| t.raw_ret);
         if let Some(t) = st.tasks.get_mut(task) {
             t.resolved = true;
+            t.collected = true;
             if t.done {
                 st.tasks.remove(task);
             }
@@ -191,10 +198,11 @@ impl Shared {
             }
         }
         st.thread().tasks.retain(|&t| t != task);
-        let resolved = Self::task_resolved(st, task);
-        if let Some(t) = st.tasks.get_mut(task) {
+        let collected = st.tasks.get(task).is_some_and(|t| t.collected);
+        if collected {
+            st.tasks.remove(task);
+        } else if let Some(t) = st.tasks.get_mut(task) {
             t.done = true;
-            t.resolved |= resolved;
         }
     }
 
@@ -240,15 +248,13 @@ impl Shared {
             if !returned(self) {
                 return Err(Trap::abi(GlueTrap::NoAsyncResult.message()));
             }
+            self.mark_resolved(task);
             return Ok(());
         };
         loop {
             let packed = results.first().map_or(0, raw_of) as u32;
             if returned(self) {
-                let mut st = self.concurrent.lock();
-                if let Some(t) = st.tasks.get_mut(task) {
-                    t.resolved = true;
-                }
+                self.mark_resolved(task);
             }
             let (code, si) = (packed & 0xf, packed >> 4);
             let ev = match code {
@@ -283,6 +289,13 @@ impl Shared {
             return Err(Trap::abi(GlueTrap::NoAsyncResult.message()));
         }
         Ok(())
+    }
+
+    /// Records that task `task` delivered its result.
+    fn mark_resolved(&self, task: usize) {
+        if let Some(t) = self.concurrent.lock().tasks.get_mut(task) {
+            t.resolved = true;
+        }
     }
 
     /// Waits until instance `inst` can be entered (no backpressure, and exclusively when
