@@ -573,7 +573,7 @@ impl Shared {
 }
 
 /// Removes and returns the first waiting thread whose predicate holds.
-fn take_ready(st: &mut State) -> Option<ThreadIdx> {
+pub(crate) fn take_ready(st: &mut State) -> Option<ThreadIdx> {
     let pos = st.waiting.iter().position(|&t| {
         st.threads
             .get(t)

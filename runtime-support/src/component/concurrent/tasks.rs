@@ -309,6 +309,17 @@ impl Shared {
             n > 0 || (exclusive && st.exclusive[inst as usize].is_some())
         };
         let mut st = self.concurrent.lock();
+        // The instance is busy with a thread that can go on (a task that blocked inside and
+        // whose wait is over): let ready threads run first, so the call starts now rather
+        // than being reported as not started (as wasmtime does).
+        while blocked(&st) && st.current != super::ROOT {
+            let Some(t) = super::take_ready(&mut st) else {
+                break;
+            };
+            drop(st);
+            self.run_thread(t)?;
+            st = self.concurrent.lock();
+        }
         if blocked(&st) || st.waiting_to_enter[inst as usize] > 0 {
             st.waiting_to_enter[inst as usize] += 1;
             let r = self.block_until(st, Box::new(move |st| !blocked(st)));
