@@ -134,15 +134,26 @@ fn async_builtin(
     let r = |v: u32| Ok(Some(u64::from(v)));
     match builtin {
         B::WaitableSetNew => r(shared.waitable_set_new(instance)?),
-        B::WaitableSetWait { memory, .. } => r(shared.waitable_set_wait(
+        B::WaitableSetWait {
+            memory,
+            cancellable,
+        } => r(shared.waitable_set_wait(
             instance,
             arg(args, 0),
+            *cancellable,
             Some(*memory),
             arg(args, 1),
         )?),
-        B::WaitableSetPoll { memory, .. } => {
-            r(shared.waitable_set_poll(instance, arg(args, 0), *memory, arg(args, 1))?)
-        }
+        B::WaitableSetPoll {
+            memory,
+            cancellable,
+        } => r(shared.waitable_set_poll(
+            instance,
+            arg(args, 0),
+            *cancellable,
+            *memory,
+            arg(args, 1),
+        )?),
         B::WaitableSetDrop => {
             shared.waitable_set_drop(instance, arg(args, 0))?;
             Ok(None)
@@ -168,9 +179,10 @@ fn async_builtin(
             shared.drop_end(instance, ty, *writable, arg(args, 0))?;
             Ok(None)
         }
-        B::TaskCancel => Err(Trap::abi(
-            "`task.cancel` called by task which has not been cancelled",
-        )),
+        B::TaskCancel => {
+            shared.task_cancel(instance)?;
+            Ok(None)
+        }
         B::ErrorContextNew(_) | B::ErrorContextDebugMessage(_) | B::ErrorContextDrop => {
             Err(Trap::abi(format!(
                 "unsupported: canonical built-in `{}` is not implemented yet",

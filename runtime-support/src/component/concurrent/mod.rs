@@ -200,6 +200,22 @@ pub(crate) struct ThreadRec {
     pub(crate) subtask: Option<ObjId>,
     /// How its body ended (a trap to pass on).
     pub(crate) outcome: Option<Result<(), Trap>>,
+    /// Its current wait may be ended by a cancellation of its task.
+    pub(crate) cancellable: bool,
+    /// Its wait was ended by a cancellation (read and cleared by the waiter).
+    pub(crate) cancelled: bool,
+}
+
+/// Cancellation of a task (CanonicalABI.md `Task.State` `PENDING_CANCEL`, `CANCEL_DELIVERED`).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub(crate) enum Cancel {
+    /// Not requested.
+    #[default]
+    None,
+    /// Requested, to be delivered at the task's next cancellable wait.
+    Pending,
+    /// Delivered: the task may now call `task.cancel`.
+    Delivered,
 }
 
 /// A task (CanonicalABI.md `Task`) of an `async` function type.
@@ -227,6 +243,10 @@ pub(crate) struct TaskRec {
     pub(crate) subtask: Option<ObjId>,
     /// The caller took the result (the record goes when the thread is done too).
     pub(crate) collected: bool,
+    /// Cancellation state.
+    pub(crate) cancel: Cancel,
+    /// It resolved by `task.cancel` (or before it started), without a result.
+    pub(crate) cancelled: bool,
 }
 
 /// The concurrency state of one instantiation.
@@ -547,6 +567,36 @@ impl Shared {
             self.run_thread(t)?;
             st = self.concurrent.lock();
         }
+    }
+
+    /// Blocks the running thread as [`Shared::block_until`] does, in a wait a cancellation
+    /// of task `task` may end (CanonicalABI.md `cancellable = True`): a pending cancellation
+    /// is delivered at once. Returns whether the wait ended by cancellation.
+    pub(crate) fn block_cancellable(
+        &self,
+        st: MutexGuard<'_, State>,
+        task: Option<TaskId>,
+        pred: Pred,
+    ) -> Result<bool, Trap> {
+        let mut st = st;
+        if let Some(t) = task.and_then(|t| st.tasks.get_mut(t)) {
+            if t.cancel == Cancel::Pending {
+                t.cancel = Cancel::Delivered;
+                return Ok(true);
+            }
+        }
+        if pred(&st) || st.current == ROOT || task.is_none() {
+            self.block_until(st, pred)?;
+            return Ok(false);
+        }
+        st.thread().cancellable = true;
+        let r = self.block_until(st, pred);
+        let mut st = self.concurrent.lock();
+        let rec = st.thread();
+        rec.cancellable = false;
+        let cancelled = std::mem::take(&mut rec.cancelled);
+        r?;
+        Ok(cancelled)
     }
 
     /// Lets every other ready thread run once before the running one continues

@@ -131,6 +131,8 @@ impl Shared {
             raw_ret: 0,
             subtask,
             collected: false,
+            cancel: super::Cancel::None,
+            cancelled: false,
         });
         let t = st.threads.insert(ThreadRec {
             tasks: vec![task],
@@ -173,6 +175,17 @@ impl Shared {
             drop(st);
         }
         let mut st = self.concurrent.lock();
+        if st.tasks.get(task).is_some_and(|t| t.cancelled) {
+            if let Some(t) = st.tasks.get_mut(task) {
+                t.collected = true;
+                if t.done {
+                    st.tasks.remove(task);
+                }
+            }
+            // The callee resolved without a result: the adapter stops here (its subtask
+            // reports the cancellation).
+            return Err(cancelled_marker());
+        }
         let raw = st.tasks.get(task).map_or(0, |t| t.raw_ret);
         if let Some(t) = st.tasks.get_mut(task) {
             t.resolved = true;
@@ -221,8 +234,17 @@ impl Shared {
             let t = st.tasks.get(task).ok_or_else(|| Trap::host("task missing"))?;
             (t.instance, t.exclusive, t.async_lift, t.subtask)
         };
-        if ty.is_async {
-            self.enter_instance(inst, exclusive)?;
+        if ty.is_async && !self.enter_instance(task, inst, exclusive)? {
+            // Cancelled before it started (CanonicalABI.md `Task.cancel` from `INITIAL`).
+            let mut st = self.concurrent.lock();
+            if let Some(t) = st.tasks.get_mut(task) {
+                t.resolved = true;
+                t.cancelled = true;
+            }
+            if let Some(s) = subtask {
+                subtask_progress(&mut st, s, subtask_state::CANCELLED_BEFORE_STARTED);
+            }
+            return Ok(());
         }
         {
             let mut st = self.concurrent.lock();
@@ -262,9 +284,23 @@ impl Shared {
                 callback::YIELD => {
                     let mut st = self.concurrent.lock();
                     release(&mut st, inst);
-                    self.yield_now(st)?;
+                    let pending = st
+                        .tasks
+                        .get_mut(task)
+                        .filter(|t| t.cancel == super::Cancel::Pending);
+                    let cancelled = if let Some(t) = pending {
+                        t.cancel = super::Cancel::Delivered;
+                        true
+                    } else {
+                        self.yield_now(st)?;
+                        false
+                    };
                     self.reacquire(inst)?;
-                    (super::event::NONE, 0, 0)
+                    if cancelled {
+                        (super::event::TASK_CANCELLED, 0, 0)
+                    } else {
+                        (super::event::NONE, 0, 0)
+                    }
                 }
                 callback::WAIT => {
                     let set = self.waitable_set_object(inst, si)?;
@@ -272,7 +308,7 @@ impl Shared {
                         let mut st = self.concurrent.lock();
                         release(&mut st, inst);
                     }
-                    let ev = self.wait_event_raw(set)?;
+                    let ev = self.wait_event_raw(set, Some(task))?;
                     self.reacquire(inst)?;
                     ev
                 }
@@ -300,7 +336,12 @@ impl Shared {
 
     /// Waits until instance `inst` can be entered (no backpressure, and exclusively when
     /// `exclusive`), then takes it (CanonicalABI.md `Task.enter_implicit_thread`).
-    fn enter_instance(&self, inst: ComponentInstanceIndex, exclusive: bool) -> Result<(), Trap> {
+    fn enter_instance(
+        &self,
+        task: usize,
+        inst: ComponentInstanceIndex,
+        exclusive: bool,
+    ) -> Result<bool, Trap> {
         let bp = self.vmctx.ptr() as usize + self.vmctx.offsets.backpressure(inst) as usize;
         let blocked = move |st: &State| {
             // SAFETY: the backpressure word of this instantiation's VM context, which lives as
@@ -322,16 +363,18 @@ impl Shared {
         }
         if blocked(&st) || st.waiting_to_enter[inst as usize] > 0 {
             st.waiting_to_enter[inst as usize] += 1;
-            let r = self.block_until(st, Box::new(move |st| !blocked(st)));
+            let r = self.block_cancellable(st, Some(task), Box::new(move |st| !blocked(st)));
             st = self.concurrent.lock();
             st.waiting_to_enter[inst as usize] -= 1;
-            r?;
+            if r? {
+                return Ok(false);
+            }
         }
         if exclusive {
             let me = st.current;
             st.exclusive[inst as usize] = Some(me);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Takes instance `inst` exclusively again after a callback's wait.
@@ -393,8 +436,13 @@ impl Shared {
             // this body); the slot is the instantiation's store slot.
             let r = unsafe { crate::store::run_in_store(shared.store_slot(), max_stack, &mut call) }
                 .map_err(trap_of);
+            let r = match r {
+                Err(t) if is_cancelled_marker(&t) => Ok(()),
+                other => other,
+            };
             let mut st = shared.concurrent.lock();
-            if r.is_ok() {
+            let cancelled = matches!(st.obj(sub), Some(Object::Subtask(s)) if s.resolved());
+            if r.is_ok() && !cancelled {
                 subtask_progress(&mut st, sub, subtask_state::RETURNED);
             }
             st.thread().outcome = Some(r);
@@ -460,5 +508,89 @@ fn raw_of(v: &Val) -> i64 {
         Val::F32(x) => i64::from(*x),
         Val::F64(x) => *x as i64,
         _ => 0,
+    }
+}
+
+/// The message of the error that stops an `async` lowering's adapter when its callee resolved
+/// by cancellation (no result to lower); never seen outside the subtask's thread.
+const CANCELLED_MARKER: &str = "\u{0}kiln: subtask cancelled";
+
+fn cancelled_marker() -> Trap {
+    Trap::host(CANCELLED_MARKER)
+}
+
+fn is_cancelled_marker(t: &Trap) -> bool {
+    t.message == CANCELLED_MARKER
+}
+
+impl Shared {
+    /// `task.cancel`: the running task of `inst`, whose cancellation was delivered, resolves
+    /// without a result.
+    pub(crate) fn task_cancel(&self, inst: ComponentInstanceIndex) -> Result<(), Trap> {
+        let mut st = self.concurrent.lock();
+        let task = st
+            .current_task(inst)
+            .filter(|&t| st.tasks.get(t).is_some_and(|t| t.async_lift))
+            .ok_or_else(|| Trap::abi("`task.cancel` called by a task that is not `async` lifted"))?;
+        let t = st.tasks.get_mut(task).expect("current task");
+        if t.resolved {
+            return Err(Trap::abi(
+                "`task.return` or `task.cancel` called more than once for current task",
+            ));
+        }
+        if t.cancel != super::Cancel::Delivered {
+            return Err(Trap::abi(
+                "`task.cancel` called by task which has not been cancelled",
+            ));
+        }
+        t.resolved = true;
+        t.cancelled = true;
+        let subtask = t.subtask;
+        if let Some(s) = subtask {
+            subtask_progress(&mut st, s, subtask_state::CANCELLED_BEFORE_RETURNED);
+        }
+        drop(st);
+        // No `task.return` after this.
+        self.vmctx.write_u64(self.vmctx.offsets.task_return(inst), 0);
+        Ok(())
+    }
+
+    /// Requests cancellation of the task answering subtask `sub` (CanonicalABI.md
+    /// `Task.request_cancellation`): a task that has not started, or waits cancellably, is
+    /// resumed at once with the cancellation; another gets it at its next cancellable wait.
+    pub(crate) fn request_cancellation(&self, sub: ObjId) -> Result<(), Trap> {
+        let mut st = self.concurrent.lock();
+        let Some(task) = st
+            .tasks
+            .iter()
+            .find(|(_, t)| t.subtask == Some(sub) && !t.resolved)
+            .map(|(i, _)| i)
+        else {
+            return Ok(());
+        };
+        let (thread, started) = {
+            let t = st.tasks.get(task).expect("found");
+            (t.thread, t.started)
+        };
+        let waiting = st
+            .threads
+            .get(thread)
+            .is_some_and(|r| r.ready.is_some() && (r.cancellable || !started));
+        if !waiting {
+            if let Some(t) = st.tasks.get_mut(task) {
+                t.cancel = super::Cancel::Pending;
+            }
+            return Ok(());
+        }
+        if let Some(t) = st.tasks.get_mut(task) {
+            t.cancel = super::Cancel::Delivered;
+        }
+        st.waiting.retain(|&w| w != thread);
+        if let Some(r) = st.threads.get_mut(thread) {
+            r.ready = None;
+            r.cancelled = true;
+        }
+        drop(st);
+        self.run_thread(thread)
     }
 }

@@ -159,25 +159,22 @@ impl Shared {
         &self,
         inst: ComponentInstanceIndex,
         si: u32,
+        cancellable: bool,
         memory: Option<RuntimeMemoryIndex>,
         ptr: u32,
     ) -> Result<u32, Trap> {
-        let mut st = self.concurrent.lock();
+        let st = self.concurrent.lock();
         let set = self.set_of(&st, inst, si)?;
         if !set_has_event(&st, set) {
             self.check_may_block(&st, inst)?;
         }
-        if let Some(Object::Set(s)) = st.obj_mut(set) {
-            s.num_waiting += 1;
-        }
-        let r = self.block_until(st, Box::new(move |st| set_has_event(st, set)));
-        let mut st = self.concurrent.lock();
-        if let Some(Object::Set(s)) = st.obj_mut(set) {
-            s.num_waiting -= 1;
-        }
-        r?;
-        let ev = set_take_event(&mut st, set);
+        let task = if cancellable {
+            st.current_task(inst)
+        } else {
+            None
+        };
         drop(st);
+        let ev = self.wait_event_raw(set, task)?;
         if let Some(m) = memory {
             self.write_event(m, ptr, ev)?;
         }
@@ -186,17 +183,23 @@ impl Shared {
 
     /// Waits for an event of set `set` as the callback loop does (the instance's exclusivity
     /// released while it waits); returns the event.
-    pub(crate) fn wait_event_raw(&self, set: ObjId) -> Result<(u32, u32, u32), Trap> {
+    pub(crate) fn wait_event_raw(
+        &self,
+        set: ObjId,
+        task: Option<super::TaskId>,
+    ) -> Result<(u32, u32, u32), Trap> {
         let mut st = self.concurrent.lock();
         if let Some(Object::Set(s)) = st.obj_mut(set) {
             s.num_waiting += 1;
         }
-        let r = self.block_until(st, Box::new(move |st| set_has_event(st, set)));
+        let r = self.block_cancellable(st, task, Box::new(move |st| set_has_event(st, set)));
         let mut st = self.concurrent.lock();
         if let Some(Object::Set(s)) = st.obj_mut(set) {
             s.num_waiting -= 1;
         }
-        r?;
+        if r? {
+            return Ok((event::TASK_CANCELLED, 0, 0));
+        }
         Ok(set_take_event(&mut st, set))
     }
 
@@ -215,12 +218,23 @@ impl Shared {
         &self,
         inst: ComponentInstanceIndex,
         si: u32,
+        cancellable: bool,
         memory: RuntimeMemoryIndex,
         ptr: u32,
     ) -> Result<u32, Trap> {
         let mut st = self.concurrent.lock();
         let set = self.set_of(&st, inst, si)?;
-        let ev = if set_has_event(&st, set) {
+        let task = st.current_task(inst);
+        let pending = cancellable
+            && task
+                .and_then(|t| st.tasks.get(t))
+                .is_some_and(|t| t.cancel == super::Cancel::Pending);
+        let ev = if pending {
+            if let Some(t) = task.and_then(|t| st.tasks.get_mut(t)) {
+                t.cancel = super::Cancel::Delivered;
+            }
+            (event::TASK_CANCELLED, 0, 0)
+        } else if set_has_event(&st, set) {
             set_take_event(&mut st, set)
         } else {
             (event::NONE, 0, 0)
@@ -342,9 +356,14 @@ impl Shared {
         }
         s.cancel_requested = true;
         if !s.resolved() {
-            if s.state == STARTING {
-                // Not started: it never will be.
-                s.state = CANCELLED_BEFORE_STARTED;
+            drop(st);
+            self.request_cancellation(id)?;
+            st = self.concurrent.lock();
+            let resolved = matches!(st.obj(id), Some(Object::Subtask(s)) if s.resolved());
+            let Some(Object::Subtask(s)) = st.obj_mut(id) else {
+                return Err(self.handle_kind_trap(inst, i));
+            };
+            if resolved {
                 s.w.pending = true;
             } else if async_ {
                 return Ok(BLOCKED);
