@@ -31,6 +31,7 @@ pub(super) fn builtin_func(
     builtin: CanonBuiltin,
     instance: ComponentInstanceIndex,
     ty: FuncType,
+    table: Option<crate::table::Table>,
 ) -> Func {
     let result_ty = ty.results.first().copied();
     Func::new(engine, ty, move |_: &mut Caller<'_>, args, results| {
@@ -92,6 +93,40 @@ pub(super) fn builtin_func(
                 }
                 if let Some(r) = results.first_mut() {
                     *r = Val::I32(0);
+                }
+                Ok(())
+            }
+            CanonBuiltin::ThreadNewIndirect { .. } => {
+                let table = table
+                    .as_ref()
+                    .ok_or_else(|| Trap::host("thread.new-indirect without its table"))?;
+                let i = shared.thread_new_indirect(
+                    instance,
+                    table,
+                    arg(args, 0),
+                    arg(args, 1) as i32,
+                )?;
+                results[0] = Val::I32(i as i32);
+                Ok(())
+            }
+            CanonBuiltin::ThreadIndex => {
+                results[0] = Val::I32(shared.thread_index(instance) as i32);
+                Ok(())
+            }
+            CanonBuiltin::ThreadResumeLater => shared.thread_resume_later(instance, arg(args, 0)),
+            CanonBuiltin::ThreadSuspend(_) => {
+                let c = shared.thread_suspend(instance)?;
+                if let Some(r) = results.first_mut() {
+                    *r = Val::I32(c as i32);
+                }
+                Ok(())
+            }
+            CanonBuiltin::ThreadSwitch {
+                yield_, promote, ..
+            } => {
+                let c = shared.thread_switch(instance, *yield_, *promote, arg(args, 0))?;
+                if let Some(r) = results.first_mut() {
+                    *r = Val::I32(c as i32);
                 }
                 Ok(())
             }
@@ -194,6 +229,11 @@ fn async_builtin(
         | B::BackpressureInc
         | B::BackpressureDec
         | B::ThreadYield(_)
+        | B::ThreadIndex
+        | B::ThreadNewIndirect { .. }
+        | B::ThreadResumeLater
+        | B::ThreadSuspend(_)
+        | B::ThreadSwitch { .. }
         | B::Other(_) => unreachable!("handled by builtin_func"),
     }
 }

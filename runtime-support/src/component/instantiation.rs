@@ -152,13 +152,23 @@ impl<'l> Builder<'l> {
                 builtin,
                 instance,
                 ty,
-            } => Ok(Extern::Func(super::builtins::builtin_func(
-                self.component.engine(),
-                Arc::downgrade(&self.shared),
-                builtin.clone(),
-                *instance,
-                ty.clone(),
-            ))),
+            } => {
+                let table = match builtin {
+                    CanonBuiltin::ThreadNewIndirect { table } => match self.resolve(table)? {
+                        Extern::Table(t) => Some(t),
+                        _ => return Err(link("thread.new-indirect table is not a table")),
+                    },
+                    _ => None,
+                };
+                Ok(Extern::Func(super::builtins::builtin_func(
+                    self.component.engine(),
+                    Arc::downgrade(&self.shared),
+                    builtin.clone(),
+                    *instance,
+                    ty.clone(),
+                    table,
+                )))
+            }
             CoreDef::Intrinsic {
                 kind,
                 resource,

@@ -76,6 +76,7 @@ fn check_builtin(m: &ComponentMetadata, c: &Counts, b: &CanonBuiltin) -> Result<
         CanonBuiltin::Copy { options, .. }
         | CanonBuiltin::ErrorContextNew(options)
         | CanonBuiltin::ErrorContextDebugMessage(options) => check_options(m, c, options),
+        CanonBuiltin::ThreadNewIndirect { table } => check_def(m, c, table),
         _ => Ok(()),
     }
 }

@@ -166,7 +166,27 @@ pub enum CanonBuiltin {
     ErrorContextDebugMessage(CanonicalOptions),
     /// `error-context.drop`.
     ErrorContextDrop,
-    /// Every other built-in (threads), by its canonical name.
+    /// `thread.index`.
+    ThreadIndex,
+    /// `thread.new-indirect` with the table its start functions come from.
+    ThreadNewIndirect {
+        /// The `funcref` table.
+        table: Box<CoreDef>,
+    },
+    /// `thread.resume-later`.
+    ThreadResumeLater,
+    /// `thread.suspend` (`cancellable`).
+    ThreadSuspend(bool),
+    /// `thread.{yield,suspend}-then-{resume,promote}`.
+    ThreadSwitch {
+        /// `yield-then-*` (the running thread stays ready) or `suspend-then-*`.
+        yield_: bool,
+        /// `*-then-promote` (only a ready thread is switched to) or `*-then-resume`.
+        promote: bool,
+        /// Whether a pending cancellation is delivered.
+        cancellable: bool,
+    },
+    /// Every other built-in, by its canonical name.
     Other(String),
 }
 
@@ -234,6 +254,18 @@ impl CanonBuiltin {
             CanonBuiltin::ErrorContextNew(_) => "error-context.new",
             CanonBuiltin::ErrorContextDebugMessage(_) => "error-context.debug-message",
             CanonBuiltin::ErrorContextDrop => "error-context.drop",
+            CanonBuiltin::ThreadIndex => "thread.index",
+            CanonBuiltin::ThreadNewIndirect { .. } => "thread.new-indirect",
+            CanonBuiltin::ThreadResumeLater => "thread.resume-later",
+            CanonBuiltin::ThreadSuspend(_) => "thread.suspend",
+            CanonBuiltin::ThreadSwitch {
+                yield_, promote, ..
+            } => match (yield_, promote) {
+                (true, false) => "thread.yield-then-resume",
+                (false, false) => "thread.suspend-then-resume",
+                (true, true) => "thread.yield-then-promote",
+                (false, true) => "thread.suspend-then-promote",
+            },
             CanonBuiltin::Other(name) => name,
         }
     }

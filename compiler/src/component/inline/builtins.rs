@@ -97,10 +97,31 @@ impl Inliner<'_, '_> {
                 ))
             }
             F::ErrorContextDrop => return Ok(B::ErrorContextDrop),
-            F::ThreadIndex => "thread.index",
-            F::ThreadNewIndirect { .. } => "thread.new-indirect",
-            F::ThreadResumeLater => "thread.resume-later",
-            F::ThreadSuspend { .. } => "thread.suspend",
+            F::ThreadIndex => return Ok(B::ThreadIndex),
+            F::ThreadNewIndirect { table_index, .. } => {
+                let table = get(&frame.core_tables, *table_index, "core table", offset)?;
+                return Ok(B::ThreadNewIndirect {
+                    table: Box::new(table),
+                });
+            }
+            F::ThreadResumeLater => return Ok(B::ThreadResumeLater),
+            F::ThreadSuspend { cancellable } => return Ok(B::ThreadSuspend(*cancellable)),
+            F::ThreadSuspendThenResume { cancellable }
+            | F::ThreadYieldThenResume { cancellable }
+            | F::ThreadSuspendThenPromote { cancellable }
+            | F::ThreadYieldThenPromote { cancellable } => {
+                return Ok(B::ThreadSwitch {
+                    yield_: matches!(
+                        canon,
+                        F::ThreadYieldThenResume { .. } | F::ThreadYieldThenPromote { .. }
+                    ),
+                    promote: matches!(
+                        canon,
+                        F::ThreadSuspendThenPromote { .. } | F::ThreadYieldThenPromote { .. }
+                    ),
+                    cancellable: *cancellable,
+                })
+            }
             F::ThreadSpawnRef { .. } => "thread.spawn-ref",
             F::ThreadSpawnIndirect { .. } => "thread.spawn-indirect",
             F::ThreadAvailableParallelism => "thread.available-parallelism",

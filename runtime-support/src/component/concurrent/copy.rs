@@ -167,6 +167,10 @@ impl Shared {
     ) -> Result<u32, Trap> {
         let inst = opts.instance;
         let mut st = self.concurrent.lock();
+        if !opts.async_ {
+            // A synchronous copy may block: checked first (as wasmtime does).
+            self.check_may_block(&st, inst)?;
+        }
         let id = self.end_of(&st, inst, h, ty, write)?;
         let Some(Object::End(e)) = st.obj(id) else {
             unreachable!("checked by end_of")
@@ -443,6 +447,9 @@ impl Shared {
         h: u32,
     ) -> Result<u32, Trap> {
         let mut st = self.concurrent.lock();
+        if !async_ {
+            self.check_may_block(&st, inst)?;
+        }
         let id = self.end_of(&st, inst, h, ty, write)?;
         let Some(Object::End(e)) = st.obj_mut(id) else {
             unreachable!("checked by end_of")

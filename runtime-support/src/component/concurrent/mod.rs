@@ -27,6 +27,7 @@
 
 pub(crate) mod copy;
 pub(crate) mod tasks;
+pub(crate) mod threads;
 pub(crate) mod waitables;
 
 use super::instance::{lock, Shared};
@@ -204,6 +205,14 @@ pub(crate) struct ThreadRec {
     pub(crate) cancellable: bool,
     /// Its wait was ended by a cancellation (read and cleared by the waiter).
     pub(crate) cancelled: bool,
+    /// Explicitly suspended (`thread.suspend`, `*-then-resume`): only another thread resumes it.
+    pub(crate) suspended: bool,
+    /// The thread that resumed it, while it runs.
+    pub(crate) resumer: Option<ThreadIdx>,
+    /// Its indices in instances' thread tables.
+    pub(crate) indices: Vec<(ComponentInstanceIndex, u32)>,
+    /// An explicit thread of a task that may block.
+    pub(crate) may_block: bool,
 }
 
 /// Cancellation of a task (CanonicalABI.md `Task.State` `PENDING_CANCEL`, `CANCEL_DELIVERED`).
@@ -267,6 +276,8 @@ pub(crate) struct State {
     pub(crate) exclusive: Vec<Option<ThreadIdx>>,
     /// Per component instance: tasks waiting for backpressure or exclusivity to enter.
     pub(crate) waiting_to_enter: Vec<u32>,
+    /// Per component instance: its thread table (`thread.index`).
+    pub(crate) thread_tables: Vec<Slab<ThreadIdx>>,
 }
 
 impl State {
@@ -319,6 +330,7 @@ impl Concurrent {
                 waiting: VecDeque::new(),
                 exclusive: vec![None; instances as usize],
                 waiting_to_enter: vec![0; instances as usize],
+                thread_tables: (0..instances).map(|_| Slab::default()).collect(),
             }),
         }
     }
@@ -505,6 +517,8 @@ impl Shared {
                 .take()
                 .ok_or_else(|| Trap::host("resumed a running thread"))?;
             let saved = rec.saved.take();
+            rec.resumer = Some(prev);
+            rec.suspended = false;
             st.current = t;
             (fiber, saved, prev)
         };
@@ -528,8 +542,13 @@ impl Shared {
                 None
             }
         };
+        if let Some(rec) = st.threads.get_mut(t) {
+            rec.resumer = None;
+        }
         if finished {
-            st.threads.remove(t);
+            if let Some(rec) = st.threads.remove(t) {
+                threads::unregister(&mut st, &rec.indices);
+            }
         }
         drop(st);
         match r {

@@ -149,6 +149,7 @@ impl Shared {
     ) -> Result<(), Trap> {
         match st.current_task(inst).and_then(|t| st.tasks.get(t)) {
             Some(t) if t.async_fn || t.resolved => Ok(()),
+            None if st.threads.get(st.current).is_some_and(|r| r.may_block) => Ok(()),
             _ => Err(super::cannot_block()),
         }
     }
@@ -164,10 +165,8 @@ impl Shared {
         ptr: u32,
     ) -> Result<u32, Trap> {
         let st = self.concurrent.lock();
+        self.check_may_block(&st, inst)?;
         let set = self.set_of(&st, inst, si)?;
-        if !set_has_event(&st, set) {
-            self.check_may_block(&st, inst)?;
-        }
         let task = if cancellable {
             st.current_task(inst)
         } else {
@@ -337,6 +336,9 @@ impl Shared {
         i: u32,
     ) -> Result<u32, Trap> {
         let mut st = self.concurrent.lock();
+        if !async_ {
+            self.check_may_block(&st, inst)?;
+        }
         let id = self.subtask_of(&st, inst, i)?;
         let Some(Object::Subtask(s)) = st.obj_mut(id) else {
             return Err(self.handle_kind_trap(inst, i));
