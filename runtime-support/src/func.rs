@@ -466,6 +466,24 @@ impl Func {
         }
     }
 
+    /// Calls the function's array-call entry with its own context and `values` (arguments in,
+    /// results out), without entering a store: for compiled glue behind a host context (a
+    /// component's fused adapter), called by the runtime inside a store it entered.
+    ///
+    /// # Safety
+    /// The caller is inside `catch_traps` (a store entered on this thread); `values` holds
+    /// arguments of the function's parameter types and has at least max(params, results, 1)
+    /// slots; the entry is compiled code that reads only its context and `values`.
+    pub(crate) unsafe fn call_array_entry(&self, values: &mut [ValRaw]) {
+        let r = self.raw();
+        // SAFETY: caller contract; `array_call` of every function reference is an array-call
+        // entry of this signature.
+        let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
+            unsafe { std::mem::transmute(r.array_call) };
+        // SAFETY: as above.
+        unsafe { f(r.vmctx, r.vmctx, values.as_mut_ptr(), values.len()) }
+    }
+
     /// Calls the function; arguments are type-checked. A guest trap is `Err(Error::Trap(..))`.
     pub fn call(&self, args: &[Val]) -> Result<Vec<Val>, Error> {
         let ty = &self.inner.ty;

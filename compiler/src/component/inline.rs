@@ -13,6 +13,7 @@
 use super::parse::{LocalInit, ParsedComponent, ParsedComponents};
 use super::types::{ResourceMap, TypeConverter};
 
+mod builtins;
 mod imports;
 use crate::error::{CompileError, Result};
 use kiln_environ::component::*;
@@ -375,8 +376,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                     o.post_return = Some(index);
                 }
                 CanonicalOption::Async => o.async_ = true,
-                // The callback function itself is not needed yet: a stackless task that does
-                // not finish in its first call traps (component-model async is not run yet).
+                // The callback function itself is recorded by the lift (`lift_callback`).
                 CanonicalOption::Callback(_) => o.callback = true,
                 other => {
                     return Err(err(
@@ -458,6 +458,14 @@ impl<'p, 'a> Inliner<'p, 'a> {
             } => {
                 let callee = get(&frame.core_funcs, *core_func, "core function", *offset)?;
                 let ty = Self::func_type_at(frame, *func_index, *offset)?;
+                let callback = options
+                    .iter()
+                    .find_map(|o| match o {
+                        CanonicalOption::Callback(i) => Some(*i),
+                        _ => None,
+                    })
+                    .map(|i| get(&frame.core_funcs, i, "core function", *offset))
+                    .transpose()?;
                 let options = self.options(frame, options, *offset)?;
                 let index = self.num_lifted;
                 self.num_lifted += 1;
@@ -467,6 +475,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                         callee,
                         ty: ty.clone(),
                         options,
+                        callback,
                     },
                     *offset,
                 )?;
@@ -537,7 +546,8 @@ impl<'p, 'a> Inliner<'p, 'a> {
                 )?;
                 frame.core_funcs.push(CoreDef::Lowered(index));
             }
-            LocalInit::Builtin { builtin, offset } => {
+            LocalInit::Builtin { canon, offset } => {
+                let builtin = self.builtin(frame, canon, *offset)?;
                 let index = frame.core_funcs.len() as u32;
                 let types = frame.comp.types.as_ref();
                 if index >= types.function_count() {
@@ -560,7 +570,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                     results: conv(f.results())?,
                 };
                 frame.core_funcs.push(CoreDef::Builtin {
-                    builtin: builtin.clone(),
+                    builtin,
                     instance: frame.instance,
                     ty,
                 });

@@ -66,8 +66,8 @@ pub enum LocalInit<'a> {
     },
     /// Another canonical built-in of component-model async or threads (adds a core function).
     Builtin {
-        /// Which.
-        builtin: kiln_environ::component::CanonBuiltin,
+        /// Which (resolved against the frame's types and core index spaces by `inline`).
+        canon: CanonicalFunction,
         /// Byte offset.
         offset: usize,
     },
@@ -338,64 +338,6 @@ pub fn parse(wasm: &[u8], features: WasmFeatures) -> Result<ParsedComponents<'_>
     Ok(out)
 }
 
-/// The [`CanonBuiltin`](kiln_environ::component::CanonBuiltin) of a canonical function that is
-/// not a lift, lower, resource intrinsic or `task.return`.
-fn builtin(f: &CanonicalFunction) -> kiln_environ::component::CanonBuiltin {
-    use kiln_environ::component::CanonBuiltin as B;
-    use CanonicalFunction as F;
-    let name = match f {
-        F::ContextGet { slot, .. } => return B::ContextGet(*slot),
-        F::ContextSet { slot, .. } => return B::ContextSet(*slot),
-        F::BackpressureInc => return B::BackpressureInc,
-        F::BackpressureDec => return B::BackpressureDec,
-        F::ThreadYield { cancellable } => return B::ThreadYield(*cancellable),
-        F::TaskCancel => "task.cancel",
-        F::SubtaskDrop => "subtask.drop",
-        F::SubtaskCancel { .. } => "subtask.cancel",
-        F::StreamNew { .. } => "stream.new",
-        F::StreamRead { .. } => "stream.read",
-        F::StreamWrite { .. } => "stream.write",
-        F::StreamCancelRead { .. } => "stream.cancel-read",
-        F::StreamCancelWrite { .. } => "stream.cancel-write",
-        F::StreamDropReadable { .. } => "stream.drop-readable",
-        F::StreamDropWritable { .. } => "stream.drop-writable",
-        F::FutureNew { .. } => "future.new",
-        F::FutureRead { .. } => "future.read",
-        F::FutureWrite { .. } => "future.write",
-        F::FutureCancelRead { .. } => "future.cancel-read",
-        F::FutureCancelWrite { .. } => "future.cancel-write",
-        F::FutureDropReadable { .. } => "future.drop-readable",
-        F::FutureDropWritable { .. } => "future.drop-writable",
-        F::ErrorContextNew { .. } => "error-context.new",
-        F::ErrorContextDebugMessage { .. } => "error-context.debug-message",
-        F::ErrorContextDrop => "error-context.drop",
-        F::WaitableSetNew => "waitable-set.new",
-        F::WaitableSetWait { .. } => "waitable-set.wait",
-        F::WaitableSetPoll { .. } => "waitable-set.poll",
-        F::WaitableSetDrop => "waitable-set.drop",
-        F::WaitableJoin => "waitable.join",
-        F::ThreadIndex => "thread.index",
-        F::ThreadNewIndirect { .. } => "thread.new-indirect",
-        F::ThreadResumeLater => "thread.resume-later",
-        F::ThreadSuspend { .. } => "thread.suspend",
-        F::ThreadSpawnRef { .. } => "thread.spawn-ref",
-        F::ThreadSpawnIndirect { .. } => "thread.spawn-indirect",
-        F::ThreadAvailableParallelism => "thread.available-parallelism",
-        other => {
-            // The remaining built-ins (thread switching) by their wasmparser name.
-            let debug = format!("{other:?}");
-            return B::Other(
-                debug
-                    .split([' ', '{', '('])
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-            );
-        }
-    };
-    B::Other(name.to_string())
-}
-
 fn section<'a>(
     payload: Payload<'a>,
     inits: &mut Vec<LocalInit<'a>>,
@@ -488,7 +430,7 @@ fn section<'a>(
                         offset,
                     },
                     other => LocalInit::Builtin {
-                        builtin: builtin(&other),
+                        canon: other,
                         offset,
                     },
                 };

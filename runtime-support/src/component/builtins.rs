@@ -2,15 +2,13 @@
 //! `backpressure.inc`, `thread.yield`, `waitable-set.new`, `stream.read`, ...) as core
 //! functions of the runtime's making, one per `canon` definition of the plan.
 //!
-//! kiln runs synchronous tasks only: every lifted call runs to completion on the caller's
-//! stack. The built-ins whose meaning needs nothing more work as CanonicalABI.md defines them:
-//! `context.get`/`context.set` (the task's two storage slots, zeroed by the glue when a task
-//! starts), `backpressure.inc`/`.dec` (the instance's counter, with its overflow traps) and
-//! `thread.yield` (a synchronous task cannot be suspended: it returns "not cancelled"). The
-//! others (waitable sets, subtasks, streams, futures, error contexts, threads) need the event
-//! loop and stack switching kiln does not have yet: after the checks every built-in starts
-//! with (`may_leave`), they trap, naming the built-in. `task.return` is compiled glue (it
-//! lifts values), see `kiln_compiler::component::glue::import`.
+//! `context.get`/`context.set` read and write the running thread's two storage slots (words of
+//! the component VM context switched with the thread, zeroed by the glue when a task starts),
+//! `backpressure.inc`/`.dec` the instance's counter; `thread.yield` lets the other ready threads
+//! run. Waitable sets, subtasks, streams and futures are `concurrent`'s. `error-context` and the
+//! thread built-ins other than `thread.yield` trap as not implemented yet, after the checks
+//! every built-in starts with (`may_leave`). `task.return` is compiled glue (it lifts values),
+//! see `kiln_compiler::component::glue::import`.
 
 use super::instance::Shared;
 use crate::error::Trap;
@@ -33,6 +31,7 @@ pub(super) fn builtin_func(
     builtin: CanonBuiltin,
     instance: ComponentInstanceIndex,
     ty: FuncType,
+    table: Option<crate::table::Table>,
 ) -> Func {
     let result_ty = ty.results.first().copied();
     Func::new(engine, ty, move |_: &mut Caller<'_>, args, results| {
@@ -87,17 +86,154 @@ pub(super) fn builtin_func(
                 cx.write_u32(o.backpressure(instance), n - 1);
                 Ok(())
             }
-            // A synchronous task is never suspended, so never cancelled meanwhile.
             CanonBuiltin::ThreadYield(_) => {
+                let st = shared.concurrent.lock();
+                if shared.check_may_block(&st, instance).is_ok() {
+                    shared.yield_now(st)?;
+                }
                 if let Some(r) = results.first_mut() {
                     *r = Val::I32(0);
                 }
                 Ok(())
             }
+            CanonBuiltin::ThreadNewIndirect { .. } => {
+                let table = table
+                    .as_ref()
+                    .ok_or_else(|| Trap::host("thread.new-indirect without its table"))?;
+                let i = shared.thread_new_indirect(
+                    instance,
+                    table,
+                    arg(args, 0),
+                    arg(args, 1) as i32,
+                )?;
+                results[0] = Val::I32(i as i32);
+                Ok(())
+            }
+            CanonBuiltin::ThreadIndex => {
+                results[0] = Val::I32(shared.thread_index(instance) as i32);
+                Ok(())
+            }
+            CanonBuiltin::ThreadResumeLater => shared.thread_resume_later(instance, arg(args, 0)),
+            CanonBuiltin::ThreadSuspend(_) => {
+                let c = shared.thread_suspend(instance)?;
+                if let Some(r) = results.first_mut() {
+                    *r = Val::I32(c as i32);
+                }
+                Ok(())
+            }
+            CanonBuiltin::ThreadSwitch {
+                yield_, promote, ..
+            } => {
+                let c = shared.thread_switch(instance, *yield_, *promote, arg(args, 0))?;
+                if let Some(r) = results.first_mut() {
+                    *r = Val::I32(c as i32);
+                }
+                Ok(())
+            }
             CanonBuiltin::Other(name) => Err(Trap::abi(format!(
-                "unsupported: canonical built-in `{name}` needs component-model async (tasks, \
-                 waitables, streams, futures, threads), which kiln does not run yet"
+                "unsupported: canonical built-in `{name}` (component-model threads) is not \
+                 implemented yet"
             ))),
+            other => {
+                let r = async_builtin(&shared, other, instance, args)?;
+                if let (Some(slot), Some(v)) = (results.first_mut(), r) {
+                    *slot = match result_ty {
+                        Some(ValType::I64) => Val::I64(v as i64),
+                        _ => Val::I32(v as u32 as i32),
+                    };
+                }
+                Ok(())
+            }
         }
     })
+}
+
+/// The `i`th argument as a `u32`.
+fn arg(args: &[Val], i: usize) -> u32 {
+    match args.get(i) {
+        Some(Val::I32(x)) => *x as u32,
+        Some(Val::I64(x)) => *x as u32,
+        _ => 0,
+    }
+}
+
+/// The built-ins of waitables, subtasks, streams, futures and error contexts
+/// (`concurrent`); returns the result, if any.
+fn async_builtin(
+    shared: &Shared,
+    builtin: &CanonBuiltin,
+    instance: ComponentInstanceIndex,
+    args: &[Val],
+) -> Result<Option<u64>, Trap> {
+    use CanonBuiltin as B;
+    let r = |v: u32| Ok(Some(u64::from(v)));
+    match builtin {
+        B::WaitableSetNew => r(shared.waitable_set_new(instance)?),
+        B::WaitableSetWait {
+            memory,
+            cancellable,
+        } => r(shared.waitable_set_wait(
+            instance,
+            arg(args, 0),
+            *cancellable,
+            Some(*memory),
+            arg(args, 1),
+        )?),
+        B::WaitableSetPoll {
+            memory,
+            cancellable,
+        } => r(shared.waitable_set_poll(
+            instance,
+            arg(args, 0),
+            *cancellable,
+            *memory,
+            arg(args, 1),
+        )?),
+        B::WaitableSetDrop => {
+            shared.waitable_set_drop(instance, arg(args, 0))?;
+            Ok(None)
+        }
+        B::WaitableJoin => {
+            shared.waitable_join(instance, arg(args, 0), arg(args, 1))?;
+            Ok(None)
+        }
+        B::SubtaskDrop => {
+            shared.subtask_drop(instance, arg(args, 0))?;
+            Ok(None)
+        }
+        B::SubtaskCancel { async_ } => r(shared.subtask_cancel(instance, *async_, arg(args, 0))?),
+        B::New(ty) => Ok(Some(shared.copy_new(instance, ty)?)),
+        B::Copy { ty, write, options } => {
+            let n = if ty.future { 1 } else { arg(args, 2) };
+            r(shared.copy(ty, *write, options, arg(args, 0), arg(args, 1), n)?)
+        }
+        B::CancelCopy { ty, write, async_ } => {
+            r(shared.cancel_copy(instance, ty, *write, *async_, arg(args, 0))?)
+        }
+        B::DropEnd { ty, writable } => {
+            shared.drop_end(instance, ty, *writable, arg(args, 0))?;
+            Ok(None)
+        }
+        B::TaskCancel => {
+            shared.task_cancel(instance)?;
+            Ok(None)
+        }
+        B::ErrorContextNew(_) | B::ErrorContextDebugMessage(_) | B::ErrorContextDrop => {
+            Err(Trap::abi(format!(
+                "unsupported: canonical built-in `{}` is not implemented yet",
+                builtin.name()
+            )))
+        }
+        B::ContextGet(_)
+        | B::ContextSet(_)
+        | B::BackpressureInc
+        | B::BackpressureDec
+        | B::ThreadYield(_)
+        | B::ThreadIndex
+        | B::ThreadNewIndirect { .. }
+        | B::ThreadResumeLater
+        | B::ThreadSuspend(_)
+        | B::ThreadSwitch { .. }
+        | B::Other(_) => unreachable!("handled by builtin_func"),
+    }
 }

@@ -64,6 +64,74 @@ mod imp {
         raise(GlueTrap::from_code(code as u32).unwrap_or(GlueTrap::ListOutOfBounds))
     }
 
+    pub unsafe extern "C" fn async_value_lift(
+        vmctx: *mut u8,
+        instance: i32,
+        ty: i32,
+        handle: i32,
+    ) -> i32 {
+        let r = {
+            // SAFETY: the glue passes its component VM context, whose instance slot is live.
+            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+                Some(view) => view
+                    .shared
+                    .lift_async_value(instance as u32, ty as u32, handle as u32),
+                None => Err(crate::error::Trap::host("component instance is gone")),
+            }
+        };
+        match r {
+            Ok(v) => v as i32,
+            Err(t) => raise_trap(t),
+        }
+    }
+
+    pub unsafe extern "C" fn async_value_lower(
+        vmctx: *mut u8,
+        instance: i32,
+        ty: i32,
+        value: i32,
+    ) -> i32 {
+        let r = {
+            // SAFETY: as in `async_value_lift`.
+            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+                Some(view) => view
+                    .shared
+                    .lower_async_value(instance as u32, ty as u32, value as u32),
+                None => Err(crate::error::Trap::host("component instance is gone")),
+            }
+        };
+        match r {
+            Ok(v) => v as i32,
+            Err(t) => raise_trap(t),
+        }
+    }
+
+    pub unsafe extern "C" fn async_call(
+        vmctx: *mut u8,
+        caller: i32,
+        lift: i32,
+        args: i64,
+        nargs: i32,
+    ) -> i64 {
+        let r = {
+            // SAFETY: the glue passes its component VM context, whose instance slot is live.
+            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+                Some(view) => {
+                    // SAFETY: the glue passes a stack buffer of `nargs` 8-byte words.
+                    let args = unsafe {
+                        std::slice::from_raw_parts(args as usize as *const u64, nargs as usize)
+                    };
+                    view.shared.async_call(caller as u32, lift as u32, args)
+                }
+                None => Err(crate::error::Trap::host("component instance is gone")),
+            }
+        };
+        match r {
+            Ok(v) => v,
+            Err(t) => raise_trap(t),
+        }
+    }
+
     pub unsafe extern "C" fn host_alloc(_vmctx: *mut u8, size: i64, _align: i64) -> i64 {
         // Arena blocks are 8-aligned, enough for every host representation.
         match super::super::arena::try_alloc(size.max(0) as usize) {

@@ -51,6 +51,21 @@ thread_local! {
     static SCOPES: RefCell<Vec<Vec<Lent>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A thread's borrow scopes, taken out of the thread-local stack while the component-model
+/// thread that opened them is switched out (`concurrent::capture` / `install`).
+#[derive(Default)]
+pub(crate) struct Scopes(Vec<Vec<Lent>>);
+
+/// Takes the current borrow-scope stack (leaving it empty).
+pub(crate) fn take_scopes() -> Scopes {
+    Scopes(SCOPES.with(|s| std::mem::take(&mut *s.borrow_mut())))
+}
+
+/// Installs a borrow-scope stack taken with [`take_scopes`].
+pub(crate) fn put_scopes(scopes: Scopes) {
+    SCOPES.with(|s| *s.borrow_mut() = scopes.0);
+}
+
 /// The current depth of the borrow-scope stack (to restore after a trap).
 pub(crate) fn scope_depth() -> usize {
     SCOPES.with(|s| s.borrow().len())

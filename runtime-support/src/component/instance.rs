@@ -48,6 +48,10 @@ pub(super) struct Shared {
     pub(super) host_value_budget: u64,
     /// The instance, once instantiation finished (weak: the instance owns `Shared`).
     pub(super) this: std::sync::OnceLock<std::sync::Weak<ComponentInstanceInner>>,
+    /// Component-model async: tasks, threads, waitables (`concurrent`).
+    pub(super) concurrent: super::concurrent::Concurrent,
+    /// The engine (configuration of task stacks).
+    pub(super) engine: crate::Engine,
 }
 
 impl Shared {
@@ -101,6 +105,8 @@ pub(super) struct Lifted {
     pub(super) callee: Func,
     pub(super) ty: ComponentFuncType,
     pub(super) options: CanonicalOptions,
+    /// The `callback` of a stackless `async` lift.
+    pub(super) callback: Option<Func>,
 }
 
 /// Locks `m`, ignoring poisoning (the data stays consistent: every critical section is a
@@ -129,6 +135,8 @@ impl Drop for ComponentInstanceInner {
     /// the component instance nothing reaches them as a group; a core instance a host still
     /// holds keeps working, with the references of freed siblings in its tables nulled.
     fn drop(&mut self) {
+        // Suspended tasks unwind first, while everything they reach is still alive.
+        self.shared.concurrent.shutdown();
         let mine: Vec<*const crate::instance::InstanceInner> = self
             .core_instances
             .iter()

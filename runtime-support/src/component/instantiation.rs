@@ -89,6 +89,8 @@ impl<'l> Builder<'l> {
             vmctx: VMComponentContext::new(VMComponentOffsets::new(m)),
             host_value_budget: linker.host_value_budget,
             this: Default::default(),
+            concurrent: super::concurrent::Concurrent::new(m.num_component_instances),
+            engine: component.engine().clone(),
         });
         // Everything the glue and the builtins reach is findable from the context before any
         // guest code runs.
@@ -150,13 +152,23 @@ impl<'l> Builder<'l> {
                 builtin,
                 instance,
                 ty,
-            } => Ok(Extern::Func(super::builtins::builtin_func(
-                self.component.engine(),
-                Arc::downgrade(&self.shared),
-                builtin.clone(),
-                *instance,
-                ty.clone(),
-            ))),
+            } => {
+                let table = match builtin {
+                    CanonBuiltin::ThreadNewIndirect { table } => match self.resolve(table)? {
+                        Extern::Table(t) => Some(t),
+                        _ => return Err(link("thread.new-indirect table is not a table")),
+                    },
+                    _ => None,
+                };
+                Ok(Extern::Func(super::builtins::builtin_func(
+                    self.component.engine(),
+                    Arc::downgrade(&self.shared),
+                    builtin.clone(),
+                    *instance,
+                    ty.clone(),
+                    table,
+                )))
+            }
             CoreDef::Intrinsic {
                 kind,
                 resource,
@@ -299,6 +311,7 @@ impl<'l> Builder<'l> {
                 callee,
                 ty,
                 options,
+                callback,
                 ..
             } => {
                 let f = self.resolve_func(callee, "lifted callee")?;
@@ -309,12 +322,30 @@ impl<'l> Builder<'l> {
                         f.ty()
                     )));
                 }
+                let callback = match callback {
+                    Some(c) => {
+                        let cb = self.resolve_func(c, "callback")?;
+                        let want = FuncType {
+                            params: vec![ValType::I32; 3],
+                            results: vec![ValType::I32],
+                        };
+                        if cb.ty() != want {
+                            return Err(link(format!(
+                                "callback of type {} (needs {want})",
+                                cb.ty()
+                            )));
+                        }
+                        Some(cb)
+                    }
+                    None => None,
+                };
                 let mut lifted = lock(&self.shared.lifted);
                 self.write_funcref(offsets.lifted_callee(lifted.len() as u32), &f);
                 lifted.push(Lifted {
                     callee: f,
                     ty: ty.clone(),
                     options: options.clone(),
+                    callback,
                 });
             }
             Initializer::Lower {
@@ -366,11 +397,42 @@ impl<'l> Builder<'l> {
                 .ok_or_else(|| link("`task.return` has no compiled glue (corrupt component)")),
             FuncSource::Lifted(lifted) => {
                 match adapter_func(&self.component, index, self.cvmctx, core_ty.clone()) {
+                    // An `async` lowering of an `async` function: the adapter runs as a subtask
+                    // on a thread of its own (a synchronous callee cannot block, so its adapter
+                    // finishes at once and needs none).
+                    Some(f) if options.async_ && ty.is_async => {
+                        Ok(self.async_lowered(f, core_ty, options.instance))
+                    }
                     Some(f) => Ok(f),
                     None => Ok(self.lower_lifted_flat(*lifted, core_ty, ty)),
                 }
             }
         }
+    }
+
+    /// The core function of an `async` lowering whose compiled adapter is `adapter`: each call
+    /// runs the adapter as a subtask (`concurrent::tasks`) and returns its status.
+    fn async_lowered(&self, adapter: Func, core_ty: FuncType, caller: u32) -> Func {
+        let weak = Arc::downgrade(&self.shared);
+        let n = core_ty.params.len().max(core_ty.results.len()).max(1);
+        Func::new(
+            self.component.engine(),
+            core_ty,
+            move |_: &mut Caller<'_>, args, results| {
+                let shared = weak
+                    .upgrade()
+                    .ok_or_else(|| Trap::host("component instance is gone"))?;
+                let mut values = vec![crate::vm::ValRaw::default(); n];
+                for (slot, a) in values.iter_mut().zip(args) {
+                    *slot = crate::vm::ValRaw::from_u128(a.to_raw(&mut |_| {}));
+                }
+                shared.subtask_call(&adapter, caller, &mut values)?;
+                if let Some(r) = results.first_mut() {
+                    *r = crate::values::Val::I32(values[0].get_u64() as u32 as i32);
+                }
+                Ok(())
+            },
+        )
     }
 
     /// A host import defined over flat core values (`ComponentLinker::func_flat`).

@@ -33,6 +33,7 @@
 
 mod arena;
 mod builtins;
+mod concurrent;
 mod call;
 mod glue_builtins;
 mod host;

@@ -178,6 +178,11 @@ impl HandleTable {
         Ok(e)
     }
 
+    /// Whether `handle` names a live entry (of any type).
+    pub fn is_live(&self, handle: u32) -> bool {
+        matches!(self.entries.get(handle as usize), Some(Some(_)))
+    }
+
     /// Number of live handles.
     pub fn len(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()

@@ -352,9 +352,11 @@ pub fn result_in_memory(ty: &ComponentFuncType) -> bool {
     func_shape(ty, AbiContext::Lift, false, false).result_in_memory
 }
 
-/// The signature an `async` task expects of `task.return` (CanonicalABI.md
-/// `canon_task_return`: the result type and the lift options must be those of the task): a
-/// stable 64-bit digest of the result type, the string encoding and the memory. It never is 0.
+/// The word the glue stores for an `async` task's `task.return` to check: the low 32 bits
+/// identify the result type and string encoding (never 0), the high 32 bits are the lift's
+/// memory index plus one (0: none). A `task.return` matches when the low halves are equal and,
+/// if it has a memory option itself, the memories too (a `task.return` without one accepts any
+/// lift memory, as wasmtime does).
 pub fn task_return_signature(
     result: Option<&InterfaceType>,
     opts: &super::CanonicalOptions,
@@ -363,14 +365,15 @@ pub fn task_return_signature(
         Some(t) => format!("{t:?}"),
         None => String::from("-"),
     };
-    text.push_str(&format!("|{:?}|{:?}", opts.string_encoding, opts.memory));
-    // FNV-1a, 64-bit.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    text.push_str(&format!("|{:?}", opts.string_encoding));
+    // FNV-1a, 32-bit.
+    let mut h: u32 = 0x811c_9dc5;
     for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100_0000_01b3);
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
     }
-    h | 1
+    let memory = opts.memory.map_or(0, |m| u64::from(m) + 1);
+    u64::from(h | 1) | (memory << 32)
 }
 
 /// The layout of the parameters as a tuple in memory (used when [`params_in_memory`]).

@@ -59,9 +59,25 @@ fn check_def(m: &ComponentMetadata, c: &Counts, def: &CoreDef) -> Result<(), Str
             in_range("resource", *resource, m.resources.len() as u32)?;
             in_range("component instance", *instance, m.num_component_instances)
         }
-        CoreDef::Builtin { instance, .. } => {
-            in_range("component instance", *instance, m.num_component_instances)
+        CoreDef::Builtin {
+            instance, builtin, ..
+        } => {
+            in_range("component instance", *instance, m.num_component_instances)?;
+            check_builtin(m, c, builtin)
         }
+    }
+}
+
+/// The memories and options a canonical built-in names are defined.
+fn check_builtin(m: &ComponentMetadata, c: &Counts, b: &CanonBuiltin) -> Result<(), String> {
+    match b {
+        CanonBuiltin::WaitableSetWait { memory, .. }
+        | CanonBuiltin::WaitableSetPoll { memory, .. } => in_range("memory", *memory, c.memories),
+        CanonBuiltin::Copy { options, .. }
+        | CanonBuiltin::ErrorContextNew(options)
+        | CanonBuiltin::ErrorContextDebugMessage(options) => check_options(m, c, options),
+        CanonBuiltin::ThreadNewIndirect { table } => check_def(m, c, table),
+        _ => Ok(()),
     }
 }
 
@@ -208,8 +224,12 @@ pub(crate) fn check_plan(m: &ComponentMetadata) -> Result<(), String> {
                 callee,
                 ty,
                 options,
+                callback,
             } => {
                 check_def(m, &c, callee)?;
+                if let Some(cb) = callback {
+                    check_def(m, &c, cb)?;
+                }
                 check_func_type(m, ty)?;
                 check_options(m, &c, options)?;
                 next("lifted function", *index, &mut c.lifted, m.num_lifted)?;

@@ -138,6 +138,19 @@ macro_rules! foreach_component_builtin {
             /// Closes the innermost borrow scope: returns what was lent to the host and traps
             /// when a borrow handle lent to a guest was not dropped.
             borrow_scope_end(vmctx: vmctx);
+            /// Lifts the readable end of a stream or future (type key `ty`, see
+            /// `AsyncValueType::key`): moves handle `handle` out of component instance
+            /// `instance`'s table; returns the value's host representation.
+            async_value_lift(vmctx: vmctx, instance: i32, ty: i32, handle: i32) -> i32;
+            /// Lowers a stream or future readable end (type key `ty`) into component instance
+            /// `instance`'s table; returns the new handle.
+            async_value_lower(vmctx: vmctx, instance: i32, ty: i32, value: i32) -> i32;
+            /// Runs lifted function `lift` (of an `async` type, or an `async` lift) as a task
+            /// on a thread of its own with the `nargs` flat arguments at `args` (8 bytes each),
+            /// for component instance `caller` (-1: the host); returns once the task resolved,
+            /// with the raw core result of a synchronous lift (0 for an `async` lift, whose
+            /// result `task.return` delivered).
+            async_call(vmctx: vmctx, caller: i32, lift: i32, args: i64, nargs: i32) -> i64;
         }
     };
 }

@@ -104,20 +104,168 @@ pub enum CanonBuiltin {
     BackpressureDec,
     /// `thread.yield` (`cancellable`).
     ThreadYield(bool),
-    /// Every other built-in (task, subtask, waitable-set, stream, future, error-context and
-    /// thread operations), by its canonical name: it needs the async machinery.
+    /// `task.cancel`.
+    TaskCancel,
+    /// `subtask.drop`.
+    SubtaskDrop,
+    /// `subtask.cancel` (`async`).
+    SubtaskCancel {
+        /// Whether the built-in may return `BLOCKED` instead of waiting.
+        async_: bool,
+    },
+    /// `waitable-set.new`.
+    WaitableSetNew,
+    /// `waitable-set.wait` (`cancellable`, the memory the event is written to).
+    WaitableSetWait {
+        /// Whether a pending cancellation is delivered.
+        cancellable: bool,
+        /// Where the event's payload is written.
+        memory: RuntimeMemoryIndex,
+    },
+    /// `waitable-set.poll` (`cancellable`, the memory the event is written to).
+    WaitableSetPoll {
+        /// Whether a pending cancellation is delivered.
+        cancellable: bool,
+        /// Where the event's payload is written.
+        memory: RuntimeMemoryIndex,
+    },
+    /// `waitable-set.drop`.
+    WaitableSetDrop,
+    /// `waitable.join`.
+    WaitableJoin,
+    /// `stream.new T` / `future.new T`.
+    New(AsyncValueType),
+    /// `stream.read`/`stream.write`/`future.read`/`future.write` of a type, with options.
+    Copy {
+        /// The stream or future type.
+        ty: AsyncValueType,
+        /// `write` (true) or `read`.
+        write: bool,
+        /// The options (memory, realloc, string encoding, `async`).
+        options: CanonicalOptions,
+    },
+    /// `{stream,future}.cancel-{read,write}`.
+    CancelCopy {
+        /// The stream or future type.
+        ty: AsyncValueType,
+        /// `cancel-write` (true) or `cancel-read`.
+        write: bool,
+        /// Whether the built-in may return `BLOCKED` instead of waiting.
+        async_: bool,
+    },
+    /// `{stream,future}.drop-{readable,writable}`.
+    DropEnd {
+        /// The stream or future type.
+        ty: AsyncValueType,
+        /// `drop-writable` (true) or `drop-readable`.
+        writable: bool,
+    },
+    /// `error-context.new` with its options.
+    ErrorContextNew(CanonicalOptions),
+    /// `error-context.debug-message` with its options.
+    ErrorContextDebugMessage(CanonicalOptions),
+    /// `error-context.drop`.
+    ErrorContextDrop,
+    /// `thread.index`.
+    ThreadIndex,
+    /// `thread.new-indirect` with the table its start functions come from.
+    ThreadNewIndirect {
+        /// The `funcref` table.
+        table: Box<CoreDef>,
+    },
+    /// `thread.resume-later`.
+    ThreadResumeLater,
+    /// `thread.suspend` (`cancellable`).
+    ThreadSuspend(bool),
+    /// `thread.{yield,suspend}-then-{resume,promote}`.
+    ThreadSwitch {
+        /// `yield-then-*` (the running thread stays ready) or `suspend-then-*`.
+        yield_: bool,
+        /// `*-then-promote` (only a ready thread is switched to) or `*-then-resume`.
+        promote: bool,
+        /// Whether a pending cancellation is delivered.
+        cancellable: bool,
+    },
+    /// Every other built-in, by its canonical name.
     Other(String),
+}
+
+/// A `stream<T>` or `future<T>` type as the canonical built-ins see it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AsyncValueType {
+    /// `future` (true) or `stream`.
+    pub future: bool,
+    /// The element type (`None`: `stream`/`future` without one).
+    pub elem: Option<InterfaceType>,
+}
+
+impl AsyncValueType {
+    /// A 32-bit key of the type, equal for equal types (bit 31: a future), by which the glue
+    /// and the runtime check that a transferred end is of the type the receiver expects.
+    pub fn key(&self) -> u32 {
+        // FNV-1a over the element type's structure (its `Debug` form is stable and exact).
+        let mut h: u32 = 0x811c_9dc5;
+        for b in format!("{:?}", self.elem).bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        (h & 0x7fff_ffff) | (u32::from(self.future) << 31)
+    }
 }
 
 impl CanonBuiltin {
     /// The built-in's name in the text format.
     pub fn name(&self) -> &str {
+        let kind = |t: &AsyncValueType| t.future;
         match self {
             CanonBuiltin::ContextGet(_) => "context.get",
             CanonBuiltin::ContextSet(_) => "context.set",
             CanonBuiltin::BackpressureInc => "backpressure.inc",
             CanonBuiltin::BackpressureDec => "backpressure.dec",
             CanonBuiltin::ThreadYield(_) => "thread.yield",
+            CanonBuiltin::TaskCancel => "task.cancel",
+            CanonBuiltin::SubtaskDrop => "subtask.drop",
+            CanonBuiltin::SubtaskCancel { .. } => "subtask.cancel",
+            CanonBuiltin::WaitableSetNew => "waitable-set.new",
+            CanonBuiltin::WaitableSetWait { .. } => "waitable-set.wait",
+            CanonBuiltin::WaitableSetPoll { .. } => "waitable-set.poll",
+            CanonBuiltin::WaitableSetDrop => "waitable-set.drop",
+            CanonBuiltin::WaitableJoin => "waitable.join",
+            CanonBuiltin::New(t) if kind(t) => "future.new",
+            CanonBuiltin::New(_) => "stream.new",
+            CanonBuiltin::Copy { ty, write, .. } => match (kind(ty), write) {
+                (true, true) => "future.write",
+                (true, false) => "future.read",
+                (false, true) => "stream.write",
+                (false, false) => "stream.read",
+            },
+            CanonBuiltin::CancelCopy { ty, write, .. } => match (kind(ty), write) {
+                (true, true) => "future.cancel-write",
+                (true, false) => "future.cancel-read",
+                (false, true) => "stream.cancel-write",
+                (false, false) => "stream.cancel-read",
+            },
+            CanonBuiltin::DropEnd { ty, writable } => match (kind(ty), writable) {
+                (true, true) => "future.drop-writable",
+                (true, false) => "future.drop-readable",
+                (false, true) => "stream.drop-writable",
+                (false, false) => "stream.drop-readable",
+            },
+            CanonBuiltin::ErrorContextNew(_) => "error-context.new",
+            CanonBuiltin::ErrorContextDebugMessage(_) => "error-context.debug-message",
+            CanonBuiltin::ErrorContextDrop => "error-context.drop",
+            CanonBuiltin::ThreadIndex => "thread.index",
+            CanonBuiltin::ThreadNewIndirect { .. } => "thread.new-indirect",
+            CanonBuiltin::ThreadResumeLater => "thread.resume-later",
+            CanonBuiltin::ThreadSuspend(_) => "thread.suspend",
+            CanonBuiltin::ThreadSwitch {
+                yield_, promote, ..
+            } => match (yield_, promote) {
+                (true, false) => "thread.yield-then-resume",
+                (false, false) => "thread.suspend-then-resume",
+                (true, true) => "thread.yield-then-promote",
+                (false, true) => "thread.suspend-then-promote",
+            },
             CanonBuiltin::Other(name) => name,
         }
     }
@@ -230,6 +378,9 @@ pub enum Initializer {
         ty: ComponentFuncType,
         /// Options of the lifting (the callee's side).
         options: CanonicalOptions,
+        /// The `(callback ...)` core function of a stackless `async` lift, of type
+        /// `(i32, i32, i32) -> i32`.
+        callback: Option<CoreDef>,
     },
     /// Records the memory `export` as options memory `index`.
     ExtractMemory {

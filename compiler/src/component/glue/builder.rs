@@ -50,6 +50,8 @@ pub struct Glue<'a, 'b> {
     /// The encoding of the strings being lowered, when they are another guest's strings in
     /// transit (a fused adapter); `None` for the host's UTF-8 strings.
     pub string_source: Option<StringEncoding>,
+    /// The calling component instance of a fused adapter's lifted call (`None`: the host).
+    pub caller: Option<u32>,
     trap_blocks: HashMap<GlueTrap, Block>,
 }
 
@@ -70,6 +72,7 @@ impl<'a, 'b> Glue<'a, 'b> {
             opts,
             lift_raw: false,
             string_source: None,
+            caller: None,
             trap_blocks: HashMap::new(),
         }
     }

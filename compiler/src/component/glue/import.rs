@@ -148,6 +148,7 @@ pub fn import_trampoline(
         // Call the lifted function of the callee component.
         let caller_opts = std::mem::replace(&mut g.opts, a.opts.clone());
         g.string_source = Some(caller_opts.string_encoding);
+        g.caller = Some(caller_opts.instance);
         super::emit_lifted_call(&mut g, a.lift, a.ty, args, results, core_ret);
         g.opts = caller_opts;
         // An async callee's result came through `task.return`, lifted for the host (UTF-8).
@@ -244,6 +245,12 @@ pub fn task_return_trampoline(
     );
     let result = ty.params.first().map(|(_, t)| t);
     let mine = task_return_signature(result, opts);
+    // Without a memory option of its own, `task.return` accepts any lift memory.
+    let want = if opts.memory.is_none() {
+        g.b.ins().band_imm_s(want, 0xffff_ffff)
+    } else {
+        want
+    };
     let differs = g.b.ins().icmp_imm_s(IntCC::NotEqual, want, mine as i64);
     g.trap_if(differs, GlueTrap::TaskReturnInvalid);
     let zero = g.i64(0);

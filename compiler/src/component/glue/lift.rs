@@ -61,7 +61,16 @@ impl Glue<'_, '_> {
                 self.check_char(v);
                 self.b.ins().store(mflags(), v, dst, off);
             }
-            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+            T::Stream(e) | T::Future(e) => {
+                let key = async_key(ty, e);
+                let inst = self.i32(i64::from(self.opts.instance));
+                let key = self.i32(i64::from(key as i32));
+                let h = self
+                    .builtin(ComponentBuiltin::async_value_lift, &[inst, key, v])
+                    .expect("returns");
+                self.b.ins().store(mflags(), h, dst, off);
+            }
+            T::ErrorContext => {
                 self.trap(GlueTrap::AsyncValue);
                 let cont = self.b.create_block();
                 self.b.switch_to_block(cont);
@@ -308,4 +317,13 @@ impl Glue<'_, '_> {
             }
         }
     }
+}
+
+/// The type key (`AsyncValueType::key`) of stream or future type `ty` with element `elem`.
+pub(super) fn async_key(ty: &T, elem: &Option<Box<T>>) -> u32 {
+    kiln_environ::component::AsyncValueType {
+        future: matches!(ty, T::Future(_)),
+        elem: elem.as_deref().cloned(),
+    }
+    .key()
 }

@@ -116,7 +116,17 @@ impl Glue<'_, '_> {
             T::S16 => vec![self.b.ins().sload16(types::I32, mflags(), src, off)],
             T::U16 => vec![self.b.ins().uload16(types::I32, mflags(), src, off)],
             T::S32 | T::U32 => vec![self.b.ins().load(types::I32, mflags(), src, off)],
-            T::Stream(_) | T::Future(_) | T::ErrorContext => {
+            T::Stream(e) | T::Future(e) => {
+                let v = self.b.ins().load(types::I32, mflags(), src, off);
+                let key = super::lift::async_key(ty, e);
+                let inst = self.i32(i64::from(self.opts.instance));
+                let key = self.i32(i64::from(key as i32));
+                let h = self
+                    .builtin(ComponentBuiltin::async_value_lower, &[inst, key, v])
+                    .expect("returns");
+                vec![h]
+            }
+            T::ErrorContext => {
                 self.trap(GlueTrap::AsyncValue);
                 let cont = self.b.create_block();
                 self.b.switch_to_block(cont);

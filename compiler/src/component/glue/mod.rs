@@ -234,9 +234,14 @@ pub fn emit_lifted_call(
         );
     }
 
-    // The call.
-    let slot = offsets.lifted_callee(index);
-    let rets = g.call_funcref(slot, &shape.core, &core_args);
+    // The call: a task of an `async` function type, or an `async` lift, runs on a thread of
+    // its own (the runtime's `async_call`); others are a direct call.
+    let rets = if ty.is_async || g.opts.async_ {
+        emit_async_call(g, index, &shape.core, &core_args)
+    } else {
+        let slot = offsets.lifted_callee(index);
+        g.call_funcref(slot, &shape.core, &core_args)
+    };
     if scoped {
         g.builtin(ComponentBuiltin::borrow_scope_end, &[]);
     }
@@ -248,11 +253,6 @@ pub fn emit_lifted_call(
 
     // The result.
     if shape.async_ {
-        if let Some(status) = rets.first() {
-            // A stackless task must exit (callback code 0) in this first call.
-            let code = g.b.ins().band_imm_s(*status, 0xf);
-            g.trap_if(code, GlueTrap::AsyncBlocked);
-        }
         let pending = g.b.ins().load(
             types::I64,
             mflags(),
@@ -280,6 +280,58 @@ pub fn emit_lifted_call(
         g.b.ins()
             .bor_imm_s(flags, i64::from(FLAG_NEEDS_POST_RETURN));
     g.store_flags(pending);
+}
+
+/// Emits the call of lift `index`'s core callee through the runtime's `async_call` (the task
+/// runs on its own thread; the call returns once it resolved): the flat arguments go through
+/// a stack buffer, the raw result comes back as an `i64`.
+fn emit_async_call(
+    g: &mut Glue<'_, '_>,
+    index: u32,
+    core: &kiln_environ::FuncType,
+    args: &[ir::Value],
+) -> Vec<ir::Value> {
+    let slot = g.b.create_sized_stack_slot(ir::StackSlotData::new(
+        ir::StackSlotKind::ExplicitSlot,
+        (8 * args.len()).max(8) as u32,
+        3,
+    ));
+    let buf = g.b.ins().stack_addr(types::I64, slot, 0);
+    for (i, a) in args.iter().enumerate() {
+        let t = g.b.func.dfg.value_type(*a);
+        let v = match t {
+            types::F32 => {
+                let bits = g.b.ins().bitcast(types::I32, ir::MemFlagsData::new(), *a);
+                g.b.ins().uextend(types::I64, bits)
+            }
+            types::F64 => g.b.ins().bitcast(types::I64, ir::MemFlagsData::new(), *a),
+            types::I32 => g.b.ins().uextend(types::I64, *a),
+            _ => *a,
+        };
+        g.b.ins().store(mflags(), v, buf, (8 * i) as i32);
+    }
+    let caller = g.i32(g.caller.map_or(-1, i64::from));
+    let lift = g.i32(i64::from(index));
+    let n = g.i32(args.len() as i64);
+    let raw = g
+        .builtin(ComponentBuiltin::async_call, &[caller, lift, buf, n])
+        .expect("async_call returns a value");
+    if g.opts.async_ {
+        // The result came through `task.return`.
+        return Vec::new();
+    }
+    core.results
+        .iter()
+        .map(|t| match t {
+            kiln_environ::ValType::I32 => g.b.ins().ireduce(types::I32, raw),
+            kiln_environ::ValType::F32 => {
+                let v = g.b.ins().ireduce(types::I32, raw);
+                g.b.ins().bitcast(types::F32, ir::MemFlagsData::new(), v)
+            }
+            kiln_environ::ValType::F64 => g.b.ins().bitcast(types::F64, ir::MemFlagsData::new(), raw),
+            _ => raw,
+        })
+        .collect()
 }
 
 /// Emits a lift's post-return (with `g.opts` the lift's options): checks one is pending, runs
