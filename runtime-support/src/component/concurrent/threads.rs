@@ -56,9 +56,10 @@ pub(crate) fn unregister(st: &mut State, indices: &[(ComponentInstanceIndex, u32
 }
 
 fn suspended(st: &State, t: ThreadIdx) -> bool {
+    // The root has no fiber: it waits on the host stack below the running thread.
     st.threads
         .get(t)
-        .is_some_and(|r| r.suspended && r.fiber.is_some())
+        .is_some_and(|r| r.suspended && (r.fiber.is_some() || t == ROOT))
 }
 
 impl Shared {
@@ -153,7 +154,7 @@ impl Shared {
         self.check_may_block(&st, inst)?;
         st.thread().suspended = true;
         drop(st);
-        self.wait_resumed()?;
+        self.wait_resumed(inst)?;
         Ok(0)
     }
 
@@ -182,7 +183,7 @@ impl Shared {
                     self.check_may_block(&st, inst)?;
                     st.thread().suspended = true;
                     drop(st);
-                    self.wait_resumed()?;
+                    self.wait_resumed(inst)?;
                 }
                 return Ok(0);
             }
@@ -192,9 +193,6 @@ impl Shared {
             }
         } else if !suspended(&st, other) {
             return Err(Trap::abi("cannot resume thread which is not suspended"));
-        }
-        if !yield_ {
-            self.check_may_block(&st, inst)?;
         }
         let me = st.current;
         if let Some(r) = st.threads.get_mut(other) {
@@ -217,14 +215,15 @@ impl Shared {
             }
         } else {
             self.run_thread(other)?;
-            self.wait_resumed()?;
+            self.wait_resumed(inst)?;
         }
         Ok(0)
     }
 
-    /// After the running thread made itself suspended or ready: returns once it is resumed
-    /// (a fiber suspends until then; the root runs the event loop).
-    fn wait_resumed(&self) -> Result<(), Trap> {
+    /// After the running thread (of instance `inst`) made itself suspended or ready: returns
+    /// once it is resumed (a fiber suspends until then; the root runs the event loop). Having
+    /// to wait is blocking: a synchronous task traps instead.
+    fn wait_resumed(&self, inst: ComponentInstanceIndex) -> Result<(), Trap> {
         loop {
             let mut st = self.concurrent.lock();
             let me = st.current;
@@ -240,6 +239,12 @@ impl Shared {
                 st.waiting.retain(|&w| w != me);
                 st.thread().ready = None;
                 return Ok(());
+            }
+            if susp {
+                if let Err(t) = self.check_may_block(&st, inst) {
+                    st.thread().suspended = false;
+                    return Err(t);
+                }
             }
             if me != ROOT {
                 drop(st);
