@@ -176,7 +176,18 @@ impl ExecError {
 
 fn describe_error(e: &Error) -> String {
     match e {
-        Error::Trap(t) => format!("trap: {}", t.rendered()),
+        Error::Trap(t) => match t.backtrace.first() {
+            // Where it trapped helps whoever reads a failure.
+            Some(f) => {
+                let name = f
+                    .func_name
+                    .clone()
+                    .unwrap_or_else(|| format!("<wasm function {}>", f.func_index));
+                let at = f.wasm_offset.map(|o| format!(" offset {o:#x}")).unwrap_or_default();
+                format!("trap: {} (in {name}{at})", t.rendered())
+            }
+            None => format!("trap: {}", t.rendered()),
+        },
         Error::Link(m) => format!("link error: {m}"),
         Error::Load(m) => format!("load error: {m}"),
         Error::Busy(m) | Error::Other(m) => format!("error: {m}"),

@@ -468,6 +468,17 @@ impl Shared {
         }
         e.state = CopyState::CancellingCopy;
         let shared = e.shared;
+        if e.w.pending && e.result == Some((COMPLETED, true)) {
+            // Some elements moved and the copy is still open: cancelling ends it, reporting
+            // what moved as cancelled (as wasmtime does).
+            e.result = Some((CANCELLED, false));
+            if st.shared.get(shared).and_then(|s| s.pending) == Some(id) {
+                set_pending(&mut st, shared, None);
+            }
+        }
+        let Some(Object::End(e)) = st.obj(id) else {
+            unreachable!("checked by end_of")
+        };
         if !e.w.pending {
             // Cancel the copy that waits in the shared state (it is this end's).
             if st.shared.get(shared).and_then(|s| s.pending) == Some(id) {
