@@ -86,13 +86,19 @@ pub(super) fn builtin_func(
                 cx.write_u32(o.backpressure(instance), n - 1);
                 Ok(())
             }
-            CanonBuiltin::ThreadYield(_) => {
+            CanonBuiltin::ThreadYield(cancellable) => {
                 let st = shared.concurrent.lock();
+                let mut cancelled = false;
                 if shared.check_may_block(&st, instance).is_ok() {
-                    shared.yield_now(st)?;
+                    let task = if *cancellable {
+                        st.current_task(instance)
+                    } else {
+                        None
+                    };
+                    cancelled = shared.yield_cancellable(st, task)?;
                 }
                 if let Some(r) = results.first_mut() {
-                    *r = Val::I32(0);
+                    *r = Val::I32(i32::from(cancelled));
                 }
                 Ok(())
             }

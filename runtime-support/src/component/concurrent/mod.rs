@@ -618,6 +618,34 @@ impl Shared {
         Ok(cancelled)
     }
 
+    /// [`Shared::yield_now`] in a wait a cancellation of task `task` may end (`thread.yield
+    /// cancellable`); returns whether the task was cancelled.
+    pub(crate) fn yield_cancellable(
+        &self,
+        st: MutexGuard<'_, State>,
+        task: Option<TaskId>,
+    ) -> Result<bool, Trap> {
+        let mut st = st;
+        if let Some(t) = task.and_then(|t| st.tasks.get_mut(t)) {
+            if t.cancel == Cancel::Pending {
+                t.cancel = Cancel::Delivered;
+                return Ok(true);
+            }
+        }
+        if st.current == ROOT || task.is_none() {
+            self.yield_now(st)?;
+            return Ok(false);
+        }
+        st.thread().cancellable = true;
+        let r = self.yield_now(st);
+        let mut st = self.concurrent.lock();
+        let rec = st.thread();
+        rec.cancellable = false;
+        let cancelled = std::mem::take(&mut rec.cancelled);
+        r?;
+        Ok(cancelled)
+    }
+
     /// Lets every other ready thread run once before the running one continues
     /// (CanonicalABI.md `Thread.yield_`).
     pub(crate) fn yield_now(&self, st: MutexGuard<'_, State>) -> Result<(), Trap> {
