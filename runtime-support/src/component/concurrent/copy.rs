@@ -325,13 +325,17 @@ impl Shared {
     ) -> Result<(), Trap> {
         let s = end_buf(st, src);
         let d = end_buf(st, dst);
-        if !plain(&ty.elem) {
-            return Err(Trap::abi(format!(
-                "unsupported: {} elements of this type cannot be copied between component \
-                 instances yet (only integers and floats)",
-                kind(ty)
-            )));
-        }
+        let own = match &ty.elem {
+            Some(InterfaceType::Own(r)) => Some(*r),
+            e if plain(e) => None,
+            _ => {
+                return Err(Trap::abi(format!(
+                    "unsupported: {} elements of this type cannot be copied between component \
+                     instances yet (integers, floats and owned handles can)",
+                    kind(ty)
+                )))
+            }
+        };
         let bytes = u64::from(n) * u64::from(s.elem_size);
         if bytes > 0 {
             let (Some(sm), Some(dm)) = (
@@ -345,6 +349,16 @@ impl Shared {
             let mut tmp = vec![0u8; bytes as usize];
             sm.read(from, &mut tmp)
                 .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))?;
+            if let Some(r) = own {
+                // Each handle moves from the writer's table to the reader's
+                // (CanonicalABI.md `lift_own` then `lower_own`).
+                for chunk in tmp.chunks_exact_mut(4) {
+                    let h = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                    let e = self.in_table(s.instance, |t| t.remove(h, r))?;
+                    let moved = self.in_table(d.instance, |t| t.insert(e))?;
+                    chunk.copy_from_slice(&moved.to_le_bytes());
+                }
+            }
             dm.write(to, &tmp)
                 .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))?;
         }
