@@ -441,8 +441,12 @@ impl Shared {
                 other => other,
             };
             let mut st = shared.concurrent.lock();
-            let cancelled = matches!(st.obj(sub), Some(Object::Subtask(s)) if s.resolved());
-            if r.is_ok() && !cancelled {
+            let me = st.current;
+            // The subtask may be resolved (cancelled) and even dropped, its id reused: only
+            // this thread's own, unresolved subtask returns.
+            let mine = matches!(st.obj(sub), Some(Object::Subtask(s))
+                if s.thread == Some(me) && !s.resolved());
+            if r.is_ok() && mine {
                 subtask_progress(&mut st, sub, subtask_state::RETURNED);
             }
             st.thread().outcome = Some(r);
