@@ -183,7 +183,10 @@ fn describe_error(e: &Error) -> String {
                     .func_name
                     .clone()
                     .unwrap_or_else(|| format!("<wasm function {}>", f.func_index));
-                let at = f.wasm_offset.map(|o| format!(" offset {o:#x}")).unwrap_or_default();
+                let at = f
+                    .wasm_offset
+                    .map(|o| format!(" offset {o:#x}"))
+                    .unwrap_or_default();
                 format!("trap: {} (in {name}{at})", t.rendered())
             }
             None => format!("trap: {}", t.rendered()),

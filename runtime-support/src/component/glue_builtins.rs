@@ -73,9 +73,10 @@ mod imp {
         let r = {
             // SAFETY: the glue passes its component VM context, whose instance slot is live.
             match unsafe { crate::component::instance::vmctx_view(vmctx) } {
-                Some(view) => view
-                    .shared
-                    .lift_async_value(instance as u32, ty as u32, handle as u32),
+                Some(view) => {
+                    view.shared
+                        .lift_async_value(instance as u32, ty as u32, handle as u32)
+                }
                 None => Err(crate::error::Trap::host("component instance is gone")),
             }
         };
@@ -94,9 +95,10 @@ mod imp {
         let r = {
             // SAFETY: as in `async_value_lift`.
             match unsafe { crate::component::instance::vmctx_view(vmctx) } {
-                Some(view) => view
-                    .shared
-                    .lower_async_value(instance as u32, ty as u32, value as u32),
+                Some(view) => {
+                    view.shared
+                        .lower_async_value(instance as u32, ty as u32, value as u32)
+                }
                 None => Err(crate::error::Trap::host("component instance is gone")),
             }
         };

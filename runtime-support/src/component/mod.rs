@@ -33,8 +33,8 @@
 
 mod arena;
 mod builtins;
-mod concurrent;
 mod call;
+mod concurrent;
 mod glue_builtins;
 mod host;
 mod host_args;

@@ -328,7 +328,9 @@ fn emit_async_call(
                 let v = g.b.ins().ireduce(types::I32, raw);
                 g.b.ins().bitcast(types::F32, ir::MemFlagsData::new(), v)
             }
-            kiln_environ::ValType::F64 => g.b.ins().bitcast(types::F64, ir::MemFlagsData::new(), raw),
+            kiln_environ::ValType::F64 => {
+                g.b.ins().bitcast(types::F64, ir::MemFlagsData::new(), raw)
+            }
             _ => raw,
         })
         .collect()

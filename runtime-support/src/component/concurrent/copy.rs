@@ -8,7 +8,7 @@
 //! yet supported, and within one instance they trap as CanonicalABI.md says (`# temporary`).
 
 use super::waitables::join;
-use super::{event, Object, ObjId, State, Waitable, BLOCKED};
+use super::{event, ObjId, Object, State, Waitable, BLOCKED};
 use crate::component::instance::Shared;
 use crate::error::Trap;
 use kiln_environ::component::abi::layout;
@@ -177,18 +177,18 @@ impl Shared {
         };
         match e.state {
             CopyState::Idle => {}
-            CopyState::Done => {
-                return Err(Trap::abi(match (ty.future, write) {
-                    (false, false) => {
-                        "cannot read from stream after being notified that the writable end dropped"
-                    }
-                    (false, true) => {
-                        "cannot write to stream after being notified that the readable end dropped"
-                    }
-                    (true, false) => "cannot read from future after previous read succeeded",
-                    (true, true) => "cannot write to future after previous write succeeded or readable end dropped",
-                }))
-            }
+            CopyState::Done => return Err(Trap::abi(match (ty.future, write) {
+                (false, false) => {
+                    "cannot read from stream after being notified that the writable end dropped"
+                }
+                (false, true) => {
+                    "cannot write to stream after being notified that the readable end dropped"
+                }
+                (true, false) => "cannot read from future after previous read succeeded",
+                (true, true) => {
+                    "cannot write to future after previous write succeeded or readable end dropped"
+                }
+            })),
             _ => {
                 return Err(Trap::abi(
                     "cannot have concurrent operations active on a future/stream",
@@ -251,10 +251,7 @@ impl Shared {
             if let Some(x) = st.obj_mut(id).and_then(Object::waitable_mut) {
                 x.sync_waiter = true;
             }
-            let r = self.block_until(
-                st,
-                Box::new(move |st| super::waitables::has_event(st, id)),
-            );
+            let r = self.block_until(st, Box::new(move |st| super::waitables::has_event(st, id)));
             st = self.concurrent.lock();
             if let Some(x) = st.obj_mut(id).and_then(Object::waitable_mut) {
                 x.sync_waiter = false;
@@ -504,10 +501,7 @@ impl Shared {
                     return Ok(BLOCKED);
                 }
                 self.check_may_block(&st, inst)?;
-                self.block_until(
-                    st,
-                    Box::new(move |st| super::waitables::has_event(st, id)),
-                )?;
+                self.block_until(st, Box::new(move |st| super::waitables::has_event(st, id)))?;
                 st = self.concurrent.lock();
             }
         }
@@ -548,7 +542,10 @@ impl Shared {
         join(&mut st, id, None);
         st.objects.remove(id as usize);
         let gone = {
-            let s = st.shared.get_mut(shared).expect("an end's shared state lives");
+            let s = st
+                .shared
+                .get_mut(shared)
+                .expect("an end's shared state lives");
             s.ends -= 1;
             let first = !s.dropped;
             s.dropped = true;
@@ -621,6 +618,10 @@ pub(crate) fn take_end_event(st: &mut State, id: ObjId) -> (u32, u32, u32) {
         (true, false) => event::FUTURE_READ,
         (true, true) => event::FUTURE_WRITE,
     };
-    let payload = if future { result } else { result | (progress << 4) };
+    let payload = if future {
+        result
+    } else {
+        result | (progress << 4)
+    };
     (code, handle, payload)
 }

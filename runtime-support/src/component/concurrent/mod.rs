@@ -474,7 +474,11 @@ impl Shared {
     }
 
     /// The object handle `h` of instance `instance` names.
-    pub(crate) fn object_of(&self, instance: ComponentInstanceIndex, h: u32) -> Result<ObjId, Trap> {
+    pub(crate) fn object_of(
+        &self,
+        instance: ComponentInstanceIndex,
+        h: u32,
+    ) -> Result<ObjId, Trap> {
         self.in_table(instance, |t| t.get(h, ASYNC_OBJECT).map(|e| e.rep))
             .map_err(|_| self.handle_kind_trap(instance, h))
     }
@@ -533,7 +537,10 @@ impl Shared {
         st.current = prev;
         let finished = matches!(r, Ok(true));
         let outcome = {
-            let rec = st.threads.get_mut(t).expect("a resumed thread keeps its record");
+            let rec = st
+                .threads
+                .get_mut(t)
+                .expect("a resumed thread keeps its record");
             rec.saved = Some(theirs);
             if finished {
                 rec.outcome.take()

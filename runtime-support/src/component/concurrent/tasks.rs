@@ -15,7 +15,7 @@
 
 use super::waitables::{subtask_progress, subtask_state, Subtask};
 use super::{
-    capture_new, FiberBox, Object, ObjId, State, TaskRec, ThreadIdx, ThreadRec, Waitable, ROOT,
+    capture_new, FiberBox, ObjId, Object, State, TaskRec, ThreadIdx, ThreadRec, Waitable, ROOT,
 };
 use crate::component::instance::{lock, vmctx_view, Shared};
 use crate::error::{Error, Trap};
@@ -197,7 +197,8 @@ impl Shared {
         drop(st);
         if lifted.options.async_ {
             // The result arrived: the caller's copy of the slot says so too.
-            self.vmctx.write_u64(self.vmctx.offsets.task_return(inst), 0);
+            self.vmctx
+                .write_u64(self.vmctx.offsets.task_return(inst), 0);
         }
         Ok(raw)
     }
@@ -231,7 +232,10 @@ impl Shared {
     ) -> Result<(), Trap> {
         let (inst, exclusive, async_lift, subtask) = {
             let st = self.concurrent.lock();
-            let t = st.tasks.get(task).ok_or_else(|| Trap::host("task missing"))?;
+            let t = st
+                .tasks
+                .get(task)
+                .ok_or_else(|| Trap::host("task missing"))?;
             (t.instance, t.exclusive, t.async_lift, t.subtask)
         };
         if ty.is_async && !self.enter_instance(task, inst, exclusive)? {
@@ -353,7 +357,10 @@ impl Shared {
         // The instance is busy with a thread that can go on (a task that blocked inside and
         // whose wait is over): let ready threads run first, so the call starts now rather
         // than being reported as not started (as wasmtime does).
-        while blocked(&st) && st.current != super::ROOT {
+        // One pass over the threads ready now (a thread that yields is ready again at once).
+        let mut budget = st.waiting.len();
+        while blocked(&st) && st.current != super::ROOT && budget > 0 {
+            budget -= 1;
             let Some(t) = super::take_ready(&mut st) else {
                 break;
             };
@@ -434,8 +441,9 @@ impl Shared {
             };
             // SAFETY: the closure holds only `vals` and the adapter handle (kept alive by
             // this body); the slot is the instantiation's store slot.
-            let r = unsafe { crate::store::run_in_store(shared.store_slot(), max_stack, &mut call) }
-                .map_err(trap_of);
+            let r =
+                unsafe { crate::store::run_in_store(shared.store_slot(), max_stack, &mut call) }
+                    .map_err(trap_of);
             let r = match r {
                 Err(t) if is_cancelled_marker(&t) => Ok(()),
                 other => other,
@@ -535,7 +543,9 @@ impl Shared {
         let task = st
             .current_task(inst)
             .filter(|&t| st.tasks.get(t).is_some_and(|t| t.async_lift))
-            .ok_or_else(|| Trap::abi("`task.cancel` called by a task that is not `async` lifted"))?;
+            .ok_or_else(|| {
+                Trap::abi("`task.cancel` called by a task that is not `async` lifted")
+            })?;
         let t = st.tasks.get_mut(task).expect("current task");
         if t.resolved {
             return Err(Trap::abi(
@@ -555,7 +565,8 @@ impl Shared {
         }
         drop(st);
         // No `task.return` after this.
-        self.vmctx.write_u64(self.vmctx.offsets.task_return(inst), 0);
+        self.vmctx
+            .write_u64(self.vmctx.offsets.task_return(inst), 0);
         Ok(())
     }
 

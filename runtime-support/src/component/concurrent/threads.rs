@@ -85,7 +85,11 @@ impl Shared {
                     "the start function index points to an uninitialized function",
                 ))
             }
-            _ => return Err(Trap::abi(format!("thread start function index {fi} out of bounds"))),
+            _ => {
+                return Err(Trap::abi(format!(
+                    "thread start function index {fi} out of bounds"
+                )))
+            }
         };
         let want = FuncType {
             params: vec![ValType::I32],
@@ -209,9 +213,8 @@ impl Shared {
         if resumer == Some(other) {
             // The other thread resumed this one: going back to it is suspending.
             if me != ROOT {
-                crate::fiber::suspend().map_err(|_| {
-                    Trap::host("thread cancelled: its component instance is gone")
-                })?;
+                crate::fiber::suspend()
+                    .map_err(|_| Trap::host("thread cancelled: its component instance is gone"))?;
             }
         } else {
             self.run_thread(other)?;

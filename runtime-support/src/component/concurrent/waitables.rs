@@ -1,7 +1,7 @@
 //! Waitable sets, subtasks and event delivery (CanonicalABI.md `Waitable`, `WaitableSet`,
 //! `Subtask`, and the `waitable-set.*`, `waitable.join` and `subtask.*` built-ins).
 
-use super::{event, Object, ObjId, State, ThreadIdx, Waitable, BLOCKED};
+use super::{event, ObjId, Object, State, ThreadIdx, Waitable, BLOCKED};
 use crate::component::instance::Shared;
 use crate::error::Trap;
 use kiln_environ::component::{ComponentInstanceIndex, RuntimeMemoryIndex};
@@ -244,7 +244,12 @@ impl Shared {
     }
 
     /// Writes an event's `(index, payload)` at `ptr` of option memory `m`.
-    fn write_event(&self, m: RuntimeMemoryIndex, ptr: u32, ev: (u32, u32, u32)) -> Result<(), Trap> {
+    fn write_event(
+        &self,
+        m: RuntimeMemoryIndex,
+        ptr: u32,
+        ev: (u32, u32, u32),
+    ) -> Result<(), Trap> {
         let mem = self
             .memory(m)
             .ok_or_else(|| Trap::host("waitable-set built-in without its memory"))?;
@@ -259,7 +264,11 @@ impl Shared {
     }
 
     /// `waitable-set.drop`.
-    pub(crate) fn waitable_set_drop(&self, inst: ComponentInstanceIndex, si: u32) -> Result<(), Trap> {
+    pub(crate) fn waitable_set_drop(
+        &self,
+        inst: ComponentInstanceIndex,
+        si: u32,
+    ) -> Result<(), Trap> {
         let mut st = self.concurrent.lock();
         let set = self.set_of(&st, inst, si)?;
         if let Some(Object::Set(s)) = st.obj(set) {
@@ -318,7 +327,9 @@ impl Shared {
         let id = self.subtask_of(&st, inst, i)?;
         if let Some(Object::Subtask(s)) = st.obj(id) {
             if !s.delivered {
-                return Err(Trap::abi("cannot drop a subtask which has not yet resolved"));
+                return Err(Trap::abi(
+                    "cannot drop a subtask which has not yet resolved",
+                ));
             }
         }
         self.remove_object(inst, i)?;
@@ -349,7 +360,9 @@ impl Shared {
             ));
         }
         if s.cancel_requested {
-            return Err(Trap::abi("`subtask.cancel` called twice for the same subtask"));
+            return Err(Trap::abi(
+                "`subtask.cancel` called twice for the same subtask",
+            ));
         }
         if s.w.wset.is_some() && !async_ {
             return Err(Trap::abi(
@@ -379,9 +392,9 @@ impl Shared {
                 }
                 self.block_until(
                     st,
-                    Box::new(move |st| {
-                        matches!(st.obj(id), Some(Object::Subtask(s)) if s.resolved())
-                    }),
+                    Box::new(
+                        move |st| matches!(st.obj(id), Some(Object::Subtask(s)) if s.resolved()),
+                    ),
                 )?;
                 st = self.concurrent.lock();
                 if let Some(Object::Subtask(s)) = st.obj_mut(id) {
