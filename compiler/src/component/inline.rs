@@ -464,7 +464,7 @@ impl<'p, 'a> Inliner<'p, 'a> {
                         CanonicalOption::Callback(i) => Some(*i),
                         _ => None,
                     })
-                    .map(|i| get(&frame.core_funcs, i, "core function", *offset))
+                    .map(|i| get(&frame.core_funcs, i, "core function", *offset).map(Box::new))
                     .transpose()?;
                 let options = self.options(frame, options, *offset)?;
                 let index = self.num_lifted;

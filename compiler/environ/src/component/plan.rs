@@ -380,7 +380,7 @@ pub enum Initializer {
         options: CanonicalOptions,
         /// The `(callback ...)` core function of a stackless `async` lift, of type
         /// `(i32, i32, i32) -> i32`.
-        callback: Option<CoreDef>,
+        callback: Option<Box<CoreDef>>,
     },
     /// Records the memory `export` as options memory `index`.
     ExtractMemory {

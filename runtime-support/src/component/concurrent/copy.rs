@@ -210,7 +210,7 @@ impl Shared {
             Some(t) => {
                 let l = layout(t);
                 if n > 0 {
-                    if ptr % l.align != 0 {
+                    if !ptr.is_multiple_of(l.align) {
                         return Err(Trap::abi(if write {
                             "unaligned pointer (write pointer not aligned)"
                         } else {

@@ -20,7 +20,7 @@
 //! and installs the other's ([`Saved`]); the backpressure counters are per instance and are
 //! not switched. The thread-local borrow-scope stack is switched with them.
 //!
-//! **Handles.** Waitable sets, subtasks, stream and future ends and error contexts live in
+//! **Handles.** Waitable sets, subtasks and stream and future ends live in
 //! [`State::objects`]; the instance's handle table (shared with resources, as the spec's
 //! single `handles` table) holds them as entries of type [`ASYNC_OBJECT`] whose `rep` is the
 //! object's index.
@@ -140,8 +140,6 @@ pub(crate) enum Object {
     Subtask(Subtask),
     /// One end of a stream or future.
     End(CopyEnd),
-    /// An `error-context` (its debug message).
-    ErrorContext(String),
 }
 
 /// The waitable part of an object (CanonicalABI.md `Waitable`).

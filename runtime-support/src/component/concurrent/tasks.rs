@@ -411,7 +411,6 @@ impl Shared {
             state: subtask_state::STARTING,
             delivered: false,
             cancel_requested: false,
-            instance: caller,
             thread: None,
             has_handle: false,
         })) as ObjId;

@@ -40,8 +40,6 @@ pub(crate) struct Subtask {
     pub(crate) delivered: bool,
     /// The caller asked for cancellation.
     pub(crate) cancel_requested: bool,
-    /// The caller's component instance (whose table holds it).
-    pub(crate) instance: ComponentInstanceIndex,
     /// The thread carrying out the call (its adapter).
     pub(crate) thread: Option<ThreadIdx>,
     /// The handle was given to the caller (progress then raises events).
@@ -253,7 +251,7 @@ impl Shared {
         let mem = self
             .memory(m)
             .ok_or_else(|| Trap::host("waitable-set built-in without its memory"))?;
-        if ptr % 4 != 0 {
+        if !ptr.is_multiple_of(4) {
             return Err(Trap::abi("unaligned pointer (event payload)"));
         }
         let mut bytes = [0u8; 8];
