@@ -75,7 +75,7 @@ fn is_pure(op: &Operation<EndianSlice<'_, LittleEndian>>) -> bool {
     )
 }
 
-/// Writes the pure operations `ops` (see [`is_pure`]) and a final `DW_OP_stack_value`.
+/// Writes the pure operations `ops` (see [`is_pure`]), without a final `DW_OP_stack_value`.
 fn write_pure(e: &mut Expression, ops: &[Operation<EndianSlice<'_, LittleEndian>>]) {
     for op in ops {
         match *op {
@@ -98,7 +98,6 @@ fn write_pure(e: &mut Expression, ops: &[Operation<EndianSlice<'_, LittleEndian>
             _ => {}
         }
     }
-    e.op(gimli::DW_OP_stack_value);
 }
 
 /// For a [`Shape::Computed`] expression: the operations after the local (if any), without the
@@ -375,6 +374,88 @@ impl Translator<'_> {
         Some(())
     }
 
+    /// Pushes the linear-memory address `base + offset` as a host address (`membase + u32(..)`).
+    fn push_memory_address(
+        &self,
+        e: &mut Expression,
+        base: Base,
+        offset: i64,
+        locs: &[LabelValueLoc],
+    ) -> Option<()> {
+        let vmctx = *locs.last()?;
+        match base {
+            Base::Local(_) => self.push_value(e, locs[0])?,
+            Base::Global(g) => self.push_global(e, g, vmctx)?,
+        }
+        if offset >= 0 {
+            e.op_plus_uconst(offset as u64);
+        } else {
+            e.op_consts(offset);
+            e.op(gimli::DW_OP_plus);
+        }
+        e.op_constu(0xffff_ffff);
+        e.op(gimli::DW_OP_and);
+        self.push_membase(e, vmctx)?;
+        e.op(gimli::DW_OP_plus);
+        Some(())
+    }
+
+    /// Writes the value of a guest pointer variable of shape `shape` as a *host* pointer:
+    /// the 32-bit guest value `v` (read from wherever the variable lives), then
+    /// `v == 0 ? 0 : membase + v` and `DW_OP_stack_value` (see [`super::pointers`]). `locs`
+    /// are the homes of the shape's labels, the vmctx last.
+    fn host_pointer(
+        &self,
+        e: &mut Expression,
+        expr: WasmExpr<'_>,
+        encoding: Encoding,
+        shape: Shape,
+        locs: &[LabelValueLoc],
+    ) -> Option<()> {
+        let vmctx = *locs.last()?;
+        match shape {
+            Shape::InLocal(_) | Shape::LocalValue(_) => self.push_value(e, locs[0])?,
+            Shape::Computed(local) => {
+                if local.is_some() {
+                    self.push_value(e, locs[0])?;
+                }
+                match tail(expr, encoding)? {
+                    Tail::Ops(ops) => write_pure(e, &ops),
+                    Tail::Implicit(data) if data.len() <= 8 => {
+                        let mut bytes = [0u8; 8];
+                        bytes[..data.len()].copy_from_slice(data);
+                        e.op_constu(u64::from_le_bytes(bytes));
+                    }
+                    Tail::Implicit(_) => return None,
+                }
+            }
+            Shape::Static(address) => {
+                e.op_constu(address & 0xffff_ffff);
+                self.push_membase(e, vmctx)?;
+                e.op(gimli::DW_OP_plus);
+                e.op_deref_size(4);
+            }
+            Shape::Memory(base, offset) => {
+                self.push_memory_address(e, base, offset, locs)?;
+                e.op_deref_size(4);
+            }
+        }
+        e.op_constu(0xffff_ffff);
+        e.op(gimli::DW_OP_and);
+        // A null guest pointer stays null.
+        e.op(gimli::DW_OP_dup);
+        let nonzero = e.op_bra();
+        let zero = e.op_skip();
+        let add = e.next_index();
+        self.push_membase(e, vmctx)?;
+        e.op(gimli::DW_OP_plus);
+        let done = e.next_index();
+        e.op(gimli::DW_OP_stack_value);
+        e.set_target(nonzero, add);
+        e.set_target(zero, done);
+        Some(())
+    }
+
     /// Expressions pushing memory 0's base in placed function `f`, wherever its vmctx has a
     /// home (for [`super::pointers`]).
     pub(crate) fn membase(&self, f: &Placed<'_>) -> Vec<Piece> {
@@ -393,7 +474,9 @@ impl Translator<'_> {
     }
 
     /// Translates `expr` (with the enclosing subprogram's `frame_base`) for placed function
-    /// `f` over its function-relative `ranges`. Empty when kiln cannot express it.
+    /// `f` over its function-relative `ranges`. Empty when kiln cannot express it. With
+    /// `host_pointer` the variable is a guest pointer, described by its value as a host
+    /// pointer (see [`super::pointers`]).
     pub(crate) fn translate(
         &self,
         f: &Placed<'_>,
@@ -401,11 +484,12 @@ impl Translator<'_> {
         frame_base: Option<WasmExpr<'_>>,
         encoding: Encoding,
         ranges: &[(u32, u32)],
+        host_pointer: bool,
     ) -> Vec<Piece> {
         let Some(shape) = classify(expr, frame_base, encoding) else {
             return Vec::new();
         };
-        let labels: Vec<ValueLabel> = match shape {
+        let mut labels: Vec<ValueLabel> = match shape {
             Shape::InLocal(i) | Shape::LocalValue(i) | Shape::Computed(Some(i)) => {
                 vec![super::local_label(i)]
             }
@@ -413,10 +497,27 @@ impl Translator<'_> {
             Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
             Shape::Memory(Base::Global(_), _) | Shape::Static(_) => vec![super::vmctx_label()],
         };
+        // A host pointer adds the memory base to the guest pointer: it needs the vmctx (last).
+        if host_pointer && labels.last() != Some(&super::vmctx_label()) {
+            labels.push(super::vmctx_label());
+        }
         let homes: Vec<_> = labels.iter().map(|l| homes(f, *l)).collect();
         let mut out = Vec::new();
         for (start, end, locs) in intersect(ranges, &homes) {
             let mut e = Expression::new();
+            if host_pointer {
+                if self
+                    .host_pointer(&mut e, expr, encoding, shape, &locs)
+                    .is_some()
+                {
+                    out.push(Piece {
+                        start,
+                        len: end - start,
+                        expr: e,
+                    });
+                }
+                continue;
+            }
             let ok = match shape {
                 Shape::InLocal(_) => match locs[0] {
                     LabelValueLoc::Reg(_) => self.dwarf_reg(locs[0]).map(|r| e.op_reg(r)),
@@ -433,7 +534,10 @@ impl Translator<'_> {
                         self.push_value(&mut e, locs[0])?;
                     }
                     match tail(expr, encoding)? {
-                        Tail::Ops(ops) => write_pure(&mut e, &ops),
+                        Tail::Ops(ops) => {
+                            write_pure(&mut e, &ops);
+                            e.op(gimli::DW_OP_stack_value);
+                        }
                         Tail::Implicit(data) => e.op_implicit_value(data.into()),
                     }
                     Some(())
@@ -444,24 +548,9 @@ impl Translator<'_> {
                     e.op(gimli::DW_OP_plus);
                     Some(())
                 })(),
-                Shape::Memory(base, offset) => (|| {
-                    let vmctx = *locs.last()?;
-                    match base {
-                        Base::Local(_) => self.push_value(&mut e, locs[0])?,
-                        Base::Global(g) => self.push_global(&mut e, g, vmctx)?,
-                    }
-                    if offset >= 0 {
-                        e.op_plus_uconst(offset as u64);
-                    } else {
-                        e.op_consts(offset);
-                        e.op(gimli::DW_OP_plus);
-                    }
-                    e.op_constu(0xffff_ffff);
-                    e.op(gimli::DW_OP_and);
-                    self.push_membase(&mut e, vmctx)?;
-                    e.op(gimli::DW_OP_plus);
-                    Some(())
-                })(),
+                Shape::Memory(base, offset) => {
+                    self.push_memory_address(&mut e, base, offset, &locs)
+                }
             };
             if ok.is_some() {
                 out.push(Piece {

@@ -39,7 +39,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Tags that only qualify or rename their target type: their view is a copy whose target is
 /// the target's view.
-const WRAPPERS: [DwTag; 5] = [
+pub(crate) const WRAPPERS: [DwTag; 5] = [
     constants::DW_TAG_typedef,
     constants::DW_TAG_const_type,
     constants::DW_TAG_volatile_type,
@@ -90,6 +90,63 @@ pub(crate) fn add_guest_views(
                 unit.get_mut(copy).set(constants::DW_AT_type, target);
             }
         }
+    }
+}
+
+/// Gives each variable of `vars` (guest data pointers, whose locations kiln wrote as host
+/// pointer values) a host pointer type: a pointer (or reference) DIE of the host's size to the
+/// guest pointer type's *original* target, one per guest pointer type. Must run before
+/// [`add_guest_views`] retargets the guest pointer types. Variables whose type comes from an
+/// abstract origin are left alone (the origin is in `vars`).
+pub(crate) fn add_host_pointer_types(unit: &mut Unit, vars: &[UnitEntryId]) {
+    let mut hosts: HashMap<UnitEntryId, UnitEntryId> = HashMap::new();
+    let root = unit.root();
+    for &var in vars {
+        let Some(AttributeValue::UnitRef(mut ty)) =
+            unit.get(var).get(constants::DW_AT_type).cloned()
+        else {
+            continue;
+        };
+        // Through typedefs and qualifiers to the pointer type.
+        let mut found = false;
+        for _ in 0..16 {
+            let die = unit.get(ty);
+            if WRAPPERS.contains(&die.tag()) {
+                match die.get(constants::DW_AT_type) {
+                    Some(AttributeValue::UnitRef(inner)) => ty = *inner,
+                    _ => break,
+                }
+            } else {
+                found = matches!(
+                    die.tag(),
+                    constants::DW_TAG_pointer_type
+                        | constants::DW_TAG_reference_type
+                        | constants::DW_TAG_rvalue_reference_type
+                );
+                break;
+            }
+        }
+        if !found {
+            continue;
+        }
+        let host = match hosts.get(&ty) {
+            Some(&h) => h,
+            None => {
+                let tag = unit.get(ty).tag();
+                let target = unit.get(ty).get(constants::DW_AT_type).cloned();
+                let size = u64::from(unit.address_size());
+                let h = unit.add(root, tag);
+                unit.get_mut(h)
+                    .set(constants::DW_AT_byte_size, AttributeValue::Udata(size));
+                if let Some(target) = target {
+                    unit.get_mut(h).set(constants::DW_AT_type, target);
+                }
+                hosts.insert(ty, h);
+                h
+            }
+        };
+        unit.get_mut(var)
+            .set(constants::DW_AT_type, AttributeValue::UnitRef(host));
     }
 }
 
