@@ -357,12 +357,13 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
     // The 4 GiB+ guard reservation is not in the core; the guest's memory is.
     let size = std::fs::metadata(&core).unwrap().len();
     assert!(size < 256 << 20, "core of {size} bytes");
+    // The core names the library by its real path (the runtime's one-use link is gone with
+    // the process): no search path is set.
     require("gdb");
     let gdb = Command::new("timeout")
         .arg("300")
         .args(["gdb", "--nx", "--batch"])
-        .arg("-ex")
-        .arg(format!("set solib-search-path {}", p.dir.path().display()))
+        .args(["-ex", "info sharedlibrary"])
         .args([
             "-ex",
             "bt",
@@ -377,6 +378,10 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         .output()
         .expect("run gdb");
     let text = String::from_utf8_lossy(&gdb.stdout);
+    assert!(
+        text.contains(&format!("Yes         {}", p.so.display())),
+        "{text}"
+    );
     assert!(text.contains("spin (rounds=-1) at"), "{text}");
     assert!(text.contains("plugin.c:"), "{text}");
     assert!(text.contains("= {id = 10"), "{text}");
@@ -387,16 +392,12 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         .args(["lldb", "--no-lldbinit", "--batch"])
         .arg("-o")
         .arg(format!(
-            "settings set target.exec-search-paths {}",
-            p.dir.path().display()
-        ))
-        .arg("-o")
-        .arg(format!(
             "target create {} --core {}",
             kiln().display(),
             core.display()
         ))
-        .args(["-o", "bt 4"])
+        .args(["-o", "bt 4", "-o", "frame variable *p"])
+        .args(["-o", "frame select 1", "-o", "frame variable *p"])
         .output()
         .expect("run lldb");
     let text = String::from_utf8_lossy(&lldb.stdout);
@@ -404,6 +405,8 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         text.contains("plugin.so`spin(rounds=-1) at plugin.c:"),
         "{text}"
     );
+    // `energy`, `churn` and `spin` each have a `p`: one of the two top frames shows it.
+    assert!(text.contains(") *p = {\n  id = 10"), "{text}");
 }
 
 #[test]
@@ -443,6 +446,19 @@ fn gdb_attaches_and_follows_guest_pointers_and_gcore_leaves_out_guard_reservatio
     assert!(text.contains("= 1000"), "{text}");
     let size = std::fs::metadata(&core).expect("gcore wrote a core").len();
     assert!(size < 256 << 20, "gcore wrote {size} bytes");
+    // The host is gone (and its one-use load name with it): the core still leads gdb to the
+    // library, by its real path.
+    let out = Command::new("timeout")
+        .arg("300")
+        .args(["gdb", "--nx", "--batch"])
+        .args(["-ex", "frame function churn", "-ex", "print p->next->id"])
+        .arg(kiln())
+        .arg(&core)
+        .output()
+        .expect("run gdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("churn (p=0x"), "{text}");
+    assert!(text.contains("= 10"), "{text}");
 }
 
 #[test]
