@@ -294,6 +294,27 @@ fn the_trapping_frame_shows_its_variables() {
     assert!(out.contains("divide (a=7, b=0) at"), "{out}");
 }
 
+/// A variable clang places on the wasm operand stack (`DW_OP_WASM_location 2 N`, common at
+/// `-O2`) is found where the translator labelled that slot's value: `m` right after
+/// `twice(k)` returns. Every value gdb shows for it is the right one.
+#[test]
+fn operand_stack_variables_are_located() {
+    let g = build_guest("stacked", "-O2", &["-g"]);
+    let out = gdb_invoke(
+        &g.so,
+        &["stacked", "5"],
+        &format!(
+            "break twice\nrun\nfinish\n{}kill\n",
+            "stepi\ninfo locals\n".repeat(6)
+        ),
+    );
+    assert!(out.contains("twice (x=38)"), "{out}");
+    assert!(out.contains("m = 76"), "{out}");
+    for line in out.lines().filter(|l| l.starts_with("m = ")) {
+        assert!(line == "m = 76" || line == "m = <optimized out>", "{out}");
+    }
+}
+
 /// Starts `kiln run --invoke spin so -- -1` (spins until killed) in `dir`, with core dumps
 /// allowed, and waits until it runs guest code.
 fn spinning_host(so: &Path, dir: &Path) -> Child {

@@ -32,6 +32,7 @@ pub(crate) struct VmLayout {
 /// What a value-producing base is.
 #[derive(Clone, Copy, Debug)]
 enum Base {
+    /// A labelled value: a wasm local or an operand-stack slot (its label index).
     Local(u32),
     Global(u32),
 }
@@ -41,15 +42,29 @@ enum Base {
 enum Shape {
     /// The variable lives in wasm local `i`.
     InLocal(u32),
-    /// The variable's value is wasm local `i`'s value.
+    /// The variable's value is labelled value `i`'s (a wasm local or an operand-stack slot:
+    /// label indices, see [`label_of`]).
     LocalValue(u32),
+    /// The variable's value is wasm global `g`'s (32 bits).
+    GlobalValue(u32),
     /// The variable lives in linear memory at `base + offset`.
     Memory(Base, i64),
     /// The variable lives in linear memory at a fixed address (a C global).
     Static(u64),
     /// The variable's value is computed by pure stack arithmetic (constants, `+`, `-`...),
-    /// from wasm local `i`'s value if given: the producer's operations are carried over.
+    /// from labelled value `i`'s if given: the producer's operations are carried over.
     Computed(Option<u32>),
+}
+
+/// The label index of a wasm local or operand-stack slot operation.
+fn label_of(op: &Operation<EndianSlice<'_, LittleEndian>>) -> Option<u32> {
+    match *op {
+        Operation::WasmLocal { index } => Some(super::local_label(index).as_u32()),
+        Operation::WasmStack { index } if (index as usize) < super::MAX_LABELLED_OPERAND => {
+            Some(super::operand_label(index).as_u32())
+        }
+        _ => None,
+    }
 }
 
 /// Whether `op` is stack arithmetic that means the same in the wasm and the native DWARF.
@@ -116,7 +131,7 @@ fn tail(expr: WasmExpr<'_>, encoding: Encoding) -> Option<Tail<'_>> {
         return None;
     };
     let body = match body {
-        [Operation::WasmLocal { .. }, rest @ ..] => rest,
+        [first, rest @ ..] if label_of(first).is_some() => rest,
         all => all,
     };
     body.iter().all(is_pure).then(|| Tail::Ops(body.to_vec()))
@@ -154,14 +169,26 @@ fn classify(
 ) -> Option<Shape> {
     match ops(expr, encoding)?.as_slice() {
         [Operation::WasmLocal { index }] => Some(Shape::InLocal(*index)),
-        [Operation::WasmLocal { index }, Operation::StackValue] => Some(Shape::LocalValue(*index)),
+        [op, Operation::StackValue] if label_of(op).is_some() => {
+            Some(Shape::LocalValue(label_of(op)?))
+        }
+        [Operation::WasmGlobal { index }, Operation::StackValue] => {
+            Some(Shape::GlobalValue(*index))
+        }
         [Operation::Address { address }] => Some(Shape::Static(*address)),
         [Operation::FrameOffset { offset }] => {
             Some(Shape::Memory(base_of(frame_base, encoding)?, *offset))
         }
-        [Operation::WasmLocal { index }, ..] => {
-            tail(expr, encoding).map(|_| Shape::Computed(Some(*index)))
+        // A value plus a constant, without `DW_OP_stack_value`: an object in linear memory
+        // at that address.
+        [op, Operation::PlusConstant { value }] if label_of(op).is_some() => Some(Shape::Memory(
+            Base::Local(label_of(op)?),
+            i64::try_from(*value).ok()?,
+        )),
+        [op, ..] if label_of(op).is_some() => {
+            tail(expr, encoding).map(|_| Shape::Computed(label_of(op)))
         }
+        [Operation::WasmStack { .. } | Operation::WasmGlobal { .. }, ..] => None,
         _ => tail(expr, encoding).map(|_| Shape::Computed(None)),
     }
 }
@@ -415,6 +442,7 @@ impl Translator<'_> {
         let vmctx = *locs.last()?;
         match shape {
             Shape::InLocal(_) | Shape::LocalValue(_) => self.push_value(e, locs[0])?,
+            Shape::GlobalValue(g) => self.push_global(e, g, vmctx)?,
             Shape::Computed(local) => {
                 if local.is_some() {
                     self.push_value(e, locs[0])?;
@@ -491,10 +519,13 @@ impl Translator<'_> {
         };
         let mut labels: Vec<ValueLabel> = match shape {
             Shape::InLocal(i) | Shape::LocalValue(i) | Shape::Computed(Some(i)) => {
-                vec![super::local_label(i)]
+                vec![ValueLabel::from_u32(i)]
             }
+            Shape::GlobalValue(_) => vec![super::vmctx_label()],
             Shape::Computed(None) => Vec::new(),
-            Shape::Memory(Base::Local(i), _) => vec![super::local_label(i), super::vmctx_label()],
+            Shape::Memory(Base::Local(i), _) => {
+                vec![ValueLabel::from_u32(i), super::vmctx_label()]
+            }
             Shape::Memory(Base::Global(_), _) | Shape::Static(_) => vec![super::vmctx_label()],
         };
         // A host pointer adds the memory base to the guest pointer: it needs the vmctx (last).
@@ -527,6 +558,9 @@ impl Translator<'_> {
                     }
                 },
                 Shape::LocalValue(_) => self.push_value(&mut e, locs[0]).map(|()| {
+                    e.op(gimli::DW_OP_stack_value);
+                }),
+                Shape::GlobalValue(g) => self.push_global(&mut e, g, locs[0]).map(|()| {
                     e.op(gimli::DW_OP_stack_value);
                 }),
                 Shape::Computed(local) => (|| {
@@ -595,8 +629,22 @@ mod tests {
         // A local's plain value stays `LocalValue`.
         let s = shape(&[0xed, 0x00, 0x03, 0x9f]);
         assert!(matches!(s, Some(Shape::LocalValue(3))), "{s:?}");
-        // Operand-stack slots and memory reads are not translated.
-        assert!(shape(&[0xed, 0x02, 0x00, 0x9f]).is_none());
+        // An operand-stack slot's value is its label's; a global's value is read through
+        // the vmctx; a local plus a constant is an address in linear memory.
+        let s = shape(&[0xed, 0x02, 0x01, 0x9f]);
+        let slot1 = crate::debug::operand_label(1).as_u32();
+        assert!(
+            matches!(s, Some(Shape::LocalValue(l)) if l == slot1),
+            "{s:?}"
+        );
+        let s = shape(&[0xed, 0x03, 0, 0, 0, 0, 0x9f]);
+        assert!(matches!(s, Some(Shape::GlobalValue(0))), "{s:?}");
+        let s = shape(&[0xed, 0x00, 0x02, 0x23, 0x10]);
+        assert!(
+            matches!(s, Some(Shape::Memory(Base::Local(2), 16))),
+            "{s:?}"
+        );
+        // Memory reads are not translated.
         assert!(shape(&[0xed, 0x00, 0x01, 0x06, 0x9f]).is_none());
         // Arithmetic without a final DW_OP_stack_value is a memory location: not translated.
         assert!(shape(&[0x11, 0x05]).is_none());
