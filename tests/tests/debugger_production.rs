@@ -294,6 +294,24 @@ fn the_trapping_frame_shows_its_variables() {
     assert!(out.contains("divide (a=7, b=0) at"), "{out}");
 }
 
+/// At a function's first instruction (before Cranelift's prologue has run), a value still in
+/// the register it arrived in is shown: the vmctx (so globals, through the memory base) and,
+/// at `-O2`, a parameter held in a wasm local (`rounds`, in its argument register).
+#[test]
+fn variables_are_visible_at_a_functions_first_instruction() {
+    let p = plugin_o2();
+    let out = gdb_invoke(
+        &p.so,
+        &["spin", "1"],
+        "break energy\nrun\ndelete\nbreak *churn\ncontinue\nprint world.count\n\
+         print rounds\nkill\n",
+    );
+    assert!(out.contains("churn (p="), "{out}");
+    assert!(out.contains("rounds=1000) at"), "{out}");
+    assert!(out.contains("$1 = 8\n"), "world.count:\n{out}");
+    assert!(out.contains("$2 = 1000\n"), "rounds:\n{out}");
+}
+
 /// A variable clang places on the wasm operand stack (`DW_OP_WASM_location 2 N`, common at
 /// `-O2`) is found where the translator labelled that slot's value: `m` right after
 /// `twice(k)` returns. Every value gdb shows for it is the right one.

@@ -27,6 +27,36 @@ pub(crate) struct VmLayout {
     pub memory0: Option<(u32, bool)>,
     /// Each global's storage: `(vmctx offset, imported)`.
     pub globals: Vec<(u32, bool)>,
+    /// Per function index: the DWARF register each wasm parameter arrives in (`None`: on the
+    /// stack, or not known for this target); the vmctx arrives in [`VmLayout::vmctx_reg`].
+    pub param_regs: Vec<Vec<Option<u16>>>,
+    /// The DWARF register the vmctx arrives in, if known for this target.
+    pub vmctx_reg: Option<u16>,
+}
+
+impl VmLayout {
+    /// The entry registers of Cranelift's `tail` convention on x86-64 (System V's argument
+    /// registers: `rdi, rsi, rdx, rcx, r8, r9` for integers, `xmm0..7` for floats and vectors,
+    /// each class counted separately) for a function with wasm parameters whose classes are
+    /// `floats` (`true`: float or vector); the vmctx and the caller's vmctx take the first two
+    /// integer registers.
+    pub(crate) fn x64_param_regs(floats: &[bool]) -> Vec<Option<u16>> {
+        // DWARF numbers: rdi 5, rsi 4, rdx 1, rcx 2, r8 8, r9 9; xmm0..7 are 17..24.
+        const INT: [u16; 6] = [5, 4, 1, 2, 8, 9];
+        let (mut int, mut float) = (2usize, 0usize);
+        floats
+            .iter()
+            .map(|&is_float| {
+                if is_float {
+                    float += 1;
+                    (float <= 8).then(|| 16 + float as u16)
+                } else {
+                    int += 1;
+                    INT.get(int - 1).copied()
+                }
+            })
+            .collect()
+    }
 }
 
 /// What a value-producing base is.
@@ -376,6 +406,38 @@ impl Translator<'_> {
         Some(())
     }
 
+    /// A label's homes ([`homes`]), extended over the function's prologue where that is
+    /// sure: a wasm parameter (or the vmctx) whose first home is the register it arrives in,
+    /// starting where the first instruction of the body does, is in that register from the
+    /// function's entry (the prologue writes only the frame, scratch registers and the
+    /// callee-saved registers' save slots; the register allocator's entry moves into other
+    /// places do not overwrite a value its first home still shows in its entry register).
+    fn homes(&self, f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
+        let mut v = homes(f, label);
+        let crate::codegen::FunctionKind::Wasm(index) = f.func.kind else {
+            return v;
+        };
+        let entry = if label == super::vmctx_label() {
+            self.layout.vmctx_reg
+        } else {
+            self.layout
+                .param_regs
+                .get(index as usize)
+                .and_then(|p| p.get(label.as_u32() as usize))
+                .copied()
+                .flatten()
+        };
+        let (Some(entry), Some(&(body, _))) = (entry, f.func.srclocs.first()) else {
+            return v;
+        };
+        if let Some(&(start, end, loc)) = v.first() {
+            if start == body && body > 0 && self.dwarf_reg(loc).map(|r| r.0) == Some(entry) {
+                v[0] = (0, end, loc);
+            }
+        }
+        v
+    }
+
     /// Pushes memory 0's base address, given the vmctx's home.
     fn push_membase(&self, e: &mut Expression, vmctx: LabelValueLoc) -> Option<()> {
         let (off, imported) = self.layout.memory0?;
@@ -488,7 +550,7 @@ impl Translator<'_> {
     /// home (for [`super::pointers`]).
     pub(crate) fn membase(&self, f: &Placed<'_>) -> Vec<Piece> {
         let mut out = Vec::new();
-        for (start, end, vmctx) in homes(f, super::vmctx_label()) {
+        for (start, end, vmctx) in self.homes(f, super::vmctx_label()) {
             let mut e = Expression::new();
             if self.push_membase(&mut e, vmctx).is_some() {
                 out.push(Piece {
@@ -532,7 +594,7 @@ impl Translator<'_> {
         if host_pointer && labels.last() != Some(&super::vmctx_label()) {
             labels.push(super::vmctx_label());
         }
-        let homes: Vec<_> = labels.iter().map(|l| homes(f, *l)).collect();
+        let homes: Vec<_> = labels.iter().map(|l| self.homes(f, *l)).collect();
         let mut out = Vec::new();
         for (start, end, locs) in intersect(ranges, &homes) {
             let mut e = Expression::new();
@@ -613,6 +675,17 @@ mod tests {
             None,
             encoding,
         )
+    }
+
+    #[test]
+    fn x64_entry_registers_follow_the_tail_convention() {
+        // (vmctx, caller vmctx,) i32, f64, i64, v128, i32, i32, i32: rdx, xmm0, rcx, xmm1,
+        // r8, r9, then the stack.
+        let regs = VmLayout::x64_param_regs(&[false, true, false, true, false, false, false]);
+        assert_eq!(
+            regs,
+            vec![Some(1), Some(17), Some(2), Some(18), Some(8), Some(9), None]
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub(crate) struct Placed<'a> {
 /// A trap-table row before file interning: `(text offset, file, line)`.
 pub(crate) type TrapRow = (u32, String, u32);
 
-fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
+fn vm_layout(module: &ModuleTranslation<'_>, isa: &dyn TargetIsa) -> expr::VmLayout {
     let off = &module.offsets;
     let memory0 = if module.memories.is_empty() {
         None
@@ -221,7 +221,44 @@ fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
             }
         })
         .collect();
-    expr::VmLayout { memory0, globals }
+    let x64 = matches!(
+        isa.triple().architecture,
+        target_lexicon::Architecture::X86_64
+    );
+    let param_regs = if x64 {
+        module
+            .functions
+            .iter()
+            .map(|&t| {
+                let floats: Vec<bool> = module
+                    .types
+                    .get(t as usize)
+                    .map(|ty| {
+                        ty.params
+                            .iter()
+                            .map(|p| {
+                                matches!(
+                                    p,
+                                    kiln_environ::ValType::F32
+                                        | kiln_environ::ValType::F64
+                                        | kiln_environ::ValType::V128
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                expr::VmLayout::x64_param_regs(&floats)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    expr::VmLayout {
+        memory0,
+        globals,
+        param_regs,
+        vmctx_reg: x64.then_some(5),
+    }
 }
 
 /// Adds only `.eh_frame` for `functions` (placed at `starts` in `text`) to `object`: every
@@ -281,7 +318,7 @@ pub fn emit_debug_info(
     let eh_frame = unwind::write_eh_frame(isa, &placed)?;
     let facts = mapping::scan(input.wasm, module.num_imported_funcs)?;
     let map = mapping::AddrMap::new(&placed, &facts);
-    let layout = vm_layout(module);
+    let layout = vm_layout(module, isa);
     let translator = expr::Translator {
         isa,
         layout: &layout,
