@@ -15,6 +15,8 @@ use gimli::read::{EndianSlice, Expression as ReadExpr, Operation};
 use gimli::write::Expression;
 use gimli::{Encoding, LittleEndian, Register};
 use kiln_environ::vmoffsets::MEMORY_BASE;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// A read expression over the wasm's DWARF sections.
 pub(crate) type WasmExpr<'a> = ReadExpr<EndianSlice<'a, LittleEndian>>;
@@ -250,7 +252,13 @@ pub(crate) struct Translator<'a> {
     pub isa: &'a dyn TargetIsa,
     /// How memory and globals are reached.
     pub layout: &'a VmLayout,
+    /// [`Translator::homes`] by `(function start in .text, label)`: every variable of a
+    /// function asks for the same few labels (the vmctx, the frame-base local).
+    pub homes_cache: std::cell::RefCell<HashMap<(u32, u32), Rc<Homes>>>,
 }
+
+/// A label's homes: `(start, end, location)`, sorted and non-overlapping.
+type Homes = Vec<(u32, u32, LabelValueLoc)>;
 
 /// A native location valid over `[start, start + len)` (function-relative).
 pub(crate) struct Piece {
@@ -334,10 +342,7 @@ fn cover_trap_sites(f: &Placed<'_>, v: &mut Vec<(u32, u32, LabelValueLoc)>) {
 
 /// Splits `ranges` by the homes of each label: `(start, end, home of each label)`. Both sides
 /// are sorted and non-overlapping, so each label is one linear merge.
-fn intersect(
-    ranges: &[(u32, u32)],
-    labels: &[Vec<(u32, u32, LabelValueLoc)>],
-) -> Vec<(u32, u32, Vec<LabelValueLoc>)> {
+fn intersect(ranges: &[(u32, u32)], labels: &[Rc<Homes>]) -> Vec<(u32, u32, Vec<LabelValueLoc>)> {
     let mut cur: Vec<(u32, u32, Vec<LabelValueLoc>)> = ranges
         .iter()
         .map(|&(s, l)| (s, s + l, Vec::new()))
@@ -412,7 +417,17 @@ impl Translator<'_> {
     /// function's entry (the prologue writes only the frame, scratch registers and the
     /// callee-saved registers' save slots; the register allocator's entry moves into other
     /// places do not overwrite a value its first home still shows in its entry register).
-    fn homes(&self, f: &Placed<'_>, label: ValueLabel) -> Vec<(u32, u32, LabelValueLoc)> {
+    fn homes(&self, f: &Placed<'_>, label: ValueLabel) -> Rc<Homes> {
+        let key = (f.start, label.as_u32());
+        if let Some(h) = self.homes_cache.borrow().get(&key) {
+            return h.clone();
+        }
+        let h = Rc::new(self.compute_homes(f, label));
+        self.homes_cache.borrow_mut().insert(key, h.clone());
+        h
+    }
+
+    fn compute_homes(&self, f: &Placed<'_>, label: ValueLabel) -> Homes {
         let mut v = homes(f, label);
         let crate::codegen::FunctionKind::Wasm(index) = f.func.kind else {
             return v;
@@ -550,7 +565,7 @@ impl Translator<'_> {
     /// home (for [`super::pointers`]).
     pub(crate) fn membase(&self, f: &Placed<'_>) -> Vec<Piece> {
         let mut out = Vec::new();
-        for (start, end, vmctx) in self.homes(f, super::vmctx_label()) {
+        for &(start, end, vmctx) in self.homes(f, super::vmctx_label()).iter() {
             let mut e = Expression::new();
             if self.push_membase(&mut e, vmctx).is_some() {
                 out.push(Piece {

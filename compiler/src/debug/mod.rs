@@ -322,6 +322,7 @@ pub fn emit_debug_info(
     let translator = expr::Translator {
         isa,
         layout: &layout,
+        homes_cache: Default::default(),
     };
     let dwarf = match transform::transform(&map, &translator)? {
         Some(d) => Some(d),
