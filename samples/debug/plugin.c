@@ -100,3 +100,18 @@ __attribute__((export_name("first_of"))) int first_of(int n) {
     setup(n);
     return first_id(&world.first);
 }
+
+/* Scalar pointees: a counter, a C string and a list link, each behind a pointer. */
+static int counter = 41;
+static const char plugin_name[] = "kiln-plugin";
+
+__attribute__((noinline)) static int bump(int *ip, const char *s, struct particle **pp) {
+    *ip += 1;
+    return *ip + s[0] + (*pp)->id;
+}
+
+/* `bump` on the counter, the name and the head of the list `setup(n)` builds. */
+__attribute__((export_name("bump_counter"))) int bump_counter(int n) {
+    setup(n);
+    return bump(&counter, plugin_name, &world.first);
+}

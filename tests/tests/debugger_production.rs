@@ -115,14 +115,25 @@ fn gdb_invoke(so: &Path, invoke: &[&str], commands: &str) -> String {
 
 /// The gdb commands and expected output lines of a pointer session stopped in `energy(p)`
 /// called from `total_energy(3)`, where `p` is the first particle (id 100).
-const POINTER_COMMANDS: &str = "break energy\nrun\nprint *p\nprint p->vel\nprint p->next->id\n\
+const POINTER_COMMANDS: &str =
+    "break energy\nrun\nprint p\nprint *p\nprint p->vel\nprint p->next->id\n\
     print p->next->next->pos\nprint p[1].id\nptype p\nup\nprint world.first->next[0].id\n\
     print &world.particles[2]\nprint (*&world.particles[2]).id\nprint *&world.count\nkill\n";
 
 fn check_pointer_session(out: &str) {
-    assert!(out.contains("energy (p=0x"), "{out}");
+    // `p` is a host pointer (the guest value plus the memory base), printed whole.
+    let p = out
+        .lines()
+        .find(|l| l.contains("(const struct particle *) 0x"))
+        .unwrap_or_else(|| panic!("print p:\n{out}"));
     assert!(
-        out.contains("= {id = 100, pos = {x = 0, y = 0}, vel = {x = 1, y = 0}, next = 0x"),
+        p.trim_end().len() > "$1 = (const struct particle *) 0x12345678".len(),
+        "{p}"
+    );
+    assert!(out.contains("energy (p=0x"), "{out}");
+    // A pointer stored in linear memory (`next`) keeps its 4-byte guest value.
+    assert!(
+        out.contains("= {id = 100, pos = {x = 0, y = 0}, vel = {x = 1, y = 0}, next = 0x4"),
         "*p:\n{out}"
     );
     assert!(out.contains("= {x = 1, y = 0}"), "p->vel:\n{out}");
@@ -132,7 +143,7 @@ fn check_pointer_session(out: &str) {
         "p->next->next->pos:\n{out}"
     );
     assert!(
-        out.contains("type = const struct particle {") && out.contains("struct particle *next;"),
+        out.contains("type = const struct particle {") && out.contains("struct particle *next"),
         "ptype p:\n{out}"
     );
     // `&x` of an object in linear memory is a host pointer, printed whole, that dereferences.
@@ -156,19 +167,99 @@ fn gdb_follows_guest_pointers() {
     check_pointer_session(&out);
 }
 
-/// Pointers kiln gives no guest-memory view (a pointer to a pointer, a pointer to a scalar:
-/// gdb 13 asserts on those with a data location) give a clean error, not a gdb crash.
+/// Pointers to scalars and to pointers: a guest pointer variable is a host pointer, so `*ip`,
+/// `char *` strings, `*pp` and `**pp` read linear memory; `x/s` reads through it.
 #[test]
-fn gdb_survives_guest_pointers_it_does_not_follow() {
+fn gdb_follows_guest_pointers_to_scalars_and_pointers() {
     let p = plugin_o0();
     let out = gdb_invoke(
         &p.so,
+        &["bump_counter", "3"],
+        "break bump\nrun\nprint *ip\nprint s\nprint s[5]\nprint *pp\nprint (*pp)->id\n\
+         print **pp\nx/s s\nkill\n",
+    );
+    assert!(out.contains("bump (ip=0x"), "{out}");
+    assert!(out.contains("= 41\n"), "*ip:\n{out}");
+    assert!(out.contains("\"kiln-plugin\""), "s:\n{out}");
+    assert!(out.contains("= 112 'p'"), "s[5]:\n{out}");
+    assert!(out.contains("(struct particle *) 0x4"), "*pp:\n{out}");
+    assert!(out.contains("= 100\n"), "(*pp)->id:\n{out}");
+    assert!(
+        out.contains("= {id = 100, pos = {x = 0, y = 0}"),
+        "**pp:\n{out}"
+    );
+    assert!(!out.contains("Cannot access memory"), "{out}");
+    assert!(!out.contains("internal-error"), "{out}");
+    let out = gdb_invoke(
+        &p.so,
         &["first_of", "3"],
-        "break first_id\nrun\nprint *link\n",
+        "break first_id\nrun\nprint *link\nprint (*link)->next->id\n",
     );
     assert!(out.contains("first_id (link=0x"), "{out}");
-    assert!(out.contains("Cannot access memory"), "{out}");
-    assert!(!out.contains("internal-error"), "{out}");
+    assert!(out.contains("(struct particle *) 0x4"), "*link:\n{out}");
+    assert!(out.contains("= 101\n"), "(*link)->next->id:\n{out}");
+    assert!(!out.contains("Cannot access memory"), "{out}");
+}
+
+/// Runs lldb in batch mode on `kiln run --invoke <invoke...> so` with the commands of
+/// `script`.
+fn lldb_invoke(so: &Path, invoke: &[&str], script: &str) -> String {
+    require("lldb");
+    let path = so.with_extension(format!("{}.lldb", invoke[0]));
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("timeout")
+        .arg("300")
+        .args(["lldb", "--no-lldbinit", "--batch", "-s"])
+        .arg(&path)
+        .arg("--")
+        .arg(kiln())
+        .args(["run", "--invoke", invoke[0]])
+        .arg(so)
+        .args(&invoke[1..])
+        .output()
+        .expect("run lldb");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// lldb 14 ignores `DW_AT_data_location`, but guest pointer *variables* are host pointers and
+/// guest pointers stored in memory are 32-bit fields: `*p`, `p->f`, `p[i]` (also in
+/// expressions, whose struct layout needs the 4-byte members), `*ip`, C strings, and the
+/// guest value of a pointer member.
+#[test]
+fn lldb_follows_guest_pointer_variables() {
+    let p = plugin_o0();
+    let out = lldb_invoke(
+        &p.so,
+        &["total_energy", "3"],
+        "breakpoint set --name energy\nrun\nframe variable *p\nframe variable p->vel\n\
+         frame variable p[1].id\nexpression p[2].pos.y\nexpression p->next\nkill\n",
+    );
+    assert!(
+        out.contains("(const particle) *p = {\n  id = 100\n"),
+        "*p:\n{out}"
+    );
+    assert!(
+        out.contains("(vec2) p->vel = (x = 1, y = 0)"),
+        "p->vel:\n{out}"
+    );
+    assert!(out.contains("(int) p[1].id = 101"), "p[1].id:\n{out}");
+    assert!(out.contains("(const int) $0 = 4"), "p[2].pos.y:\n{out}");
+    // The guest value of `next`, read as 4 bytes (not 8: the top half would be `id`'s).
+    assert!(out.contains(" = 0x00000000000004"), "p->next:\n{out}");
+    let out = lldb_invoke(
+        &p.so,
+        &["bump_counter", "3"],
+        "breakpoint set --name bump\nrun\nframe variable *ip\nframe variable s\n\
+         frame variable *s\nexpression *ip + 1\nkill\n",
+    );
+    assert!(out.contains("(int) *ip = 41"), "*ip:\n{out}");
+    assert!(out.contains("\"kiln-plugin\""), "s:\n{out}");
+    assert!(out.contains("(const char) *s = 'k'"), "*s:\n{out}");
+    assert!(out.contains("(int) $0 = 42"), "*ip + 1:\n{out}");
 }
 
 #[test]
@@ -201,6 +292,45 @@ fn the_trapping_frame_shows_its_variables() {
     let calc = build_guest("calc", "-O0", &["-g"]);
     let out = gdb_invoke(&calc.so, &["divide", "7", "0"], "run\nbt 1\ninfo args\n");
     assert!(out.contains("divide (a=7, b=0) at"), "{out}");
+}
+
+/// At a function's first instruction (before Cranelift's prologue has run), a value still in
+/// the register it arrived in is shown: the vmctx (so globals, through the memory base) and,
+/// at `-O2`, a parameter held in a wasm local (`rounds`, in its argument register).
+#[test]
+fn variables_are_visible_at_a_functions_first_instruction() {
+    let p = plugin_o2();
+    let out = gdb_invoke(
+        &p.so,
+        &["spin", "1"],
+        "break energy\nrun\ndelete\nbreak *churn\ncontinue\nprint world.count\n\
+         print rounds\nkill\n",
+    );
+    assert!(out.contains("churn (p="), "{out}");
+    assert!(out.contains("rounds=1000) at"), "{out}");
+    assert!(out.contains("$1 = 8\n"), "world.count:\n{out}");
+    assert!(out.contains("$2 = 1000\n"), "rounds:\n{out}");
+}
+
+/// A variable clang places on the wasm operand stack (`DW_OP_WASM_location 2 N`, common at
+/// `-O2`) is found where the translator labelled that slot's value: `m` right after
+/// `twice(k)` returns. Every value gdb shows for it is the right one.
+#[test]
+fn operand_stack_variables_are_located() {
+    let g = build_guest("stacked", "-O2", &["-g"]);
+    let out = gdb_invoke(
+        &g.so,
+        &["stacked", "5"],
+        &format!(
+            "break twice\nrun\nfinish\n{}kill\n",
+            "stepi\ninfo locals\n".repeat(6)
+        ),
+    );
+    assert!(out.contains("twice (x=38)"), "{out}");
+    assert!(out.contains("m = 76"), "{out}");
+    for line in out.lines().filter(|l| l.starts_with("m = ")) {
+        assert!(line == "m = 76" || line == "m = <optimized out>", "{out}");
+    }
 }
 
 /// Starts `kiln run --invoke spin so -- -1` (spins until killed) in `dir`, with core dumps
@@ -266,12 +396,13 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
     // The 4 GiB+ guard reservation is not in the core; the guest's memory is.
     let size = std::fs::metadata(&core).unwrap().len();
     assert!(size < 256 << 20, "core of {size} bytes");
+    // The core names the library by its real path (the runtime's one-use link is gone with
+    // the process): no search path is set.
     require("gdb");
     let gdb = Command::new("timeout")
         .arg("300")
         .args(["gdb", "--nx", "--batch"])
-        .arg("-ex")
-        .arg(format!("set solib-search-path {}", p.dir.path().display()))
+        .args(["-ex", "info sharedlibrary"])
         .args([
             "-ex",
             "bt",
@@ -286,6 +417,10 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         .output()
         .expect("run gdb");
     let text = String::from_utf8_lossy(&gdb.stdout);
+    assert!(
+        text.contains(&format!("Yes         {}", p.so.display())),
+        "{text}"
+    );
     assert!(text.contains("spin (rounds=-1) at"), "{text}");
     assert!(text.contains("plugin.c:"), "{text}");
     assert!(text.contains("= {id = 10"), "{text}");
@@ -296,16 +431,12 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         .args(["lldb", "--no-lldbinit", "--batch"])
         .arg("-o")
         .arg(format!(
-            "settings set target.exec-search-paths {}",
-            p.dir.path().display()
-        ))
-        .arg("-o")
-        .arg(format!(
             "target create {} --core {}",
             kiln().display(),
             core.display()
         ))
-        .args(["-o", "bt 4"])
+        .args(["-o", "bt 4", "-o", "frame variable *p"])
+        .args(["-o", "frame select 1", "-o", "frame variable *p"])
         .output()
         .expect("run lldb");
     let text = String::from_utf8_lossy(&lldb.stdout);
@@ -313,6 +444,8 @@ fn a_sent_sigsegv_takes_the_default_action_and_dumps_core() {
         text.contains("plugin.so`spin(rounds=-1) at plugin.c:"),
         "{text}"
     );
+    // `energy`, `churn` and `spin` each have a `p`: one of the two top frames shows it.
+    assert!(text.contains(") *p = {\n  id = 10"), "{text}");
 }
 
 #[test]
@@ -352,6 +485,22 @@ fn gdb_attaches_and_follows_guest_pointers_and_gcore_leaves_out_guard_reservatio
     assert!(text.contains("= 1000"), "{text}");
     let size = std::fs::metadata(&core).expect("gcore wrote a core").len();
     assert!(size < 256 << 20, "gcore wrote {size} bytes");
+    // The host is gone (and its one-use load name with it): the core still leads gdb to the
+    // library, by its real path.
+    let out = Command::new("timeout")
+        .arg("300")
+        .args(["gdb", "--nx", "--batch"])
+        .args(["-ex", "frame function churn", "-ex", "print p->id"])
+        .args(["-ex", "print world.first->next->id"])
+        .arg(kiln())
+        .arg(&core)
+        .output()
+        .expect("run gdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("churn (p=0x"), "{text}");
+    // (`p` is any of the 8 particles; the last one has no `next`.)
+    assert!(text.contains("$1 = 10"), "{text}");
+    assert!(text.contains("$2 = 101"), "{text}");
 }
 
 #[test]
@@ -495,8 +644,8 @@ fn component_glue_has_call_frame_information() {
 }
 
 /// lldb on the `-O2` guest, launched and attached: breakpoints, backtraces through guest frames
-/// into the runtime, parameter values (guest pointers print as guest addresses; lldb does not
-/// follow them, see docs/debugging.md).
+/// into the runtime, parameter values (a guest pointer parameter is a host pointer lldb
+/// dereferences).
 #[test]
 fn lldb_debugs_an_optimized_plugin_launched_and_attached() {
     require("lldb");
@@ -504,7 +653,7 @@ fn lldb_debugs_an_optimized_plugin_launched_and_attached() {
     let script = p.so.with_extension("o2.lldb");
     std::fs::write(
         &script,
-        "breakpoint set --name energy\nrun\nbt 4\nframe variable p\nkill\n",
+        "breakpoint set --name energy\nrun\nbt 4\nframe variable *p\nkill\n",
     )
     .unwrap();
     let out = Command::new("timeout")
@@ -522,7 +671,7 @@ fn lldb_debugs_an_optimized_plugin_launched_and_attached() {
     assert!(text.contains("plugin.so`energy(p=0x"), "{text}");
     assert!(text.contains("plugin.so`total_energy(n="), "{text}");
     assert!(
-        text.contains("(const particle *) p = 0x0000000000000408"),
+        text.contains("(const particle) *p = {\n  id = 100\n"),
         "{text}"
     );
 

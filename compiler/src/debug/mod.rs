@@ -46,6 +46,41 @@ pub fn local_label(index: u32) -> ValueLabel {
     ValueLabel::from_u32(index)
 }
 
+/// Label index of operand-stack slot 0 (slot `d`, counted from the bottom of the function's
+/// operand stack, is `OPERAND_LABEL_BASE + d`).
+const OPERAND_LABEL_BASE: u32 = 0x4000_0000;
+
+/// Operand-stack slots deeper than this get no label.
+pub const MAX_LABELLED_OPERAND: usize = 1 << 12;
+
+/// The value label of the wasm operand-stack slot `depth` (from the bottom), what clang's
+/// `DW_OP_WASM_location 2 N` names.
+pub fn operand_label(depth: u32) -> ValueLabel {
+    ValueLabel::from_u32(OPERAND_LABEL_BASE + depth)
+}
+
+/// Under `-g`, after each operator: labels the operand-stack values pushed since the last
+/// call with [`operand_label`] of their slot (`labelled`: the value labelled at each slot so
+/// far). Scans from the top down to the first slot that still holds its labelled value, so
+/// the work is linear in the number of pushes.
+pub fn label_operand_stack(
+    builder: &mut cranelift_frontend::FunctionBuilder<'_>,
+    stack: &[cranelift_codegen::ir::Value],
+    labelled: &mut Vec<cranelift_codegen::ir::Value>,
+) {
+    use cranelift_codegen::packed_option::ReservedValue;
+    let len = stack.len().min(MAX_LABELLED_OPERAND);
+    labelled.truncate(len);
+    labelled.resize(len, cranelift_codegen::ir::Value::reserved_value());
+    for d in (0..len).rev() {
+        if labelled[d] == stack[d] {
+            break;
+        }
+        builder.set_val_label(stack[d], operand_label(d as u32));
+        labelled[d] = stack[d];
+    }
+}
+
 /// Moves value labels set on values that SSA construction later turned into aliases onto the
 /// values they alias (Cranelift drops labels left on aliases).
 pub fn move_labels_off_aliases(dfg: &mut cranelift_codegen::ir::DataFlowGraph) {
@@ -165,7 +200,7 @@ pub(crate) struct Placed<'a> {
 /// A trap-table row before file interning: `(text offset, file, line)`.
 pub(crate) type TrapRow = (u32, String, u32);
 
-fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
+fn vm_layout(module: &ModuleTranslation<'_>, isa: &dyn TargetIsa) -> expr::VmLayout {
     let off = &module.offsets;
     let memory0 = if module.memories.is_empty() {
         None
@@ -186,7 +221,44 @@ fn vm_layout(module: &ModuleTranslation<'_>) -> expr::VmLayout {
             }
         })
         .collect();
-    expr::VmLayout { memory0, globals }
+    let x64 = matches!(
+        isa.triple().architecture,
+        target_lexicon::Architecture::X86_64
+    );
+    let param_regs = if x64 {
+        module
+            .functions
+            .iter()
+            .map(|&t| {
+                let floats: Vec<bool> = module
+                    .types
+                    .get(t as usize)
+                    .map(|ty| {
+                        ty.params
+                            .iter()
+                            .map(|p| {
+                                matches!(
+                                    p,
+                                    kiln_environ::ValType::F32
+                                        | kiln_environ::ValType::F64
+                                        | kiln_environ::ValType::V128
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                expr::VmLayout::x64_param_regs(&floats)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    expr::VmLayout {
+        memory0,
+        globals,
+        param_regs,
+        vmctx_reg: x64.then_some(5),
+    }
 }
 
 /// Adds only `.eh_frame` for `functions` (placed at `starts` in `text`) to `object`: every
@@ -246,10 +318,11 @@ pub fn emit_debug_info(
     let eh_frame = unwind::write_eh_frame(isa, &placed)?;
     let facts = mapping::scan(input.wasm, module.num_imported_funcs)?;
     let map = mapping::AddrMap::new(&placed, &facts);
-    let layout = vm_layout(module);
+    let layout = vm_layout(module, isa);
     let translator = expr::Translator {
         isa,
         layout: &layout,
+        homes_cache: Default::default(),
     };
     let dwarf = match transform::transform(&map, &translator)? {
         Some(d) => Some(d),

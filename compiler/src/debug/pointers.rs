@@ -1,37 +1,41 @@
 //! Guest pointers that debuggers follow.
 //!
 //! A guest pointer is a 32-bit offset into linear memory 0, not a host address: reading `*p`
-//! at address `p` fails. The translated DWARF keeps pointer *values* as the guest wrote them
-//! (4 bytes, `p = 0x450`) and teaches the debugger where the pointee lives instead: every
-//! guest pointer type (`T *`, `T &`) is retargeted to a *guest-memory view* of `T`, a copy of
-//! `T`'s DIE (with its members) carrying
+//! at address `p` fails. Two descriptions, each where it works (docs/debugging.md):
 //!
-//! ```text
-//! DW_AT_data_location: DW_OP_push_object_address; DW_OP_call4 <membase>; DW_OP_plus
-//! ```
+//! - **Pointer variables are host pointers** ([`add_host_pointer_types`]). A parameter or
+//!   variable of guest data pointer type gets, from [`super::expr`], a location that computes
+//!   `guest == 0 ? 0 : membase + guest` as a `DW_OP_stack_value`, and here a host-sized
+//!   pointer (or reference) type to the pointer's *original* target. gdb and lldb (which
+//!   ignores `DW_AT_data_location`) then dereference it as a native pointer, whatever the
+//!   pointee: `*p`, `p->f`, `p[i]`, `*ip`, C strings, `x/8xw p`.
+//! - **Pointers stored in memory keep their guest value** ([`add_guest_views`]): a member, an
+//!   array element, the pointee of a `T **`. Every guest pointer type (`T *`, `T &`) is
+//!   retargeted to a *guest-memory view* of `T`, a copy of `T`'s DIE (with its members)
+//!   carrying
 //!
-//! (only on copies of structures, classes, unions and arrays; other pointee types get a plain
-//! copy), where `<membase>` is one `DW_TAG_dwarf_procedure` per unit whose location list pushes
-//! memory 0's base address, loaded through the vmctx, over every function of the unit (the
-//! debugger picks the entry for the selected frame's PC). Dereferencing a pointer creates an
-//! object of the view type at address `p`; its data location moves it to `membase + p`. So
-//! `*p`, `p->f`, `p[i]`, `p->next->id` and `ptype p` work on pointers held anywhere — locals,
-//! struct members in linear memory, globals — in live processes and in core files, with no
-//! help from the process. Typedef and cv-qualifier chains are copied too, so `const T *`
-//! and `T_t *` reach a view. Objects that are not reached through a pointer (locals, globals,
-//! array elements) keep the original types, whose locations are already host addresses: `&x`
-//! is a host pointer of the debugger's own (8-byte) pointer type, since the 4-byte guest
-//! pointer types now point to the copies (gdb sizes its one pointer type per target by the
-//! last DWARF pointer type to that target).
+//!   ```text
+//!   DW_AT_data_location: DW_OP_push_object_address; DW_OP_call4 <membase>; DW_OP_plus
+//!   ```
 //!
-//! Limits: only pointers to structures, classes, unions and arrays get views — gdb 13 fails
-//! an internal assertion printing a scalar or a pointer whose type has a data location, so
-//! `*ip` for an `int *` and `*pp` for a `T **` still read the guest address as a host one (a
-//! clean "Cannot access memory" error), while a scalar member `p->f` works; the view needs a
-//! guest frame selected (the vmctx is only known there); memory commands on a pointer value
-//! (`x/8xw p`) and C strings printed through `char *` read the guest address as a host one;
-//! only memory 0 (wasm32 C/C++/Rust have one memory). `DW_AT_data_location` on non-array
-//! types is followed by gdb; lldb ignores it.
+//!   (only on copies of structures, classes, unions and arrays; other pointee types get a
+//!   plain copy), where `<membase>` is one `DW_TAG_dwarf_procedure` per unit whose location
+//!   list pushes memory 0's base address, loaded through the vmctx, over every function of
+//!   the unit. Dereferencing such a pointer creates an object of the view type at address
+//!   `p`; its data location moves it to `membase + p`. gdb follows these (`p->next->id`,
+//!   `(*pp)->id`), in live processes and core files; lldb 14 does not. Typedef and
+//!   cv-qualifier chains are copied too, so `const T *` and `T_t *` reach a view.
+//!
+//! Objects that are not reached through a pointer (locals, globals, array elements) keep the
+//! original types, whose locations are already host addresses: `&x` is a host pointer of the
+//! debugger's own (8-byte) pointer type, since the 4-byte guest pointer types now point to
+//! the copies (gdb sizes its one pointer type per target by the last DWARF pointer type to
+//! that target).
+//!
+//! Limits: views only on aggregates — gdb 13 fails an internal assertion printing a scalar or
+//! a pointer whose type has a data location (pointer *variables* to scalars work, being host
+//! pointers); the descriptions need a guest frame selected (the vmctx is only known there);
+//! only memory 0 (wasm32 C/C++/Rust have one memory).
 
 use gimli::write::{AttributeValue, Expression, LocationListId, Unit, UnitEntryId};
 use gimli::{constants, DwTag};
@@ -39,7 +43,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Tags that only qualify or rename their target type: their view is a copy whose target is
 /// the target's view.
-const WRAPPERS: [DwTag; 5] = [
+pub(crate) const WRAPPERS: [DwTag; 5] = [
     constants::DW_TAG_typedef,
     constants::DW_TAG_const_type,
     constants::DW_TAG_volatile_type,
@@ -90,6 +94,63 @@ pub(crate) fn add_guest_views(
                 unit.get_mut(copy).set(constants::DW_AT_type, target);
             }
         }
+    }
+}
+
+/// Gives each variable of `vars` (guest data pointers, whose locations kiln wrote as host
+/// pointer values) a host pointer type: a pointer (or reference) DIE of the host's size to the
+/// guest pointer type's *original* target, one per guest pointer type. Must run before
+/// [`add_guest_views`] retargets the guest pointer types. Variables whose type comes from an
+/// abstract origin are left alone (the origin is in `vars`).
+pub(crate) fn add_host_pointer_types(unit: &mut Unit, vars: &[UnitEntryId]) {
+    let mut hosts: HashMap<UnitEntryId, UnitEntryId> = HashMap::new();
+    let root = unit.root();
+    for &var in vars {
+        let Some(AttributeValue::UnitRef(mut ty)) =
+            unit.get(var).get(constants::DW_AT_type).cloned()
+        else {
+            continue;
+        };
+        // Through typedefs and qualifiers to the pointer type.
+        let mut found = false;
+        for _ in 0..16 {
+            let die = unit.get(ty);
+            if WRAPPERS.contains(&die.tag()) {
+                match die.get(constants::DW_AT_type) {
+                    Some(AttributeValue::UnitRef(inner)) => ty = *inner,
+                    _ => break,
+                }
+            } else {
+                found = matches!(
+                    die.tag(),
+                    constants::DW_TAG_pointer_type
+                        | constants::DW_TAG_reference_type
+                        | constants::DW_TAG_rvalue_reference_type
+                );
+                break;
+            }
+        }
+        if !found {
+            continue;
+        }
+        let host = match hosts.get(&ty) {
+            Some(&h) => h,
+            None => {
+                let tag = unit.get(ty).tag();
+                let target = unit.get(ty).get(constants::DW_AT_type).cloned();
+                let size = u64::from(unit.address_size());
+                let h = unit.add(root, tag);
+                unit.get_mut(h)
+                    .set(constants::DW_AT_byte_size, AttributeValue::Udata(size));
+                if let Some(target) = target {
+                    unit.get_mut(h).set(constants::DW_AT_type, target);
+                }
+                hosts.insert(ty, h);
+                h
+            }
+        };
+        unit.get_mut(var)
+            .set(constants::DW_AT_type, AttributeValue::UnitRef(host));
     }
 }
 

@@ -219,7 +219,7 @@ pub(crate) fn synthesize(
                 ..encoding
             };
             let locs: Vec<Location> = translator
-                .translate(f, expr, None, wasm_encoding, &whole)
+                .translate(f, expr, None, wasm_encoding, &whole, false)
                 .into_iter()
                 .map(|p| Location::StartLength {
                     begin: Address::Symbol {

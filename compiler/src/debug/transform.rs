@@ -170,6 +170,7 @@ pub(crate) fn transform(
 
         let mut scopes: HashMap<UnitEntryId, Scope<'_>> = HashMap::new();
         let mut pointers = Vec::new();
+        let mut pointer_vars = Vec::new();
         let mut entry = root;
         while let Some(id) = unit.read_entry(&mut entry).map_err(err)? {
             let Some(id) = id else { continue };
@@ -255,19 +256,42 @@ pub(crate) fn transform(
                 }
             }
 
-            // Locations.
+            // Locations. A variable of guest pointer type is described by its value as a host
+            // pointer (`super::pointers`), with a host pointer type.
+            let host_pointer = matches!(
+                entry.tag,
+                constants::DW_TAG_variable | constants::DW_TAG_formal_parameter
+            ) && is_guest_pointer(&entry);
+            if host_pointer {
+                pointer_vars.push(id);
+            }
+            if entry.tag == constants::DW_TAG_member
+                && entry.attr_value(constants::DW_AT_bit_size).is_none()
+                && is_guest_pointer(&entry)
+            {
+                unit.unit.get_mut(id).set(
+                    constants::DW_AT_bit_size,
+                    AttributeValue::Udata(u64::from(read_encoding.address_size) * 8),
+                );
+            }
             if let (Some(s), Some(value)) = (scope, entry.attr_value(constants::DW_AT_location)) {
                 let f = &map.funcs[s.fi];
                 let whole = [(0u32, f.func.code.len() as u32)];
                 let mut locs = Vec::new();
                 let mut add = |expr: WasmExpr<'_>, ranges: &[(u32, u32)]| {
-                    let mut pieces =
-                        translator.translate(f, expr, s.frame_base, read_encoding, ranges);
+                    let mut pieces = translator.translate(
+                        f,
+                        expr,
+                        s.frame_base,
+                        read_encoding,
+                        ranges,
+                        host_pointer,
+                    );
                     let shadow = shadow_pieces(
                         map,
                         translator,
                         s.fi,
-                        (expr, s.frame_base, read_encoding),
+                        (expr, s.frame_base, read_encoding, host_pointer),
                         ranges,
                         &pieces,
                     );
@@ -319,7 +343,9 @@ pub(crate) fn transform(
                     for &fi in &unit_funcs {
                         let f = &map.funcs[fi];
                         let whole = [(0u32, f.func.code.len() as u32)];
-                        for p in translator.translate(f, e, None, read_encoding, &whole) {
+                        for p in
+                            translator.translate(f, e, None, read_encoding, &whole, host_pointer)
+                        {
                             locs.push(Location::StartLength {
                                 begin: text(map, fi, p.start),
                                 length: u64::from(p.len),
@@ -351,6 +377,7 @@ pub(crate) fn transform(
             }
         }
         let membase = (!membase.is_empty()).then(|| unit.unit.locations.add(LocationList(membase)));
+        super::pointers::add_host_pointer_types(unit.unit, &pointer_vars);
         super::pointers::add_guest_views(unit.unit, &pointers, membase);
     }
     Ok(Some((out, trap_rows)))
@@ -420,7 +447,12 @@ fn shadow_pieces(
     map: &AddrMap<'_>,
     translator: &Translator<'_>,
     fi: usize,
-    (expr, frame_base, encoding): (WasmExpr<'_>, Option<WasmExpr<'_>>, Encoding),
+    (expr, frame_base, encoding, host_pointer): (
+        WasmExpr<'_>,
+        Option<WasmExpr<'_>>,
+        Encoding,
+        bool,
+    ),
     ranges: &[(u32, u32)],
     covered: &[super::expr::Piece],
 ) -> Vec<super::expr::Piece> {
@@ -474,5 +506,53 @@ fn shadow_pieces(
     gimli::leb128::write::signed(&mut var, offset - frame.delta).ok();
     let fb = gimli::read::Expression(EndianSlice::new(&fb, LittleEndian));
     let var = gimli::read::Expression(EndianSlice::new(&var, LittleEndian));
-    translator.translate(f, var, Some(fb), encoding, &gaps)
+    translator.translate(f, var, Some(fb), encoding, &gaps, host_pointer)
+}
+
+/// Whether `entry`'s type is a guest data pointer or reference (through typedefs and
+/// qualifiers); pointers to functions are table indices and do not count.
+fn is_guest_pointer(entry: &ConvertUnitEntry<'_, R<'_>>) -> bool {
+    // A concrete instance (inlined or out-of-line) takes its type from its abstract origin.
+    let mut ty = entry.attr_value(constants::DW_AT_type);
+    let mut origin = entry.attr_value(constants::DW_AT_abstract_origin);
+    for _ in 0..4 {
+        if ty.is_some() {
+            break;
+        }
+        let Some(ReadValue::UnitRef(offset)) = origin else {
+            return false;
+        };
+        let Ok(die) = entry.read_unit.entry(offset) else {
+            return false;
+        };
+        ty = die.attr_value(constants::DW_AT_type);
+        origin = die.attr_value(constants::DW_AT_abstract_origin);
+    }
+    for _ in 0..16 {
+        let Some(ReadValue::UnitRef(offset)) = ty else {
+            return false;
+        };
+        let Ok(die) = entry.read_unit.entry(offset) else {
+            return false;
+        };
+        match die.tag() {
+            constants::DW_TAG_pointer_type
+            | constants::DW_TAG_reference_type
+            | constants::DW_TAG_rvalue_reference_type => {
+                let target = match die.attr_value(constants::DW_AT_type) {
+                    Some(ReadValue::UnitRef(t)) => entry.read_unit.entry(t).ok(),
+                    _ => None,
+                };
+                return !matches!(
+                    target.map(|t| t.tag()),
+                    Some(constants::DW_TAG_subroutine_type)
+                );
+            }
+            t if super::pointers::WRAPPERS.contains(&t) => {
+                ty = die.attr_value(constants::DW_AT_type);
+            }
+            _ => return false,
+        }
+    }
+    false
 }

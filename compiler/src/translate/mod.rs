@@ -267,6 +267,7 @@ pub fn translate_function_with_debug(
     state.block(&mut builder, &[], &results)?;
 
     let mut reader = body.get_operators_reader()?;
+    let mut labelled = Vec::new();
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
         validator.op(offset, &op)?;
@@ -284,6 +285,9 @@ pub fn translate_function_with_debug(
             Some(_) => e,
             None => CompileError::at(offset, e.message),
         })?;
+        if debug_info && state.reachable {
+            crate::debug::label_operand_stack(&mut builder, &state.stack, &mut labelled);
+        }
     }
     let end = reader.original_position();
     // Checks that every frame was closed and nothing follows the final `end` (the validator

@@ -80,10 +80,14 @@ fn dlerror() -> String {
     }
 }
 
-/// glibc's public `struct link_map` head (`<link.h>`): only `l_addr` is read.
+/// glibc's public `struct link_map` head (`<link.h>`): `l_addr` is read, `l_name` replaced
+/// (`super::name::publish_file_path`).
 #[repr(C)]
-struct LinkMap {
-    l_addr: usize,
+pub(super) struct LinkMap {
+    /// The load base.
+    pub(super) l_addr: usize,
+    /// The name debuggers show and open.
+    pub(super) l_name: *mut libc::c_char,
 }
 
 /// How many times a name collision with another loaded object is retried.
@@ -143,6 +147,9 @@ impl Library {
                         Some(fd) => fd,
                         None => source.into_fd(),
                     };
+                    if !private_copy {
+                        super::name::publish_file_path(handle, &fd);
+                    }
                     let lib = Arc::new(Library {
                         handle,
                         identity,

@@ -14,6 +14,12 @@
 //! process that died is removed by the next process that makes a load name (the directory
 //! names carry the process id). Each name is used once, so glibc's search of loaded objects by
 //! name never matches a name an older object was opened under.
+//!
+//! Once the object is loaded, [`publish_file_path`] renames it in the loader's list of loaded
+//! objects (`link_map::l_name`, what debuggers read through `r_debug`) to the real file's path:
+//! the link and the descriptor die with the process, so a core file would otherwise name a
+//! library nobody can open, while the real path lets gdb and lldb find it (and its
+//! `.gnu_debuglink` file) with no search path set.
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -160,4 +166,62 @@ impl Drop for LoadName {
             let _ = std::fs::remove_dir(dir);
         }
     }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// The current path of the file open as `fd` if that path still names it (an absolute path,
+/// not deleted, same device and inode).
+fn file_path(fd: &OwnedFd) -> Option<CString> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let named = std::fs::metadata(&path).ok()?;
+    // SAFETY: fstat of a valid descriptor into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    let same = named.dev() == st.st_dev && named.ino() == st.st_ino;
+    (path.is_absolute() && same)
+        .then(|| CString::new(path.into_os_string().into_vec()).ok())
+        .flatten()
+}
+
+/// Makes the loader's entry for `handle` (loaded from `fd` under a one-use name) name the real
+/// file, so that debuggers reading a core file — after the one-use name is gone — find the
+/// library by themselves. Nothing happens where the file has no path that still names it (a
+/// private copy, a deleted file). The old name is left allocated: other threads may be reading
+/// it (`dl_iterate_phdr`); glibc frees the new one (allocated with `malloc`) at `dlclose`.
+pub(crate) fn publish_file_path(handle: *mut libc::c_void, fd: &OwnedFd) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let Some(path) = file_path(fd) else { return };
+        let mut map: *mut super::library::LinkMap = std::ptr::null_mut();
+        // SAFETY: `handle` is a live dlopen handle; RTLD_DI_LINKMAP stores a `link_map *`.
+        let got = unsafe {
+            libc::dlinfo(
+                handle,
+                libc::RTLD_DI_LINKMAP,
+                (&mut map as *mut *mut super::library::LinkMap).cast(),
+            )
+        };
+        if got != 0 || map.is_null() {
+            return;
+        }
+        // SAFETY: strdup of a NUL-terminated string; the copy is glibc's to free.
+        let name = unsafe { libc::strdup(path.as_ptr()) };
+        if name.is_null() {
+            return;
+        }
+        // SAFETY: `map` is the object's live `link_map`, whose `l_name` field (after `l_addr`,
+        // as `<link.h>` declares it) is an aligned pointer: one atomic store publishes the new
+        // name; readers see the old or the new string, both valid.
+        unsafe {
+            let slot = std::ptr::addr_of_mut!((*map).l_name)
+                .cast::<std::sync::atomic::AtomicPtr<libc::c_char>>();
+            (*slot).store(name, std::sync::atomic::Ordering::Release);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (handle, fd);
 }
