@@ -113,8 +113,12 @@ const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
     ),
     (
         GlueTrap::AsyncValue,
-        "raised when a stream, future or error-context value crosses; a script cannot make one \
-         (their built-ins trap as unsupported first)",
+        "raised when an error-context value crosses; a script cannot make one (its built-ins \
+         trap as unsupported first)",
+    ),
+    (
+        GlueTrap::AsyncBlocked,
+        "no longer raised: async tasks run on the runtime's event loop (the code stays reserved)",
     ),
     (
         GlueTrap::NoPendingPostReturn,

@@ -14,6 +14,7 @@
 //! `--kiln PATH` names the kiln binary run as `kiln serve` (default: the newest of
 //! `target/{release,debug}/kiln`, or under `$KILN_TARGET_DIR`).
 
+mod async_bench;
 mod chart;
 mod compile;
 mod component_bench;
@@ -92,12 +93,18 @@ fn main() -> Result<()> {
         .windows(2)
         .any(|w| w[0] == "--only" && w[1] == "plugins");
     let only_http = args.windows(2).any(|w| w[0] == "--only" && w[1] == "http");
+    let only_async = args.windows(2).any(|w| w[0] == "--only" && w[1] == "async");
     let mut kiln: Option<PathBuf> = None;
     let mut rest = args
         .iter()
         .filter(|a| !matches!(a.as_str(), "--smoke" | "--compile-only"));
     while let Some(a) = rest.next() {
-        if a == "--only" && matches!(rest.next().map(String::as_str), Some("plugins" | "http")) {
+        if a == "--only"
+            && matches!(
+                rest.next().map(String::as_str),
+                Some("plugins" | "http" | "async")
+            )
+        {
             continue;
         }
         if a == "--kiln" {
@@ -108,7 +115,8 @@ fn main() -> Result<()> {
         }
         bail!(
             "unknown argument {a} (usage: kiln-bench [--smoke] [--kiln PATH] [--compile-only | \
-             --only plugins | --only http]; or kiln-bench --instantiate | --profile WHAT)"
+             --only plugins | --only http | --only async]; or kiln-bench --instantiate | \
+             --profile WHAT)"
         );
     }
     let http_sizes = if smoke {
@@ -141,6 +149,15 @@ fn main() -> Result<()> {
     }
     if only_http {
         return run_only_http(kiln.as_deref(), http_sizes, smoke, &load_before);
+    }
+    if only_async {
+        // The component-model async rows alone, printed (they are part of every full run).
+        let work = std::env::temp_dir().join("kiln-bench-async");
+        std::fs::create_dir_all(&work)?;
+        for row in async_bench::async_rows(&work, sizes)? {
+            eprintln!("{row:?}");
+        }
+        return Ok(());
     }
     let inputs = inputs::Inputs::prepare(!smoke)?;
     let work = inputs.work.clone();
@@ -214,7 +231,9 @@ fn main() -> Result<()> {
     eprintln!("call rows");
     let calls = core_bench::call_rows(&work, sizes)?;
     eprintln!("component rows");
-    let comp = component_bench::component_rows(&work, sizes)?;
+    let mut comp = component_bench::component_rows(&work, sizes)?;
+    eprintln!("component-model async rows");
+    comp.extend(async_bench::async_rows(&work, sizes)?);
     let mut comp_calls = Vec::new();
     for r in comp {
         if r.name.starts_with("instantiate") {

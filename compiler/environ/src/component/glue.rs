@@ -253,13 +253,12 @@ pub enum GlueTrap {
     ParamsOutOfBounds = 24,
     /// A `realloc` result for parameters passed in memory lies outside memory.
     ParamsReallocOutOfBounds = 25,
-    /// A `stream`, `future` or `error-context` value crossed: component-model async is not
-    /// supported yet.
+    /// An `error-context` value crossed: not supported yet.
     AsyncValue = 26,
     /// An `async` lift returned without calling `task.return`.
     NoAsyncResult = 27,
-    /// An `async` task blocked (or a stackless one did not exit in its first call): kiln has no
-    /// event loop yet.
+    /// No longer raised (async tasks run on the runtime's event loop); kept so the codes of the
+    /// other traps stay stable.
     AsyncBlocked = 28,
     /// `task.return` called when the current task expects none (twice, or in a synchronous
     /// task).
@@ -371,14 +370,10 @@ impl GlueTrap {
             GlueTrap::BadHandle => "unknown handle index",
             GlueTrap::HostOutOfMemory => "out of host memory while lifting a value for the host",
             GlueTrap::AsyncValue => {
-                "unsupported: stream, future and error-context values need component-model async, \
-                 which kiln does not run yet"
+                "unsupported: error-context values cannot cross a component boundary yet"
             }
             GlueTrap::NoAsyncResult => "async-lifted export failed to produce a result",
-            GlueTrap::AsyncBlocked => {
-                "unsupported: an async task blocked or did not finish in its first call; kiln \
-                 does not run component-model async event loops yet"
-            }
+            GlueTrap::AsyncBlocked => "internal error: an async task blocked in the glue",
             GlueTrap::TaskReturnUnexpected => {
                 "`task.return` or `task.cancel` called more than once for current task (or in a \
                  task that returns no result this way)"

@@ -1,0 +1,131 @@
+//! Component-model async through the host API: `tests/components/async.wat` compiled to a
+//! real `.so`, loaded and called by the runtime. The reference tests' `async/` directory
+//! (`component_conformance.rs`) checks the rules; this file checks what a host relies on:
+//! results of async exports, a stackful task waiting for a subtask of another component, a
+//! 1 MiB stream, traps (deadlock, a synchronous task that blocks, a trap inside a task) as
+//! error values with the process going on, tasks still suspended when the instance is dropped,
+//! and instances used from several threads.
+
+use kiln_cli::tempdir::TempDir;
+use kiln_runtime::component::Val;
+use kiln_runtime::{Component, ComponentInstance, ComponentLinker, Engine, Error};
+use std::path::Path;
+
+struct Compiled {
+    _dir: TempDir,
+    engine: Engine,
+    component: Component,
+}
+
+fn compile() -> Compiled {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("components")
+        .join("async.wat");
+    let wasm = wat::parse_file(&path).expect("async.wat");
+    let dir = TempDir::new("kiln-component-async").expect("temp dir");
+    let so = dir.path().join("async.so");
+    kiln_compiler::compile_to_file(&wasm, &Default::default(), kiln_compiler::Emit::So, &so)
+        .expect("compile async.wat");
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so).expect("load");
+    Compiled {
+        _dir: dir,
+        engine,
+        component,
+    }
+}
+
+fn instance(c: &Compiled) -> ComponentInstance {
+    ComponentLinker::new(&c.engine)
+        .instantiate(&c.component)
+        .expect("instantiate")
+}
+
+fn trap_message(r: Result<Option<Val>, Error>) -> String {
+    match r {
+        Err(Error::Trap(t)) => t.rendered(),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn async_exports_return_their_results() {
+    let c = compile();
+    let i = instance(&c);
+    for _ in 0..1000 {
+        assert_eq!(i.call("answer", &[]).expect("answer"), Some(Val::U32(42)));
+    }
+    // A stackful task that calls another component asynchronously and waits for the subtask.
+    for x in [0u32, 5, 1000] {
+        assert_eq!(
+            i.call("quadruple", &[Val::U32(x)]).expect("quadruple"),
+            Some(Val::U32(4 * x))
+        );
+    }
+}
+
+#[test]
+fn a_mebibyte_moves_through_a_stream() {
+    let c = compile();
+    let i = instance(&c);
+    for _ in 0..3 {
+        assert_eq!(
+            i.call("stream", &[]).expect("stream"),
+            Some(Val::U32(1 << 20))
+        );
+    }
+}
+
+#[test]
+fn deadlocks_and_blocking_synchronous_tasks_are_traps() {
+    let c = compile();
+    let m = trap_message(instance(&c).call("deadlock", &[]));
+    assert!(m.contains("deadlock detected"), "{m}");
+    let m = trap_message(instance(&c).call("sync-wait", &[]));
+    assert!(
+        m.contains("cannot block a synchronous task before returning"),
+        "{m}"
+    );
+    let m = trap_message(instance(&c).call("boom", &[]));
+    assert!(m.contains("unreachable"), "{m}");
+    // The process goes on, and a new instance works.
+    assert_eq!(
+        instance(&c).call("answer", &[]).expect("answer"),
+        Some(Val::U32(42))
+    );
+}
+
+#[test]
+fn tasks_left_waiting_are_cancelled_when_the_instance_goes() {
+    let c = compile();
+    for _ in 0..50 {
+        let i = instance(&c);
+        // `linger` returns 7, then waits forever on an empty set: its fiber stays suspended.
+        assert_eq!(i.call("linger", &[]).expect("linger"), Some(Val::U32(7)));
+        assert_eq!(i.call("linger", &[]).expect("linger"), Some(Val::U32(7)));
+        drop(i);
+    }
+}
+
+#[test]
+fn instances_run_async_calls_on_several_threads() {
+    let c = compile();
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let c = &c;
+            s.spawn(move || {
+                let i = instance(c);
+                for x in 0..100 {
+                    assert_eq!(
+                        i.call("quadruple", &[Val::U32(x + t)]).expect("quadruple"),
+                        Some(Val::U32(4 * (x + t)))
+                    );
+                }
+                assert_eq!(
+                    i.call("stream", &[]).expect("stream"),
+                    Some(Val::U32(1 << 20))
+                );
+            });
+        }
+    });
+}
