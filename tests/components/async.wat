@@ -112,7 +112,7 @@
   (core func $new (canon stream.new $ST))
   (core func $read (canon stream.read $ST async (memory (core memory $mem "mem"))))
   (core func $write (canon stream.write $ST async (memory (core memory $mem "mem"))))
-  (core func $cancel-write (canon stream.cancel-write $ST async))
+  (core func $cancel-write (canon stream.cancel-write $ST))
   (core func $drop-r (canon stream.drop-readable $ST))
   (core func $drop-w (canon stream.drop-writable $ST))
   (core instance $i (instantiate $m (with "" (instance

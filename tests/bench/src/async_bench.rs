@@ -62,7 +62,7 @@ const STREAM_WAT: &str = r#"(component
   (core func $new (canon stream.new $ST))
   (core func $read (canon stream.read $ST async (memory (core memory $mem "mem"))))
   (core func $write (canon stream.write $ST async (memory (core memory $mem "mem"))))
-  (core func $cancel-write (canon stream.cancel-write $ST async))
+  (core func $cancel-write (canon stream.cancel-write $ST))
   (core func $drop-r (canon stream.drop-readable $ST))
   (core func $drop-w (canon stream.drop-writable $ST))
   (core instance $i (instantiate $m (with "" (instance
@@ -100,7 +100,6 @@ fn setup(work: &Path, name: &str, wat: &str, export: &str) -> Result<Both> {
     let k = ComponentLinker::new(&kengine).instantiate(&kcomp).kx()?;
     let kf = k.get_func(export).context("kiln export")?;
     let mut config = wasmtime_config(2, false);
-    config.async_support(true);
     config.wasm_component_model_async(true);
     let engine = wasmtime::Engine::new(&config)?;
     let wcomp = wasmtime::component::Component::new(&engine, &wasm)?;
@@ -147,7 +146,7 @@ pub fn async_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
     let k_st = per_op_ns(r, iters, || {
         let out = st.k.call_func(&st.kf, &[]).expect("kiln stream");
         assert!(
-            matches!(out.first(), Some(Val::U32(1_048_576))),
+            matches!(out, Some(Val::U32(1_048_576))),
             "kiln moved {out:?}"
         );
     });
