@@ -63,13 +63,7 @@ fn executables() -> &'static (PathBuf, PathBuf) {
     static EXES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     EXES.get_or_init(|| {
         // `--workspace`: the features `cargo test --workspace` resolves (see the module docs).
-        cargo_build(&[
-            "--workspace",
-            "--bin",
-            "kiln",
-            "--bin",
-            "kiln-componentize",
-        ]);
+        cargo_build(&["--workspace", "--bin", "kiln", "--bin", "kiln-componentize"]);
         let (_, profile_dir) = target_dirs();
         (
             profile_dir.join("kiln"),
