@@ -16,9 +16,10 @@
 //! (`$HOME/.cache/kiln-js/componentize-js-0.23.0`, made here when missing; builds and installs
 //! hold `flock` on `$HOME/.cache/kiln-js/lock`); `KILN_COMPONENTIZE_JS` names another
 //! executable. This file and `guest_build.rs` use the standard library only: kiln-diff's HTTP
-//! mode includes them and serves these very builds. A missing toolchain (the `wasm32-wasip2` target, node/npm, or an npm install
-//! that cannot reach the registry) is an `Err` with the reason, which [`or_skip`] prints; a
-//! build that fails with the toolchain present panics with the tool's output.
+//! mode includes them and serves these very builds. A missing toolchain (the `wasm32-wasip2`
+//! target, node/npm, or an npm install that cannot reach the registry) is an `Err` with the
+//! reason, which [`or_skip`] prints; a build that fails with the toolchain present panics with
+//! the tool's output.
 
 use super::guest_build::{
     build_wasip2_guest, cache_dir, source_files, tests_dir, wasip2_target_missing, Fnv,

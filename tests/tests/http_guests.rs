@@ -3,7 +3,8 @@
 //! component built with its default features), each built from source (or skipped with a
 //! printed reason where its toolchain is missing), validated, checked to have the world the
 //! serve, run and differential tests rely on, and compiled by kiln into a component `.so`
-//! (once for all of them: `kiln_tests::guest_build::compiled_so`) that the runtime loads; the handlers then answer the contract's requests through
+//! (once for all of them: `kiln_tests::guest_build::compiled_so`) that the runtime loads; the
+//! handlers then answer the contract's requests through
 //! `kiln_runtime::wasi::http::handle_request` (`serve.rs`; serving them over sockets is the
 //! business of the `kiln serve` tests) and the greet component's exports are called.
 
