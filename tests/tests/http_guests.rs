@@ -176,3 +176,49 @@ fn js_handler() {
 fn js_greet() {
     build_and_check(HttpGuest::JsGreet);
 }
+
+/// The compiled-guest cache: concurrent callers of a new entry get one `.so` (compiled once,
+/// under the entry's lock), a later call reuses it without compiling, and another component
+/// gets another entry. The component is unique to this run, so its entry starts cold.
+#[test]
+fn compiled_so_is_shared_and_keyed_by_the_component() {
+    let dir = kiln_cli::tempdir::TempDir::new("kiln-so-cache").expect("temp dir");
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let component = |n: i64| {
+        let wat = format!("(component (core module (global (export \"g\") i64 (i64.const {n}))))");
+        let path = dir.path().join(format!("unique-{n}.wasm"));
+        std::fs::write(&path, wat::parse_str(&wat).expect("component text")).unwrap();
+        path
+    };
+    let (a, b) = (component(unique), component(unique ^ 1));
+    let kiln = kiln_tests::tools::kiln_exe();
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    // Each caller notes the file it got as it returns: one compile means one file.
+    let first: Vec<(PathBuf, u64)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let so = compiled_so(kiln, &a).expect("compiled");
+                    let ino = inode(&so);
+                    (so, ino)
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(first.iter().all(|f| *f == first[0]), "{first:?}");
+    let (so, before) = (&first[0].0, first[0].1);
+    assert!(so.starts_with(kiln_tests::guest_build::so_cache_dir()));
+    assert_eq!(&compiled_so(kiln, &a).unwrap(), so);
+    assert_eq!(inode(so), before, "a cached entry was compiled again");
+    let other = compiled_so(kiln, &b).unwrap();
+    assert_ne!(&other, so);
+    for p in [so, &other] {
+        Component::load(&Engine::default(), p).expect("the cached .so loads");
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(p.with_extension("so.lock"));
+    }
+}
