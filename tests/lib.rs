@@ -7,11 +7,14 @@
 //! (C hosts built against `kiln.h`), [`hostile`] (shared objects that run code at load and
 //! damaged artifacts, for the loader tests), [`known`] (known-failures lists reconciled with a run),
 //! [`wasi_samples`] (the real WASI sample components, built once and cached), [`http_guests`]
-//! (the Rust and JavaScript `wasi:http` guests, built from source and cached), and in this file
-//! the testsuite's scripts, test-module compilation and Rust guest builds.
+//! (the Rust and JavaScript `wasi:http` guests, built from source and cached), [`guest_build`]
+//! (Rust guest builds, cache keys and the cache of compiled guests, shared with the peer
+//! workspace), and in this file the testsuite's scripts and test-module compilation.
 
 #[path = "support/chost.rs"]
 pub mod chost;
+#[path = "support/guest_build.rs"]
+pub mod guest_build;
 #[path = "support/hostile.rs"]
 pub mod hostile;
 #[path = "support/http_guests.rs"]
@@ -23,6 +26,7 @@ pub mod tools;
 #[path = "support/wasi_samples.rs"]
 pub mod wasi_samples;
 
+pub use guest_build::{build_wasip2_guest, cache_dir, wasip2_target_missing};
 pub use known::{parse_known_failures, KnownFailures};
 pub use tools::workspace;
 
@@ -122,63 +126,6 @@ pub fn load_wat(engine: &Engine, wat: &str) -> anyhow::Result<(Compiled, Module)
     let compiled = compile_wat(wat)?;
     let module = Module::load(engine, &compiled.path).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((compiled, module))
-}
-
-/// Why Rust guests for `wasm32-wasip2` cannot be built here, if they cannot: the target must
-/// be installed (`rustup target add wasm32-wasip2`; `.ci/run` tries, but the rustup server is
-/// not a registry every machine reaches). Tests that need such a guest print this and return.
-pub fn wasip2_target_missing() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output();
-    let sysroot = match out {
-        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        Ok(o) => return Some(format!("rustc --print sysroot failed: {}", o.status)),
-        Err(e) => return Some(format!("cannot run rustc: {e}")),
-    };
-    let lib = sysroot.join("lib/rustlib/wasm32-wasip2");
-    (!lib.is_dir()).then(|| {
-        format!(
-            "the wasm32-wasip2 target is not installed ({} is missing; \
-             `rustup target add wasm32-wasip2` installs it)",
-            lib.display()
-        )
-    })
-}
-
-/// Builds the Rust guest crate in `crate_dir` for `wasm32-wasip2` (release; `--locked` when it
-/// has a `Cargo.lock`) into target directory `target` and returns the path of its
-/// `<artifact>.wasm` (a component). Panics with cargo's output when the build fails.
-pub fn build_wasip2_guest(crate_dir: &Path, target: &Path, artifact: &str) -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2"]);
-    if crate_dir.join("Cargo.lock").exists() {
-        cmd.arg("--locked");
-    }
-    let out = cmd
-        .arg("--manifest-path")
-        .arg(crate_dir.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "cargo build of {} failed:\n{}",
-        crate_dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target.join(format!("wasm32-wasip2/release/{artifact}.wasm"))
-}
-
-/// The user cache directory for test builds (`$HOME/.cache`, else the temp directory).
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache"))
-        .unwrap_or_else(std::env::temp_dir)
 }
 
 #[cfg(test)]

@@ -15,12 +15,15 @@
 //! componentize-js 0.23.0 is the npm install the benchmark uses
 //! (`$HOME/.cache/kiln-js/componentize-js-0.23.0`, made here when missing; builds and installs
 //! hold `flock` on `$HOME/.cache/kiln-js/lock`); `KILN_COMPONENTIZE_JS` names another
-//! executable. A missing toolchain (the `wasm32-wasip2` target, node/npm, or an npm install
-//! that cannot reach the registry) is an `Err` with the reason, which [`or_skip`] prints; a
-//! build that fails with the toolchain present panics with the tool's output.
+//! executable. This file and `guest_build.rs` use the standard library only: kiln-diff's HTTP
+//! mode includes them and serves these very builds. A missing toolchain (the `wasm32-wasip2`
+//! target, node/npm, or an npm install that cannot reach the registry) is an `Err` with the
+//! reason, which [`or_skip`] prints; a build that fails with the toolchain present panics with
+//! the tool's output.
 
-use crate::cache_dir;
-use crate::wasi_samples::{source_files, Fnv};
+use super::guest_build::{
+    build_wasip2_guest, cache_dir, source_files, tests_dir, wasip2_target_missing, Fnv,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,7 +61,7 @@ impl HttpGuest {
 
     /// The guest's source directory.
     pub fn source_dir(self) -> PathBuf {
-        let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let tests = tests_dir();
         match self {
             Self::RustHandler => tests.join("wasi-guests/http-handler"),
             Self::JsHandler => tests.join("http-guests/js"),
@@ -79,7 +82,7 @@ impl HttpGuest {
 
 /// The Rust handler component (see [`HttpGuest::RustHandler`]).
 pub fn rust_handler() -> Result<PathBuf, String> {
-    if let Some(why) = crate::wasip2_target_missing() {
+    if let Some(why) = wasip2_target_missing() {
         return Err(why);
     }
     let guest = HttpGuest::RustHandler;
@@ -96,7 +99,7 @@ pub fn rust_handler() -> Result<PathBuf, String> {
     }
     let target = root()?.join("target");
     eprintln!("building the HTTP guest {} with cargo", guest.name());
-    let built = crate::build_wasip2_guest(&src, &target, "http_handler_guest");
+    let built = build_wasip2_guest(&src, &target, "http_handler_guest");
     install(&built, &out)?;
     Ok(out)
 }
@@ -297,8 +300,10 @@ mod tests {
     /// new file makes another, and the toolchain's version is part of it.
     #[test]
     fn cache_key_follows_the_sources() {
-        let dir = kiln_cli::tempdir::TempDir::new("kiln-http-guest-key").expect("temp dir");
-        let src = dir.path();
+        let dir = std::env::temp_dir().join(format!("kiln-http-guest-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let src = dir.as_path();
         std::fs::write(src.join("a.js"), "one").unwrap();
         let key = |extra: &[u8]| cached_path(HttpGuest::JsGreet, src, &[extra]).unwrap();
         let first = key(b"v1");
@@ -313,5 +318,6 @@ mod tests {
         std::fs::write(src.join("wit/w.wit"), "package a:b;").unwrap();
         assert_ne!(edited, key(b"v1"));
         assert!(first.starts_with(cache_dir().join("kiln-http-guests")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

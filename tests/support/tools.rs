@@ -2,9 +2,12 @@
 //! workspace root, this test build's target and profile directories, the `kiln` and
 //! `kiln-componentize` executables and the runtime library (`libkiln_runtime.{so,a}`).
 //!
-//! Each is built at most once per test process with one cargo command in this test build's
-//! profile and target directory (a no-op when `cargo test --workspace` already built it), so
-//! every test file runs the same binaries.
+//! They are built at most once per test process with one cargo command in this test build's
+//! profile and target directory, selecting the whole workspace (`--workspace --bin kiln --bin
+//! kiln-componentize`) so that cargo resolves the dependencies' features exactly as `cargo test
+//! --workspace` does: after that command (`scripts/test`, `.ci/run`) the build is a no-op, where
+//! `-p kiln-cli` alone would unify fewer features and build Cranelift and the rest a second
+//! time. Every test file runs the same binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,20 +57,13 @@ pub fn cargo_build(args: &[&str]) {
     );
 }
 
-/// The workspace's executables: `kiln` and `kiln-componentize`, built together once.
+/// The workspace's executables: `kiln` and `kiln-componentize`, built together once (with
+/// the runtime library, which `kiln` links: cargo builds all of `kiln-runtime`'s crate types).
 fn executables() -> &'static (PathBuf, PathBuf) {
     static EXES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     EXES.get_or_init(|| {
-        cargo_build(&[
-            "-p",
-            "kiln-cli",
-            "--bin",
-            "kiln",
-            "-p",
-            "kiln-componentize",
-            "--bin",
-            "kiln-componentize",
-        ]);
+        // `--workspace`: the features `cargo test --workspace` resolves (see the module docs).
+        cargo_build(&["--workspace", "--bin", "kiln", "--bin", "kiln-componentize"]);
         let (_, profile_dir) = target_dirs();
         (
             profile_dir.join("kiln"),
@@ -86,12 +82,13 @@ pub fn kiln_componentize_exe() -> &'static Path {
     &executables().1
 }
 
-/// The directory holding this build's `libkiln_runtime.{so,a}` (built once per test process:
-/// a library left from an older build could lack C API functions the tests use).
+/// The directory holding this build's `libkiln_runtime.{so,a}` (built once per test process,
+/// by the same cargo command as the executables: a library left from an older build could
+/// lack C API functions the tests use).
 pub fn runtime_lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        cargo_build(&["-p", "kiln-runtime"]);
+        executables();
         let (_, profile_dir) = target_dirs();
         let lib = profile_dir.join("libkiln_runtime.so");
         assert!(lib.exists(), "{} missing after build", lib.display());

@@ -7,6 +7,7 @@
 //! where the `wasm32-wasip2` target is missing, the Python one where componentize-py cannot be
 //! installed from PyPI; the C ones fail without clang (`.ci/run` installs it).
 
+use crate::guest_build::{source_files, Fnv};
 use crate::tools::{output, target_dirs};
 use crate::workspace;
 use kiln_cli::tempdir::TempDir;
@@ -25,51 +26,6 @@ pub fn tools() -> (&'static Path, &'static Path) {
         crate::tools::kiln_exe(),
         crate::tools::kiln_componentize_exe(),
     )
-}
-
-/// FNV-1a (64-bit): a stable hash for the cache key (std's hasher may change between releases).
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    /// The hash of nothing.
-    pub(crate) fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    /// The hash so far.
-    pub(crate) fn value(&self) -> u64 {
-        self.0
-    }
-
-    /// Adds `bytes` (and a separator).
-    pub(crate) fn add(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
-        }
-        // A separator, so that ("ab", "c") and ("a", "bc") differ.
-        self.0 = self.0.rotate_left(7) ^ 0xff;
-    }
-}
-
-/// Every file under `dir` (recursively, sorted) that can change a build: not the expected
-/// outputs, run files or READMEs.
-pub(crate) fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if path.is_dir() {
-            if !name.starts_with("expected") && name != "target" && name != "__pycache__" {
-                source_files(&path, out);
-            }
-        } else if !(name.ends_with(".md") || name.starts_with("run") && name.ends_with(".txt")) {
-            out.push(path);
-        }
-    }
 }
 
 /// The version line of `tool`, or an empty string when it does not run.
@@ -97,7 +53,7 @@ fn cache_key(componentize: &Path) -> String {
     if let Ok(meta) = std::fs::metadata(componentize) {
         h.add(format!("{:?}", meta.modified().ok()).as_bytes());
     }
-    format!("{:016x}", h.0)
+    format!("{:016x}", h.value())
 }
 
 /// The sample components build.sh makes.

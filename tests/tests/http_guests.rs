@@ -3,18 +3,19 @@
 //! component built with its default features), each built from source (or skipped with a
 //! printed reason where its toolchain is missing), validated, checked to have the world the
 //! serve, run and differential tests rely on, and compiled by kiln into a component `.so`
-//! that the runtime loads; the handlers then answer the contract's requests through
+//! (once for all of them: `kiln_tests::guest_build::compiled_so`) that the runtime loads; the
+//! handlers then answer the contract's requests through
 //! `kiln_runtime::wasi::http::handle_request` (`serve.rs`; serving them over sockets is the
 //! business of the `kiln serve` tests) and the greet component's exports are called.
 
 #[path = "http_guests/serve.rs"]
 mod serve;
 
-use kiln_cli::tempdir::TempDir;
 use kiln_runtime::component::Val;
 use kiln_runtime::{Component, Engine};
+use kiln_tests::guest_build::compiled_so;
 use kiln_tests::http_guests::{or_skip, HttpGuest};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The top-level imports and exports of a component (names as written, sorted).
 struct World {
@@ -60,9 +61,11 @@ fn has(names: &[String], prefix: &str) -> bool {
     names.iter().any(|n| n.starts_with(prefix))
 }
 
-/// Validates `wasm`, checks its world against what `guest` must be, compiles it with kiln and
-/// loads the `.so`; returns the directory holding it, the engine and the component.
-fn check(guest: HttpGuest, wasm: &Path) -> (TempDir, Engine, Component) {
+/// Validates `wasm`, checks its world against what `guest` must be, compiles it with this
+/// build's `kiln compile` (the `.so` cache shared with the serve tests and the HTTP
+/// differential: `kiln_tests::guest_build::compiled_so`) and loads the `.so`; returns its
+/// path, the engine and the component.
+fn check(guest: HttpGuest, wasm: &Path) -> (PathBuf, Engine, Component) {
     let bytes = std::fs::read(wasm).expect("read the guest");
     wasmparser::Validator::new()
         .validate_all(&bytes)
@@ -94,24 +97,12 @@ fn check(guest: HttpGuest, wasm: &Path) -> (TempDir, Engine, Component) {
             assert!(world.exports.iter().any(|e| e == f), "{f} not exported");
         }
     }
-    let dir = TempDir::new("kiln-http-guest").expect("temp dir");
-    let so = dir.path().join(format!("{}.so", guest.name()));
-    let started = std::time::Instant::now();
-    kiln_compiler::compile_to_file(
-        &bytes,
-        &kiln_compiler::Config::default(),
-        kiln_compiler::Emit::So,
-        &so,
-    )
-    .unwrap_or_else(|e| panic!("kiln cannot compile {}: {e}", guest.name()));
-    eprintln!(
-        "  compiled by kiln in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let so = compiled_so(kiln_tests::tools::kiln_exe(), wasm)
+        .unwrap_or_else(|e| panic!("kiln cannot compile {}: {e}", guest.name()));
     let engine = Engine::default();
     let component = Component::load(&engine, &so)
         .unwrap_or_else(|e| panic!("the runtime cannot load {}: {e}", guest.name()));
-    (dir, engine, component)
+    (so, engine, component)
 }
 
 /// Calls the greet component's exports with kiln's WASI host (`wasi:http` included, as
@@ -161,12 +152,12 @@ fn greet_cli(so: &Path) {
 /// the runtime API and through `kiln run --invoke`.
 fn build_and_check(guest: HttpGuest) {
     if let Some(wasm) = or_skip(guest, guest.build()) {
-        let (dir, engine, component) = check(guest, &wasm);
+        let (so, engine, component) = check(guest, &wasm);
         if guest.serves_http() {
             serve::contract(guest, &engine, &component);
         } else {
             greet(&engine, &component);
-            greet_cli(&dir.path().join(format!("{}.so", guest.name())));
+            greet_cli(&so);
         }
     }
 }
@@ -184,4 +175,50 @@ fn js_handler() {
 #[test]
 fn js_greet() {
     build_and_check(HttpGuest::JsGreet);
+}
+
+/// The compiled-guest cache: concurrent callers of a new entry get one `.so` (compiled once,
+/// under the entry's lock), a later call reuses it without compiling, and another component
+/// gets another entry. The component is unique to this run, so its entry starts cold.
+#[test]
+fn compiled_so_is_shared_and_keyed_by_the_component() {
+    let dir = kiln_cli::tempdir::TempDir::new("kiln-so-cache").expect("temp dir");
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let component = |n: i64| {
+        let wat = format!("(component (core module (global (export \"g\") i64 (i64.const {n}))))");
+        let path = dir.path().join(format!("unique-{n}.wasm"));
+        std::fs::write(&path, wat::parse_str(&wat).expect("component text")).unwrap();
+        path
+    };
+    let (a, b) = (component(unique), component(unique ^ 1));
+    let kiln = kiln_tests::tools::kiln_exe();
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    // Each caller notes the file it got as it returns: one compile means one file.
+    let first: Vec<(PathBuf, u64)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let so = compiled_so(kiln, &a).expect("compiled");
+                    let ino = inode(&so);
+                    (so, ino)
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(first.iter().all(|f| *f == first[0]), "{first:?}");
+    let (so, before) = (&first[0].0, first[0].1);
+    assert!(so.starts_with(kiln_tests::guest_build::so_cache_dir()));
+    assert_eq!(&compiled_so(kiln, &a).unwrap(), so);
+    assert_eq!(inode(so), before, "a cached entry was compiled again");
+    let other = compiled_so(kiln, &b).unwrap();
+    assert_ne!(&other, so);
+    for p in [so, &other] {
+        Component::load(&Engine::default(), p).expect("the cached .so loads");
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(p.with_extension("so.lock"));
+    }
 }

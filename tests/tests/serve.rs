@@ -12,6 +12,7 @@ mod client;
 
 use client::{big_body, get, post, Conn};
 use kiln_cli::tempdir::TempDir;
+use kiln_tests::guest_build::compiled_so;
 use kiln_tests::http_guests::{self, or_skip, HttpGuest};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,26 +20,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The Rust handler guest (`kiln_tests::http_guests`) compiled to a `.so` (once per test
-/// process); `None` after printing why when it cannot be built here.
+/// The Rust handler guest (`kiln_tests::http_guests`) compiled to a `.so`; `None` after
+/// printing why when it cannot be built here.
 fn handler() -> Option<&'static Path> {
-    static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
+    static SO: OnceLock<Option<PathBuf>> = OnceLock::new();
     SO.get_or_init(|| {
         let wasm = or_skip(HttpGuest::RustHandler, http_guests::rust_handler())?;
-        Some(compile(&wasm, "rust-handler"))
+        Some(compile(&wasm))
     })
-    .as_ref()
-    .map(|(_, so)| so.as_path())
+    .as_deref()
 }
 
-/// Compiles component `wasm` with kiln into a `.so` in a new temporary directory.
-fn compile(wasm: &Path, name: &str) -> (TempDir, PathBuf) {
-    let bytes = std::fs::read(wasm).expect("read the handler component");
-    let dir = TempDir::new("kiln-serve-test").expect("temp dir");
-    let so = dir.path().join(format!("{name}.so"));
-    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-        .unwrap_or_else(|e| panic!("kiln compile of {name}: {e}"));
-    (dir, so)
+/// Component `wasm` compiled by this build's `kiln compile`, through the `.so` cache the
+/// guest tests and the HTTP differential share (each guest is compiled once for all of them).
+fn compile(wasm: &Path) -> PathBuf {
+    compiled_so(kiln_tests::tools::kiln_exe(), wasm)
+        .unwrap_or_else(|e| panic!("kiln compile of {}: {e}", wasm.display()))
 }
 
 /// A file of `tests/components/http/`.
@@ -430,7 +427,7 @@ fn js_handler_serves_its_routes() {
     let Some(wasm) = or_skip(HttpGuest::JsHandler, http_guests::js_handler()) else {
         return;
     };
-    let (_dir, so) = compile(&wasm, "js-handler");
+    let so = compile(&wasm);
     let server = Server::start(&so, &[]);
     let mut conn = Conn::open(server.port, Duration::from_secs(60));
     let r = conn.get("/");

@@ -6,13 +6,13 @@
 //! errors are checked. Outgoing requests go to a host HTTP server on 127.0.0.1 that the test
 //! runs, with and without network permission. `kiln serve` is tested in `serve.rs`.
 
-use kiln_cli::tempdir::TempDir;
 use kiln_runtime::wasi::http::{
     body_channel, empty_body, handle_request, BodyEnd, BodyReader, ErrorCode, FieldList,
     IncomingRequest, Response,
 };
 use kiln_runtime::wasi::{self, WasiConfig};
 use kiln_runtime::{Component, ComponentLinker, Engine};
+use kiln_tests::guest_build::compiled_so;
 use kiln_tests::http_guests::{or_skip, rust_handler, HttpGuest};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -21,21 +21,19 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The handler guest compiled by kiln (once per test process); `None` after printing why
-/// when the wasm32-wasip2 target is missing.
+/// The handler guest compiled by this build's `kiln compile` (through the `.so` cache the
+/// guest, serve and differential tests share); `None` after printing why when the
+/// wasm32-wasip2 target is missing.
 fn guest() -> Option<&'static Path> {
-    static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
+    static SO: OnceLock<Option<PathBuf>> = OnceLock::new();
     SO.get_or_init(|| {
         let wasm = or_skip(HttpGuest::RustHandler, rust_handler())?;
-        let bytes = std::fs::read(&wasm).expect("read the guest component");
-        let dir = TempDir::new("kiln-wasi-http").expect("temp dir");
-        let so = dir.path().join("http-handler.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the http handler: {e}"));
-        Some((dir, so))
+        Some(
+            compiled_so(kiln_tests::tools::kiln_exe(), &wasm)
+                .unwrap_or_else(|e| panic!("kiln compile of the http handler: {e}")),
+        )
     })
-    .as_ref()
-    .map(|(_, so)| so.as_path())
+    .as_deref()
 }
 
 /// What one request produced: the response with its whole body and how that ended (or the

@@ -3,6 +3,7 @@
 
 pub mod bindgen;
 pub mod compile;
+pub mod guest_args;
 pub mod inspect;
 pub mod run;
 pub mod run_component;

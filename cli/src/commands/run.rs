@@ -4,6 +4,7 @@
 //! `~/.cache/kiln`), in a file named by the SHA-256 of the module, the kiln version and the
 //! `kiln` executable's identity, so a second run skips the compiler.
 
+use super::guest_args::GuestArgs;
 use super::read_wasm;
 use crate::backend::{self, Emit};
 use crate::tempdir::TempDir;
@@ -12,7 +13,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kiln_compiler::Config;
 use kiln_environ::TrapKind;
-use kiln_runtime::signature::TrustedKeys;
 use kiln_runtime::{Engine, EngineConfig, Error, FrameInfo, Module, Trap};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -27,23 +27,9 @@ pub struct RunCommand {
     /// Interrupt the guest after this long (e.g. `1s`, `500ms`, `2m`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Give a WASI component the host directory HOST as guest directory GUEST (`HOST` alone:
-    /// the same path in the guest). Repeatable.
-    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
-    pub dirs: Vec<String>,
-    /// Set an environment variable for a WASI component (`NAME` alone passes the host's
-    /// value). Repeatable.
-    #[arg(long = "env", value_name = "NAME[=VAL]")]
-    pub envs: Vec<String>,
-    /// Let a WASI component use the host's network (`wasi:sockets`, outgoing `wasi:http`
-    /// requests); without it every network operation (bind, connect, listen, name lookups)
-    /// fails with `access-denied`, and every HTTP request with `HTTP-request-denied`.
-    #[arg(long)]
-    pub inherit_network: bool,
-    /// Require a signature (`<FILE>.sig`, made by `kiln sign`) by one of the public keys in
-    /// this file before loading a `.so` (checked before anything from it is mapped).
-    #[arg(long, value_name = "PUBLIC_KEYS")]
-    pub trusted_keys: Option<PathBuf>,
+    /// The WASI grants and the signature requirement (shared with `kiln serve`).
+    #[command(flatten)]
+    pub guest: GuestArgs,
     /// The module or component: a kiln `.so`, or a `.wasm`/`.wat` to compile first.
     pub file: PathBuf,
     /// Arguments: for a WASI command component, its program arguments; for a core module's
@@ -55,14 +41,10 @@ pub struct RunCommand {
 impl RunCommand {
     /// Runs; returns the exit status.
     pub fn execute(self) -> Result<i32> {
-        let mut config = EngineConfig::default();
-        if let Some(keys) = &self.trusted_keys {
-            if !self.is_so() {
-                bail!("--trusted-keys applies to a kiln .so; `kiln run` compiles a .wasm itself");
-            }
-            let keys = TrustedKeys::from_file(keys).map_err(|e| anyhow!("{e}"))?;
-            config.trusted_keys = Some(std::sync::Arc::new(keys));
-        }
+        let config = EngineConfig {
+            trusted_keys: self.guest.trusted_keys(&self.file, "kiln run")?,
+            ..EngineConfig::default()
+        };
         let engine = Engine::new(config);
         if let Some(component) = self.load_component(&engine)? {
             if self.invoke.is_some() && !self.args.is_empty() {
@@ -92,7 +74,7 @@ impl RunCommand {
                 import.name
             );
         }
-        if !self.dirs.is_empty() || !self.envs.is_empty() || self.inherit_network {
+        if self.guest.grants_any() {
             bail!("--dir, --env and --inherit-network apply to WASI components only");
         }
         // The deadline covers the start function too: it is set before instantiation.
@@ -144,8 +126,7 @@ impl RunCommand {
         let mut args = vec![self.file.to_string_lossy().into_owned()];
         args.extend(self.args.iter().cloned());
         cfg.args(&args);
-        wasi_grants(&mut cfg, &self.envs, &self.dirs)?;
-        cfg.inherit_network(self.inherit_network);
+        self.guest.grant(&mut cfg)?;
         Ok(cfg)
     }
 
@@ -184,42 +165,6 @@ impl RunCommand {
         };
         Ok(module)
     }
-}
-
-/// Adds `--env NAME[=VAL]` and `--dir HOST[::GUEST]` grants to a WASI configuration.
-pub(crate) fn wasi_grants(
-    cfg: &mut kiln_runtime::wasi::WasiConfig,
-    envs: &[String],
-    dirs: &[String],
-) -> Result<()> {
-    for e in envs {
-        match e.split_once('=') {
-            Some((name, value)) => {
-                if name.is_empty() {
-                    bail!("--env `{e}`: the variable name is empty");
-                }
-                cfg.env(name, value);
-            }
-            None => {
-                if let Ok(value) = std::env::var(e) {
-                    cfg.env(e, &value);
-                }
-            }
-        }
-    }
-    for d in dirs {
-        let (host, guest) = d.split_once("::").unwrap_or((d.as_str(), d.as_str()));
-        if host.is_empty() || guest.is_empty() {
-            bail!("--dir `{d}`: expected HOST or HOST::GUEST");
-        }
-        let meta = std::fs::metadata(host)
-            .with_context(|| format!("--dir `{d}`: cannot open `{host}`"))?;
-        if !meta.is_dir() {
-            bail!("--dir `{d}`: `{host}` is not a directory");
-        }
-        cfg.preopen_dir(host, guest, false);
-    }
-    Ok(())
 }
 
 /// Whether `file` is a shared object (by extension or by its ELF header).

@@ -139,7 +139,7 @@ fn load(addr: SocketAddr, sizes: HttpSizes) -> LoadResult {
 /// The section's rows, and lines for "Not measured" (a side that could not run).
 pub fn http_rows(kiln: Option<&Path>, sizes: HttpSizes) -> Result<(Section, Vec<String>)> {
     let mut notes = Vec::new();
-    let wasm = match guests::rust_handler(&guests::cache_dir()) {
+    let wasm = match guests::rust_handler() {
         Ok(w) => w,
         Err(e) => {
             notes.push(format!("http: the Rust hello handler — {e:#}"));

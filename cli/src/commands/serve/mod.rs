@@ -19,10 +19,10 @@
 mod request;
 mod server;
 
-use super::run::{load_component_file, parse_duration, wasi_grants};
+use super::guest_args::GuestArgs;
+use super::run::{load_component_file, parse_duration};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use kiln_runtime::signature::TrustedKeys;
 use kiln_runtime::wasi::WasiConfig;
 use kiln_runtime::{ComponentLinker, Engine, EngineConfig};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -68,23 +68,9 @@ pub struct ServeCommand {
     /// have theirs).
     #[arg(long)]
     pub http2: bool,
-    /// Give the handler the host directory HOST as guest directory GUEST (`HOST` alone: the
-    /// same path in the guest). Repeatable.
-    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
-    pub dirs: Vec<String>,
-    /// Set an environment variable for the handler (`NAME` alone passes the host's value).
-    /// Repeatable.
-    #[arg(long = "env", value_name = "NAME[=VAL]")]
-    pub envs: Vec<String>,
-    /// Let the handler use the host's network: outgoing HTTP requests
-    /// (`wasi:http/outgoing-handler`) and `wasi:sockets`. Without it they fail
-    /// (`HTTP-request-denied`, `access-denied`).
-    #[arg(long)]
-    pub inherit_network: bool,
-    /// Require a signature (`<FILE>.sig`, made by `kiln sign`) by one of the public keys in
-    /// this file before loading a `.so`.
-    #[arg(long, value_name = "PUBLIC_KEYS")]
-    pub trusted_keys: Option<PathBuf>,
+    /// The WASI grants and the signature requirement (shared with `kiln run`).
+    #[command(flatten)]
+    pub guest: GuestArgs,
     /// The component: a kiln `.so`, or a `.wasm`/`.wat` to compile first (cached).
     pub file: PathBuf,
 }
@@ -125,14 +111,10 @@ impl ServeCommand {
             }
         }
         let addr = resolve(&self.addr)?;
-        let mut config = EngineConfig::default();
-        if let Some(keys) = &self.trusted_keys {
-            if !super::run::is_so(&self.file) {
-                bail!("--trusted-keys applies to a kiln .so; `kiln serve` compiles a .wasm itself");
-            }
-            let keys = TrustedKeys::from_file(keys).map_err(|e| anyhow!("{e}"))?;
-            config.trusted_keys = Some(Arc::new(keys));
-        }
+        let config = EngineConfig {
+            trusted_keys: self.guest.trusted_keys(&self.file, "kiln serve")?,
+            ..EngineConfig::default()
+        };
         let engine = Engine::new(config);
         let component = load_component_file(&engine, &self.file)?.ok_or_else(|| {
             anyhow!(
@@ -173,8 +155,7 @@ impl ServeCommand {
         wasi.stdout = kiln_runtime::wasi::OutputConfig::Inherit;
         wasi.stderr = kiln_runtime::wasi::OutputConfig::Inherit;
         wasi.args(&[self.file.to_string_lossy()]);
-        wasi_grants(&mut wasi, &self.envs, &self.dirs)?;
-        wasi.inherit_network(self.inherit_network);
+        self.guest.grant(&mut wasi)?;
 
         let tick = tick_for(self.request_timeout);
         // One tick more than the timeout holds: the first tick may come at once.

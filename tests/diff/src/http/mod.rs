@@ -1,5 +1,6 @@
 //! The `--http` mode: the issue-16 HTTP handler guests (Rust and JS) served by `kiln serve`
-//! (a child process) and by an in-process `wasmtime serve` equivalent (`peer.rs`, wasmtime
+//! (a child process, given the guest compiled by `kiln compile` of the same executable; the
+//! guests and their `.so` come from the test suite's caches, see `guests.rs`) and by an in-process `wasmtime serve` equivalent (`peer.rs`, wasmtime
 //! 48.0.8 + wasmtime-wasi-http), the same requests (`cases.rs`: every route of the contract,
 //! `/fetch` against an upstream server started here, and bad requests) sent to both over
 //! loopback by a raw HTTP/1.1 client (`client.rs`), and the responses compared. One PASS /
@@ -41,7 +42,7 @@ pub struct HttpOptions {
     pub guest: Option<String>,
 }
 
-/// How long `kiln serve` may take to start (it compiles a `.wasm` first).
+/// How long `kiln serve` may take to start (it loads a compiled `.so`: seconds).
 const KILN_START: Duration = Duration::from_secs(300);
 
 /// Runs the mode; `report(name, verdict)` is called once per guest and case.
@@ -56,7 +57,6 @@ pub fn run(opts: &HttpOptions, mut report: impl FnMut(&str, HttpVerdict)) {
             return;
         }
     };
-    let cache = guests::cache_dir();
     let kiln = kiln_serve::find_kiln(opts.kiln.as_deref(), &guests::repo_root()).and_then(|k| {
         if kiln_serve::has_serve(&k) {
             Ok(k)
@@ -81,9 +81,9 @@ pub fn run(opts: &HttpOptions, mut report: impl FnMut(&str, HttpVerdict)) {
             continue;
         }
         let wasm = if guest == "rust" {
-            guests::rust_handler(&cache)
+            guests::rust_handler()
         } else {
-            guests::js_handler(&cache)
+            guests::js_handler()
         };
         let wasm = match wasm {
             Ok(w) => w,
@@ -127,7 +127,18 @@ fn run_guest(
         Ok(k) => k,
         Err(why) => return wasmtime_alone(guest, &peer, selected, &why, report),
     };
-    let start_kiln = || kiln_serve::start(kiln_path, wasm, &["--inherit-network"], KILN_START);
+    // The `.so` of this `kiln` (compiled once, shared with the test suite); wasmtime serves
+    // the `.wasm` itself.
+    let so = match guests::compiled_so(kiln_path, wasm) {
+        Ok(so) => so,
+        Err(e) => {
+            return report(
+                &format!("http {guest}"),
+                HttpVerdict::Mismatch(vec![format!("kiln cannot compile the guest: {e:#}")]),
+            )
+        }
+    };
+    let start_kiln = || kiln_serve::start(kiln_path, &so, &["--inherit-network"], KILN_START);
     let mut server = match start_kiln() {
         Ok(s) => s,
         Err(why) => return wasmtime_alone(guest, &peer, selected, &why, report),
