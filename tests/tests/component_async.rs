@@ -129,3 +129,58 @@ fn instances_run_async_calls_on_several_threads() {
         }
     });
 }
+
+/// The Rust guest of `tests/async-guests/rust` (wit-bindgen's async support), built for
+/// `wasm32-wasip2` and cached; `None` (with the reason printed) where the target is missing.
+fn rust_guest() -> Option<std::path::PathBuf> {
+    use kiln_tests::guest_build::{build_wasip2_guest, cache_dir, wasip2_target_missing};
+    if let Some(why) = wasip2_target_missing() {
+        eprintln!("skipping the Rust async guest: {why}");
+        return None;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/rust");
+    Some(build_wasip2_guest(
+        &src,
+        &cache_dir().join("kiln-async-guests"),
+        "async_guest",
+    ))
+}
+
+/// What `sum-stream(n)` must return: the sum of the bytes the guest's writer sends, `i % 251`
+/// for `i` in each 4 KiB chunk.
+fn expected_sum(n: u32) -> u64 {
+    let mut left = n as u64;
+    let mut total = 0;
+    while left > 0 {
+        let chunk = left.min(4096);
+        total += (0..chunk).map(|i| i % 251).sum::<u64>();
+        left -= chunk;
+    }
+    total
+}
+
+#[test]
+fn a_rust_async_guest_runs_its_spawned_tasks_and_streams() {
+    let Some(wasm) = rust_guest() else { return };
+    let dir = TempDir::new("kiln-async-guest").expect("temp dir");
+    let so = dir.path().join("guest.so");
+    let bytes = std::fs::read(&wasm).expect("read the guest");
+    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
+        .expect("compile the guest");
+    let engine = Engine::default();
+    let component = Component::load(&engine, &so).expect("load");
+    let mut linker = ComponentLinker::new(&engine);
+    kiln_runtime::wasi::add_to_linker(&mut linker, kiln_runtime::wasi::WasiConfig::new());
+    let i = linker.instantiate(&component).expect("instantiate");
+    assert_eq!(
+        i.call("double", &[Val::U32(21)]).expect("double"),
+        Some(Val::U32(42))
+    );
+    for n in [0u32, 1, 4095, 4096, 100_000, 1 << 20] {
+        assert_eq!(
+            i.call("sum-stream", &[Val::U32(n)]).expect("sum-stream"),
+            Some(Val::U64(expected_sum(n))),
+            "sum-stream({n})"
+        );
+    }
+}
