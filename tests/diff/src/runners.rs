@@ -169,11 +169,13 @@ impl KilnComponent {
     }
 }
 
-/// A wasmtime engine configured like the kiln defaults that matter (component model, no NaN
-/// canonicalisation, 512 KiB of wasm stack).
+/// A wasmtime engine configured like the kiln defaults that matter (component model with
+/// async, no NaN canonicalisation, 512 KiB of wasm stack).
 pub fn wasmtime_engine() -> Result<wasmtime::Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
+    // Component-model async (on by default in wasmtime 48 builds with the feature).
+    config.wasm_component_model_async(true);
     config.max_wasm_stack(512 << 10);
     config.wasm_tail_call(true);
     config.wasm_multi_memory(true);

@@ -221,7 +221,16 @@ fn wasmtime_status(
             let (func, params) = wasmtime_invoke_args(&mut store, &instance, call)?;
             let mut results =
                 vec![wasmtime::component::Val::Bool(false); func.ty(&store).results().len()];
-            Ok(match func.call(&mut store, &params, &mut results) {
+            // An async-lifted export is called as wasmtime requires, on an executor.
+            let called = if func.ty(&store).async_() {
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| anyhow!("tokio runtime: {e}"))?
+                    .block_on(func.call_async(&mut store, &params, &mut results))
+            } else {
+                func.call(&mut store, &params, &mut results)
+            };
+            Ok(match called {
                 Ok(()) => {
                     let wave = results
                         .first()

@@ -98,6 +98,34 @@ fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
     ))
 }
 
+/// Builds the component-model async guest (`tests/async-guests/rust`: wit-bindgen async
+/// exports, a spawned task writing a stream); `Ok(None)` when the target is missing.
+fn build_async_guest(cache: &Path) -> Result<Option<PathBuf>> {
+    if !has_wasip2() {
+        return Ok(None);
+    }
+    let manifest = repo_root().join("tests/async-guests/rust/Cargo.toml");
+    let target = cache.join("guests-target");
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(&manifest)
+    .arg("--target-dir")
+    .arg(&target)
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_TARGET_DIR");
+    run_tool(cmd, "cargo build of tests/async-guests/rust")?;
+    Ok(Some(target.join("wasm32-wasip2/release/async_guest.wasm")))
+}
+
 /// Builds the C probe (`guests/cprobe.c`, wasi-libc + the preview1 command adapter through
 /// `kiln-componentize command`); `Ok(None)` when clang cannot target wasm32-wasi here.
 fn build_cprobe(cache: &Path) -> Result<Option<PathBuf>> {
@@ -238,6 +266,15 @@ fn collect(cache: &Path) -> Vec<(String, Result<Vec<Program>, WasiVerdict>)> {
         Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
     };
     groups.push(("cprobe".to_string(), cprobe));
+    let async_guest = match build_async_guest(cache) {
+        Ok(Some(wasm)) => Ok(spec::async_guest_programs(&wasm)),
+        Ok(None) => Err(WasiVerdict::Skip(
+            "the wasm32-wasip2 Rust target is not installed (rustup target add wasm32-wasip2)"
+                .into(),
+        )),
+        Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+    };
+    groups.push(("async-guest".to_string(), async_guest));
     groups
 }
 

@@ -266,6 +266,25 @@ fn extra_process_calls() -> Vec<String> {
     .collect()
 }
 
+/// The calls of the component-model async guest (`tests/async-guests/rust`): an async export
+/// returning at once, and streams of 0 bytes to 1 MiB written by a spawned task.
+pub fn async_guest_programs(wasm: &Path) -> Vec<Program> {
+    [
+        "double(21)",
+        "sum-stream(0)",
+        "sum-stream(4097)",
+        "sum-stream(1048576)",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, call)| {
+        let mut p = Program::command(&format!("async-guest#{}", i + 1), wasm);
+        p.invoke = Some(call.to_string());
+        p
+    })
+    .collect()
+}
+
 /// The probe guest's scenarios (`guests/probe`): file-system edge cases in a tree with
 /// symbolic links pointing out of the preopen and a name that is not UTF-8, unicode
 /// arguments and environment, exit statuses, a trap, 1 MiB of stdout, stdin, clocks, loopback
