@@ -343,21 +343,37 @@ impl Shared {
             };
             let from = u64::from(s.ptr) + u64::from(s.progress) * u64::from(s.elem_size);
             let to = u64::from(d.ptr) + u64::from(d.progress) * u64::from(d.elem_size);
-            let mut tmp = vec![0u8; bytes as usize];
-            sm.read(from, &mut tmp)
-                .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))?;
-            if let Some(r) = own {
-                // Each handle moves from the writer's table to the reader's
-                // (CanonicalABI.md `lift_own` then `lower_own`).
-                for chunk in tmp.chunks_exact_mut(4) {
-                    let h = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
-                    let e = self.in_table(s.instance, |t| t.remove(h, r))?;
-                    let moved = self.in_table(d.instance, |t| t.insert(e))?;
-                    chunk.copy_from_slice(&moved.to_le_bytes());
+            let oob = || Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds);
+            if from + bytes > sm.data_size() || to + bytes > dm.data_size() {
+                return Err(oob());
+            }
+            match own {
+                None => {
+                    // SAFETY: both ranges were just checked against their memories' current
+                    // sizes, and no guest code runs (nothing can grow or move a memory) until
+                    // the copy is done; `copy` allows the ranges to overlap (one memory).
+                    unsafe {
+                        std::ptr::copy(
+                            sm.data_ptr().add(from as usize),
+                            dm.data_ptr().add(to as usize),
+                            bytes as usize,
+                        )
+                    }
+                }
+                Some(r) => {
+                    let mut tmp = vec![0u8; bytes as usize];
+                    sm.read(from, &mut tmp).map_err(|_| oob())?;
+                    // Each handle moves from the writer's table to the reader's
+                    // (CanonicalABI.md `lift_own` then `lower_own`).
+                    for chunk in tmp.chunks_exact_mut(4) {
+                        let h = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                        let e = self.in_table(s.instance, |t| t.remove(h, r))?;
+                        let moved = self.in_table(d.instance, |t| t.insert(e))?;
+                        chunk.copy_from_slice(&moved.to_le_bytes());
+                    }
+                    dm.write(to, &tmp).map_err(|_| oob())?;
                 }
             }
-            dm.write(to, &tmp)
-                .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))?;
         }
         for id in [src, dst] {
             if let Some(Object::End(e)) = st.obj_mut(id) {
