@@ -387,15 +387,9 @@ fn slot_offsets(o: &VMComponentOffsets, i: ComponentInstanceIndex) -> [u32; 4] {
 
 /// Copies the running thread's words out of the VM context (and takes its borrow scopes).
 pub(crate) fn capture(shared: &Shared) -> Saved {
-    let cx = &shared.vmctx;
-    let o = cx.offsets;
-    let n = o.num_component_instances;
     Saved {
-        flags: (0..n).map(|i| cx.read_u32(o.instance_flags(i))).collect(),
-        slots: (0..n)
-            .map(|i| slot_offsets(&o, i).map(|off| cx.read_u64(off)))
-            .collect(),
         scopes: super::glue_builtins::handles_glue::take_scopes(),
+        ..capture_new(shared)
     }
 }
 
@@ -411,6 +405,29 @@ pub(crate) fn capture_new(shared: &Shared) -> Saved {
             .collect(),
         scopes: Default::default(),
     }
+}
+
+/// Gives thread `t` (just inserted, not yet run) a fiber running `body` on a new stack, with
+/// `saved` as its first words; `what` names it in the error when no stack can be had.
+pub(crate) fn start_fiber(
+    shared: &Shared,
+    t: ThreadIdx,
+    saved: Saved,
+    what: &str,
+    body: Box<dyn FnOnce() + 'static>,
+) -> Result<(), Trap> {
+    let size = crate::fiber::stack_size_for(shared.engine.config().max_wasm_stack);
+    let stack = crate::fiber::FiberStack::new(size)
+        .map_err(|e| Trap::host(format!("cannot allocate a {what}'s stack: {e}")))?;
+    let fiber = Fiber::new(stack, body);
+    let mut st = shared.concurrent.lock();
+    let rec = st
+        .threads
+        .get_mut(t)
+        .ok_or_else(|| Trap::host("a new thread has no record"))?;
+    rec.saved = Some(saved);
+    rec.fiber = Some(FiberBox(fiber));
+    Ok(())
 }
 
 /// Installs a thread's words into the VM context (and its borrow scopes).

@@ -14,12 +14,9 @@
 //! (results lowered into the caller's memory) is the RETURNED event.
 
 use super::waitables::{subtask_progress, subtask_state, Subtask};
-use super::{
-    capture_new, FiberBox, ObjId, Object, State, TaskRec, ThreadIdx, ThreadRec, Waitable, ROOT,
-};
+use super::{capture_new, ObjId, Object, State, TaskRec, ThreadIdx, ThreadRec, Waitable, ROOT};
 use crate::component::instance::{lock, vmctx_view, Shared};
 use crate::error::{Error, Trap};
-use crate::fiber::{Fiber, FiberStack};
 use crate::func::Func;
 use crate::store::StoreMember;
 use crate::values::Val;
@@ -44,11 +41,6 @@ fn trap_of(e: Error) -> Trap {
         Error::Trap(t) => t,
         other => Trap::host(other.to_string()),
     }
-}
-
-/// Stack size of a task's fiber: the guest's stack budget plus room for the runtime.
-fn fiber_stack_size(shared: &Shared) -> usize {
-    shared.engine.config().max_wasm_stack + 256 * 1024
 }
 
 impl Shared {
@@ -157,15 +149,7 @@ impl Shared {
             shared.finish_task(&mut st, task);
             st.thread().outcome = Some(r);
         };
-        let stack = FiberStack::new(fiber_stack_size(self))
-            .map_err(|e| Trap::host(format!("cannot allocate a task's stack: {e}")))?;
-        let fiber = Fiber::new(stack, Box::new(body));
-        {
-            let mut st = self.concurrent.lock();
-            let rec = st.threads.get_mut(t).expect("just inserted");
-            rec.saved = Some(saved);
-            rec.fiber = Some(FiberBox(fiber));
-        }
+        super::start_fiber(self, t, saved, "task", Box::new(body))?;
         self.run_thread(t)?;
         let st = self.concurrent.lock();
         if !Self::task_resolved(&st, task) {
@@ -458,15 +442,7 @@ impl Shared {
             }
             st.thread().outcome = Some(r);
         };
-        let stack = FiberStack::new(fiber_stack_size(self))
-            .map_err(|e| Trap::host(format!("cannot allocate a subtask's stack: {e}")))?;
-        let fiber = Fiber::new(stack, Box::new(body));
-        {
-            let mut st = self.concurrent.lock();
-            let rec = st.threads.get_mut(t).expect("just inserted");
-            rec.saved = Some(saved);
-            rec.fiber = Some(FiberBox(fiber));
-        }
+        super::start_fiber(self, t, saved, "subtask", Box::new(body))?;
         self.run_thread(t)?;
         let mut st = self.concurrent.lock();
         let (resolved, state) = match st.obj(sub) {

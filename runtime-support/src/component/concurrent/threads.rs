@@ -6,10 +6,9 @@
 //! suspends itself if nobody resumed it meanwhile (the root, which cannot suspend, runs the
 //! event loop until it is resumed).
 
-use super::{FiberBox, State, ThreadIdx, ThreadRec, ROOT};
+use super::{State, ThreadIdx, ThreadRec, ROOT};
 use crate::component::instance::{vmctx_view, Shared};
 use crate::error::Trap;
-use crate::fiber::{Fiber, FiberStack};
 use crate::table::Table;
 use crate::values::Val;
 use kiln_environ::component::ComponentInstanceIndex;
@@ -123,14 +122,7 @@ impl Shared {
             });
             view.shared.concurrent.lock().thread().outcome = Some(r);
         };
-        let stack = FiberStack::new(crate::fiber::stack_size_for(
-            self.engine.config().max_wasm_stack,
-        ))
-        .map_err(|e| Trap::host(format!("cannot allocate a thread's stack: {e}")))?;
-        let mut st = self.concurrent.lock();
-        let rec = st.threads.get_mut(t).expect("just inserted");
-        rec.saved = Some(saved);
-        rec.fiber = Some(FiberBox(Fiber::new(stack, Box::new(body))));
+        super::start_fiber(self, t, saved, "thread", Box::new(body))?;
         Ok(i)
     }
 

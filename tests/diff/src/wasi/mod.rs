@@ -76,54 +76,48 @@ fn run_tool(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Builds the probe guest; `Ok(None)` when the target is missing.
-fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
+/// Builds the Rust guest crate of `manifest` for wasm32-wasip2 into the guests' target
+/// directory under `cache` (`--locked` when `locked`) and returns `<artifact>.wasm`; `Ok(None)`
+/// when the target is missing.
+fn build_rust_guest(
+    cache: &Path,
+    manifest: &Path,
+    artifact: &str,
+    locked: bool,
+) -> Result<Option<PathBuf>> {
     if !has_wasip2() {
         return Ok(None);
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/probe/Cargo.toml");
     let target = cache.join("guests-target");
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(&manifest)
+    cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
+    if locked {
+        cmd.arg("--locked");
+    }
+    cmd.arg("--manifest-path")
+        .arg(manifest)
         .arg("--target-dir")
         .arg(&target)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR");
-    run_tool(cmd, "cargo build of guests/probe")?;
+    run_tool(cmd, &format!("cargo build of {}", manifest.display()))?;
     Ok(Some(
-        target.join("wasm32-wasip2/release/kiln-diff-probe.wasm"),
+        target.join(format!("wasm32-wasip2/release/{artifact}.wasm")),
     ))
+}
+
+/// Builds the probe guest; `Ok(None)` when the target is missing.
+fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/probe/Cargo.toml");
+    build_rust_guest(cache, &manifest, "kiln-diff-probe", false)
 }
 
 /// Builds the component-model async guest (`tests/async-guests/rust`: wit-bindgen async
 /// exports, a spawned task writing a stream); `Ok(None)` when the target is missing.
 fn build_async_guest(cache: &Path) -> Result<Option<PathBuf>> {
-    if !has_wasip2() {
-        return Ok(None);
-    }
     let manifest = repo_root().join("tests/async-guests/rust/Cargo.toml");
-    let target = cache.join("guests-target");
-    let mut cmd = Command::new("cargo");
-    cmd.args([
-        "build",
-        "--quiet",
-        "--release",
-        "--locked",
-        "--target",
-        "wasm32-wasip2",
-    ])
-    .arg("--manifest-path")
-    .arg(&manifest)
-    .arg("--target-dir")
-    .arg(&target)
-    .env_remove("RUSTFLAGS")
-    .env_remove("CARGO_ENCODED_RUSTFLAGS")
-    .env_remove("CARGO_TARGET_DIR");
-    run_tool(cmd, "cargo build of tests/async-guests/rust")?;
-    Ok(Some(target.join("wasm32-wasip2/release/async_guest.wasm")))
+    build_rust_guest(cache, &manifest, "async_guest", true)
 }
 
 /// Builds the C probe (`guests/cprobe.c`, wasi-libc + the preview1 command adapter through
