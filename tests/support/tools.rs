@@ -57,13 +57,21 @@ pub fn cargo_build(args: &[&str]) {
     );
 }
 
-/// The workspace's executables: `kiln` and `kiln-componentize`, built together once (with
-/// the runtime library, which `kiln` links: cargo builds all of `kiln-runtime`'s crate types).
+/// The workspace's executables: `kiln` and `kiln-componentize`, built together once with the
+/// workspace's libraries (`--lib`: a dependency is built as an rlib only, so the runtime's
+/// `cdylib` and `staticlib` for C hosts need their package's library target selected).
 fn executables() -> &'static (PathBuf, PathBuf) {
     static EXES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     EXES.get_or_init(|| {
         // `--workspace`: the features `cargo test --workspace` resolves (see the module docs).
-        cargo_build(&["--workspace", "--bin", "kiln", "--bin", "kiln-componentize"]);
+        cargo_build(&[
+            "--workspace",
+            "--lib",
+            "--bin",
+            "kiln",
+            "--bin",
+            "kiln-componentize",
+        ]);
         let (_, profile_dir) = target_dirs();
         (
             profile_dir.join("kiln"),
