@@ -68,6 +68,11 @@
       (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (call $ws.new) (i32.const 4))))
     (func (export "linger-cb") (param i32 i32 i32) (result i32) unreachable)
 
+    ;; stackful: returns 7, then waits on an empty set forever inside guest code
+    (func (export "linger-stackful")
+      (call $tr (i32.const 7))
+      (drop (call $ws.wait (call $ws.new) (i32.const 0))))
+
     ;; waits on an empty set before returning
     (func (export "deadlock") (result i32)
       (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (call $ws.new) (i32.const 4))))
@@ -135,6 +140,8 @@
     (canon lift (core func $i "quadruple") async))
   (func (export "linger") async (result u32)
     (canon lift (core func $i "linger") async (callback (core func $i "linger-cb"))))
+  (func (export "linger-stackful") async (result u32)
+    (canon lift (core func $i "linger-stackful") async))
   (func (export "deadlock") async (result u32)
     (canon lift (core func $i "deadlock") async (callback (core func $i "linger-cb"))))
   (func (export "sync-wait") (result u32) (canon lift (core func $i "sync-wait")))
@@ -147,6 +154,7 @@
   (func (export "answer") (alias export $outer "answer"))
   (func (export "quadruple") (alias export $outer "quadruple"))
   (func (export "linger") (alias export $outer "linger"))
+  (func (export "linger-stackful") (alias export $outer "linger-stackful"))
   (func (export "deadlock") (alias export $outer "deadlock"))
   (func (export "sync-wait") (alias export $outer "sync-wait"))
   (func (export "boom") (alias export $outer "boom"))

@@ -184,3 +184,32 @@ fn a_rust_async_guest_runs_its_spawned_tasks_and_streams() {
         );
     }
 }
+
+#[test]
+fn tasks_suspended_in_guest_code_keep_the_instance_on_their_thread() {
+    let c = compile();
+    let i = instance(&c);
+    // Finished tasks leave nothing behind: another thread may call.
+    assert_eq!(i.call("answer", &[]).expect("answer"), Some(Val::U32(42)));
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(i.call("answer", &[]).expect("answer"), Some(Val::U32(42))));
+    });
+    // A callback task waiting for events holds no guest frames: other threads may call.
+    assert_eq!(i.call("linger", &[]).expect("linger"), Some(Val::U32(7)));
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(i.call("answer", &[]).expect("answer"), Some(Val::U32(42))));
+    });
+    // A stackful task suspended inside guest code keeps the store entered by this thread.
+    assert_eq!(
+        i.call("linger-stackful", &[]).expect("linger-stackful"),
+        Some(Val::U32(7))
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| match i.call("answer", &[]) {
+            Err(Error::Busy(_)) => {}
+            other => panic!("expected Busy from another thread, got {other:?}"),
+        });
+    });
+    // This thread goes on using it.
+    assert_eq!(i.call("answer", &[]).expect("answer"), Some(Val::U32(42)));
+}
