@@ -113,8 +113,8 @@ const UNTESTABLE_GLUE_TRAPS: &[(GlueTrap, &str)] = &[
     ),
     (
         GlueTrap::AsyncValue,
-        "raised when an error-context value crosses; a script cannot make one (its built-ins \
-         trap as unsupported first)",
+        "no longer raised: stream, future and error-context values cross through the runtime \
+         (the code stays reserved)",
     ),
     (
         GlueTrap::AsyncBlocked,

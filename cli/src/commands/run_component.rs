@@ -223,7 +223,7 @@ pub fn wave_type(ty: &T) -> Result<Type> {
         // A fixed-length list is written as a list (its length is checked).
         T::FixedList(t, _) => Type::list(wave_type(t)?),
         T::Stream(_) | T::Future(_) | T::ErrorContext => {
-            bail!("{ty} values need component-model async, which kiln does not run yet")
+            bail!("{ty} values cannot be passed to or from the host yet (they move only between components)")
         }
     })
 }
@@ -311,7 +311,7 @@ pub fn from_wave(ty: &T, v: &Value) -> Result<Val> {
             Val::List(items)
         }
         T::Stream(_) | T::Future(_) | T::ErrorContext => {
-            bail!("{ty} values need component-model async, which kiln does not run yet")
+            bail!("{ty} values cannot be passed to or from the host yet (they move only between components)")
         }
     })
 }

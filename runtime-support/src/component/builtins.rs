@@ -5,9 +5,8 @@
 //! `context.get`/`context.set` read and write the running thread's two storage slots (words of
 //! the component VM context switched with the thread, zeroed by the glue when a task starts),
 //! `backpressure.inc`/`.dec` the instance's counter; `thread.yield` lets the other ready threads
-//! run. Waitable sets, subtasks, streams and futures are `concurrent`'s. `error-context` and the
-//! thread built-ins other than `thread.yield` trap as not implemented yet, after the checks
-//! every built-in starts with (`may_leave`). `task.return` is compiled glue (it lifts values),
+//! run. Waitable sets, subtasks, streams, futures, error contexts and explicit threads are
+//! `concurrent`'s; every built-in first checks `may_leave` where the spec does. `task.return` is compiled glue (it lifts values),
 //! see `kiln_compiler::component::glue::import`.
 
 use super::instance::Shared;
@@ -224,11 +223,16 @@ fn async_builtin(
             shared.task_cancel(instance)?;
             Ok(None)
         }
-        B::ErrorContextNew(_) | B::ErrorContextDebugMessage(_) | B::ErrorContextDrop => {
-            Err(Trap::abi(format!(
-                "unsupported: canonical built-in `{}` is not implemented yet",
-                builtin.name()
-            )))
+        B::ErrorContextNew(opts) => {
+            r(shared.error_context_new(opts, arg(args, 0), arg(args, 1))?)
+        }
+        B::ErrorContextDebugMessage(opts) => {
+            shared.error_context_debug_message(opts, arg(args, 0), arg(args, 1))?;
+            Ok(None)
+        }
+        B::ErrorContextDrop => {
+            shared.error_context_drop(instance, arg(args, 0))?;
+            Ok(None)
         }
         B::ContextGet(_)
         | B::ContextSet(_)

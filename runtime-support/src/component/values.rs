@@ -428,7 +428,8 @@ pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> R
         }
         T::Stream(_) | T::Future(_) | T::ErrorContext => {
             return Err(Error::Other(format!(
-                "{ty} values need component-model async, which kiln does not run yet"
+                "{ty} values cannot be passed to or from the host yet (component-model async \
+                 values move only between components)"
             )))
         }
         T::Record(fields) => {

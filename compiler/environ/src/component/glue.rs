@@ -253,7 +253,8 @@ pub enum GlueTrap {
     ParamsOutOfBounds = 24,
     /// A `realloc` result for parameters passed in memory lies outside memory.
     ParamsReallocOutOfBounds = 25,
-    /// An `error-context` value crossed: not supported yet.
+    /// No longer raised (`error-context` values cross through the runtime); kept so the codes
+    /// of the other traps stay stable.
     AsyncValue = 26,
     /// An `async` lift returned without calling `task.return`.
     NoAsyncResult = 27,
@@ -369,9 +370,7 @@ impl GlueTrap {
             GlueTrap::BorrowNotDropped => "borrow handles still remain at the end of the call",
             GlueTrap::BadHandle => "unknown handle index",
             GlueTrap::HostOutOfMemory => "out of host memory while lifting a value for the host",
-            GlueTrap::AsyncValue => {
-                "unsupported: error-context values cannot cross a component boundary yet"
-            }
+            GlueTrap::AsyncValue => "internal error: an async value crossed in the glue",
             GlueTrap::NoAsyncResult => "async-lifted export failed to produce a result",
             GlueTrap::AsyncBlocked => "internal error: an async task blocked in the glue",
             GlueTrap::TaskReturnUnexpected => {

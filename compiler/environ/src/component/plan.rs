@@ -199,6 +199,9 @@ pub struct AsyncValueType {
     pub elem: Option<InterfaceType>,
 }
 
+/// The type key (`AsyncValueType::key`'s space) the glue passes for an `error-context` value.
+pub const ERROR_CONTEXT_KEY: u32 = u32::MAX;
+
 impl AsyncValueType {
     /// A 32-bit key of the type, equal for equal types (bit 31: a future), by which the glue
     /// and the runtime check that a transferred end is of the type the receiver expects.
@@ -209,7 +212,8 @@ impl AsyncValueType {
             h ^= u32::from(b);
             h = h.wrapping_mul(0x0100_0193);
         }
-        (h & 0x7fff_ffff) | (u32::from(self.future) << 31)
+        // `u32::MAX` is `ERROR_CONTEXT_KEY`.
+        ((h & 0x7fff_ffff) | (u32::from(self.future) << 31)).min(ERROR_CONTEXT_KEY - 1)
     }
 }
 

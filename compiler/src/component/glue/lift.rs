@@ -71,9 +71,12 @@ impl Glue<'_, '_> {
                 self.b.ins().store(mflags(), h, dst, off);
             }
             T::ErrorContext => {
-                self.trap(GlueTrap::AsyncValue);
-                let cont = self.b.create_block();
-                self.b.switch_to_block(cont);
+                let inst = self.i32(i64::from(self.opts.instance));
+                let key = self.i32(i64::from(kiln_environ::component::ERROR_CONTEXT_KEY as i32));
+                let h = self
+                    .builtin(ComponentBuiltin::async_value_lift, &[inst, key, v])
+                    .expect("returns");
+                self.b.ins().store(mflags(), h, dst, off);
             }
             T::Own(r) | T::Borrow(r) => {
                 let which = if matches!(ty, T::Own(_)) {

@@ -127,10 +127,13 @@ impl Glue<'_, '_> {
                 vec![h]
             }
             T::ErrorContext => {
-                self.trap(GlueTrap::AsyncValue);
-                let cont = self.b.create_block();
-                self.b.switch_to_block(cont);
-                vec![self.i32(0)]
+                let v = self.b.ins().load(types::I32, mflags(), src, off);
+                let inst = self.i32(i64::from(self.opts.instance));
+                let key = self.i32(i64::from(kiln_environ::component::ERROR_CONTEXT_KEY as i32));
+                let h = self
+                    .builtin(ComponentBuiltin::async_value_lower, &[inst, key, v])
+                    .expect("returns");
+                vec![h]
             }
             T::Own(r) | T::Borrow(r) => {
                 let h = self.b.ins().load(types::I32, mflags(), src, off);

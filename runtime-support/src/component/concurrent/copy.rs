@@ -394,6 +394,9 @@ impl Shared {
         key: u32,
         h: u32,
     ) -> Result<u32, Trap> {
+        if key == kiln_environ::component::ERROR_CONTEXT_KEY {
+            return self.lift_error_context(inst, h);
+        }
         let st = self.concurrent.lock();
         let id = self.object_of(inst, h)?;
         let desc = if key >> 31 == 1 { "future" } else { "stream" };
@@ -443,6 +446,9 @@ impl Shared {
         key: u32,
         id: u32,
     ) -> Result<u32, Trap> {
+        if key == kiln_environ::component::ERROR_CONTEXT_KEY {
+            return self.lower_error_context(inst, id);
+        }
         let mut st = self.concurrent.lock();
         let ok = match st.obj(id) {
             Some(Object::End(e)) => {

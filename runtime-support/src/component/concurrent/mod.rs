@@ -20,12 +20,13 @@
 //! and installs the other's ([`Saved`]); the backpressure counters are per instance and are
 //! not switched. The thread-local borrow-scope stack is switched with them.
 //!
-//! **Handles.** Waitable sets, subtasks and stream and future ends live in
+//! **Handles.** Waitable sets, subtasks, stream and future ends and error contexts live in
 //! [`State::objects`]; the instance's handle table (shared with resources, as the spec's
 //! single `handles` table) holds them as entries of type [`ASYNC_OBJECT`] whose `rep` is the
 //! object's index.
 
 pub(crate) mod copy;
+pub(crate) mod error_context;
 pub(crate) mod tasks;
 pub(crate) mod threads;
 pub(crate) mod waitables;
@@ -140,6 +141,8 @@ pub(crate) enum Object {
     Subtask(Subtask),
     /// One end of a stream or future.
     End(CopyEnd),
+    /// An `error-context`: its debug message.
+    ErrorContext(std::sync::Arc<str>),
 }
 
 /// The waitable part of an object (CanonicalABI.md `Waitable`).
