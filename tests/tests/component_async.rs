@@ -88,6 +88,9 @@ fn deadlocks_and_blocking_synchronous_tasks_are_traps() {
     );
     let m = trap_message(instance(&c).call("boom", &[]));
     assert!(m.contains("unreachable"), "{m}");
+    // A guest that starts threads without end is stopped at the runtime's bound.
+    let m = trap_message(instance(&c).call("spawn-forever", &[]));
+    assert!(m.contains("too many tasks and threads"), "{m}");
     // The process goes on, and a new instance works.
     assert_eq!(
         instance(&c).call("answer", &[]).expect("answer"),

@@ -64,26 +64,39 @@ mod imp {
         raise(GlueTrap::from_code(code as u32).unwrap_or(GlueTrap::ListOutOfBounds))
     }
 
+    /// Runs `f` on the instantiation behind `vmctx`; its error is raised as a trap (after
+    /// `f`'s values are dropped).
+    ///
+    /// # Safety
+    /// `vmctx` is the component VM context the glue passes (its instance slot is live).
+    unsafe fn on_shared<T>(
+        vmctx: *mut u8,
+        f: impl FnOnce(&crate::component::instance::Shared) -> Result<T, crate::error::Trap>,
+    ) -> T {
+        // SAFETY: caller contract.
+        let r = match unsafe { crate::component::instance::vmctx_view(vmctx) } {
+            Some(view) => f(view.shared),
+            None => Err(crate::error::Trap::host("component instance is gone")),
+        };
+        match r {
+            Ok(v) => v,
+            Err(t) => raise_trap(t),
+        }
+    }
+
     pub unsafe extern "C" fn async_value_lift(
         vmctx: *mut u8,
         instance: i32,
         ty: i32,
         handle: i32,
     ) -> i32 {
-        let r = {
-            // SAFETY: the glue passes its component VM context, whose instance slot is live.
-            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
-                Some(view) => {
-                    view.shared
-                        .lift_async_value(instance as u32, ty as u32, handle as u32)
-                }
-                None => Err(crate::error::Trap::host("component instance is gone")),
-            }
+        // SAFETY: the glue passes its component VM context.
+        let v = unsafe {
+            on_shared(vmctx, |s| {
+                s.lift_async_value(instance as u32, ty as u32, handle as u32)
+            })
         };
-        match r {
-            Ok(v) => v as i32,
-            Err(t) => raise_trap(t),
-        }
+        v as i32
     }
 
     pub unsafe extern "C" fn async_value_lower(
@@ -92,20 +105,13 @@ mod imp {
         ty: i32,
         value: i32,
     ) -> i32 {
-        let r = {
-            // SAFETY: as in `async_value_lift`.
-            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
-                Some(view) => {
-                    view.shared
-                        .lower_async_value(instance as u32, ty as u32, value as u32)
-                }
-                None => Err(crate::error::Trap::host("component instance is gone")),
-            }
+        // SAFETY: the glue passes its component VM context.
+        let v = unsafe {
+            on_shared(vmctx, |s| {
+                s.lower_async_value(instance as u32, ty as u32, value as u32)
+            })
         };
-        match r {
-            Ok(v) => v as i32,
-            Err(t) => raise_trap(t),
-        }
+        v as i32
     }
 
     pub unsafe extern "C" fn async_call(
@@ -115,23 +121,11 @@ mod imp {
         args: i64,
         nargs: i32,
     ) -> i64 {
-        let r = {
-            // SAFETY: the glue passes its component VM context, whose instance slot is live.
-            match unsafe { crate::component::instance::vmctx_view(vmctx) } {
-                Some(view) => {
-                    // SAFETY: the glue passes a stack buffer of `nargs` 8-byte words.
-                    let args = unsafe {
-                        std::slice::from_raw_parts(args as usize as *const u64, nargs as usize)
-                    };
-                    view.shared.async_call(caller as u32, lift as u32, args)
-                }
-                None => Err(crate::error::Trap::host("component instance is gone")),
-            }
-        };
-        match r {
-            Ok(v) => v,
-            Err(t) => raise_trap(t),
-        }
+        // SAFETY: the glue passes a stack buffer of `nargs` 8-byte words.
+        let args =
+            unsafe { std::slice::from_raw_parts(args as usize as *const u64, nargs as usize) };
+        // SAFETY: the glue passes its component VM context.
+        unsafe { on_shared(vmctx, |s| s.async_call(caller as u32, lift as u32, args)) }
     }
 
     pub unsafe extern "C" fn host_alloc(_vmctx: *mut u8, size: i64, _align: i64) -> i64 {

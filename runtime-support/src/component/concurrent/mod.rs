@@ -93,6 +93,10 @@ impl<T> Default for Slab<T> {
     }
 }
 
+/// Most threads (task fibers, subtask fibers, explicit threads) one instantiation may have
+/// alive at once: each holds a stack, and guests choose how many they start.
+pub(crate) const MAX_THREADS: usize = 10_000;
+
 impl<T> Slab<T> {
     /// Adds `v`; returns its index.
     pub(crate) fn insert(&mut self, v: T) -> usize {
@@ -122,6 +126,11 @@ impl<T> Slab<T> {
             self.free.push(i);
         }
         v
+    }
+
+    /// Number of live items.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len() - self.free.len()
     }
 
     /// Every live item, with its index.
@@ -419,6 +428,13 @@ pub(crate) fn start_fiber(
     what: &str,
     body: Box<dyn FnOnce() + 'static>,
 ) -> Result<(), Trap> {
+    if shared.concurrent.lock().threads.len() > MAX_THREADS {
+        shared.concurrent.lock().threads.remove(t);
+        return Err(Trap::abi(format!(
+            "too many tasks and threads alive in one component instantiation (at most \
+             {MAX_THREADS})"
+        )));
+    }
     let size = crate::fiber::stack_size_for(shared.engine.config().max_wasm_stack);
     let stack = crate::fiber::FiberStack::new(size)
         .map_err(|e| Trap::host(format!("cannot allocate a {what}'s stack: {e}")))?;
