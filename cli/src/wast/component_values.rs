@@ -146,7 +146,7 @@ fn matches(got: &Val, want: &Val) -> bool {
             w.sort();
             g == w
         }
-        (Val::Own(_) | Val::Borrow(_), _) => false,
+        (Val::Own(_) | Val::Borrow(_) | Val::Stream(_) | Val::Future(_), _) => false,
         (g, w) => g == w,
     }
 }
@@ -204,5 +204,7 @@ pub fn format_cval(v: &Val) -> String {
         ),
         Val::Own(h) => format!("(own handle {h})"),
         Val::Borrow(h) => format!("(borrow handle {h})"),
+        Val::Stream(id) => format!("(stream {id})"),
+        Val::Future(id) => format!("(future {id})"),
     }
 }

@@ -83,6 +83,11 @@ pub struct HostCx<'a> {
 }
 
 impl<'a> HostCx<'a> {
+    /// The instantiation's shared state (for `concurrent::host_io`).
+    pub(super) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
     /// The calling component instance; `None` while it is being instantiated (host functions
     /// called from start functions) or after it was dropped.
     pub fn instance(&self) -> Option<ComponentInstance> {

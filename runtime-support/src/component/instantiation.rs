@@ -389,7 +389,15 @@ impl<'l> Builder<'l> {
             FuncSource::Import { import, path } => {
                 let name = import_path(meta, *import, path);
                 if let Some(h) = self.linker.funcs.get(&name).cloned() {
-                    return lowered_func(&self.component, index, self.cvmctx, core_ty, ty, h);
+                    let f =
+                        lowered_func(&self.component, index, self.cvmctx, core_ty.clone(), ty, h)?;
+                    // An `async` lowering of an `async` host function runs the call on a
+                    // subtask's thread: a host function that waits (`HostCx::sleep_until`,
+                    // `block_on`) suspends only that thread, and the caller gets STARTED.
+                    if options.async_ && ty.is_async {
+                        return Ok(self.async_lowered(f, core_ty, options.instance, true));
+                    }
+                    return Ok(f);
                 }
                 self.lower_flat(&name, core_ty, ty, options)
             }
@@ -401,7 +409,7 @@ impl<'l> Builder<'l> {
                     // on a thread of its own (a synchronous callee cannot block, so its adapter
                     // finishes at once and needs none).
                     Some(f) if options.async_ && ty.is_async => {
-                        Ok(self.async_lowered(f, core_ty, options.instance))
+                        Ok(self.async_lowered(f, core_ty, options.instance, false))
                     }
                     Some(f) => Ok(f),
                     None => Ok(self.lower_lifted_flat(*lifted, core_ty, ty)),
@@ -411,8 +419,9 @@ impl<'l> Builder<'l> {
     }
 
     /// The core function of an `async` lowering whose compiled adapter is `adapter`: each call
-    /// runs the adapter as a subtask (`concurrent::tasks`) and returns its status.
-    fn async_lowered(&self, adapter: Func, core_ty: FuncType, caller: u32) -> Func {
+    /// runs the adapter as a subtask (`concurrent::tasks`) and returns its status. `host`:
+    /// the callee is a host function (its arguments are taken as soon as it runs).
+    fn async_lowered(&self, adapter: Func, core_ty: FuncType, caller: u32, host: bool) -> Func {
         let weak = Arc::downgrade(&self.shared);
         let n = core_ty.params.len().max(core_ty.results.len()).max(1);
         Func::new(
@@ -426,7 +435,7 @@ impl<'l> Builder<'l> {
                 for (slot, a) in values.iter_mut().zip(args) {
                     *slot = crate::vm::ValRaw::from_u128(a.to_raw(&mut |_| {}));
                 }
-                shared.subtask_call(&adapter, caller, &mut values)?;
+                shared.subtask_call(&adapter, caller, host, &mut values)?;
                 if let Some(r) = results.first_mut() {
                     *r = crate::values::Val::I32(values[0].get_u64() as u32 as i32);
                 }

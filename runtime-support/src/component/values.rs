@@ -63,6 +63,11 @@ pub enum Val {
     Own(u32),
     /// `borrow<R>`: a handle index (not supported by calls yet).
     Borrow(u32),
+    /// `stream<T>` passed between a host function and the guest: the readable end, held by
+    /// the runtime until it is claimed (`HostCx::stream_to_host`) or handed to the guest.
+    Stream(u32),
+    /// `future<T>` passed between a host function and the guest, like [`Val::Stream`].
+    Future(u32),
 }
 
 fn mismatch(ty: &T, v: &Val) -> Error {
@@ -139,6 +144,9 @@ pub fn encode(ty: &T, v: &Val, out: &mut [u8], keep: &mut Vec<Vec<u64>>) -> Resu
         (T::F64, Val::Float64(x)) => put(out, &x.to_le_bytes()),
         (T::Char, Val::Char(c)) => put(out, &(*c as u32).to_le_bytes()),
         (T::Own(_), Val::Own(h)) | (T::Borrow(_), Val::Borrow(h)) => put(out, &h.to_le_bytes()),
+        (T::Stream(_), Val::Stream(id)) | (T::Future(_), Val::Future(id)) => {
+            put(out, &id.to_le_bytes())
+        }
         (T::String, Val::String(s)) => {
             let mut data = vec![0u64; s.len().div_ceil(8).max(1)];
             // SAFETY: `data` has at least `s.len()` bytes.
@@ -371,6 +379,8 @@ pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> R
         }
         T::Own(_) => Val::Own(u32::from_le_bytes(get(b, 0)?)),
         T::Borrow(_) => Val::Borrow(u32::from_le_bytes(get(b, 0)?)),
+        T::Stream(_) => Val::Stream(u32::from_le_bytes(get(b, 0)?)),
+        T::Future(_) => Val::Future(u32::from_le_bytes(get(b, 0)?)),
         T::String => {
             // SAFETY: forwarded contract.
             let s = unsafe { slice_at(b, 0, 1)? };
@@ -426,10 +436,9 @@ pub unsafe fn decode_within(ty: &T, b: &[u8], budget: &mut HostValueBudget) -> R
             }
             Val::List(items)
         }
-        T::Stream(_) | T::Future(_) | T::ErrorContext => {
+        T::ErrorContext => {
             return Err(Error::Other(format!(
-                "{ty} values cannot be passed to or from the host yet (component-model async \
-                 values move only between components)"
+                "{ty} values cannot be passed to or from the host yet"
             )))
         }
         T::Record(fields) => {

@@ -11,7 +11,7 @@ pub(crate) mod fd;
 use super::streams::{InputStream, OutputStream, Readiness, StreamError};
 use super::{
     arg, define, define_resource, new_handle, new_input_stream, new_output_stream, option, string,
-    OutputBuffer, OutputConfig, StdinConfig, WasiConfig,
+    versioned, OutputBuffer, OutputConfig, StdinConfig, WasiConfig,
 };
 use crate::component::{ComponentLinker, Val};
 use crate::error::{Error, Trap};
@@ -270,45 +270,71 @@ impl OutputStream for StdOutput {
     }
 }
 
-/// Adds `wasi:cli/{environment,exit,stdin,stdout,stderr,terminal-*}`.
+/// Adds `wasi:cli/{environment,exit,stdin,stdout,stderr,terminal-*}` (0.2) and the same
+/// interfaces of 0.3 but stdio (`cli3.rs`).
 pub fn add(linker: &mut ComponentLinker) {
-    define(linker, "cli/environment", "get-environment", |_, st, _| {
-        let env = st
-            .config
-            .env
-            .iter()
-            .map(|(k, v)| Val::Tuple(vec![string(k.as_str()), string(v.as_str())]))
-            .collect();
-        Ok(Some(Val::List(env)))
-    });
-    define(linker, "cli/environment", "get-arguments", |_, st, _| {
-        let args = st.config.args.iter().map(|a| string(a.as_str())).collect();
-        Ok(Some(Val::List(args)))
-    });
-    define(linker, "cli/environment", "initial-cwd", |_, st, _| {
-        Ok(Some(option(st.config.cwd.as_deref().map(string))))
-    });
+    for p3 in [false, true] {
+        let env = versioned("cli/environment", p3);
+        define(linker, &env, "get-environment", |_, st, _| {
+            let env = st
+                .config
+                .env
+                .iter()
+                .map(|(k, v)| Val::Tuple(vec![string(k.as_str()), string(v.as_str())]))
+                .collect();
+            Ok(Some(Val::List(env)))
+        });
+        define(linker, &env, "get-arguments", |_, st, _| {
+            let args = st.config.args.iter().map(|a| string(a.as_str())).collect();
+            Ok(Some(Val::List(args)))
+        });
+        let cwd = if p3 { "get-initial-cwd" } else { "initial-cwd" };
+        define(linker, &env, cwd, |_, st, _| {
+            Ok(Some(option(st.config.cwd.as_deref().map(string))))
+        });
 
-    define(linker, "cli/exit", "exit", |_, _, args| {
-        match arg(args, 0)? {
+        let exit = versioned("cli/exit", p3);
+        define(linker, &exit, "exit", |_, _, args| match arg(args, 0)? {
             Val::Result(Ok(_)) => Err(Trap::exit(0)),
             Val::Result(Err(_)) => Err(Trap::exit(1)),
             other => Err(Trap::host(format!(
                 "WASI: exit expects a result, got {other:?}"
             ))),
+        });
+        define(linker, &exit, "exit-with-code", |_, _, args| {
+            match arg(args, 0)? {
+                Val::U8(code) => Err(Trap::exit(i32::from(*code))),
+                other => Err(Trap::host(format!(
+                    "WASI: exit-with-code expects a u8, got {other:?}"
+                ))),
+            }
+        });
+
+        let input = versioned(TERMINAL_INPUT.0, p3);
+        let output = versioned(TERMINAL_OUTPUT.0, p3);
+        define_resource::<TerminalObj>(linker, &input, TERMINAL_INPUT.1);
+        define_resource::<TerminalObj>(linker, &output, TERMINAL_OUTPUT.1);
+        for (iface, name, which) in [
+            ("cli/terminal-stdin", "get-terminal-stdin", 0),
+            ("cli/terminal-stdout", "get-terminal-stdout", 1),
+            ("cli/terminal-stderr", "get-terminal-stderr", 2),
+        ] {
+            let res = if which == 0 {
+                (input.clone(), TERMINAL_INPUT.1)
+            } else {
+                (output.clone(), TERMINAL_OUTPUT.1)
+            };
+            define(linker, &versioned(iface, p3), name, move |cx, st, _| {
+                let tty = [st.stdio.stdin_tty, st.stdio.stdout_tty, st.stdio.stderr_tty][which];
+                let h = if tty {
+                    Some(new_handle(cx, st, (&res.0, res.1), TerminalObj)?)
+                } else {
+                    None
+                };
+                Ok(Some(option(h)))
+            });
         }
-    });
-    define(
-        linker,
-        "cli/exit",
-        "exit-with-code",
-        |_, _, args| match arg(args, 0)? {
-            Val::U8(code) => Err(Trap::exit(i32::from(*code))),
-            other => Err(Trap::host(format!(
-                "WASI: exit-with-code expects a u8, got {other:?}"
-            ))),
-        },
-    );
+    }
 
     define(linker, "cli/stdin", "get-stdin", |cx, st, _| {
         new_input_stream(cx, st, st.stdio.stdin_stream()).map(Some)
@@ -319,46 +345,4 @@ pub fn add(linker: &mut ComponentLinker) {
     define(linker, "cli/stderr", "get-stderr", |cx, st, _| {
         new_output_stream(cx, st, st.stdio.stderr_stream()).map(Some)
     });
-
-    define_resource::<TerminalObj>(linker, TERMINAL_INPUT.0, TERMINAL_INPUT.1);
-    define_resource::<TerminalObj>(linker, TERMINAL_OUTPUT.0, TERMINAL_OUTPUT.1);
-    define(
-        linker,
-        "cli/terminal-stdin",
-        "get-terminal-stdin",
-        |cx, st, _| {
-            let h = if st.stdio.stdin_tty {
-                Some(new_handle(cx, st, TERMINAL_INPUT, TerminalObj)?)
-            } else {
-                None
-            };
-            Ok(Some(option(h)))
-        },
-    );
-    define(
-        linker,
-        "cli/terminal-stdout",
-        "get-terminal-stdout",
-        |cx, st, _| {
-            let h = if st.stdio.stdout_tty {
-                Some(new_handle(cx, st, TERMINAL_OUTPUT, TerminalObj)?)
-            } else {
-                None
-            };
-            Ok(Some(option(h)))
-        },
-    );
-    define(
-        linker,
-        "cli/terminal-stderr",
-        "get-terminal-stderr",
-        |cx, st, _| {
-            let h = if st.stdio.stderr_tty {
-                Some(new_handle(cx, st, TERMINAL_OUTPUT, TerminalObj)?)
-            } else {
-                None
-            };
-            Ok(Some(option(h)))
-        },
-    );
 }

@@ -15,6 +15,7 @@
 //!   `wasi:http/*`.
 
 mod cli;
+mod cli3;
 mod clocks;
 mod filesystem;
 pub mod http;
@@ -219,6 +220,7 @@ pub fn add_to_linker_shared(
     linker.instance_state(move || WasiState::new(config.clone()));
     io::add(linker);
     cli::add(linker);
+    cli3::add(linker);
     clocks::add(linker);
     random::add(linker);
     filesystem::add(linker);
@@ -230,7 +232,25 @@ pub fn add_to_linker_shared(
 /// The full import path of function (or resource) `name` in WASI interface `iface`
 /// (`"io/streams"` → `wasi:io/streams@0.2.12#name`).
 pub fn path(iface: &str, name: &str) -> String {
-    format!("wasi:{iface}@{VERSION}#{name}")
+    if iface.contains('@') {
+        // A versioned interface (`"cli/stdout@0.3.0"`, see [`VERSION_3`]).
+        format!("wasi:{iface}#{name}")
+    } else {
+        format!("wasi:{iface}@{VERSION}#{name}")
+    }
+}
+
+/// The WASI 0.3 version the host defines its 0.3 functions under (any `0.3.x` import
+/// matches); interfaces named with it (`"cli/stdout@0.3.0"`) are the 0.3 ones.
+pub const VERSION_3: &str = "0.3.0";
+
+/// Interface `iface` (`"cli/stdout"`) of WASI 0.2 (`p3 == false`) or 0.3, as [`path`] takes it.
+pub(crate) fn versioned(iface: &str, p3: bool) -> String {
+    if p3 {
+        format!("{iface}@{VERSION_3}")
+    } else {
+        iface.to_string()
+    }
 }
 
 /// Defines WASI function `name` of interface `iface` (`"io/streams"`) with a closure over
@@ -289,19 +309,25 @@ pub(crate) fn define_resource<T: Send + 'static>(
     });
 }
 
-/// The `wasi:cli/run` interface name `instance` exports (any `0.2.x` version), if any.
+/// The `wasi:cli/run` interface name `instance` exports (any `0.2.x` or `0.3.x` version), if
+/// any.
 pub fn run_export(instance: &ComponentInstance) -> Option<String> {
     instance
         .exports()
         .iter()
         .map(|e| e.name.as_str())
-        .find(|n| n.starts_with("wasi:cli/run@0.2.") || *n == "wasi:cli/run")
+        .find(|n| {
+            n.starts_with("wasi:cli/run@0.2.")
+                || n.starts_with("wasi:cli/run@0.3.")
+                || *n == "wasi:cli/run"
+        })
         .map(str::to_string)
 }
 
 /// Runs a command: calls `wasi:cli/run#run` of `instance` and returns the exit status the
 /// program chose: 0 for `ok`, 1 for `err`, or the status it passed to `wasi:cli/exit`.
-/// A trap is an error (the instance must not be used again).
+/// A trap is an error (the instance must not be used again). A 0.3 command's `run` is an
+/// `async` function: the call runs the instance's tasks until `run` returns.
 pub fn run_command(instance: &ComponentInstance) -> Result<i32, Error> {
     let iface = run_export(instance).ok_or_else(|| {
         Error::Link("the component does not export `wasi:cli/run` (it is not a command)".into())

@@ -3,7 +3,7 @@
 //! (splitmix64) seeded from the kernel at instantiation; the insecure seed is drawn once per
 //! instance and stays the same for its lifetime, as the WIT asks.
 
-use super::{define, define_raw};
+use super::{define, define_raw, versioned};
 use crate::component::{ComponentLinker, HostCx, Val};
 use crate::error::{Error, Trap};
 use std::sync::Mutex;
@@ -68,7 +68,7 @@ fn insecure<'a>(cx: &HostCx<'a>) -> Result<&'a InsecureState, Trap> {
     cx.state::<InsecureState>()
 }
 
-/// Adds `wasi:random/{random,insecure,insecure-seed}`.
+/// Adds `wasi:random/{random,insecure,insecure-seed}`, 0.2 and 0.3.
 pub fn add(linker: &mut ComponentLinker) {
     linker.instance_state(|| {
         let mut b = [0u8; 24];
@@ -79,48 +79,56 @@ pub fn add(linker: &mut ComponentLinker) {
             state: Mutex::new(word(2)),
         })
     });
-    define_raw(
-        linker,
-        "random/random",
-        "get-random-bytes",
-        |_, _, args, out| {
-            let mut buf = vec![0u8; checked_len(args.get::<u64>(0)?)?];
+    for p3 in [false, true] {
+        let (rnd, ins, seed) = (
+            versioned("random/random", p3),
+            versioned("random/insecure", p3),
+            versioned("random/insecure-seed", p3),
+        );
+        // WASI 0.3 asks for at most `max-len` bytes: more than the host gives at once is
+        // cut to `MAX_RANDOM` (0.2's `len` is exact: more traps).
+        let len = move |n: u64| {
+            if p3 {
+                checked_len(n.min(MAX_RANDOM))
+            } else {
+                checked_len(n)
+            }
+        };
+        define_raw(linker, &rnd, "get-random-bytes", move |_, _, args, out| {
+            let mut buf = vec![0u8; len(args.get::<u64>(0)?)?];
             fill_random(&mut buf)
                 .map_err(|e| Trap::host(format!("WASI: getrandom failed: {e}")))?;
             out.set_bytes(&buf)
-        },
-    );
-    define(linker, "random/random", "get-random-u64", |_, _, _| {
-        Ok(Some(Val::U64(random_u64()?)))
-    });
-    define_raw(
-        linker,
-        "random/insecure",
-        "get-insecure-random-bytes",
-        |cx, _, args, res| {
-            let len = checked_len(args.get::<u64>(0)?)?;
-            let g = insecure(cx)?;
-            let mut out = Vec::with_capacity(len + 8);
-            while out.len() < len {
-                out.extend_from_slice(&g.next().to_le_bytes());
-            }
-            out.truncate(len);
-            res.set_bytes(&out)
-        },
-    );
-    define(
-        linker,
-        "random/insecure",
-        "get-insecure-random-u64",
-        |cx, _, _| Ok(Some(Val::U64(insecure(cx)?.next()))),
-    );
-    define(
-        linker,
-        "random/insecure-seed",
-        "insecure-seed",
-        |cx, _, _| {
+        });
+        define(linker, &rnd, "get-random-u64", |_, _, _| {
+            Ok(Some(Val::U64(random_u64()?)))
+        });
+        define_raw(
+            linker,
+            &ins,
+            "get-insecure-random-bytes",
+            move |cx, _, args, res| {
+                let len = len(args.get::<u64>(0)?)?;
+                let g = insecure(cx)?;
+                let mut out = Vec::with_capacity(len + 8);
+                while out.len() < len {
+                    out.extend_from_slice(&g.next().to_le_bytes());
+                }
+                out.truncate(len);
+                res.set_bytes(&out)
+            },
+        );
+        define(linker, &ins, "get-insecure-random-u64", |cx, _, _| {
+            Ok(Some(Val::U64(insecure(cx)?.next())))
+        });
+        let seed_name = if p3 {
+            "get-insecure-seed"
+        } else {
+            "insecure-seed"
+        };
+        define(linker, &seed, seed_name, |cx, _, _| {
             let (a, b) = insecure(cx)?.seed;
             Ok(Some(Val::Tuple(vec![Val::U64(a), Val::U64(b)])))
-        },
-    );
+        });
+    }
 }

@@ -7,6 +7,7 @@
 //! patterns (the integers and floats, and no element at all); other element types trap as not
 //! yet supported, and within one instance they trap as CanonicalABI.md says (`# temporary`).
 
+use super::host_io::HostSide;
 use super::waitables::join;
 use super::{event, ObjId, Object, State, Waitable, BLOCKED};
 use crate::component::instance::Shared;
@@ -17,12 +18,12 @@ use kiln_environ::component::{
 };
 
 /// Copy results (CanonicalABI.md `CopyResult`).
-mod result {
+pub(crate) mod result {
     pub const COMPLETED: u32 = 0;
     pub const DROPPED: u32 = 1;
     pub const CANCELLED: u32 = 2;
 }
-use result::*;
+pub(crate) use result::*;
 
 /// Largest buffer length (CanonicalABI.md `Buffer.MAX_LENGTH`).
 const MAX_LENGTH: u32 = (1 << 28) - 1;
@@ -43,12 +44,12 @@ pub(crate) enum CopyState {
 /// A guest buffer a copy reads from or writes to.
 #[derive(Clone)]
 pub(crate) struct Buffer {
-    instance: ComponentInstanceIndex,
-    memory: Option<RuntimeMemoryIndex>,
-    ptr: u32,
-    length: u32,
-    progress: u32,
-    elem_size: u32,
+    pub(crate) instance: ComponentInstanceIndex,
+    pub(crate) memory: Option<RuntimeMemoryIndex>,
+    pub(crate) ptr: u32,
+    pub(crate) length: u32,
+    pub(crate) progress: u32,
+    pub(crate) elem_size: u32,
 }
 
 impl Buffer {
@@ -79,11 +80,15 @@ pub(crate) struct SharedCopy {
     /// The type.
     pub(crate) ty: AsyncValueType,
     /// One end was dropped.
-    dropped: bool,
+    pub(crate) dropped: bool,
     /// The end whose copy waits for the other side.
-    pending: Option<ObjId>,
+    pub(crate) pending: Option<ObjId>,
     /// Live ends (the state goes when both are dropped).
-    ends: u32,
+    pub(crate) ends: u32,
+    /// The host's end, when the host holds one (`host_io.rs`).
+    pub(crate) host: Option<HostSide>,
+    /// The id of the host's end (0: none ever).
+    pub(crate) host_uid: u64,
 }
 
 /// Whether elements of `t` move as plain bytes (CanonicalABI.md `none_or_number_type`).
@@ -118,6 +123,8 @@ impl Shared {
             dropped: false,
             pending: None,
             ends: 2,
+            host: None,
+            host_uid: 0,
         });
         let end = |writable| {
             Object::End(CopyEnd {
@@ -273,6 +280,9 @@ impl Shared {
             notify(st, me, DROPPED, false);
             return Ok(());
         }
+        if st.shared.get(shared).is_some_and(|s| s.host.is_some()) {
+            return self.host_exchange(st, shared, me, write);
+        }
         let Some(other) = pending else {
             set_pending(st, shared, Some(me));
             return Ok(());
@@ -376,11 +386,7 @@ impl Shared {
             }
         }
         for id in [src, dst] {
-            if let Some(Object::End(e)) = st.obj_mut(id) {
-                if let Some(b) = &mut e.buf {
-                    b.progress += n;
-                }
-            }
+            advance(st, id, n);
         }
         Ok(())
     }
@@ -563,6 +569,10 @@ impl Shared {
         self.remove_object(inst, h)?;
         join(&mut st, id, None);
         st.objects.remove(id as usize);
+        if st.shared.get(shared).is_some_and(|s| s.host.is_some()) {
+            self.host_end_dropped(&mut st, shared);
+            return Ok(());
+        }
         let gone = {
             let s = st
                 .shared
@@ -583,7 +593,7 @@ impl Shared {
     }
 }
 
-fn end_buf(st: &State, id: ObjId) -> Buffer {
+pub(crate) fn end_buf(st: &State, id: ObjId) -> Buffer {
     match st.obj(id) {
         Some(Object::End(CopyEnd { buf: Some(b), .. })) => b.clone(),
         _ => Buffer {
@@ -597,14 +607,14 @@ fn end_buf(st: &State, id: ObjId) -> Buffer {
     }
 }
 
-fn set_pending(st: &mut State, shared: usize, end: Option<ObjId>) {
+pub(crate) fn set_pending(st: &mut State, shared: usize, end: Option<ObjId>) {
     if let Some(s) = st.shared.get_mut(shared) {
         s.pending = end;
     }
 }
 
 /// Sets end `id`'s pending event to `result` (`reclaim`: delivering it releases the buffer).
-fn notify(st: &mut State, id: ObjId, result: u32, reclaim: bool) {
+pub(crate) fn notify(st: &mut State, id: ObjId, result: u32, reclaim: bool) {
     if let Some(Object::End(e)) = st.obj_mut(id) {
         e.result = Some((result, reclaim));
         e.w.pending = true;
@@ -646,4 +656,58 @@ pub(crate) fn take_end_event(st: &mut State, id: ObjId) -> (u32, u32, u32) {
         result | (progress << 4)
     };
     (code, handle, payload)
+}
+
+/// Records `n` more elements copied by end `id`'s copy.
+pub(crate) fn advance(st: &mut State, id: ObjId, n: u32) {
+    if let Some(Object::End(e)) = st.obj_mut(id) {
+        if let Some(b) = &mut e.buf {
+            b.progress += n;
+        }
+    }
+}
+
+/// A new stream or future of type `ty` whose writable end is the host's (`host`, with id
+/// `uid`): its shared state and its readable end (in transit, in no table yet).
+pub(crate) fn new_with_host(
+    st: &mut State,
+    ty: AsyncValueType,
+    uid: u64,
+    host: HostSide,
+) -> (usize, ObjId) {
+    let shared = st.shared.insert(SharedCopy {
+        ty,
+        dropped: false,
+        pending: None,
+        ends: 2,
+        host: Some(host),
+        host_uid: uid,
+    });
+    let id = st.objects.insert(Object::End(CopyEnd {
+        w: Waitable::default(),
+        shared,
+        writable: false,
+        state: CopyState::Idle,
+        buf: None,
+        result: None,
+    })) as ObjId;
+    (shared, id)
+}
+
+/// The end of `shared` that is not a guest's went away unused (the host dropped a stream it
+/// was given): the other end's copies see it dropped.
+pub(crate) fn other_end_dropped(st: &mut State, shared: usize) {
+    let Some(s) = st.shared.get_mut(shared) else {
+        return;
+    };
+    s.ends -= 1;
+    s.dropped = true;
+    let pending = s.pending.take();
+    let gone = s.ends == 0;
+    if let Some(p) = pending {
+        notify(st, p, DROPPED, false);
+    }
+    if gone {
+        st.shared.remove(shared);
+    }
 }

@@ -27,6 +27,7 @@
 
 pub(crate) mod copy;
 pub(crate) mod error_context;
+pub(crate) mod host_io;
 pub(crate) mod tasks;
 pub(crate) mod threads;
 pub(crate) mod waitables;
@@ -288,6 +289,9 @@ pub(crate) struct State {
     pub(crate) waiting_to_enter: Vec<u32>,
     /// Per component instance: its thread table (`thread.index`).
     pub(crate) thread_tables: Vec<Slab<ThreadIdx>>,
+    /// Deadlines host functions sleep until (`HostCx::sleep_until`): the event loop waits
+    /// for the earliest.
+    pub(crate) timers: Vec<std::time::Instant>,
 }
 
 impl State {
@@ -323,6 +327,8 @@ impl State {
 /// The concurrency state of one instantiation, behind its lock.
 pub(crate) struct Concurrent {
     state: Mutex<State>,
+    /// Work other OS threads post for the event loop (`host_io.rs`).
+    pub(crate) mailbox: std::sync::Arc<host_io::Mailbox>,
 }
 
 impl Concurrent {
@@ -341,7 +347,9 @@ impl Concurrent {
                 exclusive: vec![None; instances as usize],
                 waiting_to_enter: vec![0; instances as usize],
                 thread_tables: (0..instances).map(|_| Slab::default()).collect(),
+                timers: Vec::new(),
             }),
+            mailbox: Default::default(),
         }
     }
 
@@ -357,6 +365,12 @@ impl Concurrent {
             let fiber = {
                 let mut st = self.lock();
                 st.waiting.clear();
+                // Host threads writing to this instantiation's streams stop.
+                for (_, s) in st.shared.iter() {
+                    if let Some(host_io::HostSide::Writer { pipe, .. }) = &s.host {
+                        pipe.gone();
+                    }
+                }
                 let ids: Vec<usize> = st.threads.iter().map(|(i, _)| i).collect();
                 ids.into_iter()
                     .find_map(|i| st.threads.get_mut(i).and_then(|t| t.fiber.take()))
@@ -620,11 +634,22 @@ impl Shared {
             if pred(&st) {
                 return Ok(());
             }
-            let Some(t) = take_ready(&mut st) else {
+            if let Some(t) = take_ready(&mut st) {
+                drop(st);
+                self.run_thread(t)?;
+                st = self.concurrent.lock();
+                continue;
+            }
+            // Nothing can run: the host may still deliver (`host_io.rs`).
+            if self.pump(&mut st) {
+                continue;
+            }
+            let next = st.timers.iter().min().copied();
+            if next.is_none() && !self.concurrent.mailbox.expecting() {
                 return Err(deadlock());
-            };
+            }
             drop(st);
-            self.run_thread(t)?;
+            self.concurrent.mailbox.wait(next);
             st = self.concurrent.lock();
         }
     }
@@ -699,6 +724,7 @@ impl Shared {
             return crate::fiber::suspend()
                 .map_err(|_| Trap::host("task cancelled: its component instance is gone"));
         }
+        self.pump(&mut st);
         let n = st.waiting.len();
         for _ in 0..n {
             let Some(t) = take_ready(&mut st) else { break };

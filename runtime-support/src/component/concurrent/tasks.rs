@@ -383,16 +383,23 @@ impl Shared {
 
     /// Runs an `async` lowering of a lifted function: `adapter` (the compiled fused adapter)
     /// on a subtask's thread. `values` holds the flat arguments; the status goes in slot 0.
+    /// `host`: `adapter` is a host import's trampoline, which takes its arguments at once (the
+    /// subtask starts STARTED).
     pub(crate) fn subtask_call(
         &self,
         adapter: &Func,
         caller: ComponentInstanceIndex,
+        host: bool,
         values: &mut [ValRaw],
     ) -> Result<(), Trap> {
         let mut st = self.concurrent.lock();
         let sub = st.objects.insert(Object::Subtask(Subtask {
             w: Waitable::default(),
-            state: subtask_state::STARTING,
+            state: if host {
+                subtask_state::STARTED
+            } else {
+                subtask_state::STARTING
+            },
             delivered: false,
             cancel_requested: false,
             thread: None,
