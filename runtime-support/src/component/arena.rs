@@ -71,6 +71,11 @@ impl HostValueBudget {
     fn release(&mut self, bytes: u64) {
         self.used = self.used.saturating_sub(bytes);
     }
+
+    /// Books `bytes` charged elsewhere (moved in with their blocks).
+    fn charge_unchecked(&mut self, bytes: u64) {
+        self.used = self.used.saturating_add(bytes);
+    }
 }
 
 /// The trap for a call whose lifted values would take more than `limit` host bytes.
@@ -91,7 +96,7 @@ pub(crate) fn out_of_memory(bytes: u64) -> Trap {
 }
 
 /// One export call's arena.
-struct Frame {
+pub(crate) struct Frame {
     blocks: Vec<Box<[u64]>>,
     /// Arena bytes and lifted string bytes, against the instance's limit.
     budget: HostValueBudget,
@@ -149,6 +154,55 @@ fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
 /// [`truncate_arenas`] after post-return or a trap).
 pub(crate) fn push_arena(limit: u64) {
     ARENAS.with(|a| a.borrow_mut().push(Frame::new(limit)));
+}
+
+/// Takes this thread's arena frames out (a fiber switch: each thread of component-model
+/// async keeps its own frames, so interleaved calls on one OS thread never free each other's
+/// values).
+pub(crate) fn take_arenas() -> Vec<Frame> {
+    ARENAS.with(|a| std::mem::take(&mut *a.borrow_mut()))
+}
+
+/// Puts frames taken by [`take_arenas`] back (the thread they belong to runs again).
+pub(crate) fn put_arenas(frames: Vec<Frame>) {
+    ARENAS.with(|a| *a.borrow_mut() = frames);
+}
+
+/// The frames a new thread starts with: one, with the budget limit of the running thread's
+/// innermost frame.
+pub(crate) fn fresh_arenas() -> Vec<Frame> {
+    let limit = ARENAS.with(|a| {
+        a.borrow()
+            .last()
+            .map_or(DEFAULT_HOST_VALUE_BUDGET, |f| f.budget.limit())
+    });
+    vec![Frame::new(limit)]
+}
+
+/// Moves the blocks of a finished thread's `frames` into the innermost of `into` (the frames
+/// of the thread that called it, which may still read them: an `async` task's result lifted
+/// by `task.return`), or of this thread's frames when `into` is `None`.
+pub(crate) fn adopt(into: Option<&mut Vec<Frame>>, frames: Vec<Frame>) {
+    let blocks: Vec<Box<[u64]>> = frames.into_iter().flat_map(|f| f.blocks).collect();
+    if blocks.is_empty() {
+        return;
+    }
+    let add = |f: &mut Frame| {
+        for b in blocks {
+            // Charged already (to the finished frame); kept on the books of this one.
+            f.budget.charge_unchecked(8 * b.len() as u64);
+            f.push(b);
+        }
+    };
+    match into {
+        Some(v) => {
+            if v.is_empty() {
+                v.push(Frame::new(DEFAULT_HOST_VALUE_BUDGET));
+            }
+            add(v.last_mut().expect("non-empty"));
+        }
+        None => with_frame(add),
+    }
 }
 
 /// The number of open arena frames (to restore after a trap).

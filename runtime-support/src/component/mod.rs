@@ -52,6 +52,7 @@ mod values;
 mod vmctx;
 
 pub use arena::{HostValueBudget, DEFAULT_HOST_VALUE_BUDGET};
+pub use concurrent::host_call::AsyncCall;
 pub use concurrent::host_io::{encode_plain, HostWriter};
 pub use host::{CxHostFn, FlatCall, FlatHostFn, HostCx, HostDtorFn, RawHostFn, ValHostFn};
 pub use host_args::{HostArgs, HostResult};

@@ -39,7 +39,14 @@ pub(crate) struct Mailbox {
     /// while there are any, an event loop with nothing to run waits instead of reporting a
     /// deadlock.
     ops: AtomicUsize,
+    /// Called after each post: wakes a host that polls ([`AsyncCall`](super::host_call)).
+    wake: Mutex<Option<Wake>>,
+    /// The time a timer thread will post at, if one is armed.
+    timer: Mutex<Option<Instant>>,
 }
+
+/// A host's wake-up callback.
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -50,6 +57,42 @@ impl Mailbox {
     pub(crate) fn post(&self, m: Mail) {
         lock(&self.queue).push(m);
         self.cv.notify_all();
+        let wake = lock(&self.wake).clone();
+        if let Some(w) = wake {
+            w();
+        }
+    }
+
+    /// Sets the callback run after each post (replacing the previous one).
+    pub(crate) fn set_wake(&self, w: Wake) {
+        *lock(&self.wake) = Some(w);
+    }
+
+    /// Makes sure something is posted at `t` (so a polling host wakes for a timer): one timer
+    /// thread per mailbox at a time, re-armed for an earlier time.
+    pub(crate) fn wake_at(self: &Arc<Self>, t: Instant) {
+        let mut armed = lock(&self.timer);
+        if armed.is_some_and(|a| a <= t) {
+            return;
+        }
+        *armed = Some(t);
+        drop(armed);
+        let me = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("kiln-timer".into())
+            .spawn(move || {
+                if let Some(d) = t.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+                if let Some(mb) = me.upgrade() {
+                    let mut armed = lock(&mb.timer);
+                    if *armed == Some(t) {
+                        *armed = None;
+                    }
+                    drop(armed);
+                    mb.post(Box::new(|_, _| {}));
+                }
+            });
     }
 
     fn take(&self) -> Vec<Mail> {

@@ -27,6 +27,7 @@
 
 pub(crate) mod copy;
 pub(crate) mod error_context;
+pub(crate) mod host_call;
 pub(crate) mod host_io;
 pub(crate) mod tasks;
 pub(crate) mod threads;
@@ -224,6 +225,9 @@ pub(crate) struct ThreadRec {
     pub(crate) indices: Vec<(ComponentInstanceIndex, u32)>,
     /// An explicit thread of a task that may block.
     pub(crate) may_block: bool,
+    /// The thread that called this thread's task (its result may live in this thread's
+    /// arena frames, given to the caller when this thread finishes).
+    pub(crate) parent: Option<ThreadIdx>,
 }
 
 /// Cancellation of a task (CanonicalABI.md `Task.State` `PENDING_CANCEL`, `CANCEL_DELIVERED`).
@@ -393,6 +397,8 @@ pub(crate) struct Saved {
     slots: Vec<[u64; 4]>,
     /// The thread's borrow scopes.
     scopes: super::glue_builtins::handles_glue::Scopes,
+    /// The thread's host-value arena frames (`arena.rs`).
+    arenas: Vec<super::arena::Frame>,
 }
 
 impl Saved {
@@ -413,24 +419,37 @@ fn slot_offsets(o: &VMComponentOffsets, i: ComponentInstanceIndex) -> [u32; 4] {
 
 /// Copies the running thread's words out of the VM context (and takes its borrow scopes).
 pub(crate) fn capture(shared: &Shared) -> Saved {
+    let (flags, slots) = words(shared);
     Saved {
+        flags,
+        slots,
         scopes: super::glue_builtins::handles_glue::take_scopes(),
-        ..capture_new(shared)
+        arenas: super::arena::take_arenas(),
     }
 }
 
 /// The words a new thread starts with: a copy of the running thread's, with no borrow scopes.
 pub(crate) fn capture_new(shared: &Shared) -> Saved {
+    let (flags, slots) = words(shared);
+    Saved {
+        flags,
+        slots,
+        scopes: Default::default(),
+        arenas: super::arena::fresh_arenas(),
+    }
+}
+
+/// The running thread's flags and task slots, per instance.
+fn words(shared: &Shared) -> (Vec<u32>, Vec<[u64; 4]>) {
     let cx = &shared.vmctx;
     let o = cx.offsets;
     let n = o.num_component_instances;
-    Saved {
-        flags: (0..n).map(|i| cx.read_u32(o.instance_flags(i))).collect(),
-        slots: (0..n)
+    (
+        (0..n).map(|i| cx.read_u32(o.instance_flags(i))).collect(),
+        (0..n)
             .map(|i| slot_offsets(&o, i).map(|off| cx.read_u64(off)))
             .collect(),
-        scopes: Default::default(),
-    }
+    )
 }
 
 /// Gives thread `t` (just inserted, not yet run) a fiber running `body` on a new stack, with
@@ -476,6 +495,7 @@ pub(crate) fn install(shared: &Shared, saved: Saved) {
         }
     }
     super::glue_builtins::handles_glue::put_scopes(saved.scopes);
+    super::arena::put_arenas(saved.arenas);
 }
 
 /// The trap of a deadlock: nothing can run and the root waits.
@@ -601,8 +621,25 @@ impl Shared {
             rec.resumer = None;
         }
         if finished {
-            if let Some(rec) = st.threads.remove(t) {
+            if let Some(mut rec) = st.threads.remove(t) {
                 threads::unregister(&mut st, &rec.indices);
+                if let Some(saved) = rec.saved.take() {
+                    // What the finished thread lifted for its caller stays alive with it.
+                    match rec.parent {
+                        Some(p) if p == prev => super::arena::adopt(None, saved.arenas),
+                        Some(p) => {
+                            let into = st
+                                .threads
+                                .get_mut(p)
+                                .and_then(|r| r.saved.as_mut())
+                                .map(|s| &mut s.arenas);
+                            // A caller that is not parked (it runs further down this
+                            // stack) gets them through the thread that resumed this one.
+                            super::arena::adopt(into, saved.arenas);
+                        }
+                        None => {}
+                    }
+                }
             }
         }
         drop(st);

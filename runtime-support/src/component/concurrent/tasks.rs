@@ -126,8 +126,10 @@ impl Shared {
             cancel: super::Cancel::None,
             cancelled: false,
         });
+        let parent = Some(st.current);
         let t = st.threads.insert(ThreadRec {
             tasks: vec![task],
+            parent,
             ..ThreadRec::default()
         });
         if let Some(r) = st.tasks.get_mut(task) {
