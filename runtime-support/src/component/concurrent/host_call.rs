@@ -71,6 +71,19 @@ impl ComponentInstance {
     }
 }
 
+impl ComponentInstance {
+    /// Runs the instantiation's event loop (guest tasks left running by earlier calls, and
+    /// host completions) until `done` holds: e.g. until a stream the host reads ended. An
+    /// error when nothing can run any more and `done` still does not hold (a deadlock).
+    pub fn run_until(&self, done: impl Fn() -> bool + Send + 'static) -> Result<(), Error> {
+        let shared = &*self.inner.shared;
+        let st = shared.concurrent.lock();
+        shared
+            .block_until(st, Box::new(move |_| done()))
+            .map_err(Error::Trap)
+    }
+}
+
 impl AsyncCall {
     /// Runs whatever guest work is ready (and host completions that arrived) without
     /// blocking; returns the call's result once it finished. An error means the call failed

@@ -99,6 +99,11 @@ impl Mailbox {
         std::mem::take(&mut *lock(&self.queue))
     }
 
+    /// Whether mail waits to be run.
+    pub(crate) fn has_mail(&self) -> bool {
+        !lock(&self.queue).is_empty()
+    }
+
     /// Whether the loop may still get work from the host.
     pub(crate) fn expecting(&self) -> bool {
         self.ops.load(Ordering::Acquire) > 0 || !lock(&self.queue).is_empty()

@@ -1,7 +1,7 @@
 //! A component-model async guest (wit-bindgen's async support): `double` returns at once,
 //! `sum-stream` spawns a task that writes `n` bytes into a `stream<u8>` in 4 KiB chunks while
 //! the export reads them back and sums them, and `numbers` returns a stream to its caller
-//! that a spawned task fills.
+//! that a spawned task fills, and `sum-bytes` sums the bytes of a stream its caller writes.
 
 wit_bindgen::generate!({
     inline: r#"
@@ -10,6 +10,7 @@ wit_bindgen::generate!({
             export sum-stream: async func(n: u32) -> u64;
             export double: async func(x: u32) -> u32;
             export numbers: async func(n: u32) -> stream<u8>;
+            export sum-bytes: async func(s: stream<u8>) -> u64;
         }
     "#,
 });
@@ -54,6 +55,18 @@ impl Guest for AsyncGuest {
             let _ = tx.write_all((0..n).map(|i| i as u8).collect()).await;
         });
         rx
+    }
+
+    async fn sum_bytes(mut s: wit_bindgen::StreamReader<u8>) -> u64 {
+        let mut total = 0u64;
+        loop {
+            let (status, buf) = s.read(Vec::with_capacity(16 << 10)).await;
+            total += buf.iter().map(|b| u64::from(*b)).sum::<u64>();
+            if matches!(status, wit_bindgen::StreamResult::Dropped) {
+                break;
+            }
+        }
+        total
     }
 }
 
