@@ -199,6 +199,10 @@ impl Future for AsyncCall {
                         .concurrent
                         .mailbox
                         .set_wake(Arc::new(move || w.wake_by_ref()));
+                    // Mail posted before the waker was set would wake nobody.
+                    if shared.concurrent.mailbox.has_mail() {
+                        waker.wake_by_ref();
+                    }
                     if let Some(t) = this.next_deadline() {
                         shared.concurrent.mailbox.wake_at(t);
                     }

@@ -200,7 +200,9 @@ pub struct HostWriter {
 
 impl HostWriter {
     /// Queues `bytes` (whole elements in canonical ABI layout) for the guest; false when the
-    /// guest dropped its readable end (nothing more will be read).
+    /// guest dropped its readable end (nothing more will be read). For a stream of `own<R>`,
+    /// each element is the representation (`u32`, little-endian) of a host resource: it
+    /// becomes an own handle in the reading instance's table when read.
     pub fn write(&self, bytes: Vec<u8>) -> bool {
         if self.pipe.reader_gone.load(Ordering::Acquire) || self.done {
             return false;
@@ -400,8 +402,17 @@ impl Shared {
         };
         match (reader, write) {
             (true, true) => {
-                let bytes = self.guest_bytes(st, me)?;
+                let mut bytes = self.guest_bytes(st, me)?;
                 let n = st_buf_remain(st, me);
+                if let Some(r) = own_elem(st, shared) {
+                    // Each handle leaves the writer's table; the host gets its representation.
+                    let inst = super::copy::end_buf(st, me).instance;
+                    for chunk in bytes.chunks_exact_mut(4) {
+                        let h = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                        let e = self.in_table(inst, |t| t.remove(h, r))?;
+                        chunk.copy_from_slice(&e.rep.to_le_bytes());
+                    }
+                }
                 let keep = match st.shared.get_mut(shared).and_then(|s| s.host.as_mut()) {
                     Some(HostSide::Reader { sink, .. }) => sink(&bytes),
                     _ => true,
@@ -472,9 +483,10 @@ impl Shared {
         let remain = b.length - b.progress;
         if avail > 0 || (remain == 0 && !future) {
             let n = avail.min(remain);
-            let bytes: Vec<u8> = queue.drain(..n as usize * size).collect();
+            let mut bytes: Vec<u8> = queue.drain(..n as usize * size).collect();
             let pipe = pipe.clone();
-            let r = self.write_guest(&b, &bytes);
+            let r = self.handles_for(st, shared, b.instance, &mut bytes);
+            let r = r.and_then(|()| self.write_guest(&b, &bytes));
             pipe.consumed(bytes.len());
             super::copy::set_pending(st, shared, None);
             match r {
@@ -493,6 +505,33 @@ impl Shared {
         } else {
             pipe.want();
         }
+    }
+
+    /// For a stream of `own<R>`: turns the host's representations in `bytes` into own handles
+    /// in instance `inst`'s table.
+    fn handles_for(
+        &self,
+        st: &State,
+        shared: usize,
+        inst: kiln_environ::component::ComponentInstanceIndex,
+        bytes: &mut [u8],
+    ) -> Result<(), Trap> {
+        let Some(r) = own_elem(st, shared) else {
+            return Ok(());
+        };
+        for chunk in bytes.chunks_exact_mut(4) {
+            let rep = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+            let h = self.in_table(inst, |t| {
+                t.insert(crate::component::resources::HandleEntry {
+                    resource: r,
+                    rep,
+                    own: true,
+                    lend_count: 0,
+                })
+            })?;
+            chunk.copy_from_slice(&h.to_le_bytes());
+        }
+        Ok(())
     }
 
     fn write_guest(&self, b: &super::copy::Buffer, bytes: &[u8]) -> Result<(), Trap> {
@@ -559,6 +598,14 @@ impl Shared {
     }
 }
 
+/// The resource of a stream of `own<R>` elements.
+fn own_elem(st: &State, shared: usize) -> Option<kiln_environ::component::ResourceIndex> {
+    match st.shared.get(shared).map(|s| &s.ty.elem) {
+        Some(Some(T::Own(r))) => Some(*r),
+        _ => None,
+    }
+}
+
 fn st_buf_remain(st: &State, id: ObjId) -> u32 {
     let b = super::copy::end_buf(st, id);
     b.length - b.progress
@@ -566,7 +613,8 @@ fn st_buf_remain(st: &State, id: ObjId) -> u32 {
 
 impl HostCx<'_> {
     /// Makes the host the reader of stream or future `v` (a parameter of this host call):
-    /// `sink` gets the canonical-ABI bytes of each guest write as it is made (return false to
+    /// `sink` gets the canonical-ABI bytes of each guest write as it is made (for `own<R>`
+    /// elements, the handles' representations, taken out of the writer's table; return false to
     /// stop reading: the guest's next write sees the reader dropped), and `on_end` runs when
     /// the guest drops its writable end. Both run on the event loop with the instance's async
     /// state locked: they must not call into the instance (post work with a [`HostWriter`]).
@@ -716,8 +764,12 @@ impl HostCx<'_> {
     }
 }
 
-/// Whether the host can take elements of `t` as bytes (no pointers or handles in them).
+/// Whether the host can take elements of `t` as bytes: no pointers or handles in them, or an
+/// element that is one `own<R>` handle (the host's side holds its representation).
 fn plain_for_host(t: &Option<T>) -> bool {
+    if matches!(t, Some(T::Own(_))) {
+        return true;
+    }
     fn plain(t: &T) -> bool {
         match t {
             T::String
