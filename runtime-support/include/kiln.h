@@ -235,6 +235,11 @@ kiln_error_t *kiln_error_new(kiln_error_kind_t kind, const char *message);
 void kiln_error_delete(kiln_error_t *error);
 /** The error's kind (KILN_ERROR_OTHER for NULL). */
 kiln_error_kind_t kiln_error_kind(const kiln_error_t *error);
+/**
+ * Whether the error is a guest's WASI `exit` (a trap that ends the program with a status);
+ * then `*status` (may be NULL) receives the status.
+ */
+bool kiln_error_exit_status(const kiln_error_t *error, int32_t *status);
 /** The bare message (for traps, the trap message, e.g. "integer divide by zero"). */
 const char *kiln_error_message(const kiln_error_t *error);
 /**
@@ -1081,6 +1086,58 @@ kiln_error_t *kiln_component_func_call_raw_begin(const kiln_component_func_t *fu
  * the call: from another thread it is an error and the handle stays as it was.
  */
 kiln_error_t *kiln_component_call_post_return(kiln_component_call_t *call);
+
+/* ---- Calls that do not block (component-model async) ---------------------------------- */
+
+/**
+ * A call in progress (kiln_component_func_call_async()). It runs on a stack of its own: when
+ * the guest waits (an `async` export waiting on a subtask, a stream, a host timer or host
+ * I/O), control returns to the host, whose event loop drives it with
+ * kiln_component_async_call_poll(). A call is bound to the thread that started it: poll, wait
+ * and delete it there (from another thread they are errors, and delete leaks the handle).
+ * While it is unfinished that thread owns the instance (other threads' calls get
+ * KILN_ERROR_BUSY). The function handle must outlive the call.
+ */
+typedef struct kiln_component_async_call kiln_component_async_call_t;
+/**
+ * Starts calling `func` with dynamic values (as kiln_component_func_call()): runs it until it
+ * first waits or finishes, and gives the call handle in `*call` (free it with
+ * kiln_component_async_call_delete()).
+ */
+kiln_error_t *kiln_component_func_call_async(const kiln_component_func_t *func,
+                                             const kiln_cval_t *args, size_t nargs,
+                                             kiln_component_async_call_t **call);
+/**
+ * Runs the guest work that is ready (each waiting task once) and the host completions that
+ * arrived, without blocking. `*done` tells whether the call finished; when it did, `*result`
+ * (may be NULL) receives the owned result as kiln_component_func_call() gives it, or the call's
+ * error is returned (a trap, or a deadlock: nothing can run and nothing will arrive). A
+ * finished call cannot be polled again.
+ */
+kiln_error_t *kiln_component_async_call_poll(kiln_component_async_call_t *call, bool *done,
+                                             kiln_cval_t *result);
+/** Blocks until the call finished, running the event loop; then as a finished poll. */
+kiln_error_t *kiln_component_async_call_wait(kiln_component_async_call_t *call,
+                                             kiln_cval_t *result);
+/**
+ * Nanoseconds until the earliest host timer of the call's instance (a guest waiting in
+ * `wasi:clocks` `wait-for`), 0 if one is due, -1 if none: an event loop with nothing else to
+ * do polls again then.
+ */
+int64_t kiln_component_async_call_next_deadline_ns(const kiln_component_async_call_t *call);
+/**
+ * Sets the callback kiln calls (from any thread, with `data`) when host work for the call's
+ * instance arrives (stream data from a host thread, finished host I/O): poll again soon, e.g.
+ * by writing to an eventfd the loop watches. One callback per instance (the last set wins);
+ * removed when the call finishes or is deleted.
+ */
+kiln_error_t *kiln_component_async_call_set_wake(kiln_component_async_call_t *call,
+                                                 void (*wake)(void *data), void *data);
+/**
+ * Frees the call. An unfinished call is abandoned: its frames unwind and the instance is
+ * poisoned (as after a trap).
+ */
+void kiln_component_async_call_delete(kiln_component_async_call_t *call);
 
 /* ---- WASI 0.2 for components ---------------------------------------------------------- */
 

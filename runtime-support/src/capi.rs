@@ -24,6 +24,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::AssertUnwindSafe;
 
 mod component;
+mod component_async;
 mod component_host;
 mod component_types;
 mod component_val;

@@ -13,7 +13,7 @@ use super::engine::kiln_engine_t;
 use super::host::kiln_finalizer_t;
 use super::*;
 use crate::component::{
-    Component, ComponentFunc, ComponentInstance, ComponentLinker, ItemType, RawReturn,
+    Component, ComponentFunc, ComponentInstance, ComponentLinker, ItemType, RawReturn, Val,
 };
 use crate::engine::Engine;
 use kiln_environ::component::wit::func_to_wit;
@@ -78,8 +78,8 @@ impl kiln_component_instance_t {
 /// `kiln_component_func_t`: an exported component function, its WIT type text and the pending
 /// post-returns of its raw calls.
 pub struct kiln_component_func_t {
-    instance: ComponentInstance,
-    func: ComponentFunc,
+    pub(super) instance: ComponentInstance,
+    pub(super) func: ComponentFunc,
     wit: CString,
     pending: Mutex<Vec<RawReturn>>,
     /// Parameter and result type trees (`component_types.rs`).
@@ -477,32 +477,63 @@ pub unsafe extern "C" fn kiln_component_func_call(
     wrap(|| {
         // SAFETY: caller contract.
         let f = unsafe { handle(func, "func") }?;
-        if let Some(r) = unsafe { result.as_mut() } {
-            *r = super::component_val::cval_zero();
-        }
-        let ty = f.func.ty();
-        if nargs != ty.params.len() {
-            return Err(Error::Other(format!(
-                "expected {} arguments, got {nargs}",
-                ty.params.len()
-            )));
-        }
-        // SAFETY: caller contract: `nargs` values.
-        let args = unsafe { slice_arg(args, nargs, "args") }?;
-        let mut vals = Vec::with_capacity(nargs);
-        for (i, ((name, t), a)) in ty.params.iter().zip(args).enumerate() {
-            // SAFETY: borrowed values valid per the contract.
-            let v = unsafe { cval_to_val(t, a) }
-                .map_err(|e| Error::Other(format!("argument {i} (`{name}`): {e}")))?;
-            vals.push(v);
-        }
+        // SAFETY: caller contract.
+        let vals = unsafe { call_args(f, args, nargs, result) }?;
         let out = f.instance.call_func(&f.func, &vals)?;
-        // SAFETY: caller contract: NULL or writable.
-        if let (Some(r), Some(t), Some(v)) = (unsafe { result.as_mut() }, &ty.result, out) {
-            *r = val_to_cval(t, &v)?;
-        }
-        Ok(())
+        // SAFETY: caller contract.
+        unsafe { put_result(f, out, result) }
     })
+}
+
+/// Checks and converts the arguments of a dynamic call of `f` (and zeroes `*result`).
+///
+/// # Safety
+/// `args` points at `nargs` valid values (or is NULL with `nargs == 0`); `result` is NULL or
+/// writable.
+pub(super) unsafe fn call_args(
+    f: &kiln_component_func_t,
+    args: *const kiln_cval_t,
+    nargs: usize,
+    result: *mut kiln_cval_t,
+) -> Result<Vec<Val>, Error> {
+    // SAFETY: caller contract.
+    if let Some(r) = unsafe { result.as_mut() } {
+        *r = super::component_val::cval_zero();
+    }
+    let ty = f.func.ty();
+    if nargs != ty.params.len() {
+        return Err(Error::Other(format!(
+            "expected {} arguments, got {nargs}",
+            ty.params.len()
+        )));
+    }
+    // SAFETY: caller contract: `nargs` values.
+    let args = unsafe { slice_arg(args, nargs, "args") }?;
+    let mut vals = Vec::with_capacity(nargs);
+    for (i, ((name, t), a)) in ty.params.iter().zip(args).enumerate() {
+        // SAFETY: borrowed values valid per the contract.
+        let v = unsafe { cval_to_val(t, a) }
+            .map_err(|e| Error::Other(format!("argument {i} (`{name}`): {e}")))?;
+        vals.push(v);
+    }
+    Ok(vals)
+}
+
+/// Writes the result `out` of a call of `f` to `*result` (NULL: discarded).
+///
+/// # Safety
+/// `result` is NULL or writable.
+pub(super) unsafe fn put_result(
+    f: &kiln_component_func_t,
+    out: Option<Val>,
+    result: *mut kiln_cval_t,
+) -> Result<(), Error> {
+    let ty = f.func.ty();
+    // SAFETY: caller contract: NULL or writable.
+    if let (Some(r), Some(t), Some(v)) = (unsafe { result.as_mut() }, &ty.result, out) {
+        *r = val_to_cval(t, &v)?;
+    }
+    Ok(())
 }
 
 #[unsafe(no_mangle)]

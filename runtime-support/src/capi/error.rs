@@ -146,6 +146,28 @@ pub unsafe extern "C" fn kiln_error_kind(error: *const kiln_error_t) -> kiln_err
 
 #[unsafe(no_mangle)]
 /// See `kiln.h`.
+pub unsafe extern "C" fn kiln_error_exit_status(
+    error: *const kiln_error_t,
+    status: *mut i32,
+) -> bool {
+    // SAFETY: NULL or a live error.
+    match unsafe { error.as_ref() }.map(|e| &e.error) {
+        Some(Error::Trap(t)) => match t.exit_status {
+            Some(s) => {
+                // SAFETY: caller contract: NULL or writable.
+                if let Some(out) = unsafe { status.as_mut() } {
+                    *out = s;
+                }
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+#[unsafe(no_mangle)]
+/// See `kiln.h`.
 pub unsafe extern "C" fn kiln_error_message(error: *const kiln_error_t) -> *const c_char {
     // SAFETY: NULL or a live error.
     unsafe { error.as_ref() }.map_or(EMPTY.as_ptr(), |e| e.message.as_ptr())

@@ -118,7 +118,14 @@ impl AsyncCall {
     /// [`AsyncCall::next_deadline`] instead.
     pub fn on_wake(&self, wake: impl Fn() + Send + Sync + 'static) {
         let shared = &*self.instance.inner.shared;
-        shared.concurrent.mailbox.set_wake(Arc::new(wake));
+        shared.concurrent.mailbox.set_wake(Some(Arc::new(wake)));
+    }
+
+    /// Removes the callback [`AsyncCall::on_wake`] registered (for any call of this
+    /// instantiation: there is one per instantiation).
+    pub fn clear_wake(&self) {
+        let shared = &*self.instance.inner.shared;
+        shared.concurrent.mailbox.set_wake(None);
     }
 
     /// Blocks until the call finishes, running the event loop (as a blocking call does).
@@ -154,6 +161,10 @@ impl AsyncCall {
             st = shared.concurrent.lock();
             shared.pump(&mut st);
         }
+        if n > 0 {
+            // Other calls' futures may have finished with this progress.
+            shared.concurrent.mailbox.wake_pollers();
+        }
         if self.done.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -179,8 +190,9 @@ impl Future for AsyncCall {
             Err(e) => Poll::Ready(Err(e)),
             Ok(Some(v)) => Poll::Ready(Ok(v)),
             Ok(None) => {
-                let waker = cx.waker().clone();
                 let shared = &*this.instance.inner.shared;
+                let mailbox = &shared.concurrent.mailbox;
+                mailbox.add_waker(cx.waker());
                 let ready_now = {
                     let st = shared.concurrent.lock();
                     st.waiting.iter().any(|&t| {
@@ -190,22 +202,12 @@ impl Future for AsyncCall {
                             .is_some_and(|p| p(&st))
                     })
                 };
-                if ready_now {
-                    // More guest work is ready: come back after other futures had a turn.
-                    waker.wake();
-                } else {
-                    let w = waker.clone();
-                    shared
-                        .concurrent
-                        .mailbox
-                        .set_wake(Arc::new(move || w.wake_by_ref()));
-                    // Mail posted before the waker was set would wake nobody.
-                    if shared.concurrent.mailbox.has_mail() {
-                        waker.wake_by_ref();
-                    }
-                    if let Some(t) = this.next_deadline() {
-                        shared.concurrent.mailbox.wake_at(t);
-                    }
+                // More guest work is ready, or mail came before the waker was added: come
+                // back after other futures had a turn.
+                if ready_now || mailbox.has_mail() {
+                    mailbox.wake_pollers();
+                } else if let Some(t) = this.next_deadline() {
+                    mailbox.wake_at(t);
                 }
                 Poll::Pending
             }

@@ -41,6 +41,8 @@ pub(crate) struct Mailbox {
     ops: AtomicUsize,
     /// Called after each post: wakes a host that polls ([`AsyncCall`](super::host_call)).
     wake: Mutex<Option<Wake>>,
+    /// Wakers of pending `AsyncCall` futures, each woken once by the next post.
+    wakers: Mutex<Vec<std::task::Waker>>,
     /// The time a timer thread will post at, if one is armed.
     timer: Mutex<Option<Instant>>,
 }
@@ -57,15 +59,33 @@ impl Mailbox {
     pub(crate) fn post(&self, m: Mail) {
         lock(&self.queue).push(m);
         self.cv.notify_all();
+        self.wake_pollers();
         let wake = lock(&self.wake).clone();
         if let Some(w) = wake {
             w();
         }
     }
 
-    /// Sets the callback run after each post (replacing the previous one).
-    pub(crate) fn set_wake(&self, w: Wake) {
-        *lock(&self.wake) = Some(w);
+    /// Sets the callback run after each post (replacing the previous one; `None` removes it).
+    pub(crate) fn set_wake(&self, w: Option<Wake>) {
+        *lock(&self.wake) = w;
+    }
+
+    /// Adds the waker of a pending future, woken once by the next post or progress.
+    pub(crate) fn add_waker(&self, w: &std::task::Waker) {
+        let mut ws = lock(&self.wakers);
+        if !ws.iter().any(|x| x.will_wake(w)) {
+            ws.push(w.clone());
+        }
+    }
+
+    /// Wakes (and forgets) the wakers of pending futures: something happened that may let
+    /// them finish.
+    pub(crate) fn wake_pollers(&self) {
+        let ws = std::mem::take(&mut *lock(&self.wakers));
+        for w in ws {
+            w.wake();
+        }
     }
 
     /// Makes sure something is posted at `t` (so a polling host wakes for a timer): one timer
