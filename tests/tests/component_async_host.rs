@@ -285,3 +285,50 @@ fn host_timers_and_idle_event_loops() {
     assert!(e.to_string().contains("deadlock"), "{e}");
     flag.store(true, Ordering::Release);
 }
+
+/// A linker whose `sleep: async func(ms: u32)` waits with `HostCx::sleep_until`.
+fn sleeping_instance(l: &Loaded) -> ComponentInstance {
+    let mut linker = ComponentLinker::new(&l.engine);
+    linker.func_cx("sleep", |cx, args| {
+        let Some(Val::U32(ms)) = args.first() else {
+            panic!("sleep takes a u32, got {args:?}");
+        };
+        let until = std::time::Instant::now() + Duration::from_millis(u64::from(*ms));
+        cx.sleep_until(until)?;
+        Ok(None)
+    });
+    linker.instantiate(&l.component).expect("instantiate")
+}
+
+#[test]
+fn async_host_imports_suspend_only_their_subtask_and_can_be_cancelled() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("components/async-host-import.wat");
+    let l = load(&wat::parse_file(path).expect("wat"), "host-import");
+    let i = sleeping_instance(&l);
+    // Two 300 ms sleeps, both STARTED at once (the guest traps otherwise), overlap.
+    let t = std::time::Instant::now();
+    assert_eq!(
+        i.call("sleep-twice", &[Val::U32(300)])
+            .expect("sleep-twice"),
+        Some(Val::U32(2))
+    );
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(
+        took < Duration::from_millis(580),
+        "the sleeps ran one after the other: {took:?}"
+    );
+    // A sleep of an hour, cancelled at once: CANCELLED_BEFORE_RETURNED (4), without waiting.
+    let t = std::time::Instant::now();
+    assert_eq!(
+        i.call("cancel-sleep", &[Val::U32(3_600_000)])
+            .expect("cancel-sleep"),
+        Some(Val::U32(4))
+    );
+    assert!(t.elapsed() < Duration::from_secs(60));
+    // The instance goes on working.
+    assert_eq!(
+        i.call("sleep-twice", &[Val::U32(1)]).expect("sleep-twice"),
+        Some(Val::U32(2))
+    );
+}

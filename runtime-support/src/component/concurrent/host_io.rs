@@ -741,7 +741,8 @@ impl HostCx<'_> {
         let shared = self.shared();
         let mut st = shared.concurrent.lock();
         st.timers.push(deadline);
-        let r = shared.block_until(st, Box::new(move |_| Instant::now() >= deadline));
+        drop(st);
+        let r = host_wait(shared, Box::new(move |_| Instant::now() >= deadline));
         let mut st = shared.concurrent.lock();
         if let Some(i) = st.timers.iter().position(|t| *t == deadline) {
             st.timers.swap_remove(i);
@@ -776,12 +777,38 @@ impl HostCx<'_> {
             mailbox.ops.fetch_sub(1, Ordering::AcqRel);
             return Err(Trap::host(format!("cannot start a host I/O thread: {e}")));
         }
-        let st = shared.concurrent.lock();
         let d = done.clone();
-        shared.block_until(st, Box::new(move |_| d.load(Ordering::Acquire)))?;
+        host_wait(shared, Box::new(move |_| d.load(Ordering::Acquire)))?;
         let r = lock(&slot).take();
         r.ok_or_else(|| Trap::host("host function panicked"))
     }
+}
+
+/// Blocks the running thread until `pred` holds, for a host function. On the thread of an
+/// `async`-lowered host call, the wait is cancellable: `subtask.cancel` ends it, and the
+/// host function returns the cancellation (which ends its call, cancelled).
+fn host_wait(shared: &Shared, pred: super::Pred) -> Result<(), Trap> {
+    let mut st = shared.concurrent.lock();
+    let host_call = st.current != super::ROOT && {
+        let r = st.thread();
+        r.subtask.is_some() && r.tasks.is_empty()
+    };
+    if host_call {
+        st.thread().cancellable = true;
+    }
+    let r = shared.block_until(st, pred);
+    if !host_call {
+        return r;
+    }
+    let mut st = shared.concurrent.lock();
+    let rec = st.thread();
+    rec.cancellable = false;
+    let cancelled = std::mem::take(&mut rec.cancelled);
+    r?;
+    if cancelled {
+        return Err(super::tasks::cancelled_marker());
+    }
+    Ok(())
 }
 
 /// Whether the host can take elements of `t` as bytes: no pointers or handles in them, or an

@@ -511,7 +511,7 @@ fn raw_of(v: &Val) -> i64 {
 /// by cancellation (no result to lower); never seen outside the subtask's thread.
 const CANCELLED_MARKER: &str = "\u{0}kiln: subtask cancelled";
 
-fn cancelled_marker() -> Trap {
+pub(crate) fn cancelled_marker() -> Trap {
     Trap::host(CANCELLED_MARKER)
 }
 
@@ -565,7 +565,7 @@ impl Shared {
             .find(|(_, t)| t.subtask == Some(sub) && !t.resolved)
             .map(|(i, _)| i)
         else {
-            return Ok(());
+            return self.cancel_host_subtask(st, sub);
         };
         let (thread, started) = {
             let t = st.tasks.get(task).expect("found");
@@ -589,6 +589,34 @@ impl Shared {
             r.ready = None;
             r.cancelled = true;
         }
+        drop(st);
+        self.run_thread(thread)
+    }
+
+    /// Cancels subtask `sub` if it is a host function's call waiting in a cancellable host
+    /// wait (`HostCx::sleep_until`, `block_on`): it resolves cancelled, and the host function
+    /// returns at once. Other host calls finish in their own time.
+    fn cancel_host_subtask(&self, st: MutexGuard<'_, State>, sub: ObjId) -> Result<(), Trap> {
+        let mut st = st;
+        let Some(Object::Subtask(s)) = st.obj(sub) else {
+            return Ok(());
+        };
+        let Some(thread) = s.thread else {
+            return Ok(());
+        };
+        let waiting = st
+            .threads
+            .get(thread)
+            .is_some_and(|r| r.ready.is_some() && r.cancellable && r.tasks.is_empty());
+        if !waiting {
+            return Ok(());
+        }
+        st.waiting.retain(|&w| w != thread);
+        if let Some(r) = st.threads.get_mut(thread) {
+            r.ready = None;
+            r.cancelled = true;
+        }
+        subtask_progress(&mut st, sub, subtask_state::CANCELLED_BEFORE_RETURNED);
         drop(st);
         self.run_thread(thread)
     }
