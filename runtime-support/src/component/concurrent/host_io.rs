@@ -656,6 +656,13 @@ impl HostCx<'_> {
                 s.ty.elem
             )));
         }
+        if s.dropped {
+            // The guest dropped its writable end before handing the stream over: it ended.
+            st.shared.remove(idx);
+            drop(st);
+            on_end();
+            return Ok(());
+        }
         s.host_uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
         s.host = Some(HostSide::Reader {
             sink: Box::new(sink),
