@@ -183,7 +183,11 @@ async fn big(n: u64) -> Result<(), ()> {
         let mut at = 0u64;
         while at < n {
             let end = n.min(at + 4096);
-            if !tx.write_all((at..end).map(pattern).collect()).await.is_empty() {
+            if !tx
+                .write_all((at..end).map(pattern).collect())
+                .await
+                .is_empty()
+            {
                 // The host stopped reading: `done` reports it.
                 return;
             }
@@ -250,7 +254,10 @@ async fn concurrent() -> Result<(), ()> {
         });
     }
     for mut join in joins {
-        while !matches!(join.read(Vec::with_capacity(1)).await.0, StreamResult::Dropped) {}
+        while !matches!(
+            join.read(Vec::with_capacity(1)).await.0,
+            StreamResult::Dropped
+        ) {}
     }
     out("both done\n").await
 }

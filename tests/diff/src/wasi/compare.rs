@@ -136,7 +136,8 @@ pub fn bytes_diff(k: &[u8], w: &[u8]) -> String {
     )
 }
 
-fn show_status(s: &Status) -> String {
+/// A status as the report shows it (`exit 1`, `trap (...)`, `host error: ...`).
+pub fn show_status(s: &Status) -> String {
     match s {
         Status::Exit(c) => format!("exit {c}"),
         Status::Returned(_, wave) if wave.chars().count() > 160 => {

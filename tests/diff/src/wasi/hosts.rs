@@ -1,7 +1,8 @@
 //! Running one WASI program under each runtime: wasmtime 48.0.8 with wasmtime-wasi's p2 sync
-//! host, and kiln (component compiled to a `.so` by `kiln_compiler`, WASI from
-//! `kiln_runtime::wasi`). Both get the same arguments, environment, stdin and preopens (into
-//! their own copy of the host tree); stdout and stderr go to memory buffers.
+//! host (its p3 host for WASI 0.3 commands, those exporting `wasi:cli/run@0.3.x`), and kiln
+//! (component compiled to a `.so` by `kiln_compiler`, WASI from `kiln_runtime::wasi`). Both
+//! get the same arguments, environment, stdin and preopens (into their own copy of the host
+//! tree); stdout and stderr go to memory buffers.
 //!
 //! Each run happens on its own thread with a deadline, so a guest (or host) that hangs is
 //! reported instead of stopping the whole differential run.
@@ -38,7 +39,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn host_error(e: anyhow::Error) -> Outcome {
+    /// The outcome of a run the host could not make.
+    pub fn host_error(e: anyhow::Error) -> Outcome {
         Outcome {
             status: Status::HostError(format!("{e:#}")),
             stdout: Vec::new(),
@@ -196,12 +198,11 @@ fn wasmtime_status(
         table: wasmtime_wasi::ResourceTable::new(),
     };
     let mut store = wasmtime::Store::new(engine, host);
+    if p.invoke.is_none() && is_wasi03_command(engine, component) {
+        return wasmtime_p3_command(store, engine, component);
+    }
     let mut linker = wasmtime::component::Linker::<WasmtimeHost>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e:#}"))?;
-    let trap_or_exit = |e: wasmtime::Error| match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        Some(exit) => Status::Exit(exit.0),
-        None => Status::Trap(format!("{e:#}")),
-    };
     match &p.invoke {
         None => {
             let cmd = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
@@ -249,6 +250,61 @@ fn wasmtime_status(
             })
         }
     }
+}
+
+/// How a wasmtime error ends a run: `wasi:cli/exit`'s status, or a trap.
+fn trap_or_exit(e: wasmtime::Error) -> Status {
+    match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        Some(exit) => Status::Exit(exit.0),
+        None => Status::Trap(format!("{e:#}")),
+    }
+}
+
+/// Whether `component` is a WASI 0.3 command: it exports `wasi:cli/run@0.3.x`.
+fn is_wasi03_command(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.starts_with("wasi:cli/run@0.3."))
+}
+
+/// Runs a WASI 0.3 command with wasmtime-wasi's p3 host (the same `WasiCtx`, so the same
+/// arguments, environment, stdin and output pipes as a 0.2 command). wasmtime requires an
+/// executor: the component is instantiated with `instantiate_async` and its async `run`
+/// called inside `run_concurrent`, on a current-thread tokio runtime (with its timer, which
+/// `monotonic-clock.wait-for` uses). WASI 0.2 imports, if the component has any, are served
+/// by the async p2 host.
+fn wasmtime_p3_command(
+    mut store: wasmtime::Store<WasmtimeHost>,
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Result<Status> {
+    let mut linker = wasmtime::component::Linker::<WasmtimeHost>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:#}"))?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| anyhow!("{e:#}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("tokio runtime: {e}"))?;
+    let ran = runtime.block_on(async {
+        let command =
+            wasmtime_wasi::p3::bindings::Command::instantiate_async(&mut store, component, &linker)
+                .await
+                .map_err(|e| anyhow!("wasmtime instantiate: {e:#}"))?;
+        let ran = store
+            .run_concurrent(async move |accessor| command.wasi_cli_run().call_run(accessor).await)
+            .await;
+        Ok::<_, anyhow::Error>(ran)
+    })?;
+    // `run_concurrent`'s own error (a trap, `exit`) or `run`'s.
+    Ok(match ran.and_then(|r| r) {
+        Ok(Ok(())) => Status::Exit(0),
+        Ok(Err(())) => Status::Exit(1),
+        Err(e) => trap_or_exit(e),
+    })
 }
 
 /// The function and typed parameters of WAVE call `call` (`f(args)` or `iface#f(args)`).

@@ -1,7 +1,7 @@
-//! The WASI mode of kiln-diff: real WASI 0.2 components run under kiln and under wasmtime
-//! 48.0.8 + wasmtime-wasi 48.0.8 with the same arguments, environment, stdin and a fresh copy
-//! of the same host tree each; stdout, stderr, the files left behind and the exit status (or
-//! returned value, for components called through an export) must agree.
+//! The WASI mode of kiln-diff: real WASI 0.2 (and 0.3) components run under kiln and under
+//! wasmtime 48.0.8 + wasmtime-wasi 48.0.8 with the same arguments, environment, stdin and a
+//! fresh copy of the same host tree each; stdout, stderr, the files left behind and the exit
+//! status (or returned value, for components called through an export) must agree.
 //!
 //! The components:
 //! - the samples of `samples/wasi/` (built by `samples/wasi/build.sh OUT_DIR` into
@@ -10,7 +10,11 @@
 //! - the probe guest `tests/diff/guests/probe` (Rust, wasm32-wasip2), whose scenarios stress
 //!   the host where results are deterministic (`spec::probe_programs`);
 //! - the C probe `tests/diff/guests/cprobe.c` (wasi-libc through the preview1 adapter, which
-//!   uses other WASI 0.2 functions: offset streams, readdir cookies, poll; `spec::cprobe_programs`).
+//!   uses other WASI 0.2 functions: offset streams, readdir cookies, poll; `spec::cprobe_programs`);
+//! - the component-model async guest `tests/async-guests/rust`, its exports called
+//!   (`spec::async_guest_programs`);
+//! - the WASI 0.3 command `tests/async-guests/cli3` (`wasi:cli/command@0.3.0`; wasmtime runs it
+//!   with wasmtime-wasi's p3 host), one run per behaviour (`spec::cli3_programs`).
 //!
 //! `spec.rs` describes runs, `hosts.rs` runs them in each runtime, `compare.rs` compares.
 
@@ -118,6 +122,43 @@ fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
 fn build_async_guest(cache: &Path) -> Result<Option<PathBuf>> {
     let manifest = repo_root().join("tests/async-guests/rust/Cargo.toml");
     build_rust_guest(cache, &manifest, "async_guest", true)
+}
+
+/// Builds the WASI 0.3 command guest (`tests/async-guests/cli3`) and checks that it imports
+/// WASI 0.3 interfaces only (a WASI 0.2 import would let a host run it through its 0.2 side);
+/// `Ok(None)` when the target is missing.
+fn build_cli3_guest(cache: &Path) -> Result<Option<PathBuf>> {
+    let manifest = repo_root().join("tests/async-guests/cli3/Cargo.toml");
+    let Some(wasm) = build_rust_guest(cache, &manifest, "cli3_guest", true)? else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(&wasm).with_context(|| format!("read {}", wasm.display()))?;
+    let other: Vec<String> = component_imports(&bytes)?
+        .into_iter()
+        .filter(|name| !(name.starts_with("wasi:") && name.contains("@0.3.")))
+        .collect();
+    if !other.is_empty() {
+        bail!(
+            "{} imports more than WASI 0.3: {}",
+            wasm.display(),
+            other.join(", ")
+        );
+    }
+    Ok(Some(wasm))
+}
+
+/// The names of a component's imports (`wasi:cli/stdout@0.3.0`, or a plain name).
+fn component_imports(wasm: &[u8]) -> Result<Vec<String>> {
+    match wit_parser::decoding::decode(wasm).map_err(|e| anyhow!("decode the component: {e:#}"))? {
+        wit_parser::decoding::DecodedWasm::Component(resolve, world) => Ok(resolve.worlds[world]
+            .imports
+            .keys()
+            .map(|key| resolve.name_world_key(key))
+            .collect()),
+        wit_parser::decoding::DecodedWasm::WitPackage(..) => {
+            bail!("a WIT package, not a component")
+        }
+    }
 }
 
 /// Builds the C probe (`guests/cprobe.c`, wasi-libc + the preview1 command adapter through
@@ -269,13 +310,23 @@ fn collect(cache: &Path) -> Vec<(String, Result<Vec<Program>, WasiVerdict>)> {
         Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
     };
     groups.push(("async-guest".to_string(), async_guest));
+    let cli3 = match build_cli3_guest(cache) {
+        Ok(Some(wasm)) => Ok(spec::cli3_programs(&wasm)),
+        Ok(None) => Err(WasiVerdict::Skip(
+            "the wasm32-wasip2 Rust target is not installed (rustup target add wasm32-wasip2)"
+                .into(),
+        )),
+        Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+    };
+    groups.push(("cli3".to_string(), cli3));
     groups
 }
 
-/// Compares one program, both runtimes' components loaded.
+/// Compares one program, both runtimes' components loaded (kiln's, or why kiln could not
+/// compile or load it: then every run is a kiln host error, compared with wasmtime's run).
 fn compare_one(
     p: &Program,
-    kiln: &hosts::KilnLoaded,
+    kiln: Result<&hosts::KilnLoaded, &str>,
     wengine: &wasmtime::Engine,
     wcomp: &wasmtime::component::Component,
     work: &Path,
@@ -286,12 +337,17 @@ fn compare_one(
     spec::prepare(p, &kroot)?;
     spec::prepare(p, &wroot)?;
     let w = hosts::wasmtime_run(wengine, wcomp, p, &wroot);
-    let k = hosts::kiln_run(kiln, p, &kroot, (wengine, wcomp));
+    let k = match kiln {
+        Ok(kiln) => hosts::kiln_run(kiln, p, &kroot, (wengine, wcomp)),
+        Err(e) => hosts::Outcome::host_error(anyhow!("{e}")),
+    };
     if let Some(dump) = std::env::var_os("KILN_DIFF_DUMP") {
         let base = Path::new(&dump).join(p.name.replace(['#', '/'], "-"));
         for (runtime, o) in [("kiln", &k), ("wasmtime", &w)] {
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stdout")), &o.stdout);
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stderr")), &o.stderr);
+            let status = compare::show_status(&o.status) + "\n";
+            let _ = std::fs::write(base.with_extension(format!("{runtime}.status")), status);
         }
     }
     let mut diffs = compare::outcomes(&k, &w, p.compare_stderr);
@@ -333,7 +389,9 @@ pub fn run(
         let Some(first) = programs.first() else {
             continue;
         };
-        // One compilation per component and runtime, shared by its programs.
+        // One compilation per component and runtime, shared by its programs. A component
+        // kiln cannot compile or load still runs under wasmtime: each of its programs is then
+        // an ordinary difference (a kiln host error against wasmtime's outcome).
         let loaded = std::fs::read(&first.wasm)
             .map_err(|e| anyhow!("read {}: {e}", first.wasm.display()))
             .and_then(|wasm| {
@@ -342,10 +400,10 @@ pub fn run(
                 let tw = t.elapsed();
                 let t = Instant::now();
                 let so = work.join(format!("{group}.so"));
-                let k = hosts::kiln_load(kengine, &wasm, &so)?;
+                let k = hosts::kiln_load(kengine, &wasm, &so).map_err(|e| format!("{e:#}"));
                 println!(
-                    "wasi: {group}: {} KiB component; wasmtime {} in {:.1} s, kiln compiled \
-                     and loaded it in {:.1} s",
+                    "wasi: {group}: {} KiB component; wasmtime {} in {:.1} s, kiln {} in \
+                     {:.1} s",
                     wasm.len() >> 10,
                     if reused {
                         "loaded its cached artifact"
@@ -353,6 +411,11 @@ pub fn run(
                         "compiled it"
                     },
                     tw.as_secs_f64(),
+                    if k.is_ok() {
+                        "compiled and loaded it"
+                    } else {
+                        "failed to compile or load it"
+                    },
                     t.elapsed().as_secs_f64()
                 );
                 Ok((w, k))
@@ -371,8 +434,14 @@ pub fn run(
             }
         };
         for p in &programs {
-            let v = compare_one(p, &kiln, wengine, &wcomp, &work)
-                .unwrap_or_else(|e| WasiVerdict::Mismatch(vec![format!("setup: {e:#}")]));
+            let v = compare_one(
+                p,
+                kiln.as_ref().map_err(String::as_str),
+                wengine,
+                &wcomp,
+                &work,
+            )
+            .unwrap_or_else(|e| WasiVerdict::Mismatch(vec![format!("setup: {e:#}")]));
             report(&p.name, v, &p.describe());
         }
     }

@@ -285,6 +285,55 @@ pub fn async_guest_programs(wasm: &Path) -> Vec<Program> {
     .collect()
 }
 
+/// The runs of the WASI 0.3 command guest (`tests/async-guests/cli3`, `wasi:cli/run@0.3.0`):
+/// its first argument picks a behaviour (see its `src/lib.rs`); stdout, stderr and the exit
+/// status are compared like any command's.
+pub fn cli3_programs(wasm: &Path) -> Vec<Program> {
+    let run = |name: &str, args: &[&str]| {
+        let mut p = Program::command(&format!("cli3-{name}"), wasm);
+        p.args.extend(args.iter().map(|a| a.to_string()));
+        p
+    };
+    let mut env = run("env", &["env"]);
+    env.env = [
+        ("ZED", "last"),
+        ("ALPHA", "first"),
+        ("UNI", "ünï 🦀"),
+        ("EMPTY", ""),
+        ("EQ", "a=b=c"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut cat = run("cat", &["cat"]);
+    cat.stdin = b"first line of stdin\n".to_vec();
+    cat.stdin
+        .extend((0..300_000u32).map(|i| (i.wrapping_mul(31) >> 3) as u8));
+    let mut v = vec![
+        run("args", &["args", "héllo", "日本語", "", "a b", "--flag"]),
+        run("env-none", &["env"]),
+        env,
+        cat,
+        run("cat-empty", &["cat"]),
+    ];
+    for n in ["0", "1", "4097", "1048576"] {
+        v.push(run(&format!("big-{n}"), &["big", n]));
+    }
+    v.push(run("sleep", &["sleep", "30"]));
+    v.push(run("clocks", &["clocks"]));
+    for n in ["0", "64", "100000"] {
+        v.push(run(&format!("random-{n}"), &["random", n]));
+    }
+    for code in ["0", "3", "255"] {
+        v.push(run(&format!("exit-{code}"), &["exit", code]));
+    }
+    v.push(run("fail", &["fail"]));
+    v.push(run("stderr", &["stderr"]));
+    v.push(run("concurrent", &["concurrent"]));
+    v.push(run("usage", &[]));
+    v
+}
+
 /// The probe guest's scenarios (`guests/probe`): file-system edge cases in a tree with
 /// symbolic links pointing out of the preopen and a name that is not UTF-8, unicode
 /// arguments and environment, exit statuses, a trap, 1 MiB of stdout, stdin, clocks, loopback
