@@ -1,23 +1,22 @@
 //! A WASI 0.3 command: the `wasi:cli/command@0.3.0` world through wit-bindgen's async support,
-//! exporting `wasi:cli/run@0.3.0` and importing WASI 0.3 interfaces only (it uses none of
-//! std's I/O, environment or clocks, which are WASI 0.2's on wasm32-wasip2).
+//! exporting `wasi:cli/run@0.3.0` and importing WASI 0.3 interfaces only.
 //!
 //! The first argument after the program name selects what it does; every output is
 //! deterministic, so two hosts running it can be compared byte for byte:
 //!
-//! | arguments    | behaviour                                                                  |
-//! |--------------|----------------------------------------------------------------------------|
-//! | `args ...`   | every argument (the program name first), one a line                       |
-//! | `env`        | the environment as sorted `K=V` lines                                      |
-//! | `cat`        | stdin copied to stdout through streams; the byte count to stderr           |
-//! | `big N`      | N bytes of a pattern, written by a spawned task while `run` awaits stdout |
-//! | `sleep MS`   | `monotonic-clock.wait-for`, then `slept ok` if `now()` advanced that much  |
-//! | `clocks`     | `wall ok` (system clock after 2023), `res ok` (resolutions above zero)     |
-//! | `random N`   | the lengths of N secure and N insecure random bytes, `seed ok`            |
-//! | `exit N`     | `bye`, then `exit.exit-with-code(N)`                                       |
-//! | `fail`       | `run` returns `err` (exit status 1)                                        |
-//! | `stderr`     | a line to stderr and one to stdout                                         |
-//! | `concurrent` | two spawned tasks each wait 20 ms and print a line; `both done`            |
+//! | arguments    | behaviour                                                                   |
+//! |--------------|-----------------------------------------------------------------------------|
+//! | `args ...`   | every argument (the program name first), one a line                         |
+//! | `env`        | the environment as sorted `K=V` lines                                       |
+//! | `cat`        | stdin copied to stdout through streams; the byte count to stderr            |
+//! | `big N`      | N bytes of a pattern, written by a spawned task while `run` awaits stdout   |
+//! | `sleep MS`   | `monotonic-clock.wait-for`, then `slept ok` if `now()` advanced that much   |
+//! | `clocks`     | `wall ok` (system clock after 2023), `res ok` (resolutions above zero)      |
+//! | `random N`   | the lengths of N secure and N insecure random bytes, `seed ok`              |
+//! | `exit N`     | `bye`, then `exit.exit-with-code(N)`                                        |
+//! | `fail`       | `run` returns `err` (exit status 1)                                         |
+//! | `stderr`     | a line to stderr and one to stdout                                          |
+//! | `concurrent` | two spawned tasks each wait 20 ms and print a line; `both done`             |
 //!
 //! Anything else prints a usage line to stderr and fails.
 //!
@@ -32,7 +31,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// The heap: dlmalloc over `memory.grow` (what std itself uses on wasm).
+/// The heap: dlmalloc over `memory.grow` (std's allocator on wasm32-unknown-unknown).
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
