@@ -422,20 +422,26 @@ impl Shared {
         };
         match (reader, write) {
             (true, true) => {
-                let mut bytes = self.guest_bytes(st, me)?;
                 let n = st_buf_remain(st, me);
-                if let Some(r) = own_elem(st, shared) {
+                let keep = if let Some(r) = own_elem(st, shared) {
                     // Each handle leaves the writer's table; the host gets its representation.
+                    let mut bytes = self.guest_bytes(st, me)?;
                     let inst = super::copy::end_buf(st, me).instance;
                     for chunk in bytes.chunks_exact_mut(4) {
                         let h = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
                         let e = self.in_table(inst, |t| t.remove(h, r))?;
                         chunk.copy_from_slice(&e.rep.to_le_bytes());
                     }
-                }
-                let keep = match st.shared.get_mut(shared).and_then(|s| s.host.as_mut()) {
-                    Some(HostSide::Reader { sink, .. }) => sink(&bytes),
-                    _ => true,
+                    sink_of(st, shared, &bytes)
+                } else {
+                    // The sink reads the guest's buffer in place.
+                    let (ptr, len) = self.guest_range(st, me)?;
+                    // SAFETY: `guest_range` checked the range against the memory's current
+                    // size; the memory is not shared, and no guest code of this store runs
+                    // (nothing can grow it or write to it) until the sink returns: the state
+                    // lock is held on the thread that owns the store.
+                    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+                    sink_of(st, shared, bytes)
                 };
                 super::copy::advance(st, me, n);
                 super::copy::notify(st, me, super::copy::COMPLETED, false);
@@ -457,6 +463,26 @@ impl Shared {
                 "internal error: a stream end and its host end copy in the same direction",
             )),
         }
+    }
+
+    /// Where the rest of the copy of guest end `id` lies in its memory: a pointer and a length
+    /// checked against the memory's current size.
+    fn guest_range(&self, st: &State, id: ObjId) -> Result<(*const u8, usize), Trap> {
+        let b = super::copy::end_buf(st, id);
+        let len = u64::from(b.length - b.progress) * u64::from(b.elem_size);
+        if len == 0 {
+            return Ok((std::ptr::NonNull::<u8>::dangling().as_ptr(), 0));
+        }
+        let mem = b
+            .memory
+            .and_then(|m| self.memory(m))
+            .ok_or_else(|| Trap::host("stream or future copy without a memory"))?;
+        let from = u64::from(b.ptr) + u64::from(b.progress) * u64::from(b.elem_size);
+        if from + len > mem.data_size() {
+            return Err(Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds));
+        }
+        // SAFETY: `from` is within the memory (checked above).
+        Ok((unsafe { mem.data_ptr().add(from as usize) }, len as usize))
     }
 
     /// The bytes of the copy of guest end `id` that remain, from its buffer.
@@ -615,6 +641,14 @@ impl Shared {
         };
         st.objects.remove(id as usize);
         Ok(shared)
+    }
+}
+
+/// Hands `bytes` to the host reader of `shared`; whether it reads on.
+fn sink_of(st: &mut State, shared: usize, bytes: &[u8]) -> bool {
+    match st.shared.get_mut(shared).and_then(|s| s.host.as_mut()) {
+        Some(HostSide::Reader { sink, .. }) => sink(bytes),
+        _ => true,
     }
 }
 
