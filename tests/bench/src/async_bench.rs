@@ -25,6 +25,70 @@ const NOP_WAT: &str = r#"(component
     (canon lift (core func $i "nop") async (callback (core func $i "nop-cb"))))
 )"#;
 
+/// A guest→guest `async` call: the outer component's callback-lifted `run` calls the inner
+/// component's `async` `double` through an `async` lowering (a subtask), then returns its
+/// result; minus the nop row, it is the cost of one async call between components.
+const CALL_WAT: &str = r#"
+(component
+  (component $Inner
+    (core module $m
+      (import "" "task.return" (func $tr (param i32)))
+      (func (export "double") (param $x i32) (result i32)
+        (call $tr (i32.mul (local.get $x) (i32.const 2)))
+        (i32.const 0))
+      (func (export "double-cb") (param i32 i32 i32) (result i32) unreachable))
+    (core func $tr (canon task.return (result u32)))
+    (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $tr))))))
+    (func (export "double") async (param "x" u32) (result u32)
+      (canon lift (core func $i "double") async (callback (core func $i "double-cb")))))
+  (instance $inner (instantiate $Inner))
+  (component $Outer
+    (import "double" (func $d async (param "x" u32) (result u32)))
+    (core module $Mem (memory (export "mem") 1))
+    (core instance $mem (instantiate $Mem))
+    (core module $m
+      (import "" "mem" (memory 1))
+      (import "" "task.return" (func $tr (param i32)))
+      (import "" "double" (func $double (param i32 i32) (result i32)))
+      (import "" "waitable-set.new" (func $ws.new (result i32)))
+      (import "" "waitable.join" (func $join (param i32 i32)))
+      (import "" "subtask.drop" (func $sdrop (param i32)))
+      ;; RETURNED (2): the result is at 8 already; else wait for the subtask (WAIT = 2)
+      (func (export "run") (result i32)
+        (local $s i32) (local $ws i32)
+        (local.set $s (call $double (i32.const 21) (i32.const 8)))
+        (if (i32.eq (local.get $s) (i32.const 2))
+          (then (call $tr (i32.load (i32.const 8))) (return (i32.const 0))))
+        (local.set $ws (call $ws.new))
+        (call $join (i32.shr_u (local.get $s) (i32.const 4)) (local.get $ws))
+        (i32.store (i32.const 16) (local.get $ws))
+        (i32.or (i32.const 2) (i32.shl (local.get $ws) (i32.const 4))))
+      (func (export "run-cb") (param $ev i32) (param $h i32) (param $state i32) (result i32)
+        (if (i32.eq (local.get $state) (i32.const 2))
+          (then
+            (call $join (local.get $h) (i32.const 0))
+            (call $sdrop (local.get $h))
+            (call $tr (i32.load (i32.const 8)))
+            (return (i32.const 0))))
+        (i32.or (i32.const 2) (i32.shl (i32.load (i32.const 16)) (i32.const 4)))))
+    (core func $tr (canon task.return (result u32)))
+    (core func $double (canon lower (func $d) async (memory (core memory $mem "mem"))))
+    (core func $ws.new (canon waitable-set.new))
+    (core func $join (canon waitable.join))
+    (core func $sdrop (canon subtask.drop))
+    (core instance $i (instantiate $m (with "" (instance
+      (export "mem" (memory $mem "mem"))
+      (export "task.return" (func $tr))
+      (export "double" (func $double))
+      (export "waitable-set.new" (func $ws.new))
+      (export "waitable.join" (func $join))
+      (export "subtask.drop" (func $sdrop))))))
+    (func (export "run") async (result u32)
+      (canon lift (core func $i "run") async (callback (core func $i "run-cb")))))
+  (instance $outer (instantiate $Outer (with "double" (func $inner "double"))))
+  (export "run" (func $outer "run")))
+"#;
+
 /// An `async` export that moves 1 MiB through a `stream<u8>` of its own instance: one write of
 /// 1 MiB (pending), 16 reads of 64 KiB, then returns the byte count.
 const STREAM_WAT: &str = r#"(component
@@ -139,6 +203,28 @@ pub fn async_rows(work: &Path, sizes: Sizes) -> Result<Vec<Row>> {
             .col("kiln", med(k_nop))
             .col("wasmtime call_async", med(w_nop))
             .ratio_of(med(k_nop), med(w_nop)),
+    );
+
+    let mut call = setup(work, "async-call", CALL_WAT, "run")?;
+    let k_call = per_op_ns(r, n, || {
+        let out = call.k.call_func(&call.kf, &[]).expect("kiln async call");
+        assert!(matches!(out, Some(Val::U32(42))), "kiln gave {out:?}");
+    });
+    let w_call = per_op_ns(r, n, || {
+        let mut out = [wasmtime::component::Val::U32(0)];
+        rt.block_on(call.wf.call_async(&mut call.store, &[], &mut out))
+            .expect("wasmtime async call");
+        assert!(matches!(out[0], wasmtime::component::Val::U32(42)));
+    });
+    eprintln!(
+        "  guest→guest async call: kiln {:.1} ns, wasmtime {:.1} ns",
+        k_call.median, w_call.median
+    );
+    rows.push(
+        Row::new("host→guest async call making one guest→guest async call (subtask)", "ns")
+            .col("kiln", med(k_call))
+            .col("wasmtime call_async", med(w_call))
+            .ratio_of(med(k_call), med(w_call)),
     );
 
     let mut st = setup(work, "async-stream", STREAM_WAT, "run")?;
