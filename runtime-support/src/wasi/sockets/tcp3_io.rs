@@ -34,7 +34,7 @@ const CHUNK: usize = 64 << 10;
 /// Unread bytes the receive thread lets wait for the guest before it stops reading.
 const READ_AHEAD: usize = 256 << 10;
 /// Bytes queued for the sender thread at most before a guest write waits.
-pub const MAX_QUEUED: usize = 8 << 20;
+pub const MAX_QUEUED: usize = 64 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
