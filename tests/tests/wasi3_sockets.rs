@@ -4,7 +4,7 @@
 //! when that target is not installed) is compiled by kiln and run with
 //! `kiln_runtime::wasi::{add_to_linker, run_command}`: a TCP echo of 1 MiB between a listener
 //! and a client task of the same instance (accept stream, send and receive streams, async
-//! connect), a UDP round trip, a `localhost` lookup, the option getters and setters, and,
+//! connect), a send that meets a reset, a UDP round trip, a `localhost` lookup, the option getters and setters, and,
 //! without network permission, `access-denied` from every network operation. The expected
 //! lines follow from the guest's source (`src/lib.rs`) and the WASI 0.3 WIT.
 
@@ -126,6 +126,17 @@ fn a_tcp_echo_of_a_mebibyte_between_tasks_of_one_instance() {
     // Nothing sent at all: the echo of an empty stream still ends cleanly.
     let r = run(so, &["tcp", "0"], true);
     assert_output(&r, "listening: true\nserver echoed 0 bytes\nclient ok\n");
+}
+
+#[test]
+fn sending_to_a_peer_that_closed_unread_fails_the_send_future() {
+    let Some(so) = guest() else { return };
+    // The listener binds implicitly, accepts, and drops the connection without reading.
+    let r = run(so, &["reset"], true);
+    assert_output(
+        &r,
+        "send failed: true\nsecond send: Err(ErrorCode::InvalidState)\n",
+    );
 }
 
 #[test]

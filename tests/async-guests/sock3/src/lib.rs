@@ -8,6 +8,7 @@
 //! | arguments | behaviour                                                                    |
 //! |-----------|------------------------------------------------------------------------------|
 //! | `tcp N`   | a listener on 127.0.0.1:0; a spawned task connects and sends N bytes; `run` accepts, echoes them back; the client checks what came back |
+//! | `reset`   | the listener accepts and drops the connection at once; the client's `send` of 8 MiB must fail |
 //! | `udp`     | two sockets on 127.0.0.1: a datagram there and an answer back               |
 //! | `lookup`  | resolves `localhost` (a loopback address must be among the answers)          |
 //! | `options` | TCP and UDP getters and setters                                               |
@@ -238,6 +239,33 @@ async fn tcp(n: usize) -> Result<(), ()> {
     }
 }
 
+/// `reset`: a peer that closes without reading makes `send`'s future an error.
+async fn reset() -> Result<(), ()> {
+    let listener = TcpSocket::create(IpAddressFamily::Ipv4).map_err(|_| ())?;
+    let mut conns = listener.listen().map_err(|_| ())?;
+    let port = listener.get_local_address().map(port_of).map_err(|_| ())?;
+    let client = TcpSocket::create(IpAddressFamily::Ipv4).map_err(|_| ())?;
+    if let Err(e) = client.connect(loopback(port)).await {
+        return failed("connect", e).await;
+    }
+    // Closed unread: the client's data meets a reset.
+    drop(conns.next().await);
+    let (mut tx, rx) = wit_stream::new::<u8>();
+    let sent = client.send(rx);
+    spawn_local(async move {
+        for _ in 0..8 {
+            if !tx.write_all(vec![7u8; 1 << 20]).await.is_empty() {
+                return;
+            }
+        }
+    });
+    let outcome = sent.await;
+    print(&format!("send failed: {}\n", outcome.is_err()), false).await?;
+    // The connection's one `send` is taken.
+    let (_, again) = wit_stream::new::<u8>();
+    print(&format!("second send: {:?}\n", client.send(again).await), false).await
+}
+
 /// `udp`: a datagram from `a` to `b` and an answer from `b` to where it came from.
 async fn udp() -> Result<(), ()> {
     let (a, b) = match (
@@ -355,12 +383,13 @@ impl Guest for Sock3 {
         let n = args.get(2).and_then(|a| a.parse::<usize>().ok());
         match (args.get(1).map(String::as_str), n) {
             (Some("tcp"), Some(n)) => tcp(n).await,
+            (Some("reset"), _) => reset().await,
             (Some("udp"), _) => udp().await,
             (Some("lookup"), _) => lookup().await,
             (Some("options"), _) => options().await,
             (Some("denied"), _) => denied().await,
             _ => {
-                print("usage: sock3 tcp N|udp|lookup|options|denied\n", true).await?;
+                print("usage: sock3 tcp N|reset|udp|lookup|options|denied\n", true).await?;
                 Err(())
             }
         }
