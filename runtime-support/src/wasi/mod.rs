@@ -174,8 +174,9 @@ impl WasiConfig {
 pub struct WasiState {
     /// The configuration (shared by the instances of one linker).
     pub config: Arc<WasiConfig>,
-    /// Objects behind the guest's WASI handles.
-    pub table: Mutex<Table>,
+    /// Objects behind the guest's WASI handles (shared with host helper threads that make
+    /// objects, like a 0.3 TCP listener's accept loop).
+    pub table: Arc<Mutex<Table>>,
     /// Opened preopens: (directory object representation, guest name), made at instantiation.
     pub preopens: Vec<(u32, String)>,
     /// The stdio streams of this instance, made at instantiation (`cli.rs`).
@@ -192,7 +193,7 @@ impl WasiState {
         let stdio = cli::Stdio::new(&config)?;
         Ok(WasiState {
             config,
-            table: Mutex::new(table),
+            table: Arc::new(Mutex::new(table)),
             preopens,
             stdio,
             started: Instant::now(),

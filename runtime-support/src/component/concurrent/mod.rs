@@ -29,6 +29,7 @@ pub(crate) mod copy;
 pub(crate) mod error_context;
 pub(crate) mod host_call;
 pub(crate) mod host_io;
+pub(crate) mod host_values;
 pub(crate) mod tasks;
 pub(crate) mod threads;
 pub(crate) mod waitables;

@@ -249,6 +249,18 @@ fn start(name: String) -> ResolveStream {
     ResolveStream { result, done: None }
 }
 
+/// Resolves `name` on the calling thread (blocking): an IP literal is its own answer, a
+/// domain name goes to `getaddrinfo` (WASI 0.3's `resolve-addresses`, run on a helper thread).
+pub(super) fn resolve_blocking(name: &str) -> Outcome {
+    if let Some(ip) = ip_literal(name) {
+        return Ok(VecDeque::from([ip.to_canonical()]));
+    }
+    match domain_to_ascii(name) {
+        Some(ascii) => getaddrinfo(&ascii),
+        None => Err("invalid-argument"),
+    }
+}
+
 const IFACE: &str = "sockets/ip-name-lookup";
 
 /// Adds `wasi:sockets/ip-name-lookup`.

@@ -9,14 +9,22 @@
 //! - `tcp.rs`: the `tcp-socket` state machine; `tcp_stream.rs`: its input/output streams;
 //! - `options.rs`: socket options shared by TCP and UDP;
 //! - `udp.rs`: `udp-socket` and its datagram streams; `lookup.rs`: `ip-name-lookup`.
+//!
+//! WASI 0.3's `wasi:sockets/{types,ip-name-lookup}@0.3.0` share the socket objects, address
+//! checks, options and lookups with 0.2 (`p3.rs`: error codes and registration; `tcp3.rs`,
+//! `tcp3_io.rs`: TCP with streams; `udp3.rs`: UDP with `async` send and receive).
 
 mod lookup;
 mod network;
 mod options;
+mod p3;
 mod sys;
 mod tcp;
+mod tcp3;
+mod tcp3_io;
 mod tcp_stream;
 mod udp;
+mod udp3;
 
 use crate::component::{ComponentLinker, HostCx, Val};
 use crate::error::Trap;
@@ -56,15 +64,20 @@ pub(crate) fn code<T>(c: &'static str) -> Result<T, Fail> {
 }
 
 /// Defines a function returning `result<T, error-code>`: `f` gives `T` (or `None` for `_`).
+/// For a 0.3 interface (`iface` has a version) the 0.2 code name `f` fails with becomes the
+/// 0.3 `error-code` variant ([`p3::error_val`]).
 pub(crate) fn define_result(
     linker: &mut ComponentLinker,
     iface: &str,
     name: &str,
     f: impl Fn(&HostCx<'_>, &WasiState, &[Val]) -> Result<Option<Val>, Fail> + Send + Sync + 'static,
 ) {
+    let lookup = iface.starts_with("sockets/ip-name-lookup");
+    let p3 = iface.contains('@');
     define(linker, iface, name, move |cx, st, args| {
         match f(cx, st, args) {
             Ok(v) => Ok(Some(ok(v))),
+            Err(Fail::Code(c)) if p3 => Ok(Some(err(p3::error_val(c, lookup)))),
             Err(Fail::Code(c)) => Ok(Some(err(case(c)))),
             Err(Fail::Trap(t)) => Err(t),
         }
@@ -77,4 +90,5 @@ pub fn add(linker: &mut ComponentLinker) {
     tcp::add(linker);
     udp::add(linker);
     lookup::add(linker);
+    p3::add(linker);
 }

@@ -10,6 +10,7 @@ use super::network::{
     check_allowed, check_network, family_of, family_ok, os, remote_ok, socket_addr_of,
     socket_addr_val, unicast,
 };
+use super::options::{getter_setter, with_sock, Kind, OptionSocket};
 use super::tcp_stream::{Conn, TcpInput, TcpOutput};
 use super::{code, define_result, options, sys, Fail, TCP_SOCKET};
 use crate::component::{ComponentLinker, HostCx, Val};
@@ -28,7 +29,7 @@ const DEFAULT_BACKLOG: i32 = 128;
 const NANOS: u64 = 1_000_000_000;
 
 /// Where a socket is in the WIT's state machine.
-enum State {
+pub(super) enum State {
     /// Unbound or bound, neither listening nor connecting.
     Default,
     /// A connect is under way; `Some(code)` when its outcome is already known to be an error.
@@ -44,7 +45,7 @@ enum State {
 
 /// Which `start-*` awaits its `finish-*`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(super) enum Op {
     Bind,
     Connect,
     Listen,
@@ -52,22 +53,46 @@ enum Op {
 
 /// The object behind a `tcp-socket` handle.
 pub struct TcpSocket {
-    fd: Arc<OwnedFd>,
-    v6: bool,
-    state: State,
-    in_progress: Option<Op>,
+    pub(super) fd: Arc<OwnedFd>,
+    pub(super) v6: bool,
+    pub(super) state: State,
+    pub(super) in_progress: Option<Op>,
     backlog: i32,
+    /// WASI 0.3: `send` was called (it may be only once).
+    pub(super) sending: bool,
+    /// WASI 0.3: `receive` was called (it may be only once).
+    pub(super) receiving: bool,
+}
+
+impl OptionSocket for TcpSocket {
+    fn opt_fd(&self) -> Result<&OwnedFd, Fail> {
+        self.fd()
+    }
+
+    fn is_v6(&self) -> bool {
+        self.v6
+    }
 }
 
 impl TcpSocket {
-    fn new(fd: OwnedFd, v6: bool) -> TcpSocket {
+    /// A socket in the initial (unbound) state.
+    pub(super) fn new(fd: OwnedFd, v6: bool) -> TcpSocket {
         TcpSocket {
             fd: Arc::new(fd),
             v6,
             state: State::Default,
             in_progress: None,
             backlog: DEFAULT_BACKLOG,
+            sending: false,
+            receiving: false,
         }
+    }
+
+    /// `tcp-create-socket` (0.2) and `tcp-socket.create` (0.3).
+    pub(super) fn create(args: &[Val]) -> Result<TcpSocket, Fail> {
+        let v6 = family_of(args, 0)?;
+        let fd = sys::socket(v6, libc::SOCK_STREAM).map_err(os)?;
+        Ok(TcpSocket::new(fd, v6))
     }
 
     /// Whether the socket is bound (explicitly, or implicitly by connect/listen).
@@ -96,7 +121,7 @@ impl TcpSocket {
         SocketAddr::new(ip, 0)
     }
 
-    fn start_bind(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
+    pub(super) fn start_bind(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
         if self.in_progress.is_some() {
             return code("concurrency-conflict");
         }
@@ -117,7 +142,7 @@ impl TcpSocket {
         Ok(())
     }
 
-    fn start_connect(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
+    pub(super) fn start_connect(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
         if self.in_progress.is_some() {
             return code("concurrency-conflict");
         }
@@ -156,12 +181,17 @@ impl TcpSocket {
                 if ready == 0 {
                     return code("would-block");
                 }
-                match sys::get_int(&self.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
-                    Ok(0) => None,
-                    Ok(e) | Err(e) => Some(super::network::code_of_errno(e)),
-                }
+                connect_error(&self.fd)
             }
         };
+        self.complete_connect(failure)
+    }
+
+    /// Ends a connect that had outcome `failure` (`None`: connected).
+    pub(super) fn complete_connect(
+        &mut self,
+        failure: Option<&'static str>,
+    ) -> Result<Arc<Conn>, Fail> {
         self.in_progress = None;
         if let Some(c) = failure {
             self.state = State::Closed(c);
@@ -172,11 +202,13 @@ impl TcpSocket {
         Ok(conn)
     }
 
-    fn start_listen(&mut self, st: &WasiState) -> Result<(), Fail> {
+    /// Starts listening; an unbound socket is `invalid-state` unless `implicit_bind` (0.3,
+    /// where the OS picks the address).
+    pub(super) fn start_listen(&mut self, st: &WasiState, implicit_bind: bool) -> Result<(), Fail> {
         if self.in_progress.is_some() {
             return code("concurrency-conflict");
         }
-        if !matches!(self.state, State::Default) || !self.is_bound() {
+        if !matches!(self.state, State::Default) || !(implicit_bind || self.is_bound()) {
             return code("invalid-state");
         }
         check_allowed(st)?;
@@ -191,27 +223,10 @@ impl TcpSocket {
         if !matches!(self.state, State::Listening) {
             return code("invalid-state");
         }
-        let (fd, _peer) = sys::accept(&self.fd).map_err(|e| match e {
-            // Linux reports errors pending on the new connection from accept itself.
-            libc::ECONNRESET
-            | libc::ENETRESET
-            | libc::EHOSTUNREACH
-            | libc::EHOSTDOWN
-            | libc::ENETDOWN
-            | libc::ENETUNREACH
-            | libc::EPROTO
-            | libc::ENOPROTOOPT
-            | libc::ENONET
-            | libc::EOPNOTSUPP => Fail::Code("connection-aborted"),
-            e => os(e),
-        })?;
-        let mut sock = TcpSocket::new(fd, self.v6);
-        let conn = Conn::new(sock.fd.clone());
-        sock.state = State::Connected(conn.clone());
-        Ok((sock, conn))
+        accept_on(&self.fd, self.v6)
     }
 
-    fn local_address(&self) -> Result<SocketAddr, Fail> {
+    pub(super) fn local_address(&self) -> Result<SocketAddr, Fail> {
         if let State::Closed(c) = self.state {
             return code(c);
         }
@@ -225,7 +240,7 @@ impl TcpSocket {
         Ok(a)
     }
 
-    fn remote_address(&self) -> Result<SocketAddr, Fail> {
+    pub(super) fn remote_address(&self) -> Result<SocketAddr, Fail> {
         match self.state {
             State::Connected(_) => sys::peer_addr(&self.fd).map_err(os),
             State::Closed(c) => code(c),
@@ -233,7 +248,7 @@ impl TcpSocket {
         }
     }
 
-    fn set_listen_backlog_size(&mut self, value: u64) -> Result<(), Fail> {
+    pub(super) fn set_listen_backlog_size(&mut self, value: u64) -> Result<(), Fail> {
         if value == 0 {
             return code("invalid-argument");
         }
@@ -311,30 +326,125 @@ fn method(
     define_result(linker, IFACE, &format!("[method]tcp-socket.{name}"), f);
 }
 
+/// `tcp-socket` in WASI 0.2.
+const TCP2: Kind = Kind {
+    iface: IFACE,
+    res: TCP_SOCKET,
+    p3: false,
+};
+
 /// Defines an `int`-valued socket option getter and setter pair.
 fn int_option(
     linker: &mut ComponentLinker,
+    kind: Kind,
     name: &str,
-    level: libc::c_int,
-    opt: libc::c_int,
+    (level, opt): (libc::c_int, libc::c_int),
     get: fn(i32) -> Val,
-    set: fn(&[Val]) -> Result<Option<i32>, Trap>,
+    set: fn(&Val) -> Result<Option<i32>, Trap>,
 ) {
-    method(linker, name, move |cx, st, args| {
-        with_socket(cx, st, args, |s| {
-            let v = sys::get_int(s.fd()?, level, opt).map_err(os)?;
-            Ok(Some(get(v)))
-        })
+    getter_setter::<TcpSocket>(
+        linker,
+        kind,
+        name,
+        move |s| Ok(get(sys::get_int(s.fd()?, level, opt).map_err(os)?)),
+        move |s, v| {
+            let Some(v) = set(v)? else {
+                return code("invalid-argument");
+            };
+            sys::set_int(s.fd()?, level, opt, v).map_err(os)
+        },
+    );
+}
+
+/// Defines the `tcp-socket` methods WASI 0.2 and 0.3 share (0.3 names getters `get-*`):
+/// addresses, listening state, backlog, keep-alive, hop limit, buffer sizes.
+pub(super) fn add_shared(linker: &mut ComponentLinker, kind: Kind) {
+    let getter = move |linker: &mut ComponentLinker,
+                       name: &str,
+                       f: fn(&TcpSocket) -> Result<Val, Fail>| {
+        define_result(
+            linker,
+            kind.iface,
+            &kind.getter(name),
+            move |cx, st, args| with_sock(cx, st, kind, args, |s: &mut TcpSocket| f(s).map(Some)),
+        );
+    };
+    getter(linker, "local-address", |s| {
+        s.local_address().map(socket_addr_val)
     });
-    method(linker, &format!("set-{name}"), move |cx, st, args| {
-        let Some(v) = set(args)? else {
-            return code("invalid-argument");
-        };
-        with_socket(cx, st, args, |s| {
-            sys::set_int(s.fd()?, level, opt, v).map_err(os)?;
-            Ok(None)
-        })
+    getter(linker, "remote-address", |s| {
+        s.remote_address().map(socket_addr_val)
     });
+    define(
+        linker,
+        kind.iface,
+        &kind.getter("is-listening"),
+        move |cx, st, args| {
+            let l = with_obj::<TcpSocket, _>(cx, st, kind.res, arg(args, 0)?, |s| {
+                matches!(s.state, State::Listening)
+            })?;
+            Ok(Some(Val::Bool(l)))
+        },
+    );
+    options::method(
+        linker,
+        kind,
+        "set-listen-backlog-size",
+        move |cx, st, args| {
+            let v = arg_u64(args, 1)?;
+            with_sock(cx, st, kind, args, |s: &mut TcpSocket| {
+                s.set_listen_backlog_size(v)
+            })
+            .map(|()| None)
+        },
+    );
+    getter_setter::<TcpSocket>(
+        linker,
+        kind,
+        "keep-alive-enabled",
+        |s| {
+            let v = sys::get_int(s.fd()?, libc::SOL_SOCKET, libc::SO_KEEPALIVE).map_err(os)?;
+            Ok(Val::Bool(v != 0))
+        },
+        |s, v| {
+            let v = arg_bool(std::slice::from_ref(v), 0)?;
+            sys::set_int(s.fd()?, libc::SOL_SOCKET, libc::SO_KEEPALIVE, v as i32).map_err(os)
+        },
+    );
+    let secs_get: fn(i32) -> Val = |v| Val::U64(v.max(0) as u64 * NANOS);
+    let secs_set: fn(&Val) -> Result<Option<i32>, Trap> = |v| {
+        let ns = arg_u64(std::slice::from_ref(v), 0)?;
+        Ok((ns != 0).then(|| duration_secs(ns)))
+    };
+    let tcp = libc::IPPROTO_TCP;
+    int_option(
+        linker,
+        kind,
+        "keep-alive-idle-time",
+        (tcp, libc::TCP_KEEPIDLE),
+        secs_get,
+        secs_set,
+    );
+    int_option(
+        linker,
+        kind,
+        "keep-alive-interval",
+        (tcp, libc::TCP_KEEPINTVL),
+        secs_get,
+        secs_set,
+    );
+    int_option(
+        linker,
+        kind,
+        "keep-alive-count",
+        (tcp, libc::TCP_KEEPCNT),
+        |v| Val::U32(v.max(0) as u32),
+        |v| {
+            let n = arg_u32(std::slice::from_ref(v), 0)?;
+            Ok((n != 0).then(|| n.min(i8::MAX as u32) as i32))
+        },
+    );
+    options::add_common::<TcpSocket>(linker, kind, "hop-limit");
 }
 
 /// Adds `wasi:sockets/tcp` and `wasi:sockets/tcp-create-socket`.
@@ -345,14 +455,8 @@ pub fn add(linker: &mut ComponentLinker) {
         "sockets/tcp-create-socket",
         "create-tcp-socket",
         |cx, st, args| {
-            let v6 = family_of(args, 0)?;
-            let fd = sys::socket(v6, libc::SOCK_STREAM).map_err(os)?;
-            Ok(Some(new_handle(
-                cx,
-                st,
-                TCP_SOCKET,
-                TcpSocket::new(fd, v6),
-            )?))
+            let sock = TcpSocket::create(args)?;
+            Ok(Some(new_handle(cx, st, TCP_SOCKET, sock)?))
         },
     );
     method(linker, "start-bind", |cx, st, args| {
@@ -380,7 +484,7 @@ pub fn add(linker: &mut ComponentLinker) {
         Ok(Some(Val::Tuple(vec![i, o])))
     });
     method(linker, "start-listen", |cx, st, args| {
-        with_socket(cx, st, args, |s| s.start_listen(st)).map(|()| None)
+        with_socket(cx, st, args, |s| s.start_listen(st, false)).map(|()| None)
     });
     method(linker, "finish-listen", |cx, st, args| {
         with_socket(cx, st, args, |s| {
@@ -397,110 +501,7 @@ pub fn add(linker: &mut ComponentLinker) {
         let (i, o) = stream_pair(cx, st, conn)?;
         Ok(Some(Val::Tuple(vec![sock, i, o])))
     });
-    method(linker, "local-address", |cx, st, args| {
-        let a = with_socket(cx, st, args, |s| s.local_address())?;
-        Ok(Some(socket_addr_val(a)))
-    });
-    method(linker, "remote-address", |cx, st, args| {
-        let a = with_socket(cx, st, args, |s| s.remote_address())?;
-        Ok(Some(socket_addr_val(a)))
-    });
-    define(
-        linker,
-        IFACE,
-        "[method]tcp-socket.is-listening",
-        |cx, st, args| {
-            let l = with_obj::<TcpSocket, _>(cx, st, TCP_SOCKET, arg(args, 0)?, |s| {
-                matches!(s.state, State::Listening)
-            })?;
-            Ok(Some(Val::Bool(l)))
-        },
-    );
-    define(
-        linker,
-        IFACE,
-        "[method]tcp-socket.address-family",
-        |cx, st, args| {
-            let v6 = with_obj::<TcpSocket, _>(cx, st, TCP_SOCKET, arg(args, 0)?, |s| s.v6)?;
-            Ok(Some(super::network::family_val(v6)))
-        },
-    );
-    method(linker, "set-listen-backlog-size", |cx, st, args| {
-        let v = arg_u64(args, 1)?;
-        with_socket(cx, st, args, |s| s.set_listen_backlog_size(v)).map(|()| None)
-    });
-    method(linker, "keep-alive-enabled", |cx, st, args| {
-        with_socket(cx, st, args, |s| {
-            let v = sys::get_int(s.fd()?, libc::SOL_SOCKET, libc::SO_KEEPALIVE).map_err(os)?;
-            Ok(Some(Val::Bool(v != 0)))
-        })
-    });
-    method(linker, "set-keep-alive-enabled", |cx, st, args| {
-        let v = arg_bool(args, 1)?;
-        with_socket(cx, st, args, |s| {
-            sys::set_int(s.fd()?, libc::SOL_SOCKET, libc::SO_KEEPALIVE, v as i32).map_err(os)?;
-            Ok(None)
-        })
-    });
-    let secs_get: fn(i32) -> Val = |v| Val::U64(v.max(0) as u64 * NANOS);
-    let secs_set: fn(&[Val]) -> Result<Option<i32>, Trap> = |args| {
-        let ns = arg_u64(args, 1)?;
-        Ok((ns != 0).then(|| duration_secs(ns)))
-    };
-    let tcp = libc::IPPROTO_TCP;
-    int_option(
-        linker,
-        "keep-alive-idle-time",
-        tcp,
-        libc::TCP_KEEPIDLE,
-        secs_get,
-        secs_set,
-    );
-    int_option(
-        linker,
-        "keep-alive-interval",
-        tcp,
-        libc::TCP_KEEPINTVL,
-        secs_get,
-        secs_set,
-    );
-    int_option(
-        linker,
-        "keep-alive-count",
-        tcp,
-        libc::TCP_KEEPCNT,
-        |v| Val::U32(v.max(0) as u32),
-        |args| {
-            let n = arg_u32(args, 1)?;
-            Ok((n != 0).then(|| n.min(i8::MAX as u32) as i32))
-        },
-    );
-    method(linker, "hop-limit", |cx, st, args| {
-        with_socket(cx, st, args, |s| {
-            Ok(Some(Val::U8(options::hop_limit(s.fd()?, s.v6)?)))
-        })
-    });
-    method(linker, "set-hop-limit", |cx, st, args| {
-        let v = match arg(args, 1)? {
-            Val::U8(v) => *v,
-            other => return Err(Trap::host(format!("expected a u8, got {other:?}")).into()),
-        };
-        with_socket(cx, st, args, |s| options::set_hop_limit(s.fd()?, s.v6, v)).map(|()| None)
-    });
-    for (name, receive) in [("receive-buffer-size", true), ("send-buffer-size", false)] {
-        method(linker, name, move |cx, st, args| {
-            with_socket(cx, st, args, |s| {
-                Ok(Some(Val::U64(options::buffer_size(s.fd()?, receive)?)))
-            })
-        });
-        method(linker, &format!("set-{name}"), move |cx, st, args| {
-            let v = arg_u64(args, 1)?;
-            with_socket(cx, st, args, |s| {
-                options::set_buffer_size(s.fd()?, receive, v)
-            })
-            .map(|()| None)
-        });
-    }
+    add_shared(linker, TCP2);
     define(
         linker,
         IFACE,
@@ -528,4 +529,35 @@ pub fn add(linker: &mut ComponentLinker) {
         }
         Ok(None)
     });
+}
+
+/// The outcome of a finished non-blocking connect on `fd`: `None` when connected.
+pub(super) fn connect_error(fd: &OwnedFd) -> Option<&'static str> {
+    match sys::get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+        Ok(0) => None,
+        Ok(e) | Err(e) => Some(super::network::code_of_errno(e)),
+    }
+}
+
+/// Accepts a pending connection on listener `fd` (without blocking): the new socket and its
+/// connection.
+pub(super) fn accept_on(fd: &OwnedFd, v6: bool) -> Result<(TcpSocket, Arc<Conn>), Fail> {
+    let (fd, _peer) = sys::accept(fd).map_err(|e| match e {
+        // Linux reports errors pending on the new connection from accept itself.
+        libc::ECONNRESET
+        | libc::ENETRESET
+        | libc::EHOSTUNREACH
+        | libc::EHOSTDOWN
+        | libc::ENETDOWN
+        | libc::ENETUNREACH
+        | libc::EPROTO
+        | libc::ENOPROTOOPT
+        | libc::ENONET
+        | libc::EOPNOTSUPP => Fail::Code("connection-aborted"),
+        e => os(e),
+    })?;
+    let mut sock = TcpSocket::new(fd, v6);
+    let conn = Conn::new(sock.fd.clone());
+    sock.state = State::Connected(conn.clone());
+    Ok((sock, conn))
 }

@@ -9,6 +9,7 @@ use super::network::{
     check_allowed, check_network, family_of, family_ok, os, remote_ok, socket_addr_of,
     socket_addr_val,
 };
+use super::options::{with_sock, Kind, OptionSocket};
 use super::{code, define_result, options, sys, Fail, INCOMING, OUTGOING, UDP_SOCKET};
 use crate::component::{ComponentLinker, HostCx, Val};
 use crate::error::Trap;
@@ -28,10 +29,10 @@ const MAX_RECEIVE_BYTES: usize = 64 * 1024;
 
 /// The object behind a `udp-socket` handle.
 pub struct UdpSocket {
-    fd: Arc<OwnedFd>,
-    v6: bool,
-    bind_in_progress: bool,
-    remote: Option<SocketAddr>,
+    pub(super) fd: Arc<OwnedFd>,
+    pub(super) v6: bool,
+    pub(super) bind_in_progress: bool,
+    pub(super) remote: Option<SocketAddr>,
     /// How many datagram streams of this socket are alive.
     streams: Arc<AtomicUsize>,
 }
@@ -68,12 +69,36 @@ pub struct OutgoingStream {
     _guard: StreamGuard,
 }
 
+impl OptionSocket for UdpSocket {
+    fn opt_fd(&self) -> Result<&OwnedFd, Fail> {
+        Ok(&self.fd)
+    }
+
+    fn is_v6(&self) -> bool {
+        self.v6
+    }
+}
+
 impl UdpSocket {
-    fn is_bound(&self) -> bool {
+    /// `udp-create-socket` (0.2) and `udp-socket.create` (0.3).
+    pub(super) fn create(args: &[Val]) -> Result<UdpSocket, Fail> {
+        let v6 = family_of(args, 0)?;
+        let fd = sys::socket(v6, libc::SOCK_DGRAM).map_err(os)?;
+        Ok(UdpSocket {
+            fd: Arc::new(fd),
+            v6,
+            bind_in_progress: false,
+            remote: None,
+            streams: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Whether the socket has a local address.
+    pub(super) fn is_bound(&self) -> bool {
         sys::local_addr(&self.fd).is_ok_and(|a| a.port() != 0)
     }
 
-    fn start_bind(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
+    pub(super) fn start_bind(&mut self, st: &WasiState, addr: SocketAddr) -> Result<(), Fail> {
         if self.bind_in_progress {
             return code("concurrency-conflict");
         }
@@ -107,6 +132,28 @@ impl UdpSocket {
         if !self.is_bound() {
             return code("invalid-state");
         }
+        self.associate(st, remote)?;
+        let incoming = IncomingStream {
+            fd: self.fd.clone(),
+            remote: self.remote,
+            _guard: StreamGuard::new(&self.streams),
+        };
+        let outgoing = OutgoingStream {
+            fd: self.fd.clone(),
+            v6: self.v6,
+            remote: self.remote,
+            permit: 0,
+            _guard: StreamGuard::new(&self.streams),
+        };
+        Ok((incoming, outgoing))
+    }
+
+    /// Associates the socket with `remote` (`connect`), or dissolves the association.
+    pub(super) fn associate(
+        &mut self,
+        st: &WasiState,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), Fail> {
         if let Some(addr) = remote {
             if !family_ok(addr.ip(), self.v6) || !remote_ok(&addr) {
                 return code("invalid-argument");
@@ -130,19 +177,7 @@ impl UdpSocket {
             self.update_remote();
             r.map_err(os)?;
         }
-        let incoming = IncomingStream {
-            fd: self.fd.clone(),
-            remote: self.remote,
-            _guard: StreamGuard::new(&self.streams),
-        };
-        let outgoing = OutgoingStream {
-            fd: self.fd.clone(),
-            v6: self.v6,
-            remote: self.remote,
-            permit: 0,
-            _guard: StreamGuard::new(&self.streams),
-        };
-        Ok((incoming, outgoing))
+        Ok(())
     }
 
     fn update_remote(&mut self) {
@@ -219,11 +254,24 @@ fn datagram_of(v: &Val) -> Result<(Vec<u8>, Option<SocketAddr>), Trap> {
 impl OutgoingStream {
     /// Sends one datagram.
     fn send_one(&self, st: &WasiState, data: &[u8], to: Option<SocketAddr>) -> Result<(), Fail> {
+        send_datagram(st, (&self.fd, self.v6, self.remote), data, to)
+    }
+}
+
+/// Sends one datagram of `data` on socket `(fd, v6, remote)` to `to` (or the associated
+/// remote), without blocking.
+pub(super) fn send_datagram(
+    st: &WasiState,
+    (fd, v6, remote): (&OwnedFd, bool, Option<SocketAddr>),
+    data: &[u8],
+    to: Option<SocketAddr>,
+) -> Result<(), Fail> {
+    {
         if data.len() > MAX_DATAGRAM {
             return code("datagram-too-large");
         }
-        let dest = match (to, self.remote) {
-            (Some(a), _) if !remote_ok(&a) || !family_ok(a.ip(), self.v6) => {
+        let dest = match (to, remote) {
+            (Some(a), _) if !remote_ok(&a) || !family_ok(a.ip(), v6) => {
                 return code("invalid-argument")
             }
             (Some(a), Some(r)) if a != r => return code("invalid-argument"),
@@ -232,7 +280,7 @@ impl OutgoingStream {
             (None, None) => return code("invalid-argument"),
         };
         check_allowed(st)?;
-        sys::send(&self.fd, data, dest.as_ref()).map_err(os)?;
+        sys::send(fd, data, dest.as_ref()).map_err(os)?;
         Ok(())
     }
 }
@@ -256,6 +304,43 @@ fn method(
     define_result(linker, IFACE, &format!("[method]udp-socket.{name}"), f);
 }
 
+/// `udp-socket` in WASI 0.2.
+const UDP2: Kind = Kind {
+    iface: IFACE,
+    res: UDP_SOCKET,
+    p3: false,
+};
+
+/// Defines the `udp-socket` methods WASI 0.2 and 0.3 share (0.3 names getters `get-*`):
+/// addresses, hop limit, buffer sizes, address family.
+pub(super) fn add_shared(linker: &mut ComponentLinker, kind: Kind) {
+    define_result(
+        linker,
+        kind.iface,
+        &kind.getter("local-address"),
+        move |cx, st, args| {
+            with_sock(cx, st, kind, args, |s: &mut UdpSocket| {
+                if !s.is_bound() {
+                    return code("invalid-state");
+                }
+                Ok(Some(socket_addr_val(sys::local_addr(&s.fd).map_err(os)?)))
+            })
+        },
+    );
+    define_result(
+        linker,
+        kind.iface,
+        &kind.getter("remote-address"),
+        move |cx, st, args| {
+            with_sock(cx, st, kind, args, |s: &mut UdpSocket| match s.remote {
+                Some(a) => Ok(Some(socket_addr_val(a))),
+                None => code("invalid-state"),
+            })
+        },
+    );
+    options::add_common::<UdpSocket>(linker, kind, "unicast-hop-limit");
+}
+
 /// Adds `wasi:sockets/udp` and `wasi:sockets/udp-create-socket`.
 pub fn add(linker: &mut ComponentLinker) {
     define_resource::<UdpSocket>(linker, IFACE, "udp-socket");
@@ -266,15 +351,7 @@ pub fn add(linker: &mut ComponentLinker) {
         "sockets/udp-create-socket",
         "create-udp-socket",
         |cx, st, args| {
-            let v6 = family_of(args, 0)?;
-            let fd = sys::socket(v6, libc::SOCK_DGRAM).map_err(os)?;
-            let sock = UdpSocket {
-                fd: Arc::new(fd),
-                v6,
-                bind_in_progress: false,
-                remote: None,
-                streams: Arc::new(AtomicUsize::new(0)),
-            };
+            let sock = UdpSocket::create(args)?;
             Ok(Some(new_handle(cx, st, UDP_SOCKET, sock)?))
         },
     );
@@ -303,55 +380,7 @@ pub fn add(linker: &mut ComponentLinker) {
         let o = new_handle(cx, st, OUTGOING, o)?;
         Ok(Some(Val::Tuple(vec![i, o])))
     });
-    method(linker, "local-address", |cx, st, args| {
-        with_socket(cx, st, args, |s| {
-            if !s.is_bound() {
-                return code("invalid-state");
-            }
-            Ok(Some(socket_addr_val(sys::local_addr(&s.fd).map_err(os)?)))
-        })
-    });
-    method(linker, "remote-address", |cx, st, args| {
-        with_socket(cx, st, args, |s| match s.remote {
-            Some(a) => Ok(Some(socket_addr_val(a))),
-            None => code("invalid-state"),
-        })
-    });
-    define(
-        linker,
-        IFACE,
-        "[method]udp-socket.address-family",
-        |cx, st, args| {
-            let v6 = with_obj::<UdpSocket, _>(cx, st, UDP_SOCKET, arg(args, 0)?, |s| s.v6)?;
-            Ok(Some(super::network::family_val(v6)))
-        },
-    );
-    method(linker, "unicast-hop-limit", |cx, st, args| {
-        with_socket(cx, st, args, |s| {
-            Ok(Some(Val::U8(options::hop_limit(&s.fd, s.v6)?)))
-        })
-    });
-    method(linker, "set-unicast-hop-limit", |cx, st, args| {
-        let v = match arg(args, 1)? {
-            Val::U8(v) => *v,
-            other => return Err(Trap::host(format!("expected a u8, got {other:?}")).into()),
-        };
-        with_socket(cx, st, args, |s| options::set_hop_limit(&s.fd, s.v6, v)).map(|()| None)
-    });
-    for (name, receive) in [("receive-buffer-size", true), ("send-buffer-size", false)] {
-        method(linker, name, move |cx, st, args| {
-            with_socket(cx, st, args, |s| {
-                Ok(Some(Val::U64(options::buffer_size(&s.fd, receive)?)))
-            })
-        });
-        method(linker, &format!("set-{name}"), move |cx, st, args| {
-            let v = arg_u64(args, 1)?;
-            with_socket(cx, st, args, |s| {
-                options::set_buffer_size(&s.fd, receive, v)
-            })
-            .map(|()| None)
-        });
-    }
+    add_shared(linker, UDP2);
     define(
         linker,
         IFACE,
