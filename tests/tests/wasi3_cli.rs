@@ -165,7 +165,7 @@ fn stdio_streams_carry_mebibytes_both_ways() {
 fn kiln_run_runs_a_wasi_03_command() {
     let Some(so) = guest_so() else { return };
     let kiln = kiln_tests::tools::kiln_exe();
-    let mut child = Command::new(&kiln)
+    let mut child = Command::new(kiln)
         .arg("run")
         .arg(so)
         .args(["--", "cat"])
@@ -187,7 +187,7 @@ fn kiln_run_runs_a_wasi_03_command() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"through kiln run\n");
-    let out = Command::new(&kiln)
+    let out = Command::new(kiln)
         .arg("run")
         .arg(so)
         .args(["--", "exit", "9"])

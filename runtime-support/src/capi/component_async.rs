@@ -176,5 +176,5 @@ pub unsafe extern "C" fn kiln_component_async_call_delete(call: *mut kiln_compon
         std::mem::forget(c);
         return;
     }
-    let _ = get_or((), || drop(c));
+    get_or((), || drop(c));
 }

@@ -258,7 +258,8 @@ pub(crate) fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> Resu
 }
 
 /// A time to set: `None` leaves it unchanged (`UTIME_OMIT`), `Some(None)` is now.
-pub(crate) type SetTime = Option<Option<(u64, u32)>>;
+/// Seconds may be negative (before 1970: WASI 0.3's `instant`).
+pub(crate) type SetTime = Option<Option<(i128, u32)>>;
 
 fn timespec(t: SetTime) -> Result<libc::timespec, Errno> {
     Ok(match t {
@@ -271,7 +272,7 @@ fn timespec(t: SetTime) -> Result<libc::timespec, Errno> {
             tv_nsec: libc::UTIME_NOW,
         },
         Some(Some((s, ns))) => {
-            let extra = u64::from(ns / 1_000_000_000);
+            let extra = i128::from(ns / 1_000_000_000);
             let secs = s.checked_add(extra).ok_or(libc::EOVERFLOW)?;
             libc::timespec {
                 tv_sec: libc::time_t::try_from(secs).map_err(|_| libc::EOVERFLOW)?,

@@ -371,7 +371,12 @@ fn descriptor_operations_report_wasi_error_codes() {
     assert_eq!((st.st_atime, st.st_atime_nsec), (1000, 5));
     assert_eq!((st.st_mtime, st.st_mtime_nsec), (2000, 7));
     assert_eq!(
-        d.set_times_at(false, "file.txt", None, Some(Some((u64::MAX, 0)))),
+        d.set_times_at(
+            false,
+            "file.txt",
+            None,
+            Some(Some((i128::from(u64::MAX), 0)))
+        ),
         Err("overflow")
     );
 }

@@ -11,13 +11,14 @@
 //!
 //! - `streams.rs`: the stream and readiness traits every stream kind implements;
 //! - `io.rs`: `wasi:io/{error,poll,streams}`; `cli.rs`: `wasi:cli/*` and the stdio streams;
-//! - `clocks.rs`, `random.rs`; `filesystem.rs`; `sockets/`: `wasi:sockets/*`; `http/`:
+//! - `clocks.rs`, `random.rs`; `filesystem.rs` (`filesystem3.rs`: its 0.3 interface); `sockets/`: `wasi:sockets/*`; `http/`:
 //!   `wasi:http/*`.
 
 mod cli;
 mod cli3;
 mod clocks;
 mod filesystem;
+mod filesystem3;
 pub mod http;
 mod io;
 mod random;
@@ -225,6 +226,7 @@ pub fn add_to_linker_shared(
     clocks::add(linker);
     random::add(linker);
     filesystem::add(linker);
+    filesystem3::add(linker);
     sockets::add(linker);
     http::add(linker);
     linker

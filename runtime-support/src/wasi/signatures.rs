@@ -1,6 +1,7 @@
-//! The component type of every WASI 0.2 function kiln's host defines (`signatures.txt`: one
-//! `import path<TAB>type` line each, in `kiln_environ::component::text` form, generated from
-//! WASI's WIT and checked against it by `kiln-diff --check-wasi-signatures`). `define`
+//! The component type of every WASI 0.2 and 0.3 function kiln's host defines
+//! (`signatures.txt`: one `import path<TAB>type` line each, in `kiln_environ::component::text`
+//! form, generated from WASI's WIT and checked against it by
+//! `kiln-diff --check-wasi-signatures`). `define`
 //! declares each function's type to the linker, which then refuses a component whose import
 //! of it has another type, instead of letting the call fail (or run) with mismatched values.
 

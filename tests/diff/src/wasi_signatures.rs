@@ -1,4 +1,4 @@
-//! Checks kiln's WASI 0.2 host signature table (`runtime-support/src/wasi/signatures.txt`,
+//! Checks kiln's WASI 0.2 (and 0.3) host signature table (`runtime-support/src/wasi/signatures.txt`,
 //! the component type of every WASI function kiln's host defines, which the linker compares
 //! with each component's imports) against WASI's own WIT, as shipped by wasmtime-wasi 48.0.8
 //! and wasmtime-wasi-http 48.0.8 (this crate's dependencies): every WASI function kiln defines
@@ -47,9 +47,13 @@ fn registry_dir(krate: &str, sub: &str) -> Result<PathBuf> {
 }
 
 /// Every function of WASI's WIT, by import path, in kiln's text form: wasmtime-wasi's p2
-/// WIT, plus the wasi:http interfaces of wasmtime-wasi-http's.
+/// and p3 (WASI 0.3.0) WIT, plus the wasi:http interfaces of wasmtime-wasi-http's.
 fn wit_signatures() -> Result<BTreeMap<String, String>> {
     let mut out = wit_dir_signatures(&registry_dir("wasmtime-wasi-48.0.8", "src/p2/wit")?)?;
+    out.extend(wit_dir_signatures(&registry_dir(
+        "wasmtime-wasi-48.0.8",
+        "src/p3/wit",
+    )?)?);
     let http = wit_dir_signatures(&registry_dir("wasmtime-wasi-http-48.0.8", "wit")?)?;
     for (name, sig) in http {
         if !name.starts_with("wasi:http/") {
@@ -82,7 +86,7 @@ fn wit_dir_signatures(dir: &Path) -> Result<BTreeMap<String, String>> {
                 resources: &mut resources,
             };
             let ty = ComponentFuncType {
-                is_async: false,
+                is_async: f.kind.is_async(),
                 params: f
                     .params
                     .iter()

@@ -14,7 +14,8 @@ use crate::component::instance::Shared;
 use crate::error::Trap;
 use kiln_environ::component::abi::layout;
 use kiln_environ::component::{
-    AsyncValueType, CanonicalOptions, ComponentInstanceIndex, InterfaceType, RuntimeMemoryIndex,
+    AsyncValueType, CanonicalOptions, ComponentInstanceIndex, InterfaceType, ReallocIndex,
+    RuntimeMemoryIndex, StringEncoding,
 };
 
 /// Copy results (CanonicalABI.md `CopyResult`).
@@ -50,6 +51,10 @@ pub(crate) struct Buffer {
     pub(crate) length: u32,
     pub(crate) progress: u32,
     pub(crate) elem_size: u32,
+    /// The copy's `realloc` and string encoding: where and how the host lowers the strings
+    /// of the elements it writes into a guest read (`host_io.rs`).
+    pub(crate) realloc: Option<ReallocIndex>,
+    pub(crate) encoding: StringEncoding,
 }
 
 impl Buffer {
@@ -244,6 +249,8 @@ impl Shared {
             length: n,
             progress: 0,
             elem_size,
+            realloc: opts.realloc,
+            encoding: opts.string_encoding,
         };
         let shared = e.shared;
         if let Some(Object::End(e)) = st.obj_mut(id) {
@@ -251,6 +258,13 @@ impl Shared {
             e.buf = Some(buf);
         }
         self.exchange(&mut st, shared, id, write)?;
+        if !st.lowerings.is_empty() {
+            // Elements with strings the host wrote: lowered through the guest's `realloc`,
+            // which must not run under the lock.
+            drop(st);
+            self.run_lowerings()?;
+            st = self.concurrent.lock();
+        }
         if !super::waitables::has_event(&st, id) {
             if opts.async_ {
                 return Ok(BLOCKED);
@@ -603,6 +617,8 @@ pub(crate) fn end_buf(st: &State, id: ObjId) -> Buffer {
             length: 0,
             progress: 0,
             elem_size: 0,
+            realloc: None,
+            encoding: StringEncoding::Utf8,
         },
     }
 }

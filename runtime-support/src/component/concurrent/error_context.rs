@@ -8,7 +8,9 @@ use super::{ObjId, Object, State};
 use crate::component::instance::Shared;
 use crate::error::Trap;
 use crate::values::Val;
-use kiln_environ::component::{CanonicalOptions, ComponentInstanceIndex, StringEncoding};
+use kiln_environ::component::{
+    CanonicalOptions, ComponentInstanceIndex, ReallocIndex, RuntimeMemoryIndex, StringEncoding,
+};
 use std::sync::Arc;
 
 /// Largest string a guest may hand over (CanonicalABI.md `MAX_STRING_BYTE_LENGTH`).
@@ -100,15 +102,49 @@ impl Shared {
             let st = self.concurrent.lock();
             self.error_context_of(&st, opts.instance, h)?
         };
-        let (bytes, align, units) = match opts.string_encoding {
-            StringEncoding::Utf8 => (msg.as_bytes().to_vec(), 1, msg.len() as u32),
-            StringEncoding::Latin1Utf16 if msg.chars().all(|c| (c as u32) < 256) => {
-                let b: Vec<u8> = msg.chars().map(|c| c as u32 as u8).collect();
+        let (ptr, units) = self.store_string(
+            opts.memory,
+            opts.realloc,
+            opts.string_encoding,
+            &msg,
+            "error-context message",
+        )?;
+        let mem = opts
+            .memory
+            .and_then(|m| self.memory(m))
+            .ok_or_else(|| Trap::host("error-context.debug-message without a memory"))?;
+        if !out.is_multiple_of(4) {
+            return Err(Trap::abi(
+                "unaligned pointer (error-context.debug-message result)",
+            ));
+        }
+        let mut pair = [0u8; 8];
+        pair[..4].copy_from_slice(&ptr.to_le_bytes());
+        pair[4..].copy_from_slice(&units.to_le_bytes());
+        mem.write(u64::from(out), &pair)
+            .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))
+    }
+
+    /// Stores `text` as a string in encoding `enc` in `memory`, in a block from `realloc`
+    /// (guest code: the caller must not hold the state lock); returns the pointer and the
+    /// length in code units (tagged for latin1+UTF-16). `what` names the string in traps.
+    pub(crate) fn store_string(
+        &self,
+        memory: Option<RuntimeMemoryIndex>,
+        realloc: Option<ReallocIndex>,
+        enc: StringEncoding,
+        text: &str,
+        what: &str,
+    ) -> Result<(u32, u32), Trap> {
+        let (bytes, align, units) = match enc {
+            StringEncoding::Utf8 => (text.as_bytes().to_vec(), 1, text.len() as u32),
+            StringEncoding::Latin1Utf16 if text.chars().all(|c| (c as u32) < 256) => {
+                let b: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
                 let n = b.len() as u32;
                 (b, 2, n)
             }
             enc => {
-                let u: Vec<u16> = msg.encode_utf16().collect();
+                let u: Vec<u16> = text.encode_utf16().collect();
                 let n = u.len() as u32;
                 let tag = if enc == StringEncoding::Latin1Utf16 {
                     UTF16_TAG
@@ -118,17 +154,16 @@ impl Shared {
                 (u.iter().flat_map(|x| x.to_le_bytes()).collect(), 2, n | tag)
             }
         };
+        let oob = || Trap::abi(format!("string content out-of-bounds ({what})"));
         if bytes.len() as u64 > MAX_STRING_BYTE_LENGTH {
             return Err(oob());
         }
-        let mem = opts
-            .memory
+        let mem = memory
             .and_then(|m| self.memory(m))
-            .ok_or_else(|| Trap::host("error-context.debug-message without a memory"))?;
-        let realloc = opts
-            .realloc
+            .ok_or_else(|| Trap::host(format!("no memory to store a string ({what})")))?;
+        let realloc = realloc
             .and_then(|r| self.realloc(r))
-            .ok_or_else(|| Trap::host("error-context.debug-message without a realloc"))?;
+            .ok_or_else(|| Trap::host(format!("no realloc to store a string ({what})")))?;
         let ptr = match realloc
             .call(&[
                 Val::I32(0),
@@ -146,24 +181,15 @@ impl Shared {
             _ => return Err(Trap::host("realloc returned no pointer")),
         };
         if ptr % align as u32 != 0 {
-            return Err(Trap::abi(
-                "unaligned pointer (realloc return: error-context message)",
-            ));
+            return Err(Trap::abi(format!(
+                "unaligned pointer (realloc return: {what})"
+            )));
         }
         if u64::from(ptr) + bytes.len() as u64 > mem.data_size() {
             return Err(oob());
         }
         mem.write(u64::from(ptr), &bytes).map_err(|_| oob())?;
-        if !out.is_multiple_of(4) {
-            return Err(Trap::abi(
-                "unaligned pointer (error-context.debug-message result)",
-            ));
-        }
-        let mut pair = [0u8; 8];
-        pair[..4].copy_from_slice(&ptr.to_le_bytes());
-        pair[4..].copy_from_slice(&units.to_le_bytes());
-        mem.write(u64::from(out), &pair)
-            .map_err(|_| Trap::new(kiln_environ::TrapKind::MemoryOutOfBounds))
+        Ok((ptr, units))
     }
 
     /// `error-context.drop`.

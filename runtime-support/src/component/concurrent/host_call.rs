@@ -147,8 +147,10 @@ impl AsyncCall {
     /// One round of the event loop without blocking.
     fn step(&mut self) -> Result<(), Error> {
         let shared = &*self.instance.inner.shared;
-        let mut st = shared.concurrent.lock();
-        shared.pump(&mut st);
+        let mut st = shared
+            .pump_and_lower(shared.concurrent.lock())
+            .map_err(Error::Trap)?
+            .0;
         // Each thread that is ready runs once (new ones made ready meanwhile wait for the
         // next poll, so a guest that keeps yielding cannot hold the host).
         let n = st.waiting.len();
@@ -158,8 +160,10 @@ impl AsyncCall {
             };
             drop(st);
             shared.run_thread(t).map_err(Error::Trap)?;
-            st = shared.concurrent.lock();
-            shared.pump(&mut st);
+            st = shared
+                .pump_and_lower(shared.concurrent.lock())
+                .map_err(Error::Trap)?
+                .0;
         }
         if n > 0 {
             // Other calls' futures may have finished with this progress.

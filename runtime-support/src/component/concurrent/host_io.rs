@@ -13,14 +13,14 @@
 //!   reads take, in the order written; a guest read waiting on an empty queue is filled when
 //!   the next bytes arrive.
 
+pub use super::host_lower::encode_plain;
+use super::host_lower::{encode_with, plain_for_host, writable_by_host, Lowering};
 use super::{ObjId, Object, State};
 use crate::component::host::HostCx;
 use crate::component::instance::Shared;
 use crate::component::values::Val;
 use crate::error::Trap;
-use kiln_environ::component::abi::{
-    discriminant_size, field_offsets, flags_size, layout, payload_offset,
-};
+use kiln_environ::component::abi::layout;
 use kiln_environ::component::{AsyncValueType, InterfaceType as T};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -165,6 +165,9 @@ pub(crate) enum HostSide {
     /// The host writes: element bytes waiting for guest reads.
     Writer {
         queue: VecDeque<u8>,
+        /// Elements with strings, lowered when a guest read takes them (`host_lower.rs`);
+        /// used instead of `queue` when the element type has strings.
+        vals: VecDeque<Val>,
         /// The host will write no more.
         closed: bool,
         pipe: Arc<Pipe>,
@@ -216,6 +219,8 @@ pub struct HostWriter {
     pipe: Arc<Pipe>,
     ty: AsyncValueType,
     done: bool,
+    /// Elements go to the guest as bytes (no strings in the type).
+    plain: bool,
 }
 
 impl HostWriter {
@@ -246,13 +251,37 @@ impl HostWriter {
             .elem
             .clone()
             .ok_or_else(|| Trap::host("this stream or future carries no values"))?;
-        let mut bytes = vec![0u8; layout(&elem).size as usize];
-        encode_plain(&elem, v, &mut bytes)?;
-        let ok = self.write(bytes);
+        let size = layout(&elem).size as usize;
+        let ok = if self.plain {
+            let mut bytes = vec![0u8; size];
+            encode_plain(&elem, v, &mut bytes)?;
+            self.write(bytes)
+        } else {
+            // Checked now, lowered when read: a value of the wrong shape is the host's error.
+            encode_with(&elem, v, &mut vec![0u8; size], &mut |_| Ok((0, 0)))?;
+            self.write_lowered(v.clone(), size)
+        };
         if self.ty.future {
             self.close();
         }
         Ok(ok)
+    }
+
+    /// Queues element `v` (of a type with strings, `size` bytes in memory) for a guest read
+    /// to lower; false when the guest dropped its readable end.
+    fn write_lowered(&self, v: Val, size: usize) -> bool {
+        if self.pipe.reader_gone.load(Ordering::Acquire) || self.done {
+            return false;
+        }
+        *lock(&self.pipe.queued) += size;
+        let (idx, uid) = (self.shared, self.uid);
+        self.mailbox.post(Box::new(move |sh, st| {
+            if let Some(HostSide::Writer { vals, .. }) = host_side(st, idx, uid) {
+                vals.push_back(v);
+                sh.feed_guest_reader(st, idx);
+            }
+        }));
+        true
     }
 
     /// Blocks this (host) thread while `limit` bytes or more wait unread; false when the
@@ -312,88 +341,6 @@ fn host_side(st: &mut State, idx: usize, uid: u64) -> Option<&mut HostSide> {
         .get_mut(idx)
         .filter(|s| s.host_uid == uid)
         .and_then(|s| s.host.as_mut())
-}
-
-/// Writes `v` of pointer-free type `ty` into `out` in canonical ABI memory layout (what a
-/// guest reads from a stream or future). Strings, lists and handles are refused: their
-/// values would need the reader's allocator or handle table.
-pub fn encode_plain(ty: &T, v: &Val, out: &mut [u8]) -> Result<(), Trap> {
-    let bad = || Trap::host(format!("cannot write {v:?} as a value of type {ty}"));
-    let mut put = |b: &[u8]| -> Result<(), Trap> {
-        out.get_mut(..b.len()).ok_or_else(bad)?.copy_from_slice(b);
-        Ok(())
-    };
-    match (ty, v) {
-        (T::Bool, Val::Bool(b)) => put(&[u8::from(*b)]),
-        (T::S8, Val::S8(x)) => put(&x.to_le_bytes()),
-        (T::U8, Val::U8(x)) => put(&x.to_le_bytes()),
-        (T::S16, Val::S16(x)) => put(&x.to_le_bytes()),
-        (T::U16, Val::U16(x)) => put(&x.to_le_bytes()),
-        (T::S32, Val::S32(x)) => put(&x.to_le_bytes()),
-        (T::U32, Val::U32(x)) => put(&x.to_le_bytes()),
-        (T::S64, Val::S64(x)) => put(&x.to_le_bytes()),
-        (T::U64, Val::U64(x)) => put(&x.to_le_bytes()),
-        (T::F32, Val::Float32(x)) => put(&x.to_le_bytes()),
-        (T::F64, Val::Float64(x)) => put(&x.to_le_bytes()),
-        (T::Char, Val::Char(c)) => put(&(*c as u32).to_le_bytes()),
-        (T::Record(fields), Val::Record(vals)) if fields.len() == vals.len() => {
-            for ((f, (_, v)), o) in fields.iter().zip(vals).zip(field_offsets(ty)) {
-                encode_plain(&f.ty, v, out.get_mut(o as usize..).ok_or_else(bad)?)?;
-            }
-            Ok(())
-        }
-        (T::Tuple(tys), Val::Tuple(vals)) if tys.len() == vals.len() => {
-            for ((t, v), o) in tys.iter().zip(vals).zip(field_offsets(ty)) {
-                encode_plain(t, v, out.get_mut(o as usize..).ok_or_else(bad)?)?;
-            }
-            Ok(())
-        }
-        (T::Enum(labels), Val::Enum(name)) => {
-            let i = labels.iter().position(|l| l == name).ok_or_else(bad)?;
-            put_disc(out, labels.len(), i).ok_or_else(bad)
-        }
-        (T::Flags(labels), Val::Flags(set)) => {
-            let mut bits = vec![0u8; flags_size(labels.len()) as usize];
-            for name in set {
-                let i = labels.iter().position(|l| l == name).ok_or_else(bad)?;
-                bits[i / 8] |= 1 << (i % 8);
-            }
-            put(&bits)
-        }
-        (T::Option(_) | T::Result { .. } | T::Variant(_), _) => {
-            let cases = ty.variant_cases().unwrap_or_default();
-            let (i, payload) = match (ty, v) {
-                (T::Option(_), Val::Option(p)) => (usize::from(p.is_some()), p.as_deref()),
-                (T::Result { .. }, Val::Result(Ok(p))) => (0, p.as_deref()),
-                (T::Result { .. }, Val::Result(Err(p))) => (1, p.as_deref()),
-                (T::Variant(cs), Val::Variant(name, p)) => (
-                    cs.iter().position(|c| &c.name == name).ok_or_else(bad)?,
-                    p.as_deref(),
-                ),
-                _ => return Err(bad()),
-            };
-            put_disc(out, cases.len(), i).ok_or_else(bad)?;
-            match (cases.get(i).copied().flatten(), payload) {
-                (Some(pt), Some(pv)) => {
-                    let at = payload_offset(ty).unwrap_or(0) as usize;
-                    encode_plain(pt, pv, out.get_mut(at..).ok_or_else(bad)?)
-                }
-                (None, None) => Ok(()),
-                _ => Err(bad()),
-            }
-        }
-        _ => Err(Trap::host(format!(
-            "the host cannot write values of type {ty} to a stream or future (only types \
-             without strings, lists or handles)"
-        ))),
-    }
-}
-
-fn put_disc(out: &mut [u8], cases: usize, i: usize) -> Option<()> {
-    let n = discriminant_size(cases) as usize;
-    out.get_mut(..n)?
-        .copy_from_slice(&(i as u32).to_le_bytes()[..n]);
-    Some(())
 }
 
 impl Shared {
@@ -517,6 +464,7 @@ impl Shared {
         };
         let Some(HostSide::Writer {
             queue,
+            vals,
             closed,
             pipe,
         }) = &mut s.host
@@ -526,8 +474,22 @@ impl Shared {
         // Host-written elements always have a size (`stream_from_host`).
         let size = (b.elem_size as usize).max(1);
         let avail = (queue.len() / size).min(u32::MAX as usize) as u32;
+        let avail = avail.max(vals.len().min(u32::MAX as usize) as u32);
         let remain = b.length - b.progress;
-        if avail > 0 || (remain == 0 && !future) {
+        if !vals.is_empty() && remain > 0 {
+            // Elements with strings: lowered outside the lock (`host_lower.rs`).
+            let n = avail.min(remain) as usize;
+            let elems: Vec<Val> = vals.drain(..n).collect();
+            pipe.consumed(n * size);
+            let ty = s.ty.elem.clone().unwrap_or(T::U8);
+            super::copy::set_pending(st, shared, None);
+            st.lowerings.push(Lowering {
+                me,
+                buf: b,
+                ty,
+                elems,
+            });
+        } else if avail > 0 || (remain == 0 && !future) {
             let n = avail.min(remain);
             let mut bytes: Vec<u8> = queue.drain(..n as usize * size).collect();
             let pipe = pipe.clone();
@@ -580,7 +542,7 @@ impl Shared {
         Ok(())
     }
 
-    fn write_guest(&self, b: &super::copy::Buffer, bytes: &[u8]) -> Result<(), Trap> {
+    pub(super) fn write_guest(&self, b: &super::copy::Buffer, bytes: &[u8]) -> Result<(), Trap> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -599,13 +561,11 @@ impl Shared {
             return;
         };
         match s.host.take() {
-            Some(HostSide::Reader { on_end, .. }) => {
-                if let Some(f) = on_end {
-                    f();
-                }
-            }
+            Some(HostSide::Reader {
+                on_end: Some(f), ..
+            }) => f(),
             Some(HostSide::Writer { pipe, .. }) => pipe.gone(),
-            None => {}
+            Some(HostSide::Reader { on_end: None, .. }) | None => {}
         }
         st.shared.remove(shared);
     }
@@ -734,10 +694,10 @@ impl HostCx<'_> {
             future,
             elem: elem.as_deref().cloned(),
         };
-        if ty.elem.is_none() || !plain_for_host(&ty.elem) {
+        if ty.elem.is_none() || !writable_by_host(&ty.elem) {
             return Err(Trap::host(format!(
-                "the host cannot write a {} of {:?} (only element types without strings, \
-                 lists or handles)",
+                "the host cannot write a {} of {:?} (only element types without lists or \
+                 handles)",
                 if future { "future" } else { "stream" },
                 ty.elem
             )));
@@ -752,6 +712,7 @@ impl HostCx<'_> {
             uid,
             HostSide::Writer {
                 queue: VecDeque::new(),
+                vals: VecDeque::new(),
                 closed: false,
                 pipe: pipe.clone(),
             },
@@ -770,6 +731,7 @@ impl HostCx<'_> {
                 shared: idx,
                 uid,
                 pipe,
+                plain: plain_for_host(&ty.elem),
                 ty,
                 done: false,
             },
@@ -850,31 +812,4 @@ fn host_wait(shared: &Shared, pred: super::Pred) -> Result<(), Trap> {
         return Err(super::tasks::cancelled_marker());
     }
     Ok(())
-}
-
-/// Whether the host can take elements of `t` as bytes: no pointers or handles in them, or an
-/// element that is one `own<R>` handle (the host's side holds its representation).
-fn plain_for_host(t: &Option<T>) -> bool {
-    if matches!(t, Some(T::Own(_))) {
-        return true;
-    }
-    fn plain(t: &T) -> bool {
-        match t {
-            T::String
-            | T::List(_)
-            | T::Map(..)
-            | T::Own(_)
-            | T::Borrow(_)
-            | T::Stream(_)
-            | T::Future(_)
-            | T::ErrorContext => false,
-            T::Record(fs) => fs.iter().all(|f| plain(&f.ty)),
-            T::Tuple(ts) => ts.iter().all(plain),
-            T::FixedList(e, _) | T::Option(e) => plain(e),
-            T::Result { ok, err } => ok.iter().chain(err).all(|t| plain(t)),
-            T::Variant(cs) => cs.iter().all(|c| c.ty.as_ref().is_none_or(plain)),
-            _ => true,
-        }
-    }
-    t.as_ref().is_none_or(plain)
 }

@@ -29,6 +29,7 @@ pub(crate) mod copy;
 pub(crate) mod error_context;
 pub(crate) mod host_call;
 pub(crate) mod host_io;
+mod host_lower;
 pub(crate) mod host_values;
 pub(crate) mod tasks;
 pub(crate) mod threads;
@@ -297,6 +298,9 @@ pub(crate) struct State {
     /// Deadlines host functions sleep until (`HostCx::sleep_until`): the event loop waits
     /// for the earliest.
     pub(crate) timers: Vec<std::time::Instant>,
+    /// Guest reads of host-written elements with strings, to finish outside the lock
+    /// (`Shared::run_lowerings`).
+    pub(crate) lowerings: Vec<host_lower::Lowering>,
 }
 
 impl State {
@@ -353,6 +357,7 @@ impl Concurrent {
                 waiting_to_enter: vec![0; instances as usize],
                 thread_tables: (0..instances).map(|_| Slab::default()).collect(),
                 timers: Vec::new(),
+                lowerings: Vec::new(),
             }),
             mailbox: Default::default(),
         }
@@ -679,7 +684,9 @@ impl Shared {
                 continue;
             }
             // Nothing can run: the host may still deliver (`host_io.rs`).
-            if self.pump(&mut st) {
+            let (relocked, any) = self.pump_and_lower(st)?;
+            st = relocked;
+            if any {
                 continue;
             }
             let next = st.timers.iter().min().copied();
@@ -762,7 +769,7 @@ impl Shared {
             return crate::fiber::suspend()
                 .map_err(|_| Trap::host("task cancelled: its component instance is gone"));
         }
-        self.pump(&mut st);
+        st = self.pump_and_lower(st)?.0;
         let n = st.waiting.len();
         for _ in 0..n {
             let Some(t) = take_ready(&mut st) else { break };

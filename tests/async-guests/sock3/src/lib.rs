@@ -26,53 +26,13 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// The heap: dlmalloc over `memory.grow`.
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
-/// Panics trap (printing would need a task and a stream).
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
-}
-
-/// The canonical ABI's allocator, which std would export: `old_len == 0` allocates,
-/// anything else resizes `old`; failure traps.
-///
-/// # Safety
-///
-/// `old` must be null with `old_len == 0`, or a block this function returned with size
-/// `old_len` and alignment `align`, as the canonical ABI guarantees.
-#[no_mangle]
-pub unsafe extern "C" fn cabi_realloc(
-    old: *mut u8,
-    old_len: usize,
-    align: usize,
-    new_len: usize,
-) -> *mut u8 {
-    use alloc::alloc::{alloc, realloc, Layout};
-    if new_len == 0 {
-        return align as *mut u8;
-    }
-    let Ok(new) = Layout::from_size_align(new_len, align) else {
-        core::arch::wasm32::unreachable()
-    };
-    let p = if old_len == 0 {
-        // SAFETY: `new` has a non-zero size.
-        unsafe { alloc(new) }
-    } else {
-        // SAFETY: by the contract, `old` came from here with this size and alignment.
-        unsafe { realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len) }
-    };
-    if p.is_null() {
-        core::arch::wasm32::unreachable()
-    }
-    p
-}
+// The heap, the panic handler and `cabi_realloc` a `no_std` guest needs.
+#[path = "../../common/no_std_rt.rs"]
+mod no_std_rt;
 
 wit_bindgen::generate!({
-    // The WASI 0.3 WIT the cli3 guest vendors (tests/async-guests/cli3/wit/ORIGIN).
-    path: "../cli3/wit",
+    // The WASI 0.3 WIT the guests here share (tests/async-guests/wasi3-wit/ORIGIN).
+    path: "../wasi3-wit",
     world: "wasi:cli/command@0.3.0",
     generate_all,
 });
@@ -263,7 +223,11 @@ async fn reset() -> Result<(), ()> {
     print(&format!("send failed: {}\n", outcome.is_err()), false).await?;
     // The connection's one `send` is taken.
     let (_, again) = wit_stream::new::<u8>();
-    print(&format!("second send: {:?}\n", client.send(again).await), false).await
+    print(
+        &format!("second send: {:?}\n", client.send(again).await),
+        false,
+    )
+    .await
 }
 
 /// `udp`: a datagram from `a` to `b` and an answer from `b` to where it came from.
@@ -291,7 +255,11 @@ async fn udp() -> Result<(), ()> {
         Ok(r) => r,
         Err(e) => return failed("receive", e).await,
     };
-    print(&format!("b got {}\n", String::from_utf8_lossy(&data)), false).await?;
+    print(
+        &format!("b got {}\n", String::from_utf8_lossy(&data)),
+        false,
+    )
+    .await?;
     // Connected to `a`, `b` answers without an address.
     if let Err(e) = b.connect(from) {
         return failed("connect", e).await;
@@ -303,7 +271,11 @@ async fn udp() -> Result<(), ()> {
         Ok(r) => r,
         Err(e) => return failed("receive back", e).await,
     };
-    print(&format!("a got {}\n", String::from_utf8_lossy(&data)), false).await?;
+    print(
+        &format!("a got {}\n", String::from_utf8_lossy(&data)),
+        false,
+    )
+    .await?;
     if let Err(e) = b.disconnect() {
         return failed("disconnect", e).await;
     }
@@ -316,9 +288,16 @@ async fn lookup() -> Result<(), ()> {
     match ip_name_lookup::resolve_addresses("localhost".to_string()).await {
         Ok(addrs) => {
             let loopback = addrs.iter().any(|a| {
-                matches!(a, IpAddress::Ipv4((127, _, _, _)) | IpAddress::Ipv6((0, 0, 0, 0, 0, 0, 0, 1)))
+                matches!(
+                    a,
+                    IpAddress::Ipv4((127, _, _, _)) | IpAddress::Ipv6((0, 0, 0, 0, 0, 0, 0, 1))
+                )
             });
-            print(&format!("localhost has a loopback address: {loopback}\n"), false).await?;
+            print(
+                &format!("localhost has a loopback address: {loopback}\n"),
+                false,
+            )
+            .await?;
             let bad = ip_name_lookup::resolve_addresses("not a name".to_string()).await;
             print(&format!("bad name: {bad:?}\n"), false).await
         }
@@ -335,7 +314,10 @@ async fn options() -> Result<(), ()> {
     lines.push(format!("keep-alive {:?}", t.set_keep_alive_enabled(true)));
     lines.push(format!("keep-alive now {:?}", t.get_keep_alive_enabled()));
     lines.push(format!("idle 0 {:?}", t.set_keep_alive_idle_time(0)));
-    lines.push(format!("idle {:?}", t.set_keep_alive_idle_time(30_000_000_000)));
+    lines.push(format!(
+        "idle {:?}",
+        t.set_keep_alive_idle_time(30_000_000_000)
+    ));
     lines.push(format!("idle now {:?}", t.get_keep_alive_idle_time()));
     lines.push(format!("count {:?}", t.set_keep_alive_count(5)));
     lines.push(format!("count now {:?}", t.get_keep_alive_count()));
@@ -350,7 +332,10 @@ async fn options() -> Result<(), ()> {
     lines.push(format!("udp hop {:?}", u.set_unicast_hop_limit(7)));
     lines.push(format!("udp hop now {:?}", u.get_unicast_hop_limit()));
     lines.push(format!("udp remote {:?}", u.get_remote_address()));
-    lines.push(format!("udp receive unbound {:?}", u.receive().await.map(|_| ())));
+    lines.push(format!(
+        "udp receive unbound {:?}",
+        u.receive().await.map(|_| ())
+    ));
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print(&text, false).await
 }
@@ -395,6 +380,5 @@ impl Guest for Sock3 {
         }
     }
 }
-
 
 export!(Sock3);
