@@ -30,7 +30,6 @@ pub(crate) mod error_context;
 pub(crate) mod host_call;
 pub(crate) mod host_io;
 mod host_lower;
-pub(crate) mod host_values;
 pub(crate) mod tasks;
 pub(crate) mod threads;
 pub(crate) mod waitables;

@@ -15,18 +15,12 @@ use super::tcp::{State, TcpSocket};
 use super::{code, define_result, tcp, tcp3_io, Fail};
 use crate::component::{ComponentLinker, HostArgs, HostCx, HostResult, Val};
 use crate::error::Trap;
+use crate::wasi::cli3::{result_type, stream_and_future};
 use crate::wasi::val::{arg, err, new_handle, ok, with_obj};
 use crate::wasi::{define_raw, define_resource, WasiState};
 use kiln_environ::component::InterfaceType;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-
-/// The declared result type of the call.
-pub(super) fn result_type(res: &HostResult<'_>) -> Result<InterfaceType, Trap> {
-    res.ty()
-        .cloned()
-        .ok_or_else(|| Trap::host("WASI sockets: this function must return a value"))
-}
 
 /// The 0.3 `err(error-code)` value for 0.2 code name `c`.
 pub(super) fn err_val(c: &'static str) -> Val {
@@ -106,7 +100,7 @@ fn send(
     res: &mut HostResult<'_>,
 ) -> Result<(), Trap> {
     let (me, data) = (args.val(0)?, args.val(1)?);
-    let (fut, mut done) = cx.stream_from_host_pointer_free(&result_type(res)?)?;
+    let (fut, mut done) = cx.stream_from_host(&result_type(res)?)?;
     match with_tcp(cx, st, &me, |s| take_half(s, true)) {
         Ok(fd) => tcp3_io::start_send(cx, fd, &data, done)?,
         Err(Fail::Code(c)) => {
@@ -126,14 +120,7 @@ fn receive(
     res: &mut HostResult<'_>,
 ) -> Result<(), Trap> {
     let me = args.val(0)?;
-    let InterfaceType::Tuple(tys) = result_type(res)? else {
-        return Err(Trap::host("WASI: receive must return a tuple"));
-    };
-    let [stream_ty, future_ty] = tys.as_slice() else {
-        return Err(Trap::host("WASI: receive must return a pair"));
-    };
-    let (stream, data) = cx.stream_from_host(stream_ty)?;
-    let (fut, mut done) = cx.stream_from_host_pointer_free(future_ty)?;
+    let (pair, data, mut done) = stream_and_future(cx, res)?;
     match with_tcp(cx, st, &me, |s| take_half(s, false)) {
         Ok(fd) => tcp3_io::spawn_receive(fd, data, done)?,
         Err(Fail::Code(c)) => {
@@ -143,7 +130,7 @@ fn receive(
         }
         Err(Fail::Trap(t)) => return Err(t),
     }
-    res.set(Some(Val::Tuple(vec![stream, fut])))
+    res.set(Some(pair))
 }
 
 /// Adds the `tcp-socket` resource of `wasi:sockets/types@0.3.0`.
