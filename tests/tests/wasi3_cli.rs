@@ -21,19 +21,12 @@ use std::time::Duration;
 fn guest_so() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        use kiln_tests::guest_build::{build_wasip2_guest, cache_dir, wasip2_target_missing};
-        if let Some(why) = wasip2_target_missing() {
-            eprintln!("skipping the WASI 0.3 guest: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/cli3");
-        let wasm = build_wasip2_guest(&src, &cache_dir().join("kiln-async-guests"), "cli3_guest");
-        let dir = TempDir::new("kiln-wasi3-cli").expect("temp dir");
-        let so = dir.path().join("cli3.so");
-        let bytes = std::fs::read(&wasm).expect("read the guest");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .expect("compile the guest");
-        Some((dir, so))
+        kiln_tests::compiled_wasip2_guest(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/cli3"),
+            "kiln-async-guests",
+            "cli3_guest",
+            "WASI 0.3 command",
+        )
     })
     .as_ref()
     .map(|(_, so)| so.as_path())

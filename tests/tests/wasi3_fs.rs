@@ -18,19 +18,12 @@ use std::sync::OnceLock;
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the wasi:filesystem@0.3 guest tests: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/fs3");
-        let target = kiln_tests::cache_dir().join("kiln-async-guests-fs3");
-        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "fs3_guest");
-        let bytes = std::fs::read(&wasm).expect("read the guest component");
-        let dir = TempDir::new("kiln-wasi3-fs").expect("temp dir");
-        let so = dir.path().join("fs3-guest.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the 0.3 filesystem guest: {e}"));
-        Some((dir, so))
+        kiln_tests::compiled_wasip2_guest(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/fs3"),
+            "kiln-async-guests-fs3",
+            "fs3_guest",
+            "wasi:filesystem@0.3",
+        )
     })
     .as_ref()
     .map(|(_, so)| so.as_path())

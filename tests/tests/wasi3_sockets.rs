@@ -20,19 +20,12 @@ use std::time::{Duration, Instant};
 fn guest() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the wasi:sockets@0.3.0 tests: {why}");
-            return None;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/sock3");
-        let target = kiln_tests::cache_dir().join("kiln-sock3-guest");
-        let wasm = kiln_tests::build_wasip2_guest(&src, &target, "sock3_guest");
-        let bytes = std::fs::read(&wasm).expect("read the guest component");
-        let dir = TempDir::new("kiln-wasi3-sockets").expect("temp dir");
-        let so = dir.path().join("sock3.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the sock3 guest: {e}"));
-        Some((dir, so))
+        kiln_tests::compiled_wasip2_guest(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("async-guests/sock3"),
+            "kiln-sock3-guest",
+            "sock3_guest",
+            "wasi:sockets@0.3.0",
+        )
     })
     .as_ref()
     .map(|(_, so)| so.as_path())

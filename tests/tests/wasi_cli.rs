@@ -21,18 +21,12 @@ fn guest_dir() -> PathBuf {
 fn guest_so() -> Option<&'static Path> {
     static SO: OnceLock<Option<(TempDir, PathBuf)>> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Some(why) = kiln_tests::wasip2_target_missing() {
-            eprintln!("skipping the WASI cli tests: {why}");
-            return None;
-        }
-        let target = kiln_tests::cache_dir().join("kiln-wasi-guests").join("cli");
-        let wasm = kiln_tests::build_wasip2_guest(&guest_dir(), &target, "wasi-cli-guest");
-        let bytes = std::fs::read(&wasm).expect("read the guest component");
-        let dir = TempDir::new("kiln-wasi-cli").expect("temp dir");
-        let so = dir.path().join("wasi-cli-guest.so");
-        kiln_compiler::compile_to_file(&bytes, &Default::default(), kiln_compiler::Emit::So, &so)
-            .unwrap_or_else(|e| panic!("kiln compile of the WASI guest: {e}"));
-        Some((dir, so))
+        kiln_tests::compiled_wasip2_guest(
+            &guest_dir(),
+            "kiln-wasi-guests/cli",
+            "wasi-cli-guest",
+            "WASI cli",
+        )
     })
     .as_ref()
     .map(|(_, so)| so.as_path())

@@ -115,6 +115,32 @@ impl HostBuffer {
     }
 }
 
+/// The little-endian bytes (and their count) of scalar `v` of type `ty` (`bool`, an integer,
+/// a float, `char`), laid out alike in guest memory and the host C representation; `None` for
+/// other types, or a value of another type.
+pub(crate) fn scalar_le(ty: &T, v: &Val) -> Option<([u8; 8], usize)> {
+    fn le<const N: usize>(b: [u8; N]) -> Option<([u8; 8], usize)> {
+        let mut out = [0u8; 8];
+        out[..N].copy_from_slice(&b);
+        Some((out, N))
+    }
+    match (ty, v) {
+        (T::Bool, Val::Bool(b)) => le([u8::from(*b)]),
+        (T::S8, Val::S8(x)) => le(x.to_le_bytes()),
+        (T::U8, Val::U8(x)) => le(x.to_le_bytes()),
+        (T::S16, Val::S16(x)) => le(x.to_le_bytes()),
+        (T::U16, Val::U16(x)) => le(x.to_le_bytes()),
+        (T::S32, Val::S32(x)) => le(x.to_le_bytes()),
+        (T::U32, Val::U32(x)) => le(x.to_le_bytes()),
+        (T::S64, Val::S64(x)) => le(x.to_le_bytes()),
+        (T::U64, Val::U64(x)) => le(x.to_le_bytes()),
+        (T::F32, Val::Float32(x)) => le(x.to_le_bytes()),
+        (T::F64, Val::Float64(x)) => le(x.to_le_bytes()),
+        (T::Char, Val::Char(c)) => le((*c as u32).to_le_bytes()),
+        _ => None,
+    }
+}
+
 fn put(out: &mut [u8], bytes: &[u8]) -> Result<(), Error> {
     out.get_mut(..bytes.len())
         .ok_or_else(|| Error::Other("internal error: host buffer too small".into()))?
@@ -130,19 +156,10 @@ fn sub(out: &mut [u8], at: u32) -> Result<&mut [u8], Error> {
 /// Writes the host representation of `v` (type `ty`) at the start of `out`; out-of-line data
 /// goes into new allocations pushed on `keep`.
 pub fn encode(ty: &T, v: &Val, out: &mut [u8], keep: &mut Vec<Vec<u64>>) -> Result<(), Error> {
+    if let Some((bytes, n)) = scalar_le(ty, v) {
+        return put(out, &bytes[..n]);
+    }
     match (ty, v) {
-        (T::Bool, Val::Bool(b)) => put(out, &[*b as u8]),
-        (T::S8, Val::S8(x)) => put(out, &x.to_le_bytes()),
-        (T::U8, Val::U8(x)) => put(out, &x.to_le_bytes()),
-        (T::S16, Val::S16(x)) => put(out, &x.to_le_bytes()),
-        (T::U16, Val::U16(x)) => put(out, &x.to_le_bytes()),
-        (T::S32, Val::S32(x)) => put(out, &x.to_le_bytes()),
-        (T::U32, Val::U32(x)) => put(out, &x.to_le_bytes()),
-        (T::S64, Val::S64(x)) => put(out, &x.to_le_bytes()),
-        (T::U64, Val::U64(x)) => put(out, &x.to_le_bytes()),
-        (T::F32, Val::Float32(x)) => put(out, &x.to_le_bytes()),
-        (T::F64, Val::Float64(x)) => put(out, &x.to_le_bytes()),
-        (T::Char, Val::Char(c)) => put(out, &(*c as u32).to_le_bytes()),
         (T::Own(_), Val::Own(h)) | (T::Borrow(_), Val::Borrow(h)) => put(out, &h.to_le_bytes()),
         (T::Stream(_), Val::Stream(id)) | (T::Future(_), Val::Future(id)) => {
             put(out, &id.to_le_bytes())

@@ -51,19 +51,10 @@ pub(crate) fn encode_with(
         out.get_mut(..b.len()).ok_or_else(bad)?.copy_from_slice(b);
         Ok(())
     };
+    if let Some((bytes, n)) = crate::component::values::scalar_le(ty, v) {
+        return put(out, &bytes[..n]);
+    }
     match (ty, v) {
-        (T::Bool, Val::Bool(b)) => put(out, &[u8::from(*b)]),
-        (T::S8, Val::S8(x)) => put(out, &x.to_le_bytes()),
-        (T::U8, Val::U8(x)) => put(out, &x.to_le_bytes()),
-        (T::S16, Val::S16(x)) => put(out, &x.to_le_bytes()),
-        (T::U16, Val::U16(x)) => put(out, &x.to_le_bytes()),
-        (T::S32, Val::S32(x)) => put(out, &x.to_le_bytes()),
-        (T::U32, Val::U32(x)) => put(out, &x.to_le_bytes()),
-        (T::S64, Val::S64(x)) => put(out, &x.to_le_bytes()),
-        (T::U64, Val::U64(x)) => put(out, &x.to_le_bytes()),
-        (T::F32, Val::Float32(x)) => put(out, &x.to_le_bytes()),
-        (T::F64, Val::Float64(x)) => put(out, &x.to_le_bytes()),
-        (T::Char, Val::Char(c)) => put(out, &(*c as u32).to_le_bytes()),
         (T::String, Val::String(s)) => {
             let (ptr, units) = strings(s)?;
             put(out, &ptr.to_le_bytes())?;
