@@ -332,3 +332,25 @@ fn async_host_imports_suspend_only_their_subtask_and_can_be_cancelled() {
         Some(Val::U32(2))
     );
 }
+
+#[test]
+fn results_with_strings_outlive_the_guests_copy() {
+    // wit-bindgen frees an async export's result as soon as `task.return` returns: the host
+    // must get its own copy (and a calling component one it can lower).
+    let Some(g) = rust_guest() else { return };
+    let i = instance(&g);
+    for n in [0u32, 1, 50, 2000] {
+        let want: Vec<Val> = (0..n)
+            .map(|i| Val::String(format!("word-{i}-{}", "x".repeat(i as usize % 7))))
+            .collect();
+        let got = i.call("words", &[Val::U32(n)]).expect("words");
+        assert_eq!(got, Some(Val::List(want.clone())), "words({n})");
+        let f = i.get_func("words").expect("words");
+        let got = i
+            .call_async(&f, &[Val::U32(n)])
+            .expect("start")
+            .wait()
+            .expect("wait");
+        assert_eq!(got, Some(Val::List(want)), "words({n}) through call_async");
+    }
+}

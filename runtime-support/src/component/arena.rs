@@ -205,6 +205,32 @@ pub(crate) fn adopt(into: Option<&mut Vec<Frame>>, frames: Vec<Frame>) {
     }
 }
 
+/// Keeps `blocks` (a task's result, `task.return`'s copies) in this thread's innermost frame,
+/// freed with it.
+pub(crate) fn keep_blocks(blocks: Vec<Box<[u64]>>) {
+    if blocks.is_empty() {
+        return;
+    }
+    with_frame(|f| {
+        for b in blocks {
+            f.budget.charge_unchecked(8 * b.len() as u64);
+            f.push(b);
+        }
+    });
+}
+
+/// A zeroed block of at least `bytes` bytes, or a trap when the host is out of memory.
+pub(crate) fn new_block(bytes: u64) -> Result<Box<[u64]>, Trap> {
+    let words = usize::try_from(bytes.div_ceil(8))
+        .map_err(|_| out_of_memory(bytes))?
+        .max(1);
+    let mut v: Vec<u64> = Vec::new();
+    v.try_reserve_exact(words)
+        .map_err(|_| out_of_memory(bytes))?;
+    v.resize(words, 0);
+    Ok(v.into_boxed_slice())
+}
+
 /// The number of open arena frames (to restore after a trap).
 pub(crate) fn arena_depth() -> usize {
     ARENAS.with(|a| a.borrow().len())

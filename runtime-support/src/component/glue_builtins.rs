@@ -69,7 +69,7 @@ mod imp {
     ///
     /// # Safety
     /// `vmctx` is the component VM context the glue passes (its instance slot is live).
-    unsafe fn on_shared<T>(
+    pub(crate) unsafe fn on_shared<T>(
         vmctx: *mut u8,
         f: impl FnOnce(&crate::component::instance::Shared) -> Result<T, crate::error::Trap>,
     ) -> T {
@@ -126,6 +126,11 @@ mod imp {
             unsafe { std::slice::from_raw_parts(args as usize as *const u64, nargs as usize) };
         // SAFETY: the glue passes its component VM context.
         unsafe { on_shared(vmctx, |s| s.async_call(caller as u32, lift as u32, args)) }
+    }
+
+    pub unsafe extern "C" fn result_alloc(vmctx: *mut u8, src: i64, bytes: i64) -> i64 {
+        // SAFETY: the glue passes its component VM context.
+        unsafe { on_shared(vmctx, |s| s.result_block(src as u64, bytes as u64)) as i64 }
     }
 
     pub unsafe extern "C" fn host_alloc(_vmctx: *mut u8, size: i64, _align: i64) -> i64 {

@@ -176,9 +176,28 @@ fn lift_for_host(
 /// The builtin implementations (the table is built in `glue_builtins.rs`).
 pub(super) mod imp {
     use super::*;
+    use kiln_environ::component::glue::RESULT_COPY;
+
+    /// `p`/`n` as they are, or (with [`RESULT_COPY`] in `encoding`: a `task.return`) copied
+    /// into the running task's result.
+    ///
+    /// # Safety
+    /// `vmctx` is the glue's component VM context; `p` has `n` readable bytes.
+    unsafe fn result_copy(vmctx: *mut u8, encoding: i32, p: *const u8, n: usize) -> *const u8 {
+        if encoding & RESULT_COPY == 0 {
+            return p;
+        }
+        // SAFETY: caller contract.
+        let at = unsafe {
+            crate::component::glue_builtins::imp::on_shared(vmctx, |s| {
+                s.result_block(p as u64, n as u64)
+            })
+        };
+        at as usize as *const u8
+    }
 
     pub unsafe extern "C" fn string_lift(
-        _vmctx: *mut u8,
+        vmctx: *mut u8,
         memory: i64,
         encoding: i32,
         ptr: i32,
@@ -187,7 +206,10 @@ pub(super) mod imp {
     ) {
         // SAFETY: the glue passes the definition of its options memory.
         let mem = unsafe { guest_memory(memory) };
-        let (host_ptr, host_len) = ok_or_raise(lift_for_host(mem, encoding, ptr, len));
+        let (host_ptr, host_len) =
+            ok_or_raise(lift_for_host(mem, encoding & !RESULT_COPY, ptr, len));
+        // SAFETY: the glue passes its component VM context; the string's bytes are readable.
+        let host_ptr = unsafe { result_copy(vmctx, encoding, host_ptr, host_len) };
         let out = out as usize as *mut u64;
         // SAFETY: `out` is the glue's host slice slot (16 bytes, 8-aligned).
         unsafe {
@@ -197,7 +219,7 @@ pub(super) mod imp {
     }
 
     pub unsafe extern "C" fn string_lift_raw(
-        _vmctx: *mut u8,
+        vmctx: *mut u8,
         memory: i64,
         encoding: i32,
         ptr: i32,
@@ -209,11 +231,13 @@ pub(super) mod imp {
         // Bounds only: the lowering into the other guest validates the code units as it reads
         // them, after that guest's `realloc` accepted the size (`source`), so a claimed length
         // costs nothing before the allocation checks.
-        let c = ok_or_raise(check(mem, encoding, ptr as u32, len as u32));
+        let c = ok_or_raise(check(mem, encoding & !RESULT_COPY, ptr as u32, len as u32));
+        // SAFETY: the glue passes its component VM context; the bytes are in guest memory.
+        let at = unsafe { result_copy(vmctx, encoding, c.bytes.as_ptr(), c.bytes.len()) };
         let out = out as usize as *mut u64;
         // SAFETY: `out` is the glue's host slice slot (16 bytes, 8-aligned).
         unsafe {
-            out.write(c.bytes.as_ptr() as u64);
+            out.write(at as u64);
             out.add(1).write(u64::from(len as u32));
         }
     }

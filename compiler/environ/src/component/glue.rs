@@ -64,6 +64,10 @@ pub const IMPORT_CTX_HOST_CALL: u32 = 24;
 /// Byte offset of the callback's `data` word.
 pub const IMPORT_CTX_DATA: u32 = 32;
 
+/// A flag in the `encoding` argument of `string_lift` / `string_lift_raw`: copy the string
+/// into the running task's result instead of pointing into guest memory (`task.return`).
+pub const RESULT_COPY: i32 = 0x100;
+
 /// Invokes `$mac!` with the list of component builtins, in table order:
 /// `name(param: type, ...) [-> type];` with types `vmctx` (the component VM context), `i32`
 /// and `i64`. The table's address is in the component VM context's `BUILTINS` slot; every
@@ -80,7 +84,9 @@ macro_rules! foreach_component_builtin {
             /// Lifts the string at `ptr`/`len` (the guest's tagged length word) of the memory
             /// whose `VMMemoryDefinition` is at `memory`, in `encoding` (0 utf8, 1 utf16, 2 latin1+utf16): checks
             /// length, alignment, bounds and encoding (CanonicalABI.md `load_string_from_range`),
-            /// and writes the host `{ ptr, len }` (UTF-8) at `out`.
+            /// and writes the host `{ ptr, len }` (UTF-8) at `out`. With [`RESULT_COPY`] in
+            /// `encoding`, the string is copied into the running task's result
+            /// ([`ComponentBuiltin::result_alloc`]) instead of pointing into guest memory.
             string_lift(vmctx: vmctx, memory: i64, encoding: i32, ptr: i32, len: i32, out: i64);
             /// Checks the string at `ptr`/`len` as [`string_lift`] does but leaves it where it
             /// is: writes `{ native address, tagged length }` at `out` (a fused adapter's string
@@ -151,6 +157,11 @@ macro_rules! foreach_component_builtin {
             /// with the raw core result of a synchronous lift (0 for an `async` lift, whose
             /// result `task.return` delivered).
             async_call(vmctx: vmctx, caller: i32, lift: i32, args: i64, nargs: i32) -> i64;
+            /// Allocates `bytes` host bytes owned by the result of the running task (a
+            /// `task.return`'s out-of-line data: kept until the task's caller took the result,
+            /// since the guest may free its own copy as soon as `task.return` returns), copied
+            /// from native address `src` unless it is 0; returns the address.
+            result_alloc(vmctx: vmctx, src: i64, bytes: i64) -> i64;
         }
     };
 }

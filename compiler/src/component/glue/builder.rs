@@ -47,6 +47,10 @@ pub struct Glue<'a, 'b> {
     /// Strings lifted now stay in the guest's memory (`string_lift_raw`): a fused adapter's
     /// strings in transit, lowered straight into the other guest.
     pub lift_raw: bool,
+    /// Strings and lists lifted now are copied into the running task's result
+    /// (`result_alloc`) instead of pointing into guest memory: `task.return`, whose guest may
+    /// free its result as soon as it returns, before the caller reads it.
+    pub result_copy: bool,
     /// The encoding of the strings being lowered, when they are another guest's strings in
     /// transit (a fused adapter); `None` for the host's UTF-8 strings.
     pub string_source: Option<StringEncoding>,
@@ -71,6 +75,7 @@ impl<'a, 'b> Glue<'a, 'b> {
             offsets,
             opts,
             lift_raw: false,
+            result_copy: false,
             string_source: None,
             caller: None,
             trap_blocks: HashMap::new(),

@@ -223,6 +223,8 @@ pub fn task_return_trampoline(
         .ins()
         .load(types::I64, mflags(), host_ctx, IMPORT_CTX_CVMCTX as i32);
     let mut g = Glue::new(&mut b, isa, cvmctx, offsets, opts.clone());
+    // The guest may free what the result points at as soon as `task.return` returns.
+    g.result_copy = true;
     let inst = opts.instance;
 
     let flags = g.load_flags();

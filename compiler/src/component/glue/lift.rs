@@ -169,7 +169,12 @@ impl Glue<'_, '_> {
     fn lift_slice(&mut self, ty: &T, ptr: Value, len: Value, dst: Value, off: i32) {
         let Some(elem) = ty.list_element() else {
             let mem = self.mem_def();
-            let enc = self.i32(self.encoding_code());
+            let copy = if self.result_copy {
+                i64::from(kiln_environ::component::glue::RESULT_COPY)
+            } else {
+                0
+            };
+            let enc = self.i32(self.encoding_code() | copy);
             let out = self.b.ins().iadd_imm_s(dst, i64::from(off));
             let which = if self.lift_raw {
                 ComponentBuiltin::string_lift_raw
@@ -196,14 +201,24 @@ impl Glue<'_, '_> {
         let (base, _) = self.mem_base_len();
         let gaddr = self.b.ins().iadd(base, p64);
         if is_plain(&elem) {
-            self.b.ins().store(mflags(), gaddr, dst, off);
+            let at = if self.result_copy {
+                self.builtin(ComponentBuiltin::result_alloc, &[gaddr, bytes])
+                    .expect("returns")
+            } else {
+                gaddr
+            };
+            self.b.ins().store(mflags(), at, dst, off);
         } else {
             let h = host_layout(&elem);
             let hbytes = self.b.ins().imul_imm_s(n, i64::from(h.size));
-            let align = self.i64(i64::from(h.align));
-            let buf = self
-                .builtin(ComponentBuiltin::host_alloc, &[hbytes, align])
-                .expect("returns");
+            let buf = if self.result_copy {
+                let none = self.i64(0);
+                self.builtin(ComponentBuiltin::result_alloc, &[none, hbytes])
+            } else {
+                let align = self.i64(i64::from(h.align));
+                self.builtin(ComponentBuiltin::host_alloc, &[hbytes, align])
+            }
+            .expect("returns");
             let elem = elem.into_owned();
             self.for_each(n, |g, i| {
                 let go = g.b.ins().imul_imm_s(i, i64::from(l.size));

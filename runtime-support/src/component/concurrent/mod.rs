@@ -272,6 +272,9 @@ pub(crate) struct TaskRec {
     pub(crate) cancel: Cancel,
     /// It resolved by `task.cancel` (or before it started), without a result.
     pub(crate) cancelled: bool,
+    /// The out-of-line data of its result (`task.return`'s strings and lists), given to the
+    /// caller's arena frame when the caller takes the result.
+    pub(crate) result_blocks: Vec<Box<[u64]>>,
 }
 
 /// The concurrency state of one instantiation.

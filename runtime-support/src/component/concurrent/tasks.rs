@@ -125,6 +125,7 @@ impl Shared {
             collected: false,
             cancel: super::Cancel::None,
             cancelled: false,
+            result_blocks: Vec::new(),
         });
         let parent = Some(st.current);
         let t = st.threads.insert(ThreadRec {
@@ -173,14 +174,18 @@ impl Shared {
             return Err(cancelled_marker());
         }
         let raw = st.tasks.get(task).map_or(0, |t| t.raw_ret);
+        let mut blocks = Vec::new();
         if let Some(t) = st.tasks.get_mut(task) {
             t.resolved = true;
             t.collected = true;
+            blocks = std::mem::take(&mut t.result_blocks);
             if t.done {
                 st.tasks.remove(task);
             }
         }
         drop(st);
+        // The result's copies now live as long as the caller's frame (it reads them next).
+        crate::component::arena::keep_blocks(blocks);
         if lifted.options.async_ {
             // The result arrived: the caller's copy of the slot says so too.
             self.vmctx
@@ -520,6 +525,37 @@ fn is_cancelled_marker(t: &Trap) -> bool {
 }
 
 impl Shared {
+    /// A block of `bytes` bytes (copied from native address `src` unless 0) owned by the
+    /// result of the running thread's task: `task.return`'s copies of strings and lists, which
+    /// the guest may free as soon as `task.return` returns, kept until the caller took them.
+    pub(crate) fn result_block(&self, src: u64, bytes: u64) -> Result<u64, Trap> {
+        crate::component::arena::charge_lifted(bytes)?;
+        let mut block = crate::component::arena::new_block(bytes)?;
+        if src != 0 && bytes > 0 {
+            // SAFETY: the glue passes a native address with `bytes` readable bytes (a range of
+            // guest memory it checked, or a host buffer it filled); the block has room.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src as usize as *const u8,
+                    block.as_mut_ptr().cast::<u8>(),
+                    bytes as usize,
+                )
+            };
+        }
+        let p = block.as_ptr() as u64;
+        let mut st = self.concurrent.lock();
+        let task = st.thread().tasks.last().copied();
+        match task.and_then(|t| st.tasks.get_mut(t)) {
+            Some(t) => t.result_blocks.push(block),
+            // Not inside a task (cannot happen for `task.return`): the thread's frame.
+            None => {
+                drop(st);
+                crate::component::arena::keep_blocks(vec![block]);
+            }
+        }
+        Ok(p)
+    }
+
     /// `task.cancel`: the running task of `inst`, whose cancellation was delivered, resolves
     /// without a result.
     pub(crate) fn task_cancel(&self, inst: ComponentInstanceIndex) -> Result<(), Trap> {

@@ -1,7 +1,8 @@
 //! A component-model async guest (wit-bindgen's async support): `double` returns at once,
 //! `sum-stream` spawns a task that writes `n` bytes into a `stream<u8>` in 4 KiB chunks while
 //! the export reads them back and sums them, and `numbers` returns a stream to its caller
-//! that a spawned task fills, and `sum-bytes` sums the bytes of a stream its caller writes.
+//! that a spawned task fills, `sum-bytes` sums the bytes of a stream its caller writes, and
+//! `words` returns a list of strings (which wit-bindgen frees right after `task.return`).
 
 wit_bindgen::generate!({
     inline: r#"
@@ -11,11 +12,17 @@ wit_bindgen::generate!({
             export double: async func(x: u32) -> u32;
             export numbers: async func(n: u32) -> stream<u8>;
             export sum-bytes: async func(s: stream<u8>) -> u64;
+            export words: async func(n: u32) -> list<string>;
         }
     "#,
 });
 
 struct AsyncGuest;
+
+/// Word `i` of `words`.
+fn word(i: u32) -> String {
+    format!("word-{i}-{}", "x".repeat(i as usize % 7))
+}
 
 /// Byte `i` of every 4 KiB chunk `sum-stream` writes.
 fn byte(i: usize) -> u8 {
@@ -55,6 +62,10 @@ impl Guest for AsyncGuest {
             let _ = tx.write_all((0..n).map(|i| i as u8).collect()).await;
         });
         rx
+    }
+
+    async fn words(n: u32) -> Vec<String> {
+        (0..n).map(word).collect()
     }
 
     async fn sum_bytes(mut s: wit_bindgen::StreamReader<u8>) -> u64 {
