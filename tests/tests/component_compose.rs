@@ -4,10 +4,10 @@
 //! - `app` = `async-app` composed with `sync-lib` (wasm-compose): async exports
 //!   (`kiln:compose/tasks`) whose spawned tasks call the synchronous `kiln:compose/text`
 //!   (strings, lists, a resource) between yields, and pass results through a stream;
-//! - `front` = `sync-front` composed with `app`: synchronous exports calling those async
-//!   functions, lowered synchronously (the caller blocks in the call) or lowered async and
-//!   waited for with `waitable-set.wait` inside the synchronous task (which the component
-//!   model forbids: a trap).
+//! - `front` = `sync-front` composed with `app`: synchronously lifted exports calling those
+//!   async functions, lowered synchronously (the caller blocks in the call) or lowered async
+//!   and waited for with `waitable-set.wait`. Those of `async func` types may block; those of
+//!   plain `func` types trap when they would (the component model's rule).
 //!
 //! Every export is called with `ComponentInstance::call` and with `call_async(..).wait()`; the
 //! expected results are computed here.
@@ -171,35 +171,51 @@ fn async_calls_in_flight_together_on_one_instance() {
     }
 }
 
+/// Whether `r` is the trap of a synchronous task that blocked.
+fn is_blocking_trap(r: &Result<Option<Val>, Error>) -> bool {
+    matches!(r, Err(Error::Trap(t)) if t.rendered().contains("cannot block a synchronous task"))
+}
+
+/// Calls `name` both ways, each on an instance of its own, and requires the trap of a
+/// synchronous task that blocked from both; a new instance works afterwards.
+fn assert_blocking_trap(front: &Loaded, name: &str, args: &[Val]) {
+    let blocking = instance(front).call(name, args);
+    let i = instance(front);
+    let f = i
+        .get_func(name)
+        .unwrap_or_else(|| panic!("no export {name}"));
+    let waited = i.call_async(&f, args).and_then(|c| c.wait());
+    for r in [blocking, waited] {
+        assert!(is_blocking_trap(&r), "{name}: expected a trap, got {r:?}");
+    }
+    let r = instance(front).call("blocking-count", &[Val::U32(2)]);
+    assert_eq!(r.expect("blocking-count"), Some(Val::U32(103)));
+}
+
 #[test]
 fn synchronous_exports_call_the_async_app() {
     let Some((_, front)) = composed() else { return };
     let i = instance(front);
+    // `async func` types lifted synchronously: they may block in their calls.
     for words in word_lists() {
         let expected: Vec<String> = words.iter().map(|w| shout(w)).collect();
-        let r = call_both(&i, "shout-all-sync", &[strings(&words)]);
-        assert_eq!(r.expect("shout-all-sync"), Some(strings(&expected)));
+        let r = call_both(&i, "blocking-shout-all", &[strings(&words)]);
+        assert_eq!(r.expect("blocking-shout-all"), Some(strings(&expected)));
     }
     for n in [0u32, 1, 300] {
-        let r = call_both(&i, "count-sync", &[Val::U32(n)]);
-        assert_eq!(r.expect("count-sync"), Some(Val::U32(100 + n + 1)));
+        let r = call_both(&i, "blocking-count", &[Val::U32(n)]);
+        assert_eq!(r.expect("blocking-count"), Some(Val::U32(100 + n + 1)));
     }
-    // `block_on` waits inside the synchronous task before it returned: a trap, both ways
-    // (each on an instance of its own), after which a new instance works.
-    let blocking = instance(front).call("total-sync", &[Val::U32(10)]);
-    let i = instance(front);
-    let f = i.get_func("total-sync").expect("total-sync");
-    let waited = i.call_async(&f, &[Val::U32(10)]).and_then(|c| c.wait());
-    for r in [blocking, waited] {
-        match r {
-            Err(Error::Trap(t)) => assert!(
-                t.rendered().contains("cannot block a synchronous task"),
-                "{}",
-                t.rendered()
-            ),
-            other => panic!("total-sync: expected a trap, got {other:?}"),
-        }
+    for n in [0u32, 5000] {
+        let r = call_both(&i, "blocking-total", &[Val::U32(n)]);
+        let expected = u64::from(n) * u64::from(n.saturating_sub(1)) / 2;
+        assert_eq!(r.expect("blocking-total"), Some(Val::U64(expected)));
     }
-    let r = instance(front).call("count-sync", &[Val::U32(2)]);
-    assert_eq!(r.expect("count-sync"), Some(Val::U32(103)));
+    // Plain `func` types: a call whose callee has to wait traps; one whose callee finishes
+    // at once (`count(0)` spawns nothing) returns.
+    let r = call_both(&instance(front), "sync-count", &[Val::U32(0)]);
+    assert_eq!(r.expect("sync-count(0)"), Some(Val::U32(101)));
+    assert_blocking_trap(front, "sync-count", &[Val::U32(3)]);
+    assert_blocking_trap(front, "sync-shout-all", &[strings(&["a".to_string()])]);
+    assert_blocking_trap(front, "sync-total", &[Val::U32(10)]);
 }

@@ -310,8 +310,8 @@ fn compose_word_lists() -> Vec<Vec<String>> {
 }
 
 /// The runs of the composed guests (`tests/async-guests/compose`): `app`'s async exports
-/// (`kiln:compose/tasks`, tasks calling the synchronous library) and `front`'s synchronous
-/// exports calling them (`total-sync` waits inside its synchronous task: a trap on both).
+/// (`kiln:compose/tasks`, tasks calling the synchronous library) and `front`'s synchronously
+/// lifted exports calling them (see `sync-front`'s `src/lib.rs`: the `sync-*` ones trap).
 pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>) {
     let mut app_calls: Vec<String> = compose_word_lists()
         .iter()
@@ -323,14 +323,20 @@ pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>
     for n in [0, 1, 7, 500] {
         app_calls.push(format!("kiln:compose/tasks#count({n})"));
     }
-    let mut front_calls: Vec<String> = compose_word_lists()
-        .iter()
-        .map(|w| format!("shout-all-sync({})", wave_strings(w)))
-        .collect();
-    for n in [0, 1, 300] {
-        front_calls.push(format!("count-sync({n})"));
+    // `blocking-*`: `async func` types lifted synchronously (they may block); `sync-*`: plain
+    // `func` types, which trap when the app's task has to wait (not in `sync-count(0)`).
+    let mut front_calls = Vec::new();
+    for prefix in ["blocking", "sync"] {
+        for w in compose_word_lists() {
+            front_calls.push(format!("{prefix}-shout-all({})", wave_strings(&w)));
+        }
+        for n in [0, 1, 300] {
+            front_calls.push(format!("{prefix}-count({n})"));
+        }
+        for n in [0, 10, 5000] {
+            front_calls.push(format!("{prefix}-total({n})"));
+        }
     }
-    front_calls.push("total-sync(10)".to_string());
     let programs = |group: &str, wasm: &Path, calls: Vec<String>| {
         calls
             .into_iter()

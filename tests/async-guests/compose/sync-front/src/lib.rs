@@ -1,11 +1,13 @@
 //! The synchronous front of kiln's composition guests: synchronously lifted exports calling
 //! the async functions of `kiln:compose/tasks` in the two ways a synchronous caller can:
-//! - `shout-all` and `count` are lowered synchronously (wit-bindgen's `async` option): the
-//!   caller's task blocks in the call, as the component model lets a synchronous call of an
-//!   async-lifted function do;
-//! - `total` is lowered async and waited for with `wit_bindgen::block_on`, which calls
-//!   `waitable-set.wait` inside the synchronous task before it returned: the component model
-//!   forbids that blocking, so `total-sync` traps (in every conforming runtime).
+//! `shout-all` and `count` lowered synchronously (wit-bindgen's `async` option: the caller
+//! blocks in the call until the callee's task returns), `total` lowered async and waited for
+//! with `wit_bindgen::block_on` (`waitable-set.wait`).
+//!
+//! The `sync-*` exports have plain `func` types: the component model forbids them to block
+//! before they return, so each traps when the app's task has to wait (every call but
+//! `sync-count(0)`, whose task finishes at once). The `blocking-*` exports have `async func`
+//! types lifted synchronously (wit-bindgen's `async` option again), which may block.
 
 #![no_std]
 
@@ -22,6 +24,9 @@ wit_bindgen::generate!({
     async: [
         "-import:kiln:compose/tasks#shout-all",
         "-import:kiln:compose/tasks#count",
+        "-export:blocking-shout-all",
+        "-export:blocking-count",
+        "-export:blocking-total",
     ],
 });
 
@@ -30,16 +35,28 @@ use kiln::compose::tasks;
 struct Front;
 
 impl Guest for Front {
-    fn shout_all_sync(words: Vec<String>) -> Vec<String> {
+    fn sync_shout_all(words: Vec<String>) -> Vec<String> {
         tasks::shout_all(&words)
     }
 
-    fn total_sync(n: u32) -> u64 {
+    fn sync_count(n: u32) -> u32 {
+        tasks::count(n)
+    }
+
+    fn sync_total(n: u32) -> u64 {
         wit_bindgen::block_on(tasks::total(n))
     }
 
-    fn count_sync(n: u32) -> u32 {
+    fn blocking_shout_all(words: Vec<String>) -> Vec<String> {
+        tasks::shout_all(&words)
+    }
+
+    fn blocking_count(n: u32) -> u32 {
         tasks::count(n)
+    }
+
+    fn blocking_total(n: u32) -> u64 {
+        wit_bindgen::block_on(tasks::total(n))
     }
 }
 
