@@ -138,13 +138,19 @@ fn build_compose_guests(cache: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
     let Some(lib) = build_rust_guest(cache, &manifest, "sync_lib", true)? else {
         return Ok(None);
     };
-    let artifact = |name: &str| lib.with_file_name(format!("{name}.wasm"));
     let out = cache.join("compose");
     std::fs::create_dir_all(&out)?;
+    // wasm-compose names a component's instance after its file: kebab case.
+    let artifact = |name: &str| -> Result<PathBuf> {
+        let to = out.join(format!("{}.wasm", name.replace('_', "-")));
+        let from = lib.with_file_name(format!("{name}.wasm"));
+        std::fs::copy(&from, &to).with_context(|| format!("copy {}", from.display()))?;
+        Ok(to)
+    };
     let app = out.join("app.wasm");
-    compose(&artifact("async_app"), &lib, &app)?;
+    compose(&artifact("async_app")?, &artifact("sync_lib")?, &app)?;
     let front = out.join("front.wasm");
-    compose(&artifact("sync_front"), &app, &front)?;
+    compose(&artifact("sync_front")?, &app, &front)?;
     Ok(Some((app, front)))
 }
 

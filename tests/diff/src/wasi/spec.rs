@@ -317,6 +317,13 @@ pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>
         .iter()
         .map(|w| format!("kiln:compose/tasks#shout-all({})", wave_strings(w)))
         .collect();
+    // Through a `stream<string>` within the app: a trap once a word is written.
+    for w in &compose_word_lists()[..3] {
+        app_calls.push(format!(
+            "kiln:compose/tasks#shout-all-strings({})",
+            wave_strings(w)
+        ));
+    }
     for n in [0, 1, 4, 4097, 1_000_000] {
         app_calls.push(format!("kiln:compose/tasks#total({n})"));
     }

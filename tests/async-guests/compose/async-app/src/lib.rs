@@ -1,6 +1,6 @@
 //! The async app of kiln's composition guests: exports `kiln:compose/tasks` (async functions)
 //! and imports the synchronous `kiln:compose/text`, which it calls from several spawned tasks
-//! that interleave with `yield_async` and hand results over through a stream.
+//! that interleave with `yield_async` and hand results over through streams.
 
 #![no_std]
 
@@ -19,7 +19,7 @@ wit_bindgen::generate!({
 
 use exports::kiln::compose::tasks::Guest;
 use kiln::compose::text;
-use wit_bindgen::{spawn_local, yield_async, StreamReader};
+use wit_bindgen::{spawn_local, yield_async, StreamReader, StreamResult};
 
 /// How many numbers `total` hands `text.sum` at once.
 const CHUNK: u32 = 4096;
@@ -41,14 +41,19 @@ async fn join(done: &Cell<u32>, n: u32) {
     }
 }
 
-/// A stream of `text.shout` of every word, written by a spawned task that yields between
-/// words (a different number of times for each).
-fn shout_stream(words: Vec<String>) -> StreamReader<String> {
-    let (mut tx, rx) = wit_stream::new::<String>();
+/// A stream of `text.shout` of every word (each a 4-byte little-endian length, then its
+/// UTF-8), written by a spawned task that yields between words (a different number of times
+/// for each).
+fn shout_bytes(words: Vec<String>) -> StreamReader<u8> {
+    let (mut tx, rx) = wit_stream::new::<u8>();
     spawn_local(async move {
         for (i, word) in words.into_iter().enumerate() {
             yields(i % 3).await;
-            if tx.write_one(text::shout(&word)).await.is_some() {
+            let shouted = text::shout(&word);
+            let mut bytes = Vec::with_capacity(4 + shouted.len());
+            bytes.extend_from_slice(&(shouted.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(shouted.as_bytes());
+            if !tx.write_all(bytes).await.is_empty() {
                 // The reader went away.
                 return;
             }
@@ -57,13 +62,51 @@ fn shout_stream(words: Vec<String>) -> StreamReader<String> {
     rx
 }
 
+/// As [`shout_bytes`], one string a stream item.
+fn shout_strings(words: Vec<String>) -> StreamReader<String> {
+    let (mut tx, rx) = wit_stream::new::<String>();
+    spawn_local(async move {
+        for (i, word) in words.into_iter().enumerate() {
+            yields(i % 3).await;
+            if tx.write_one(text::shout(&word)).await.is_some() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `rx` to its end in small pieces (so the writer and the reader take turns) and
+/// splits it into the strings [`shout_bytes`] wrote.
+async fn read_shouted(mut rx: StreamReader<u8>) -> Vec<String> {
+    let mut bytes = Vec::new();
+    loop {
+        let (status, piece) = rx.read(Vec::with_capacity(61)).await;
+        bytes.extend_from_slice(&piece);
+        if matches!(status, StreamResult::Dropped) {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let (s, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+        out.push(String::from_utf8(s.to_vec()).unwrap_or_default());
+        rest = tail;
+    }
+    out
+}
+
 struct App;
 
 impl Guest for App {
     async fn shout_all(words: Vec<String>) -> Vec<String> {
-        let n = words.len();
-        let mut rx = shout_stream(words);
-        let mut out = Vec::with_capacity(n);
+        read_shouted(shout_bytes(words)).await
+    }
+
+    async fn shout_all_strings(words: Vec<String>) -> Vec<String> {
+        let mut rx = shout_strings(words);
+        let mut out = Vec::new();
         while let Some(s) = rx.next().await {
             out.push(s);
         }
@@ -109,8 +152,12 @@ impl Guest for App {
         counter.bump()
     }
 
-    async fn shouted(words: Vec<String>) -> StreamReader<String> {
-        shout_stream(words)
+    async fn shouted(words: Vec<String>) -> StreamReader<u8> {
+        shout_bytes(words)
+    }
+
+    async fn shouted_strings(words: Vec<String>) -> StreamReader<String> {
+        shout_strings(words)
     }
 }
 
