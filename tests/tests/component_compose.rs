@@ -243,12 +243,15 @@ fn synchronous_exports_call_the_async_app() {
         let expected = u64::from(n) * u64::from(n.saturating_sub(1)) / 2;
         assert_eq!(r.expect("blocking-total"), Some(Val::U64(expected)));
     }
-    // Plain `func` types: a call whose callee has to wait traps; one whose callee finishes
-    // at once (`count(0)` spawns nothing) returns.
-    let r = call_both(&instance(front), "sync-count", &[Val::U32(0)]);
-    assert_eq!(r.expect("sync-count(0)"), Some(Val::U32(101)));
+    // Plain `func` types: a synchronous call of an `async` function traps before the callee
+    // runs, even one that would not wait (`count(0)` spawns nothing); an async call waited
+    // for traps when it has to wait (`total(10)`), not when its callee returned at once
+    // (`total(0)`: its tasks finish in the first run).
     let blocked = "cannot block a synchronous task before returning";
+    assert_trap(front, "sync-count", &[Val::U32(0)], blocked);
     assert_trap(front, "sync-count", &[Val::U32(3)], blocked);
+    let r = call_both(&instance(front), "sync-total", &[Val::U32(0)]);
+    assert_eq!(r.expect("sync-total(0)"), Some(Val::U64(0)));
     assert_trap(front, "sync-shout-all", &[strings(&[])], blocked);
     assert_trap(front, "sync-total", &[Val::U32(10)], blocked);
     // After the traps, a new instance works.

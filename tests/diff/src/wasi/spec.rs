@@ -331,7 +331,7 @@ pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>
         app_calls.push(format!("kiln:compose/tasks#count({n})"));
     }
     // `blocking-*`: `async func` types lifted synchronously (they may block); `sync-*`: plain
-    // `func` types, which trap when the app's task has to wait (not in `sync-count(0)`).
+    // `func` types, which trap when they would block (see `sync-front`'s `src/lib.rs`).
     let mut front_calls = Vec::new();
     for prefix in ["blocking", "sync"] {
         for w in compose_word_lists() {

@@ -5,9 +5,11 @@
 //! with `wit_bindgen::block_on` (`waitable-set.wait`).
 //!
 //! The `sync-*` exports have plain `func` types: the component model forbids them to block
-//! before they return, so each traps when the app's task has to wait (every call but
-//! `sync-count(0)`, whose task finishes at once). The `blocking-*` exports have `async func`
-//! types lifted synchronously (wit-bindgen's `async` option again), which may block.
+//! before they return: a synchronous call of an `async` function traps before the callee
+//! runs (`sync-shout-all`, `sync-count`), and `sync-total` traps when `block_on` has to wait
+//! (not for `total(0)`, whose tasks finish in their first run). The `blocking-*` exports have
+//! `async func` types lifted synchronously (wit-bindgen's `async` option again): they may
+//! block.
 
 #![no_std]
 
