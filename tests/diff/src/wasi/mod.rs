@@ -409,7 +409,12 @@ fn compare_one(
         for (runtime, o) in [("kiln", &k), ("wasmtime", &w)] {
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stdout")), &o.stdout);
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stderr")), &o.stderr);
-            let status = compare::show_status(&o.status) + "\n";
+            // In full (the report shows a trap's first line and the start of a value).
+            let status = match &o.status {
+                hosts::Status::Trap(m) => format!("trap ({m})\n"),
+                hosts::Status::Returned(_, wave) => format!("returned {wave}\n"),
+                other => compare::show_status(other) + "\n",
+            };
             let _ = std::fs::write(base.with_extension(format!("{runtime}.status")), status);
         }
     }
