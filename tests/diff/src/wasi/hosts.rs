@@ -224,11 +224,18 @@ fn wasmtime_status(
                 vec![wasmtime::component::Val::Bool(false); func.ty(&store).results().len()];
             // Called on an executor, as wasmtime requires for an async-lifted export, and for
             // a synchronous one that may wait on a subtask (an async lowering in a composed
-            // component: wasmtime's synchronous `call` panics when it suspends).
-            let called = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .map_err(|e| anyhow!("tokio runtime: {e}"))?
-                .block_on(func.call_async(&mut store, &params, &mut results));
+            // component: wasmtime's synchronous `call` panics when it suspends). Synchronous
+            // exports of components with imports are called synchronously: wasmtime-wasi's
+            // synchronous host blocks on a runtime of its own, which cannot run inside ours.
+            let no_imports = component.component_type().imports(engine).next().is_none();
+            let called = if func.ty(&store).async_() || no_imports {
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| anyhow!("tokio runtime: {e}"))?
+                    .block_on(func.call_async(&mut store, &params, &mut results))
+            } else {
+                func.call(&mut store, &params, &mut results)
+            };
             Ok(match called {
                 Ok(()) => {
                     let wave = results
