@@ -160,7 +160,7 @@ fn async_exports_call_the_synchronous_library_from_tasks() {
 }
 
 /// KNOWN KILN BUG (ignored until fixed): an `async` lift's `task.return` lifts a UTF-8 string
-/// (or a list of numbers) as a view of the callee's memory, read after `task.return` returned;
+/// as a view of the callee's memory, read after `task.return` returned;
 /// wit-bindgen frees the result's memory right after `task.return` (the canonical ABI copies at
 /// the call), so the caller gets whatever the allocator left there: garbage text ("glue
 /// produced invalid utf-8", or a wrong first string) for the host, an "invalid utf8 encoding"
