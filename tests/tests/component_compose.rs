@@ -157,6 +157,15 @@ fn async_exports_call_the_synchronous_library_from_tasks() {
         let r = call_both(&i, "kiln:compose/tasks#count", &[Val::U32(n)]);
         assert_eq!(r.expect("count"), Some(Val::U32(100 + n + 1)), "count({n})");
     }
+    for n in [0u32, 3, 5000] {
+        let expected = (0..n).map(|k| Val::U32(k.wrapping_mul(k))).collect();
+        let r = call_both(&i, "kiln:compose/tasks#squares", &[Val::U32(n)]);
+        assert_eq!(
+            r.expect("squares"),
+            Some(Val::List(expected)),
+            "squares({n})"
+        );
+    }
 }
 
 /// KNOWN KILN BUG (ignored until fixed): an `async` lift's `task.return` lifts a UTF-8 string

@@ -330,6 +330,9 @@ pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>
     for n in [0, 1, 7, 500] {
         app_calls.push(format!("kiln:compose/tasks#count({n})"));
     }
+    for n in [0, 3, 5000] {
+        app_calls.push(format!("kiln:compose/tasks#squares({n})"));
+    }
     // `blocking-*`: `async func` types lifted synchronously (they may block); `sync-*`: plain
     // `func` types, which trap when they would block (see `sync-front`'s `src/lib.rs`).
     let mut front_calls = Vec::new();

@@ -152,6 +152,11 @@ impl Guest for App {
         counter.bump()
     }
 
+    async fn squares(n: u32) -> Vec<u32> {
+        yield_async().await;
+        (0..n).map(|i| i.wrapping_mul(i)).collect()
+    }
+
     async fn shouted(words: Vec<String>) -> StreamReader<u8> {
         shout_bytes(words)
     }
