@@ -222,8 +222,13 @@ fn wasmtime_status(
             let (func, params) = wasmtime_invoke_args(&mut store, &instance, call)?;
             let mut results =
                 vec![wasmtime::component::Val::Bool(false); func.ty(&store).results().len()];
-            // An async-lifted export is called as wasmtime requires, on an executor.
-            let called = if func.ty(&store).async_() {
+            // Called on an executor, as wasmtime requires for an async-lifted export, and for
+            // a synchronous one that may wait on a subtask (an async lowering in a composed
+            // component: wasmtime's synchronous `call` panics when it suspends). Synchronous
+            // exports of components with imports are called synchronously: wasmtime-wasi's
+            // synchronous host blocks on a runtime of its own, which cannot run inside ours.
+            let no_imports = component.component_type().imports(engine).next().is_none();
+            let called = if func.ty(&store).async_() || no_imports {
                 tokio::runtime::Builder::new_current_thread()
                     .build()
                     .map_err(|e| anyhow!("tokio runtime: {e}"))?
@@ -307,6 +312,17 @@ fn wasmtime_p3_command(
     })
 }
 
+/// Splits WAVE call `iface#f(args)` into `iface#` and `f(args)` (WAVE's call syntax has no
+/// interface names: `kiln:compose/tasks` is not a WAVE label); a call without `#` before its
+/// arguments has an empty first part.
+fn split_interface(call: &str) -> (&str, &str) {
+    let head = call.find('(').map_or(call, |p| &call[..p]);
+    match head.rfind('#') {
+        Some(i) => call.split_at(i + 1),
+        None => ("", call),
+    }
+}
+
 /// The function and typed parameters of WAVE call `call` (`f(args)` or `iface#f(args)`).
 fn wasmtime_invoke_args(
     store: &mut wasmtime::Store<WasmtimeHost>,
@@ -314,8 +330,9 @@ fn wasmtime_invoke_args(
     call: &str,
 ) -> Result<(wasmtime::component::Func, Vec<wasmtime::component::Val>)> {
     use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+    let (iface, call) = split_interface(call);
     let parsed = UntypedFuncCall::parse(call).map_err(|e| anyhow!("bad call {call:?}: {e}"))?;
-    let name = parsed.name().to_string();
+    let name = format!("{iface}{}", parsed.name());
     let func = match name.split_once('#') {
         None => instance.get_func(&mut *store, &name),
         Some((iface, f)) => {
@@ -345,8 +362,9 @@ fn neutral_params(
 ) -> Result<(String, Vec<V>)> {
     use wasmtime::component::types::ComponentItem;
     use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+    let (iface, call) = split_interface(call);
     let parsed = UntypedFuncCall::parse(call).map_err(|e| anyhow!("bad call {call:?}: {e}"))?;
-    let name = parsed.name().to_string();
+    let name = format!("{iface}{}", parsed.name());
     let ty = component.component_type();
     let mut item = None;
     let mut exports: Vec<(String, ComponentItem)> = ty

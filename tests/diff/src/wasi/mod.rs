@@ -13,6 +13,11 @@
 //!   uses other WASI 0.2 functions: offset streams, readdir cookies, poll; `spec::cprobe_programs`);
 //! - the component-model async guest `tests/async-guests/rust`, its exports called
 //!   (`spec::async_guest_programs`);
+//! - the composition guests `tests/async-guests/compose` (no WASI imports), composed here
+//!   with wasm-compose: `compose` = the async app over the synchronous library (async
+//!   exports whose tasks call synchronous functions and a resource), `compose-front` = a
+//!   synchronous front over that (synchronous exports calling async functions;
+//!   `spec::compose_programs`);
 //! - the WASI 0.3 command `tests/async-guests/cli3` (`wasi:cli/command@0.3.0`; wasmtime runs it
 //!   with wasmtime-wasi's p3 host), one run per behaviour (`spec::cli3_programs`).
 //!
@@ -122,6 +127,46 @@ fn build_probe(cache: &Path) -> Result<Option<PathBuf>> {
 fn build_async_guest(cache: &Path) -> Result<Option<PathBuf>> {
     let manifest = repo_root().join("tests/async-guests/rust/Cargo.toml");
     build_rust_guest(cache, &manifest, "async_guest", true)
+}
+
+/// Builds the composition guests (`tests/async-guests/compose`: one Cargo workspace) and
+/// composes them with wasm-compose into `cache/compose/`: `app.wasm` (`async-app` over
+/// `sync-lib`) and `front.wasm` (`sync-front` over `app.wasm`), neither with any import left;
+/// `Ok(None)` when the target is missing.
+fn build_compose_guests(cache: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let manifest = repo_root().join("tests/async-guests/compose/Cargo.toml");
+    let Some(lib) = build_rust_guest(cache, &manifest, "sync_lib", true)? else {
+        return Ok(None);
+    };
+    let out = cache.join("compose");
+    std::fs::create_dir_all(&out)?;
+    // wasm-compose names a component's instance after its file: kebab case.
+    let artifact = |name: &str| -> Result<PathBuf> {
+        let to = out.join(format!("{}.wasm", name.replace('_', "-")));
+        let from = lib.with_file_name(format!("{name}.wasm"));
+        std::fs::copy(&from, &to).with_context(|| format!("copy {}", from.display()))?;
+        Ok(to)
+    };
+    let app = out.join("app.wasm");
+    compose(&artifact("async_app")?, &artifact("sync_lib")?, &app)?;
+    let front = out.join("front.wasm");
+    compose(&artifact("sync_front")?, &app, &front)?;
+    Ok(Some((app, front)))
+}
+
+/// Writes to `out` the component `root` with its imports satisfied by `definition`'s exports
+/// (wasm-compose; an import left unsatisfied is an error).
+fn compose(root: &Path, definition: &Path, out: &Path) -> Result<()> {
+    let config = wasm_compose::config::Config {
+        dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
+        definitions: vec![definition.to_path_buf()],
+        disallow_imports: true,
+        ..Default::default()
+    };
+    let bytes = wasm_compose::composer::ComponentComposer::new(root, &config)
+        .compose()
+        .with_context(|| format!("composing {} with {}", root.display(), definition.display()))?;
+    std::fs::write(out, bytes).with_context(|| format!("write {}", out.display()))
 }
 
 /// Builds the WASI 0.3 command guest (`tests/async-guests/cli3`) and checks that it imports
@@ -310,6 +355,24 @@ fn collect(cache: &Path) -> Vec<(String, Result<Vec<Program>, WasiVerdict>)> {
         Err(e) => Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
     };
     groups.push(("async-guest".to_string(), async_guest));
+    match build_compose_guests(cache) {
+        Ok(Some((app, front))) => {
+            let (app, front) = spec::compose_programs(&app, &front);
+            groups.push(("compose".to_string(), Ok(app)));
+            groups.push(("compose-front".to_string(), Ok(front)));
+        }
+        Ok(None) => groups.push((
+            "compose".to_string(),
+            Err(WasiVerdict::Skip(
+                "the wasm32-wasip2 Rust target is not installed (rustup target add wasm32-wasip2)"
+                    .into(),
+            )),
+        )),
+        Err(e) => groups.push((
+            "compose".to_string(),
+            Err(WasiVerdict::Mismatch(vec![format!("{e:#}")])),
+        )),
+    }
     let cli3 = match build_cli3_guest(cache) {
         Ok(Some(wasm)) => Ok(spec::cli3_programs(&wasm)),
         Ok(None) => Err(WasiVerdict::Skip(
@@ -346,7 +409,12 @@ fn compare_one(
         for (runtime, o) in [("kiln", &k), ("wasmtime", &w)] {
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stdout")), &o.stdout);
             let _ = std::fs::write(base.with_extension(format!("{runtime}.stderr")), &o.stderr);
-            let status = compare::show_status(&o.status) + "\n";
+            // In full (the report shows a trap's first line and the start of a value).
+            let status = match &o.status {
+                hosts::Status::Trap(m) => format!("trap ({m})\n"),
+                hosts::Status::Returned(_, wave) => format!("returned {wave}\n"),
+                other => compare::show_status(other) + "\n",
+            };
             let _ = std::fs::write(base.with_extension(format!("{runtime}.status")), status);
         }
     }

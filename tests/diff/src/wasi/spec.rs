@@ -285,6 +285,85 @@ pub fn async_guest_programs(wasm: &Path) -> Vec<Program> {
     .collect()
 }
 
+/// A WAVE list of strings (the words have no characters WAVE must escape).
+fn wave_strings(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The word lists the composition guests shout: empty, one word, Unicode whose upper case is
+/// longer than the word, and 2000 words of growing length (about 200 KiB).
+fn compose_word_lists() -> Vec<Vec<String>> {
+    let unicode = ["straße", "ǆemal", "ﬁx", "ß", "", "ok", "日本語", "ŉ"];
+    let many = (0..2000usize)
+        .map(|i| {
+            let c = char::from(b'a' + (i % 26) as u8);
+            std::iter::repeat_n(c, i % 200).collect::<String>() + &i.to_string()
+        })
+        .collect();
+    vec![
+        Vec::new(),
+        vec!["hello".to_string()],
+        unicode.iter().map(|s| s.to_string()).collect(),
+        many,
+    ]
+}
+
+/// The runs of the composed guests (`tests/async-guests/compose`): `app`'s async exports
+/// (`kiln:compose/tasks`, tasks calling the synchronous library) and `front`'s synchronously
+/// lifted exports calling them (see `sync-front`'s `src/lib.rs`: the `sync-*` ones trap).
+pub fn compose_programs(app: &Path, front: &Path) -> (Vec<Program>, Vec<Program>) {
+    let mut app_calls: Vec<String> = compose_word_lists()
+        .iter()
+        .map(|w| format!("kiln:compose/tasks#shout-all({})", wave_strings(w)))
+        .collect();
+    // Through a `stream<string>` within the app: a trap once a word is written.
+    for w in &compose_word_lists()[..3] {
+        app_calls.push(format!(
+            "kiln:compose/tasks#shout-all-strings({})",
+            wave_strings(w)
+        ));
+    }
+    for n in [0, 1, 4, 4097, 1_000_000] {
+        app_calls.push(format!("kiln:compose/tasks#total({n})"));
+    }
+    for n in [0, 1, 7, 500] {
+        app_calls.push(format!("kiln:compose/tasks#count({n})"));
+    }
+    for n in [0, 3, 5000] {
+        app_calls.push(format!("kiln:compose/tasks#squares({n})"));
+    }
+    // `blocking-*`: `async func` types lifted synchronously (they may block); `sync-*`: plain
+    // `func` types, which trap when they would block (see `sync-front`'s `src/lib.rs`).
+    let mut front_calls = Vec::new();
+    for prefix in ["blocking", "sync"] {
+        for w in compose_word_lists() {
+            front_calls.push(format!("{prefix}-shout-all({})", wave_strings(&w)));
+        }
+        for n in [0, 1, 300] {
+            front_calls.push(format!("{prefix}-count({n})"));
+        }
+        for n in [0, 10, 5000] {
+            front_calls.push(format!("{prefix}-total({n})"));
+        }
+    }
+    let programs = |group: &str, wasm: &Path, calls: Vec<String>| {
+        calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, call)| {
+                let mut p = Program::command(&format!("{group}#{}", i + 1), wasm);
+                p.invoke = Some(call);
+                p
+            })
+            .collect()
+    };
+    (
+        programs("compose", app, app_calls),
+        programs("compose-front", front, front_calls),
+    )
+}
+
 /// The runs of the WASI 0.3 command guest (`tests/async-guests/cli3`, `wasi:cli/run@0.3.0`):
 /// its first argument picks a behaviour (see its `src/lib.rs`); stdout, stderr and the exit
 /// status are compared like any command's.
