@@ -7,7 +7,9 @@
 //! Nothing is copied that the host only reads: a list of integers or floats becomes a host
 //! slice pointing into guest memory, and a UTF-8 string (validated by the `string_lift`
 //! builtin) too. Strings in other encodings are transcoded into the host arena
-//! (`host_alloc`), as are lists whose elements need conversion (an IR loop).
+//! (`host_alloc`), as are lists whose elements need conversion (an IR loop). `task.return` is
+//! the exception (`Glue::result_copy`): its guest may free the result as soon as it returns, so
+//! strings and lists are copied into blocks the task owns (`result_alloc`).
 
 use super::builder::{gflags, mflags, narrow, Glue};
 use super::lower::is_plain;
