@@ -130,6 +130,25 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
+    /// The function `def` (named `what` in errors), which must take `params` `i32`s and
+    /// return one (a `realloc`, a `callback`).
+    fn resolve_i32_func(
+        &mut self,
+        def: &CoreDef,
+        what: &str,
+        params: usize,
+    ) -> Result<Func, Error> {
+        let f = self.resolve_func(def, what)?;
+        let want = FuncType {
+            params: vec![ValType::I32; params],
+            results: vec![ValType::I32],
+        };
+        if f.ty() != want {
+            return Err(link(format!("{what} has type {}, expected {want}", f.ty())));
+        }
+        Ok(f)
+    }
+
     fn resolve(&mut self, def: &CoreDef) -> Result<Extern, Error> {
         match def {
             CoreDef::Export(e) => self
@@ -286,17 +305,7 @@ impl<'l> Builder<'l> {
                 memories.push(m);
             }
             Initializer::ExtractRealloc { def, .. } => {
-                let f = self.resolve_func(def, "realloc")?;
-                let want = FuncType {
-                    params: vec![ValType::I32; 4],
-                    results: vec![ValType::I32],
-                };
-                if f.ty() != want {
-                    return Err(link(format!(
-                        "realloc has type {}, expected {want}",
-                        f.ty()
-                    )));
-                }
+                let f = self.resolve_i32_func(def, "realloc", 4)?;
                 let mut reallocs = lock(&self.shared.reallocs);
                 self.write_funcref(offsets.realloc(reallocs.len() as u32), &f);
                 reallocs.push(f);
@@ -323,20 +332,7 @@ impl<'l> Builder<'l> {
                     )));
                 }
                 let callback = match callback {
-                    Some(c) => {
-                        let cb = self.resolve_func(c, "callback")?;
-                        let want = FuncType {
-                            params: vec![ValType::I32; 3],
-                            results: vec![ValType::I32],
-                        };
-                        if cb.ty() != want {
-                            return Err(link(format!(
-                                "callback of type {} (needs {want})",
-                                cb.ty()
-                            )));
-                        }
-                        Some(cb)
-                    }
+                    Some(c) => Some(self.resolve_i32_func(c, "callback", 3)?),
                     None => None,
                 };
                 let mut lifted = lock(&self.shared.lifted);

@@ -172,13 +172,8 @@ impl AsyncCall {
         if self.done.load(Ordering::Acquire) {
             return Ok(());
         }
-        let ready = st.waiting.iter().any(|&t| {
-            st.threads
-                .get(t)
-                .and_then(|r| r.ready.as_ref())
-                .is_some_and(|p| p(&st))
-        });
-        if !ready && st.timers.is_empty() && !shared.concurrent.mailbox.expecting() {
+        if !super::any_ready(&st) && st.timers.is_empty() && !shared.concurrent.mailbox.expecting()
+        {
             return Err(Error::Trap(super::deadlock()));
         }
         Ok(())
@@ -197,15 +192,7 @@ impl Future for AsyncCall {
                 let shared = &*this.instance.inner.shared;
                 let mailbox = &shared.concurrent.mailbox;
                 mailbox.add_waker(cx.waker());
-                let ready_now = {
-                    let st = shared.concurrent.lock();
-                    st.waiting.iter().any(|&t| {
-                        st.threads
-                            .get(t)
-                            .and_then(|r| r.ready.as_ref())
-                            .is_some_and(|p| p(&st))
-                    })
-                };
+                let ready_now = super::any_ready(&shared.concurrent.lock());
                 // More guest work is ready, or mail came before the waker was added: come
                 // back after other futures had a turn.
                 if ready_now || mailbox.has_mail() {

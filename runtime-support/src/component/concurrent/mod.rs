@@ -555,8 +555,7 @@ impl Shared {
         instance: ComponentInstanceIndex,
         h: u32,
     ) -> Result<ObjId, Trap> {
-        self.in_table(instance, |t| t.get(h, ASYNC_OBJECT).map(|e| e.rep))
-            .map_err(|_| self.handle_kind_trap(instance, h))
+        self.object_entry(instance, h, false)
     }
 
     /// Removes handle `h` (an async object) from instance `instance`'s table.
@@ -565,8 +564,24 @@ impl Shared {
         instance: ComponentInstanceIndex,
         h: u32,
     ) -> Result<ObjId, Trap> {
-        self.in_table(instance, |t| t.remove(h, ASYNC_OBJECT).map(|e| e.rep))
-            .map_err(|_| self.handle_kind_trap(instance, h))
+        self.object_entry(instance, h, true)
+    }
+
+    /// The object of async-object handle `h` of `instance`, the handle removed if `remove`.
+    fn object_entry(
+        &self,
+        instance: ComponentInstanceIndex,
+        h: u32,
+        remove: bool,
+    ) -> Result<ObjId, Trap> {
+        self.in_table(instance, |t| {
+            if remove {
+                t.remove(h, ASYNC_OBJECT).map(|e| e.rep)
+            } else {
+                t.get(h, ASYNC_OBJECT).map(|e| e.rep)
+            }
+        })
+        .map_err(|_| self.handle_kind_trap(instance, h))
     }
 
     /// The trap for handle `h` that is not an async object of the expected kind.
@@ -783,14 +798,22 @@ impl Shared {
     }
 }
 
+/// Whether thread `t` waits for a predicate that now holds.
+fn is_ready(st: &State, t: ThreadIdx) -> bool {
+    st.threads
+        .get(t)
+        .and_then(|r| r.ready.as_ref())
+        .is_some_and(|p| p(st))
+}
+
+/// Whether some waiting thread could run now.
+pub(crate) fn any_ready(st: &State) -> bool {
+    st.waiting.iter().any(|&t| is_ready(st, t))
+}
+
 /// Removes and returns the first waiting thread whose predicate holds.
 pub(crate) fn take_ready(st: &mut State) -> Option<ThreadIdx> {
-    let pos = st.waiting.iter().position(|&t| {
-        st.threads
-            .get(t)
-            .and_then(|r| r.ready.as_ref())
-            .is_some_and(|p| p(st))
-    })?;
+    let pos = st.waiting.iter().position(|&t| is_ready(st, t))?;
     let t = st.waiting.remove(pos)?;
     if let Some(r) = st.threads.get_mut(t) {
         r.ready = None;
